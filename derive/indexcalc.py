@@ -1,0 +1,149 @@
+"""Index calculus at symbolic sizes: collapse Kronecker deltas inside sums and test for zero.
+
+``sympy.diff`` of a sum over ``Indexed`` entries leaves ``KroneckerDelta`` factors inside
+``Sum``; ``simplify`` on those crashes and ``doit`` wraps the answer in ``Piecewise`` (see
+PITFALLS.md). The rules here are the small, predictable alternative:
+
+* ``Sum(f(i) * KroneckerDelta(i, j), (i, a, b)) -> f(j)``, valid when ``a <= j <= b``; every
+  free index that is differentiated against is assumed to lie in range, and callers say so.
+* factors that do not depend on the summation index move out of the sum, and a sum of terms
+  becomes a sum of sums, so equal sums meet and cancel;
+* bound indices are renamed canonically, so ``Sum(y[i], i)`` and ``Sum(y[k], k)`` are equal.
+
+What is *not* handled: deltas whose argument is a non-trivial function of the bound index
+(``KroneckerDelta(i + a, c)``), and sums whose bounds depend on other bound indices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sympy as sp
+
+from .zero import rational_residual
+
+__all__ = ["collapse_deltas", "canonical_sums", "index_zero"]
+
+
+def _split_sum(summand: sp.Expr, index: sp.Symbol, lower: sp.Expr, upper: sp.Expr) -> sp.Expr:
+    """One sum, after its summand has been collapsed: deltas resolved, constants pulled out."""
+    total = sp.S.Zero
+    for term in sp.Add.make_args(sp.expand(sp.expand_log(summand, force=True))):
+        factors = sp.Mul.make_args(term)
+        delta = next(
+            (f for f in factors if isinstance(f, sp.KroneckerDelta) and index in f.free_symbols),
+            None,
+        )
+        if delta is not None:
+            a, b = delta.args
+            other = b if a == index else a
+            if index not in other.free_symbols and (a == index or b == index):
+                total += (term / delta).subs(index, other)
+                continue
+        constant = sp.Mul(*[f for f in factors if index not in f.free_symbols])
+        varying = sp.Mul(*[f for f in factors if index in f.free_symbols])
+        if varying == 1:
+            total += constant * (upper - lower + 1)
+        else:
+            total += constant * sp.Sum(varying, (index, lower, upper))
+    return total
+
+
+def collapse_deltas(expr: sp.Expr) -> sp.Expr:
+    """Resolve ``KroneckerDelta`` factors against the sums that bind them.
+
+    >>> import sympy as sp
+    >>> n = sp.Symbol("n", integer=True, positive=True)
+    >>> i, j = sp.symbols("i j", integer=True)
+    >>> x = sp.IndexedBase("x")
+    >>> collapse_deltas(sp.Sum(x[i] * sp.KroneckerDelta(i, j), (i, 0, n - 1)))
+    x[j]
+    """
+    if not isinstance(expr, sp.Basic) or not expr.args:
+        return expr
+    if isinstance(expr, sp.Sum):
+        summand = collapse_deltas(expr.function)
+        limits = list(expr.limits)
+        # Innermost limit first: Sum(f, (i, ..), (k, ..)) sums over i innermost.
+        result = summand
+        for index, lower, upper in limits:
+            result = _split_sum(result, index, lower, upper)
+        return result
+    return expr.func(*[collapse_deltas(a) for a in expr.args])
+
+
+def canonical_sums(expr: sp.Expr, depth: int = 0) -> sp.Expr:
+    """Rename every bound index by nesting depth, so that equal sums compare equal.
+
+    >>> import sympy as sp
+    >>> n = sp.Symbol("n", integer=True, positive=True)
+    >>> i, k = sp.symbols("i k", integer=True)
+    >>> y = sp.IndexedBase("y")
+    >>> canonical_sums(sp.Sum(y[i], (i, 0, n - 1))) == canonical_sums(sp.Sum(y[k], (k, 0, n - 1)))
+    True
+    """
+    if not isinstance(expr, sp.Basic) or not expr.args:
+        return expr
+    if isinstance(expr, sp.Sum):
+        function = expr.function
+        limits = []
+        for level, (index, lower, upper) in enumerate(expr.limits):
+            fresh = sp.Symbol(f"_bound{depth + level}", integer=True)
+            function = function.xreplace({index: fresh})
+            limits.append((fresh, lower, upper))
+        inner = canonical_sums(function, depth + len(limits))
+        return sp.Sum(inner, *limits)
+    return expr.func(*[canonical_sums(a, depth) for a in expr.args])
+
+
+def _linear_parts(expr: sp.Expr) -> tuple[sp.Expr, dict[tuple, sp.Expr]]:
+    """Split ``expr`` into ``rest + sum_g Sum(F_g, limits_g)``: terms linear in one sum go to F_g."""
+    rest = sp.S.Zero
+    groups: dict[tuple, sp.Expr] = {}
+    for term in sp.Add.make_args(sp.expand(expr, power_exp=False, log=False)):
+        factors = sp.Mul.make_args(term)
+        sums = [f for f in factors if isinstance(f, sp.Sum)]
+        if len(sums) != 1:
+            rest += term
+            continue
+        (total,) = sums
+        coefficient = sp.Mul(*[f for f in factors if f is not total])
+        bound = {limit[0] for limit in total.limits}
+        if coefficient.free_symbols & bound:
+            rest += term
+            continue
+        groups[total.limits] = groups.get(total.limits, sp.S.Zero) + coefficient * total.function
+    return rest, groups
+
+
+def index_zero(expr: sp.Expr, assume: Callable[[sp.Expr], sp.Expr] | None = None) -> sp.Expr:
+    """Reduce an index-form difference; the proof holds only when this returns ``0``.
+
+    After the deltas are collapsed and bound indices renamed, sums over the same range are
+    merged into one sum of the difference of their summands, and each part must pass the
+    rational zero test (``derive.zero``) on its own: a sufficient condition for zero.
+    ``assume`` rewrites the canonical form first (e.g. ``Sum(y) -> 1`` for a stated assumption).
+
+    >>> import sympy as sp
+    >>> n = sp.Symbol("n", integer=True, positive=True)
+    >>> i, j, k = sp.symbols("i j k", integer=True)
+    >>> z = sp.IndexedBase("z", real=True)
+    >>> L = sp.log(sp.Sum(sp.exp(z[k]), (k, 0, n - 1)))
+    >>> softmax_j = sp.exp(z[j]) / sp.Sum(sp.exp(z[i]), (i, 0, n - 1))
+    >>> index_zero(sp.diff(L, z[j]) - softmax_j)
+    0
+    """
+    reduced = canonical_sums(collapse_deltas(sp.expand_log(expr, force=True)))
+    if assume is not None:
+        reduced = assume(reduced)
+    return _zero_by_parts(reduced)
+
+
+def _zero_by_parts(expr: sp.Expr) -> sp.Expr:
+    rest, groups = _linear_parts(expr)
+    residual = rational_residual(rest)
+    for limits, summand in groups.items():
+        part = _zero_by_parts(summand)
+        if part != 0:
+            residual += sp.Sum(part, *limits)
+    return residual

@@ -1,0 +1,150 @@
+"""Display-only SymPy objects for the lecture's notation: partial derivatives, diag, row sums.
+
+These print (``sympy.latex``, ``str``, ``srepr``); they are never differentiated. Each knows
+its shape where it is a matrix, so the closed forms built from them are well-formed matrix
+expressions that graphs/ can reuse.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixExpr
+
+__all__ = ["Partial", "Diag", "RowSum", "Softmax", "Indicator", "indexed", "size", "index"]
+
+
+def size(name: str) -> sp.Symbol:
+    """A symbolic size (a positive integer), e.g. ``size("d_k")``.
+
+    >>> size("n").is_integer
+    True
+    """
+    return sp.Symbol(name, integer=True, positive=True)
+
+
+def index(name: str) -> sp.Symbol:
+    """An integer index symbol (``i``, ``j``, ``k``)."""
+    return sp.Symbol(name, integer=True)
+
+
+def indexed(name: str, **assumptions: bool) -> sp.IndexedBase:
+    """An ``IndexedBase`` for index-form claims, real unless told otherwise."""
+    return sp.IndexedBase(name, **(assumptions or {"real": True}))
+
+
+class Partial(sp.Expr):
+    """``∂f/∂x`` for display: ``Partial("L", "z_j")``.
+
+    >>> import sympy as sp
+    >>> sp.latex(Partial("L", "z_j"))
+    '\\\\frac{\\\\partial L}{\\\\partial z_j}'
+    >>> str(Partial("L", "z_j"))
+    'dL/dz_j'
+    """
+
+    def __new__(cls, numerator: str, denominator: str, order: int = 1) -> "Partial":
+        return super().__new__(cls, sp.Symbol(numerator), sp.Symbol(denominator), sp.Integer(order))
+
+    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
+        num, den, order = self.args
+        if order == 1:
+            return r"\frac{\partial %s}{\partial %s}" % (num.name, den.name)
+        return r"\frac{\partial^{%s} %s}{\partial %s^{%s}}" % (order, num.name, den.name, order)
+
+    def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
+        num, den, order = self.args
+        return f"d{num.name}/d{den.name}" if order == 1 else f"d^{order}{num.name}/d{den.name}^{order}"
+
+
+class Diag(MatrixExpr):
+    """``diag(v)`` of a column vector ``v`` (n x 1), an n x n matrix.
+
+    >>> import sympy as sp
+    >>> p = sp.MatrixSymbol("p", 3, 1)
+    >>> sp.latex(Diag(p) - p * p.T)
+    '\\\\operatorname{diag}\\\\left(p\\\\right) - p p^{T}'
+    """
+
+    def __new__(cls, vector: MatrixExpr) -> "Diag":
+        return super().__new__(cls, vector)
+
+    @property
+    def shape(self) -> tuple[sp.Expr, sp.Expr]:
+        rows = self.args[0].shape[0]
+        return (rows, rows)
+
+    def _entry(self, i, j, **kwargs):  # noqa: ANN001 - SymPy's signature
+        return sp.KroneckerDelta(i, j) * self.args[0][i, 0]
+
+    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
+        return r"\operatorname{diag}\left(%s\right)" % printer._print(self.args[0])
+
+    def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
+        return "diag(%s)" % printer._print(self.args[0])
+
+
+class RowSum(MatrixExpr):
+    """``rowsum(X)``: the n x 1 column of row sums (``X 1``), broadcast when added to a matrix.
+
+    >>> import sympy as sp
+    >>> X = sp.MatrixSymbol("X", 2, 3)
+    >>> RowSum(X).shape
+    (2, 1)
+    """
+
+    def __new__(cls, matrix: MatrixExpr) -> "RowSum":
+        return super().__new__(cls, matrix)
+
+    @property
+    def shape(self) -> tuple[sp.Expr, sp.Expr]:
+        return (self.args[0].shape[0], sp.S.One)
+
+    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
+        return r"\operatorname{rowsum}\left(%s\right)" % printer._print(self.args[0])
+
+    def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
+        return "rowsum(%s)" % printer._print(self.args[0])
+
+
+class Softmax(MatrixExpr):
+    """Row-wise ``softmax(X)`` (same shape as ``X``).
+
+    >>> import sympy as sp
+    >>> sp.latex(Softmax(sp.MatrixSymbol("S", 2, 2)))
+    '\\\\operatorname{softmax}\\\\left(S\\\\right)'
+    """
+
+    def __new__(cls, matrix: MatrixExpr) -> "Softmax":
+        return super().__new__(cls, matrix)
+
+    @property
+    def shape(self) -> tuple[sp.Expr, sp.Expr]:
+        return self.args[0].shape
+
+    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
+        return r"\operatorname{softmax}\left(%s\right)" % printer._print(self.args[0])
+
+    def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
+        return "softmax(%s)" % printer._print(self.args[0])
+
+
+class Indicator(MatrixExpr):
+    """``1[X > 0]``: the 0/1 matrix of positive entries (the ReLU derivative, 0 chosen at the kink).
+
+    >>> import sympy as sp
+    >>> sp.latex(Indicator(sp.MatrixSymbol("H", 2, 2)))
+    '\\\\mathbb{1}\\\\left[H > 0\\\\right]'
+    """
+
+    def __new__(cls, matrix: MatrixExpr) -> "Indicator":
+        return super().__new__(cls, matrix)
+
+    @property
+    def shape(self) -> tuple[sp.Expr, sp.Expr]:
+        return self.args[0].shape
+
+    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
+        return r"\mathbb{1}\left[%s > 0\right]" % printer._print(self.args[0])
+
+    def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
+        return "1[%s > 0]" % printer._print(self.args[0])

@@ -1,0 +1,145 @@
+"""Checking one claim: reduce ``derived - claimed`` to zero, or find where it is not zero.
+
+The zero test is deliberately narrow (see PITFALLS.md): opaque atoms (``Exp``, ``Sqrt``) become
+plain positive symbols, logs are expanded, the difference is brought over one denominator with
+``together`` and its numerator is expanded. A numerator that expands to ``0`` is a proof; no
+``simplify``, no timeouts to tune. When the numerator does not vanish, the difference is
+evaluated at random points with 30 significant digits: a clear non-zero value is a
+counterexample (``failed``), agreement everywhere is only ``numeric``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .atoms import Exp
+from .zero import rational_residual
+from .indexcalc import index_zero
+from .types import Status
+
+__all__ = ["reduce_entry", "compare_matrices", "Comparison", "combine", "index_status"]
+
+_NUMERIC_POINTS = 3
+_DIGITS = 30
+_RELATIVE_GAP = sp.Float("1e-15")
+
+
+def reduce_entry(expr: sp.Expr) -> sp.Expr:
+    """Reduce one entrywise difference; a return value of ``0`` proves the entry.
+
+    >>> import sympy as sp
+    >>> x = sp.Symbol("x", real=True)
+    >>> s = 1 / (1 + Exp(-x))
+    >>> reduce_entry(sp.diff(s, x) - s * (1 - s))
+    0
+    >>> reduce_entry(sp.diff(s, x) + s * (1 - s)) == 0
+    False
+    """
+    return rational_residual(expr)
+
+
+def _sample(symbol: sp.Symbol, rng: random.Random) -> sp.Rational:
+    low, high = (1, 20) if symbol.is_positive else (-20, 20)
+    value = rng.randint(low, high)
+    if not symbol.is_positive and value == 0:
+        value = 7
+    return sp.Rational(value, 10)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome of comparing two matrices entry by entry at one size."""
+
+    kind: str  # "proved", "numeric" or "failed"
+    detail: str = ""
+
+
+def compare_matrices(
+    derived: sp.Matrix, claimed: sp.Matrix, seed: int = 0, where: str = ""
+) -> Comparison:
+    """Prove ``derived == claimed`` entry by entry, or show an entry and a point where they differ.
+
+    >>> import sympy as sp
+    >>> x, y = sp.symbols("x y", real=True)
+    >>> f = x**2 * y
+    >>> grad = sp.Matrix([sp.diff(f, x), sp.diff(f, y)])
+    >>> compare_matrices(grad, sp.Matrix([2 * x * y, x**2])).kind
+    'proved'
+    >>> compare_matrices(grad, sp.Matrix([2 * x * y, -x**2])).kind
+    'failed'
+    """
+    if derived.shape != claimed.shape:
+        return Comparison("failed", f"{where}shape {claimed.shape} claimed, {derived.shape} derived")
+    rng = random.Random(seed)
+    numeric = False
+    for index in range(derived.rows * derived.cols):
+        row, col = divmod(index, derived.cols)
+        difference = derived[row, col] - claimed[row, col]
+        if reduce_entry(difference) == 0:
+            continue
+        gap = _numeric_gap(difference, derived[row, col], claimed[row, col], rng)
+        if gap is not None:
+            return Comparison("failed", f"{where}entry ({row + 1},{col + 1}): {gap}")
+        numeric = True
+    return Comparison("numeric" if numeric else "proved")
+
+
+def _numeric_gap(
+    difference: sp.Expr, derived: sp.Expr, claimed: sp.Expr, rng: random.Random
+) -> str | None:
+    symbols = sorted(difference.free_symbols, key=lambda s: s.name)
+    for _ in range(_NUMERIC_POINTS):
+        point = {s: _sample(s, rng) for s in symbols}
+        d_value = sp.N(derived.xreplace(point), _DIGITS)
+        c_value = sp.N(claimed.xreplace(point), _DIGITS)
+        if not (d_value.is_number and c_value.is_number):
+            return f"could not evaluate at {point}"
+        scale = 1 + abs(d_value) + abs(c_value)
+        if abs(d_value - c_value) > _RELATIVE_GAP * scale:
+            shown = ", ".join(f"{s}={v}" for s, v in point.items())
+            return (
+                f"derived {sp.N(d_value, 8)} but claimed {sp.N(c_value, 8)} at {shown or 'any point'}"
+            )
+    return None
+
+
+def index_status(derived: sp.Expr, claimed: sp.Expr, assume: Callable[[sp.Expr], sp.Expr] | None) -> bool:
+    """True when the index-form difference reduces to 0 (after the stated assumption, if any).
+
+    >>> import sympy as sp
+    >>> n = sp.Symbol("n", integer=True, positive=True)
+    >>> i, j = sp.symbols("i j", integer=True)
+    >>> w, x = sp.IndexedBase("w"), sp.IndexedBase("x")
+    >>> index_status(sp.diff(sp.Sum(w[i] * x[i], (i, 0, n - 1)), w[j]), x[j], None)
+    True
+    """
+    return index_zero(derived - claimed, assume) == 0
+
+
+def combine(
+    per_size: Iterable[tuple[Mapping[str, int], Comparison]], index_proved: bool | None
+) -> Status:
+    """One status from the per-size comparisons and the index-form proof (if there is one).
+
+    >>> combine([({"n": 1}, Comparison("proved")), ({"n": 2}, Comparison("proved"))], None).label
+    'proved n<=2'
+    >>> combine([({"n": 1}, Comparison("proved"))], True).label
+    'proved'
+    """
+    grid: list[Mapping[str, int]] = []
+    numeric = False
+    for sizes, comparison in per_size:
+        grid.append(sizes)
+        if comparison.kind == "failed":
+            shown = ", ".join(f"{k}={v}" for k, v in sizes.items())
+            return Status("failed", tuple(grid), f"at {shown}: {comparison.detail}")
+        numeric = numeric or comparison.kind == "numeric"
+    if index_proved:
+        return Status("proved", tuple(grid), "index form at symbolic sizes; entrywise too")
+    if numeric:
+        return Status("numeric", tuple(grid), "no symbolic reduction; agreed at random points")
+    return Status("proved_sizes", tuple(grid), "entrywise at every listed size")

@@ -1,0 +1,1 @@
+"""One module per catalog entry; each exposes ``TOPIC``, a :class:`derive.spec.Topic`."""

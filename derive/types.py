@@ -1,0 +1,126 @@
+"""The records a derivation is made of. Data only: building and checking live elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import sympy as sp
+
+__all__ = ["SymbolSpec", "Status", "Step", "Result", "Derivation", "Sizes", "size_label"]
+
+Sizes = Mapping[str, int]
+StatusKind = Literal["proved", "proved_sizes", "numeric", "failed"]
+
+
+def size_label(grid: tuple[Mapping[str, int], ...]) -> str:
+    """``n<=4`` or ``n<=3, d_k<=2``: the largest size of each name over a proof grid.
+
+    >>> size_label(({"n": 1}, {"n": 2}, {"n": 4}))
+    'n<=4'
+    >>> size_label(({"n": 1, "d_k": 1}, {"n": 3, "d_k": 2}))
+    'n<=3, d_k<=2'
+    >>> size_label(({"n": 1, "N": 1}, {"n": 2, "N": 1}))
+    'n<=2'
+    """
+    names: list[str] = []
+    for sizes in grid:
+        names.extend(name for name in sizes if name not in names)
+    # A size held at one value over the whole grid plays no part in the claim; leave it out.
+    varying = [name for name in names if len({sizes.get(name) for sizes in grid}) > 1] or names
+    return ", ".join(f"{name}<={max(sizes.get(name, 0) for sizes in grid)}" for name in varying)
+
+
+@dataclass(frozen=True)
+class SymbolSpec:
+    """One symbol of the lecture: its shape in symbolic sizes, its domain, and what it means."""
+
+    name: str
+    shape: tuple[str, ...]
+    domain: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Status:
+    """How a claim was established. ``label`` is what reports and the CLI print.
+
+    ``proved``: SymPy reduced the difference to 0 at symbolic sizes. ``proved_sizes``: it did so
+    entry by entry at every size in ``sizes``. ``numeric``: no symbolic reduction, but agreement
+    at the random points in ``detail``. ``failed``: a counterexample, in ``detail``.
+
+    >>> Status("proved_sizes", sizes=({"n": 1}, {"n": 4})).label
+    'proved n<=4'
+    """
+
+    kind: StatusKind
+    sizes: tuple[Mapping[str, int], ...] = ()
+    detail: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.kind == "proved_sizes":
+            return f"proved {size_label(self.sizes)}"
+        return self.kind
+
+    @property
+    def ok(self) -> bool:
+        return self.kind != "failed"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "kind": self.kind,
+            "sizes": [dict(s) for s in self.sizes],
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Step:
+    """One claim of a derivation, in words and math, with the reason and how it was checked."""
+
+    claim: str
+    expr: sp.Basic
+    reason: str
+    status: Status
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class Result:
+    """A target's answer in three notations: entrywise at concrete sizes, index form, closed form."""
+
+    target: str
+    wrt: str
+    closed: sp.Basic
+    entrywise: sp.Matrix
+    entrywise_sizes: Mapping[str, int]
+    index: sp.Basic | None
+    status: Status
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A catalog entry, derived: what it is about, the forward scalar, its steps and results."""
+
+    name: str
+    title: str
+    section: str
+    symbols: tuple[SymbolSpec, ...]
+    assumptions: tuple[str, ...]
+    forward: sp.Basic
+    forward_sizes: Mapping[str, int]
+    steps: tuple[Step, ...]
+    results: tuple[Result, ...]
+    tables: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(result.target for result in self.results)
+
+    @property
+    def ok(self) -> bool:
+        return all(step.status.ok for step in self.steps)

@@ -1,0 +1,144 @@
+"""The ``gradproof`` command line. Heavy imports (SymPy, torch) happen inside the commands,
+so that ``gradproof --help`` answers at once."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main", "parse_sizes"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input on the command line: printed as one line, exit status 2."""
+
+
+def parse_sizes(items: Sequence[str]) -> dict[str, int]:
+    """``["n=3,d_k=2"]`` or ``["n=3", "d_k=2"]`` -> ``{"n": 3, "d_k": 2}``.
+
+    >>> parse_sizes(["n=3,d_k=2"])
+    {'n': 3, 'd_k': 2}
+    >>> parse_sizes(["n=three"])
+    Traceback (most recent call last):
+    ...
+    gradproof.cli.UsageError: --sizes wants NAME=INTEGER pairs like n=3,d_k=2; got 'n=three'
+    """
+    sizes: dict[str, int] = {}
+    for item in items:
+        for pair in filter(None, item.split(",")):
+            name, _, value = pair.partition("=")
+            if not name.strip() or not value.strip().lstrip("-").isdigit():
+                raise UsageError(f"--sizes wants NAME=INTEGER pairs like n=3,d_k=2; got {pair!r}")
+            sizes[name.strip()] = int(value)
+    return sizes
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gradproof",
+        description="Derive, check and explain the gradients of a neural-network lecture: "
+        "exact SymPy derivations, labelled 'proved' (symbolic, all sizes), "
+        "'proved n<=N' (entry by entry at the listed sizes), 'numeric' or 'failed'.",
+        epilog="Examples: gradproof list; gradproof derive softmax_ce; "
+        "gradproof derive attention --sizes n=2,d_k=3 --json",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    listing = commands.add_parser("list", help="the catalog: every lecture topic and its targets")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    derive = commands.add_parser(
+        "derive",
+        help="derive one catalog entry: steps with their status, results in three notations",
+        description="Derive NAME with SymPy and check every step. Exit status 1 if any step failed.",
+    )
+    derive.add_argument("names", nargs="*", metavar="NAME", help="catalog entry (see 'gradproof list')")
+    derive.add_argument("--all", action="store_true", help="derive every catalog entry")
+    derive.add_argument("--json", action="store_true", help="machine-readable output")
+    derive.add_argument(
+        "--sizes",
+        nargs="+",
+        default=[],
+        metavar="NAME=N",
+        help="concrete sizes at which to show (and also prove) the entrywise results, e.g. n=3,d_k=2",
+    )
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"gradproof: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from derive.catalog import NAMES, topic
+
+    from .render import list_json
+
+    topics = [topic(name) for name in NAMES]
+    if args.json:
+        print(json.dumps(list_json(topics), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    for t in topics:
+        print(f"{t.name:<22} {t.title}")
+        print(f"{'':<22} section {t.section}")
+        print(f"{'':<22} targets: {', '.join(t.targets) or '(identities only)'}")
+    return EXIT_OK
+
+
+def _cmd_derive(args: argparse.Namespace) -> int:
+    from derive.catalog import NAMES, derive, topic
+
+    from .progress import Progress
+    from .render import derivation_json, derivation_text
+
+    sizes = parse_sizes(args.sizes)
+    if args.all == bool(args.names):
+        raise UsageError("name catalog entries (see 'gradproof list') or give --all, not both")
+    names = list(NAMES) if args.all else args.names
+    if sizes and len(names) > 1:
+        raise UsageError("--sizes applies to one entry at a time; name a single entry")
+    for name in names:
+        topic(name)  # unknown names fail before any work starts
+    documents = []
+    failed = False
+    for name in names:
+        derivation = derive(name, sizes or None, progress=Progress(name))
+        failed = failed or not derivation.ok
+        if args.json:
+            documents.append(derivation_json(derivation))
+        else:
+            print(derivation_text(derivation))
+    if args.json:
+        single = len(documents) == 1 and not args.all
+        print(json.dumps(documents[0] if single else documents, indent=2, ensure_ascii=False))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status.
+
+    >>> main(["derive", "softmax"])
+    2
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        if args.command == "list":
+            return _cmd_list(args)
+        return _cmd_derive(args)
+    except UsageError as error:
+        return _fail(str(error))
+    except Exception as error:  # our own errors are one line; anything else is a bug
+        from derive.errors import GradproofError
+
+        if isinstance(error, GradproofError):
+            return _fail(str(error))
+        raise
+    except KeyboardInterrupt:
+        return 130

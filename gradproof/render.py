@@ -1,0 +1,128 @@
+"""Turn a ``Derivation`` into the CLI's text and JSON. Printing lives here, never in derive/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy as sp
+
+from derive.atoms import to_sympy_functions
+from derive.types import Derivation, Result, Step
+
+__all__ = ["derivation_json", "derivation_text", "list_json"]
+
+# Entrywise forms grow fast; past this many operations the text view shows a summary instead.
+_TEXT_OPS_LIMIT = 400
+
+
+def _latex(expr: sp.Basic) -> str:
+    return sp.latex(expr)
+
+
+def _step_json(step: Step) -> dict[str, Any]:
+    return {
+        "key": step.key,
+        "claim": step.claim,
+        "latex": _latex(step.expr),
+        "reason": step.reason,
+        "status": step.status.label,
+        "status_detail": step.status.to_json(),
+    }
+
+
+def _result_json(result: Result) -> dict[str, Any]:
+    return {
+        "target": result.target,
+        "key": result.key,
+        "wrt": result.wrt,
+        "latex": _latex(result.closed),
+        "sympy": sp.srepr(result.closed),
+        "status": result.status.label,
+        "index_latex": _latex(result.index) if result.index is not None else None,
+        "entrywise": {
+            "sizes": dict(result.entrywise_sizes),
+            "latex": _latex(result.entrywise),
+            "sympy": sp.srepr(to_sympy_functions(result.entrywise)),
+        },
+    }
+
+
+def derivation_json(derivation: Derivation) -> dict[str, Any]:
+    """The ``gradproof derive NAME --json`` document.
+
+    >>> from derive import derive
+    >>> doc = derivation_json(derive("information"))
+    >>> doc["name"], doc["results"][0]["target"], doc["results"][0]["status"]
+    ('information', 'dH/dp', 'proved')
+    """
+    return {
+        "name": derivation.name,
+        "title": derivation.title,
+        "section": derivation.section,
+        "symbols": [
+            {"name": s.name, "shape": list(s.shape), "domain": s.domain, "meaning": s.meaning}
+            for s in derivation.symbols
+        ],
+        "assumptions": list(derivation.assumptions),
+        "forward": {
+            "sizes": dict(derivation.forward_sizes),
+            "latex": _latex(derivation.forward),
+        },
+        "steps": [_step_json(step) for step in derivation.steps],
+        "results": [_result_json(result) for result in derivation.results],
+        "tables": derivation.tables,
+        "ok": derivation.ok,
+    }
+
+
+def list_json(topics: list[Any]) -> list[dict[str, Any]]:
+    """The ``gradproof list --json`` document: name, title, section, targets per entry."""
+    return [
+        {"name": t.name, "title": t.title, "section": t.section, "targets": list(t.targets)}
+        for t in topics
+    ]
+
+
+def _pretty(expr: sp.Basic) -> str:
+    return sp.pretty(expr, use_unicode=True, wrap_line=False)
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def derivation_text(derivation: Derivation) -> str:
+    """Readable math for a terminal: steps with their status, then each result in three notations."""
+    sizes = ", ".join(f"{k}={v}" for k, v in derivation.forward_sizes.items())
+    out = [f"{derivation.title}  [{derivation.name}]", f"Lecture: {derivation.section}", ""]
+    if derivation.assumptions:
+        out.append("Assumptions:")
+        out.extend(f"  - {a}" for a in derivation.assumptions)
+        out.append("")
+    out.append("Symbols:")
+    for s in derivation.symbols:
+        shape = " x ".join(s.shape) if s.shape else "scalar"
+        out.append(f"  {s.name:<10} {shape:<12} {s.domain:<22} {s.meaning}")
+    out += ["", "Steps:"]
+    width = max((len(step.status.label) for step in derivation.steps), default=6)
+    for number, step in enumerate(derivation.steps, start=1):
+        out.append(f"  {number:>2}. [{step.status.label:<{width}}] {step.claim}")
+        out.append(f"      because {step.reason}")
+        if step.status.kind == "failed":
+            out.append(f"      FAILED: {step.status.detail}")
+    out += ["", "Results:"]
+    for result in derivation.results:
+        out.append(f"  {result.target}  [{result.status.label}]")
+        out.append("    closed form:")
+        out.append(_indent(_pretty(result.closed), "      "))
+        if result.index is not None:
+            out.append("    index form (symbolic sizes):")
+            out.append(_indent(_pretty(result.index), "      "))
+        ops = sp.count_ops(result.entrywise)
+        if ops <= _TEXT_OPS_LIMIT:
+            out.append(f"    entrywise at {sizes}:")
+            out.append(_indent(_pretty(result.entrywise), "      "))
+        else:
+            out.append(f"    entrywise at {sizes}: {ops} operations (see --json)")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
