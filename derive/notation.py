@@ -84,12 +84,12 @@ class Diag(MatrixExpr):
 
 
 class RowSum(MatrixExpr):
-    """``rowsum(X)``: the n x 1 column of row sums (``X 1``), broadcast when added to a matrix.
+    """``rowsum(X)``: each row's sum, broadcast along the row (``X 1 1^T``, the shape of ``X``).
 
     >>> import sympy as sp
     >>> X = sp.MatrixSymbol("X", 2, 3)
     >>> RowSum(X).shape
-    (2, 1)
+    (2, 3)
     """
 
     def __new__(cls, matrix: MatrixExpr) -> "RowSum":
@@ -97,7 +97,7 @@ class RowSum(MatrixExpr):
 
     @property
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
-        return (self.args[0].shape[0], sp.S.One)
+        return self.args[0].shape
 
     def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
         return r"\operatorname{rowsum}\left(%s\right)" % printer._print(self.args[0])

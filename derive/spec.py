@@ -19,9 +19,36 @@ from .errors import SizeError
 from .proof import Comparison, combine, compare_matrices, index_status
 from .types import Derivation, Result, Sizes, Step, SymbolSpec
 
-__all__ = ["Claim", "IndexForm", "Topic", "grid", "grad", "derive_topic", "prove_claim"]
+__all__ = ["Claim", "IndexForm", "Topic", "grid", "grad", "derive_topic", "prove_claim", "Lazy", "LazyEnv"]
 
 Env = Mapping[str, Any]
+
+
+class Lazy:
+    """A value of a topic's environment that is computed on first use (gradients are costly,
+    and each claim needs only a few of them)."""
+
+    def __init__(self, compute: Callable[[], Any]) -> None:
+        self.compute = compute
+
+
+class LazyEnv(dict):
+    """A dict whose ``Lazy`` values are computed once, when first read.
+
+    >>> env = LazyEnv(a=1, b=Lazy(lambda: 2 + 2))
+    >>> env["b"], env["a"]
+    (4, 1)
+    """
+
+    def __getitem__(self, key: str) -> Any:
+        value = super().__getitem__(key)
+        if isinstance(value, Lazy):
+            value = value.compute()
+            self[key] = value
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
 MatrixOf = Callable[[Env], sp.Matrix]
 
 
@@ -131,7 +158,7 @@ class _EnvCache:
     def __call__(self, sizes: Mapping[str, int]) -> Env:
         key = tuple(sorted(sizes.items()))
         if key not in self._cache:
-            self._cache[key] = self._build(sizes)
+            self._cache[key] = LazyEnv(self._build(sizes))
         return self._cache[key]
 
 

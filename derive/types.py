@@ -15,21 +15,33 @@ StatusKind = Literal["proved", "proved_sizes", "numeric", "failed"]
 
 
 def size_label(grid: tuple[Mapping[str, int], ...]) -> str:
-    """``n<=4`` or ``n<=3, d_k<=2``: the largest size of each name over a proof grid.
+    """``n<=4`` or ``n<=3, d_k<=2`` when the grid holds every size from 1 up; else the sizes.
 
-    >>> size_label(({"n": 1}, {"n": 2}, {"n": 4}))
-    'n<=4'
-    >>> size_label(({"n": 1, "d_k": 1}, {"n": 3, "d_k": 2}))
+    A size held at one value over the whole grid plays no part in the claim and is left out.
+    A grid with holes is never summarised as ``<=``: that would claim sizes it skipped.
+
+    >>> size_label(({"n": 1}, {"n": 2}, {"n": 3}))
+    'n<=3'
+    >>> size_label(tuple({"n": n, "d_k": d, "N": 1} for n in (1, 2, 3) for d in (1, 2)))
     'n<=3, d_k<=2'
-    >>> size_label(({"n": 1, "N": 1}, {"n": 2, "N": 1}))
-    'n<=2'
+    >>> size_label(({"n": 1}, {"n": 4}))
+    'n in {1, 4}'
     """
     names: list[str] = []
     for sizes in grid:
         names.extend(name for name in sizes if name not in names)
-    # A size held at one value over the whole grid plays no part in the claim; leave it out.
     varying = [name for name in names if len({sizes.get(name) for sizes in grid}) > 1] or names
-    return ", ".join(f"{name}<={max(sizes.get(name, 0) for sizes in grid)}" for name in varying)
+    seen = {tuple(sizes.get(name) for name in varying) for sizes in grid}
+    tops = [max(sizes.get(name, 0) for sizes in grid) for name in varying]
+    full = 1
+    for top in tops:
+        full *= top
+    if len(seen) == full and all(all(1 <= v <= t for v, t in zip(point, tops)) for point in seen):
+        return ", ".join(f"{name}<={top}" for name, top in zip(varying, tops))
+    if len(varying) == 1:
+        return f"{varying[0]} in {{{', '.join(str(p[0]) for p in sorted(seen))}}}"
+    shown = "; ".join(", ".join(f"{n}={v}" for n, v in zip(varying, p)) for p in sorted(seen))
+    return f"({', '.join(varying)}) in {{{shown}}}"
 
 
 @dataclass(frozen=True)
@@ -50,7 +62,7 @@ class Status:
     entry by entry at every size in ``sizes``. ``numeric``: no symbolic reduction, but agreement
     at the random points in ``detail``. ``failed``: a counterexample, in ``detail``.
 
-    >>> Status("proved_sizes", sizes=({"n": 1}, {"n": 4})).label
+    >>> Status("proved_sizes", sizes=tuple({"n": n} for n in range(1, 5))).label
     'proved n<=4'
     """
 

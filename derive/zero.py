@@ -59,5 +59,42 @@ def rational_residual(expr: sp.Expr) -> sp.Expr:
     expr = expr.replace(lambda e: isinstance(e, (sp.Sum, sp.Product)), atoms.symbol)
     expr = expr.replace(lambda e: isinstance(e, (sp.exp, Exp)), lambda e: atoms.exponential(e.args[0]))
     expr = expr.replace(lambda e: isinstance(e, Sqrt), atoms.symbol)
+    if not _nested_fraction(expr):
+        grouped = _grouped_residual(expr)
+        if grouped == 0:
+            return grouped
     numerator, _ = sp.fraction(sp.together(expr))
     return sp.expand(numerator)
+
+
+def _is_reciprocal(e: sp.Basic) -> bool:
+    return e.is_Pow and e.exp.is_negative
+
+
+def _nested_fraction(expr: sp.Expr) -> bool:
+    """A denominator that itself holds a fraction (a sigmoid of a sigmoid): expanding those
+    term by term explodes, while one ``together`` stays small."""
+    return any(
+        any(_is_reciprocal(inner) for inner in sp.preorder_traversal(e.base) if inner is not e.base)
+        for e in sp.preorder_traversal(expr)
+        if _is_reciprocal(e)
+    )
+
+
+def _grouped_residual(expr: sp.Expr) -> sp.Expr:
+    """Terms grouped by the factors of their denominators, each group over its own denominator.
+
+    A sum like attention's gradient has one softmax denominator per row; putting every row over
+    one common denominator multiplies them together and the numerator explodes. When each
+    group vanishes on its own, the whole does (a sufficient test; ``together`` is the fallback).
+    """
+    groups: dict[frozenset, list[sp.Expr]] = {}
+    for term in sp.Add.make_args(sp.expand(expr)):
+        _, denominator = sp.fraction(term)
+        bases = frozenset(sp.Pow(f, 1).as_base_exp()[0] for f in sp.Mul.make_args(denominator))
+        groups.setdefault(bases, []).append(term)
+    residual = sp.S.Zero
+    for terms in groups.values():
+        numerator, _ = sp.fraction(sp.together(sp.Add(*terms)))
+        residual += sp.expand(numerator)
+    return residual
