@@ -107,8 +107,10 @@ def _numeric_gap(
     return None
 
 
-def index_status(derived: sp.Expr, claimed: sp.Expr, assume: Callable[[sp.Expr], sp.Expr] | None) -> bool:
+def index_status(derived: sp.Basic, claimed: sp.Basic, assume: Callable[[sp.Expr], sp.Expr] | None) -> bool:
     """True when the index-form difference reduces to 0 (after the stated assumption, if any).
+
+    Both sides may be matrices (a claim about a pair of entries); then every entry must reduce.
 
     >>> import sympy as sp
     >>> n = sp.Symbol("n", integer=True, positive=True)
@@ -117,6 +119,9 @@ def index_status(derived: sp.Expr, claimed: sp.Expr, assume: Callable[[sp.Expr],
     >>> index_status(sp.diff(sp.Sum(w[i] * x[i], (i, 0, n - 1)), w[j]), x[j], None)
     True
     """
+    if isinstance(derived, sp.MatrixBase) or isinstance(claimed, sp.MatrixBase):
+        difference = sp.Matrix(derived) - sp.Matrix(claimed)
+        return all(index_zero(entry, assume) == 0 for entry in difference)
     return index_zero(derived - claimed, assume) == 0
 
 

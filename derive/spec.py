@@ -81,8 +81,8 @@ class IndexForm:
     reason must say so.
     """
 
-    derived: Callable[[], sp.Expr]
-    claimed: Callable[[], sp.Expr]
+    derived: Callable[[], sp.Basic]  # an expression, or a matrix for a claim about several entries
+    claimed: Callable[[], sp.Basic]
     assume: Callable[[sp.Expr], sp.Expr] | None = None
 
 

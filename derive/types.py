@@ -26,6 +26,8 @@ def size_label(grid: tuple[Mapping[str, int], ...]) -> str:
     'n<=3, d_k<=2'
     >>> size_label(({"n": 1}, {"n": 4}))
     'n in {1, 4}'
+    >>> size_label(({"h": 2, "k": 2}, {"h": 3, "k": 2}, {"h": 3, "k": 3}))
+    '(h, k) in {(2, 2), (3, 2), (3, 3)}'
     """
     names: list[str] = []
     for sizes in grid:
@@ -40,7 +42,7 @@ def size_label(grid: tuple[Mapping[str, int], ...]) -> str:
         return ", ".join(f"{name}<={top}" for name, top in zip(varying, tops))
     if len(varying) == 1:
         return f"{varying[0]} in {{{', '.join(str(p[0]) for p in sorted(seen))}}}"
-    shown = "; ".join(", ".join(f"{n}={v}" for n, v in zip(varying, p)) for p in sorted(seen))
+    shown = ", ".join("(" + ", ".join(str(v) for v in p) + ")" for p in sorted(seen))
     return f"({', '.join(varying)}) in {{{shown}}}"
 
 

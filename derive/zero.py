@@ -49,12 +49,16 @@ def rational_residual(expr: sp.Expr) -> sp.Expr:
     0
     >>> rational_residual(sp.diff(s, x) - s) == 0
     False
+    >>> rational_residual(sp.sin(x + 1) ** 2 + sp.cos(x + 1) ** 2 - 1)
+    0
     """
     if expr == 0:
         return sp.S.Zero
     atoms = _Atoms()
     if expr.has(sp.log):
         expr = sp.expand_log(expr, force=True)
+    if expr.has(sp.sin, sp.cos):
+        expr = _trig_polynomial(expr)
     # Sums first (their summands may hold exponentials), then the exponentials and roots.
     expr = expr.replace(lambda e: isinstance(e, (sp.Sum, sp.Product)), atoms.symbol)
     expr = expr.replace(lambda e: isinstance(e, (sp.exp, Exp)), lambda e: atoms.exponential(e.args[0]))
@@ -65,6 +69,17 @@ def rational_residual(expr: sp.Expr) -> sp.Expr:
             return grouped
     numerator, _ = sp.fraction(sp.together(expr))
     return sp.expand(numerator)
+
+
+def _trig_polynomial(expr: sp.Expr) -> sp.Expr:
+    """Angle sums split (``sin(a + b) -> sin a cos b + cos a sin b``) and ``cos^2 -> 1 - sin^2``,
+    so that trigonometric identities become polynomial identities in sines and cosines."""
+    expr = sp.expand(sp.expand_trig(sp.expand(expr)))
+    expr = expr.replace(
+        lambda e: e.is_Pow and isinstance(e.base, sp.cos) and e.exp.is_Integer and e.exp >= 2,
+        lambda e: (1 - sp.sin(e.base.args[0]) ** 2) ** (e.exp // 2) * e.base ** (e.exp % 2),
+    )
+    return sp.expand(expr)
 
 
 def _is_reciprocal(e: sp.Basic) -> bool:

@@ -1,0 +1,128 @@
+"""Layer normalisation, per row (LECTURE.md section 5, Add & Norm).
+
+``mu_i = mean_j X_ij``, ``sigma_i = sqrt(var_i + eps)``, ``Xhat = (X - mu) / sigma``,
+``Y = Xhat * gamma + beta`` (gamma, beta broadcast over rows), ``L = sum(G * Y)``.
+``sigma`` is kept as an opaque square root (derive.atoms.Sqrt), so every identity below is
+a rational identity in X and sigma.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from ..atoms import Sqrt, matrix, scalar, vector
+from ..concrete import hadamard, total
+from ..notation import Diag, RowSum, size
+from ..spec import Claim, IndexForm, Lazy, Topic, grad, grid
+from ..types import Sizes, SymbolSpec
+
+
+def build(sizes: Sizes) -> dict:
+    n, d = sizes["n"], sizes["d"]
+    X, G = matrix("X", n, d), matrix("G", n, d)
+    gamma, beta = vector("gamma", d), vector("beta", d)
+    eps = scalar("epsilon", positive=True)
+    mu = [total(X.row(i)) / d for i in range(n)]
+    var = [sp.Add(*[(X[i, j] - mu[i]) ** 2 for j in range(d)]) / d for i in range(n)]
+    sigma = [Sqrt(var[i] + eps) for i in range(n)]
+    Xhat = sp.Matrix(n, d, lambda i, j: (X[i, j] - mu[i]) / sigma[i])
+    Y = sp.Matrix(n, d, lambda i, j: Xhat[i, j] * gamma[j] + beta[j])
+    L = total(hadamard(G, Y))
+    Ghat = sp.Matrix(n, d, lambda i, j: G[i, j] * gamma[j])
+    mean_g = [total(Ghat.row(i)) / d for i in range(n)]
+    mean_gx = [total(hadamard(Ghat.row(i), Xhat.row(i))) / d for i in range(n)]
+    dX = sp.Matrix(n, d, lambda i, j: (Ghat[i, j] - mean_g[i] - Xhat[i, j] * mean_gx[i]) / sigma[i])
+    return {
+        "X": X, "G": G, "gamma": gamma, "beta": beta, "L": L, "forward": L, "Xhat": Xhat,
+        "row_means_of_Xhat": sp.Matrix([total(Xhat.row(i)) / d for i in range(n)]),
+        "dX": Lazy(lambda: (grad(L, X), dX)),
+        "dgamma": Lazy(lambda: (grad(L, gamma), sp.Matrix([total(hadamard(G.col(j), Xhat.col(j))) for j in range(d)]))),
+        "dbeta": Lazy(lambda: (grad(L, beta), sp.Matrix([total(G.col(j)) for j in range(d)]))),
+    }
+
+
+_n, _d = size("n"), size("d")
+_G, _Xhat, _Ghat = (sp.MatrixSymbol(name, _n, _d) for name in ("G", "Xhat", "Ghat"))
+_ones = sp.MatrixSymbol("1", _n, 1)
+_sigma = sp.MatrixSymbol("sigma", _n, 1)
+_GRID = grid(n=range(1, 4), d=range(1, 6))
+
+
+# One row at symbolic width d (rows are independent): x, g = Ghat's row, the same sigma.
+_i, _j, _k = (sp.Symbol(name, integer=True) for name in ("i", "j", "k"))
+_x, _g = sp.IndexedBase("x", real=True), sp.IndexedBase("ghat", real=True)
+_eps = sp.Symbol("epsilon", positive=True)
+_mu = sp.Sum(_x[_k], (_k, 1, _d)) / _d
+_row_sigma = Sqrt(sp.Sum((_x[_i] - _mu) ** 2, (_i, 1, _d)) / _d + _eps)
+
+
+def _xhat(a: sp.Symbol) -> sp.Expr:
+    return (_x[a] - _mu) / _row_sigma
+
+
+_ROW_INDEX = IndexForm(
+    derived=lambda: sp.diff(sp.Sum(_g[_i] * _xhat(_i), (_i, 1, _d)), _x[_j]),
+    claimed=lambda: (
+        _g[_j] - sp.Sum(_g[_i], (_i, 1, _d)) / _d - _xhat(_j) * sp.Sum(_g[_i] * _xhat(_i), (_i, 1, _d)) / _d
+    ) / _row_sigma,
+)
+
+
+def _pair(key: str) -> tuple:
+    return (lambda e: e[key][0], lambda e: e[key][1])
+
+
+def _claim(key: str, target: str, wrt: str, statement: str, reason: str, form, index: IndexForm | None = None) -> Claim:
+    derived, claimed = _pair(key)
+    return Claim(
+        key=f"grad_{wrt}", target=target, wrt=wrt, statement=statement, reason=reason,
+        display=lambda: sp.Eq(sp.MatrixSymbol(target, *form().shape), form(), evaluate=False),
+        derived=derived, claimed=claimed, sizes=_GRID, index=index,
+    )
+
+
+TOPIC = Topic(
+    name="layernorm",
+    title="Layer normalisation (per row, with gamma and beta)",
+    section="5. Transformer (Add & Norm)",
+    symbols=(
+        SymbolSpec("X", ("n", "d"), "real", "input, one row per position"),
+        SymbolSpec("gamma, beta", ("d",), "real", "scale and shift, shared by all rows"),
+        SymbolSpec("epsilon", (), "positive", "added to the variance"),
+        SymbolSpec("mu, sigma", ("n",), "real, positive", "row mean; sigma_i = sqrt(var_i + epsilon)"),
+        SymbolSpec("Xhat", ("n", "d"), "real", "normalised rows (X - mu) / sigma"),
+        SymbolSpec("G", ("n", "d"), "real", "upstream gradient dL/dY; L = sum(G * Y)"),
+        SymbolSpec("Ghat", ("n", "d"), "real", "G * gamma (gamma broadcast over rows)"),
+    ),
+    assumptions=("the variance is the biased one (divide by d), as torch.nn.functional.layer_norm",),
+    default_sizes={"n": 2, "d": 3},
+    grid=_GRID,
+    size_limits={"n": (1, 3), "d": (1, 6)},
+    build=build,
+    claims=(
+        Claim(
+            key="rows_centred",
+            statement="each row of Xhat has mean 0",
+            reason="sum_j (X_ij - mu_i) = 0 by the definition of mu_i",
+            display=lambda: sp.Eq(RowSum(_Xhat) / _d, sp.ZeroMatrix(_n, _d), evaluate=False),
+            derived=lambda e: e["row_means_of_Xhat"],
+            claimed=lambda e: sp.zeros(e["X"].rows, 1),
+            sizes=_GRID,
+        ),
+        _claim("dbeta", "dbeta", "beta", "dL/dbeta = sum over rows of G", "Y is beta plus terms free of beta",
+               lambda: _G.T * _ones),
+        _claim("dgamma", "dgamma", "gamma", "dL/dgamma = sum over rows of G * Xhat", "Y_ij = Xhat_ij gamma_j + beta_j",
+               lambda: sp.HadamardProduct(_G, _Xhat).T * _ones),
+        _claim(
+            "dX", "dX", "X",
+            "dL/dX_i = (Ghat_i - mean(Ghat_i) - Xhat_i mean(Ghat_i * Xhat_i)) / sigma_i for each row i",
+            "X_ij reaches L directly, through mu_i (derivative 1/d) and through sigma_i "
+            "(derivative (X_ij - mu_i) / (d sigma_i)); the rows are independent, so the index form "
+            "is one row at symbolic width d",
+            lambda: sp.Inverse(Diag(_sigma)) * (
+                _Ghat - RowSum(_Ghat) / _d - sp.HadamardProduct(_Xhat, RowSum(sp.HadamardProduct(_Ghat, _Xhat)) / _d)
+            ),
+            _ROW_INDEX,
+        ),
+    ),
+)

@@ -1,0 +1,133 @@
+"""Sinusoidal positional encoding (LECTURE.md section 5).
+
+``PE(pos, 2i) = sin(pos w_i)``, ``PE(pos, 2i + 1) = cos(pos w_i)``, ``w_i = 10000^{-2i/d_model}``.
+No gradient here: the claims are the properties the lecture relies on, each checked by SymPy:
+every (sin, cos) pair lies on the unit circle (so every entry is bounded by 1 and
+``||PE(pos)||^2 = d_model / 2``); a shift by k is a rotation that depends on k only
+(``PE(pos + k) = M_k PE(pos)``); and ``PE(pos) . PE(pos + k)`` depends on k only.
+Positions and shifts are real symbols, so integer positions are covered.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from ..notation import size
+from ..spec import Claim, IndexForm, Topic, grid
+from ..types import Sizes, SymbolSpec
+
+_pos, _shift = sp.symbols("pos k", real=True)
+_omega = sp.Symbol("omega", positive=True)
+
+
+def frequencies(d_model: int) -> list[sp.Expr]:
+    """``w_i = 10000^{-2i/d_model}`` for i = 0 .. d_model/2 - 1.
+
+    >>> frequencies(4)
+    [1, 1/100]
+    """
+    return [sp.Integer(10000) ** sp.Rational(-2 * i, d_model) for i in range(d_model // 2)]
+
+
+def encoding(position: sp.Expr, d_model: int) -> sp.Matrix:
+    """The column ``PE(position)`` of length ``d_model`` (even)."""
+    out = []
+    for w in frequencies(d_model):
+        out += [sp.sin(position * w), sp.cos(position * w)]
+    return sp.Matrix(out)
+
+
+def _rotation(angle: sp.Expr) -> sp.Matrix:
+    return sp.Matrix([[sp.cos(angle), sp.sin(angle)], [-sp.sin(angle), sp.cos(angle)]])
+
+
+def build(sizes: Sizes) -> dict:
+    d_model = 2 * sizes["half_d"]
+    pe, shifted = encoding(_pos, d_model), encoding(_pos + _shift, d_model)
+    rotation = sp.diag(*[_rotation(_shift * w) for w in frequencies(d_model)])
+    pairs = sp.Matrix([pe[2 * i] ** 2 + pe[2 * i + 1] ** 2 for i in range(d_model // 2)])
+    return {
+        "PE": pe, "forward": sp.Add(*pe),
+        "pairs": pairs,
+        "norm": sp.Matrix([(pe.T * pe)[0]]),
+        "shift": (shifted, rotation * pe),
+        "dot": (sp.Matrix([(pe.T * shifted)[0]]), sp.Matrix([sp.Add(*[sp.cos(_shift * w) for w in frequencies(d_model)])])),
+        "d_model": d_model,
+    }
+
+
+_GRID = grid(half_d=range(1, 5))
+_d = size("d_model")
+_i = sp.Symbol("i", integer=True)
+
+
+def _pe_pair(position: sp.Expr) -> sp.Matrix:
+    return sp.Matrix([sp.sin(position * _omega), sp.cos(position * _omega)])
+
+
+TOPIC = Topic(
+    name="positional_encoding",
+    title="Sinusoidal positional encoding",
+    section="5. Transformer (positional encoding)",
+    symbols=(
+        SymbolSpec("pos", (), "real (integer positions in use)", "position in the sequence"),
+        SymbolSpec("k", (), "real", "a shift"),
+        SymbolSpec("d_model", (), "even integer", "model width; PE has d_model entries"),
+        SymbolSpec("w_i", (), "positive", "frequency 10000^{-2i/d_model}"),
+        SymbolSpec("PE(pos)", ("d_model",), "[-1, 1]", "(sin(pos w_0), cos(pos w_0), sin(pos w_1), ...)"),
+    ),
+    assumptions=("d_model is even (sizes are given as half_d = d_model / 2)",),
+    default_sizes={"half_d": 2},
+    grid=_GRID,
+    size_limits={"half_d": (1, 8)},
+    build=build,
+    claims=(
+        Claim(
+            key="unit_circle",
+            statement="PE(pos, 2i)^2 + PE(pos, 2i+1)^2 = 1 for every i: each pair is on the unit "
+            "circle, so every entry of PE lies in [-1, 1]",
+            reason="sin^2 + cos^2 = 1; at symbolic frequency w this holds for every i and d_model",
+            display=lambda: sp.Eq(sp.sin(_pos * _omega) ** 2 + sp.cos(_pos * _omega) ** 2, 1, evaluate=False),
+            derived=lambda e: e["pairs"],
+            claimed=lambda e: sp.ones(e["d_model"] // 2, 1),
+            index=IndexForm(
+                derived=lambda: sp.sin(_pos * _omega) ** 2 + sp.cos(_pos * _omega) ** 2, claimed=lambda: sp.S.One
+            ),
+        ),
+        Claim(
+            key="norm",
+            statement="||PE(pos)||^2 = d_model / 2 at every position",
+            reason="the sum of d_model / 2 pairs, each of squared norm 1",
+            display=lambda: sp.Eq(sp.Symbol("||PE(pos)||^2"), _d / 2, evaluate=False),
+            derived=lambda e: e["norm"],
+            claimed=lambda e: sp.Matrix([sp.Rational(e["d_model"], 2)]),
+        ),
+        Claim(
+            key="relative_shift",
+            target="PE(pos + k)",
+            wrt="k",
+            statement="PE(pos + k) = M_k PE(pos), M_k block-diagonal with rotations "
+            "[[cos k w_i, sin k w_i], [-sin k w_i, cos k w_i]] that depend on k only",
+            reason="the angle-sum formulas for sin and cos; this is why attention can learn relative "
+            "positions from absolute encodings",
+            display=lambda: sp.Eq(_pe_pair(_pos + _shift), _rotation(_shift * _omega) * _pe_pair(_pos), evaluate=False),
+            derived=lambda e: e["shift"][0],
+            claimed=lambda e: e["shift"][1],
+            index=IndexForm(
+                derived=lambda: _pe_pair(_pos + _shift),
+                claimed=lambda: _rotation(_shift * _omega) * _pe_pair(_pos),
+            ),
+        ),
+        Claim(
+            key="dot_product",
+            statement="PE(pos) . PE(pos + k) = sum_i cos(k w_i): it depends on the shift k, not on pos",
+            reason="sin a sin b + cos a cos b = cos(a - b) for each pair",
+            display=lambda: sp.Eq(sp.Symbol("PE(pos) . PE(pos+k)"), sp.Sum(sp.cos(_shift * sp.Indexed("w", _i)), (_i, 0, _d / 2 - 1)), evaluate=False),
+            derived=lambda e: e["dot"][0],
+            claimed=lambda e: e["dot"][1],
+            index=IndexForm(
+                derived=lambda: (_pe_pair(_pos).T * _pe_pair(_pos + _shift))[0], claimed=lambda: sp.cos(_shift * _omega)
+            ),
+        ),
+    ),
+)
