@@ -19,21 +19,23 @@ __all__ = ["rational_residual"]
 
 class _Atoms:
     def __init__(self) -> None:
-        self.symbols: dict[sp.Basic, sp.Dummy] = {}
+        self.symbols: dict[tuple[str, sp.Basic], sp.Dummy] = {}
 
-    def symbol(self, key: sp.Basic) -> sp.Dummy:
-        if key not in self.symbols:
-            self.symbols[key] = sp.Dummy(f"a{len(self.symbols)}", positive=True)
-        return self.symbols[key]
+    def symbol(self, key: sp.Basic, kind: str = "atom") -> sp.Dummy:
+        # The kind keeps namespaces apart: exp(s) and s itself must not share a symbol.
+        tagged = (kind, key)
+        if tagged not in self.symbols:
+            self.symbols[tagged] = sp.Dummy(f"a{len(self.symbols)}", positive=True)
+        return self.symbols[tagged]
 
     def exponential(self, argument: sp.Expr) -> sp.Expr:
         factors = []
         for term in sp.Add.make_args(sp.expand(argument)):
             coefficient, rest = term.as_coeff_Mul()
             if coefficient.is_Integer:
-                factors.append(self.symbol(rest) ** coefficient)
+                factors.append(self.symbol(rest, "exp") ** coefficient)
             else:
-                factors.append(self.symbol(term))
+                factors.append(self.symbol(term, "exp"))
         return sp.Mul(*factors)
 
 
@@ -47,6 +49,10 @@ def rational_residual(expr: sp.Expr) -> sp.Expr:
     0
     >>> rational_residual(sp.exp(x) * sp.exp(-x) - 1)
     0
+    >>> rational_residual(x - x / (1 + x)) == 0
+    False
+    >>> rational_residual(Exp(Sqrt(x**2 + 1)) - Sqrt(x**2 + 1)) == 0
+    False
     >>> rational_residual(sp.diff(s, x) - s) == 0
     False
     >>> rational_residual(sp.sin(x + 1) ** 2 + sp.cos(x + 1) ** 2 - 1)
@@ -60,15 +66,21 @@ def rational_residual(expr: sp.Expr) -> sp.Expr:
     if expr.has(sp.sin, sp.cos):
         expr = _trig_polynomial(expr)
     # Sums first (their summands may hold exponentials), then the exponentials and roots.
-    expr = expr.replace(lambda e: isinstance(e, (sp.Sum, sp.Product)), atoms.symbol)
+    expr = expr.replace(lambda e: isinstance(e, (sp.Sum, sp.Product)), lambda e: atoms.symbol(e, "sum"))
     expr = expr.replace(lambda e: isinstance(e, (sp.exp, Exp)), lambda e: atoms.exponential(e.args[0]))
-    expr = expr.replace(lambda e: isinstance(e, Sqrt), atoms.symbol)
-    if not _nested_fraction(expr):
-        grouped = _grouped_residual(expr)
-        if grouped == 0:
-            return grouped
+    # A root's argument is keyed in expanded form: sqrt((x+y)^2 + 1) is sqrt(x^2 + 2xy + y^2 + 1).
+    expr = expr.replace(lambda e: isinstance(e, Sqrt), lambda e: atoms.symbol(sp.expand(e.args[0]), "sqrt"))
+    if not _nested_fraction(expr) and _groups_vanish(expr):
+        return sp.S.Zero
     numerator, _ = sp.fraction(sp.together(expr))
     return sp.expand(numerator)
+
+
+def _base_key(factor: sp.Expr) -> sp.Expr:
+    """A denominator factor up to its power and a constant: ``2a + 2b`` and ``(a + b)^2`` key as ``a + b``."""
+    base = factor.as_base_exp()[0]
+    primitive = base.as_content_primitive()[1]
+    return -primitive if primitive.could_extract_minus_sign() else primitive
 
 
 def _trig_polynomial(expr: sp.Expr) -> sp.Expr:
@@ -96,20 +108,21 @@ def _nested_fraction(expr: sp.Expr) -> bool:
     )
 
 
-def _grouped_residual(expr: sp.Expr) -> sp.Expr:
+def _groups_vanish(expr: sp.Expr) -> bool:
     """Terms grouped by the factors of their denominators, each group over its own denominator.
 
     A sum like attention's gradient has one softmax denominator per row; putting every row over
     one common denominator multiplies them together and the numerator explodes. When each
     group vanishes on its own, the whole does (a sufficient test; ``together`` is the fallback).
+    Numerators of different groups must never be added up: ``p - p/q`` is not zero.
     """
     groups: dict[frozenset, list[sp.Expr]] = {}
     for term in sp.Add.make_args(sp.expand(expr)):
         _, denominator = sp.fraction(term)
-        bases = frozenset(sp.Pow(f, 1).as_base_exp()[0] for f in sp.Mul.make_args(denominator))
+        bases = frozenset(_base_key(f) for f in sp.Mul.make_args(denominator) if not f.is_number)
         groups.setdefault(bases, []).append(term)
-    residual = sp.S.Zero
     for terms in groups.values():
         numerator, _ = sp.fraction(sp.together(sp.Add(*terms)))
-        residual += sp.expand(numerator)
-    return residual
+        if sp.expand(numerator) != 0:
+            return False
+    return True

@@ -43,6 +43,9 @@ def _attention(prefix: str, Q: sp.Matrix, K: sp.Matrix, V: sp.Matrix, G: sp.Matr
     free_A = matrix("A", n, n)
     return {
         f"{prefix}L": L,
+        f"{prefix}A": A,
+        f"{prefix}dS_closed": dS,
+        f"{prefix}A_of_S": A_of_S,
         f"{prefix}dV": Lazy(lambda: (grad(L, V), A.T * G)),
         f"{prefix}dA": Lazy(lambda: (
             grad(L_of_A, A_free) if mask is None else hadamard(grad(L_of_A, free_A), mask),

@@ -26,6 +26,15 @@ def _identity(x: sp.Expr) -> sp.Expr:
     return x
 
 
+# An arbitrary differentiable activation, for the general recursion: SymPy knows only f' = f'.
+_f = sp.Function("f")
+_u = sp.Dummy("u")
+
+
+def _f_prime(x: sp.Expr) -> sp.Expr:
+    return sp.diff(_f(_u), _u).subs(_u, x)
+
+
 def _error(T: sp.Matrix, O: sp.Matrix) -> sp.Expr:
     return sp.Rational(1, 2) * sp.Add(*[(t - o) ** 2 for t, o in zip(T, O)])
 
@@ -49,6 +58,7 @@ def build(sizes: Sizes) -> dict:
         O = net_out.applyfunc(f)
         env[f"delta_k_{kind}_derived"] = Lazy(lambda O=O: -grad(_error(T, O), net_out))
         env[f"delta_k_{kind}_claimed"] = hadamard(T - O, _sig_prime(O)) if kind == "sigmoid" else T - O
+        env[f"O_{kind}_of_net_k"] = O
 
     # From the hidden pre-activations up: the hidden delta.
     net_hid = vector("netj", n_hid)
@@ -59,24 +69,28 @@ def build(sizes: Sizes) -> dict:
         env[f"delta_j_{kind}_derived"] = Lazy(lambda O=O: -grad(_error(T, O), net_hid))
         env[f"delta_j_{kind}_claimed"] = hadamard(_sig_prime(H), Wo.T * delta_k)
 
-    # The whole network from the inputs: the four update rules (sigmoid outputs).
-    H = (Wh * I + bh).applyfunc(sigmoid)
-    O = (Wo * H + bo).applyfunc(sigmoid)
+    # The whole network from the inputs, any activation f: the four update rules. With the
+    # sigmoid, f'(net) = f(net) (1 - f(net)) turns these deltas into the lecture's (proved above).
+    net_j = Wh * I + bh
+    H = net_j.applyfunc(_f)
+    net_k = Wo * H + bo
+    O = net_k.applyfunc(_f)
     E = _error(T, O)
-    delta_k = hadamard(T - O, _sig_prime(O))
-    delta_j = hadamard(_sig_prime(H), Wo.T * delta_k)
-    env.update(E=E, forward=E, H=H, O=O, delta_k=delta_k, delta_j=delta_j)
+    delta_k = hadamard(T - O, net_k.applyfunc(_f_prime))
+    delta_j = hadamard(net_j.applyfunc(_f_prime), Wo.T * delta_k)
+    env.update(E=E, H=H, O=O, delta_k=delta_k, delta_j=delta_j)
+    env["forward"] = _error(T, (Wo * (Wh * I + bh).applyfunc(sigmoid) + bo).applyfunc(sigmoid))
 
-    # Two hidden layers: the general recursion delta^(l) = f'(net^(l)) * W^(l+1)^T delta^(l+1).
+    # Two hidden layers and any activation f: delta^(l) = f'(net^(l)) * W^(l+1)^T delta^(l+1).
     net1 = vector("net1", n_hid)
     W2, W3 = matrix("wa", n_hid2, n_hid), matrix("wb", n_out, n_hid2)
-    H1 = net1.applyfunc(sigmoid)
-    H2 = (W2 * H1).applyfunc(sigmoid)
-    O3 = (W3 * H2).applyfunc(sigmoid)
-    delta3 = hadamard(T - O3, _sig_prime(O3))
-    delta2 = hadamard(_sig_prime(H2), W3.T * delta3)
+    net2 = W2 * net1.applyfunc(_f)
+    net3 = W3 * net2.applyfunc(_f)
+    O3 = net3.applyfunc(_f)
+    delta3 = hadamard(T - O3, net3.applyfunc(_f_prime))
+    delta2 = hadamard(net2.applyfunc(_f_prime), W3.T * delta3)
     env["deep_derived"] = Lazy(lambda: -grad(_error(T, O3), net1))
-    env["deep_claimed"] = hadamard(_sig_prime(H1), W2.T * delta2)
+    env["deep_claimed"] = hadamard(net1.applyfunc(_f_prime), W2.T * delta2)
     return env
 
 
@@ -112,7 +126,9 @@ _nI = size("n_I")
 def _update(key: str, target: str, statement: str, lhs: str, rhs: sp.Expr, wrt: str,
             derived: Callable[[dict], sp.Matrix], claimed: Callable[[dict], sp.Matrix], reason: str) -> Claim:
     return Claim(
-        key=key, target=target, wrt=wrt, statement=statement, reason=reason,
+        key=key, target=target, wrt=wrt, statement=statement,
+        reason=reason + "; proved for any differentiable activation f (an undefined SymPy function) "
+        "with delta = -dE/dnet, so it holds with the sigmoid deltas of the steps above",
         display=lambda: sp.Eq(sp.Symbol(lhs), rhs, evaluate=False),
         derived=derived, claimed=claimed,
         sizes=grid(I=range(1, 4), H=range(1, 4), O=range(1, 4), H2=[1]),
@@ -230,8 +246,9 @@ TOPIC = Topic(
             wrt="net^(l)",
             statement="for L layers: delta^(l) = f'(net^(l)) * (W^(l+1))^T delta^(l+1), "
             "delta^(L) = (T - O) * f'(net^(L)) (* elementwise)",
-            reason="the chain rule one layer at a time; checked on a network with two hidden layers, "
-            "at widths up to 2 (three nested sigmoids grow fast; the graph route covers any size)",
+            reason="the chain rule one layer at a time; checked on a network with two hidden layers "
+            "and an arbitrary differentiable activation f (an undefined SymPy function), so the "
+            "sigmoid of the lecture is one case",
             display=lambda: sp.Eq(
                 sp.Symbol("delta^(l)"),
                 sp.HadamardProduct(
@@ -242,7 +259,7 @@ TOPIC = Topic(
             ),
             derived=lambda e: e["deep_derived"],
             claimed=lambda e: e["deep_claimed"],
-            sizes=grid(I=[1], H=range(1, 3), H2=range(1, 3), O=range(1, 3)),
+            sizes=grid(I=[1], H=range(1, 4), H2=range(1, 4), O=range(1, 4)),
         ),
     ),
 )

@@ -1,0 +1,111 @@
+"""The command line contract: list, derive, errors. Run as a user would (subprocess) where it
+matters that nothing but one line reaches the terminal."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from derive import NAMES
+from gradproof.cli import main
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gradproof", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def test_list_json_names_every_entry(capsys) -> None:
+    assert main(["list", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert [e["name"] for e in entries] == list(NAMES)
+    for entry in entries:
+        assert set(entry) == {"name", "title", "section", "targets"}
+        assert entry["title"] and entry["section"]
+    assert "dL/dz" in next(e for e in entries if e["name"] == "softmax_ce")["targets"]
+
+
+def test_list_text(capsys) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "attention" in out and "targets:" in out
+
+
+def test_derive_json_contract(capsys) -> None:
+    assert main(["derive", "information", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {"name", "title", "assumptions", "steps", "results"} <= set(doc)
+    for step in doc["steps"]:
+        assert {"claim", "latex", "reason", "status"} <= set(step)
+        assert step["status"] in {"proved"} or step["status"].startswith("proved ")
+    result = next(r for r in doc["results"] if r["target"] == "dKL/dq")
+    assert {"target", "latex", "sympy", "status"} <= set(result)
+    assert result["status"] == "proved"
+    assert r"\frac{" in result["latex"] and "Indexed" in result["sympy"]
+
+
+def test_derive_text_shows_status_and_three_notations(capsys) -> None:
+    assert main(["derive", "softmax_ce"]) == 0
+    out = capsys.readouterr().out
+    assert "[proved" in out and "closed form:" in out and "index form" in out and "entrywise at" in out
+
+
+def test_derive_at_chosen_sizes(capsys) -> None:
+    assert main(["derive", "softmax_ce", "--sizes", "n=5", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    result = next(r for r in doc["results"] if r["target"] == "dL/dz")
+    assert result["entrywise"]["sizes"]["n"] == 5
+    assert "z_5" in result["entrywise"]["sympy"]
+
+
+def test_unknown_name_is_one_line_with_suggestions() -> None:
+    done = _run("derive", "softmx")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "softmax_ce" in lines[0] and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["derive", "softmax_ce", "--sizes", "n=three"], "NAME=INTEGER"),
+        (["derive", "softmax_ce", "--sizes", "q=3"], "no size q"),
+        (["derive", "softmax_ce", "--sizes", "n=99"], "out of range"),
+        (["derive", "softmax_ce", "bp", "--sizes", "n=2"], "one entry"),
+        (["derive"], "--all"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, words) -> None:
+    done = _run(*args)
+    assert done.returncode == 2, done.stderr
+    assert words in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_help_does_not_import_sympy() -> None:
+    code = "import sys; from gradproof.cli import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\nprint('sympy' in sys.modules, 'torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_derive_path_does_not_import_torch() -> None:
+    code = "import sys; from gradproof.cli import main; main(['derive', 'information', '--json']); print('torch' in sys.modules, file=sys.stderr)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert done.stderr.strip().splitlines()[-1] == "False"
+
+
+def test_failed_step_gives_exit_1(monkeypatch, capsys) -> None:
+    import dataclasses
+
+    import derive.catalog as catalog
+
+    original = catalog.topic("information")
+    first = original.claims[0]
+    broken = dataclasses.replace(original, claims=(dataclasses.replace(first, claimed=lambda e: 2 * first.claimed(e), index=None),))
+    monkeypatch.setattr(catalog, "topic", lambda name: broken)
+    assert main(["derive", "information"]) == 1
+    out = capsys.readouterr().out
+    assert "[failed" in out and "FAILED:" in out

@@ -1,0 +1,62 @@
+"""The Kronecker-delta collapse and the index-form zero test, on known cases and bad ones."""
+
+import pytest
+import sympy as sp
+
+from derive.indexcalc import canonical_sums, collapse_deltas, index_zero
+
+n = sp.Symbol("n", integer=True, positive=True)
+i, j, k = sp.symbols("i j k", integer=True)
+x, y, w = sp.IndexedBase("x", real=True), sp.IndexedBase("y", real=True), sp.IndexedBase("w", real=True)
+
+
+def test_delta_collapses_inside_a_sum() -> None:
+    assert collapse_deltas(sp.Sum(x[i] * y[i] * sp.KroneckerDelta(j, i), (i, 1, n))) == x[j] * y[j]
+
+
+def test_constants_leave_the_sum() -> None:
+    out = collapse_deltas(sp.Sum(3 * w[j] * x[i], (i, 1, n)))
+    assert out == 3 * w[j] * sp.Sum(x[i], (i, 1, n))
+
+
+def test_sum_of_a_constant_is_a_count() -> None:
+    assert collapse_deltas(sp.Sum(w[j], (i, 1, n))) == n * w[j]
+
+
+def test_bound_names_do_not_matter() -> None:
+    assert canonical_sums(sp.Sum(x[i] ** 2, (i, 1, n))) == canonical_sums(sp.Sum(x[k] ** 2, (k, 1, n)))
+    assert canonical_sums(sp.Sum(x[i], (i, 1, n))) != canonical_sums(sp.Sum(y[i], (i, 1, n)))
+
+
+@pytest.mark.parametrize(
+    "derived, claimed",
+    [
+        (sp.diff(sp.Sum(w[i] * x[i], (i, 1, n)), w[j]), x[j]),
+        (sp.diff(sp.Sum(x[i] ** 2, (i, 1, n)) / 2, x[j]), x[j]),
+        (sp.diff(sp.log(sp.Sum(sp.exp(x[i]), (i, 1, n))), x[j]), sp.exp(x[j]) / sp.Sum(sp.exp(x[k]), (k, 1, n))),
+    ],
+)
+def test_true_index_identities_reduce_to_zero(derived, claimed) -> None:
+    assert index_zero(derived - claimed) == 0
+
+
+@pytest.mark.parametrize(
+    "derived, claimed",
+    [
+        (sp.diff(sp.Sum(w[i] * x[i], (i, 1, n)), w[j]), -x[j]),
+        (sp.diff(sp.Sum(w[i] * x[i], (i, 1, n)), w[j]), w[j]),
+        (sp.diff(sp.Sum(x[i] ** 2, (i, 1, n)), x[j]), x[j]),
+        (sp.Sum(x[i], (i, 1, n)), sp.Sum(y[i], (i, 1, n))),
+        (sp.Sum(x[i], (i, 1, n)), x[j]),
+    ],
+)
+def test_false_index_identities_do_not(derived, claimed) -> None:
+    assert index_zero(derived - claimed) != 0
+
+
+def test_stated_assumption_is_needed_and_used() -> None:
+    total = sp.Sum(y[i], (i, 1, n))
+    general = sp.exp(x[j]) / sp.Sum(sp.exp(x[k]), (k, 1, n)) * total
+    assert index_zero(general - sp.exp(x[j]) / sp.Sum(sp.exp(x[k]), (k, 1, n))) != 0
+    one = lambda e: e.xreplace({canonical_sums(total): 1})  # noqa: E731
+    assert index_zero(general - sp.exp(x[j]) / sp.Sum(sp.exp(x[k]), (k, 1, n)), one) == 0
