@@ -13,6 +13,15 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 __all__ = ["Partial", "Diag", "RowSum", "Softmax", "Indicator", "indexed", "size", "index"]
 
 
+def _pretty_call(printer, name: str, argument: sp.Basic):  # noqa: ANN001, ANN202 - SymPy's printer protocol
+    """``name(argument)`` for the 2-D pretty printer, with the argument pretty-printed too."""
+    from sympy.printing.pretty.stringpict import prettyForm
+
+    form = printer._print(argument)
+    form = prettyForm(*form.parens())
+    return prettyForm(*form.left(name))
+
+
 def size(name: str) -> sp.Symbol:
     """A symbolic size (a positive integer), e.g. ``size("d_k")``.
 
@@ -55,6 +64,15 @@ class Partial(sp.Expr):
         num, den, order = self.args
         return f"d{num.name}/d{den.name}" if order == 1 else f"d^{order}{num.name}/d{den.name}^{order}"
 
+    def _pretty(self, printer):  # noqa: ANN001, ANN202
+        from sympy.printing.pretty.stringpict import prettyForm
+
+        num, den, order = self.args
+        power = "" if order == 1 else str(order)
+        top = prettyForm(f"∂{power}{num.name}")
+        bottom = prettyForm(f"∂{den.name}" + (f"^{order}" if power else ""))
+        return prettyForm(*top.below("─" * max(top.width(), bottom.width()), bottom))
+
 
 class Diag(MatrixExpr):
     """``diag(v)`` of a column vector ``v`` (n x 1), an n x n matrix.
@@ -82,6 +100,9 @@ class Diag(MatrixExpr):
     def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
         return "diag(%s)" % printer._print(self.args[0])
 
+    def _pretty(self, printer):  # noqa: ANN001, ANN202
+        return _pretty_call(printer, "diag", self.args[0])
+
 
 class RowSum(MatrixExpr):
     """``rowsum(X)``: each row's sum, broadcast along the row (``X 1 1^T``, the shape of ``X``).
@@ -105,6 +126,9 @@ class RowSum(MatrixExpr):
     def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
         return "rowsum(%s)" % printer._print(self.args[0])
 
+    def _pretty(self, printer):  # noqa: ANN001, ANN202
+        return _pretty_call(printer, "rowsum", self.args[0])
+
 
 class Softmax(MatrixExpr):
     """Row-wise ``softmax(X)`` (same shape as ``X``).
@@ -127,6 +151,9 @@ class Softmax(MatrixExpr):
     def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
         return "softmax(%s)" % printer._print(self.args[0])
 
+    def _pretty(self, printer):  # noqa: ANN001, ANN202
+        return _pretty_call(printer, "softmax", self.args[0])
+
 
 class Indicator(MatrixExpr):
     """``1[X > 0]``: the 0/1 matrix of positive entries (the ReLU derivative, 0 chosen at the kink).
@@ -148,3 +175,11 @@ class Indicator(MatrixExpr):
 
     def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
         return "1[%s > 0]" % printer._print(self.args[0])
+
+    def _pretty(self, printer):  # noqa: ANN001, ANN202
+        from sympy.printing.pretty.stringpict import prettyForm
+
+        form = printer._print(self.args[0])
+        form = prettyForm(*form.right(" > 0"))
+        form = prettyForm(*form.parens("[", "]"))
+        return prettyForm(*form.left("1"))

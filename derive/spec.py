@@ -19,7 +19,9 @@ from .errors import SizeError
 from .proof import Comparison, combine, compare_matrices, index_status
 from .types import Derivation, Result, Sizes, Step, SymbolSpec
 
-__all__ = ["Claim", "IndexForm", "Topic", "grid", "grad", "derive_topic", "prove_claim", "Lazy", "LazyEnv"]
+__all__ = [
+    "Claim", "IndexForm", "Topic", "grid", "grad", "derive_topic", "prove_claim", "Lazy", "LazyEnv", "pair_claim",
+]
 
 Env = Mapping[str, Any]
 
@@ -105,6 +107,30 @@ class Claim:
     wrt: str = ""
     index: IndexForm | None = None
     sizes: tuple[Mapping[str, int], ...] | None = None  # default: the topic's grid
+
+
+def pair_claim(env_key: str, *, form: Callable[[], sp.Basic] | None = None, **fields: Any) -> Claim:
+    """A claim whose two sides are the environment's pair ``env[env_key] = (derived, claimed)``.
+
+    With ``form``, the display is ``target = form()`` (a matrix symbol named after the target
+    when the form is a matrix expression); otherwise pass ``display`` among ``fields``.
+
+    >>> import sympy as sp
+    >>> c = pair_claim("dV", key="grad_V", target="dV", statement="dV = A^T G", reason="linear",
+    ...                form=lambda: sp.MatrixSymbol("A", 2, 2).T * sp.MatrixSymbol("G", 2, 3))
+    >>> c.derived({"dV": ("derived", "claimed")}), str(c.display())
+    ('derived', 'Eq(dV, A.T*G)')
+    """
+    if form is not None:
+        name = fields.get("target") or fields["key"]
+
+        def display() -> sp.Basic:
+            rhs = form()
+            lhs = sp.MatrixSymbol(name, *rhs.shape) if getattr(rhs, "is_Matrix", False) else sp.Symbol(name)
+            return sp.Eq(lhs, rhs, evaluate=False)
+
+        fields["display"] = display
+    return Claim(derived=lambda e: e[env_key][0], claimed=lambda e: e[env_key][1], **fields)
 
 
 @dataclass(frozen=True)

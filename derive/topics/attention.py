@@ -14,7 +14,7 @@ import sympy as sp
 from ..atoms import matrix
 from ..concrete import causal_mask, hadamard, row_sums, softmax_rows, total
 from ..notation import RowSum, size
-from ..spec import Claim, Lazy, Topic, grad, grid
+from ..spec import Claim, Lazy, Topic, grad, grid, pair_claim
 from ..types import Sizes, SymbolSpec
 
 
@@ -88,22 +88,19 @@ _GRID = grid(n=range(1, 4), d_k=range(1, 4))
 
 
 def _claims(prefix: str, label: str, note: str) -> tuple[Claim, ...]:
-    claims = []
-    for target, (form, statement, reason) in _FORMS.items():
-        claims.append(
-            Claim(
-                key=f"{prefix}grad_{target[1:]}",
-                target=f"{target}{label}",
-                wrt=target[1:],
-                statement=statement + note,
-                reason=reason + "; SymPy differentiates L = sum(G * O) entry by entry",
-                display=lambda form=form, target=target: sp.Eq(sp.MatrixSymbol(target, *form().shape), form(), evaluate=False),
-                derived=lambda e, key=f"{prefix}{target}": e[key][0],
-                claimed=lambda e, key=f"{prefix}{target}": e[key][1],
-                sizes=_GRID,
-            )
+    return tuple(
+        pair_claim(
+            f"{prefix}{target}",
+            key=f"{prefix}grad_{target[1:]}",
+            target=f"{target}{label}",
+            wrt=target[1:],
+            statement=statement + note,
+            reason=reason + "; SymPy differentiates L = sum(G * O) entry by entry",
+            form=form,
+            sizes=_GRID,
         )
-    return tuple(claims)
+        for target, (form, statement, reason) in _FORMS.items()
+    )
 
 
 TOPIC = Topic(

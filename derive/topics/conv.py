@@ -13,7 +13,7 @@ import sympy as sp
 from ..atoms import matrix, vector
 from ..concrete import hadamard, total
 from ..notation import size
-from ..spec import Claim, Lazy, Topic, grad, grid
+from ..spec import Claim, Lazy, Topic, grad, grid, pair_claim
 from ..types import Sizes, SymbolSpec
 
 
@@ -106,9 +106,8 @@ def _fn(name: str):
 
 
 def _claim(key: str, env_key: str, target: str | None, wrt: str, statement: str, reason: str, display) -> Claim:
-    return Claim(
-        key=key, target=target, wrt=wrt, statement=statement, reason=reason, display=display,
-        derived=lambda e: e[env_key][0], claimed=lambda e: e[env_key][1], sizes=_GRID,
+    return pair_claim(
+        env_key, key=key, target=target, wrt=wrt, statement=statement, reason=reason, display=display, sizes=_GRID
     )
 
 

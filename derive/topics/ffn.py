@@ -13,7 +13,7 @@ import sympy as sp
 from ..atoms import matrix, vector
 from ..concrete import hadamard, total
 from ..notation import Indicator, size
-from ..spec import Claim, Lazy, Topic, grad, grid
+from ..spec import Claim, Lazy, Topic, grad, grid, pair_claim
 from ..types import Sizes, SymbolSpec
 
 
@@ -65,11 +65,9 @@ _FORMS = (
 
 
 def _claim(key: str, target: str, statement: str, reason: str, form) -> Claim:
-    return Claim(
-        key=f"grad_{key[1:]}", target=target, wrt=key[1:], statement=statement,
-        reason=reason + "; proved for every activation pattern at once (s_ij symbolic)",
-        display=lambda: sp.Eq(sp.MatrixSymbol(target, *form().shape), form(), evaluate=False),
-        derived=lambda e: e[key][0], claimed=lambda e: e[key][1], sizes=_GRID,
+    return pair_claim(
+        key, key=f"grad_{key[1:]}", target=target, wrt=key[1:], statement=statement,
+        reason=reason + "; proved for every activation pattern at once (s_ij symbolic)", form=form, sizes=_GRID,
     )
 
 

@@ -13,7 +13,7 @@ import sympy as sp
 from ..atoms import Sqrt, matrix, scalar, vector
 from ..concrete import hadamard, total
 from ..notation import Diag, RowSum, size
-from ..spec import Claim, IndexForm, Lazy, Topic, grad, grid
+from ..spec import Claim, IndexForm, Lazy, Topic, grad, grid, pair_claim
 from ..types import Sizes, SymbolSpec
 
 
@@ -68,16 +68,10 @@ _ROW_INDEX = IndexForm(
 )
 
 
-def _pair(key: str) -> tuple:
-    return (lambda e: e[key][0], lambda e: e[key][1])
-
-
 def _claim(key: str, target: str, wrt: str, statement: str, reason: str, form, index: IndexForm | None = None) -> Claim:
-    derived, claimed = _pair(key)
-    return Claim(
-        key=f"grad_{wrt}", target=target, wrt=wrt, statement=statement, reason=reason,
-        display=lambda: sp.Eq(sp.MatrixSymbol(target, *form().shape), form(), evaluate=False),
-        derived=derived, claimed=claimed, sizes=_GRID, index=index,
+    return pair_claim(
+        key, key=f"grad_{wrt}", target=target, wrt=wrt, statement=statement, reason=reason,
+        form=form, sizes=_GRID, index=index,
     )
 
 

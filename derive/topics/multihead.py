@@ -15,7 +15,7 @@ import sympy as sp
 from ..atoms import matrix
 from ..concrete import hadamard, softmax_rows, total
 from ..notation import size
-from ..spec import Claim, Lazy, Topic, grad, grid
+from ..spec import Claim, Lazy, Topic, grad, grid, pair_claim
 from ..types import Sizes, SymbolSpec
 from .attention import _softmax_backward
 
@@ -83,12 +83,11 @@ _THROUGH_SOFTMAX = {"dWQ", "dWK", "dX"}
 
 def _claim(key: str, target: str, statement: str, reason: str, form) -> Claim:
     small = key in _THROUGH_SOFTMAX
-    return Claim(
-        key=f"grad_{key[1:]}", target=target, wrt=key[1:], statement=statement,
+    return pair_claim(
+        key, key=f"grad_{key[1:]}", target=target, wrt=key[1:], statement=statement,
         reason=reason + "; SymPy differentiates L = sum(G * O) entry by entry"
         + ("; sizes stop at n = 2 here (the gradient passes through every head's softmax)" if small else ""),
-        display=lambda: sp.Eq(sp.Symbol(target), form(), evaluate=False),
-        derived=lambda e: e[key][0], claimed=lambda e: e[key][1], sizes=_SMALL_GRID if small else _GRID,
+        form=form, sizes=_SMALL_GRID if small else _GRID,
     )
 
 
