@@ -166,6 +166,7 @@ def combine(
         numeric = numeric or comparison.kind == "numeric"
     if index_proved:
         return Status("proved", tuple(grid), "index form at symbolic sizes; entrywise too")
+    unreduced = "; the index form did not reduce to 0 at symbolic size" if index_proved is False else ""
     if numeric:
-        return Status("numeric", tuple(grid), "no symbolic reduction; agreed at random points")
-    return Status("proved_sizes", tuple(grid), "entrywise at every listed size")
+        return Status("numeric", tuple(grid), "no symbolic reduction; agreed at random points" + unreduced)
+    return Status("proved_sizes", tuple(grid), "entrywise at every listed size" + unreduced)

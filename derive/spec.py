@@ -150,6 +150,8 @@ class Topic:
     # Exact checks on concrete data (a training trace, a bound): each returns a finished Step.
     facts: Callable[[], Sequence[Step]] | None = None
     size_limits: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    # Sizes that are each in range but do not fit together: returns what is wrong, or None.
+    size_rule: Callable[[Mapping[str, int]], str | None] | None = None
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -171,6 +173,9 @@ class Topic:
                     f"{self.name}: size {name}={value!r} is out of range; use an integer from "
                     f"{low} to {high} (entrywise proofs grow fast with size)"
                 )
+        problem = self.size_rule(merged) if self.size_rule else None
+        if problem:
+            raise SizeError(f"{self.name}: {problem}")
         return merged
 
 
@@ -244,7 +249,8 @@ def derive_topic(
         steps.append(Step(claim.statement, display, claim.reason, status, claim.key))
         if claim.target:
             closed = display.rhs if isinstance(display, sp.Equality) else display
-            index = claim.index.claimed() if claim.index else None
+            # An index form is a result only where it was proved; otherwise it is not shown.
+            index = claim.index.claimed() if claim.index and status.kind == "proved" else None
             results.append(
                 Result(
                     target=claim.target,

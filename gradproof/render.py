@@ -91,6 +91,26 @@ def _indent(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
+def _trace_text(trace: dict[str, Any]) -> list[str]:
+    """A perceptron training trace as the lecture's worked-exercise table."""
+    verdict = (
+        f"converged after {trace['epochs']} epochs, {trace['mistakes']} mistakes"
+        if trace["converged"]
+        else f"no error-free epoch within {trace['epochs']} epochs ({trace['mistakes']} mistakes)"
+    )
+    out = [f"  {trace['dataset']}: {verdict}", "    epoch  #  x            t  d        y  t-y  w after       b after"]
+    rows = trace["rows"] if trace["converged"] else trace["rows"][:8]
+    for r in rows:
+        x = "(" + ", ".join(r["x"]) + ")"
+        w = "[" + ", ".join(r["w"]) + "]"
+        out.append(
+            f"    {r['epoch']:>5}  {r['sample']}  {x:<12} {r['t']}  {r['d']:<8} {r['y']}  {r['error']:>3}  {w:<13} {r['b']}"
+        )
+    if len(rows) < len(trace["rows"]):
+        out.append(f"    ... {len(trace['rows']) - len(rows)} more rows (see --json)")
+    return out
+
+
 def derivation_text(derivation: Derivation) -> str:
     """Readable math for a terminal: steps with their status, then each result in three notations."""
     sizes = ", ".join(f"{k}={v}" for k, v in derivation.forward_sizes.items())
@@ -110,6 +130,11 @@ def derivation_text(derivation: Derivation) -> str:
         out.append(f"      because {step.reason}")
         if step.status.kind == "failed":
             out.append(f"      FAILED: {step.status.detail}")
+    traces = derivation.tables.get("traces", {})
+    if traces:
+        out += ["", "Training traces (exact, from W = [0, 0], b = 0; y = 1 when d >= 0):"]
+        for trace in traces.values():
+            out += _trace_text(trace)
     out += ["", "Results:"]
     for result in derivation.results:
         out.append(f"  {result.target}  [{result.status.label}]")

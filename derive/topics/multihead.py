@@ -106,7 +106,7 @@ TOPIC = Topic(
     assumptions=("no biases in the projections (they would add column sums of the adjoints)",),
     default_sizes={"n": 2, "d_model": 2, "heads": 2, "d_k": 1},
     grid=_GRID,
-    size_limits={"n": (1, 3), "d_model": (1, 3), "heads": (1, 3), "d_k": (1, 3)},
+    size_limits={"n": (1, 3), "d_model": (1, 2), "heads": (1, 2), "d_k": (1, 2)},
     build=build,
     claims=tuple(_claim(*form) for form in _FORMS),
 )

@@ -72,6 +72,21 @@ def build(sizes: Sizes) -> dict:
     }
 
 
+_MAX_REGIONS = 4096
+
+
+def size_rule(sizes) -> str | None:
+    """The window must fit, and every argmax region is enumerated: keep their number bounded."""
+    h, w, k, s = sizes["h"], sizes["w"], sizes["k"], sizes["s"]
+    if k > h or k > w:
+        return f"the {k} x {k} window does not fit in a {h} x {w} map; use k <= h and k <= w"
+    regions = (k * k) ** len(windows(h, w, k, s))
+    if regions > _MAX_REGIONS:
+        return (f"{regions} argmax regions to enumerate at h={h}, w={w}, k={k}, s={s}; "
+                f"choose sizes with at most {_MAX_REGIONS} (e.g. a larger stride)")
+    return None
+
+
 # (h, w, k, s): non-overlapping and overlapping windows, small enough to enumerate every region
 _SIZES = tuple(
     {"h": h, "w": w, "k": k, "s": s}
@@ -106,6 +121,7 @@ TOPIC = Topic(
     default_sizes={"h": 4, "w": 4, "k": 2, "s": 2},
     grid=_SIZES,
     size_limits={"h": (1, 4), "w": (1, 4), "k": (1, 3), "s": (1, 3)},
+    size_rule=size_rule,
     build=build,
     claims=(
         Claim(

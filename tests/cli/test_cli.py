@@ -75,6 +75,8 @@ def test_unknown_name_is_one_line_with_suggestions() -> None:
         (["derive", "softmax_ce", "--sizes", "q=3"], "no size q"),
         (["derive", "softmax_ce", "--sizes", "n=99"], "out of range"),
         (["derive", "softmax_ce", "bp", "--sizes", "n=2"], "one entry"),
+        (["derive", "pooling", "--sizes", "h=4,w=4,k=2,s=1"], "argmax regions"),
+        (["derive", "pooling", "--sizes", "h=2,w=2,k=3,s=1"], "does not fit"),
         (["derive"], "--all"),
     ],
 )
@@ -109,3 +111,18 @@ def test_failed_step_gives_exit_1(monkeypatch, capsys) -> None:
     assert main(["derive", "information"]) == 1
     out = capsys.readouterr().out
     assert "[failed" in out and "FAILED:" in out
+
+
+def test_perceptron_text_shows_the_training_tables(capsys) -> None:
+    assert main(["derive", "perceptron"]) == 0
+    out = capsys.readouterr().out
+    assert "AND: converged after" in out and "XOR: no error-free epoch" in out
+    assert "[2, 1]        -3" in out  # AND's final weights and bias, exact
+
+
+def test_perceptron_json_carries_the_traces(capsys) -> None:
+    assert main(["derive", "perceptron", "--json"]) == 0
+    traces = json.loads(capsys.readouterr().out)["tables"]["traces"]
+    assert set(traces) == {"AND", "OR", "lecture2d", "XOR"}
+    assert traces["lecture2d"]["converged"] and not traces["XOR"]["converged"]
+    assert traces["lecture2d"]["rows"][0]["x"] == ["-1/2", "-1/2"]

@@ -113,3 +113,15 @@ def test_lecture_mistakes_fail(name: str, key: str, mistake: str, wrong) -> None
     claim = next(c for c in t.claims if c.key == key)
     status = prove_claim(t, dataclasses.replace(claim, claimed=wrong, index=None), _envs(name))
     assert status.kind == "failed", (name, key, mistake, status.label)
+
+
+def test_a_wrong_index_form_is_neither_proved_nor_shown() -> None:
+    from derive.spec import IndexForm, derive_topic
+
+    t = topic("information")
+    claim = next(c for c in t.claims if c.key == "grad_q")
+    wrong = dataclasses.replace(claim, index=IndexForm(claim.index.derived, lambda: -claim.index.claimed()))
+    result = derive_topic(dataclasses.replace(t, claims=(wrong,))).results[0]
+    assert result.status.kind == "proved_sizes"  # the entrywise proofs still hold
+    assert "did not reduce" in result.status.detail
+    assert result.index is None
