@@ -10,8 +10,10 @@ PITFALLS.md). The rules here are the small, predictable alternative:
   becomes a sum of sums, so equal sums meet and cancel;
 * bound indices are renamed canonically, so ``Sum(y[i], i)`` and ``Sum(y[k], k)`` are equal.
 
-What is *not* handled: deltas whose argument is a non-trivial function of the bound index
-(``KroneckerDelta(i + a, c)``), and sums whose bounds depend on other bound indices.
+What is *not* handled (left uncollapsed, so never proved by mistake): deltas whose argument is
+a non-trivial function of the bound index (``KroneckerDelta(i + a, c)``), deltas against an
+index bound by an enclosing sum or appearing in the limits, and expressions in which one name
+is both bound and free.
 """
 
 from __future__ import annotations
@@ -22,13 +24,65 @@ import sympy as sp
 
 from .zero import rational_residual
 
-__all__ = ["collapse_deltas", "canonical_sums", "index_zero"]
+__all__ = ["collapse_deltas", "canonical_sums", "index_zero", "index_diff"]
 
 
-def _split_sum(summand: sp.Expr, index: sp.Symbol, lower: sp.Expr, upper: sp.Expr) -> sp.Expr:
-    """One sum, after its summand has been collapsed: deltas resolved, constants pulled out."""
+def index_diff(expr: sp.Expr, entry: sp.Indexed | sp.Symbol) -> sp.Expr:
+    """``sympy.diff(expr, entry)``, refused when an index of ``entry`` is also bound in ``expr``:
+    SymPy then returns the sum itself (``d/dz[k] Sum(e^{z[k]}, k)`` comes back as the sum).
+
+    >>> import sympy as sp
+    >>> n, k, j = sp.Symbol("n", integer=True), sp.Symbol("k", integer=True), sp.Symbol("j", integer=True)
+    >>> z = sp.IndexedBase("z")
+    >>> index_diff(sp.Sum(z[k] ** 2, (k, 1, n)), z[j]).has(sp.KroneckerDelta)
+    True
+    >>> index_diff(sp.Sum(z[k] ** 2, (k, 1, n)), z[k])
+    Traceback (most recent call last):
+    ...
+    derive.errors.GradproofError: cannot differentiate against z[k]: k is also a summation index
+    """
+    from .errors import GradproofError
+
+    clash = set(getattr(entry, "indices", (entry,))) & _bound_symbols(expr)
+    if clash:
+        names = ", ".join(sorted(str(s) for s in clash))
+        raise GradproofError(f"cannot differentiate against {entry}: {names} is also a summation index")
+    return sp.diff(expr, entry)
+
+
+def _bound_symbols(expr: sp.Basic) -> set[sp.Symbol]:
+    return {limit[0] for e in sp.preorder_traversal(expr) if isinstance(e, sp.Sum) for limit in e.limits}
+
+
+def _fresh_bound(expr: sp.Basic) -> sp.Basic:
+    """Every index bound inside ``expr`` renamed to a fresh symbol, so a substitution cannot be
+    captured by an inner sum (``i -> j`` under ``Sum(..., (j, ...))``)."""
+    if not isinstance(expr, sp.Basic) or not expr.args:
+        return expr
+    if isinstance(expr, sp.Sum):
+        function, limits = expr.function, []
+        renames: dict[sp.Symbol, sp.Symbol] = {}
+        for index, lower, upper in expr.limits:
+            fresh = sp.Dummy(index.name, integer=True)
+            renames[index] = fresh
+            limits.append((fresh, lower.xreplace(renames), upper.xreplace(renames)))
+        return sp.Sum(_fresh_bound(function.xreplace(renames)), *limits)
+    return expr.func(*[_fresh_bound(a) for a in expr.args])
+
+
+def _split_sum(
+    summand: sp.Expr, index: sp.Symbol, lower: sp.Expr, upper: sp.Expr, enclosing: frozenset
+) -> sp.Expr:
+    """One sum, after its summand has been collapsed: deltas resolved, constants pulled out.
+
+    ``KroneckerDelta(index, j)`` collapses only when ``j`` is a free index: not bound by an
+    enclosing sum (its range could differ) and not a symbol of this sum's limits
+    (``KroneckerDelta(i, n)`` over ``i < n`` is 0, not ``f(n)``). A free ``j`` is assumed to lie
+    in ``[lower, upper]``: it is the index a derivative was taken against.
+    """
     total = sp.S.Zero
-    for term in sp.Add.make_args(sp.expand(sp.expand_log(summand, force=True))):
+    blocked = enclosing | lower.free_symbols | upper.free_symbols
+    for term in sp.Add.make_args(sp.expand(sp.expand_log(summand))):
         factors = sp.Mul.make_args(term)
         delta = next(
             (f for f in factors if isinstance(f, sp.KroneckerDelta) and index in f.free_symbols),
@@ -37,8 +91,8 @@ def _split_sum(summand: sp.Expr, index: sp.Symbol, lower: sp.Expr, upper: sp.Exp
         if delta is not None:
             a, b = delta.args
             other = b if a == index else a
-            if index not in other.free_symbols and (a == index or b == index):
-                total += (term / delta).subs(index, other)
+            if (a == index or b == index) and other.is_Symbol and other != index and other not in blocked:
+                total += _fresh_bound(term / delta).subs(index, other)
                 continue
         constant = sp.Mul(*[f for f in factors if index not in f.free_symbols])
         varying = sp.Mul(*[f for f in factors if index in f.free_symbols])
@@ -49,7 +103,7 @@ def _split_sum(summand: sp.Expr, index: sp.Symbol, lower: sp.Expr, upper: sp.Exp
     return total
 
 
-def collapse_deltas(expr: sp.Expr) -> sp.Expr:
+def collapse_deltas(expr: sp.Expr, enclosing: frozenset = frozenset()) -> sp.Expr:
     """Resolve ``KroneckerDelta`` factors against the sums that bind them.
 
     >>> import sympy as sp
@@ -58,18 +112,22 @@ def collapse_deltas(expr: sp.Expr) -> sp.Expr:
     >>> x = sp.IndexedBase("x")
     >>> collapse_deltas(sp.Sum(x[i] * sp.KroneckerDelta(i, j), (i, 0, n - 1)))
     x[j]
+    >>> collapse_deltas(sp.Sum(x[i] * sp.KroneckerDelta(i, n), (i, 0, n - 1))) == x[n]
+    False
     """
     if not isinstance(expr, sp.Basic) or not expr.args:
         return expr
     if isinstance(expr, sp.Sum):
-        summand = collapse_deltas(expr.function)
-        limits = list(expr.limits)
-        # Innermost limit first: Sum(f, (i, ..), (k, ..)) sums over i innermost.
+        own = frozenset(limit[0] for limit in expr.limits)
+        summand = collapse_deltas(expr.function, enclosing | own)
         result = summand
-        for index, lower, upper in limits:
-            result = _split_sum(result, index, lower, upper)
+        # Innermost limit first: Sum(f, (i, ..), (k, ..)) sums over i innermost; the outer
+        # limits' indices are still bound while the inner ones are resolved.
+        for position, (index, lower, upper) in enumerate(expr.limits):
+            still_bound = frozenset(limit[0] for limit in expr.limits[position + 1:])
+            result = _split_sum(result, index, lower, upper, enclosing | still_bound)
         return result
-    return expr.func(*[collapse_deltas(a) for a in expr.args])
+    return expr.func(*[collapse_deltas(a, enclosing) for a in expr.args])
 
 
 def canonical_sums(expr: sp.Expr, depth: int = 0) -> sp.Expr:
@@ -87,8 +145,12 @@ def canonical_sums(expr: sp.Expr, depth: int = 0) -> sp.Expr:
     if isinstance(expr, sp.Sum):
         function = expr.function
         limits = []
+        renames: dict[sp.Symbol, sp.Symbol] = {}
         for level, (index, lower, upper) in enumerate(expr.limits):
+            # Bounds may depend on outer-listed indices (a triangular sum): rename there too.
+            lower, upper = lower.xreplace(renames), upper.xreplace(renames)
             fresh = sp.Symbol(f"_bound{depth + level}", integer=True)
+            renames[index] = fresh
             function = function.xreplace({index: fresh})
             limits.append((fresh, lower, upper))
         inner = canonical_sums(function, depth + len(limits))
@@ -133,7 +195,10 @@ def index_zero(expr: sp.Expr, assume: Callable[[sp.Expr], sp.Expr] | None = None
     >>> index_zero(sp.diff(L, z[j]) - softmax_j)
     0
     """
-    reduced = canonical_sums(collapse_deltas(sp.expand_log(expr, force=True)))
+    if _bound_symbols(expr) & expr.free_symbols:
+        # A name both bound and free (SymPy's diff(Sum(f(k), k), x[k]) captures k): refuse.
+        return expr
+    reduced = canonical_sums(collapse_deltas(sp.expand_log(expr)))
     if assume is not None:
         reduced = assume(reduced)
     return _zero_by_parts(reduced)

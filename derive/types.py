@@ -17,13 +17,13 @@ StatusKind = Literal["proved", "proved_sizes", "numeric", "failed"]
 def size_label(grid: tuple[Mapping[str, int], ...]) -> str:
     """``n<=4`` or ``n<=3, d_k<=2`` when the grid holds every size from 1 up; else the sizes.
 
-    A size held at one value over the whole grid plays no part in the claim and is left out.
+    A size held at one value over the whole grid is named with its value, in parentheses.
     A grid with holes is never summarised as ``<=``: that would claim sizes it skipped.
 
     >>> size_label(({"n": 1}, {"n": 2}, {"n": 3}))
     'n<=3'
     >>> size_label(tuple({"n": n, "d_k": d, "N": 1} for n in (1, 2, 3) for d in (1, 2)))
-    'n<=3, d_k<=2'
+    'n<=3, d_k<=2 (N=1)'
     >>> size_label(({"n": 1}, {"n": 4}))
     'n in {1, 4}'
     >>> size_label(({"h": 2, "k": 2}, {"h": 3, "k": 2}, {"h": 3, "k": 3}))
@@ -33,17 +33,20 @@ def size_label(grid: tuple[Mapping[str, int], ...]) -> str:
     for sizes in grid:
         names.extend(name for name in sizes if name not in names)
     varying = [name for name in names if len({sizes.get(name) for sizes in grid}) > 1] or names
+    # Sizes held at one value are named with it: "n<=4 (N=1)" does not read as "for every N".
+    fixed = [name for name in names if name not in varying]
+    held = f" ({', '.join(f'{name}={grid[0].get(name)}' for name in fixed)})" if fixed else ""
     seen = {tuple(sizes.get(name) for name in varying) for sizes in grid}
     tops = [max(sizes.get(name, 0) for sizes in grid) for name in varying]
     full = 1
     for top in tops:
         full *= top
     if len(seen) == full and all(all(1 <= v <= t for v, t in zip(point, tops)) for point in seen):
-        return ", ".join(f"{name}<={top}" for name, top in zip(varying, tops))
+        return ", ".join(f"{name}<={top}" for name, top in zip(varying, tops)) + held
     if len(varying) == 1:
-        return f"{varying[0]} in {{{', '.join(str(p[0]) for p in sorted(seen))}}}"
+        return f"{varying[0]} in {{{', '.join(str(p[0]) for p in sorted(seen))}}}" + held
     shown = ", ".join("(" + ", ".join(str(v) for v in p) + ")" for p in sorted(seen))
-    return f"({', '.join(varying)}) in {{{shown}}}"
+    return f"({', '.join(varying)}) in {{{shown}}}" + held
 
 
 @dataclass(frozen=True)

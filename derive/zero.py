@@ -1,7 +1,6 @@
 """The one zero test every proof ends in: a rational-function identity over opaque atoms.
 
-``rational_residual(expr)`` replaces every non-rational building block by a fresh positive
-symbol (``exp``/``Exp`` of the same argument by the same symbol, with integer multiples of an
+``rational_residual(expr)`` replaces every non-rational building block by a fresh symbol (``exp``/``Exp`` of the same argument by the same symbol, with integer multiples of an
 argument as powers, so ``e^{-x}`` and ``e^{x}`` stay related; ``sqrt``/``Sqrt`` and sums that
 are not linear by symbols of their own), puts the result over one denominator and expands the
 numerator. A numerator that expands to ``0`` proves the expression is ``0`` wherever it is
@@ -25,7 +24,8 @@ class _Atoms:
         # The kind keeps namespaces apart: exp(s) and s itself must not share a symbol.
         tagged = (kind, key)
         if tagged not in self.symbols:
-            self.symbols[tagged] = sp.Dummy(f"a{len(self.symbols)}", positive=True)
+            # No assumptions: a positive symbol would let SymPy drop Abs, Heaviside or Max around it.
+            self.symbols[tagged] = sp.Dummy(f"a{len(self.symbols)}")
         return self.symbols[tagged]
 
     def exponential(self, argument: sp.Expr) -> sp.Expr:
@@ -53,6 +53,13 @@ def rational_residual(expr: sp.Expr) -> sp.Expr:
     False
     >>> rational_residual(Exp(Sqrt(x**2 + 1)) - Sqrt(x**2 + 1)) == 0
     False
+    >>> n, i = sp.Symbol("n", integer=True), sp.Symbol("i", integer=True)
+    >>> total = sp.Sum(sp.IndexedBase("v")[i], (i, 1, n))  # any sign: no positivity assumed
+    >>> rational_residual(sp.Heaviside(total) - 1) == 0, rational_residual(sp.Abs(total) - total) == 0
+    (False, False)
+    >>> y = sp.Symbol("y", real=True)
+    >>> rational_residual(sp.log(x * y) - sp.log(x) - sp.log(y)) == 0  # false at x = y = -1
+    False
     >>> rational_residual(sp.diff(s, x) - s) == 0
     False
     >>> rational_residual(sp.sin(x + 1) ** 2 + sp.cos(x + 1) ** 2 - 1)
@@ -62,7 +69,9 @@ def rational_residual(expr: sp.Expr) -> sp.Expr:
         return sp.S.Zero
     atoms = _Atoms()
     if expr.has(sp.log):
-        expr = sp.expand_log(expr, force=True)
+        # Only where SymPy knows the arguments are positive: log(xy) = log x + log y is false
+        # for x = y = -1, so symbols that need it are declared positive by their topic.
+        expr = sp.expand_log(expr)
     if expr.has(sp.sin, sp.cos):
         expr = _trig_polynomial(expr)
     # Sums first (their summands may hold exponentials), then the exponentials and roots.

@@ -96,6 +96,8 @@ def _trace_text(trace: dict[str, Any]) -> list[str]:
     verdict = (
         f"converged after {trace['epochs']} epochs, {trace['mistakes']} mistakes"
         if trace["converged"]
+        else f"cycles: epochs {trace['cycle'][0]} and {trace['cycle'][1]} start from the same weights"
+        if trace.get("cycle")
         else f"no error-free epoch within {trace['epochs']} epochs ({trace['mistakes']} mistakes)"
     )
     out = [f"  {trace['dataset']}: {verdict}", "    epoch  #  x            t  d        y  t-y  w after       b after"]

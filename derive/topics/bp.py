@@ -16,6 +16,7 @@ import sympy as sp
 from ..atoms import matrix, scalar, sigmoid, vector
 from ..concrete import hadamard
 from ..notation import Partial, index, indexed, size
+from ..indexcalc import index_diff
 from ..spec import Claim, IndexForm, Lazy, Topic, grad, grid
 from ..types import Sizes, SymbolSpec
 
@@ -166,7 +167,7 @@ TOPIC = Topic(
             derived=lambda e: e["delta_k_sigmoid_derived"],
             claimed=lambda e: e["delta_k_sigmoid_claimed"],
             index=IndexForm(
-                derived=lambda: -sp.diff(_out_error(lambda k: _sig(_net[k])), _net[_m]),
+                derived=lambda: -index_diff(_out_error(lambda k: _sig(_net[k])), _net[_m]),
                 claimed=lambda: (_T[_m] - _sig(_net[_m])) * _sig(_net[_m]) * (1 - _sig(_net[_m])),
             ),
         ),
@@ -180,7 +181,7 @@ TOPIC = Topic(
             derived=lambda e: e["delta_k_linear_derived"],
             claimed=lambda e: e["delta_k_linear_claimed"],
             index=IndexForm(
-                derived=lambda: -sp.diff(_out_error(lambda k: _net[k]), _net[_m]),
+                derived=lambda: -index_diff(_out_error(lambda k: _net[k]), _net[_m]),
                 claimed=lambda: _T[_m] - _net[_m],
             ),
         ),
@@ -197,7 +198,7 @@ TOPIC = Topic(
             derived=lambda e: e["delta_j_sigmoid_derived"],
             claimed=lambda e: e["delta_j_sigmoid_claimed"],
             index=IndexForm(
-                derived=lambda: -sp.diff(_out_error(_O_of_hidden), _net[_m]),
+                derived=lambda: -index_diff(_out_error(_O_of_hidden), _net[_m]),
                 claimed=lambda: _sig(_net[_m]) * (1 - _sig(_net[_m]))
                 * sp.Sum(_delta_k_of_hidden(_k) * _w[_k, _m], (_k, 1, _nO)),
             ),

@@ -67,7 +67,8 @@ _FORMS = (
 def _claim(key: str, target: str, statement: str, reason: str, form) -> Claim:
     return pair_claim(
         key, key=f"grad_{key[1:]}", target=target, wrt=key[1:], statement=statement,
-        reason=reason + "; proved for every activation pattern at once (s_ij symbolic)", form=form, sizes=_GRID,
+        reason=reason + "; proved for every activation pattern at once (s_ij symbolic), conditional on "
+        "s_ij = 1[H_ij > 0] being constant near the point, i.e. off the kinks", form=form, sizes=_GRID,
     )
 
 

@@ -7,6 +7,7 @@ import sympy as sp
 from ..atoms import vector
 from ..concrete import on_simplex, softmax, total
 from ..notation import Partial, index, indexed, size
+from ..indexcalc import index_diff
 from ..spec import Claim, IndexForm, Topic, grad, grid
 from ..types import Sizes, SymbolSpec
 
@@ -114,7 +115,7 @@ TOPIC = Topic(
             display=lambda: sp.Eq(Partial("H", "p_i"), -(sp.log(_p[_i]) + 1), evaluate=False),
             derived=lambda e: grad(e["H"], e["p"]),
             claimed=lambda e: e["p"].applyfunc(lambda pi: -(sp.log(pi) + 1)),
-            index=IndexForm(derived=lambda: sp.diff(_H, _p[_j]), claimed=lambda: -(sp.log(_p[_j]) + 1)),
+            index=IndexForm(derived=lambda: index_diff(_H, _p[_j]), claimed=lambda: -(sp.log(_p[_j]) + 1)),
         ),
         Claim(
             key="grad_ce_q",
@@ -123,7 +124,7 @@ TOPIC = Topic(
             display=lambda: sp.Eq(Partial("H(p,q)", "q_i"), -_p[_i] / _q[_i], evaluate=False),
             derived=lambda e: grad(e["H_pq"], e["q"]),
             claimed=lambda e: -e["p"].multiply_elementwise(e["q"].applyfunc(lambda qi: 1 / qi)),
-            index=IndexForm(derived=lambda: sp.diff(_H_pq, _q[_j]), claimed=lambda: -_p[_j] / _q[_j]),
+            index=IndexForm(derived=lambda: index_diff(_H_pq, _q[_j]), claimed=lambda: -_p[_j] / _q[_j]),
         ),
         Claim(
             key="grad_q",
@@ -135,7 +136,7 @@ TOPIC = Topic(
             display=lambda: sp.Eq(Partial("D_{KL}", "q_i"), -_p[_i] / _q[_i], evaluate=False),
             derived=lambda e: grad(e["KL"], e["q"]),
             claimed=lambda e: -e["p"].multiply_elementwise(e["q"].applyfunc(lambda qi: 1 / qi)),
-            index=IndexForm(derived=lambda: sp.diff(_KL, _q[_j]), claimed=lambda: -_p[_j] / _q[_j]),
+            index=IndexForm(derived=lambda: index_diff(_KL, _q[_j]), claimed=lambda: -_p[_j] / _q[_j]),
         ),
         Claim(
             key="grad_p",
@@ -146,7 +147,7 @@ TOPIC = Topic(
             display=lambda: sp.Eq(Partial("D_{KL}", "p_i"), sp.log(_p[_i] / _q[_i]) + 1, evaluate=False),
             derived=lambda e: grad(e["KL"], e["p"]),
             claimed=lambda e: sp.Matrix([sp.log(pi / qi) + 1 for pi, qi in zip(e["p"], e["q"])]),
-            index=IndexForm(derived=lambda: sp.diff(_KL, _p[_j]), claimed=lambda: sp.log(_p[_j] / _q[_j]) + 1),
+            index=IndexForm(derived=lambda: index_diff(_KL, _p[_j]), claimed=lambda: sp.log(_p[_j] / _q[_j]) + 1),
         ),
         Claim(
             key="grad_z_general",
@@ -156,7 +157,7 @@ TOPIC = Topic(
             derived=lambda e: grad(e["KL_z"], e["z"]),
             claimed=lambda e: e["q_z"] * total(e["p"]) - e["p"],
             index=IndexForm(
-                derived=lambda: sp.diff(_KL_z, _z[_j]),
+                derived=lambda: index_diff(_KL_z, _z[_j]),
                 claimed=lambda: _softmax_q(_j) * _sum(_p[_i]) - _p[_j],
             ),
         ),
@@ -172,7 +173,7 @@ TOPIC = Topic(
             derived=lambda e: grad(e["KL1_z"], e["z"]),
             claimed=lambda e: e["q_z"] - e["p1"],
             index=IndexForm(
-                derived=lambda: sp.diff(_KL_z, _z[_j]),
+                derived=lambda: index_diff(_KL_z, _z[_j]),
                 claimed=lambda: _softmax_q(_j) - _p[_j],
                 assume=_sum_p_is_one,
             ),

@@ -13,6 +13,7 @@ import sympy as sp
 from ..atoms import Sqrt, matrix, scalar, vector
 from ..concrete import hadamard, total
 from ..notation import Diag, RowSum, size
+from ..indexcalc import index_diff
 from ..spec import Claim, IndexForm, Lazy, Topic, grad, grid, pair_claim
 from ..types import Sizes, SymbolSpec
 
@@ -61,7 +62,7 @@ def _xhat(a: sp.Symbol) -> sp.Expr:
 
 
 _ROW_INDEX = IndexForm(
-    derived=lambda: sp.diff(sp.Sum(_g[_i] * _xhat(_i), (_i, 1, _d)), _x[_j]),
+    derived=lambda: index_diff(sp.Sum(_g[_i] * _xhat(_i), (_i, 1, _d)), _x[_j]),
     claimed=lambda: (
         _g[_j] - sp.Sum(_g[_i], (_i, 1, _d)) / _d - _xhat(_j) * sp.Sum(_g[_i] * _xhat(_i), (_i, 1, _d)) / _d
     ) / _row_sigma,

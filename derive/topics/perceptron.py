@@ -15,6 +15,7 @@ import sympy as sp
 
 from ..atoms import scalar, vector
 from ..notation import indexed, index, size
+from ..indexcalc import index_diff
 from ..spec import Claim, IndexForm, Topic, grad, grid
 from ..types import Sizes, Status, Step, SymbolSpec
 
@@ -54,11 +55,15 @@ class Trace:
     converged: bool
     epochs: int
     mistakes: int
+    # (earlier epoch, later epoch) that started from the same weights: the run is periodic from
+    # there on and can never converge. None if no repeat was seen.
+    cycle: tuple[int, int] | None = None
 
     def to_json(self) -> dict:
         return {
             "dataset": self.dataset,
             "converged": self.converged,
+            "cycle": list(self.cycle) if self.cycle else None,
             "epochs": self.epochs,
             "mistakes": self.mistakes,
             "rows": [
@@ -107,14 +112,21 @@ def train(
     >>> trace = train("AND", *DATASETS["AND"])
     >>> trace.converged, [str(v) for v in trace.rows[-1].w], str(trace.rows[-1].b)
     (True, ['2', '1'], '-3')
-    >>> train("XOR", *DATASETS["XOR"], max_epochs=20).converged
-    False
+    >>> xor = train("XOR", *DATASETS["XOR"], max_epochs=20)
+    >>> xor.converged, xor.cycle
+    (False, (3, 4))
     """
     w = [sp.Integer(0)] * len(samples[0])
     b = sp.Integer(0)
     rows: list[TraceRow] = []
     mistakes = 0
+    starts: dict[tuple, int] = {}
     for epoch in range(1, max_epochs + 1):
+        state = (tuple(w), b)
+        if state in starts:
+            # The rule is deterministic: the same weights at an epoch start repeat forever.
+            return Trace(name, tuple(rows), False, epoch - 1, mistakes, (starts[state], epoch))
+        starts[state] = epoch
         errors = 0
         for number, (x, t) in enumerate(zip(samples, targets), start=1):
             d = sum((wi * xi for wi, xi in zip(w, x)), sp.Integer(0)) + b
@@ -170,14 +182,19 @@ def _facts() -> list[Step]:
                 )
             )
         else:
+            proved = trace.cycle is not None and not trace.converged
+            where = f"epochs {trace.cycle[0]} and {trace.cycle[1]}" if trace.cycle else "no epoch"
             steps.append(
                 Step(
-                    claim=f"{name}: no error-free epoch within {trace.epochs} epochs "
-                    f"({trace.mistakes} mistakes): not linearly separable",
+                    claim=f"{name}: never converges: {where} start from the same weights, so "
+                    f"training cycles ({trace.mistakes} mistakes until the repeat); "
+                    "hence XOR is not linearly separable",
                     expr=sp.Eq(sp.Symbol("converged"), sp.false, evaluate=False),
-                    reason="exact rational training trace; XOR has no separating line, so by "
-                    "Novikoff's theorem's converse the rule cannot settle",
-                    status=Status("proved" if not trace.converged else "failed", (), "exact arithmetic"),
+                    reason="exact rational training trace; the rule is deterministic, so a repeated "
+                    "epoch start repeats forever; Novikoff's theorem says separable data converge, "
+                    "so by contraposition the data are not separable",
+                    status=Status("proved" if proved else "failed", (), "exact arithmetic; cycle detected"
+                                  if proved else "no cycle found within the epoch bound"),
                     key=f"trace_{name}",
                 )
             )
@@ -258,7 +275,7 @@ TOPIC = Topic(
             derived=lambda e: e["w_step"],
             claimed=lambda e: e["w"] + e["eta"] * (e["t"] - e["y"]) * e["x"],
             index=IndexForm(
-                derived=lambda: _w[_j] - _eta * sp.diff(_J, _w[_j]),
+                derived=lambda: _w[_j] - _eta * index_diff(_J, _w[_j]),
                 claimed=lambda: _w[_j] + _eta * (_t - _y) * _x[_j],
             ),
         ),
@@ -271,7 +288,7 @@ TOPIC = Topic(
             display=lambda: sp.Eq(sp.Symbol("b'"), _b + _eta * (_t - _y), evaluate=False),
             derived=lambda e: e["b_step"],
             claimed=lambda e: e["b"] + sp.Matrix([e["eta"] * (e["t"] - e["y"])]),
-            index=IndexForm(derived=lambda: _b - _eta * sp.diff(_J, _b), claimed=lambda: _b + _eta * (_t - _y)),
+            index=IndexForm(derived=lambda: _b - _eta * index_diff(_J, _b), claimed=lambda: _b + _eta * (_t - _y)),
         ),
         *(_hebb(*case) for case in _HEBB_CASES),
     ),

@@ -129,8 +129,9 @@ TOPIC = Topic(
             target="dX (max pooling)",
             wrt="X",
             statement="max pooling: dL/dX[p, q] = sum of G[i, j] over the windows (i, j) whose argmax is (p, q)",
-            reason="on each region where every window's maximum is strict, max = X[argmax] is linear; "
-            "every region (every choice of argmax per window) is differentiated",
+            reason="conditional on the region: where every window's maximum is strict, max = X[argmax] "
+            "(taken as given, not derived); every region (every choice of argmax per window) is "
+            "differentiated; at ties the routing is a convention",
             display=lambda: sp.Eq(
                 _dX[_p, _q],
                 sp.Sum(_G[_i, _j] * _IS_ARGMAX(_p, _q, _i, _j),

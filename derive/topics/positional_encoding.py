@@ -86,7 +86,8 @@ TOPIC = Topic(
             key="unit_circle",
             statement="PE(pos, 2i)^2 + PE(pos, 2i+1)^2 = 1 for every i: each pair is on the unit "
             "circle, so every entry of PE lies in [-1, 1]",
-            reason="sin^2 + cos^2 = 1; at symbolic frequency w this holds for every i and d_model",
+            reason="sin^2 + cos^2 = 1; proved for one (sin, cos) pair at a symbolic frequency w, and "
+            "every pair of PE has that form, so it holds for every i and d_model",
             display=lambda: sp.Eq(sp.sin(_pos * _omega) ** 2 + sp.cos(_pos * _omega) ** 2, 1, evaluate=False),
             derived=lambda e: e["pairs"],
             claimed=lambda e: sp.ones(e["d_model"] // 2, 1),
@@ -108,8 +109,8 @@ TOPIC = Topic(
             wrt="k",
             statement="PE(pos + k) = M_k PE(pos), M_k block-diagonal with rotations "
             "[[cos k w_i, sin k w_i], [-sin k w_i, cos k w_i]] that depend on k only",
-            reason="the angle-sum formulas for sin and cos; this is why attention can learn relative "
-            "positions from absolute encodings",
+            reason="the angle-sum formulas for sin and cos, proved for one pair at a symbolic frequency "
+            "(every pair has that form); this is why attention can learn relative positions",
             display=lambda: sp.Eq(_pe_pair(_pos + _shift), _rotation(_shift * _omega) * _pe_pair(_pos), evaluate=False),
             derived=lambda e: e["shift"][0],
             claimed=lambda e: e["shift"][1],
@@ -121,7 +122,8 @@ TOPIC = Topic(
         Claim(
             key="dot_product",
             statement="PE(pos) . PE(pos + k) = sum_i cos(k w_i): it depends on the shift k, not on pos",
-            reason="sin a sin b + cos a cos b = cos(a - b) for each pair",
+            reason="sin a sin b + cos a cos b = cos(a - b), proved for one pair at a symbolic frequency; "
+            "the dot product is the sum over the pairs",
             display=lambda: sp.Eq(sp.Symbol("PE(pos) . PE(pos+k)"), sp.Sum(sp.cos(_shift * sp.Indexed("w", _i)), (_i, 0, _d / 2 - 1)), evaluate=False),
             derived=lambda e: e["dot"][0],
             claimed=lambda e: e["dot"][1],

@@ -7,6 +7,7 @@ import sympy as sp
 from ..atoms import vector, matrix
 from ..concrete import on_simplex, softmax, total
 from ..notation import Diag, Partial, index, indexed, size
+from ..indexcalc import index_diff
 from ..spec import Claim, IndexForm, Topic, grad, grid
 from ..types import Sizes, SymbolSpec
 
@@ -80,7 +81,7 @@ TOPIC = Topic(
             derived=lambda e: sp.Matrix(len(e["p"]), len(e["z"]), lambda i, j: sp.diff(e["p"][i], e["z"][j])),
             claimed=lambda e: sp.diag(*e["p"]) - e["p"] * e["p"].T,
             index=IndexForm(
-                derived=lambda: sp.diff(_p(_i), _z[_j]),
+                derived=lambda: index_diff(_p(_i), _z[_j]),
                 claimed=lambda: _p(_i) * sp.KroneckerDelta(_i, _j) - _p(_i) * _p(_j),
             ),
         ),
@@ -98,7 +99,7 @@ TOPIC = Topic(
             derived=lambda e: grad(e["L"], e["z"]),
             claimed=lambda e: e["p"] * total(e["y"]) - e["y"],
             index=IndexForm(
-                derived=lambda: sp.diff(_loss_index(), _z[_j]),
+                derived=lambda: index_diff(_loss_index(), _z[_j]),
                 claimed=lambda: _p(_j) * sp.Sum(_y[_i], (_i, 1, _n)) - _y[_j],
             ),
         ),
@@ -113,7 +114,7 @@ TOPIC = Topic(
             derived=lambda e: grad(e["L1"], e["z"]),
             claimed=lambda e: e["p"] - e["y1"],
             index=IndexForm(
-                derived=lambda: sp.diff(_loss_index(), _z[_j]),
+                derived=lambda: index_diff(_loss_index(), _z[_j]),
                 claimed=lambda: _p(_j) - _y[_j],
                 assume=_sum_y_is_one,
             ),

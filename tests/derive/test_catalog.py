@@ -79,4 +79,4 @@ def test_results_carry_three_notations(name: str, derivation_of) -> None:
 def test_status_labels_use_the_lecture_vocabulary(derivation_of) -> None:
     labels = {step.status.label for step in derivation_of("softmax_ce").steps}
     assert "proved" in labels
-    assert {"proved n<=3, N<=3", "proved n<=4"} <= labels
+    assert {"proved n<=3, N<=3", "proved n<=4 (N=1)"} <= labels

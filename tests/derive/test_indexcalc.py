@@ -60,3 +60,34 @@ def test_stated_assumption_is_needed_and_used() -> None:
     assert index_zero(general - sp.exp(x[j]) / sp.Sum(sp.exp(x[k]), (k, 1, n))) != 0
     one = lambda e: e.xreplace({canonical_sums(total): 1})  # noqa: E731
     assert index_zero(general - sp.exp(x[j]) / sp.Sum(sp.exp(x[k]), (k, 1, n)), one) == 0
+
+
+m = sp.Symbol("m", integer=True, positive=True)
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        # the delta's partner is the upper limit itself: the true sum is 0
+        sp.Sum(x[i] * sp.KroneckerDelta(i, n), (i, 0, n - 1)) - x[n],
+        # both indices bound, ranges differ: the true value is min(n, m)
+        sp.Sum(sp.KroneckerDelta(i, k), (i, 0, n - 1), (k, 0, m - 1)) - m,
+        # substituting i -> j under an inner sum over j would capture it (true value: a row sum)
+        sp.Sum(sp.KroneckerDelta(i, j) * sp.Sum(w[i, j], (j, 0, n - 1)), (i, 0, n - 1)) - sp.Sum(w[k, k], (k, 0, n - 1)),
+        # a triangular sum against a rectangular one with a free i
+        sp.Sum(w[i, k], (k, 0, i), (i, 0, n - 1)) - sp.Sum(w[j, k], (k, 0, i), (j, 0, n - 1)),
+    ],
+    ids=["delta-at-limit", "two-bound", "capture", "triangular"],
+)
+def test_false_identities_found_in_review_are_not_proved(expr) -> None:
+    assert index_zero(expr) != 0
+
+
+def test_differentiating_against_a_bound_index_is_refused() -> None:
+    """SymPy's diff of Sum(exp(z[k]), k) against z[k] returns the sum itself (a capture)."""
+    from derive.errors import GradproofError
+    from derive.indexcalc import index_diff
+
+    with pytest.raises(GradproofError, match="summation index"):
+        index_diff(sp.Sum(sp.exp(x[k]), (k, 1, n)), x[k])
+    assert index_zero(index_diff(sp.Sum(sp.exp(x[k]), (k, 1, n)), x[j]) - sp.exp(x[j])) == 0
