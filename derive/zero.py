@@ -79,6 +79,8 @@ def rational_residual(expr: sp.Expr) -> sp.Expr:
     expr = expr.replace(lambda e: isinstance(e, (sp.exp, Exp)), lambda e: atoms.exponential(e.args[0]))
     # A root's argument is keyed in expanded form: sqrt((x+y)^2 + 1) is sqrt(x^2 + 2xy + y^2 + 1).
     expr = expr.replace(lambda e: isinstance(e, Sqrt), lambda e: atoms.symbol(sp.expand(e.args[0]), "sqrt"))
+    if not any(_is_reciprocal(e) for e in sp.preorder_traversal(expr)):
+        return sp.expand(expr)  # a polynomial in the atoms: expansion alone decides
     if not _nested_fraction(expr) and _groups_vanish(expr):
         return sp.S.Zero
     numerator, _ = sp.fraction(sp.together(expr))

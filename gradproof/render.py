@@ -124,7 +124,7 @@ def derivation_text(derivation: Derivation) -> str:
     out.append("Symbols:")
     for s in derivation.symbols:
         shape = " x ".join(s.shape) if s.shape else "scalar"
-        out.append(f"  {s.name:<10} {shape:<12} {s.domain:<22} {s.meaning}")
+        out.append(f"  {s.name}  [{shape}; {s.domain}]  {s.meaning}")
     out += ["", "Steps:"]
     width = max((len(step.status.label) for step in derivation.steps), default=6)
     for number, step in enumerate(derivation.steps, start=1):

@@ -97,7 +97,7 @@ def build(sizes: Sizes) -> dict:
     }
 
 
-_GRID = grid(c_in=[1, 2], c_out=[1, 2], oh=range(1, 4), ow=range(1, 3), kh=range(1, 4), kw=range(1, 3))
+_GRID = grid(c_in=[1, 2], c_out=[1, 2], oh=range(1, 4), ow=range(1, 4), kh=range(1, 4), kw=range(1, 4))
 _oh, _ow = size("H_out"), size("W_out")
 
 
