@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .atoms import Exp
 from .zero import rational_residual
 from .indexcalc import index_zero
 from .types import Status

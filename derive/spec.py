@@ -17,7 +17,7 @@ import sympy as sp
 
 from .errors import SizeError
 from .proof import Comparison, combine, compare_matrices, index_status
-from .types import Derivation, Result, Sizes, Step, SymbolSpec
+from .types import Derivation, Result, Sizes, Status, Step, SymbolSpec
 
 __all__ = [
     "Claim", "IndexForm", "Topic", "grid", "grad", "derive_topic", "prove_claim", "Lazy", "LazyEnv", "pair_claim",

@@ -15,7 +15,7 @@ import sympy as sp
 
 from ..atoms import matrix, scalar, sigmoid, vector
 from ..concrete import hadamard
-from ..notation import Partial, index, indexed, size
+from ..notation import index, indexed, size
 from ..indexcalc import index_diff
 from ..spec import Claim, IndexForm, Lazy, Topic, grad, grid
 from ..types import Sizes, SymbolSpec
