@@ -31,6 +31,7 @@ def reduce_entry(expr: sp.Expr) -> sp.Expr:
     """Reduce one entrywise difference; a return value of ``0`` proves the entry.
 
     >>> import sympy as sp
+    >>> from derive.atoms import Exp
     >>> x = sp.Symbol("x", real=True)
     >>> s = 1 / (1 + Exp(-x))
     >>> reduce_entry(sp.diff(s, x) - s * (1 - s))
