@@ -18,12 +18,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from derive.catalog import NAMES, topic  # noqa: E402
-from derive.spec import _EnvCache, prove_claim  # noqa: E402
+from derive.spec import EnvCache, prove_claim  # noqa: E402
 
 
 def measure(name: str) -> dict:
     t = topic(name)
-    envs = _EnvCache(t.build)
+    envs = EnvCache(t.build)
     per_claim = {}
     start = time.perf_counter()
     for claim in t.claims:

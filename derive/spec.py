@@ -20,7 +20,7 @@ from .proof import Comparison, combine, compare_matrices, index_status
 from .types import Derivation, Result, Sizes, Status, Step, SymbolSpec
 
 __all__ = [
-    "Claim", "IndexForm", "Topic", "grid", "grad", "derive_topic", "prove_claim", "Lazy", "LazyEnv", "pair_claim",
+    "Claim", "IndexForm", "Topic", "grid", "grad", "derive_topic", "prove_claim", "Lazy", "LazyEnv", "EnvCache", "pair_claim",
 ]
 
 Env = Mapping[str, Any]
@@ -179,8 +179,8 @@ class Topic:
         return merged
 
 
-class _EnvCache:
-    """Builds each size once per derivation: several claims share the same entries."""
+class EnvCache:
+    """Builds each size once and keeps it: several claims (and tests) share the same entries."""
 
     def __init__(self, build: Callable[[Sizes], Env]) -> None:
         self._build = build
@@ -206,7 +206,7 @@ def prove_claim(
     >>> prove_claim(softmax, softmax.claims[0]).kind in {"proved", "proved_sizes"}
     True
     """
-    envs = envs or _EnvCache(topic.build)
+    envs = envs or EnvCache(topic.build)
     sizes_list = list(claim.sizes or topic.grid) + [s for s in extra_sizes if s not in (claim.sizes or topic.grid)]
     outcomes: list[tuple[Mapping[str, int], Comparison]] = []
     for seed, sizes in enumerate(sizes_list):
@@ -237,7 +237,7 @@ def derive_topic(
     True
     """
     shown = topic.check_sizes(sizes or {})
-    envs = _EnvCache(topic.build)
+    envs = EnvCache(topic.build)
     steps: list[Step] = []
     results: list[Result] = []
     for number, claim in enumerate(topic.claims):

@@ -18,7 +18,7 @@ import sympy as sp
 from ..atoms import matrix
 from ..concrete import hadamard, total
 from ..notation import size
-from ..spec import Claim, Lazy, Topic, grad
+from ..spec import Lazy, Topic, grad, pair_claim
 from ..types import Sizes, SymbolSpec
 
 
@@ -124,7 +124,8 @@ TOPIC = Topic(
     size_rule=size_rule,
     build=build,
     claims=(
-        Claim(
+        pair_claim(
+            "max",
             key="grad_max",
             target="dX (max pooling)",
             wrt="X",
@@ -138,10 +139,9 @@ TOPIC = Topic(
                        (_i, 0, sp.Symbol("h_out") - 1), (_j, 0, sp.Symbol("w_out") - 1)),
                 evaluate=False,
             ),
-            derived=lambda e: e["max"][0],
-            claimed=lambda e: e["max"][1],
         ),
-        Claim(
+        pair_claim(
+            "avg",
             key="grad_avg",
             target="dX (average pooling)",
             wrt="X",
@@ -153,8 +153,6 @@ TOPIC = Topic(
                        (_i, 0, sp.Symbol("h_out") - 1), (_j, 0, sp.Symbol("w_out") - 1)),
                 evaluate=False,
             ),
-            derived=lambda e: e["avg"][0],
-            claimed=lambda e: e["avg"][1],
         ),
     ),
 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..notation import size
-from ..spec import Claim, IndexForm, Topic, grid
+from ..spec import Claim, IndexForm, Topic, grid, pair_claim
 from ..types import Sizes, SymbolSpec
 
 _pos, _shift = sp.symbols("pos k", real=True)
@@ -103,7 +103,8 @@ TOPIC = Topic(
             derived=lambda e: e["norm"],
             claimed=lambda e: sp.Matrix([sp.Rational(e["d_model"], 2)]),
         ),
-        Claim(
+        pair_claim(
+            "shift",
             key="relative_shift",
             target="PE(pos + k)",
             wrt="k",
@@ -112,21 +113,18 @@ TOPIC = Topic(
             reason="the angle-sum formulas for sin and cos, proved for one pair at a symbolic frequency "
             "(every pair has that form); this is why attention can learn relative positions",
             display=lambda: sp.Eq(_pe_pair(_pos + _shift), _rotation(_shift * _omega) * _pe_pair(_pos), evaluate=False),
-            derived=lambda e: e["shift"][0],
-            claimed=lambda e: e["shift"][1],
             index=IndexForm(
                 derived=lambda: _pe_pair(_pos + _shift),
                 claimed=lambda: _rotation(_shift * _omega) * _pe_pair(_pos),
             ),
         ),
-        Claim(
+        pair_claim(
+            "dot",
             key="dot_product",
             statement="PE(pos) . PE(pos + k) = sum_i cos(k w_i): it depends on the shift k, not on pos",
             reason="sin a sin b + cos a cos b = cos(a - b), proved for one pair at a symbolic frequency; "
             "the dot product is the sum over the pairs",
             display=lambda: sp.Eq(sp.Symbol("PE(pos) . PE(pos+k)"), sp.Sum(sp.cos(_shift * sp.Indexed("w", _i)), (_i, 0, _d / 2 - 1)), evaluate=False),
-            derived=lambda e: e["dot"][0],
-            claimed=lambda e: e["dot"][1],
             index=IndexForm(
                 derived=lambda: (_pe_pair(_pos).T * _pe_pair(_pos + _shift))[0], claimed=lambda: sp.cos(_shift * _omega)
             ),

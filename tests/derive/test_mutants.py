@@ -12,7 +12,7 @@ import sympy as sp
 
 from derive import NAMES, topic
 from derive.proof import index_status
-from derive.spec import Claim, _EnvCache, prove_claim
+from derive.spec import Claim, EnvCache, prove_claim
 
 
 def _drop_factor(entry: sp.Expr) -> sp.Expr:
@@ -44,9 +44,9 @@ CLAIMS = [(name, claim) for name in NAMES for claim in topic(name).claims]
 
 
 @cache
-def _envs(name: str) -> _EnvCache:
+def _envs(name: str) -> EnvCache:
     """One environment cache per entry for the whole module: building entries is the slow part."""
-    return _EnvCache(topic(name).build)
+    return EnvCache(topic(name).build)
 
 
 def _mutant(claim: Claim, mutate) -> Claim:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from derive import NAMES, topic
 from derive.atoms import Exp, Sqrt
 from derive.proof import compare_matrices, concrete_functions
-from derive.spec import _EnvCache
+from derive.spec import EnvCache
 from derive.zero import rational_residual
 
 # Sizes 1..4 for every entry, within what an entrywise proof can afford per example.
@@ -18,8 +18,8 @@ CHEAP_LIMIT = {"attention": 2, "multihead_attention": 2, "bp": 3, "layernorm": 4
 
 
 @cache
-def _envs(name: str) -> _EnvCache:
-    return _EnvCache(topic(name).build)
+def _envs(name: str) -> EnvCache:
+    return EnvCache(topic(name).build)
 
 
 @st.composite
