@@ -19,7 +19,9 @@ from collections.abc import Sequence
 
 import sympy as sp
 
-__all__ = ["Exp", "Sqrt", "sigmoid", "matrix", "vector", "scalar", "to_sympy_functions"]
+__all__ = [
+    "Exp", "Sqrt", "Relu", "Step", "MaxOf", "IsMax", "sigmoid", "matrix", "vector", "scalar", "to_sympy_functions",
+]
 
 
 class Exp(sp.Function):
@@ -30,6 +32,11 @@ class Exp(sp.Function):
     >>> sp.diff(Exp(2 * x), x) == 2 * Exp(2 * x)
     True
     """
+
+    @classmethod
+    def eval(cls, argument: sp.Expr) -> sp.Expr | None:
+        # A masked score is -inf; its weight in a softmax is exactly 0.
+        return sp.S.Zero if argument is sp.S.NegativeInfinity else None
 
     def fdiff(self, argindex: int = 1) -> sp.Expr:
         return self
@@ -78,6 +85,83 @@ class Sqrt(sp.Function):
 
     def _pretty(self, printer):  # noqa: ANN001, ANN202 - SymPy's printer protocol
         return printer._print(sp.sqrt(self.args[0], evaluate=False))
+
+
+class Step(sp.Function):
+    """``1[x > 0]``, opaque: the derivative of :class:`Relu` by convention (0 at the kink, as PyTorch).
+
+    >>> import sympy as sp
+    >>> Step(sp.Symbol("x")).diff(sp.Symbol("x"))
+    0
+    """
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return sp.S.Zero  # constant off the kink; the kink itself is a convention
+
+    def _eval_evalf(self, prec: int) -> sp.Expr | None:
+        value = self.args[0].evalf(prec)
+        return (sp.S.One if value > 0 else sp.S.Zero) if value.is_number and value.is_real else None
+
+    def _latex(self, printer: sp.printing.latex.LatexPrinter, exp: str | None = None) -> str:
+        tex = r"\mathbb{1}\left[%s > 0\right]" % printer._print(self.args[0])
+        return r"%s^{%s}" % (tex, exp) if exp else tex
+
+
+class Relu(sp.Function):
+    """``max(0, x)``, opaque, with ``Relu' = Step``.
+
+    >>> import sympy as sp
+    >>> x = sp.Symbol("x", real=True)
+    >>> sp.diff(Relu(2 * x), x)
+    2*Step(2*x)
+    """
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return Step(self.args[0])
+
+    def _eval_evalf(self, prec: int) -> sp.Expr | None:
+        value = self.args[0].evalf(prec)
+        return sp.Max(0, value) if value.is_number and value.is_real else None
+
+    def _latex(self, printer: sp.printing.latex.LatexPrinter, exp: str | None = None) -> str:
+        tex = r"\operatorname{relu}\left(%s\right)" % printer._print(self.args[0])
+        return r"%s^{%s}" % (tex, exp) if exp else tex
+
+
+class IsMax(sp.Function):
+    """``IsMax(a, x_0, ..., x_m)``: 1 when ``x_a`` is the (first) maximum of the ``x``, else 0; opaque.
+
+    >>> import sympy as sp
+    >>> IsMax(0, *sp.symbols("x y")).diff(sp.Symbol("x"))
+    0
+    """
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return sp.S.Zero  # locally constant wherever the maximum is strict
+
+    def _eval_evalf(self, prec: int) -> sp.Expr | None:
+        values = [a.evalf(prec) for a in self.args[1:]]
+        if not all(v.is_number and v.is_real for v in values):
+            return None
+        first = max(range(len(values)), key=lambda k: (values[k], -k))  # the first maximum
+        return sp.S.One if first == int(self.args[0]) else sp.S.Zero
+
+
+class MaxOf(sp.Function):
+    """The maximum of its arguments, opaque: ``d max / d x_a = IsMax(a, x...)`` (first maximum at ties).
+
+    >>> import sympy as sp
+    >>> x, y = sp.symbols("x y", real=True)
+    >>> sp.diff(MaxOf(x, y), y)
+    IsMax(1, x, y)
+    """
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return IsMax(argindex - 1, *self.args)
+
+    def _eval_evalf(self, prec: int) -> sp.Expr | None:
+        values = [a.evalf(prec) for a in self.args]
+        return sp.Max(*values) if all(v.is_number and v.is_real for v in values) else None
 
 
 def to_sympy_functions(expr: sp.Basic) -> sp.Basic:

@@ -22,6 +22,14 @@ def _pretty_call(printer, name: str, argument: sp.Basic):  # noqa: ANN001, ANN20
     return prettyForm(*form.left(name))
 
 
+def _row_entries(matrix: MatrixExpr, i) -> list[sp.Expr]:  # noqa: ANN001 - an index
+    """The entries of row ``i``; the width must be concrete (explicit entries are for concrete sizes)."""
+    cols = matrix.shape[1]
+    if not isinstance(cols, (int, sp.Integer)):
+        raise ValueError(f"entries of {matrix} need a concrete width, not {cols}")
+    return [matrix[i, k] for k in range(int(cols))]
+
+
 def size(name: str) -> sp.Symbol:
     """A symbolic size (a positive integer), e.g. ``size("d_k")``.
 
@@ -120,6 +128,9 @@ class RowSum(MatrixExpr):
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[0].shape
 
+    def _entry(self, i, j, **kwargs):  # noqa: ANN001 - SymPy's signature
+        return sp.Add(*_row_entries(self.args[0], i))
+
     def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
         return r"\operatorname{rowsum}\left(%s\right)" % printer._print(self.args[0])
 
@@ -145,6 +156,12 @@ class Softmax(MatrixExpr):
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[0].shape
 
+    def _entry(self, i, j, **kwargs):  # noqa: ANN001 - SymPy's signature
+        from .atoms import Exp
+
+        exps = [Exp(x) for x in _row_entries(self.args[0], i)]  # Exp(-oo) is 0: a masked score
+        return exps[j] / sp.Add(*exps)
+
     def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
         return r"\operatorname{softmax}\left(%s\right)" % printer._print(self.args[0])
 
@@ -169,6 +186,11 @@ class Indicator(MatrixExpr):
     @property
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[0].shape
+
+    def _entry(self, i, j, **kwargs):  # noqa: ANN001 - SymPy's signature
+        from .atoms import Step
+
+        return Step(self.args[0][i, j])
 
     def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
         return r"\mathbb{1}\left[%s > 0\right]" % printer._print(self.args[0])

@@ -20,7 +20,7 @@ from .zero import rational_residual
 from .indexcalc import index_zero
 from .types import Status
 
-__all__ = ["reduce_entry", "compare_matrices", "Comparison", "combine", "index_status"]
+__all__ = ["reduce_entry", "compare_matrices", "compare_numerically", "Comparison", "combine", "index_status"]
 
 _NUMERIC_POINTS = 3
 _DIGITS = 30
@@ -86,6 +86,29 @@ def compare_matrices(
             return Comparison("failed", f"{where}entry ({row + 1},{col + 1}): {gap}")
         numeric = True
     return Comparison("numeric" if numeric else "proved")
+
+
+def compare_numerically(derived: sp.Matrix, claimed: sp.Matrix, seed: int = 0, where: str = "") -> Comparison:
+    """Only the numeric half of :func:`compare_matrices`: ``numeric`` at best, never ``proved``.
+
+    For expressions too large for the zero test; a gap at 30 digits is still a disproof.
+
+    >>> import sympy as sp
+    >>> x = sp.Symbol("x", real=True)
+    >>> compare_numerically(sp.Matrix([2 * x]), sp.Matrix([x + x])).kind
+    'numeric'
+    >>> compare_numerically(sp.Matrix([2 * x]), sp.Matrix([3 * x])).kind
+    'failed'
+    """
+    if derived.shape != claimed.shape:
+        return Comparison("failed", f"{where}shape {claimed.shape} claimed, {derived.shape} derived")
+    rng = random.Random(seed)
+    for index in range(derived.rows * derived.cols):
+        row, col = divmod(index, derived.cols)
+        gap = _numeric_gap(derived[row, col], claimed[row, col], rng)
+        if gap is not None:
+            return Comparison("failed", f"{where}entry ({row + 1},{col + 1}): {gap}")
+    return Comparison("numeric")
 
 
 def concrete_functions(expr: sp.Expr) -> sp.Expr:

@@ -1,0 +1,187 @@
+"""The VJP rule table: one row per op, data only (the machinery is in rule.py, prove.py, backprop.py).
+
+Each VJP is curried as in HIPS autograd: ``lambda ans, *args, **params: lambda g: adjoint``,
+and reuses the forward output ``ans`` where the math allows (exp, sigmoid, tanh, softmax, sqrt,
+reciprocal). Every row is proven entrywise against ``sympy.diff`` by ``graphs.prove`` (a test
+walks the whole table). Torch forwards take the ``torch`` module first and accept a leading
+batch dimension; a mask is a 0/1 tensor, a pooling window an int.
+
+>>> sorted(RULES)[:4]
+['add', 'add_col', 'add_row', 'avg_pool']
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from .matrices import (
+    Apply, AvgPool, BroadcastCols, BroadcastRows, ColSums, Columns, Concat, Corr, Flatten, FullConv, Indicator,
+    LogSoftmax, Masked, MaxPool, MaxUnpool, RowSums, Softmax, Total, Unflatten, Upsample,
+    add, hadamard, matmul, neg, ones_like, rowsum, scaled, spread, transpose,
+)
+from .rule import EXAMPLE_SHAPES, Rule, square_examples
+
+__all__ = ["RULES", "rule"]
+
+
+def _differ(a: sp.Expr, b: sp.Expr) -> bool:
+    return sp.expand(sp.sympify(a) - sp.sympify(b)) != 0
+
+
+def _same(*shapes) -> str | None:  # noqa: ANN002
+    return "inputs must have one shape" if any(_differ(s[k], shapes[0][k]) for s in shapes for k in (0, 1)) else None
+
+
+def _matmul(a, b) -> str | None:  # noqa: ANN001
+    return f"inner sizes differ ({a[1]} and {b[0]})" if _differ(a[1], b[0]) else None
+
+
+def _with_row(x, r) -> str | None:  # noqa: ANN001
+    return "the second input must be a row with as many columns" if _differ(r[0], 1) or _differ(r[1], x[1]) else None
+
+
+def _with_col(x, c) -> str | None:  # noqa: ANN001
+    return "the second input must be a column with as many rows" if _differ(c[1], 1) or _differ(c[0], x[0]) else None
+
+
+def _scalar(x) -> str | None:  # noqa: ANN001
+    return None
+
+
+def _concat(x, y) -> str | None:  # noqa: ANN001
+    return "inputs must have as many rows" if _differ(x[0], y[0]) else None
+
+
+def _pool(x, k) -> str | None:  # noqa: ANN001
+    sizes = [s for s in x if isinstance(s, (int, sp.Integer))]
+    return f"sizes must be multiples of the window {k}" if any(int(s) % k for s in sizes) else None
+
+
+def _unary(name: str, fn, vjp, summary: str, domain: str = "real") -> Rule:  # noqa: ANN001
+    return Rule(name, ("X",), lambda x: Apply(x, name), (vjp,), fn, square_examples(1), summary, {"X": domain})
+
+
+def _elementwise_binary_examples():  # noqa: ANN202
+    return square_examples(2)
+
+
+def _row_examples():  # noqa: ANN202
+    return tuple((((r, c), (1, c)), {}) for r, c in EXAMPLE_SHAPES)
+
+
+def _col_examples():  # noqa: ANN202
+    return tuple((((r, c), (r, 1)), {}) for r, c in EXAMPLE_SHAPES)
+
+
+_MASKS = {  # a general 0/1 mask per example shape, every row keeping at least one entry
+    (1, 1): sp.ImmutableMatrix([[1]]),
+    (2, 3): sp.ImmutableMatrix([[1, 0, 1], [0, 1, 0]]),
+    (3, 2): sp.ImmutableMatrix([[1, 0], [1, 1], [0, 1]]),
+}
+
+_ROWS: tuple[Rule, ...] = (
+    Rule("add", ("X", "Y"), lambda x, y: add(x, y), (lambda ans, x, y: lambda g: g, lambda ans, x, y: lambda g: g),
+         lambda t, x, y: x + y, square_examples(2), "X + Y", check=_same),
+    Rule("sub", ("X", "Y"), lambda x, y: add(x, neg(y)), (lambda ans, x, y: lambda g: g, lambda ans, x, y: lambda g: neg(g)),
+         lambda t, x, y: x - y, square_examples(2), "X - Y", check=_same),
+    Rule("neg", ("X",), neg, (lambda ans, x: lambda g: neg(g),), lambda t, x: -x, square_examples(1), "-X"),
+    Rule("scale", ("X",), lambda x, factor: scaled(factor, x), (lambda ans, x, factor: lambda g: scaled(factor, g),),
+         lambda t, x, factor: x * float(factor),
+         tuple((shapes, {"factor": sp.Symbol("c", real=True)}) for shapes, _ in square_examples(1)),
+         "c X for a constant c"),
+    Rule("shift", ("X",), lambda x, constant: add(x, scaled(constant, ones_like(x))),
+         (lambda ans, x, constant: lambda g: g,), lambda t, x, constant: x + float(constant),
+         tuple((shapes, {"constant": sp.Symbol("c", real=True)}) for shapes, _ in square_examples(1)),
+         "X + c for a constant c (the epsilon under a square root)"),
+    Rule("mul", ("X", "Y"), lambda x, y: hadamard(x, y),
+         (lambda ans, x, y: lambda g: hadamard(g, y), lambda ans, x, y: lambda g: hadamard(g, x)),
+         lambda t, x, y: x * y, square_examples(2), "X ∘ Y (Hadamard)", check=_same),
+    Rule("matmul", ("A", "B"), lambda a, b: matmul(a, b),
+         (lambda ans, a, b: lambda g: matmul(g, transpose(b)), lambda ans, a, b: lambda g: matmul(transpose(a), g)),
+         lambda t, a, b: a @ b, tuple((((r, c), (c, r)), {}) for r, c in EXAMPLE_SHAPES), "A B", check=_matmul),
+    Rule("transpose", ("X",), transpose, (lambda ans, x: lambda g: transpose(g),),
+         lambda t, x: x.transpose(-2, -1), square_examples(1), "X^T"),
+    _unary("exp", lambda t, x: t.exp(x), lambda ans, x: lambda g: hadamard(g, ans), "exp(X), entry by entry"),
+    _unary("log", lambda t, x: t.log(x), lambda ans, x: lambda g: hadamard(g, Apply(x, "reciprocal")),
+           "log(X) for X > 0", "positive"),
+    _unary("sqrt", lambda t, x: t.sqrt(x), lambda ans, x: lambda g: scaled(sp.Rational(1, 2), hadamard(g, Apply(ans, "reciprocal"))),
+           "sqrt(X) for X > 0", "positive"),
+    _unary("reciprocal", lambda t, x: t.reciprocal(x), lambda ans, x: lambda g: neg(hadamard(g, Apply(ans, "square"))),
+           "1 / X, entry by entry", "positive"),
+    _unary("square", lambda t, x: x * x, lambda ans, x: lambda g: scaled(2, hadamard(g, x)), "X ∘ X"),
+    _unary("sigmoid", lambda t, x: t.sigmoid(x), lambda ans, x: lambda g: hadamard(g, ans, add(ones_like(ans), neg(ans))),
+           "sigma(X) = 1 / (1 + e^{-X})"),
+    _unary("tanh", lambda t, x: t.tanh(x), lambda ans, x: lambda g: hadamard(g, add(ones_like(ans), neg(Apply(ans, "square")))),
+           "tanh(X)"),
+    _unary("relu", lambda t, x: t.relu(x), lambda ans, x: lambda g: hadamard(g, Indicator(x)),
+           "max(0, X); relu'(0) = 0, as PyTorch"),
+    Rule("softmax", ("X",), lambda x: Softmax(x),
+         (lambda ans, x: lambda g: hadamard(ans, add(g, neg(rowsum(hadamard(g, ans))))),),
+         lambda t, x: t.softmax(x, -1), square_examples(1), "softmax of each row"),
+    Rule("log_softmax", ("X",), lambda x: LogSoftmax(x),
+         (lambda ans, x: lambda g: add(g, neg(hadamard(Softmax(x), rowsum(g)))),),
+         lambda t, x: t.log_softmax(x, -1), square_examples(1), "log softmax of each row"),
+    Rule("sum", ("X",), lambda x: Total(x),
+         (lambda ans, x: lambda g: spread(g, *x.shape),),
+         lambda t, x: x.sum((-2, -1), keepdim=True), square_examples(1), "sum of all entries (1 x 1)"),
+    Rule("mean", ("X",), lambda x: scaled(1 / (x.shape[0] * x.shape[1]), Total(x)),
+         (lambda ans, x: lambda g: scaled(1 / (x.shape[0] * x.shape[1]), spread(g, *x.shape)),),
+         lambda t, x: x.mean((-2, -1), keepdim=True), square_examples(1), "mean of all entries (1 x 1)"),
+    Rule("row_sum", ("X",), lambda x: RowSums(x), (lambda ans, x: lambda g: BroadcastCols(g, x.shape[1]),),
+         lambda t, x: x.sum(-1, keepdim=True), square_examples(1), "X 1: the column of row sums"),
+    Rule("row_mean", ("X",), lambda x: scaled(1 / x.shape[1], RowSums(x)),
+         (lambda ans, x: lambda g: scaled(1 / x.shape[1], BroadcastCols(g, x.shape[1])),),
+         lambda t, x: x.mean(-1, keepdim=True), square_examples(1), "the column of row means"),
+    Rule("add_row", ("X", "r"), lambda x, r: add(x, BroadcastRows(r, x.shape[0])),
+         (lambda ans, x, r: lambda g: g, lambda ans, x, r: lambda g: ColSums(g)),
+         lambda t, x, r: x + r, _row_examples(), "X + 1 r: a row (a bias) added to every row", check=_with_row),
+    Rule("add_col", ("X", "c"), lambda x, c: add(x, BroadcastCols(c, x.shape[1])),
+         (lambda ans, x, c: lambda g: g, lambda ans, x, c: lambda g: RowSums(g)),
+         lambda t, x, c: x + c, _col_examples(), "X + c 1^T: a column added to every column", check=_with_col),
+    Rule("mul_row", ("X", "r"), lambda x, r: hadamard(x, BroadcastRows(r, x.shape[0])),
+         (lambda ans, x, r: lambda g: hadamard(g, BroadcastRows(r, x.shape[0])), lambda ans, x, r: lambda g: ColSums(hadamard(g, x))),
+         lambda t, x, r: x * r, _row_examples(), "X ∘ (1 r): every row scaled entrywise (layer norm's gain)", check=_with_row),
+    Rule("mul_col", ("X", "c"), lambda x, c: hadamard(x, BroadcastCols(c, x.shape[1])),
+         (lambda ans, x, c: lambda g: hadamard(g, BroadcastCols(c, x.shape[1])), lambda ans, x, c: lambda g: RowSums(hadamard(g, x))),
+         lambda t, x, c: x * c, _col_examples(), "X ∘ (c 1^T): row i scaled by c_i", check=_with_col),
+    Rule("mask", ("X",), lambda x, mask: Masked(x, mask), (lambda ans, x, mask: lambda g: hadamard(g, mask),),
+         lambda t, x, mask: x.masked_fill(mask == 0, float("-inf")),
+         tuple(((shape,), {"mask": _MASKS[shape]}) for shape in EXAMPLE_SHAPES),
+         "where(M, X, -inf): masked scores before a softmax"),
+    Rule("concat", ("X", "Y"), lambda x, y: Concat(x, y),
+         (lambda ans, x, y: lambda g: Columns(g, 0, x.shape[1]),
+          lambda ans, x, y: lambda g: Columns(g, x.shape[1], x.shape[1] + y.shape[1])),
+         lambda t, x, y: t.cat([x, y], -1), tuple((((r, c), (r, c + 1)), {}) for r, c in EXAMPLE_SHAPES),
+         "[X, Y]: features side by side (DenseNet)", check=_concat),
+    Rule("conv", ("X", "K"), lambda x, k: Corr(x, k),
+         (lambda ans, x, k: lambda g: FullConv(g, k), lambda ans, x, k: lambda g: Corr(x, g)),
+         lambda t, x, k: t.nn.functional.conv2d(x.unsqueeze(-3), k[None, None]).squeeze(-3),
+         tuple((((r + 1, c + 1), (2, 2)), {}) for r, c in EXAMPLE_SHAPES) + ((((3, 4), (1, 3)), {}),),
+         "X ⋆ K: valid 2-D cross-correlation (a convolution layer)"),
+    Rule("max_pool", ("X",), lambda x, k: MaxPool(x, k), (lambda ans, x, k: lambda g: MaxUnpool(g, x, k),),
+         lambda t, x, k: t.nn.functional.max_pool2d(x.unsqueeze(-3), k).squeeze(-3),
+         tuple((((2 * r, 2 * c),), {"k": 2}) for r, c in EXAMPLE_SHAPES) + ((((2, 3),), {"k": 1}),),
+         "k x k max pooling, stride k; ties go to the first maximum", check=_pool),
+    Rule("avg_pool", ("X",), lambda x, k: AvgPool(x, k), (lambda ans, x, k: lambda g: scaled(1 / sp.sympify(k) ** 2, Upsample(g, k)),),
+         lambda t, x, k: t.nn.functional.avg_pool2d(x.unsqueeze(-3), k).squeeze(-3),
+         tuple((((2 * r, 2 * c),), {"k": 2}) for r, c in EXAMPLE_SHAPES),
+         "k x k average pooling, stride k", check=_pool),
+    Rule("flatten", ("X",), lambda x: Flatten(x), (lambda ans, x: lambda g: Unflatten(g, *x.shape),),
+         lambda t, x: x.flatten(-2).unsqueeze(-2), square_examples(1), "vec(X)^T: a map as one row"),
+)
+
+RULES: dict[str, Rule] = {r.name: r for r in _ROWS}
+
+
+def rule(name: str) -> Rule:
+    """The table's row for ``name``, or an error listing the ops there are.
+
+    >>> rule("softmax").args
+    ('X',)
+    """
+    try:
+        return RULES[name]
+    except KeyError:
+        from derive.errors import GradproofError
+
+        raise GradproofError(f"no VJP rule for op {name!r}; the table has {', '.join(sorted(RULES))}") from None
