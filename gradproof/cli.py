@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         "exact SymPy derivations, labelled 'proved' (symbolic, all sizes), "
         "'proved n<=N' (entry by entry at the listed sizes), 'numeric' or 'failed'.",
         epilog="Examples: gradproof list; gradproof derive softmax_ce; "
-        "gradproof derive attention --sizes n=2,d_k=3 --json",
+        "gradproof derive attention --sizes n=2,d_k=3 --json; gradproof graph attention --adjoints -o attention.svg",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     listing = commands.add_parser("list", help="the catalog: every lecture topic and its targets")
@@ -64,6 +64,23 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=N",
         help="concrete sizes at which to show (and also prove) the entrywise results, e.g. n=3,d_k=2",
     )
+    graph = commands.add_parser(
+        "graph",
+        help="draw a model's computation graph, optionally with every adjoint",
+        description="Draw the computation graph of a model (or of a catalog entry's model): tensors "
+        "as boxes with their shapes, ops as ellipses, layered top to bottom. Uses Graphviz's dot when "
+        "installed, matplotlib otherwise. Models: perceptron, bp, softmax_ce, kl, attention, "
+        "causal_attention, multihead_attention, layernorm, ffn, encoder, cnn, densenet.",
+        epilog="Example: gradproof graph attention --adjoints -o attention.svg",
+    )
+    graph.add_argument("name", metavar="NAME", help="a model, or a catalog entry that has one")
+    graph.add_argument("--format", choices=("svg", "png", "dot", "json"), default=None,
+                       help="picture or source format (default: from -o's extension, else svg)")
+    graph.add_argument("--adjoints", action="store_true", help="annotate each named tensor with its adjoint dX = ...")
+    graph.add_argument("-o", "--output", metavar="FILE", help="write here (default: NAME.FORMAT; '-' for stdout)")
+    graph.add_argument("--engine", choices=("auto", "dot", "matplotlib"), default="auto",
+                       help="renderer for svg/png (default: dot when installed, else matplotlib)")
+    graph.add_argument("--json", action="store_true", help="same as --format json, to stdout unless -o")
     return parser
 
 
@@ -102,19 +119,53 @@ def _cmd_derive(args: argparse.Namespace) -> int:
         raise UsageError("--sizes applies to one entry at a time; name a single entry")
     for name in names:
         topic(name)  # unknown names fail before any work starts
+    from graphs.route import graph_results
+
+    from .render import matrix_results_json, matrix_results_text
+
     documents = []
     failed = False
     for name in names:
         derivation = derive(name, sizes or None, progress=Progress(name))
-        failed = failed or not derivation.ok
+        matrix = graph_results(name)
+        failed = failed or not derivation.ok or any(r.status.kind == "failed" for r in matrix)
         if args.json:
-            documents.append(derivation_json(derivation))
+            documents.append({**derivation_json(derivation), "matrix_form": matrix_results_json(matrix)})
         else:
             print(derivation_text(derivation))
+            if matrix:
+                print(matrix_results_text(matrix))
     if args.json:
         single = len(documents) == 1 and not args.all
         print(json.dumps(documents[0] if single else documents, indent=2, ensure_ascii=False))
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from graphs.draw import render
+    from graphs.models import model, models_for_entry
+
+    fmt = "json" if args.json else args.format
+    if fmt is None:
+        suffix = Path(args.output).suffix.lstrip(".") if args.output and args.output != "-" else ""
+        fmt = suffix if suffix in ("svg", "png", "dot", "json") else "svg"
+    names = models_for_entry(args.name)
+    if not names:
+        from graphs.models import MODELS
+
+        raise UsageError(f"no graph model for {args.name!r}; models: {', '.join(sorted(MODELS))}")
+    data = render(model(names[0]), fmt, adjoints=args.adjoints, engine=args.engine)
+    target = args.output or ("-" if args.json else f"{names[0]}.{fmt}")
+    if target == "-":
+        if fmt == "png":
+            raise UsageError("a PNG cannot go to the terminal; give -o FILE")
+        sys.stdout.write(data.decode())
+    else:
+        Path(target).write_bytes(data)
+        print(f"wrote {target} ({len(data)} bytes, {fmt})", file=sys.stderr)
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -131,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _cmd_list(args)
+        if args.command == "graph":
+            return _cmd_graph(args)
         return _cmd_derive(args)
     except UsageError as error:
         return _fail(str(error))

@@ -9,7 +9,7 @@ import sympy as sp
 from derive.atoms import to_sympy_functions
 from derive.types import Derivation, Result, Step
 
-__all__ = ["derivation_json", "derivation_text", "list_json"]
+__all__ = ["derivation_json", "derivation_text", "list_json", "matrix_results_json", "matrix_results_text"]
 
 # Entrywise forms grow fast; past this many operations the text view shows a summary instead.
 _TEXT_OPS_LIMIT = 400
@@ -153,3 +153,38 @@ def derivation_text(derivation: Derivation) -> str:
             out.append(f"    entrywise at {sizes}: {ops} operations (see --json)")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def matrix_results_json(results: list[Any]) -> list[dict[str, Any]]:
+    """The graph route's matrix-form gradients (``graphs.route.MatrixResult``) as JSON."""
+    from graphs.text import formula_text
+
+    return [
+        {
+            "model": r.model, "target": r.target, "wrt": r.wrt, "status": r.status.label,
+            "status_detail": r.status.to_json(),
+            "local": formula_text(r.local), "local_latex": _latex(r.local),
+            "expanded": formula_text(r.expanded) if r.expanded is not None else None,
+            "expanded_latex": _latex(r.expanded) if r.expanded is not None else None,
+        }
+        for r in results
+    ]
+
+
+def matrix_results_text(results: list[Any]) -> str:
+    """The graph route's results for a terminal: one line per gradient, Unicode math."""
+    from graphs.text import formula_text
+
+    if not results:
+        return ""
+    out = ["Matrix form, every size (graph route: reverse mode over the computation graph):"]
+    model = None
+    for r in results:
+        if r.model != model:
+            model = r.model
+            out.append(f"  model {model}  [{r.status.label}]  {r.status.detail}")
+        out.append(f"    {r.target} = {formula_text(r.local)}")
+        if r.expanded is not None and r.expanded != r.local:
+            out.append(f"    {' ' * len(r.target)} = {formula_text(r.expanded)}")
+    out.append("  (dX names the adjoint dL/dX of a named tensor; 'gradproof graph NAME --adjoints' draws them)")
+    return "\n".join(out) + "\n"

@@ -270,7 +270,8 @@ class CausalMask(_Formula):
         return "M"
 
     def _entry(self, i, j, **kwargs):  # noqa: ANN001
-        return sp.S.One if j <= i else sp.S.Zero
+        # A product's entry sums over a symbolic index before it expands: keep that case exact.
+        return sp.Piecewise((sp.S.One, sp.Le(j, i)), (sp.S.Zero, True))
 
 
 class Masked(_Formula):
@@ -284,7 +285,10 @@ class Masked(_Formula):
         return self.args[0].shape
 
     def _entry(self, i, j, **kwargs):  # noqa: ANN001
-        return self.args[0][i, j] if self.args[1][i, j] == 1 else sp.S.NegativeInfinity
+        keep = self.args[1][i, j]
+        if keep in (0, 1):
+            return self.args[0][i, j] if keep == 1 else sp.S.NegativeInfinity
+        return sp.Piecewise((self.args[0][i, j], sp.Eq(keep, 1)), (sp.S.NegativeInfinity, True))
 
 
 class Corr(_Formula):

@@ -279,4 +279,4 @@ def model(name: str, sizes: Sizes | None = None) -> Model:
 
 def models_for_entry(name: str) -> tuple[str, ...]:
     """The models of a catalog entry, or of a model name itself; ``()`` when it has none."""
-    return (name,) if name in MODELS else ENTRY_MODELS.get(name, ())
+    return ENTRY_MODELS.get(name) or ((name,) if name in MODELS else ())

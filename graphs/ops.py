@@ -155,7 +155,7 @@ _ROWS: tuple[Rule, ...] = (
          "[X, Y]: features side by side (DenseNet)", check=_concat),
     Rule("conv", ("X", "K"), lambda x, k: Corr(x, k),
          (lambda ans, x, k: lambda g: FullConv(g, k), lambda ans, x, k: lambda g: Corr(x, g)),
-         lambda t, x, k: t.nn.functional.conv2d(x.unsqueeze(-3), k[None, None]).squeeze(-3),
+         lambda t, x, k: (x.unfold(-2, k.shape[-2], 1).unfold(-2, k.shape[-1], 1) * k[..., None, None, :, :]).sum((-2, -1)),
          tuple((((r + 1, c + 1), (2, 2)), {}) for r, c in EXAMPLE_SHAPES) + ((((3, 4), (1, 3)), {}),),
          "X ⋆ K: valid 2-D cross-correlation (a convolution layer)"),
     Rule("max_pool", ("X",), lambda x, k: MaxPool(x, k), (lambda ans, x, k: lambda g: MaxUnpool(g, x, k),),

@@ -76,8 +76,11 @@ def prove_example(rule: Rule, example: Example, seed: int = 0) -> Comparison:
     values_with_g = {**values, g_symbol: g}
     for argnum, symbol in enumerate(symbols):
         derived = vjp_entrywise(out, values[symbol], g)
-        claimed = explicit(rule.vjp(argnum, ans, symbols, params, g_symbol), values_with_g)
         where = f"{rule.name} w.r.t. {symbol.name} at {_shapes_text(shapes, params)}: "
+        try:
+            claimed = explicit(rule.vjp(argnum, ans, symbols, params, g_symbol), values_with_g)
+        except (sp.matrices.exceptions.ShapeError, ValueError, IndexError) as error:
+            return Comparison("failed", f"{where}the rule's formula cannot be built: {error}")
         outcome = compare_matrices(derived, claimed, seed=seed, where=where)
         if outcome.kind != "proved":
             return outcome

@@ -126,3 +126,35 @@ def test_perceptron_json_carries_the_traces(capsys) -> None:
     assert set(traces) == {"AND", "OR", "lecture2d", "XOR"}
     assert traces["lecture2d"]["converged"] and not traces["XOR"]["converged"]
     assert traces["lecture2d"]["rows"][0]["x"] == ["-1/2", "-1/2"]
+
+
+def test_derive_gains_the_matrix_form_from_the_graph_route(capsys) -> None:
+    assert main(["derive", "attention", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    rows = {(r["model"], r["target"]): r for r in doc["matrix_form"]}
+    assert rows[("attention", "dV")]["expanded"] == "Aᵀ G"
+    assert rows[("attention", "dQ")]["local"] == "1/√d_k dS K"
+    assert {r["status"] for r in doc["matrix_form"]} == {"proved"}
+    assert ("causal_attention", "dK") in rows
+
+
+def test_derive_text_shows_the_matrix_form(capsys) -> None:
+    assert main(["derive", "softmax_ce"]) == 0
+    out = capsys.readouterr().out
+    assert "Matrix form, every size" in out and "softmax(z) ⊙ rowsum(y) - y" in out
+
+
+def test_a_failed_graph_route_gives_exit_1(monkeypatch, capsys) -> None:
+    import dataclasses
+
+    from graphs import ops, prove
+    from graphs.matrices import hadamard
+
+    prove.rule_proofs.cache_clear()
+    wrong = dataclasses.replace(ops.RULES["log_softmax"], vjps=(lambda ans, x: lambda g: hadamard(g, ans),))
+    monkeypatch.setitem(ops.RULES, "log_softmax", wrong)
+    try:
+        assert main(["derive", "softmax_ce"]) == 1
+    finally:
+        prove.rule_proofs.cache_clear()
+    assert "[failed]" in capsys.readouterr().out

@@ -1,0 +1,96 @@
+"""Route 2's answer for a catalog entry: matrix-form gradients with the status they earned.
+
+A gradient from the graph route is ``proved`` (for every size) when every rule its model uses
+is proven entrywise (graphs/prove.py) and the model's adjoints agree exactly with
+``sympy.diff`` at its check sizes (graphs/check.py); ``numeric`` when the model check could
+only compare numbers; ``failed`` with the first failure otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from derive.types import Status
+
+from .backprop import backprop
+from .check import check_all
+from .models import MODELS, model as build_model, models_for_entry
+from .prove import rule_proofs
+
+__all__ = ["MatrixResult", "graph_results", "model_status", "tree_size"]
+
+_SHOW_EXPANDED_UP_TO = 40  # nodes of the printed tree: beyond this the local form reads better
+
+
+@dataclass(frozen=True)
+class MatrixResult:
+    """One input's gradient from reverse mode, in matrix form at symbolic sizes."""
+
+    model: str
+    target: str  # "dQ"
+    wrt: str  # "Q"
+    local: sp.Basic  # in terms of named adjoints (dS)
+    expanded: sp.Basic | None  # in terms of the seed and forward values; None when too long to read
+    status: Status
+
+
+def tree_size(expr: sp.Basic) -> int:
+    """Nodes of ``expr`` as a printed tree, counted without walking shared subtrees twice.
+
+    >>> x = sp.Symbol("x")
+    >>> tree_size(x * (x + 1))
+    5
+    """
+    sizes: dict[int, int] = {}
+
+    def size(e: sp.Basic) -> int:
+        if id(e) not in sizes:
+            sizes[id(e)] = 1 + sum(size(a) for a in e.args)
+        return sizes[id(e)]
+
+    return size(expr)
+
+
+def model_status(name: str) -> Status:
+    """The status a model's gradients earn: its rules' proofs and its entrywise checks together."""
+    spec = MODELS[name]
+    m = build_model(name)
+    proofs = rule_proofs(m.ops)
+    grid = tuple(spec.check_sizes)
+    for proof in proofs.values():
+        if not proof.ok:
+            return Status("failed", grid, f"rule {proof.rule} at {proof.shapes[-1]}: {proof.detail}")
+    checks = check_all(name)
+    for check in checks:
+        if check.kind == "failed":
+            shown = ", ".join(f"{k}={v}" for k, v in check.sizes.items())
+            return Status("failed", grid, f"model check at {shown}: {check.detail}")
+    rules = f"{len(proofs)} rules ({', '.join(sorted(proofs))}) proven entrywise"
+    if all(check.ok for check in checks):
+        return Status("proved", grid, f"matrix form at symbolic sizes by reverse mode; {rules}; model checked entrywise")
+    return Status("numeric", grid, f"{rules}; the whole model agreed only numerically at its check sizes")
+
+
+def graph_results(entry: str) -> list[MatrixResult]:
+    """Matrix-form gradients of every input with a gradient, for a catalog entry or a model name.
+
+    >>> [r.target for r in graph_results("perceptron")]
+    ['dw', 'db']
+    """
+    results = []
+    for name in models_for_entry(entry):
+        m = build_model(name)
+        adjoints = backprop(m)
+        status = model_status(name)
+        for source in m.sources:
+            if source not in adjoints.local:
+                continue
+            expanded = adjoints.adjoint[source]
+            label = m.graph.nodes[source]["label"]
+            results.append(MatrixResult(
+                model=name, target=f"d{label}", wrt=label, local=adjoints.local[source],
+                expanded=expanded if tree_size(expanded) <= _SHOW_EXPANDED_UP_TO else None, status=status,
+            ))
+    return results

@@ -1,0 +1,155 @@
+"""Every row of the VJP table is proven entrywise, and wrong rules are caught."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import pytest
+import sympy as sp
+
+from derive.atoms import IsMax, MaxOf, Relu, Step, to_sympy_functions
+from derive.errors import GradproofError
+from graphs.matrices import (
+    Corr, Fill, Ones, RowSum, Softmax, Upsample, add, hadamard, matmul, neg, scaled, transpose,
+)
+from graphs.ops import RULES, rule
+from graphs.prove import prove_example, prove_rule
+from graphs.rule import EXAMPLE_SHAPES, ShapeError
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_every_rule_is_proven_at_its_examples(name: str) -> None:
+    proof = prove_rule(RULES[name])
+    assert proof.kind == "proved", proof.detail
+    assert len(proof.shapes) >= len(EXAMPLE_SHAPES)
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_examples_cover_a_scalar_a_wide_and_a_tall_shape(name: str) -> None:
+    shapes = [tuple(int(s) for s in shape) for shapes, _ in RULES[name].examples for shape in shapes]
+    assert any(r < c for r, c in shapes) and any(r > c for r, c in shapes), shapes
+    if name not in ("conv", "max_pool", "avg_pool"):  # windows need at least their own size
+        assert (1, 1) in shapes
+
+
+def _flip_sign(row, argnum: int):  # noqa: ANN001, ANN202
+    vjps = list(row.vjps)
+    original = vjps[argnum]
+    vjps[argnum] = lambda *a, **p: (lambda g: neg(original(*a, **p)(g)))
+    return dataclasses.replace(row, vjps=tuple(vjps))
+
+
+@pytest.mark.parametrize(("name", "argnum"), [(n, k) for n in sorted(RULES) for k in range(len(RULES[n].args))])
+def test_a_sign_flipped_rule_fails(name: str, argnum: int) -> None:
+    proof = prove_rule(_flip_sign(RULES[name], argnum))
+    assert proof.kind == "failed"
+    assert RULES[name].args[argnum] in proof.detail
+
+
+def _replace(name: str, argnum: int, wrong) -> object:  # noqa: ANN001
+    vjps = list(RULES[name].vjps)
+    vjps[argnum] = wrong
+    return dataclasses.replace(RULES[name], vjps=tuple(vjps))
+
+
+# The lecture's classic slips, each as a wrong rule that the proof must reject.
+MISTAKES = {
+    "softmax without the row-sum term": ("softmax", 0, lambda ans, x: lambda g: hadamard(ans, g)),
+    "softmax with the row-sum of g alone": ("softmax", 0, lambda ans, x: lambda g: hadamard(ans, add(g, neg(RowSum(g))))),
+    "log-softmax without the softmax term": ("log_softmax", 0, lambda ans, x: lambda g: g),
+    "matmul: missing transpose on B": ("matmul", 0, lambda ans, a, b: lambda g: matmul(g, b)),
+    "matmul: A^T on the wrong side": ("matmul", 1, lambda ans, a, b: lambda g: transpose(matmul(g, transpose(a)))),
+    "sigmoid: O instead of O(1 - O)": ("sigmoid", 0, lambda ans, x: lambda g: hadamard(g, ans)),
+    "tanh: 1 - tanh instead of 1 - tanh^2": ("tanh", 0, lambda ans, x: lambda g: hadamard(g, add(Ones(*ans.shape), neg(ans)))),
+    "scale: dropped factor": ("scale", 0, lambda ans, x, factor: lambda g: g),
+    "square: dropped 2": ("square", 0, lambda ans, x: lambda g: hadamard(g, x)),
+    "sqrt: dropped 1/2": ("sqrt", 0, lambda ans, x: lambda g: hadamard(g, sp.HadamardPower(ans, -1))),
+    "mask: gradient through masked entries": ("mask", 0, lambda ans, x, mask: lambda g: g),
+    "conv: input gradient by correlation (kernel not flipped)": ("conv", 0, lambda ans, x, k: lambda g: Corr(Upsample(g, 1), k)),
+    "avg pool: missing 1/k^2": ("avg_pool", 0, lambda ans, x, k: lambda g: Upsample(g, k)),
+    "max pool: routed like average pooling": ("max_pool", 0, lambda ans, x, k: lambda g: scaled(sp.Rational(1, k * k), Upsample(g, k))),
+    "concat: slices swapped": ("concat", 0, lambda ans, x, y: lambda g: RULES["concat"].vjps[1](ans, x, y)(g)),
+    "mean: missing 1/(nm)": ("mean", 0, lambda ans, x: lambda g: Fill(g, *x.shape)),
+    "row mean: missing 1/m": ("row_mean", 0, lambda ans, x: lambda g: RULES["row_sum"].vjps[0](ans, x)(g)),
+    "add_row: bias gradient not summed over rows": ("add_row", 1, lambda ans, x, r: lambda g: g),
+    "mul_col: scale gradient without the input": ("mul_col", 1, lambda ans, x, c: lambda g: RULES["add_col"].vjps[1](ans, x, c)(g)),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_classic_mistakes_are_caught(mistake: str) -> None:
+    name, argnum, wrong = MISTAKES[mistake]
+    proof = prove_rule(_replace(name, argnum, wrong))
+    assert proof.kind == "failed", mistake
+
+
+def test_a_failure_names_the_rule_the_input_the_shapes_and_a_point() -> None:
+    proof = prove_rule(_replace("softmax", 0, MISTAKES["softmax without the row-sum term"][2]))
+    assert proof.detail.startswith("softmax w.r.t. X at ")
+    assert "derived" in proof.detail and "claimed" in proof.detail
+
+
+def test_shape_errors_name_the_op_and_the_shapes() -> None:
+    A, B = sp.MatrixSymbol("A", 2, 3), sp.MatrixSymbol("B", 2, 3)
+    with pytest.raises(ShapeError, match=r"matmul: inner sizes differ .*A: 2 x 3, B: 2 x 3"):
+        rule("matmul").output(A, B)
+    with pytest.raises(ShapeError, match="multiples of the window"):
+        rule("max_pool").output(sp.MatrixSymbol("X", 3, 4), k=2)
+    with pytest.raises(GradproofError, match="no VJP rule for op 'softmaxx'"):
+        rule("softmaxx")
+
+
+def test_a_rule_without_a_gradient_says_which_input() -> None:
+    row = dataclasses.replace(RULES["mul"], vjps=(RULES["mul"].vjps[0], None))
+    X = sp.MatrixSymbol("X", 1, 1)
+    with pytest.raises(GradproofError, match="op mul has no gradient with respect to Y"):
+        row.vjp(1, X, [X, X], {}, X)
+
+
+def _numeric(expr: sp.Expr) -> float:
+    expr = to_sympy_functions(expr)
+    expr = expr.replace(Relu, lambda x: sp.Max(0, x)).replace(MaxOf, sp.Max)
+    return float(sp.N(expr.replace(Step, lambda x: sp.Heaviside(x, 0)).replace(IsMax, lambda *a: 0)))
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_torch_forward_matches_the_sympy_forward(name: str) -> None:
+    """The torch column of the table (for verify/) computes what the proven SymPy forward does."""
+    torch = pytest.importorskip("torch")
+    from graphs.matrices import explicit
+
+    row = RULES[name]
+    shapes, params = row.examples[1]
+    params = {k: sp.Rational(3, 2) if isinstance(v, sp.Symbol) else v for k, v in params.items()}
+    rng = random.Random(7)
+    symbols = [sp.MatrixSymbol(arg, *shape) for arg, shape in zip(row.args, shapes)]
+    low = 0.5 if row.domain else -2.0
+    values = {
+        s: sp.Matrix(*s.shape, lambda i, j: sp.Rational(rng.randint(int(low * 100), 200), 100)) for s in symbols
+    }
+    expected = explicit(row.output(*symbols, **params), values).applyfunc(_numeric)
+    params_torch = {
+        k: (torch.tensor([[float(e) for e in r] for r in v.tolist()], dtype=torch.float64) if isinstance(v, sp.MatrixBase) else v)
+        for k, v in params.items()
+    }
+    inputs = [torch.tensor([[float(e) for e in values[s].row(i)] for i in range(values[s].rows)], dtype=torch.float64) for s in symbols]
+    got = row.torch(torch, *inputs, **params_torch)
+    assert tuple(got.shape) == expected.shape
+    torch.testing.assert_close(got, torch.tensor(expected.tolist(), dtype=torch.float64), rtol=1e-12, atol=1e-12)
+    batched = row.torch(torch, *[x.unsqueeze(0).repeat(2, 1, 1) for x in inputs], **params_torch)
+    torch.testing.assert_close(batched[1], got)
+
+
+def test_prove_example_reports_a_rule_whose_formula_has_the_wrong_shape() -> None:
+    wrong = _replace("matmul", 0, lambda ans, a, b: lambda g: matmul(g, b))
+    outcome = prove_example(wrong, (((2, 3), (3, 2)), {}))
+    assert outcome.kind == "failed" and "cannot be built" in outcome.detail
+
+
+def test_mask_softmax_gives_exact_zeros_where_masked() -> None:
+    from graphs.matrices import CausalMask, Masked, explicit
+
+    S = sp.MatrixSymbol("S", 2, 2)
+    A = explicit(Softmax(Masked(S, CausalMask(2))), {S: sp.Matrix(2, 2, sp.symbols("a b c d", real=True))})
+    assert A[0, 1] == 0 and A[0, 0] == 1
