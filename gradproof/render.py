@@ -162,6 +162,7 @@ def matrix_results_json(results: list[Any]) -> list[dict[str, Any]]:
     return [
         {
             "model": r.model, "target": r.target, "wrt": r.wrt, "status": r.status.label,
+            "intermediate": r.intermediate, "notes": list(r.notes),
             "status_detail": r.status.to_json(),
             "local": formula_text(r.local), "local_latex": _latex(r.local),
             "expanded": formula_text(r.expanded) if r.expanded is not None else None,
@@ -178,13 +179,16 @@ def matrix_results_text(results: list[Any]) -> str:
     if not results:
         return ""
     out = ["Matrix form, every size (graph route: reverse mode over the computation graph):"]
-    model = None
-    for r in results:
-        if r.model != model:
-            model = r.model
-            out.append(f"  model {model}  [{r.status.label}]  {r.status.detail}")
-        out.append(f"    {r.target} = {formula_text(r.local)}")
-        if r.expanded is not None and r.expanded != r.local:
-            out.append(f"    {' ' * len(r.target)} = {formula_text(r.expanded)}")
-    out.append("  (dX names the adjoint dL/dX of a named tensor; 'gradproof graph NAME --adjoints' draws them)")
+    models = list(dict.fromkeys(r.model for r in results))
+    for model in models:
+        rows = [r for r in results if r.model == model]
+        out.append(f"  model {model}  [{rows[0].status.label}]  {rows[0].status.detail}")
+        out.extend(f"    note: {note}" for note in rows[0].notes)
+        for r in rows:
+            if r.intermediate and r is next(x for x in rows if x.intermediate):
+                out.append("    where (the adjoints of the named tensors inside, from the output down):")
+            out.append(f"    {r.target} = {formula_text(r.local)}")
+            if r.expanded is not None and r.expanded != r.local:
+                out.append(f"    {' ' * len(r.target)} = {formula_text(r.expanded)}")
+    out.append("  (dX is the adjoint dL/dX; 'gradproof graph NAME --adjoints' draws them on the graph)")
     return "\n".join(out) + "\n"

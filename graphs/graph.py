@@ -39,9 +39,21 @@ def value_symbol(label: str, shape: tuple) -> sp.MatrixSymbol:
     return sp.MatrixSymbol(label, *shape)
 
 
+class AdjointSymbol(sp.MatrixSymbol):
+    """``dA``, the adjoint of the tensor named ``A``; LaTeX ``\\mathrm{d}\\hat{X}`` for ``dXhat``
+    (a plain symbol named ``dXhat`` would print as ``\\hat{dX}``)."""
+
+    def _latex(self, printer) -> str:  # noqa: ANN001 - SymPy's printer protocol
+        return r"\mathrm{d}{%s}" % printer._print(sp.Symbol(self.name[1:]))
+
+
 def adjoint_symbol(label: str, shape: tuple) -> sp.MatrixSymbol:
-    """``dA``: the symbol a local adjoint formula uses for the adjoint of the tensor named ``A``."""
-    return sp.MatrixSymbol(f"d{label}", *shape)
+    """``dA``: the symbol a local adjoint formula uses for the adjoint of the tensor named ``A``.
+
+    >>> sp.latex(adjoint_symbol("Xhat", (2, 2)))
+    '\\\\mathrm{d}{\\\\hat{X}}'
+    """
+    return AdjointSymbol(f"d{label}", *shape)
 
 
 @dataclass(frozen=True)

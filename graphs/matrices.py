@@ -457,7 +457,7 @@ class Columns(_Formula):
     """``G[:, a:b]``: columns ``a`` to ``b - 1`` (0-based)."""
 
     wrap = (0,)
-    tex = r"{0}_{{:,\, {1}:{2}}}"
+    tex = r"{0}\left[:,\, {1}:{2}\right]"
     text = "{0}[:, {1}:{2}]"
 
     @property
@@ -591,6 +591,8 @@ def add(*terms: MatrixExpr) -> MatrixExpr:
     for term in terms:
         flat.extend(term.args if isinstance(term, sp.MatAdd) else (term,))
     kept = [t for t in flat if not isinstance(t, sp.ZeroMatrix)] or flat[:1]
+    # Positive terms first, so a sum reads O - T rather than -T + O.
+    kept.sort(key=lambda t: split_scalar(t)[0].could_extract_minus_sign())
     return kept[0] if len(kept) == 1 else sp.MatAdd(*kept, evaluate=False)
 
 

@@ -34,6 +34,8 @@ class MatrixResult:
     local: sp.Basic  # in terms of named adjoints (dS)
     expanded: sp.Basic | None  # in terms of the seed and forward values; None when too long to read
     status: Status
+    intermediate: bool = False  # the adjoint of a named tensor inside the model (dS), not of an input
+    notes: tuple[str, ...] = ()
 
 
 def tree_size(expr: sp.Basic) -> int:
@@ -76,21 +78,21 @@ def model_status(name: str) -> Status:
 def graph_results(entry: str) -> list[MatrixResult]:
     """Matrix-form gradients of every input with a gradient, for a catalog entry or a model name.
 
-    >>> [r.target for r in graph_results("perceptron")]
-    ['dw', 'db']
+    >>> [(r.target, r.intermediate) for r in graph_results("perceptron")]
+    [('dw', False), ('db', False), ('dd', True)]
     """
     results = []
     for name in models_for_entry(entry):
         m = build_model(name)
         adjoints = backprop(m)
         status = model_status(name)
-        for source in m.sources:
-            if source not in adjoints.local:
-                continue
-            expanded = adjoints.adjoint[source]
-            label = m.graph.nodes[source]["label"]
+        named = [n for n in adjoints.order if m.graph.nodes[n]["label"] and n not in m.sources and n != m.output]
+        for node in [s for s in m.sources if s in adjoints.local] + named:
+            expanded = adjoints.adjoint[node]
+            label = m.graph.nodes[node]["label"]
             results.append(MatrixResult(
-                model=name, target=f"d{label}", wrt=label, local=adjoints.local[source],
+                model=name, target=f"d{label}", wrt=label, local=adjoints.local[node],
                 expanded=expanded if tree_size(expanded) <= _SHOW_EXPANDED_UP_TO else None, status=status,
+                intermediate=node not in m.sources, notes=m.notes,
             ))
     return results

@@ -10,6 +10,8 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
+from .matrices import matmul, split_scalar
+
 __all__ = ["formula_text"]
 
 
@@ -37,6 +39,18 @@ class _UnicodePrinter(StrPrinter):
         parts += [self.parenthesize(m, PRECEDENCE["Mul"]) for m in matrices]
         return sign + " ".join(parts)
 
+    def _print_MatAdd(self, expr: sp.MatAdd) -> str:
+        # In the order the rule wrote them (1 - O, not -O + 1).
+        out = []
+        for number, term in enumerate(expr.args):
+            coefficient, _ = split_scalar(term)
+            negative = coefficient.could_extract_minus_sign()
+            text = self._print(matmul(-1, term) if negative else term)
+            if isinstance(term, sp.MatAdd):
+                text = f"({text})"
+            out.append(("-" if number == 0 else " - ") + text if negative else (text if number == 0 else " + " + text))
+        return "".join(out)
+
     def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
         if expr.exp == sp.Rational(-1, 2):
             return f"1/√{self.parenthesize(expr.base, PRECEDENCE['Pow'])}"
@@ -52,7 +66,8 @@ def formula_text(expr: sp.Basic) -> str:
     >>> formula_text(A.T * G)
     'Aᵀ G'
     >>> d = sp.Symbol("d_k", positive=True)
-    >>> formula_text(sp.HadamardProduct(A, A - A.T) / sp.sqrt(d))
+    >>> from graphs.matrices import add, hadamard, neg, scaled
+    >>> formula_text(scaled(1 / sp.sqrt(d), hadamard(add(neg(A.T), A), A)))
     '1/√d_k ((A - Aᵀ) ⊙ A)'
     """
     return _UnicodePrinter().doprint(expr)
