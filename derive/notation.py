@@ -10,7 +10,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
-__all__ = ["Partial", "Diag", "RowSum", "Softmax", "Indicator", "indexed", "size", "index"]
+__all__ = ["Partial", "Diag", "RowSum", "Softmax", "Indicator", "EntryOf", "integer_indices", "indexed", "size", "index"]
 
 
 def _pretty_call(printer, name: str, argument: sp.Basic):  # noqa: ANN001, ANN202 - SymPy's printer protocol
@@ -20,6 +20,38 @@ def _pretty_call(printer, name: str, argument: sp.Basic):  # noqa: ANN001, ANN20
     form = printer._print(argument)
     form = prettyForm(*form.parens())
     return prettyForm(*form.left(name))
+
+
+class EntryOf(sp.Function):
+    """Entry ``(i, j)`` of a matrix expression, left unevaluated until both indices are integers.
+
+    SymPy expands a product's entry as a sum over a symbolic index before it substitutes
+    integers; entries that index Python lists (a softmax row) wait for the integers.
+
+    >>> X = sp.MatrixSymbol("X", 1, 2)
+    >>> k = sp.Symbol("k", integer=True)
+    >>> e = EntryOf(Softmax(X), 0, k)
+    >>> e.subs(k, 1) == Softmax(X)._entry(0, 1)
+    True
+    """
+
+    @classmethod
+    def eval(cls, matrix: sp.Basic, i: sp.Expr, j: sp.Expr) -> sp.Expr | None:
+        if i.is_Integer and j.is_Integer:
+            return matrix._entry(int(i), int(j))
+        return None
+
+
+def integer_indices(entry):  # noqa: ANN001, ANN201 - a decorator for _entry methods
+    """``_entry`` with integer indices only; other indices give an :class:`EntryOf` that waits."""
+
+    def wrapped(self, i, j, **kwargs):  # noqa: ANN001, ANN202
+        if isinstance(i, (int, sp.Integer)) and isinstance(j, (int, sp.Integer)):
+            return entry(self, int(i), int(j), **kwargs)
+        return EntryOf(self, i, j)
+
+    wrapped.__doc__ = entry.__doc__
+    return wrapped
 
 
 def _row_entries(matrix: MatrixExpr, i) -> list[sp.Expr]:  # noqa: ANN001 - an index
@@ -156,6 +188,7 @@ class Softmax(MatrixExpr):
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[0].shape
 
+    @integer_indices
     def _entry(self, i, j, **kwargs):  # noqa: ANN001 - SymPy's signature
         from .atoms import Exp
 

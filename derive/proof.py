@@ -140,6 +140,8 @@ def _numeric_gap(derived: sp.Expr, claimed: sp.Expr, rng: random.Random) -> str 
         c_value = sp.N(claimed.xreplace(point), _DIGITS)
         if not (d_value.is_number and c_value.is_number):
             return f"could not evaluate at {point}"
+        if not (d_value.is_finite and c_value.is_finite):
+            return f"not a finite number (derived {d_value}, claimed {c_value}) at {point}"
         scale = 1 + abs(d_value) + abs(c_value)
         if abs(d_value - c_value) > _RELATIVE_GAP * scale:
             shown = ", ".join(f"{s}={v}" for s, v in point.items())

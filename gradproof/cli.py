@@ -156,6 +156,8 @@ def _cmd_graph(args: argparse.Namespace) -> int:
         from graphs.models import MODELS
 
         raise UsageError(f"no graph model for {args.name!r}; models: {', '.join(sorted(MODELS))}")
+    if len(names) > 1:
+        print(f"{args.name} has models {', '.join(names)}; drawing {names[0]} (name another to draw it)", file=sys.stderr)
     data = render(model(names[0]), fmt, adjoints=args.adjoints, engine=args.engine)
     target = args.output or ("-" if args.json else f"{names[0]}.{fmt}")
     if target == "-":

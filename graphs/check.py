@@ -10,7 +10,8 @@ uses it) and each input's adjoint must equal SymPy's gradient exactly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -25,7 +26,7 @@ from .matrices import explicit
 from .models import MODELS, model as build_model
 from .prove import vjp_entrywise
 
-__all__ = ["ModelCheck", "check_model", "check_all", "explicit_values"]
+__all__ = ["ModelCheck", "check_model", "check_all", "explicit_values", "cut_at", "named_intermediates"]
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,38 @@ def explicit_values(model: Model) -> dict[sp.MatrixSymbol, sp.Matrix]:
     return values
 
 
-def check_model(name: str, sizes: Mapping[str, int], model: Model | None = None, exact: bool = True) -> ModelCheck:
+def cut_at(model: Model, node: str) -> Model:
+    """The model with the named tensor ``node`` made an input (what fed it is cut away), so that
+    its adjoint is a plain gradient SymPy can take.
+
+    >>> from graphs.models import model
+    >>> cut = cut_at(model("attention", {"n": 2, "d_k": 1}), "S")
+    >>> cut.graph.nodes["S"]["op"], "Q" in cut.graph
+    ('input', False)
+    """
+    graph = model.graph.copy()
+    graph.remove_edges_from(list(graph.in_edges(node)))
+    graph.nodes[node].update(op="input", role="input", args=(), params={}, entries=graph.nodes[node]["label"], domain="real")
+    keep = nx.ancestors(graph, model.output) | {model.output}
+    return dataclasses.replace(model, graph=graph.subgraph(keep).copy())
+
+
+def named_intermediates(model: Model) -> list[str]:
+    """Named tensors between the inputs and the output, whose adjoints reverse mode also reports."""
+    adjoints = backprop(model)
+    return [n for n in adjoints.order
+            if model.graph.nodes[n]["label"] and model.graph.nodes[n]["op"] != "input" and n != model.output]
+
+
+def check_model(
+    name: str, sizes: Mapping[str, int], model: Model | None = None, exact: bool = True,
+    only: Sequence[str] | None = None,
+) -> ModelCheck:
     """Check every adjoint of the named model at ``sizes`` (or of ``model``, built at those sizes).
 
     ``exact=False`` skips the zero test and compares at random points to 30 digits: ``numeric``
-    at best, for models whose entrywise expressions are too large to reduce.
+    at best, for models whose entrywise expressions are too large to reduce. ``only`` restricts
+    the comparison to some inputs.
 
     >>> check_model("attention", {"n": 2, "d_k": 1}).kind
     'proved'
@@ -86,7 +114,7 @@ def check_model(name: str, sizes: Mapping[str, int], model: Model | None = None,
         if data["label"] and data["op"] != "input" and node != model.output:
             known[adjoint_symbol(data["label"], data["shape"])] = explicit(adjoints.local[node], known)
     for seed, source in enumerate(model.sources):
-        if source not in adjoints.local:
+        if source not in adjoints.local or (only is not None and source not in only):
             continue  # no path to the output: its gradient is 0 and nothing claims otherwise
         data = model.graph.nodes[source]
         derived = vjp_entrywise(out, values[data["value"]], g)
@@ -100,6 +128,16 @@ def check_model(name: str, sizes: Mapping[str, int], model: Model | None = None,
 
 
 def check_all(name: str) -> list[ModelCheck]:
-    """The model's checks at each of its check sizes."""
+    """The model's checks at each of its check sizes: the inputs' adjoints, then (for models
+    checked exactly) every named intermediate's, each with the model cut at that tensor."""
     spec = MODELS[name]
-    return [check_model(name, sizes, exact=spec.exact) for sizes in spec.check_sizes]
+    checks = []
+    for sizes in spec.check_sizes:
+        checks.append(check_model(name, sizes, exact=spec.exact))
+        if not spec.exact:
+            continue
+        whole = build_model(name, sizes)
+        for node in named_intermediates(whole):
+            check = check_model(name, sizes, model=cut_at(whole, node), only=(node,))
+            checks.append(dataclasses.replace(check, detail=f"adjoint of {node}: {check.detail}" if check.detail else ""))
+    return checks

@@ -19,9 +19,10 @@ import sympy as sp
 from sympy.core.symbol import Str
 from sympy.matrices.expressions.matexpr import MatrixExpr
 from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
 
 from derive.atoms import Exp, IsMax, MaxOf, Relu, Sqrt, sigmoid
-from derive.notation import Diag, Indicator, RowSum, Softmax
+from derive.notation import Diag, Indicator, RowSum, Softmax, integer_indices
 
 __all__ = [
     "Apply", "Ones", "RowSums", "ColSums", "Total", "Fill", "BroadcastCols", "BroadcastRows",
@@ -43,7 +44,6 @@ class _Formula(MatrixExpr):
 
     tex = ""
     text = ""
-    juxtaposed = False
     wrap: tuple[int, ...] = ()  # arguments that need parentheses when they are not a single symbol
 
     def __new__(cls, *args: object) -> "_Formula":
@@ -100,6 +100,11 @@ class Apply(MatrixExpr):
         return self.args[1].name
 
     @property
+    def precedence(self) -> int:
+        # 1/X and X^2 read as operators, exp(X) as a call
+        return PRECEDENCE["Mul"] if self.function in ("reciprocal", "square") else PRECEDENCE["Atom"]
+
+    @property
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[0].shape
 
@@ -146,7 +151,7 @@ class RowSums(_Formula):
     X[1, 0] + X[1, 1]
     """
 
-    juxtaposed = True  # reads as a product: parenthesised inside another product
+    precedence = PRECEDENCE["Mul"]  # reads as a product: bracketed inside another product
     wrap = (0,)
     tex = r"{0} \mathbf{{1}}"
     text = "{0} 𝟏"
@@ -162,7 +167,7 @@ class RowSums(_Formula):
 class ColSums(_Formula):
     """``1^T X``: the row of column sums."""
 
-    juxtaposed = True  # reads as a product: parenthesised inside another product
+    precedence = PRECEDENCE["Mul"]  # reads as a product: bracketed inside another product
     wrap = (0,)
     tex = r"\mathbf{{1}}^{{T}} {0}"
     text = "𝟏ᵀ {0}"
@@ -193,7 +198,7 @@ class Total(_Formula):
 class Fill(_Formula):
     """A 1 x 1 matrix ``s`` spread over a shape: ``s 1 1^T``."""
 
-    juxtaposed = True  # reads as a product: parenthesised inside another product
+    precedence = PRECEDENCE["Mul"]  # reads as a product: bracketed inside another product
     wrap = (0,)
     tex = r"{0} \mathbf{{1}} \mathbf{{1}}^{{T}}"
     text = "{0} 𝟏 𝟏ᵀ"
@@ -209,7 +214,7 @@ class Fill(_Formula):
 class BroadcastCols(_Formula):
     """``c 1^T``: a column repeated across ``cols`` columns."""
 
-    juxtaposed = True  # reads as a product: parenthesised inside another product
+    precedence = PRECEDENCE["Mul"]  # reads as a product: bracketed inside another product
     wrap = (0,)
     tex = r"{0} \mathbf{{1}}^{{T}}"
     text = "{0} 𝟏ᵀ"
@@ -225,7 +230,7 @@ class BroadcastCols(_Formula):
 class BroadcastRows(_Formula):
     """``1 r``: a row repeated down ``rows`` rows."""
 
-    juxtaposed = True  # reads as a product: parenthesised inside another product
+    precedence = PRECEDENCE["Mul"]  # reads as a product: bracketed inside another product
     wrap = (0,)
     tex = r"\mathbf{{1}} {0}"
     text = "𝟏 {0}"
@@ -248,6 +253,7 @@ class LogSoftmax(_Formula):
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[0].shape
 
+    @integer_indices
     def _entry(self, i, j, **kwargs):  # noqa: ANN001
         row = [self.args[0][i, k] for k in range(concrete(self.args[0].shape[1]))]
         return row[j] - sp.log(sp.Add(*[Exp(x) for x in row]))
@@ -269,9 +275,9 @@ class CausalMask(_Formula):
     def _sympystr(self, printer) -> str:  # noqa: ANN001
         return "M"
 
+    @integer_indices
     def _entry(self, i, j, **kwargs):  # noqa: ANN001
-        # A product's entry sums over a symbolic index before it expands: keep that case exact.
-        return sp.Piecewise((sp.S.One, sp.Le(j, i)), (sp.S.Zero, True))
+        return sp.S.One if j <= i else sp.S.Zero
 
 
 class Masked(_Formula):
@@ -299,7 +305,7 @@ class Corr(_Formula):
     Matrix([[K[0, 0]*X[0, 0] + K[1, 0]*X[1, 0], K[0, 0]*X[0, 1] + K[1, 0]*X[1, 1]]])
     """
 
-    juxtaposed = True  # reads as a product: parenthesised inside another product
+    precedence = PRECEDENCE["Mul"]  # reads as a product: bracketed inside another product
     wrap = (0, 1)
     tex = r"{0} \star {1}"
     text = "corr({0}, {1})"
@@ -318,7 +324,7 @@ class Corr(_Formula):
 class FullConv(_Formula):
     """Full 2-D convolution ``(G ∗ K)_pq = sum_ab G_{p-a, q-b} K_ab`` (zero outside G): the input gradient of a correlation."""
 
-    juxtaposed = True  # reads as a product: parenthesised inside another product
+    precedence = PRECEDENCE["Mul"]  # reads as a product: bracketed inside another product
     wrap = (0, 1)
     tex = r"{0} \ast_{{\mathrm{{full}}}} {1}"
     text = "fullconv({0}, {1})"
@@ -328,6 +334,7 @@ class FullConv(_Formula):
         (h, w), (kh, kw) = self.args[0].shape, self.args[1].shape
         return h + kh - 1, w + kw - 1
 
+    @integer_indices
     def _entry(self, p, q, **kwargs):  # noqa: ANN001
         G, K = self.args
         (h, w), (kh, kw) = (tuple(concrete(s) for s in m.shape) for m in (G, K))
@@ -360,13 +367,14 @@ class MaxPool(_Formula):
 class MaxUnpool(_Formula):
     """The gradient of max pooling: each ``G_ij`` routed to its window's (first) maximum in ``X``."""
 
-    tex = r"\operatorname{{unpool}}_{{\max {1}}}\left({0}\right)"
-    text = "unpool_max({0}; {1})"
+    tex = r"\operatorname{{unpool}}_{{\max {1},\, {2} \times {2}}}\left({0}\right)"
+    text = "unpool_max{2}x{2}({0}; {1})"
 
     @property
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[1].shape
 
+    @integer_indices
     def _entry(self, p, q, **kwargs):  # noqa: ANN001
         G, X, k = self.args[0], self.args[1], concrete(self.args[2])
         i, j = p // k, q // k
@@ -393,7 +401,7 @@ class AvgPool(_Formula):
 class Upsample(_Formula):
     """``G ⊗ 1_{k x k}``: every entry copied into a ``k x k`` block."""
 
-    juxtaposed = True  # reads as a product: parenthesised inside another product
+    precedence = PRECEDENCE["Mul"]  # reads as a product: bracketed inside another product
     wrap = (0,)
     tex = r"{0} \otimes \mathbf{{1}}_{{{1} \times {1}}}"
     text = "upsample_{1}({0})"
@@ -403,6 +411,7 @@ class Upsample(_Formula):
         (h, w), k = self.args[0].shape, self.args[1]
         return h * k, w * k
 
+    @integer_indices
     def _entry(self, p, q, **kwargs):  # noqa: ANN001
         k = concrete(self.args[1])
         return self.args[0][p // k, q // k]
@@ -419,6 +428,7 @@ class Flatten(_Formula):
         h, w = self.args[0].shape
         return sp.S.One, h * w
 
+    @integer_indices
     def _entry(self, i, j, **kwargs):  # noqa: ANN001
         cols = concrete(self.args[0].shape[1])
         return self.args[0][j // cols, j % cols]
@@ -434,6 +444,7 @@ class Unflatten(_Formula):
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[1], self.args[2]
 
+    @integer_indices
     def _entry(self, i, j, **kwargs):  # noqa: ANN001
         return self.args[0][0, i * concrete(self.args[2]) + j]
 
@@ -448,6 +459,7 @@ class Concat(_Formula):
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[0].shape[0], self.args[0].shape[1] + self.args[1].shape[1]
 
+    @integer_indices
     def _entry(self, i, j, **kwargs):  # noqa: ANN001
         left = concrete(self.args[0].shape[1])
         return self.args[0][i, j] if j < left else self.args[1][i, j - left]

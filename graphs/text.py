@@ -20,12 +20,14 @@ class _UnicodePrinter(StrPrinter):
         return expr.name
 
     def _print_Transpose(self, expr: sp.Transpose) -> str:
-        return self.parenthesize(expr.arg, PRECEDENCE["Pow"]) + "ᵀ"
+        if isinstance(expr.arg, sp.MatrixSymbol):
+            return self._print(expr.arg) + "ᵀ"
+        return f"({self._print(expr.arg)})ᵀ"
 
     def _factor(self, arg: sp.Basic) -> str:
-        if getattr(arg, "juxtaposed", False) or isinstance(arg, (sp.MatMul, sp.HadamardProduct)):
+        if isinstance(arg, (sp.MatMul, sp.HadamardProduct)):
             return f"({self._print(arg)})"
-        return self.parenthesize(arg, PRECEDENCE["Mul"])
+        return self.parenthesize(arg, PRECEDENCE["Mul"], strict=False)
 
     def _print_HadamardProduct(self, expr: sp.HadamardProduct) -> str:
         return " ⊙ ".join(self._factor(a) for a in expr.args)
@@ -36,7 +38,7 @@ class _UnicodePrinter(StrPrinter):
         if coefficient.could_extract_minus_sign():
             sign, coefficient = "-", -coefficient
         parts = [] if coefficient == 1 else [self.parenthesize(coefficient, PRECEDENCE["Mul"])]
-        parts += [self.parenthesize(m, PRECEDENCE["Mul"]) for m in matrices]
+        parts += [self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in matrices]
         return sign + " ".join(parts)
 
     def _print_MatAdd(self, expr: sp.MatAdd) -> str:

@@ -137,3 +137,62 @@ def test_builder_rejects_bad_shapes_and_names() -> None:
         b.input("a", (1, 1))
     with pytest.raises(Exception, match="scalar seed needs a 1 x 1 output"):
         b.model(a, "not a loss", seed="1")
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_expanded_adjoints_shown_to_users_equal_sympy_diff(name: str) -> None:
+    """The expanded forms `gradproof derive` prints are checked too, not only the local ones."""
+    from derive.atoms import matrix
+    from graphs.prove import vjp_entrywise
+
+    sizes = MODELS[name].check_sizes[0]
+    m = model(name, sizes)
+    adjoint, values = _explicit_adjoints(name, sizes)
+    out = values[m.graph.nodes[m.output]["value"]]
+    g = sp.Matrix([[1]]) if m.seed == "1" else values[sp.MatrixSymbol(m.seed, *out.shape)]
+    assert g == sp.Matrix([[1]]) or g == matrix(m.seed, *out.shape)
+    for source in m.sources:
+        derived = vjp_entrywise(out, values[m.graph.nodes[source]["value"]], g)
+        assert compare_matrices(derived, adjoint[source]).kind == "proved", source
+
+
+def _tiny(build) -> tuple:  # noqa: ANN001
+    b = GraphBuilder("tiny")
+    return b, build(b)
+
+
+@pytest.mark.parametrize("case", ["softmax @ V", "concat @ W", "conv of a product", "log_softmax @ W"])
+def test_unnamed_ops_inside_a_product_are_checked(case: str) -> None:
+    b = GraphBuilder("tiny")
+    X = b.input("X", (2, 2))
+    W = b.input("W", (2, 2))
+    if case == "softmax @ V":
+        out = b("softmax", X) @ W
+    elif case == "log_softmax @ W":
+        out = b("log_softmax", X) @ W
+    elif case == "concat @ W":
+        out = b("concat", X, X.T) @ b.input("W2", (4, 1))
+    else:
+        out = b("conv", X @ W, b.input("K", (1, 2)))
+    m = b.model(b("sum", out, label="L"), case, seed="1")
+    assert check_model("tiny", {}, model=m).kind == "proved"
+
+
+def test_scores_that_stay_minus_infinity_fail_cleanly() -> None:
+    from graphs.matrices import CausalMask
+
+    b = GraphBuilder("bad_mask")
+    S = b.input("S", (2, 2))
+    V = b.input("V", (2, 1))
+    out = b("mask", S, mask=CausalMask(2), label="M") @ V  # -inf reaches a product, not a softmax
+    m = b.model(b("sum", out, label="L"), "mask without softmax", seed="1")
+    assert check_model("bad_mask", {}, model=m).kind == "failed"
+
+
+def test_intermediate_adjoints_are_checked_by_cutting_the_graph() -> None:
+    checks = check_all("attention")
+    assert any(c.kind == "proved" for c in checks) and len(checks) > len(MODELS["attention"].check_sizes)
+    from graphs.check import cut_at
+
+    cut = cut_at(model("attention", {"n": 2, "d_k": 1}), "A")
+    assert set(cut.sources) == {"A", "V"}

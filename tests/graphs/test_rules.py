@@ -68,6 +68,7 @@ MISTAKES = {
     "mask: gradient through masked entries": ("mask", 0, lambda ans, x, mask: lambda g: g),
     "conv: input gradient by correlation (kernel not flipped)": ("conv", 0, lambda ans, x, k: lambda g: Corr(Upsample(g, 1), k)),
     "avg pool: missing 1/k^2": ("avg_pool", 0, lambda ans, x, k: lambda g: Upsample(g, k)),
+    "avg pool: 1/(2k), equal to 1/k^2 only at k = 2": ("avg_pool", 0, lambda ans, x, k: lambda g: scaled(sp.Rational(1, 2 * k), Upsample(g, k))),
     "max pool: routed like average pooling": ("max_pool", 0, lambda ans, x, k: lambda g: scaled(sp.Rational(1, k * k), Upsample(g, k))),
     "concat: slices swapped": ("concat", 0, lambda ans, x, y: lambda g: RULES["concat"].vjps[1](ans, x, y)(g)),
     "mean: missing 1/(nm)": ("mean", 0, lambda ans, x: lambda g: Fill(g, *x.shape)),
@@ -113,30 +114,29 @@ def _numeric(expr: sp.Expr) -> float:
     return float(sp.N(expr.replace(Step, lambda x: sp.Heaviside(x, 0)).replace(IsMax, lambda *a: 0)))
 
 
-@pytest.mark.parametrize("name", sorted(RULES))
-def test_torch_forward_matches_the_sympy_forward(name: str) -> None:
+@pytest.mark.parametrize(("name", "number"), [(n, k) for n in sorted(RULES) for k in range(len(RULES[n].examples))])
+def test_torch_forward_matches_the_sympy_forward(name: str, number: int) -> None:
     """The torch column of the table (for verify/) computes what the proven SymPy forward does."""
     torch = pytest.importorskip("torch")
     from graphs.matrices import explicit
 
     row = RULES[name]
-    shapes, params = row.examples[1]
+    shapes, params = row.examples[number]
     params = {k: sp.Rational(3, 2) if isinstance(v, sp.Symbol) else v for k, v in params.items()}
-    rng = random.Random(7)
+    rng = random.Random(7 + number)
     symbols = [sp.MatrixSymbol(arg, *shape) for arg, shape in zip(row.args, shapes)]
-    low = 0.5 if row.domain else -2.0
-    values = {
-        s: sp.Matrix(*s.shape, lambda i, j: sp.Rational(rng.randint(int(low * 100), 200), 100)) for s in symbols
-    }
+    low = 50 if row.domain else -200
+    values = {s: sp.Matrix(*s.shape, lambda i, j: sp.Rational(rng.randint(low, 200), 100)) for s in symbols}
     expected = explicit(row.output(*symbols, **params), values).applyfunc(_numeric)
-    params_torch = {
-        k: (torch.tensor([[float(e) for e in r] for r in v.tolist()], dtype=torch.float64) if isinstance(v, sp.MatrixBase) else v)
-        for k, v in params.items()
-    }
-    inputs = [torch.tensor([[float(e) for e in values[s].row(i)] for i in range(values[s].rows)], dtype=torch.float64) for s in symbols]
+
+    def tensor(m: sp.Matrix) -> "torch.Tensor":
+        return torch.tensor([[float(e) for e in m.row(i)] for i in range(m.rows)], dtype=torch.float64)
+
+    params_torch = {k: tensor(sp.Matrix(v)) if isinstance(v, sp.MatrixBase) else v for k, v in params.items()}
+    inputs = [tensor(values[s]) for s in symbols]
     got = row.torch(torch, *inputs, **params_torch)
     assert tuple(got.shape) == expected.shape
-    torch.testing.assert_close(got, torch.tensor(expected.tolist(), dtype=torch.float64), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(got, tensor(expected), rtol=1e-12, atol=1e-12)
     batched = row.torch(torch, *[x.unsqueeze(0).repeat(2, 1, 1) for x in inputs], **params_torch)
     torch.testing.assert_close(batched[1], got)
 
@@ -153,3 +153,15 @@ def test_mask_softmax_gives_exact_zeros_where_masked() -> None:
     S = sp.MatrixSymbol("S", 2, 2)
     A = explicit(Softmax(Masked(S, CausalMask(2))), {S: sp.Matrix(2, 2, sp.symbols("a b c d", real=True))})
     assert A[0, 1] == 0 and A[0, 0] == 1
+
+
+def test_text_brackets_products_inside_products() -> None:
+    from graphs.matrices import Apply, BroadcastCols, BroadcastRows
+    from graphs.text import formula_text
+
+    c, G = sp.MatrixSymbol("c", 2, 1), sp.MatrixSymbol("G", 2, 2)
+    assert formula_text(transpose(BroadcastCols(c, 2))) == "(c 𝟏ᵀ)ᵀ"
+    assert formula_text(hadamard(G, BroadcastRows(sp.MatrixSymbol("r", 1, 2), 2))) == "G ⊙ (𝟏 r)"
+    assert formula_text(hadamard(G, Apply(G, "reciprocal"))) == "G ⊙ (1/G)"
+    latex = sp.latex(hadamard(G, BroadcastRows(sp.MatrixSymbol("r", 1, 2), 2)))
+    assert latex == r"G \circ \left(\mathbf{1} r\right)"
