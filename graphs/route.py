@@ -72,7 +72,8 @@ def model_status(name: str) -> Status:
     rules = f"{len(proofs)} rules ({', '.join(sorted(proofs))}) proven entrywise"
     if all(check.ok for check in checks):
         return Status("proved", grid, f"matrix form at symbolic sizes by reverse mode; {rules}; every adjoint "
-                      f"checked entrywise against sympy.diff ({len(checks)} checks at {len(grid)} sizes)")
+                      f"checked entrywise against sympy.diff ({len(checks)} checks at {len(grid)} "
+                      f"size{'s' if len(grid) != 1 else ''})")
     return Status("numeric", grid, f"{rules}; the whole model agreed only numerically at its check sizes")
 
 
