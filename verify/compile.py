@@ -1,0 +1,336 @@
+"""Compile a model's matrix-form gradients (graphs/ route) into one batched torch function.
+
+The generated function takes the model's inputs (and the upstream gradient ``G``, unless the
+model ends in a scalar loss) as tensors with any leading batch dimensions, on any device and
+dtype. It computes every named tensor of the forward from its formula, then every adjoint from
+its local formula in the order reverse mode visited them (so ``dA`` is computed once and reused
+by ``dS``), and returns the inputs' adjoints by name. Sizes (``n``, ``d_k``) are read off the
+inputs' shapes, so one compiled function serves every size.
+
+Code is printed by a subclass of SymPy's ``TorchPrinter`` with one ``_print_<Class>`` method per
+matrix class (no string pasting of formulas), and fixes what PITFALLS.md measured: transposes
+are ``.transpose(-2, -1)`` (batch-safe), scalar powers of sizes are Python arithmetic (sizes
+are ints), and every custom class has a printer method. Names are checked against
+``[A-Za-z][A-Za-z0-9_]*`` before they reach the generated code. The source is kept on the
+function (``compiled.source``) for inspection, and each model is compiled once per process.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import networkx as nx
+import sympy as sp
+from sympy.printing.pytorch import TorchPrinter
+
+from graphs import matrices as mx
+from graphs.backprop import backprop
+from graphs.graph import Model, adjoint_symbol
+from graphs.models import model as build_model
+
+__all__ = ["CompiledModel", "compile_model", "compile_gradients", "RUNTIME", "CONSTANTS"]
+
+# Scalar constants of the models and their defaults (torch.nn.functional.layer_norm's eps).
+CONSTANTS: dict[str, float] = {"epsilon": 1e-5}
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+
+def _identifier(name: str) -> str:
+    """A name safe to appear in generated code, or a ``ValueError`` (sympy#24990: names are code)."""
+    if not _NAME.match(name) or keyword.iskeyword(name) or name.startswith("_"):
+        raise ValueError(f"{name!r} cannot be a name in generated code; use letters, digits and _")
+    return name
+
+
+class _BatchedTorchPrinter(TorchPrinter):
+    """Matrix formulas as torch expressions over the last two dimensions; scalars as Python numbers."""
+
+    def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
+        return _identifier(expr.name)
+
+    _print_AdjointSymbol = _print_MatrixSymbol
+
+    def _print_Symbol(self, expr: sp.Symbol) -> str:
+        return _identifier(expr.name)
+
+    def _print_Integer(self, expr: sp.Integer) -> str:
+        return str(int(expr))
+
+    def _print_Rational(self, expr: sp.Rational) -> str:
+        return f"({expr.p}/{expr.q})"
+
+    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:  # scalars only: sizes are ints
+        return f"({self._print(expr.base)})**({self._print(expr.exp)})"
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        return "(" + " * ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Add(self, expr: sp.Add) -> str:
+        return "(" + " + ".join(self._print(a) for a in expr.args) + ")"
+
+    def _size(self, value: sp.Expr) -> str:
+        return f"int({self._print(value)})"
+
+    def _print_MatMul(self, expr: sp.MatMul) -> str:
+        coefficient, matrices = expr.as_coeff_matrices()
+        product = " @ ".join(f"({self._print(m)})" for m in matrices)
+        return product if coefficient == 1 else f"({self._print(coefficient)}) * ({product})"
+
+    def _print_MatAdd(self, expr: sp.MatAdd) -> str:
+        return "(" + " + ".join(f"({self._print(t)})" for t in expr.args) + ")"
+
+    def _print_HadamardProduct(self, expr: sp.HadamardProduct) -> str:
+        return "(" + " * ".join(f"({self._print(t)})" for t in expr.args) + ")"
+
+    def _print_HadamardPower(self, expr: sp.HadamardPower) -> str:
+        return f"(({self._print(expr.base)}) ** ({self._print(expr.exp)}))"
+
+    def _print_Transpose(self, expr: sp.Transpose) -> str:
+        return f"({self._print(expr.arg)}).transpose(-2, -1)"
+
+    def _print_ZeroMatrix(self, expr: sp.ZeroMatrix) -> str:
+        return f"_ops.zeros({self._size(expr.shape[0])}, {self._size(expr.shape[1])})"
+
+    def _print_Ones(self, expr: mx.Ones) -> str:
+        return f"_ops.ones({self._size(expr.shape[0])}, {self._size(expr.shape[1])})"
+
+    def _print_Apply(self, expr: mx.Apply) -> str:
+        inner = self._print(expr.args[0])
+        return {
+            "exp": "torch.exp({0})", "log": "torch.log({0})", "sqrt": "torch.sqrt({0})",
+            "sigmoid": "torch.sigmoid({0})", "tanh": "torch.tanh({0})", "relu": "torch.relu({0})",
+            "square": "(({0}) ** 2)", "reciprocal": "(1 / ({0}))",
+        }[expr.function].format(inner)
+
+    def _call(self, helper: str, *args: sp.Basic) -> str:
+        return f"_ops.{helper}(" + ", ".join(self._print(a) for a in args) + ")"
+
+    def _print_Indicator(self, expr: sp.Basic) -> str:
+        return self._call("indicator", expr.args[0])
+
+    def _print_Softmax(self, expr: sp.Basic) -> str:
+        return f"torch.softmax({self._print(expr.args[0])}, -1)"
+
+    def _print_LogSoftmax(self, expr: sp.Basic) -> str:
+        return f"torch.log_softmax({self._print(expr.args[0])}, -1)"
+
+    def _print_RowSum(self, expr: sp.Basic) -> str:
+        return self._call("rowsum_broadcast", expr.args[0])
+
+    def _print_RowSums(self, expr: sp.Basic) -> str:
+        return f"({self._print(expr.args[0])}).sum(-1, keepdim=True)"
+
+    def _print_ColSums(self, expr: sp.Basic) -> str:
+        return f"({self._print(expr.args[0])}).sum(-2, keepdim=True)"
+
+    def _print_Total(self, expr: sp.Basic) -> str:
+        return f"({self._print(expr.args[0])}).sum((-2, -1), keepdim=True)"
+
+    def _print_Fill(self, expr: mx.Fill) -> str:
+        return f"_ops.expand({self._print(expr.args[0])}, {self._size(expr.shape[0])}, {self._size(expr.shape[1])})"
+
+    def _print_BroadcastCols(self, expr: mx.BroadcastCols) -> str:
+        return f"_ops.expand({self._print(expr.args[0])}, {self._size(expr.shape[0])}, {self._size(expr.shape[1])})"
+
+    _print_BroadcastRows = _print_BroadcastCols
+
+    def _print_CausalMask(self, expr: mx.CausalMask) -> str:
+        return f"_ops.causal({self._size(expr.shape[0])})"
+
+    def _print_ImmutableDenseMatrix(self, expr: sp.ImmutableDenseMatrix) -> str:
+        return f"_ops.constant({[[float(v) for v in expr.row(i)] for i in range(expr.rows)]})"
+
+    _print_ImmutableMatrix = _print_ImmutableDenseMatrix
+
+    def _print_Masked(self, expr: mx.Masked) -> str:
+        return self._call("masked", *expr.args)
+
+    def _print_Corr(self, expr: mx.Corr) -> str:
+        return self._call("corr", *expr.args)
+
+    def _print_FullConv(self, expr: mx.FullConv) -> str:
+        return self._call("fullconv", *expr.args)
+
+    def _print_MaxPool(self, expr: mx.MaxPool) -> str:
+        return self._call("maxpool", *expr.args)
+
+    def _print_MaxUnpool(self, expr: mx.MaxUnpool) -> str:
+        return self._call("maxunpool", *expr.args)
+
+    def _print_AvgPool(self, expr: mx.AvgPool) -> str:
+        return self._call("avgpool", *expr.args)
+
+    def _print_Upsample(self, expr: mx.Upsample) -> str:
+        return self._call("upsample", *expr.args)
+
+    def _print_Flatten(self, expr: mx.Flatten) -> str:
+        return f"({self._print(expr.args[0])}).flatten(-2).unsqueeze(-2)"
+
+    def _print_Unflatten(self, expr: mx.Unflatten) -> str:
+        return f"_ops.unflatten({self._print(expr.args[0])}, {self._size(expr.shape[0])}, {self._size(expr.shape[1])})"
+
+    def _print_Concat(self, expr: mx.Concat) -> str:
+        return f"torch.cat([{self._print(expr.args[0])}, {self._print(expr.args[1])}], -1)"
+
+    def _print_Columns(self, expr: mx.Columns) -> str:
+        return f"({self._print(expr.args[0])})[..., {self._size(expr.args[1])}:{self._size(expr.args[2])}]"
+
+    def _print_Diag(self, expr: sp.Basic) -> str:
+        return f"torch.diag_embed(({self._print(expr.args[0])})[..., 0])"
+
+
+class _Runtime:
+    """The helpers generated code calls (``_ops.corr``...); bound to a device and dtype per call."""
+
+    def __init__(self, torch: Any, like: Any) -> None:
+        self.torch, self.like = torch, like
+
+    def ones(self, rows: int, cols: int) -> Any:
+        return self.torch.ones(rows, cols, dtype=self.like.dtype, device=self.like.device)
+
+    def zeros(self, rows: int, cols: int) -> Any:
+        return self.torch.zeros(rows, cols, dtype=self.like.dtype, device=self.like.device)
+
+    def constant(self, rows: list[list[float]]) -> Any:
+        return self.torch.tensor(rows, dtype=self.like.dtype, device=self.like.device)
+
+    def causal(self, n: int) -> Any:
+        return self.torch.ones(n, n, dtype=self.like.dtype, device=self.like.device).tril()
+
+    def expand(self, x: Any, rows: int, cols: int) -> Any:
+        return x.expand(*x.shape[:-2], rows, cols)
+
+    def indicator(self, x: Any) -> Any:
+        return (x > 0).to(x.dtype)
+
+    def rowsum_broadcast(self, x: Any) -> Any:
+        return x.sum(-1, keepdim=True).expand_as(x)
+
+    def masked(self, x: Any, mask: Any) -> Any:
+        return x.masked_fill(mask == 0, float("-inf"))
+
+    def corr(self, x: Any, k: Any) -> Any:
+        patches = x.unfold(-2, k.shape[-2], 1).unfold(-2, k.shape[-1], 1)
+        return (patches * k[..., None, None, :, :]).sum((-2, -1))
+
+    def fullconv(self, g: Any, k: Any) -> Any:
+        kh, kw = k.shape[-2], k.shape[-1]
+        padded = self.torch.nn.functional.pad(g, (kw - 1, kw - 1, kh - 1, kh - 1))
+        return self.corr(padded, k.flip(-2, -1))
+
+    def _windows(self, x: Any, k: int) -> Any:
+        return x.unfold(-2, k, k).unfold(-2, k, k)  # (..., p, q, k, k)
+
+    def maxpool(self, x: Any, k: int) -> Any:
+        return self._windows(x, k).amax((-2, -1))
+
+    def avgpool(self, x: Any, k: int) -> Any:
+        return self._windows(x, k).mean((-2, -1))
+
+    def maxunpool(self, g: Any, x: Any, k: int) -> Any:
+        windows = self._windows(x, k).flatten(-2)  # (..., p, q, k*k)
+        first_max = windows.argmax(-1, keepdim=True)  # torch returns the first maximal index
+        routed = self.torch.zeros_like(windows).scatter(-1, first_max, g.unsqueeze(-1))
+        return self._unwindow(routed, k)
+
+    def upsample(self, g: Any, k: int) -> Any:
+        return g.repeat_interleave(k, -2).repeat_interleave(k, -1)
+
+    def _unwindow(self, blocks: Any, k: int) -> Any:
+        *batch, p, q, _ = blocks.shape
+        return blocks.reshape(*batch, p, q, k, k).transpose(-3, -2).reshape(*batch, p * k, q * k)
+
+    def unflatten(self, row: Any, rows: int, cols: int) -> Any:
+        return row.reshape(*row.shape[:-2], rows, cols)
+
+
+RUNTIME = _Runtime
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """A model's gradients as one torch function; ``source`` is the generated code."""
+
+    name: str
+    inputs: tuple[str, ...]  # argument names, in order (the seed G last, when there is one)
+    targets: tuple[str, ...]  # the inputs whose adjoints come back
+    source: str
+    function: Callable[..., dict[str, Any]]
+
+    def __call__(self, **tensors: Any) -> dict[str, Any]:
+        missing = [name for name in self.inputs if name not in tensors]
+        if missing:
+            raise TypeError(f"{self.name}: missing inputs {', '.join(missing)}")
+        return self.function(**{name: tensors[name] for name in self.inputs})
+
+
+def _size_bindings(graph: nx.DiGraph, inputs: list[str]) -> list[str]:
+    """``n = Q.shape[-2]`` for every size symbol that is some input's whole dimension."""
+    lines, bound = [], set()
+    for node in inputs:
+        for axis, size in zip((-2, -1), graph.nodes[node]["shape"]):
+            if isinstance(size, sp.Symbol) and size not in bound:
+                bound.add(size)
+                lines.append(f"    {_identifier(size.name)} = {_identifier(graph.nodes[node]['label'])}.shape[{axis}]")
+    return lines
+
+
+def compile_gradients(m: Model) -> CompiledModel:
+    """Generate and compile the gradient function of a model (any sizes: symbolic shapes).
+
+    >>> compiled = compile_gradients(build_model("attention"))
+    >>> compiled.inputs, compiled.targets
+    (('Q', 'K', 'V', 'G'), ('Q', 'K', 'V'))
+    >>> "dS @ " in compiled.source.replace("(", "").replace(")", "")
+    True
+    """
+    printer = _BatchedTorchPrinter()
+    graph = m.graph
+    adjoints = backprop(m)
+    leaves = [n for n, d in graph.nodes(data=True) if d["op"] == "input" and nx.has_path(graph, n, m.output)]
+    arguments = [_identifier(graph.nodes[n]["label"]) for n in leaves]
+    seed_name = None if m.seed == "1" else _identifier(m.seed)
+    sizes = {s for n in leaves for s in graph.nodes[n]["shape"] if isinstance(s, sp.Symbol)}
+    constants = sorted(
+        {s.name for n in graph for v in graph.nodes[n]["params"].values() if isinstance(v, sp.Basic) for s in v.free_symbols} - {s.name for s in sizes}
+    )
+    unknown = [c for c in constants if c not in CONSTANTS]
+    if unknown:
+        raise ValueError(f"{m.name}: no default for the constants {', '.join(unknown)}; add them to CONSTANTS")
+    keywords = [f"{_identifier(c)}={CONSTANTS[c]!r}" for c in constants]
+    lines = [f"def gradients({', '.join(arguments + ([seed_name] if seed_name else []) + keywords)}):"]
+    lines.append(f"    _ops = _Runtime(torch, {arguments[0]})")
+    lines += _size_bindings(graph, leaves)
+    needed = nx.ancestors(graph, m.output) | {m.output}
+    for node in nx.topological_sort(graph):  # the forward: every named tensor once
+        data = graph.nodes[node]
+        if node in needed and data["op"] != "input" and data["label"]:
+            lines.append(f"    {_identifier(data['label'])} = {printer.doprint(data['formula'])}")
+    seed = "_ops.ones(1, 1)" if seed_name is None else seed_name
+    for node in adjoints.order:  # the backward, in the order reverse mode took
+        data = graph.nodes[node]
+        if data["label"] and data["op"] != "input":
+            value = seed if node == m.output else printer.doprint(adjoints.local[node])
+            lines.append(f"    {_identifier(adjoint_symbol(data['label'], data['shape']).name)} = {value}")
+    targets = [n for n in m.sources if n in adjoints.local]
+    returned = ", ".join(f"{graph.nodes[n]['label']!r}: {printer.doprint(adjoints.local[n])}" for n in targets)
+    lines.append(f"    return {{{returned}}}")
+    source = "\n".join(lines) + "\n"
+    import torch
+
+    namespace: dict[str, Any] = {"torch": torch, "_Runtime": _Runtime}
+    exec(compile(source, f"<gradproof {m.name}>", "exec"), namespace)  # noqa: S102 - our own printed code
+    labels = tuple(graph.nodes[n]["label"] for n in leaves) + ((seed_name,) if seed_name else ())
+    return CompiledModel(m.name, labels, tuple(graph.nodes[n]["label"] for n in targets), source, namespace["gradients"])
+
+
+@lru_cache(maxsize=None)
+def compile_model(name: str) -> CompiledModel:
+    """The compiled gradients of a model from graphs/models.py, compiled once per process."""
+    return compile_gradients(build_model(name))
