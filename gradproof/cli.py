@@ -158,14 +158,20 @@ def _cmd_graph(args: argparse.Namespace) -> int:
         raise UsageError(f"no graph model for {args.name!r}; models: {', '.join(sorted(MODELS))}")
     if len(names) > 1:
         print(f"{args.name} has models {', '.join(names)}; drawing {names[0]} (name another to draw it)", file=sys.stderr)
-    data = render(model(names[0]), fmt, adjoints=args.adjoints, engine=args.engine)
+    try:
+        data = render(model(names[0]), fmt, adjoints=args.adjoints, engine=args.engine)
+    except RuntimeError as error:  # dot asked for but missing, or dot failing
+        raise UsageError(str(error)) from None
     target = args.output or ("-" if args.json else f"{names[0]}.{fmt}")
     if target == "-":
         if fmt == "png":
             raise UsageError("a PNG cannot go to the terminal; give -o FILE")
         sys.stdout.write(data.decode())
     else:
-        Path(target).write_bytes(data)
+        try:
+            Path(target).write_bytes(data)
+        except OSError as error:
+            raise UsageError(f"cannot write {target}: {error.strerror or error}") from None
         print(f"wrote {target} ({len(data)} bytes, {fmt})", file=sys.stderr)
     return EXIT_OK
 

@@ -74,3 +74,14 @@ def test_cli_graph_accepts_catalog_names_and_json(capsys) -> None:  # noqa: ANN0
 def test_cli_graph_rejects_unknown_names(capsys) -> None:  # noqa: ANN001
     assert main(["graph", "transformer"]) == 2
     assert "no graph model for 'transformer'" in capsys.readouterr().err
+
+
+def test_cli_graph_unwritable_output_is_one_line(tmp_path, capsys) -> None:  # noqa: ANN001
+    assert main(["graph", "bp", "-o", str(tmp_path / "missing" / "bp.svg"), "--engine", "matplotlib"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gradproof: error: cannot write") and len(err.strip().splitlines()) == 1
+
+
+def test_cli_graph_png_to_the_terminal_is_refused(capsys) -> None:  # noqa: ANN001
+    assert main(["graph", "bp", "--format", "png", "-o", "-", "--engine", "matplotlib"]) == 2
+    assert "PNG cannot go to the terminal" in capsys.readouterr().err
