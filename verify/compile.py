@@ -133,12 +133,10 @@ class _BatchedTorchPrinter(TorchPrinter):
         return f"({self._print(expr.args[0])}).sum((-2, -1), keepdim=True)"
 
     def _print_Fill(self, expr: mx.Fill) -> str:
+        # A 1 x 1, a column or a row, broadcast to the expression's shape.
         return f"_ops.expand({self._print(expr.args[0])}, {self._size(expr.shape[0])}, {self._size(expr.shape[1])})"
 
-    def _print_BroadcastCols(self, expr: mx.BroadcastCols) -> str:
-        return f"_ops.expand({self._print(expr.args[0])}, {self._size(expr.shape[0])}, {self._size(expr.shape[1])})"
-
-    _print_BroadcastRows = _print_BroadcastCols
+    _print_BroadcastCols = _print_BroadcastRows = _print_Fill
 
     def _print_CausalMask(self, expr: mx.CausalMask) -> str:
         return f"_ops.causal({self._size(expr.shape[0])})"
