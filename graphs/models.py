@@ -225,6 +225,51 @@ def densenet(sizes: Sizes | None = None) -> Model:
     return b.model(features, "DenseNet block (2 layers, growth rate g)", sizes=s)
 
 
+def entropy(sizes: Sizes | None = None) -> Model:
+    """The entropy ``H(p) = -sum(p ∘ log p)`` of a positive row ``p``."""
+    s = _sizes(("n",), sizes)
+    b = GraphBuilder("entropy")
+    p = b.input("p", (1, s["n"]), meaning="a distribution (a row, p > 0)", domain="positive")
+    return b.model(b("scale", b("sum", p * b("log", p, label="logp")), factor=-1, label="H"), "Entropy", seed="1",
+                   sizes=s, notes=("dH/dp = -(log p + 1), for any positive p (sum(p) = 1 is not used)",))
+
+
+def kl_pq(sizes: Sizes | None = None) -> Model:
+    """``KL(p || q) = sum(p ∘ (log p - log q))`` as a function of both positive rows."""
+    s = _sizes(("n",), sizes)
+    b = GraphBuilder("kl_pq")
+    p = b.input("p", (1, s["n"]), meaning="the target distribution (a row, p > 0)", domain="positive")
+    q = b.input("q", (1, s["n"]), meaning="the model distribution (a row, q > 0)", domain="positive")
+    gap = b("sub", b("log", p), b("log", q), label="logratio")
+    return b.model(b("sum", p * gap, label="KL"), "KL divergence of two distributions", seed="1", sizes=s)
+
+
+def conv_layer(sizes: Sizes | None = None) -> Model:
+    """One valid 2-D cross-correlation ``C = X ⋆ K`` (one channel), upstream gradient ``G``."""
+    s = _sizes(("h", "w", "k"), sizes)
+    b = GraphBuilder("conv_layer")
+    X = b.input("X", (s["h"], s["w"]), role="input", meaning="input map")
+    K = b.input("K", (s["k"], s["k"]), meaning="kernel")
+    return b.model(b("conv", X, K, label="C"), "Convolution layer (one channel)", sizes=s)
+
+
+def _pool(op: str, title: str) -> Callable[[Sizes | None], Model]:
+    def build(sizes: Sizes | None = None) -> Model:
+        s = _sizes(("h", "w"), sizes)
+        b = GraphBuilder(op)
+        X = b.input("X", (s["h"], s["w"]), role="input", meaning="input map (h and w even)")
+        return b.model(b(op, X, k=2, label="P"), title, sizes=s,
+                       notes=("2 x 2 windows, stride 2; at a tie max pooling routes the gradient to the first maximum",)
+                       if op == "max_pool" else ("2 x 2 windows, stride 2",))
+
+    build.__doc__ = f"{title}: 2 x 2 windows, stride 2, upstream gradient ``G``."
+    return build
+
+
+max_pool = _pool("max_pool", "Max pooling")
+avg_pool = _pool("avg_pool", "Average pooling")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A model's builder and the concrete sizes at which its adjoints are checked entrywise."""
@@ -249,6 +294,11 @@ MODELS: dict[str, ModelSpec] = {
     "encoder": ModelSpec(encoder, ({"n": 1, "d_model": 2, "d_k": 1, "d_ff": 1},), exact=False),
     "cnn": ModelSpec(cnn, ({"h": 3, "w": 5, "k": 2, "c": 2}, {"h": 5, "w": 3, "k": 2, "c": 1})),
     "densenet": ModelSpec(densenet, ({"n": 2, "d": 2, "g": 1},)),
+    "entropy": ModelSpec(entropy, ({"n": 1}, {"n": 3})),
+    "kl_pq": ModelSpec(kl_pq, ({"n": 1}, {"n": 3})),
+    "conv_layer": ModelSpec(conv_layer, ({"h": 3, "w": 4, "k": 2}, {"h": 4, "w": 3, "k": 3})),
+    "max_pool": ModelSpec(max_pool, ({"h": 2, "w": 4}, {"h": 4, "w": 2})),
+    "avg_pool": ModelSpec(avg_pool, ({"h": 2, "w": 4}, {"h": 4, "w": 2})),
 }
 
 # catalog entry -> the models that carry its gradients
@@ -256,13 +306,13 @@ ENTRY_MODELS: dict[str, tuple[str, ...]] = {
     "perceptron": ("perceptron",),
     "bp": ("bp",),
     "softmax_ce": ("softmax_ce",),
-    "information": ("kl",),
+    "information": ("entropy", "kl_pq", "kl"),
     "attention": ("attention", "causal_attention"),
     "multihead_attention": ("multihead_attention",),
     "layernorm": ("layernorm",),
     "ffn": ("ffn",),
-    "conv": ("cnn",),
-    "pooling": ("cnn",),
+    "conv": ("conv_layer", "cnn"),
+    "pooling": ("max_pool", "avg_pool"),
 }
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import keyword
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -33,7 +33,9 @@ from graphs.backprop import backprop
 from graphs.graph import Model, adjoint_symbol
 from graphs.models import model as build_model
 
-__all__ = ["CompiledModel", "compile_model", "compile_gradients", "RUNTIME", "CONSTANTS"]
+__all__ = [
+    "CompiledModel", "compile_model", "compile_gradients", "CompiledEntries", "compile_entries", "RUNTIME", "CONSTANTS",
+]
 
 # Scalar constants of the models and their defaults (torch.nn.functional.layer_norm's eps).
 CONSTANTS: dict[str, float] = {"epsilon": 1e-5}
@@ -182,12 +184,50 @@ class _BatchedTorchPrinter(TorchPrinter):
     def _print_Diag(self, expr: sp.Basic) -> str:
         return f"torch.diag_embed(({self._print(expr.args[0])})[..., 0])"
 
+    # Scalar functions of the entrywise route (derive/atoms.py and SymPy's own).
+    def _function(self, torch_name: str, expr: sp.Basic) -> str:
+        return f"torch.{torch_name}(_ops.tensor({self._print(expr.args[0])}))"
+
+    def _print_Exp(self, expr: sp.Basic) -> str:
+        return self._function("exp", expr)
+
+    _print_exp = _print_Exp
+
+    def _print_Sqrt(self, expr: sp.Basic) -> str:
+        return self._function("sqrt", expr)
+
+    def _print_log(self, expr: sp.Basic) -> str:
+        return self._function("log", expr)
+
+    def _print_sin(self, expr: sp.Basic) -> str:
+        return self._function("sin", expr)
+
+    def _print_cos(self, expr: sp.Basic) -> str:
+        return self._function("cos", expr)
+
+    def _print_Relu(self, expr: sp.Basic) -> str:
+        return self._function("relu", expr)
+
+    def _print_Step(self, expr: sp.Basic) -> str:
+        return self._call("indicator", expr.args[0])
+
 
 class _Runtime:
     """The helpers generated code calls (``_ops.corr``...); bound to a device and dtype per call."""
 
     def __init__(self, torch: Any, like: Any) -> None:
         self.torch, self.like = torch, like
+
+    def tensor(self, x: Any) -> Any:
+        """A Python number as a tensor of the run's dtype (torch.exp does not take floats)."""
+        return x if isinstance(x, self.torch.Tensor) else self.torch.tensor(x, dtype=self.like.dtype, device=self.like.device)
+
+    def entries(self, values: list[Any], rows: int, cols: int) -> Any:
+        """Entries (tensors of the batch shape, or numbers) as one ``(..., rows, cols)`` tensor."""
+        tensors = [self.tensor(v) for v in values]
+        shape = self.torch.broadcast_shapes(*(t.shape for t in tensors))
+        stacked = self.torch.stack([t.expand(shape) for t in tensors], -1)
+        return stacked.reshape(*shape, rows, cols)
 
     def ones(self, rows: int, cols: int) -> Any:
         return self.torch.ones(rows, cols, dtype=self.like.dtype, device=self.like.device)
@@ -279,8 +319,11 @@ def _size_bindings(graph: nx.DiGraph, inputs: list[str]) -> list[str]:
     return lines
 
 
-def compile_gradients(m: Model) -> CompiledModel:
+def compile_gradients(m: Model, overrides: Mapping[str, sp.Basic] | None = None) -> CompiledModel:
     """Generate and compile the gradient function of a model (any sizes: symbolic shapes).
+
+    ``overrides`` replaces the local adjoint formula of named nodes (the mutant tests use it to
+    compile deliberately wrong gradients and expect the checker to catch them).
 
     >>> compiled = compile_gradients(build_model("attention"))
     >>> compiled.inputs, compiled.targets
@@ -291,6 +334,7 @@ def compile_gradients(m: Model) -> CompiledModel:
     printer = _BatchedTorchPrinter()
     graph = m.graph
     adjoints = backprop(m)
+    local = {**adjoints.local, **(overrides or {})}
     leaves = [n for n, d in graph.nodes(data=True) if d["op"] == "input" and nx.has_path(graph, n, m.output)]
     arguments = [_identifier(graph.nodes[n]["label"]) for n in leaves]
     seed_name = None if m.seed == "1" else _identifier(m.seed)
@@ -314,10 +358,10 @@ def compile_gradients(m: Model) -> CompiledModel:
     for node in adjoints.order:  # the backward, in the order reverse mode took
         data = graph.nodes[node]
         if data["label"] and data["op"] != "input":
-            value = seed if node == m.output else printer.doprint(adjoints.local[node])
+            value = seed if node == m.output else printer.doprint(local[node])
             lines.append(f"    {_identifier(adjoint_symbol(data['label'], data['shape']).name)} = {value}")
     targets = [n for n in m.sources if n in adjoints.local]
-    returned = ", ".join(f"{graph.nodes[n]['label']!r}: {printer.doprint(adjoints.local[n])}" for n in targets)
+    returned = ", ".join(f"{graph.nodes[n]['label']!r}: {printer.doprint(local[n])}" for n in targets)
     lines.append(f"    return {{{returned}}}")
     source = "\n".join(lines) + "\n"
     import torch
@@ -332,3 +376,60 @@ def compile_gradients(m: Model) -> CompiledModel:
 def compile_model(name: str) -> CompiledModel:
     """The compiled gradients of a model from graphs/models.py, compiled once per process."""
     return compile_gradients(build_model(name))
+
+
+@dataclass(frozen=True)
+class CompiledEntries:
+    """A matrix of scalar formulas (derive's entrywise route) as one batched torch function.
+
+    ``symbols`` are the formula's free symbols in argument order; each takes a tensor of the batch
+    shape (one number per problem). ``source`` is the generated code (common subexpressions
+    eliminated once, as PITFALLS.md measured ``cse`` to pay 227x at n = 8).
+    """
+
+    symbols: tuple[sp.Symbol, ...]
+    shape: tuple[int, int]
+    source: str
+    function: Callable[..., Any]
+
+    def __call__(self, values: Mapping[sp.Symbol, Any]) -> Any:
+        missing = [str(s) for s in self.symbols if s not in values]
+        if missing:
+            raise TypeError(f"no values for {', '.join(missing)}")
+        return self.function(*(values[s] for s in self.symbols))
+
+
+def compile_entries(formula: sp.Matrix, constants: Mapping[str, float] | None = None) -> CompiledEntries:
+    """Compile an explicit SymPy matrix into a function of its symbols' batched values.
+
+    Symbols are renamed ``v_0, v_1, ...`` before printing, so no name that came from elsewhere
+    reaches the generated code (sympy#24990). Symbols named in ``constants`` are set to numbers.
+
+    >>> import torch
+    >>> x, y = sp.symbols("x_1 y", real=True)
+    >>> f = compile_entries(sp.Matrix([[x * y, sp.exp(x)], [1, 0]]))
+    >>> f({x: torch.tensor([0.0, 1.0]), y: torch.tensor([2.0, 3.0])})[1]
+    tensor([[3.0000, 2.7183],
+            [1.0000, 0.0000]])
+    """
+    known = {s: sp.Float(constants[s.name]) for s in formula.free_symbols if constants and s.name in constants}
+    formula = formula.xreplace(known) if known else formula
+    symbols = tuple(sorted(formula.free_symbols, key=lambda s: s.name))
+    renamed = {s: sp.Symbol(f"v_{k}", real=True) for k, s in enumerate(symbols)}
+    flat = [entry.xreplace(renamed) for entry in formula]
+    shared, reduced = sp.cse(flat, symbols=sp.numbered_symbols("t_"), order="none")
+    printer = _BatchedTorchPrinter()
+    arguments = [renamed[s].name for s in symbols]
+    like = arguments[0] if arguments else "torch.zeros(())"
+    lines = [f"def entries({', '.join(arguments)}):", f"    _ops = _Runtime(torch, _ops_like({like}))"]
+    lines += [f"    {name} = {printer.doprint(value)}" for name, value in shared]
+    lines.append(f"    return _ops.entries([{', '.join(printer.doprint(e) for e in reduced)}], {formula.rows}, {formula.cols})")
+    source = "\n".join(lines) + "\n"
+    import torch
+
+    def like_of(x: Any) -> Any:
+        return x if isinstance(x, torch.Tensor) else torch.tensor(x, dtype=torch.float64)
+
+    namespace: dict[str, Any] = {"torch": torch, "_Runtime": _Runtime, "_ops_like": like_of}
+    exec(compile(source, "<gradproof entries>", "exec"), namespace)  # noqa: S102 - our own printed code
+    return CompiledEntries(symbols, (formula.rows, formula.cols), source, namespace["entries"])

@@ -24,8 +24,13 @@ SIZES = {
     "encoder": {"n": 4, "d_model": 6, "d_k": 3, "d_ff": 5},
     "cnn": {"h": 7, "w": 9, "k": 2, "c": 3},
     "densenet": {"n": 4, "d": 3, "g": 2},
+    "entropy": {"n": 5},
+    "kl_pq": {"n": 5},
+    "conv_layer": {"h": 6, "w": 7, "k": 3},
+    "max_pool": {"h": 4, "w": 6},
+    "avg_pool": {"h": 4, "w": 6},
 }
-POSITIVE = {"p"}  # a distribution under a log
+POSITIVE = {"p", "q"}  # distributions under a log
 
 
 def _inputs(name: str, batch: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
