@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sympy as sp
@@ -192,3 +193,32 @@ def matrix_results_text(results: list[Any]) -> str:
                 out.append(f"    {' ' * len(r.target)} = {formula_text(r.expanded)}")
     out.append("  (dX is the adjoint dL/dX; 'gradproof graph NAME --adjoints' draws them on the graph)")
     return "\n".join(out) + "\n"
+
+
+def records_text(records: Sequence[Any]) -> str:
+    """verify's records as one line each, failures with their worst input, and a summary line."""
+    lines = []
+    for r in records:
+        where = f"{r.route:<9} {r.dtype} {r.device}"
+        if r.passed is None:
+            lines.append(f"  skipped  {r.entry}:{r.target:<26} {where}  ({r.note})")
+            continue
+        lines.append(
+            f"  {r.status:<7}  {r.entry}:{r.target:<26} {where}  {r.examples} examples, {r.mode}, {r.sizes}; "
+            f"max abs error {r.max_abs_error:.2g}, max rel error {r.max_rel_error:.2g}; tolerance {r.tolerance}"
+        )
+        if r.passed is False:
+            w = r.worst_input
+            if "problem" in w:
+                lines.append(f"           formula failed to run or has the wrong shape: {w['problem']}")
+            else:
+                lines.append(
+                    f"           worst at sizes {w.get('sizes')}, seed {w.get('seed')}, scale {w.get('scale')}: "
+                    f"batch element {w.get('batch_element')}, entry {w.get('entry')} (flattened): formula "
+                    f"{w.get('formula'):.10g} vs autograd {w.get('autograd'):.10g} (allowed error {w.get('allowed'):.3g})"
+                )
+    passed = sum(r.passed is True for r in records)
+    failed = sum(r.passed is False for r in records)
+    skipped = sum(r.passed is None for r in records)
+    lines.append(f"{passed} passed, {failed} failed, {skipped} without a formula on that route")
+    return "\n".join(lines)

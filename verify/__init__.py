@@ -1,2 +1,20 @@
-"""Route 3: formulas compiled to torch and compared with torch autograd (so far: compile.py and
-graph_forward.py; torch is imported only inside these modules' functions)."""
+"""Route 3: formulas compiled to torch and compared with torch autograd of independent torch code.
+
+compile.py turns formulas into batched torch functions, reference.py holds the independent
+implementations, strategies.py the Hypothesis inputs, targets.py the table of catalog targets,
+check.py the comparison and its records, api.py ``check_gradient`` for your own backward.
+
+``verify.check_gradient`` is loaded on first use, so importing ``verify.compile`` stays light.
+"""
+
+from typing import Any
+
+__all__ = ["check_gradient", "GradientMismatch"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'verify' has no attribute {name!r}")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from hypothesis import strategies as st
 
-__all__ = ["DOMAINS", "Domain", "InvalidInput", "make", "sizes", "draws", "Draw"]
+__all__ = ["DOMAINS", "Domain", "InvalidInput", "make", "sizes", "draws", "Draw", "tensors"]
 
 
 class InvalidInput(ValueError):
@@ -224,3 +224,23 @@ def draws(size_strategy: st.SearchStrategy[dict[str, int]]) -> st.SearchStrategy
     >>> test()
     """
     return st.builds(Draw, size_strategy, st.integers(0, 2**31 - 1), st.sampled_from(SCALES))
+
+
+def tensors(*shapes: Sequence[int], domain: str | Sequence[str] = "real", dtype: torch.dtype = torch.float64,
+            device: str = "cpu") -> st.SearchStrategy[tuple[torch.Tensor, ...]]:
+    """Tuples of tensors with the given shapes (one domain for all, or one per shape), for your own tests.
+
+    >>> from hypothesis import given
+    >>> @given(tensors((2, 3), (3,), domain=("real", "simplex")))
+    ... def test(xs): assert xs[0].shape == (2, 3) and abs(float(xs[1].sum()) - 1) < 1e-12
+    >>> test()
+    """
+    domains = [domain] * len(shapes) if isinstance(domain, str) else list(domain)
+    if len(domains) != len(shapes):
+        raise ValueError(f"{len(shapes)} shapes but {len(domains)} domains")
+
+    def build(seed: int, scale: float) -> tuple[torch.Tensor, ...]:
+        g = torch.Generator().manual_seed(seed)
+        return tuple(make(d, shape, g, dtype, device, scale) for d, shape in zip(domains, shapes))
+
+    return st.builds(build, st.integers(0, 2**31 - 1), st.sampled_from(SCALES))

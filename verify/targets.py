@@ -494,8 +494,10 @@ def targets_for(names: tuple[str, ...] = ()) -> list[Target]:
         if not found:
             from derive.catalog import close_matches
 
+            known = [t.name for t in TARGETS if t.entry == entry]
             near = close_matches(entry)
-            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            hint = (f"; {entry} has targets {', '.join(known)}" if known
+                    else f"; did you mean {', '.join(near)}?" if near else "; see 'gradproof list'")
             raise KeyError(f"no catalog target {name!r}{hint}")
         chosen += [t for t in found if t not in chosen]
     return chosen

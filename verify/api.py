@@ -1,0 +1,166 @@
+"""``check_gradient``: check your own backward (or gradient formula) against torch autograd.
+
+For engineers who write a custom ``torch.autograd.Function`` or derive a gradient by hand. The
+comparison is the one ``gradproof verify`` uses (tolerances from ``verify.check.TOLERANCES`` by
+dtype, scaled by the problem's magnitude, never widened), and a mismatch raises
+``GradientMismatch``, an ``AssertionError`` whose message says which input, which entry, your
+value and autograd's, and the inputs that showed it. So it works as the body of a pytest test,
+with Hypothesis driving the inputs either here (pass a strategy) or in your own ``@given`` test
+(pass the drawn tensors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis.strategies import SearchStrategy
+
+from .check import TOLERANCES, Comparison, Tolerance, compare
+
+__all__ = ["check_gradient", "GradientMismatch", "GradientReport"]
+
+
+class GradientMismatch(AssertionError):
+    """Your gradient and autograd's differ beyond the tolerance; the message shows where."""
+
+
+@dataclass(frozen=True)
+class GradientReport:
+    """What a passing ``check_gradient`` compared: examples, largest errors, the tolerance used."""
+
+    examples: int
+    max_abs_error: float
+    max_rel_error: float
+    tolerance: str
+
+
+def _is_function_class(obj: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, torch.autograd.Function)
+
+
+def _one_example(fn: Callable[..., torch.Tensor], yours: Any, inputs: Sequence[torch.Tensor],
+                 wrt: Sequence[int], tolerance: Tolerance | None, seed: int) -> list[Comparison]:
+    leaves = [x.detach().clone().requires_grad_(i in wrt) for i, x in enumerate(inputs)]
+    out = fn(*leaves)
+    g = torch.Generator().manual_seed(seed)
+    upstream = torch.randn(out.shape, generator=g, dtype=torch.float64).to(out)  # a random v for J^T v
+    expected = torch.autograd.grad(out, [leaves[i] for i in wrt], upstream, allow_unused=True)
+    dtype = out.dtype
+    tol = tolerance or TOLERANCES.get(dtype, TOLERANCES[torch.float32])
+    magnitude = max((float(x.detach().abs().max()) for x in inputs if x.numel()), default=0.0)
+    if _is_function_class(yours):
+        mine = [x.detach().clone().requires_grad_(i in wrt) for i, x in enumerate(inputs)]
+        forward = yours.apply(*mine)
+        check_forward = compare(forward.detach().reshape(1, -1), out.detach().reshape(1, -1), tol, magnitude=magnitude)
+        if not check_forward.passed:
+            raise GradientMismatch(_message("the forward output", check_forward, inputs, tol))
+        got = torch.autograd.grad(forward, [mine[i] for i in wrt], upstream, allow_unused=True)
+    else:
+        got = yours(*[x.detach() for x in inputs], upstream)
+        got = (got,) if isinstance(got, torch.Tensor) else tuple(got)
+        if len(got) == len(inputs) and len(wrt) != len(inputs):
+            got = tuple(got[i] for i in wrt)
+    if len(got) != len(wrt):
+        raise GradientMismatch(f"your backward gave {len(got)} gradients for {len(wrt)} inputs")
+    outcomes = []
+    for i, mine_g, auto_g in zip(wrt, got, expected):
+        auto_g = torch.zeros_like(inputs[i]) if auto_g is None else auto_g
+        mine_g = torch.zeros_like(inputs[i]) if mine_g is None else mine_g
+        outcome = compare(mine_g.detach().reshape(1, -1), auto_g.detach().reshape(1, -1), tol, magnitude=magnitude)
+        if not outcome.passed:
+            raise GradientMismatch(_message(f"the gradient of input {i} (shape {tuple(inputs[i].shape)})",
+                                            outcome, inputs, tol, shape=tuple(inputs[i].shape)))
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _message(what: str, outcome: Comparison, inputs: Sequence[torch.Tensor], tol: Tolerance,
+             shape: tuple[int, ...] | None = None) -> str:
+    w = outcome.worst
+    if "problem" in w:
+        return f"{what}: {w['problem']}"
+    entry = w["entry"]
+    if shape:
+        index = []
+        for size in reversed(shape):
+            entry, rest = divmod(entry, size)
+            index.append(rest)
+        entry = tuple(reversed(index))
+    shown = "\n".join(f"  input {i}: {torch.round(x.detach(), decimals=4).tolist() if x.numel() <= 36 else f'shape {tuple(x.shape)}'}"
+                      for i, x in enumerate(inputs))
+    return (
+        f"{what} differs from autograd at entry {entry}: yours {w['formula']:.10g}, autograd {w['autograd']:.10g} "
+        f"(allowed error {w['allowed']:.3g}; max abs error {outcome.max_abs:.3g}, max rel error "
+        f"{outcome.max_rel:.3g}; tolerance {tol.describe()}, scale {w['magnitude']:.3g})\n"
+        f"on the inputs\n{shown}"
+    )
+
+
+def check_gradient(
+    fn: Callable[..., torch.Tensor],
+    formula_or_backward: Any,
+    strategy: SearchStrategy[tuple[torch.Tensor, ...]] | Sequence[torch.Tensor],
+    *,
+    wrt: Sequence[int] | None = None,
+    examples: int = 100,
+    tolerance: Tolerance | None = None,
+    seed: int = 0,
+) -> GradientReport:
+    """Check a backward against autograd of ``fn``; raise ``GradientMismatch`` where they differ.
+
+    ``fn(*inputs)`` is the plain torch forward (autograd differentiates it). ``formula_or_backward``
+    is either your ``torch.autograd.Function`` subclass (its forward is checked against ``fn`` and
+    its backward against autograd) or a function ``formula(*inputs, grad_output)`` returning the
+    gradient of each input in ``wrt`` (default: every input). ``strategy`` is a Hypothesis strategy
+    of input tuples (run here for ``examples`` examples, e.g. ``verify.strategies.tensors``), or one
+    tuple of tensors (when you draw them in your own ``@given`` test). The upstream gradient is a
+    seeded random tensor, so every output entry counts.
+
+    >>> from verify.strategies import tensors
+    >>> softmax = lambda z: torch.softmax(z, -1)
+    >>> def formula(z, v):
+    ...     p = torch.softmax(z, -1)
+    ...     return (p * (v - (v * p).sum(-1, keepdim=True)),)
+    >>> check_gradient(softmax, formula, tensors((3, 5)), examples=20).examples
+    20
+    >>> wrong = lambda z, v: (torch.softmax(z, -1) * v,)  # the row-sum term dropped
+    >>> check_gradient(softmax, wrong, tensors((3, 5)), examples=20)
+    Traceback (most recent call last):
+    ...
+    verify.api.GradientMismatch: the gradient of input 0 (shape (3, 5)) differs from autograd at entry ...
+    """
+    state = {"count": 0, "abs": 0.0, "rel": 0.0, "tol": ""}
+
+    def run(inputs: Sequence[torch.Tensor]) -> None:
+        inputs = list(inputs)
+        chosen = list(range(len(inputs))) if wrt is None else list(wrt)
+        outcomes = _one_example(fn, formula_or_backward, inputs, chosen, tolerance, seed + state["count"])
+        state["count"] += 1
+        for o in outcomes:
+            state["abs"], state["rel"] = max(state["abs"], o.max_abs), max(state["rel"], o.max_rel)
+        dtype = inputs[0].dtype if inputs else torch.float64
+        state["tol"] = (tolerance or TOLERANCES.get(dtype, TOLERANCES[torch.float32])).describe()
+
+    if isinstance(strategy, SearchStrategy):
+        failure: list[BaseException] = []
+
+        def example(inputs: tuple[torch.Tensor, ...]) -> None:
+            try:
+                run(inputs)
+            except GradientMismatch as error:
+                failure[:] = [error]
+                raise
+
+        runner = settings(max_examples=examples, deadline=None, database=None, derandomize=True,
+                          suppress_health_check=list(HealthCheck), print_blob=False)(given(strategy)(example))
+        try:
+            runner()
+        except GradientMismatch:
+            raise failure[-1] from None  # the shrunk example's message, without Hypothesis' wrapping
+    else:
+        run(strategy)
+    return GradientReport(state["count"], state["abs"], state["rel"], state["tol"])
