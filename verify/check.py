@@ -280,6 +280,8 @@ def check(
         expected = target.reference(tensors, draw.sizes)
         try:
             got = run(tensors, draw.sizes)
+            if not isinstance(got, torch.Tensor):
+                raise TypeError(f"the formula gave a {type(got).__name__}, not a tensor of the batch")
         except (RuntimeError, ValueError, TypeError, IndexError) as error:  # a wrong formula may not even fit
             got, outcome = None, Comparison(False, math.inf, math.inf, {"problem": f"{type(error).__name__}: {error}"})
         if got is not None:
