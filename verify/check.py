@@ -4,13 +4,14 @@ A check of one target by one route draws examples (sizes, seed, scale: strategie
 batch of inputs from each, computes the target with the compiled formula and with the reference
 (torch.nn.functional + autograd), and compares them entry by entry:
 
-    |formula - autograd| <= atol * scale + rtol * |autograd|
+    |formula - autograd| <= atol * scale + rtol * |autograd| + 64 ulp * |inputs|
 
 with ``atol`` and ``rtol`` from ``TOLERANCES`` (keyed by dtype, never widened to pass) and
-``scale`` the example's magnitude, the largest ``|autograd|`` or input of the example: an error is
-judged against the size of the numbers it is made of, so a gradient of size 1e-6 drawn at scale
-1e-6 does not pass a sign flip under an absolute tolerance of 1e-4, and a gradient that cancels
-to nearly 0 is allowed the rounding of the terms that cancelled. At large sizes (``mode="vjp"``) the check is the
+``scale`` the example's magnitude, the largest ``|autograd|`` of the example: an error is judged
+against the size of the numbers it is made of, so a gradient of size 1e-6 does not pass a sign
+flip under an absolute tolerance of 1e-4. A floor of 64 units of rounding of the largest input
+(``Tolerance.ulps``) covers results that cancel to nearly 0, which carry the rounding of the terms
+that cancelled. At large sizes (``mode="vjp"``) the check is the
 HIPS/JAX one along random directions: ``<u, formula>`` against ``<u, autograd>`` for seeded unit
 ``u`` (with the upstream gradient ``G`` already random, that is ``<u, J^T v>``), scaled by
 ``|autograd|``. The first failing example stops the check (Hypothesis then shrinks it to a small
@@ -57,13 +58,19 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 @dataclass(frozen=True)
 class Tolerance:
-    """``|got - expected| <= atol * scale + rtol * |expected|``, scale = the problem's magnitude."""
+    """``|got - expected| <= atol * scale + rtol * |expected| + ulps * eps * |inputs|``.
+
+    ``scale`` is the largest ``|expected|`` of the example; the last term is a floor of ``ulps``
+    units of rounding of the example's largest input, for results that cancel to nearly 0 and so
+    carry the rounding of the numbers that cancelled (layer norm of a row of 2 is one).
+    """
 
     atol: float
     rtol: float
+    ulps: float = 64.0
 
     def describe(self) -> str:
-        return f"atol {self.atol:g} x scale + rtol {self.rtol:g} x |autograd|"
+        return f"atol {self.atol:g} x scale + rtol {self.rtol:g} x |autograd| + {self.ulps:g} ulp x |inputs|"
 
 
 # Roundoff of the two computations, each a few hundred operations deep, with sums over up to
@@ -88,8 +95,7 @@ def compare(got: torch.Tensor, expected: torch.Tensor, tolerance: Tolerance, mod
             directions: int = 4, seed: int = 0, magnitude: float = 0.0) -> Comparison:
     """Compare batches entry by entry (``full``) or along random directions (``vjp``).
 
-    ``magnitude`` is the size of the example's inputs: the scale is at least that, because a
-    gradient that cancels to nearly 0 carries the rounding of the numbers that cancelled.
+    ``magnitude`` is the size of the example's inputs, for the tolerance's rounding floor.
 
     >>> e = torch.tensor([[1.0, -2.0]], dtype=torch.float64)
     >>> compare(e, e, TOLERANCES[torch.float64]).passed, compare(-e, e, TOLERANCES[torch.float64]).passed
@@ -99,9 +105,10 @@ def compare(got: torch.Tensor, expected: torch.Tensor, tolerance: Tolerance, mod
     if got.numel() != expected.numel():
         return Comparison(False, math.inf, math.inf, {"problem": f"shape {tuple(got.shape)} vs autograd {tuple(expected.shape)}"})
     got, expected = got.reshape(batch, -1).to(expected.dtype), expected.reshape(batch, -1)
-    # The example's magnitude: its problems are drawn alike, and one whose gradient cancels to
-    # nearly 0 is judged against the size of the numbers that cancelled, not against its own.
-    scale = torch.clamp_min(expected.abs().amax(), magnitude).expand(batch, 1)
+    # The example's problems are drawn alike: one whose gradient happens to be tiny is judged
+    # against the example's scale, not its own.
+    scale = expected.abs().amax().expand(batch, 1)
+    floor = tolerance.ulps * torch.finfo(expected.dtype).eps * magnitude
     if mode == "vjp":
         g = torch.Generator().manual_seed(seed)
         u = torch.randn(directions, expected.shape[1], generator=g, dtype=torch.float64).to(expected)
@@ -109,7 +116,7 @@ def compare(got: torch.Tensor, expected: torch.Tensor, tolerance: Tolerance, mod
         got, expected = got @ u.T, expected @ u.T  # (batch, directions)
     error = (got - expected).abs()
     error = torch.where(torch.isnan(error), torch.full_like(error, math.inf), error)
-    allowed = tolerance.atol * scale + tolerance.rtol * expected.abs()
+    allowed = tolerance.atol * scale + tolerance.rtol * expected.abs() + floor
     excess = error - allowed
     flat = int(excess.reshape(-1).argmax())
     b, i = divmod(flat, expected.shape[1])

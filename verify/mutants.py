@@ -41,8 +41,12 @@ class Mutant:
 
 
 # --- rewriting one subexpression ----------------------------------------------------------------
-def _rewrite_first(expr: sp.Basic, change: Callable[[sp.Basic], sp.Basic | None]) -> tuple[sp.Basic, str] | None:
-    """Apply ``change`` at the first node (preorder) where it applies; the rewritten tree and what changed."""
+def _rewrite_first(expr: sp.Basic, change: Callable[[sp.Basic], sp.Basic | None],
+                   matrices_only: bool = False) -> tuple[sp.Basic, str] | None:
+    """Apply ``change`` at the first node (preorder) where it applies; the rewritten tree and what changed.
+
+    ``matrices_only`` keeps to matrix subformulas: a shape like ``h - k + 1`` is not a formula to mutate.
+    """
     try:
         replaced = change(expr)
     except (TypeError, ValueError, sp.ShapeError):  # the change does not make a well-formed formula here
@@ -50,9 +54,9 @@ def _rewrite_first(expr: sp.Basic, change: Callable[[sp.Basic], sp.Basic | None]
     if replaced is not None and replaced != expr:
         return replaced, str(expr)[:60]
     for position, arg in enumerate(expr.args):
-        if not isinstance(arg, sp.Basic):
+        if not isinstance(arg, sp.Basic) or (matrices_only and not getattr(arg, "is_Matrix", False)):
             continue
-        inner = _rewrite_first(arg, change)
+        inner = _rewrite_first(arg, change, matrices_only)
         if inner is not None:
             args = list(expr.args)
             args[position] = inner[0]
@@ -104,8 +108,12 @@ def _swap_operands(node: sp.Basic) -> sp.Basic | None:
         return mx.ColSums(node.args[0]).T
     if isinstance(node, mx.ColSums):
         return mx.RowSums(node.args[0]).T
-    if isinstance(node, (mx.Corr, mx.FullConv)):
-        return type(node)(node.args[1], node.args[0])
+    if isinstance(node, mx.Corr):
+        return mx.Corr(node.args[1], node.args[0])
+    if isinstance(node, mx.FullConv):  # commutative: the kernel read transposed instead
+        return mx.FullConv(node.args[0], node.args[1].T)
+    if isinstance(node, mx.MaxUnpool):  # the gradient routed to each window's minimum
+        return mx.MaxUnpool(node.args[0], -node.args[1], node.args[2])
     return None
 
 
@@ -172,7 +180,7 @@ def matrix_mutants(local: dict[str, sp.Basic], order: Sequence[str]) -> Iterator
     for kind, change in (("factor dropped", _drop_factor), ("transpose swapped", _drop_transpose),
                          ("term dropped", _drop_term), ("wrong index", _swap_operands)):
         for node in order:
-            result = _rewrite_first(local[node], change)
+            result = _rewrite_first(local[node], change, matrices_only=True)
             if result is not None:
                 yield Mutant(kind, f"in d{node}: {result[1]}", {node: result[0]})
                 break
@@ -212,7 +220,9 @@ def mutants_for(target: Target, route: str) -> list[tuple[Mutant, Candidate, boo
                          and n != m.output]
         correct = matrix_candidate(target)
         built = [(mu, matrix_candidate(target, mu.formula)) for mu in matrix_mutants(dict(adjoints.local), order)]
-    tensors = inputs_for(target, Draw(sizes, seed=12345, scale=1.0), 2, torch.float64, "cpu")
+    # A batch of 16: with labels in {-1, 1}, y - t is 0 in half the problems, and a probe of two
+    # would often see every gradient vanish.
+    tensors = inputs_for(target, Draw(sizes, seed=12345, scale=1.0), 16, torch.float64, "cpu")
     right = correct(tensors, sizes)
     out = []
     for mutant, candidate in built:

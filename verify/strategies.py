@@ -113,6 +113,12 @@ def _spread_rows(shape: tuple[int, ...], g: torch.Generator, scale: float) -> to
     return x.mean(-1, keepdim=True) + centred / spread.clamp_min(1e-12) * scale
 
 
+def _normed_rows(shape: tuple[int, ...], g: torch.Generator, scale: float) -> torch.Tensor:
+    # What a Transformer sublayer reads: layer-normed rows (mean 0, deviation 1), whatever the scale.
+    x = _spread_rows(shape, g, 1.0)
+    return x - x.mean(-1, keepdim=True) if shape[-1] > 1 else x
+
+
 def _never(x: torch.Tensor) -> str | None:
     return None if torch.isfinite(x).all() else "not finite"
 
@@ -153,6 +159,8 @@ DOMAINS: dict[str, Domain] = {
     "ties": Domain("small integers, so that pooling windows have ties", _ties, _never),
     "spread_rows": Domain("rows with standard deviation equal to the scale (well-conditioned for layer norm)",
                           _spread_rows, _check(_spread, "a row is nearly constant")),
+    "normed_rows": Domain("layer-normed rows (mean 0, standard deviation 1), as attention reads them",
+                          _normed_rows, _check(lambda x: bool((x.abs().max() < 1e3)), "out of range")),
     "position": Domain("a position in [0, 100]", _uniform(0.0, 100.0), _never),
     "offset": Domain("an offset in [-20, 20]", _uniform(-20.0, 20.0), _never),
 }

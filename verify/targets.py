@@ -307,7 +307,7 @@ ATTENTION = _attention_targets(False) + _attention_targets(True)
 
 # --- 5. multi-head attention (2 heads in the graph model) ---------------------------------------
 _MHA_INPUTS = (
-    Input("X", ("n", "d_model")),
+    Input("X", ("n", "d_model"), "normed_rows"),
     *(Input(f"W_{x}", ("heads", "d_model", "d_k"), "weight") for x in ("Q", "K", "V")),
     Input("W_O", lambda s: (s["heads"] * s["d_k"], s["d_model"]), "weight"),
     Input("G", ("n", "d_model")),
