@@ -52,18 +52,23 @@ def _one_example(fn: Callable[..., torch.Tensor], yours: Any, inputs: Sequence[t
     dtype = out.dtype
     tol = tolerance or TOLERANCES.get(dtype, TOLERANCES[torch.float32])
     magnitude = max((float(x.detach().abs().max()) for x in inputs if x.numel()), default=0.0)
-    if _is_function_class(yours):
-        mine = [x.detach().clone().requires_grad_(i in wrt) for i, x in enumerate(inputs)]
-        forward = yours.apply(*mine)
-        check_forward = compare(forward.detach().reshape(1, -1), out.detach().reshape(1, -1), tol, magnitude=magnitude)
-        if not check_forward.passed:
-            raise GradientMismatch(_message("the forward output", check_forward, inputs, tol))
-        got = torch.autograd.grad(forward, [mine[i] for i in wrt], upstream, allow_unused=True)
-    else:
-        got = yours(*[x.detach() for x in inputs], upstream)
-        got = (got,) if isinstance(got, torch.Tensor) else tuple(got)
-        if len(got) == len(inputs) and len(wrt) != len(inputs):
-            got = tuple(got[i] for i in wrt)
+    try:
+        if _is_function_class(yours):
+            mine = [x.detach().clone().requires_grad_(i in wrt) for i, x in enumerate(inputs)]
+            forward = yours.apply(*mine)
+            check_forward = compare(forward.detach().reshape(1, -1), out.detach().reshape(1, -1), tol,
+                                    magnitude=magnitude)
+            if not check_forward.passed:
+                raise GradientMismatch(_message("the forward output", check_forward, inputs, tol))
+            got = torch.autograd.grad(forward, [mine[i] for i in wrt], upstream, allow_unused=True)
+        else:
+            got = yours(*[x.detach() for x in inputs], upstream)
+            got = (got,) if isinstance(got, torch.Tensor) else tuple(got)
+            if len(got) == len(inputs) and len(wrt) != len(inputs):
+                got = tuple(got[i] for i in wrt)
+    except (RuntimeError, TypeError, ValueError, IndexError) as error:
+        shapes = ", ".join(str(tuple(x.shape)) for x in inputs)
+        raise GradientMismatch(f"your backward raised {type(error).__name__}: {error} (input shapes {shapes})") from error
     if len(got) != len(wrt):
         raise GradientMismatch(f"your backward gave {len(got)} gradients for {len(wrt)} inputs")
     outcomes = []

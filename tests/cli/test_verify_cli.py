@@ -1,0 +1,81 @@
+"""gradproof verify: records as text and JSON, exit 1 on a failed check, 2 on bad input."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("torch")
+
+from gradproof.cli import main  # noqa: E402
+
+
+def test_verify_json_records(capsys) -> None:
+    assert main(["verify", "information", "--examples", "5", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert {(r["target"], r["route"]) for r in records} == {
+        (t, route) for t in ("dH/dp", "dKL/dq", "dKL/dp", "dKL/dz") for route in ("entrywise", "matrix")
+    }
+    for r in records:
+        assert r["status"] == "passed" and r["examples"] >= 5 and r["device"] == "cpu" and r["dtype"] == "float64"
+        assert r["tolerance"].startswith("atol 1e-10") and r["max_abs_error"] < 1e-10
+
+
+def test_verify_text_one_target_float32(capsys) -> None:
+    assert main(["verify", "attention:dQ", "--dtype", "float32", "--examples", "5", "--route", "matrix"]) == 0
+    out = capsys.readouterr().out
+    assert "passed   attention:dQ" in out and "float32 cpu" in out and "tolerance atol 0.0001" in out
+    assert out.strip().endswith("1 passed, 0 failed, 0 without a formula on that route")
+
+
+def test_verify_large_is_production_size(capsys) -> None:
+    assert main(["verify", "attention:dK", "--size", "large", "--examples", "2", "--route", "matrix", "--json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["sizes"] == "n=512, d_k=64" and record["mode"] == "vjp" and record["passed"]
+
+
+def test_a_route_without_formula_is_listed_not_failed(capsys) -> None:
+    assert main(["verify", "softmax_ce:d2L/dz2", "--examples", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped  softmax_ce:d2L/dz2" in out and "second derivative" in out
+
+
+def test_a_failed_check_gives_exit_1_and_shows_where(monkeypatch, capsys) -> None:
+    import verify.targets as targets
+
+    real = targets.targets_for(("softmax_ce:dL/dz",))[0]
+    broken = dataclasses.replace(real, reference=lambda t, s: -real.reference(t, s))
+    monkeypatch.setattr(targets, "targets_for", lambda names: [broken])
+    assert main(["verify", "softmax_ce:dL/dz", "--examples", "5"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED   softmax_ce:dL/dz" in out and "formula" in out and "vs autograd" in out and "seed" in out
+    assert "0 passed, 2 failed" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["verify", "nope"], "no catalog target 'nope'"),
+        (["verify", "attention:dZ"], "attention has targets dV, dA"),
+        (["verify", "--examples", "0"], "--examples must be at least 1"),
+    ],
+)
+def test_bad_verify_input_is_one_line_exit_2(args, words, capsys) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_a_clear_error(capsys) -> None:
+    assert main(["verify", "perceptron", "--device", "cuda"]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_verify_help_explains_the_options() -> None:
+    out = subprocess.run([sys.executable, "-m", "gradproof", "verify", "--help"], capture_output=True, text=True,
+                         timeout=60).stdout
+    for words in ("--device", "--dtype", "--examples", "--size", "--json", "autograd", "Exit status 1"):
+        assert words in out
