@@ -85,7 +85,15 @@ class _BatchedTorchPrinter(TorchPrinter):
         return product if coefficient == 1 else f"({self._print(coefficient)}) * ({product})"
 
     def _print_MatAdd(self, expr: sp.MatAdd) -> str:
-        return "(" + " + ".join(f"({self._print(t)})" for t in expr.args) + ")"
+        # A term -X is subtracted, not multiplied by -1 and added: one pass over the matrix less.
+        text = ""
+        for term in expr.args:
+            coefficient, matrices = term.as_coeff_matrices() if isinstance(term, sp.MatMul) else (1, [term])
+            if coefficient == -1:
+                text += f" - ({self._print(sp.MatMul(*matrices) if len(matrices) > 1 else matrices[0])})"
+            else:
+                text += f"{' + ' if text else ''}({self._print(term)})"
+        return f"(-{text[3:]})" if text.startswith(" - ") else f"({text})"
 
     def _print_HadamardProduct(self, expr: sp.HadamardProduct) -> str:
         return "(" + " * ".join(f"({self._print(t)})" for t in expr.args) + ")"
@@ -349,18 +357,22 @@ def compile_gradients(m: Model, overrides: Mapping[str, sp.Basic] | None = None)
     lines = [f"def gradients({', '.join(arguments + ([seed_name] if seed_name else []) + keywords)}):"]
     lines.append(f"    _ops = _Runtime(torch, {arguments[0]})")
     lines += _size_bindings(graph, leaves)
-    needed = nx.ancestors(graph, m.output) | {m.output}
-    for node in nx.topological_sort(graph):  # the forward: every named tensor once
+    targets = [n for n in m.sources if n in adjoints.local]
+    backward = [local[n] for n in adjoints.order if graph.nodes[n]["label"] and n != m.output] + [local[n] for n in targets]
+    used = {s.name for expr in backward for s in expr.free_symbols}
+    forward_lines = []
+    for node in reversed(list(nx.topological_sort(graph))):  # the forward: each named tensor the backward reads
         data = graph.nodes[node]
-        if node in needed and data["op"] != "input" and data["label"]:
-            lines.append(f"    {_identifier(data['label'])} = {printer.doprint(data['formula'])}")
+        if data["op"] != "input" and data["label"] and data["label"] in used:
+            used |= {s.name for s in data["formula"].free_symbols}
+            forward_lines.append(f"    {_identifier(data['label'])} = {printer.doprint(data['formula'])}")
+    lines += reversed(forward_lines)
     seed = "_ops.ones(1, 1)" if seed_name is None else seed_name
     for node in adjoints.order:  # the backward, in the order reverse mode took
         data = graph.nodes[node]
         if data["label"] and data["op"] != "input":
             value = seed if node == m.output else printer.doprint(local[node])
             lines.append(f"    {_identifier(adjoint_symbol(data['label'], data['shape']).name)} = {value}")
-    targets = [n for n in m.sources if n in adjoints.local]
     returned = ", ".join(f"{graph.nodes[n]['label']!r}: {printer.doprint(local[n])}" for n in targets)
     lines.append(f"    return {{{returned}}}")
     source = "\n".join(lines) + "\n"
