@@ -5,7 +5,7 @@ integers give the same graph at concrete sizes for the entrywise checks. Structu
 number of heads, of DenseNet layers) are integers by nature and are fixed per model.
 
 >>> sorted(MODELS)[:3]
-['attention', 'bp', 'causal_attention']
+['attention', 'avg_pool', 'bp']
 """
 
 from __future__ import annotations

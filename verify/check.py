@@ -83,7 +83,8 @@ TOLERANCES: dict[torch.dtype, Tolerance] = {
 
 @dataclass
 class Comparison:
-    """The outcome of comparing one batch: the largest errors and the worst entry."""
+    """The outcome of comparing one batch: the largest errors (``max_rel`` relative to the
+    example's scale, its largest autograd value) and the worst entry."""
 
     passed: bool
     max_abs: float
@@ -120,7 +121,9 @@ def compare(got: torch.Tensor, expected: torch.Tensor, tolerance: Tolerance, mod
     excess = error - allowed
     flat = int(excess.reshape(-1).argmax())
     b, i = divmod(flat, expected.shape[1])
-    relative = error / expected.abs().clamp_min(torch.finfo(expected.dtype).tiny)
+    # Relative to the example's scale (a max-norm relative error): entrywise ratios of near-zero
+    # entries would report 1e13 for an error of one rounding.
+    relative = error / scale.clamp_min(torch.finfo(expected.dtype).tiny)
     worst = {
         "batch_element": b, "entry": i, "formula": float(got[b, i]), "autograd": float(expected[b, i]),
         "allowed": float(allowed[b, i]), "magnitude": float(scale[b, 0]),

@@ -454,7 +454,7 @@ def _pool_pick(pool: str) -> Callable[..., torch.Tensor]:
 
 POOLING = (
     Target("pooling", "dX (max pooling)", _POOL_INPUTS, _pool_pick("max"),
-           EntrywiseRoute({"h": 4, "w": 4, "k": 2, "s": 2}, select=_max_region),
+           EntrywiseRoute({"h": 2, "w": 3, "k": 2, "s": 1}, select=_max_region),
            MatrixRoute("max_pool", ("X",), lambda t: {"X": t["X"], "G": t["G"]}, sizes=_POOL_MODEL_SIZES,
                        size_rule=_even),
            _POOL_SIZES, _POOL_LARGE, size_rule=_pool_rule,

@@ -21,3 +21,22 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     _, tests = _readme_commands()
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert tests in ci_lines
+
+
+def test_readme_check_gradient_example_runs() -> None:
+    """The custom-backward example in README passes as written, and fails with its backward broken."""
+    import pytest
+
+    pytest.importorskip("torch")
+    from verify.api import GradientMismatch
+
+    text = (ROOT / "README.md").read_text()
+    block = next(b.split("```", 1)[0] for b in text.split("```python")[1:] if "check_gradient" in b)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    namespace["test_my_softmax"]()
+    broken = block.replace("(g - (g * p).sum(-1, keepdim=True))", "g")
+    assert broken != block
+    exec(compile(broken, "README.md", "exec"), namespace)  # noqa: S102
+    with pytest.raises(GradientMismatch):
+        namespace["test_my_softmax"]()

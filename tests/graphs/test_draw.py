@@ -68,6 +68,10 @@ def test_cli_graph_writes_a_picture(tmp_path, capsys) -> None:  # noqa: ANN001
 
 def test_cli_graph_accepts_catalog_names_and_json(capsys) -> None:  # noqa: ANN001
     assert main(["graph", "conv", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["graph"]["name"] == "conv_layer"  # the conv layer alone comes first
+    assert "conv has models conv_layer, cnn; drawing conv_layer" in captured.err
+    assert main(["graph", "cnn", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["graph"]["name"] == "cnn"
 
 
