@@ -104,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
                         "sizes (attention n=512, d_k=64), random-direction checks; the entrywise route is "
                         "always at small sizes")
     verify.add_argument("--route", choices=("entrywise", "matrix", "both"), default="both", help="default both")
+    verify.add_argument("--seed", type=int, default=None,
+                        help="draw a different stream of examples (default: the same derandomized ones every run)")
     verify.add_argument("--json", action="store_true", help="machine-readable records")
     return parser
 
@@ -216,7 +218,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     device = _device(args.device)
     routes = ("entrywise", "matrix") if args.route == "both" else (args.route,)
     records = run_check(targets, routes, progress=Progress("verify"), device=device, dtype=DTYPES[args.dtype],
-                        examples=args.examples, size=args.size)
+                        examples=args.examples, size=args.size, seed=args.seed)
     if args.json:
         print(json.dumps([r.to_json() for r in records], indent=2, ensure_ascii=False))
     else:

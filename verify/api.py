@@ -2,7 +2,7 @@
 
 For engineers who write a custom ``torch.autograd.Function`` or derive a gradient by hand. The
 comparison is the one ``gradproof verify`` uses (tolerances from ``verify.check.TOLERANCES`` by
-dtype, scaled by the problem's magnitude, never widened), and a mismatch raises
+dtype, scaled by the problem's magnitude and autograd's own measured rounding, never widened), and a mismatch raises
 ``GradientMismatch``, an ``AssertionError`` whose message says which input, which entry, your
 value and autograd's, and the inputs that showed it. So it works as the body of a pytest test,
 with Hypothesis driving the inputs either here (pass a strategy) or in your own ``@given`` test
@@ -19,7 +19,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis.strategies import SearchStrategy
 
-from .check import TOLERANCES, Comparison, Tolerance, compare
+from .check import TOLERANCES, Comparison, Tolerance, companion_dtype, compare
 
 __all__ = ["check_gradient", "GradientMismatch", "GradientReport"]
 
@@ -42,22 +42,41 @@ def _is_function_class(obj: Any) -> bool:
     return isinstance(obj, type) and issubclass(obj, torch.autograd.Function)
 
 
-def _one_example(fn: Callable[..., torch.Tensor], yours: Any, inputs: Sequence[torch.Tensor],
-                 wrt: Sequence[int], tolerance: Tolerance | None, seed: int) -> list[Comparison]:
-    leaves = [x.detach().clone().requires_grad_(i in wrt) for i, x in enumerate(inputs)]
+def _autograd(fn: Callable[..., torch.Tensor], inputs: Sequence[torch.Tensor], wrt: Sequence[int],
+              seed: int, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, list[torch.Tensor | None], torch.Tensor]:
+    """fn's output, autograd's gradients of the chosen inputs along a seeded upstream, and the upstream;
+    with ``dtype``, the floating inputs are cast first (the companion run that measures rounding)."""
+    cast = [x.detach().to(dtype) if dtype is not None and x.is_floating_point() else x.detach() for x in inputs]
+    leaves = [x.clone().requires_grad_(i in wrt) for i, x in enumerate(cast)]
     out = fn(*leaves)
     g = torch.Generator().manual_seed(seed)
     upstream = torch.randn(out.shape, generator=g, dtype=torch.float64).to(out)  # a random v for J^T v
-    expected = torch.autograd.grad(out, [leaves[i] for i in wrt], upstream, allow_unused=True)
+    grads = torch.autograd.grad(out, [leaves[i] for i in wrt], upstream, allow_unused=True)
+    return out, list(grads), upstream
+
+
+def _example_seed(inputs: Sequence[torch.Tensor], seed: int) -> int:
+    """The upstream's seed, a function of the example (so a replayed example sees the same upstream)."""
+    total = sum(float(x.detach().double().abs().sum()) for x in inputs if x.numel())
+    return (seed + int(total * 1e6)) % 2**31
+
+
+def _one_example(fn: Callable[..., torch.Tensor], yours: Any, inputs: Sequence[torch.Tensor],
+                 wrt: Sequence[int], tolerance: Tolerance | None, seed: int) -> list[Comparison]:
+    seed = _example_seed(inputs, seed)
+    out, expected, upstream = _autograd(fn, inputs, wrt, seed)
     dtype = out.dtype
+    _, companion, _ = _autograd(fn, inputs, wrt, seed, companion_dtype(dtype))
     tol = tolerance or TOLERANCES.get(dtype, TOLERANCES[torch.float32])
-    magnitude = max((float(x.detach().abs().max()) for x in inputs if x.numel()), default=0.0)
     try:
         if _is_function_class(yours):
             mine = [x.detach().clone().requires_grad_(i in wrt) for i, x in enumerate(inputs)]
             forward = yours.apply(*mine)
+            if forward.shape != out.shape:
+                raise GradientMismatch(f"your forward output has shape {tuple(forward.shape)}, fn's {tuple(out.shape)}")
+            companion_out = fn(*[x.detach().to(companion_dtype(dtype)) if x.is_floating_point() else x for x in inputs])
             check_forward = compare(forward.detach().reshape(1, -1), out.detach().reshape(1, -1), tol,
-                                    magnitude=magnitude)
+                                    companion=companion_out.detach().reshape(1, -1))
             if not check_forward.passed:
                 raise GradientMismatch(_message("the forward output", check_forward, inputs, tol))
             got = torch.autograd.grad(forward, [mine[i] for i in wrt], upstream, allow_unused=True)
@@ -72,10 +91,16 @@ def _one_example(fn: Callable[..., torch.Tensor], yours: Any, inputs: Sequence[t
     if len(got) != len(wrt):
         raise GradientMismatch(f"your backward gave {len(got)} gradients for {len(wrt)} inputs")
     outcomes = []
-    for i, mine_g, auto_g in zip(wrt, got, expected):
-        auto_g = torch.zeros_like(inputs[i]) if auto_g is None else auto_g
-        mine_g = torch.zeros_like(inputs[i]) if mine_g is None else mine_g
-        outcome = compare(mine_g.detach().reshape(1, -1), auto_g.detach().reshape(1, -1), tol, magnitude=magnitude)
+    for i, mine_g, auto_g, other_g in zip(wrt, got, expected, companion):
+        zeros = torch.zeros_like(inputs[i])
+        auto_g = zeros if auto_g is None else auto_g
+        other_g = zeros if other_g is None else other_g
+        mine_g = zeros if mine_g is None else mine_g
+        if tuple(mine_g.shape) != tuple(inputs[i].shape):
+            raise GradientMismatch(f"the gradient of input {i} has shape {tuple(mine_g.shape)}; the input's is "
+                                   f"{tuple(inputs[i].shape)}")
+        outcome = compare(mine_g.detach().reshape(1, -1), auto_g.detach().reshape(1, -1), tol,
+                          companion=other_g.detach().reshape(1, -1))
         if not outcome.passed:
             raise GradientMismatch(_message(f"the gradient of input {i} (shape {tuple(inputs[i].shape)})",
                                             outcome, inputs, tol, shape=tuple(inputs[i].shape)))
@@ -95,12 +120,14 @@ def _message(what: str, outcome: Comparison, inputs: Sequence[torch.Tensor], tol
             entry, rest = divmod(entry, size)
             index.append(rest)
         entry = tuple(reversed(index))
-    shown = "\n".join(f"  input {i}: {torch.round(x.detach(), decimals=4).tolist() if x.numel() <= 36 else f'shape {tuple(x.shape)}'}"
-                      for i, x in enumerate(inputs))
+    shown = "\n".join(
+        f"  input {i}: {torch.round(x.detach().double(), decimals=4).tolist() if x.numel() <= 36 else f'shape {tuple(x.shape)}'}"
+        for i, x in enumerate(inputs))
     return (
         f"{what} differs from autograd at entry {entry}: yours {w['formula']:.10g}, autograd {w['autograd']:.10g} "
         f"(allowed error {w['allowed']:.3g}; max abs error {outcome.max_abs:.3g}, max rel error "
-        f"{outcome.max_rel:.3g}; tolerance {tol.describe()}, scale {w['magnitude']:.3g})\n"
+        f"{outcome.max_rel:.3g}; tolerance {tol.describe()}; scale {w['magnitude']:.3g}, autograd's rounding "
+        f"{w['autograd_rounding']:.2g})\n"
         f"on the inputs\n{shown}"
     )
 
@@ -143,7 +170,7 @@ def check_gradient(
     def run(inputs: Sequence[torch.Tensor]) -> None:
         inputs = list(inputs)
         chosen = list(range(len(inputs))) if wrt is None else list(wrt)
-        outcomes = _one_example(fn, formula_or_backward, inputs, chosen, tolerance, seed + state["count"])
+        outcomes = _one_example(fn, formula_or_backward, inputs, chosen, tolerance, seed)
         state["count"] += 1
         for o in outcomes:
             state["abs"], state["rel"] = max(state["abs"], o.max_abs), max(state["rel"], o.max_rel)

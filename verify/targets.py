@@ -313,7 +313,7 @@ _MHA_INPUTS = (
     Input("G", ("n", "d_model")),
 )
 _MHA_ALIASES = (Alias(r"WQ(\d)_", "W_Q"), Alias(r"WK(\d)_", "W_K"), Alias(r"WV(\d)_", "W_V"), Alias(r"WO", "W_O"))
-_MHA_ENTRY = EntrywiseRoute({"n": 3, "d_model": 2, "heads": 2, "d_k": 1}, _MHA_ALIASES)
+_MHA_ENTRY = EntrywiseRoute({"n": 3, "d_model": 1, "heads": 2, "d_k": 2}, _MHA_ALIASES)  # 1/sqrt(d_k) != 1
 _MHA_SIZES = {"n": (1, 6), "d_model": (1, 6), "heads": (2, 2), "d_k": (1, 4)}
 _MHA_LARGE = {"n": 128, "d_model": 64, "heads": 2, "d_k": 32}
 
