@@ -11,3 +11,10 @@ EXAMPLES = 1000 if PROFILE == "thorough" else 200
 @pytest.fixture
 def examples() -> int:
     return EXAMPLES
+
+try:  # one thread per worker: see tests/conftest.py
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:  # pragma: no cover - torch is a dependency; the tests skip without it
+    pass
