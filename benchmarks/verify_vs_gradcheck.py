@@ -29,15 +29,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
-from verify.check import check, matrix_candidate  # noqa: E402
-from verify.compile import compile_model  # noqa: E402
-from verify.targets import targets_for  # noqa: E402
+from verify.check import check, matrix_candidate
+from verify.compile import compile_model
+from verify.targets import targets_for
 
 
-def _median_seconds(run, repeats: int) -> float:  # noqa: ANN001
+def _median_seconds(run, repeats: int) -> float:
     run()  # warm-up (and compilation, cached after)
     times = []
     for _ in range(repeats):

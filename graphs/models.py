@@ -21,7 +21,7 @@ from derive.notation import size
 from .graph import GraphBuilder, Model, Tensor
 from .matrices import CausalMask
 
-__all__ = ["MODELS", "ModelSpec", "model", "models_for_entry", "ENTRY_MODELS"]
+__all__ = ["ENTRY_MODELS", "MODELS", "ModelSpec", "model", "models_for_entry"]
 
 Sizes = Mapping[str, sp.Expr | int]
 

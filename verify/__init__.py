@@ -9,7 +9,7 @@ check.py the comparison and its records, api.py ``check_gradient`` for your own 
 
 from typing import Any
 
-__all__ = ["check_gradient", "GradientMismatch"]
+__all__ = ["GradientMismatch", "check_gradient"]
 
 
 def __getattr__(name: str) -> Any:

@@ -21,7 +21,7 @@ from hypothesis.strategies import SearchStrategy
 
 from .check import TOLERANCES, Comparison, Tolerance, companion_dtype, compare
 
-__all__ = ["check_gradient", "GradientMismatch", "GradientReport"]
+__all__ = ["GradientMismatch", "GradientReport", "check_gradient"]
 
 
 class GradientMismatch(AssertionError):

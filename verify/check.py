@@ -41,13 +41,33 @@ from graphs.check import cut_at
 from graphs.graph import Model
 from graphs.models import model as build_model
 
-from .compile import CONSTANTS, CompiledEntries, CompiledModel, compile_entries, compile_gradients
-from .strategies import Draw, draws, make, sizes as size_strategy
+from .compile import (
+    CONSTANTS,
+    CompiledEntries,
+    CompiledModel,
+    compile_entries,
+    compile_gradients,
+)
+from .strategies import Draw, draws, make
+from .strategies import sizes as size_strategy
 from .targets import Target, locate, shape_of
 
 __all__ = [
-    "Tolerance", "TOLERANCES", "companion_dtype", "Record", "Candidate", "entrywise_formula", "entrywise_candidate", "graph_model",
-    "matrix_candidate", "check", "run_check", "inputs_for", "compare", "Comparison", "DTYPES",
+    "DTYPES",
+    "TOLERANCES",
+    "Candidate",
+    "Comparison",
+    "Record",
+    "Tolerance",
+    "check",
+    "companion_dtype",
+    "compare",
+    "entrywise_candidate",
+    "entrywise_formula",
+    "graph_model",
+    "inputs_for",
+    "matrix_candidate",
+    "run_check",
 ]
 
 Route = Literal["entrywise", "matrix"]

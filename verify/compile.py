@@ -34,7 +34,13 @@ from graphs.graph import Model, adjoint_symbol
 from graphs.models import model as build_model
 
 __all__ = [
-    "CompiledModel", "compile_model", "compile_gradients", "CompiledEntries", "compile_entries", "RUNTIME", "CONSTANTS",
+    "CONSTANTS",
+    "RUNTIME",
+    "CompiledEntries",
+    "CompiledModel",
+    "compile_entries",
+    "compile_gradients",
+    "compile_model",
 ]
 
 # Scalar constants of the models and their defaults (torch.nn.functional.layer_norm's eps).

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .check import Candidate
     from .targets import Target
 
-__all__ = ["Mutant", "entrywise_mutants", "matrix_mutants", "mutants_for", "KINDS"]
+__all__ = ["KINDS", "Mutant", "entrywise_mutants", "matrix_mutants", "mutants_for"]
 
 KINDS = ("sign flipped", "factor dropped", "transpose swapped", "term dropped", "wrong index")
 
@@ -201,7 +201,13 @@ def mutants_for(target: Target, route: str) -> list[tuple[Mutant, Candidate, boo
 
     from graphs.backprop import backprop
 
-    from .check import entrywise_candidate, entrywise_formula, graph_model, inputs_for, matrix_candidate
+    from .check import (
+        entrywise_candidate,
+        entrywise_formula,
+        graph_model,
+        inputs_for,
+        matrix_candidate,
+    )
     from .strategies import Draw
 
     if route == "entrywise":

@@ -19,11 +19,28 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "gradient", "hessian", "perceptron_criterion", "squared_error", "sigmoid_network", "deep_network",
-    "cross_entropy", "batch_cross_entropy", "entropy", "kl_divergence", "kl_through_softmax",
-    "attention_loss", "attention_loss_of_scores", "attention_loss_of_weights", "multihead_loss",
-    "layer_norm_loss", "ffn_loss", "conv_loss", "max_pool_loss", "avg_pool_loss", "positional_encoding",
     "LAYER_NORM_EPS",
+    "attention_loss",
+    "attention_loss_of_scores",
+    "attention_loss_of_weights",
+    "avg_pool_loss",
+    "batch_cross_entropy",
+    "conv_loss",
+    "cross_entropy",
+    "deep_network",
+    "entropy",
+    "ffn_loss",
+    "gradient",
+    "hessian",
+    "kl_divergence",
+    "kl_through_softmax",
+    "layer_norm_loss",
+    "max_pool_loss",
+    "multihead_loss",
+    "perceptron_criterion",
+    "positional_encoding",
+    "sigmoid_network",
+    "squared_error",
 ]
 
 Tensors = dict[str, torch.Tensor]
@@ -145,7 +162,7 @@ def attention_loss_of_weights(A: torch.Tensor, V: torch.Tensor, G: torch.Tensor,
 def multihead_loss(X: torch.Tensor, W_Q: torch.Tensor, W_K: torch.Tensor, W_V: torch.Tensor, W_O: torch.Tensor,
                    G: torch.Tensor, **_: Any) -> torch.Tensor:
     """Self-attention with per-head projections ``W_Q[h]`` (d_model x d_k), heads concatenated, then ``W_O``."""
-    project = lambda W: torch.einsum("bnm,bhmk->bhnk", X, W)  # noqa: E731
+    project = lambda W: torch.einsum("bnm,bhmk->bhnk", X, W)
     heads = F.scaled_dot_product_attention(project(W_Q), project(W_K), project(W_V))  # (b, h, n, d_k)
     concatenated = heads.transpose(1, 2).flatten(-2)  # (b, n, h d_k)
     return (G * (concatenated @ W_O)).sum((-2, -1))

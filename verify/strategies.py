@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from hypothesis import strategies as st
 
-__all__ = ["DOMAINS", "Domain", "InvalidInput", "make", "sizes", "draws", "Draw", "tensors"]
+__all__ = ["DOMAINS", "Domain", "Draw", "InvalidInput", "draws", "make", "sizes", "tensors"]
 
 
 class InvalidInput(ValueError):
@@ -160,7 +160,7 @@ DOMAINS: dict[str, Domain] = {
     "spread_rows": Domain("rows with standard deviation equal to the scale (well-conditioned for layer norm)",
                           _spread_rows, _check(_spread, "a row is nearly constant")),
     "normed_rows": Domain("layer-normed rows (mean 0, standard deviation 1), as attention reads them",
-                          _normed_rows, _check(lambda x: bool((x.abs().max() < 1e3)), "out of range")),
+                          _normed_rows, _check(lambda x: bool(x.abs().max() < 1e3), "out of range")),
     "position": Domain("a position in [0, 100]", _uniform(0.0, 100.0), _never),
     "offset": Domain("an offset in [-20, 20]", _uniform(-20.0, 20.0), _never),
 }

@@ -33,7 +33,7 @@ from derive.topics.pooling import windows
 
 from . import reference as ref
 
-__all__ = ["Input", "Alias", "EntrywiseRoute", "MatrixRoute", "Target", "TARGETS", "targets_for", "shape_of"]
+__all__ = ["TARGETS", "Alias", "EntrywiseRoute", "Input", "MatrixRoute", "Target", "shape_of", "targets_for"]
 
 Tensors = dict[str, torch.Tensor]
 Sizes = Mapping[str, int]
@@ -283,7 +283,7 @@ def _attention_targets(causal: bool) -> tuple[Target, ...]:
     model = "causal_attention" if causal else "attention"
     suffix = " (causal mask)" if causal else ""
     of_inputs = functools.partial(ref.attention_loss, causal=causal)
-    qkv = lambda t: {k: t[k] for k in ("Q", "K", "V", "G")}  # noqa: E731
+    qkv = lambda t: {k: t[k] for k in ("Q", "K", "V", "G")}
     entry = EntrywiseRoute({"n": 3, "d_k": 2})
     masked = (lambda a, t: a["A"] * _causal_mask(t)) if causal else None
     return (

@@ -102,7 +102,7 @@ def test_derive_path_does_not_import_torch() -> None:
 def test_failed_step_gives_exit_1(monkeypatch, capsys) -> None:
     import dataclasses
 
-    import derive.catalog as catalog
+    from derive import catalog
 
     original = catalog.topic("information")
     first = original.claims[0]

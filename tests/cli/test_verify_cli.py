@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from gradproof.cli import main  # noqa: E402
+from gradproof.cli import main
 
 
 def test_verify_json_records(capsys) -> None:
@@ -43,7 +43,7 @@ def test_a_route_without_formula_is_listed_not_failed(capsys) -> None:
 
 
 def test_a_failed_check_gives_exit_1_and_shows_where(monkeypatch, capsys) -> None:
-    import verify.targets as targets
+    from verify import targets
 
     real = targets.targets_for(("softmax_ce:dL/dz",))[0]
     broken = dataclasses.replace(real, reference=lambda t, s: -real.reference(t, s))

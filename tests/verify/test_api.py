@@ -6,11 +6,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import given  # noqa: E402
+from hypothesis import given
 
-import verify  # noqa: E402
-from verify.api import GradientMismatch  # noqa: E402
-from verify.strategies import tensors  # noqa: E402
+import verify
+from verify.api import GradientMismatch
+from verify.strategies import tensors
 
 
 def _layer_norm(x: torch.Tensor) -> torch.Tensor:
@@ -25,15 +25,15 @@ def _layer_norm_backward(x: torch.Tensor, g: torch.Tensor, drop_mean: bool = Fal
     return ((g - mean_g - xhat * (g * xhat).mean(-1, keepdim=True)) / sigma,)
 
 
-def _function(backward):  # noqa: ANN001, ANN202
+def _function(backward):
     class LayerNorm(torch.autograd.Function):
         @staticmethod
-        def forward(ctx, x):  # noqa: ANN001, ANN205
+        def forward(ctx, x):
             ctx.save_for_backward(x)
             return _layer_norm(x)
 
         @staticmethod
-        def backward(ctx, g):  # noqa: ANN001, ANN205
+        def backward(ctx, g):
             (x,) = ctx.saved_tensors
             return backward(x, g)[0]
 
@@ -59,11 +59,11 @@ def test_a_wrong_autograd_function_fails_with_both_values() -> None:
 def test_a_wrong_forward_is_reported_as_such() -> None:
     class Doubled(torch.autograd.Function):
         @staticmethod
-        def forward(ctx, x):  # noqa: ANN001, ANN205
+        def forward(ctx, x):
             return 2 * torch.tanh(x)
 
         @staticmethod
-        def backward(ctx, g):  # noqa: ANN001, ANN205
+        def backward(ctx, g):
             return g
 
     with pytest.raises(GradientMismatch, match="the forward output"):
@@ -110,12 +110,12 @@ def test_an_integer_label_does_not_loosen_the_tolerance() -> None:
     """Review finding: a floor from the largest input let a dropped softmax term pass in float32."""
     labels = torch.randint(0, 2000, (40,), generator=torch.Generator().manual_seed(0))
     z = torch.randn(40, 2000, generator=torch.Generator().manual_seed(1))
-    loss = lambda z, y: torch.nn.functional.cross_entropy(z, y)  # noqa: E731
+    loss = lambda z, y: torch.nn.functional.cross_entropy(z, y)
 
-    def right(z, y, g):  # noqa: ANN001, ANN202
+    def right(z, y, g):
         return (g * (torch.softmax(z, -1) - torch.nn.functional.one_hot(y, 2000)) / 40,)
 
-    def no_softmax(z, y, g):  # noqa: ANN001, ANN202
+    def no_softmax(z, y, g):
         return (-g * torch.nn.functional.one_hot(y, 2000).float() / 40,)
 
     verify.check_gradient(loss, right, (z, labels), wrt=[0])
@@ -125,7 +125,7 @@ def test_an_integer_label_does_not_loosen_the_tolerance() -> None:
 
 def test_a_large_input_elsewhere_does_not_loosen_the_tolerance() -> None:
     x, t = torch.randn(6), torch.full((6,), 1e6) + torch.arange(6.0)
-    fn = lambda x, t: x * torch.sin(t)  # noqa: E731
+    fn = lambda x, t: x * torch.sin(t)
     verify.check_gradient(fn, lambda x, t, g: (g * torch.sin(t),), (x, t), wrt=[0])
     for wrong in (lambda x, t, g: (-g * torch.sin(t),), lambda x, t, g: (torch.zeros_like(x),)):
         with pytest.raises(GradientMismatch):
@@ -135,9 +135,9 @@ def test_a_large_input_elsewhere_does_not_loosen_the_tolerance() -> None:
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precisions_have_their_own_tolerances(dtype: torch.dtype) -> None:
     z = torch.randn(4, 8, generator=torch.Generator().manual_seed(2)).to(dtype)
-    softmax = lambda z: torch.softmax(z, -1)  # noqa: E731
+    softmax = lambda z: torch.softmax(z, -1)
 
-    def right(z, g):  # noqa: ANN001, ANN202
+    def right(z, g):
         p = torch.softmax(z, -1)
         return (p * (g - (g * p).sum(-1, keepdim=True)),)
 

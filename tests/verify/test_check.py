@@ -9,12 +9,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from derive.catalog import NAMES, topic  # noqa: E402
-from verify.check import DTYPES, TOLERANCES, check, compare, matrix_candidate  # noqa: E402
-from verify.mutants import mutants_for  # noqa: E402
-from verify.targets import TARGETS, targets_for  # noqa: E402
+from derive.catalog import NAMES, topic
+from verify.check import DTYPES, TOLERANCES, check, compare, matrix_candidate
+from verify.mutants import mutants_for
+from verify.targets import TARGETS, targets_for
 
-from .conftest import EXAMPLES  # noqa: E402
+from .conftest import EXAMPLES
 
 ROUTED = [(t, r) for t in TARGETS for r in ("entrywise", "matrix") if r == "entrywise" or t.matrix is not None]
 IDS = [f"{t.key}[{r}]" for t, r in ROUTED]
@@ -124,7 +124,7 @@ def test_routed_inputs_do_not_loosen_the_tolerance() -> None:
     in float32. The measured rounding of a routing gradient is 0."""
     target = targets_for(("pooling:dX (max pooling)",))[0]
     right = matrix_candidate(target)
-    shrunk = lambda t, s: 0.99 * right(t, s)  # noqa: E731
+    shrunk = lambda t, s: 0.99 * right(t, s)
     record = check(target, "matrix", dtype=torch.float32, examples=5, size="large", candidate=shrunk, shrink=False)
     assert record.passed is False
 

@@ -6,9 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from graphs.models import MODELS, model  # noqa: E402
-from verify.compile import compile_gradients, compile_model  # noqa: E402
-from verify.graph_forward import loss  # noqa: E402
+from graphs.models import MODELS, model
+from verify.compile import compile_gradients, compile_model
+from verify.graph_forward import loss
 
 # Concrete sizes for the tensors; the compiled function itself is built at symbolic sizes.
 SIZES = {

@@ -6,11 +6,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from verify.strategies import DOMAINS, SCALES, InvalidInput, make, sizes, tensors  # noqa: E402
-from verify.targets import TARGETS, shape_of  # noqa: E402
+from verify.strategies import DOMAINS, SCALES, InvalidInput, make, sizes, tensors
+from verify.targets import TARGETS, shape_of
 
 SHAPES = st.tuples(st.integers(1, 4), st.integers(1, 6), st.integers(1, 6))
 
