@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main", "parse_sizes"]
 
@@ -107,6 +108,23 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--seed", type=int, default=None,
                         help="draw a different stream of examples (default: the same derandomized ones every run)")
     verify.add_argument("--json", action="store_true", help="machine-readable records")
+    report = commands.add_parser(
+        "report",
+        help="write derivation reports a lecturer can hand out (Markdown, HTML, JSON)",
+        description="Write one report per catalog entry: the question, the forward computation, the computation "
+        "graph with adjoints, every step with its status (proved / proved n<=N / numeric), the results in three "
+        "notations, the numeric checks against autograd, and the commands that reproduce it. HTML is one "
+        "self-contained file (MathML math, inline SVG, no network). Exit status 1 if anything failed.",
+        epilog="Examples: gradproof report attention --format html -o out; gradproof report --all -o reports "
+        "(the gallery, with index pages)",
+    )
+    report.add_argument("names", nargs="*", metavar="NAME", help="catalog entries (see 'gradproof list')")
+    report.add_argument("--all", action="store_true", help="every catalog entry, with index pages")
+    report.add_argument("--format", action="append", choices=("md", "html", "json", "tex", "pdf"), default=None,
+                        help="repeat for several (default: md and html)")
+    report.add_argument("-o", "--output", metavar="DIR", default=".", help="directory to write into (default .)")
+    report.add_argument("--examples", type=int, default=20, metavar="N",
+                        help="Hypothesis examples per numeric check (default 20)")
     return parser
 
 
@@ -226,6 +244,66 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_FAILED if any(r.passed is False for r in records) else EXIT_OK
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from derive.catalog import NAMES, topic
+
+    if args.all == bool(args.names):
+        raise UsageError("name catalog entries (see 'gradproof list') or give --all, not both")
+    formats = args.format or ["md", "html"]
+    missing = sorted({"tex", "pdf"} & set(formats))
+    if missing:
+        raise UsageError(f"--format {' and '.join(missing)} is not available yet; use md, html or json")
+    if args.examples < 1:
+        raise UsageError("--examples must be at least 1")
+    names = list(NAMES) if args.all else args.names
+    for name in names:
+        topic(name)  # unknown names fail before any work starts
+    out = Path(args.output)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot write to {out}: {error.strerror or error}") from None
+    from .progress import Progress
+    from .report import build_report, index_html, index_markdown, sources_fingerprint
+
+    docs = []
+    for name in names:
+        doc = build_report(name, examples=args.examples, progress=Progress(f"report {name}"))
+        docs.append(doc)
+        written = _write_report(out, doc, formats)
+        print(f"{name}: {', '.join(written)}  [{'ok' if doc['summary']['ok'] else 'FAILED'}]", file=sys.stderr)
+    if len(docs) > 1:
+        if "md" in formats:
+            (out / "index.md").write_text(index_markdown(docs))
+        if "html" in formats:
+            (out / "index.html").write_text(index_html(docs))
+    if args.all:
+        (out / "SOURCES").write_text(sources_fingerprint() + "\n")
+    return EXIT_OK if all(d["summary"]["ok"] for d in docs) else EXIT_FAILED
+
+
+def _write_report(out: Any, doc: dict, formats: list[str]) -> list[str]:
+    from .report import report_html, report_markdown
+
+    name, written = doc["name"], []
+    if "json" in formats:
+        (out / f"{name}.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+        written.append(f"{name}.json")
+    if "md" in formats:
+        svgs = [f"{name}.{g['model']}.svg" for g in doc["graphs"]]
+        for graph, svg in zip(doc["graphs"], svgs):
+            (out / svg).write_text(graph["svg"])
+        written += svgs
+        (out / f"{name}.md").write_text(report_markdown(doc, svgs))
+        written.append(f"{name}.md")
+    if "html" in formats:
+        (out / f"{name}.html").write_text(report_html(doc))
+        written.append(f"{name}.html")
+    return written
+
+
 def _device(choice: str) -> str:
     import torch
 
@@ -254,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_graph(args)
         if args.command == "verify":
             return _cmd_verify(args)
+        if args.command == "report":
+            return _cmd_report(args)
         return _cmd_derive(args)
     except UsageError as error:
         return _fail(str(error))
