@@ -110,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true", help="machine-readable records")
     report = commands.add_parser(
         "report",
-        help="write derivation reports a lecturer can hand out (Markdown, HTML, JSON)",
+        help="write derivation reports a lecturer can hand out (Markdown, HTML, LaTeX/PDF, JSON)",
         description="Write one report per catalog entry: the question, the forward computation, the computation "
         "graph with adjoints, every step with its status (proved / proved n<=N / numeric), the results in three "
         "notations, the numeric checks against autograd, and the commands that reproduce it. HTML is one "
@@ -252,9 +252,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.all == bool(args.names):
         raise UsageError("name catalog entries (see 'gradproof list') or give --all, not both")
     formats = args.format or ["md", "html"]
-    missing = sorted({"tex", "pdf"} & set(formats))
-    if missing:
-        raise UsageError(f"--format {' and '.join(missing)} is not available yet; use md, html or json")
+    if "pdf" in formats:
+        import shutil
+
+        if shutil.which("pdflatex") is None:
+            raise UsageError("--format pdf needs pdflatex; install TeX (Debian: texlive-latex-recommended) or use tex")
     if args.examples < 1:
         raise UsageError("--examples must be at least 1")
     names = list(NAMES) if args.all else args.names
@@ -301,6 +303,23 @@ def _write_report(out: Any, doc: dict, formats: list[str]) -> list[str]:
     if "html" in formats:
         (out / f"{name}.html").write_text(report_html(doc))
         written.append(f"{name}.html")
+    if "tex" in formats or "pdf" in formats:
+        from graphs.draw import render
+        from graphs.models import model
+
+        from .report_tex import compile_pdf, report_tex
+
+        pngs = [f"{name}.{g['model']}.png" for g in doc["graphs"]]
+        for graph, png in zip(doc["graphs"], pngs):
+            (out / png).write_bytes(render(model(graph["model"]), "png", adjoints=True))
+        tex = out / f"{name}.tex"
+        tex.write_text(report_tex(doc, pngs))
+        written += [*pngs, tex.name]
+        if "pdf" in formats:
+            try:
+                written.append(compile_pdf(tex).name)
+            except RuntimeError as error:
+                raise UsageError(str(error)) from None
     return written
 
 

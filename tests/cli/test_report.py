@@ -96,7 +96,7 @@ def test_cli_writes_each_format(tmp_path) -> None:  # noqa: ANN001
 
 @pytest.mark.parametrize(("args", "words"), [
     (["report"], "or give --all"),
-    (["report", "attention", "--format", "pdf"], "--format pdf is not available yet"),
+    (["report", "attention", "--examples", "0"], "--examples must be at least 1"),
     (["report", "nope"], "no catalog entry named 'nope'"),
 ])
 def test_bad_report_input_is_one_line_exit_2(args, words, capsys) -> None:  # noqa: ANN001
@@ -153,3 +153,25 @@ def test_a_real_browser_renders_math_and_graph(tmp_path) -> None:  # noqa: ANN00
     sizes = json.loads(found.group(1).replace("&quot;", '"'))
     assert sizes["math"] > 20 and sizes["sized"] == sizes["math"], sizes  # every formula laid out with a size
     assert len(sizes["graphs"]) == 2 and all(w > 200 and h > 300 for w, h in sizes["graphs"]), sizes
+
+
+def test_tex_structure(doc: dict) -> None:
+    from gradproof.report_tex import escape, report_tex
+
+    tex = report_tex(doc, ["information.entropy.png"])
+    assert tex.startswith(r"\documentclass") and tex.rstrip().endswith(r"\end{document}")
+    assert tex.count(r"\item ") == len(doc["steps"]) and r"\includegraphics" in tex
+    assert r"\status{proved}" in tex and "At a glance" in tex
+    assert escape("KL(p||q) & 5% of $x_1") == r"KL(p\textbar{}\textbar{}q) \& 5\% of \$x\_1"
+    assert "?" == escape("\u4e2d")  # never dropped silently
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None or shutil.which("pdftoppm") is None,
+                    reason="no TeX installed (Debian: texlive-latex-recommended, poppler-utils)")
+def test_pdf_compiles_and_has_pages(tmp_path) -> None:  # noqa: ANN001
+    assert main(["report", "softmax_ce", "--format", "pdf", "--examples", "2", "-o", str(tmp_path)]) == 0
+    pdf = tmp_path / "softmax_ce.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF")
+    subprocess.run(["pdftoppm", "-r", "30", "-png", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
+                   check=True, timeout=60)
+    assert any(p.name.startswith("page") for p in tmp_path.iterdir())
