@@ -125,6 +125,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", metavar="DIR", default=".", help="directory to write into (default .)")
     report.add_argument("--examples", type=int, default=20, metavar="N",
                         help="Hypothesis examples per numeric check (default 20)")
+    report.add_argument("--lang", choices=("en", "zh"), default="en",
+                        help="en (default), or zh: the lecture's Chinese for titles, sections, reasons and captions")
     return parser
 
 
@@ -272,7 +274,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     docs = []
     for name in names:
-        doc = build_report(name, examples=args.examples, progress=Progress(f"report {name}"))
+        doc = build_report(name, examples=args.examples, progress=Progress(f"report {name}"), lang=args.lang)
         docs.append(doc)
         written = _write_report(out, doc, formats)
         print(f"{name}: {', '.join(written)}  [{'ok' if doc['summary']['ok'] else 'FAILED'}]", file=sys.stderr)
