@@ -1,0 +1,1 @@
+"""Homework: the answer language (language.py, answer.lark). Problems, grading and exports are to come (issue 5)."""
