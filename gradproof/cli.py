@@ -127,7 +127,51 @@ def _parser() -> argparse.ArgumentParser:
                         help="Hypothesis examples per numeric check (default 20)")
     report.add_argument("--lang", choices=("en", "zh"), default="en",
                         help="en (default), or zh: the lecture's Chinese for titles, sections, reasons and captions")
+    problems = commands.add_parser("problems", help="the homework problems students can be checked on",
+                                   description="List the built-in homework problems: id, statement, the symbols an "
+                                   "answer may use, assumptions.")
+    problems.add_argument("--json", action="store_true", help="machine-readable output")
+    check = commands.add_parser(
+        "check", help="check one answer to a homework problem",
+        description="Read ANSWER (plain math or LaTeX: p_i - y_i, \\frac{1}{\\sqrt{d_k}} dS K, A^\\top G) and compare it "
+        "with the derived gradient at random points and several sizes. Prints the verdict (correct, incorrect, "
+        "invalid), a score, feedback and, when wrong, a counterexample. Exit 0 whatever the verdict.",
+        epilog="Example: gradproof check softmax_ce.grad_z 'p_i - y_i'",
+    )
+    check.add_argument("problem", metavar="PROBLEM", help="a problem id (see 'gradproof problems')")
+    check.add_argument("answer", metavar="ANSWER", help="the answer, quoted")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
+
+
+def _cmd_problems(args: argparse.Namespace) -> int:
+    from verify.homework.problems import PROBLEMS
+
+    docs = [p.public() for p in PROBLEMS.values()]
+    if args.json:
+        print(json.dumps(docs, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    for d in docs:
+        print(f"{d['id']:<28} {d['statement']}")
+        print(f"{'':<28} symbols: {', '.join(f'{k} ({v})' for k, v in d['symbols'].items())}")
+    return EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from verify.homework.problems import PROBLEMS, grade
+
+    if args.problem not in PROBLEMS:
+        raise UsageError(f"no problem {args.problem!r}; see 'gradproof problems'")
+    result = grade(args.problem, args.answer)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print(f"{result.verdict} ({result.score:g}): {result.feedback}")
+    if result.counterexample:
+        c = result.counterexample
+        inputs = ", ".join(f"{k} = {v:g}" for k, v in c["inputs"].items())
+        print(f"  counterexample: at {inputs}: expected {c['expected']:g}, yours {c['yours']:g} (entry {c['entry']})")
+    return EXIT_OK
 
 
 def _fail(message: str) -> int:
@@ -355,6 +399,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_verify(args)
         if args.command == "report":
             return _cmd_report(args)
+        if args.command == "problems":
+            return _cmd_problems(args)
+        if args.command == "check":
+            return _cmd_check(args)
         return _cmd_derive(args)
     except UsageError as error:
         return _fail(str(error))
@@ -366,3 +414,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `gradproof problems | head`: the reader left; nothing more to say
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK

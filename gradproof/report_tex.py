@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["report_tex", "compile_pdf", "escape"]
+__all__ = ["compile_pdf", "escape", "report_tex"]
 
 # Characters in our prose that pdflatex's default fonts lack, as the math they stand for.
 _UNICODE = {

@@ -26,7 +26,7 @@ from lark import Lark, Token
 from lark.exceptions import LarkError, UnexpectedInput, VisitError
 from lark.visitors import Transformer_NonRecursive
 
-__all__ = ["InvalidAnswer", "Vocabulary", "parse", "normalise", "LIMITS"]
+__all__ = ["LIMITS", "InvalidAnswer", "Vocabulary", "normalise", "parse"]
 
 LIMITS = {"characters": 2000, "tokens": 600, "depth": 40, "exponent": 64}
 
@@ -240,6 +240,9 @@ class _Build(Transformer_NonRecursive):
     def arguments(self, items: list) -> list:
         return items
 
+    def call1(self, items: list) -> sp.Basic:
+        return self.call([items[0], [items[1]]])
+
     def call(self, items: list) -> sp.Basic:
         function, args = str(items[0]), items[1]
         if function in _FUNCTIONS:
@@ -265,7 +268,7 @@ class _Build(Transformer_NonRecursive):
         raise InvalidAnswer(f"{function}(...) is not available in this problem")
 
 
-def _checked(build):  # noqa: ANN001, ANN202
+def _checked(build):
     try:
         return build()
     except (sp.ShapeError, TypeError, ValueError) as error:
