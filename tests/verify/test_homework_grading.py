@@ -19,6 +19,16 @@ RIGHT = {
     "bp.delta_output_linear": ["T_k - O_k", "-(O_k - T_k)", r"T_{k}-O_{k}"],
     "attention.grad_V": ["A^T G", r"A^\top G", "transpose(A) @ G", "Aᵀ·G"],
     "information.grad_entropy": ["-(log(p_i) + 1)", r"-\ln p_i - 1", "-1 - log(p_i)"],
+    "perceptron.update_w": ["w_i - eta (y - t) x_i", "w_i + eta (t - y) x_i", r"w_i + \eta\,(t-y)\,x_i"],
+    "perceptron.update_b": ["b - eta (y - t)", "b + eta*(t-y)", r"b + \eta (t - y)"],
+    "kl.grad_q": ["-p_i/q_i", r"-\frac{p_i}{q_i}", "-p_i q_i^{-1}"],
+    "kl.grad_p": ["log(p_i/q_i) + 1", r"\ln p_i - \ln q_i + 1", "1 + log(p_i) - log(q_i)"],
+    "kl.grad_z": ["q_i - p_i", "exp(z_i)/sum_k exp(z_k) - p_i", r"\frac{e^{z_i}}{\sum_k e^{z_k}} - p_i"],
+    "attention.grad_A": ["G V^T", r"G V^\top", "G @ transpose(V)"],
+    "attention.grad_S": [r"A \odot (dA - rowsum(dA \odot A))", "A .* (dA - rowsum(dA .* A))",
+                         "hadamard(A, dA) - hadamard(A, rowsum(hadamard(dA, A)))"],
+    "attention.grad_Q": ["dS K / sqrt(d_k)", r"\frac{1}{\sqrt{d_k}} dS K", "d_k^{-1/2} dS @ K"],
+    "attention.grad_K": ["dS^T Q / sqrt(d_k)", r"\frac{dS^\top Q}{\sqrt{d_k}}", "transpose(dS) Q / sqrt(d_k)"],
 }
 WRONG = [
     ("softmax_ce.grad_z", "y_i - p_i", "sign error", CREDIT["sign"]),
@@ -34,6 +44,17 @@ WRONG = [
     ("attention.grad_V", "G^T", "has shape", 0.0),
     ("information.grad_entropy", "-log(p_i)", "second term", CREDIT["mistake"]),
     ("information.grad_entropy", "p_i log(p_i)", "differs from the gradient", 0.0),
+    ("perceptron.update_w", "w_i + eta (y - t) x_i", "goes up the gradient", CREDIT["mistake"]),
+    ("perceptron.update_w", "w_i + (t - y) x_i", "learning rate eta is missing", CREDIT["mistake"]),
+    ("perceptron.update_b", "b + eta (y - t)", "goes up the gradient", CREDIT["mistake"]),
+    ("kl.grad_q", "p_i/q_i", "sign error", CREDIT["sign"]),
+    ("kl.grad_p", "log(p_i/q_i)", "second term", CREDIT["mistake"]),
+    ("kl.grad_z", "p_i - q_i", "sign error", CREDIT["sign"]),
+    ("attention.grad_A", "V G^T", "differs from the gradient", 0.0),
+    ("attention.grad_S", "A .* dA", "row-sum term is missing", CREDIT["mistake"]),
+    ("attention.grad_Q", "dS K", "constant factor", CREDIT["factor"]),
+    ("attention.grad_Q", "dS^T K / sqrt(d_k)", "differs from the gradient", 0.0),
+    ("attention.grad_K", "dS Q / sqrt(d_k)", "differs from the gradient", 0.0),
 ]
 
 

@@ -15,7 +15,7 @@ So far: a first set of problems (issue 5 lists more, and a TOML format for instr
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +37,8 @@ class Use:
     """A symbol a student may write, and where its value is in the topic's builder: an indexed
     entry (``p_i`` -> ``env["p"][i]``), a matrix (``A`` -> ``env["A"]``) or a size (``d_k``)."""
 
-    kind: str  # "indexed" | "matrix" | "size"
-    env: str = ""  # the builder's key; for a size, the size's name
+    kind: str  # "indexed" | "matrix" | "scalar" | "size"
+    env: str | Callable[[Mapping[str, Any]], Any] = ""  # the builder's key (or a function of its entries); a size's name
     rank: int = 1
     meaning: str = ""
     domain: str = ""  # "simplex": entries drawn so that the vector is a probability vector
@@ -90,11 +90,63 @@ PROBLEMS: dict[str, Problem] = {p.id: p for p in (
             "O = A V with A = softmax(Q K^T / sqrt(d_k)) and upstream gradient G = dL/dO. Give dL/dV.",
             {"A": Use("matrix", "A", meaning="attention weights (n x n)"), "G": Use("matrix", "G", meaning="dL/dO (n x d_k)")},
             ({"n": 2, "d_k": 3}, {"n": 3, "d_k": 2})),
+    Problem("perceptron.update_w", "perceptron", "update_w",
+            "The perceptron criterion J = (y - t)(w . x + b) for output y and target t. Give the updated weight "
+            "w_i after one gradient step with rate eta.",
+            {"w": Use("indexed", "w", meaning="weight w_i"), "x": Use("indexed", "x", meaning="input x_i"),
+             "t": Use("scalar", "t", meaning="target"), "y": Use("scalar", "y", meaning="output"),
+             "eta": Use("scalar", "eta", meaning="learning rate")},
+            ({"n": 2}, {"n": 3}), index="i", indices={"i": "n"},
+            mistakes={"w_i + eta (y - t) x_i": "the step goes up the gradient: it should be w - eta dJ/dw",
+                      "w_i + (t - y) x_i": "the learning rate eta is missing"}),
+    Problem("perceptron.update_b", "perceptron", "update_b",
+            "The perceptron criterion J = (y - t)(w . x + b). Give the updated bias b after one gradient step with rate eta.",
+            {"b": Use("scalar", "b", meaning="bias"), "t": Use("scalar", "t", meaning="target"),
+             "y": Use("scalar", "y", meaning="output"), "eta": Use("scalar", "eta", meaning="learning rate")},
+            ({"n": 2}, {"n": 3}), mistakes={"b + eta (y - t)": "the step goes up the gradient: it should be b - eta dJ/db"}),
+    Problem("kl.grad_q", "information", "grad_q",
+            "KL(p || q) = sum_i p_i log(p_i / q_i) with p, q > 0. Give dKL/dq_i.",
+            {"p": Use("indexed", "p", meaning="p_i > 0"), "q": Use("indexed", "q", meaning="q_i > 0")},
+            ({"n": 2}, {"n": 3}), index="i", indices={"i": "n", "j": "n"}),
+    Problem("kl.grad_p", "information", "grad_p",
+            "KL(p || q) = sum_i p_i log(p_i / q_i) with p, q > 0. Give dKL/dp_i.",
+            {"p": Use("indexed", "p", meaning="p_i > 0"), "q": Use("indexed", "q", meaning="q_i > 0")},
+            ({"n": 2}, {"n": 3}), index="i", indices={"i": "n", "j": "n"},
+            mistakes={"log(p_i/q_i)": "the product rule's second term, +1, is missing"}),
+    Problem("kl.grad_z", "information", "grad_z",
+            "KL(p || q) with q = softmax(z) and sum_i p_i = 1. Give dKL/dz_i.",
+            {"p": Use("indexed", "p1", meaning="target p_i", domain="simplex"),
+             "q": Use("indexed", "q_z", meaning="q_i = softmax(z)_i"), "z": Use("indexed", "z", meaning="logit z_i")},
+            ({"n": 3}, {"n": 4}), index="i", indices={"i": "n", "j": "n", "k": "n"}, assumptions=("sum_i p_i = 1",)),
+    Problem("attention.grad_A", "attention", "grad_A",
+            "O = A V with upstream gradient G = dL/dO. Give dL/dA.",
+            {"G": Use("matrix", "G", meaning="dL/dO (n x d_k)"), "V": Use("matrix", "V", meaning="values (n x d_k)")},
+            ({"n": 2, "d_k": 3}, {"n": 3, "d_k": 2})),
+    Problem("attention.grad_S", "attention", "grad_S",
+            "A = softmax(S) row by row, O = A V, upstream gradient G. With dA = G V^T, give dL/dS.",
+            {"A": Use("matrix", "A_of_S", meaning="softmax(S), row by row (n x n)"),
+             "dA": Use("matrix", lambda e: e["G"] * e["V"].T, meaning="dL/dA = G V^T (n x n)")},
+            ({"n": 2, "d_k": 1}, {"n": 3, "d_k": 1}),
+            mistakes={"A .* dA": "the row-sum term is missing: dS = A ⊙ (dA - rowsum(dA ⊙ A))"}),
+    Problem("attention.grad_Q", "attention", "grad_Q",
+            "S = Q K^T / sqrt(d_k). Given dS = dL/dS, give dL/dQ.",
+            {"dS": Use("matrix", "dS_closed", meaning="dL/dS (n x n)"), "K": Use("matrix", "K", meaning="keys (n x d_k)"),
+             "d_k": Use("size", "d_k", meaning="key width")},
+            ({"n": 2, "d_k": 3}, {"n": 3, "d_k": 2})),
+    Problem("attention.grad_K", "attention", "grad_K",
+            "S = Q K^T / sqrt(d_k). Given dS = dL/dS, give dL/dK.",
+            {"dS": Use("matrix", "dS_closed", meaning="dL/dS (n x n)"), "Q": Use("matrix", "Q", meaning="queries (n x d_k)"),
+             "d_k": Use("size", "d_k", meaning="key width")},
+            ({"n": 2, "d_k": 3}, {"n": 3, "d_k": 2})),
     Problem("information.grad_entropy", "information", "grad_entropy",
             "H(p) = -sum_i p_i log p_i with p_i > 0. Give dH/dp_i.",
             {"p": Use("indexed", "p", meaning="p_i > 0")}, ({"n": 2}, {"n": 3}), index="i", indices={"i": "n", "j": "n"},
             mistakes={"-log(p_i)": "the product rule's second term, -1, is missing"}),
 )}
+
+
+def _value(use: Use, env: Mapping[str, Any]) -> Any:
+    return use.env(env) if callable(use.env) else env[use.env]
 
 
 def problem(problem_id: str) -> Problem:
@@ -104,8 +156,12 @@ def problem(problem_id: str) -> Problem:
 
 
 def _vocabulary(p: Problem, sizes: Mapping[str, int], env: Mapping[str, Any]) -> Vocabulary:
-    matrices = {name: sp.MatrixSymbol(name, *env[use.env].shape) for name, use in p.uses.items() if use.kind == "matrix"}
+    matrices = {name: sp.MatrixSymbol(name, *_value(use, env).shape) for name, use in p.uses.items() if use.kind == "matrix"}
     scalars = {name: sp.Integer(sizes[use.env]) for name, use in p.uses.items() if use.kind == "size"}
+    for name, use in p.uses.items():
+        if use.kind == "scalar":
+            value = _value(use, env)
+            scalars[name] = value[0] if getattr(value, "is_Matrix", False) else value
     indexed = {name: use.rank for name, use in p.uses.items() if use.kind == "indexed"}
     return Vocabulary(scalars=scalars, matrices=matrices, indexed=indexed, indices=dict(p.indices))
 
@@ -114,9 +170,10 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], env: Ma
     """The answer at concrete sizes, in the builder's entry symbols: a matrix like the key."""
     bounds = {sp.Symbol(size, integer=True, positive=True): sp.Integer(sizes[size]) for size in set(p.indices.values())}
     if not p.index:
-        replaced = answer.xreplace({sp.MatrixSymbol(n, *env[u.env].shape): sp.ImmutableMatrix(env[u.env])
+        replaced = answer.xreplace({sp.MatrixSymbol(n, *_value(u, env).shape): sp.ImmutableMatrix(_value(u, env))
                                     for n, u in p.uses.items() if u.kind == "matrix"})
-        return sp.Matrix(replaced.doit())
+        replaced = replaced.doit()
+        return sp.Matrix(replaced) if getattr(replaced, "is_Matrix", False) else sp.Matrix([[replaced]])
 
     def entry(i: int) -> sp.Expr:
         at = answer.xreplace({sp.Symbol(p.index, integer=True, positive=True): sp.Integer(i), **bounds}).doit()
@@ -126,7 +183,7 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], env: Ma
             position = [int(k) - 1 for k in indexed.indices]
             if any(k < 0 for k in position):
                 raise InvalidAnswer(f"{indexed} is outside the vector")
-            values[indexed] = env[use.env][tuple(position) if use.rank > 1 else position[0]]
+            values[indexed] = _value(use, env)[tuple(position) if use.rank > 1 else position[0]]
         return at.xreplace(values)
 
     rows = int(sizes[p.indices[p.index]])
@@ -164,11 +221,29 @@ def _points(symbols: list[sp.Symbol], rng: random.Random, count: int,
     return [{s: value(s) for s in symbols} for _ in range(count)]
 
 
-def _evaluate(m: sp.Matrix, point: Mapping[sp.Symbol, float]) -> list[complex]:
-    return [complex(sp.N(e.xreplace({k: sp.Float(v, 30) for k, v in point.items()}), 20)) for e in m]
+def _evaluator(m: sp.Matrix, symbols: list[sp.Symbol]) -> Callable[[Mapping[sp.Symbol, float]], list[complex]]:
+    """A fast numeric function of the matrix's entries (lambdify with common subexpressions; every
+    symbol comes from derive's builders or the problem's vocabulary, never from the student's text,
+    and dummify renames them all anyway)."""
+    import numpy as np
+
+    from derive.atoms import to_sympy_functions  # derive's opaque Exp, Sqrt... as SymPy's own
+
+    function = sp.lambdify(symbols, list(to_sympy_functions(m)), modules="numpy", cse=True, dummify=True)
+
+    def evaluate(point: Mapping[sp.Symbol, float]) -> list[complex]:
+        with np.errstate(all="ignore"):
+            values = function(*[np.complex128(point[s]) for s in symbols])
+        return [complex(v) for v in values]
+
+    return evaluate
 
 
 def _close(a: list[complex], b: list[complex]) -> bool:
+    import math
+
+    if not all(math.isfinite(abs(x)) for x in a):  # undefined where the gradient is defined
+        return False
     scale = max([1.0] + [abs(x) for x in b])
     return all(abs(x - y) <= 1e-9 * scale for x, y in zip(a, b))
 
@@ -196,8 +271,8 @@ def grade(problem_id: str, text: str, points: int = 6, seed: int = 0) -> Grade:
         except InvalidAnswer as error:
             return Grade(problem_id, "invalid", 0.0, str(error), method="parse")
         key = sp.Matrix(claim.claimed(env))
-        sampler = _Sampler(rng, points, {s: len(env[u.env]) for u in p.uses.values() if u.domain == "simplex"
-                                         for s in sp.Matrix(env[u.env]).free_symbols})
+        sampler = _Sampler(rng, points, {s: len(_value(u, env)) for u in p.uses.values() if u.domain == "simplex"
+                                         for s in sp.Matrix(_value(u, env)).free_symbols})
         if student.shape != key.shape:
             if student.T.shape == key.shape and _agrees(student.T, key, sampler):
                 return Grade(problem_id, "incorrect", CREDIT["transpose"], "transposed: the answer is the key's transpose",
@@ -226,8 +301,9 @@ def _agrees(a: sp.Matrix, b: sp.Matrix, sampler: _Sampler) -> bool:
 
 def _counterexample(student: sp.Matrix, key: sp.Matrix, sampler: _Sampler) -> dict[str, Any] | None:
     symbols = sorted(student.free_symbols | key.free_symbols, key=str)
+    student_at, key_at = _evaluator(student, symbols), _evaluator(key, symbols)
     for point in _points(symbols, sampler.rng, sampler.points, sampler.simplex):
-        got, want = _evaluate(student, point), _evaluate(key, point)
+        got, want = student_at(point), key_at(point)
         if not _close(got, want):
             worst = max(range(len(want)), key=lambda i: abs(got[i] - want[i]))
             return {"inputs": {str(k): round(v, 6) for k, v in point.items()}, "entry": worst,
