@@ -227,7 +227,9 @@ def _evaluator(m: sp.Matrix, symbols: list[sp.Symbol]) -> Callable[[Mapping[sp.S
     and dummify renames them all anyway)."""
     import numpy as np
 
-    from derive.atoms import to_sympy_functions  # derive's opaque Exp, Sqrt... as SymPy's own
+    from derive.atoms import (
+        to_sympy_functions,  # derive's opaque Exp, Sqrt... as SymPy's own
+    )
 
     function = sp.lambdify(symbols, list(to_sympy_functions(m)), modules="numpy", cse=True, dummify=True)
 
