@@ -141,6 +141,20 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("problem", metavar="PROBLEM", help="a problem id (see 'gradproof problems')")
     check.add_argument("answer", metavar="ANSWER", help="the answer, quoted")
     check.add_argument("--json", action="store_true", help="machine-readable output")
+    grade = commands.add_parser(
+        "grade", help="grade a class's answers from CSV; results CSV and Gradescope files",
+        description="Grade every answer in SUBMISSIONS (CSV, long: student,problem,answer; or wide: student then "
+        "one column per problem id) against PROBLEMS ('lecture', the built-in set). Writes OUTDIR/results.csv "
+        "(student,problem,verdict,score,feedback,method) as it goes, and OUTDIR/gradescope/STUDENT/results.json. "
+        "An interrupted run resumes: answers already in results.csv are not graded again.",
+        epilog="Examples: gradproof grade lecture answers.csv -o graded; "
+        "gradproof grade lecture --single submission.csv -o /autograder/results",
+    )
+    grade.add_argument("problems", metavar="PROBLEMS", help="'lecture' (the built-in problems)")
+    grade.add_argument("submissions", metavar="SUBMISSIONS", nargs="?", help="the class's CSV")
+    grade.add_argument("-o", "--output", metavar="OUTDIR", required=True, help="where results go")
+    grade.add_argument("--single", metavar="SUBMISSION", help="one student's CSV (problem,answer): writes "
+                       "OUTDIR/results.json for an autograder container")
     return parser
 
 
@@ -171,6 +185,36 @@ def _cmd_check(args: argparse.Namespace) -> int:
         c = result.counterexample
         inputs = ", ".join(f"{k} = {v:g}" for k, v in c["inputs"].items())
         print(f"  counterexample: at {inputs}: expected {c['expected']:g}, yours {c['yours']:g} (entry {c['entry']})")
+    return EXIT_OK
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from verify.homework.batch import SubmissionError, grade_class, grade_single, read_submissions
+
+    if args.problems != "lecture":
+        raise UsageError(f"problem set {args.problems!r}: only 'lecture' (the built-in problems) is available so far")
+    if bool(args.single) == bool(args.submissions):
+        raise UsageError("give SUBMISSIONS (a class's CSV) or --single SUBMISSION, not both")
+    out = Path(args.output)
+    try:
+        if args.single:
+            document = grade_single(Path(args.single), out)
+            print(f"wrote {out / 'results.json'}: score {document['score']:g} of {len(document['tests'])}",
+                  file=sys.stderr)
+            return EXIT_OK
+        rows = read_submissions(Path(args.submissions))
+        from .progress import Progress
+
+        graded = list(grade_class(rows, out, progress=Progress("grade")))
+    except SubmissionError as error:
+        raise UsageError(str(error)) from None
+    except OSError as error:
+        raise UsageError(f"cannot write to {out}: {error.strerror or error}") from None
+    counts = {v: sum(g.verdict == v for _, g in graded) for v in ("correct", "incorrect", "invalid")}
+    print(f"graded {len(graded)} answers ({len(rows) - len(graded)} already in {out / 'results.csv'}): "
+          + ", ".join(f"{n} {v}" for v, n in counts.items()), file=sys.stderr)
     return EXIT_OK
 
 
@@ -403,6 +447,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_problems(args)
         if args.command == "check":
             return _cmd_check(args)
+        if args.command == "grade":
+            return _cmd_grade(args)
         return _cmd_derive(args)
     except UsageError as error:
         return _fail(str(error))

@@ -1,0 +1,88 @@
+"""gradproof grade: long and wide CSV in, results.csv and Gradescope files out, resumable."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from gradproof.cli import main
+from verify.homework import batch
+
+LONG = ("student,problem,answer\n"
+        "ann,softmax_ce.grad_z,p_i - y_i\n"
+        "ann,kl.grad_q,-p_i/q_i\n"
+        "bob,softmax_ce.grad_z,y_i - p_i\n"
+        'bob,kl.grad_q,"__import__(""os"").system(""true"")"\n'
+        "../etc,softmax_ce.grad_z,p_i\n")
+WIDE = "student,softmax_ce.grad_z,kl.grad_q\nann,p_i - y_i,-p_i/q_i\nbob,y_i - p_i,\n"
+
+
+def _rows(path: Path) -> list[dict]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_long_csv_gives_results_and_gradescope(tmp_path: Path) -> None:
+    (tmp_path / "answers.csv").write_text(LONG)
+    assert main(["grade", "lecture", str(tmp_path / "answers.csv"), "-o", str(tmp_path / "out")]) == 0
+    rows = _rows(tmp_path / "out" / "results.csv")
+    assert [(r["student"], r["problem"], r["verdict"], r["score"]) for r in rows] == [
+        ("ann", "softmax_ce.grad_z", "correct", "1.0"), ("ann", "kl.grad_q", "correct", "1.0"),
+        ("bob", "softmax_ce.grad_z", "incorrect", "0.5"), ("bob", "kl.grad_q", "invalid", "0.0"),
+        ("../etc", "softmax_ce.grad_z", "incorrect", "0.25")]
+    bob = json.loads((tmp_path / "out" / "gradescope" / "bob" / "results.json").read_text())
+    assert bob["score"] == 0.5 and [t["name"] for t in bob["tests"]] == ["softmax_ce.grad_z", "kl.grad_q"]
+    assert {"name", "score", "max_score", "output", "visibility"} == set(bob["tests"][0])
+    folders = sorted(p.name for p in (tmp_path / "out" / "gradescope").iterdir())
+    assert "../etc" not in folders and any(f.startswith("student-") for f in folders)  # no path tricks
+    assert not (tmp_path / "etc").exists()
+
+
+def test_wide_csv_reads_like_long(tmp_path: Path) -> None:
+    (tmp_path / "wide.csv").write_text(WIDE)
+    assert batch.read_submissions(tmp_path / "wide.csv") == [
+        ("ann", "softmax_ce.grad_z", "p_i - y_i"), ("ann", "kl.grad_q", "-p_i/q_i"), ("bob", "softmax_ce.grad_z", "y_i - p_i")]
+
+
+def test_an_interrupted_run_resumes_without_repeating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "answers.csv").write_text(LONG)
+    out = tmp_path / "out"
+    rows = batch.read_submissions(tmp_path / "answers.csv")
+    first = batch.grade_class(rows, out)
+    next(first), next(first)  # interrupted after two answers
+    first.close()
+    assert len(_rows(out / "results.csv")) == 2
+    calls = []
+    real = batch.grade
+    monkeypatch.setattr(batch, "grade", lambda p, a: calls.append((p, a)) or real(p, a))
+    assert len(list(batch.grade_class(rows, out))) == 3
+    assert len(calls) == 3 and len(_rows(out / "results.csv")) == 5
+    ann = json.loads((out / "gradescope" / "ann" / "results.json").read_text())
+    assert ann["score"] == 2.0  # answers graded before the interruption are in it
+
+
+def test_single_submission_for_an_autograder(tmp_path: Path) -> None:
+    (tmp_path / "mine.csv").write_text("problem,answer\nsoftmax_ce.grad_z,p_i - y_i\nattention.grad_V,G^T A\n")
+    assert main(["grade", "lecture", "--single", str(tmp_path / "mine.csv"), "-o", str(tmp_path / "results")]) == 0
+    document = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert document["score"] == 1.5 and document["tests"][1]["output"].startswith("incorrect: transposed")
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["grade", "course.toml", "x.csv", "-o", "out"], "only 'lecture'"),
+    (["grade", "lecture", "-o", "out"], "not both"),
+    (["grade", "lecture", "/nonexistent.csv", "-o", "out"], "cannot read"),
+])
+def test_bad_grade_input_is_one_line_exit_2(args: list[str], words: str, capsys) -> None:  # noqa: ANN001
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_csv_without_students_is_refused(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    (tmp_path / "bad.csv").write_text("name,answer\nann,p_i\n")
+    assert main(["grade", "lecture", str(tmp_path / "bad.csv"), "-o", str(tmp_path / "out")]) == 2
+    assert "needs a 'student' column" in capsys.readouterr().err

@@ -1,0 +1,128 @@
+"""Grading a class: submissions from CSV, results to CSV and to Gradescope's ``results.json``.
+
+Results are appended to ``OUTDIR/results.csv`` as each answer is graded, so an interrupted run
+resumes where it stopped: answers already in the file are not graded again. Each student's
+Gradescope file is rewritten after each of their answers.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .problems import PROBLEMS, Grade, grade
+
+__all__ = ["read_submissions", "grade_class", "grade_single", "gradescope_results", "SubmissionError", "FIELDS"]
+
+FIELDS = ["student", "problem", "verdict", "score", "feedback", "method"]
+
+
+class SubmissionError(ValueError):
+    """The submissions file cannot be read as either layout; the message says what is wrong."""
+
+
+def read_submissions(path: Path) -> list[tuple[str, str, str]]:
+    """(student, problem, answer) rows from a long CSV (``student,problem,answer``) or a wide one
+    (``student`` then one column per problem id).
+
+    >>> import tempfile, os
+    >>> f = Path(tempfile.mkdtemp()) / "s.csv"
+    >>> _ = f.write_text("student,softmax_ce.grad_z\\nann,p_i - y_i\\n")
+    >>> read_submissions(f)
+    [('ann', 'softmax_ce.grad_z', 'p_i - y_i')]
+    """
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+            header = rows[0].keys() if rows else []
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise SubmissionError(f"cannot read {path}: {error}") from None
+    columns = [c.strip() for c in header if c is not None]
+    if "student" not in columns:
+        raise SubmissionError(f"{path} needs a 'student' column; it has {', '.join(columns) or 'none'}")
+    if {"problem", "answer"} <= set(columns):
+        return [(r["student"].strip(), r["problem"].strip(), r["answer"] or "") for r in rows]
+    problems = [c for c in columns if c != "student"]
+    unknown = [c for c in problems if c not in PROBLEMS]
+    if unknown:
+        raise SubmissionError(f"unknown problem column {unknown[0]!r}; use a long CSV (student,problem,answer) or "
+                              "problem ids as columns (see 'gradproof problems')")
+    return [(r["student"].strip(), p, r[p] or "") for r in rows for p in problems if (r.get(p) or "").strip()]
+
+
+def _done(results: Path) -> set[tuple[str, str]]:
+    if not results.exists():
+        return set()
+    with results.open(newline="", encoding="utf-8") as handle:
+        return {(r["student"], r["problem"]) for r in csv.DictReader(handle)}
+
+
+def _folder(student: str) -> str:
+    """A student's name as a folder name; anything unsafe becomes a hash (no path tricks)."""
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", student) and ".." not in student:
+        return student
+    return "student-" + hashlib.sha256(student.encode()).hexdigest()[:16]
+
+
+def gradescope_results(grades: list[Grade]) -> dict:
+    """Gradescope's autograder ``results.json``: the total and one test per problem."""
+    tests = [{"name": g.problem, "score": g.score, "max_score": 1.0, "output": f"{g.verdict}: {g.feedback}",
+              "visibility": "visible"} for g in grades]
+    return {"score": sum(g.score for g in grades), "tests": tests}
+
+
+def grade_class(rows: list[tuple[str, str, str]], out: Path,
+                progress: Callable[[int, int, str], None] | None = None) -> Iterator[tuple[str, Grade]]:
+    """Grade every (student, problem, answer) not already in ``out/results.csv``; yields as it goes."""
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / "results.csv"
+    done = _done(results)
+    todo = [(s, p, a) for s, p, a in rows if (s, p) not in done]
+    new_file = not results.exists()
+    with results.open("a", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, FIELDS)
+        if new_file:
+            writer.writeheader()
+        for number, (student, problem_id, answer) in enumerate(todo):
+            if progress:
+                progress(number, len(todo), f"{student} {problem_id}")
+            result = grade(problem_id, answer) if problem_id in PROBLEMS else \
+                Grade(problem_id, "invalid", 0.0, f"no problem {problem_id!r}", method="none")
+            writer.writerow({"student": student, "problem": problem_id, "verdict": result.verdict,
+                             "score": result.score, "feedback": result.feedback, "method": result.method})
+            handle.flush()
+            _write_gradescope(out, student)
+            yield student, result
+    if progress:
+        progress(len(todo), len(todo), "done")
+
+
+def _write_gradescope(out: Path, student: str) -> None:
+    """Rebuild a student's results.json from results.csv (so resumed runs include earlier answers)."""
+    with (out / "results.csv").open(newline="", encoding="utf-8") as handle:
+        mine = [Grade(r["problem"], r["verdict"], float(r["score"]), r["feedback"], method=r.get("method", ""))
+                for r in csv.DictReader(handle) if r["student"] == student]
+    folder = out / "gradescope" / _folder(student)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(gradescope_results(mine), indent=2, ensure_ascii=False) + "\n")
+
+
+def grade_single(path: Path, out: Path) -> dict:
+    """One student's submission (CSV ``problem,answer``) to the ``results.json`` an autograder writes."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise SubmissionError(f"cannot read {path}: {error}") from None
+    if rows and not {"problem", "answer"} <= set(rows[0]):
+        raise SubmissionError(f"{path} needs 'problem' and 'answer' columns")
+    grades = [grade(r["problem"].strip(), r["answer"] or "") if r["problem"].strip() in PROBLEMS
+              else Grade(r["problem"], "invalid", 0.0, f"no problem {r['problem']!r}", method="none") for r in rows]
+    document = gradescope_results(grades)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    return document
