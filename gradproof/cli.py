@@ -191,7 +191,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_grade(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from verify.homework.batch import SubmissionError, grade_class, grade_single, read_submissions
+    from verify.homework.batch import (
+        SubmissionError,
+        grade_class,
+        grade_single,
+        read_submissions,
+    )
 
     if args.problems != "lecture":
         raise UsageError(f"problem set {args.problems!r}: only 'lecture' (the built-in problems) is available so far")

@@ -76,13 +76,13 @@ def test_single_submission_for_an_autograder(tmp_path: Path) -> None:
     (["grade", "lecture", "-o", "out"], "not both"),
     (["grade", "lecture", "/nonexistent.csv", "-o", "out"], "cannot read"),
 ])
-def test_bad_grade_input_is_one_line_exit_2(args: list[str], words: str, capsys) -> None:  # noqa: ANN001
+def test_bad_grade_input_is_one_line_exit_2(args: list[str], words: str, capsys) -> None:
     assert main(args) == 2
     err = capsys.readouterr().err
     assert words in err and len(err.strip().splitlines()) == 1
 
 
-def test_a_csv_without_students_is_refused(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_a_csv_without_students_is_refused(tmp_path: Path, capsys) -> None:
     (tmp_path / "bad.csv").write_text("name,answer\nann,p_i\n")
     assert main(["grade", "lecture", str(tmp_path / "bad.csv"), "-o", str(tmp_path / "out")]) == 2
     assert "needs a 'student' column" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .problems import PROBLEMS, Grade, grade
 
-__all__ = ["read_submissions", "grade_class", "grade_single", "gradescope_results", "SubmissionError", "FIELDS"]
+__all__ = ["FIELDS", "SubmissionError", "grade_class", "grade_single", "gradescope_results", "read_submissions"]
 
 FIELDS = ["student", "problem", "verdict", "score", "feedback", "method"]
 
