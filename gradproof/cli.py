@@ -141,6 +141,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("problem", metavar="PROBLEM", help="a problem id (see 'gradproof problems')")
     check.add_argument("answer", metavar="ANSWER", help="the answer, quoted")
     check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.add_argument("--time-limit", type=float, default=10.0, metavar="S",
+                       help="seconds an answer may take to grade before it is called invalid (default 10)")
     grade = commands.add_parser(
         "grade", help="grade a class's answers from CSV; results CSV and Gradescope files",
         description="Grade every answer in SUBMISSIONS (CSV, long: student,problem,answer; or wide: student then "
@@ -155,6 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("-o", "--output", metavar="OUTDIR", required=True, help="where results go")
     grade.add_argument("--single", metavar="SUBMISSION", help="one student's CSV (problem,answer): writes "
                        "OUTDIR/results.json for an autograder container")
+    grade.add_argument("--time-limit", type=float, default=10.0, metavar="S",
+                       help="seconds an answer may take to grade before it is called invalid (default 10)")
     return parser
 
 
@@ -172,11 +176,15 @@ def _cmd_problems(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from verify.homework.problems import PROBLEMS, grade
+    from verify.homework.problems import PROBLEMS
+    from verify.homework.worker import BoundedGrader
 
     if args.problem not in PROBLEMS:
         raise UsageError(f"no problem {args.problem!r}; see 'gradproof problems'")
-    result = grade(args.problem, args.answer)
+    if args.time_limit <= 0:
+        raise UsageError("--time-limit must be positive")
+    with BoundedGrader(args.time_limit) as grader:
+        result = grader(args.problem, args.answer)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -203,16 +211,18 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     if bool(args.single) == bool(args.submissions):
         raise UsageError("give SUBMISSIONS (a class's CSV) or --single SUBMISSION, not both")
     out = Path(args.output)
+    if args.time_limit <= 0:
+        raise UsageError("--time-limit must be positive")
     try:
         if args.single:
-            document = grade_single(Path(args.single), out)
+            document = grade_single(Path(args.single), out, args.time_limit)
             print(f"wrote {out / 'results.json'}: score {document['score']:g} of {len(document['tests'])}",
                   file=sys.stderr)
             return EXIT_OK
         rows = read_submissions(Path(args.submissions))
         from .progress import Progress
 
-        graded = list(grade_class(rows, out, progress=Progress("grade")))
+        graded = list(grade_class(rows, out, progress=Progress("grade"), seconds=args.time_limit))
     except SubmissionError as error:
         raise UsageError(str(error)) from None
     except OSError as error:

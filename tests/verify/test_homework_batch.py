@@ -56,9 +56,13 @@ def test_an_interrupted_run_resumes_without_repeating(tmp_path: Path, monkeypatc
     first.close()
     assert len(_rows(out / "results.csv")) == 2
     calls = []
-    real = batch.grade
-    monkeypatch.setattr(batch, "grade", lambda p, a: calls.append((p, a)) or real(p, a))
-    assert len(list(batch.grade_class(rows, out))) == 3
+    from verify.homework.problems import grade
+
+    def counting(p: str, a: str):
+        calls.append((p, a))
+        return grade(p, a)
+
+    assert len(list(batch.grade_class(rows, out, grader=counting))) == 3
     assert len(calls) == 3 and len(_rows(out / "results.csv")) == 5
     ann = json.loads((out / "gradescope" / "ann" / "results.json").read_text())
     assert ann["score"] == 2.0  # answers graded before the interruption are in it
@@ -86,3 +90,19 @@ def test_a_csv_without_students_is_refused(tmp_path: Path, capsys) -> None:
     (tmp_path / "bad.csv").write_text("name,answer\nann,p_i\n")
     assert main(["grade", "lecture", str(tmp_path / "bad.csv"), "-o", str(tmp_path / "out")]) == 2
     assert "needs a 'student' column" in capsys.readouterr().err
+
+
+def test_an_answer_past_the_time_limit_is_invalid_and_the_next_is_graded() -> None:
+    from verify.homework.worker import BoundedGrader
+
+    with BoundedGrader(seconds=0.001) as grader:
+        slow = grader("attention.grad_Q", "dS K / sqrt(d_k)")  # about a second of work
+        assert grader._process is None  # killed
+        grader.seconds = 60
+        assert grader("softmax_ce.grad_z", "p_i - y_i").verdict == "correct"  # a fresh worker
+    assert (slow.verdict, slow.method) == ("invalid", "timeout") and "longer than 0.001 s" in slow.feedback
+    with BoundedGrader(seconds=60) as grader:
+        grader._start()
+        first = grader._process
+        assert grader("softmax_ce.grad_z", "p_i - y_i").verdict == "correct"
+        assert grader._process is first  # one worker serves answers that stay within the limit

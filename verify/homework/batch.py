@@ -14,7 +14,8 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .problems import PROBLEMS, Grade, grade
+from .problems import PROBLEMS, Grade
+from .worker import DEFAULT_SECONDS, BoundedGrader
 
 __all__ = ["FIELDS", "SubmissionError", "grade_class", "grade_single", "gradescope_results", "read_submissions"]
 
@@ -76,8 +77,17 @@ def gradescope_results(grades: list[Grade]) -> dict:
 
 
 def grade_class(rows: list[tuple[str, str, str]], out: Path,
-                progress: Callable[[int, int, str], None] | None = None) -> Iterator[tuple[str, Grade]]:
-    """Grade every (student, problem, answer) not already in ``out/results.csv``; yields as it goes."""
+                progress: Callable[[int, int, str], None] | None = None,
+                grader: Callable[[str, str], Grade] | None = None,
+                seconds: float = DEFAULT_SECONDS) -> Iterator[tuple[str, Grade]]:
+    """Grade every (student, problem, answer) not already in ``out/results.csv``; yields as it goes.
+
+    Each answer is graded in a worker killed past ``seconds`` (``BoundedGrader``) unless a
+    ``grader`` is given."""
+    if grader is None:
+        with BoundedGrader(seconds) as bounded:
+            yield from grade_class(rows, out, progress, bounded)
+        return
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.csv"
     done = _done(results)
@@ -90,7 +100,7 @@ def grade_class(rows: list[tuple[str, str, str]], out: Path,
         for number, (student, problem_id, answer) in enumerate(todo):
             if progress:
                 progress(number, len(todo), f"{student} {problem_id}")
-            result = grade(problem_id, answer) if problem_id in PROBLEMS else \
+            result = grader(problem_id, answer) if problem_id in PROBLEMS else \
                 Grade(problem_id, "invalid", 0.0, f"no problem {problem_id!r}", method="none")
             writer.writerow({"student": student, "problem": problem_id, "verdict": result.verdict,
                              "score": result.score, "feedback": result.feedback, "method": result.method})
@@ -111,7 +121,7 @@ def _write_gradescope(out: Path, student: str) -> None:
     (folder / "results.json").write_text(json.dumps(gradescope_results(mine), indent=2, ensure_ascii=False) + "\n")
 
 
-def grade_single(path: Path, out: Path) -> dict:
+def grade_single(path: Path, out: Path, seconds: float = DEFAULT_SECONDS) -> dict:
     """One student's submission (CSV ``problem,answer``) to the ``results.json`` an autograder writes."""
     try:
         with path.open(newline="", encoding="utf-8") as handle:
@@ -120,8 +130,9 @@ def grade_single(path: Path, out: Path) -> dict:
         raise SubmissionError(f"cannot read {path}: {error}") from None
     if rows and not {"problem", "answer"} <= set(rows[0]):
         raise SubmissionError(f"{path} needs 'problem' and 'answer' columns")
-    grades = [grade(r["problem"].strip(), r["answer"] or "") if r["problem"].strip() in PROBLEMS
-              else Grade(r["problem"], "invalid", 0.0, f"no problem {r['problem']!r}", method="none") for r in rows]
+    with BoundedGrader(seconds) as grader:
+        grades = [grader(r["problem"].strip(), r["answer"] or "") if r["problem"].strip() in PROBLEMS
+                  else Grade(r["problem"], "invalid", 0.0, f"no problem {r['problem']!r}", method="none") for r in rows]
     document = gradescope_results(grades)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
