@@ -128,12 +128,20 @@ def _minus(f: Callable[[Tensors, Sizes], torch.Tensor]) -> Callable[[Tensors, Si
     return lambda t, s: -f(t, s)
 
 
+def _descend(t: Tensors, wrt: str, rate: str, gradient: torch.Tensor) -> torch.Tensor:
+    """One gradient-descent step ``t[wrt] - t[rate] * gradient``, the gradient laid out as ``t[wrt]``."""
+    value = t[wrt]
+    return value - t[rate].reshape(-1, *[1] * (value.dim() - 1)) * gradient.reshape(value.shape)
+
+
 def _step(loss: Callable[..., torch.Tensor], wrt: str, rate: str) -> Callable[[Tensors, Sizes], torch.Tensor]:
-    """One gradient-descent step ``wrt - rate * dloss/dwrt``."""
-    def value(t: Tensors, s: Sizes) -> torch.Tensor:
-        g = ref.gradient(loss, wrt, t)
-        return t[wrt] - t[rate].reshape(-1, *[1] * (g.dim() - 1)) * g
-    return value
+    """The reference's step: autograd's gradient of ``loss``, descended with ``rate``."""
+    return lambda t, s: _descend(t, wrt, rate, ref.gradient(loss, wrt, t))
+
+
+def _graph_step(label: str, wrt: str, rate: str) -> Callable[[dict[str, torch.Tensor], Tensors], torch.Tensor]:
+    """The matrix route's step: the model's adjoint of ``label``, descended with ``rate``."""
+    return lambda a, t: _descend(t, wrt, rate, a[label])
 
 
 def _activation(function: Callable[[sp.Expr], sp.Expr]) -> Callable[[sp.Matrix], sp.Matrix]:
@@ -155,17 +163,13 @@ def _perceptron_feed(t: Tensors) -> Tensors:
     return {"x": col(t["x"]), "w": col(t["w"]), "b": one(t["b"]), "c": one(t["y"] - t["t"])}
 
 
-def _perceptron_step(label: str, tensor: str) -> Callable[[dict[str, torch.Tensor], Tensors], torch.Tensor]:
-    return lambda a, t: t[tensor] - t["eta"].reshape(-1, *[1] * (t[tensor].dim() - 1)) * a[label].reshape(t[tensor].shape)
-
-
 _PERCEPTRON_SIZES = {"n": (1, 6)}
 PERCEPTRON = (
     Target("perceptron", "w <- w - eta dJ/dw", _PERCEPTRON, _step(ref.perceptron_criterion, "w", "eta"),
-           EntrywiseRoute({"n": 3}), MatrixRoute("perceptron", ("w",), _perceptron_feed, _perceptron_step("w", "w")),
+           EntrywiseRoute({"n": 3}), MatrixRoute("perceptron", ("w",), _perceptron_feed, _graph_step("w", "w", "eta")),
            _PERCEPTRON_SIZES, {"n": 4096}),
     Target("perceptron", "b <- b - eta dJ/db", _PERCEPTRON, _step(ref.perceptron_criterion, "b", "eta"),
-           EntrywiseRoute({"n": 3}), MatrixRoute("perceptron", ("b",), _perceptron_feed, _perceptron_step("b", "b")),
+           EntrywiseRoute({"n": 3}), MatrixRoute("perceptron", ("b",), _perceptron_feed, _graph_step("b", "b", "eta")),
            _PERCEPTRON_SIZES, {"n": 4096}),
 )
 
@@ -179,10 +183,6 @@ _BP_ENTRY = EntrywiseRoute({"I": 2, "H": 3, "O": 4, "H2": 2}, prepare=_activatio
 
 def _bp_feed(t: Tensors) -> Tensors:
     return {"I": col(t["I"]), "W_h": t["wh"], "b_h": col(t["bh"]), "W_o": t["wo"], "b_o": col(t["bo"]), "T": col(t["T"])}
-
-
-def _bp_step(label: str, tensor: str, rate: str) -> Callable[[dict[str, torch.Tensor], Tensors], torch.Tensor]:
-    return lambda a, t: t[tensor] - t[rate].reshape(-1, *[1] * (t[tensor].dim() - 1)) * a[label].reshape(t[tensor].shape)
 
 
 def _output_error(kind: str) -> Callable[..., torch.Tensor]:
@@ -210,13 +210,13 @@ BP = (
                        lambda a, t: -a["net_j"].squeeze(-1), cut="net_j"),
            _BP_SIZES, _BP_LARGE, notes="the model's adjoint of net_j is -delta_j"),
     Target("bp", "w_kj(t+1)", (*_NET, Input("alpha", (), "rate")), _step(ref.sigmoid_network, "wo", "alpha"), _BP_ENTRY,
-           MatrixRoute("bp", ("W_o",), _bp_feed, _bp_step("W_o", "wo", "alpha")), _BP_SIZES, _BP_LARGE),
+           MatrixRoute("bp", ("W_o",), _bp_feed, _graph_step("W_o", "wo", "alpha")), _BP_SIZES, _BP_LARGE),
     Target("bp", "w_ji(t+1)", (*_NET, Input("alpha", (), "rate")), _step(ref.sigmoid_network, "wh", "alpha"), _BP_ENTRY,
-           MatrixRoute("bp", ("W_h",), _bp_feed, _bp_step("W_h", "wh", "alpha")), _BP_SIZES, _BP_LARGE),
+           MatrixRoute("bp", ("W_h",), _bp_feed, _graph_step("W_h", "wh", "alpha")), _BP_SIZES, _BP_LARGE),
     Target("bp", "b_k(t+1)", (*_NET, Input("beta", (), "rate")), _step(ref.sigmoid_network, "bo", "beta"), _BP_ENTRY,
-           MatrixRoute("bp", ("b_o",), _bp_feed, _bp_step("b_o", "bo", "beta")), _BP_SIZES, _BP_LARGE),
+           MatrixRoute("bp", ("b_o",), _bp_feed, _graph_step("b_o", "bo", "beta")), _BP_SIZES, _BP_LARGE),
     Target("bp", "b_j(t+1)", (*_NET, Input("beta", (), "rate")), _step(ref.sigmoid_network, "bh", "beta"), _BP_ENTRY,
-           MatrixRoute("bp", ("b_h",), _bp_feed, _bp_step("b_h", "bh", "beta")), _BP_SIZES, _BP_LARGE),
+           MatrixRoute("bp", ("b_h",), _bp_feed, _graph_step("b_h", "bh", "beta")), _BP_SIZES, _BP_LARGE),
     Target("bp", "delta^(l)", (Input("net1", ("H",)), Input("wa", ("H2", "H")), Input("wb", ("O", "H2")), Input("T", ("O",))),
            _minus(_grad(ref.deep_network, "net1")),
            EntrywiseRoute({"I": 2, "H": 3, "O": 4, "H2": 2}, prepare=_activation(sp.tanh)), None,
@@ -286,9 +286,13 @@ def _attention_targets(causal: bool) -> tuple[Target, ...]:
     qkv = lambda t: {k: t[k] for k in ("Q", "K", "V", "G")}
     entry = EntrywiseRoute({"n": 3, "d_k": 2})
     masked = (lambda a, t: a["A"] * _causal_mask(t)) if causal else None
+
+    def of_qkv(x: str) -> Target:
+        return Target("attention", f"d{x}{suffix}", _QKVG, _grad(of_inputs, x), entry, MatrixRoute(model, (x,), qkv),
+                      _ATT_SIZES, _ATT_LARGE)
+
     return (
-        *(Target("attention", f"d{x}{suffix}", _QKVG, _grad(of_inputs, x), entry, MatrixRoute(model, (x,), qkv),
-                 _ATT_SIZES, _ATT_LARGE) for x in ("V",)),
+        of_qkv("V"),
         Target("attention", f"dA{suffix}", (Input("A", ("n", "n")), *_QKVG[2:]),
                _grad(functools.partial(ref.attention_loss_of_weights, causal=causal), "A"), entry,
                MatrixRoute(model, ("A",), lambda t: {k: t[k] for k in ("A", "V", "G")}, masked, cut="A"),
@@ -298,8 +302,8 @@ def _attention_targets(causal: bool) -> tuple[Target, ...]:
                _grad(functools.partial(ref.attention_loss_of_scores, causal=causal), "S"), entry,
                MatrixRoute(model, ("S",), lambda t: {k: t[k] for k in ("S", "V", "G")}, cut="S"),
                _ATT_SIZES, _ATT_LARGE),
-        *(Target("attention", f"d{x}{suffix}", _QKVG, _grad(of_inputs, x), entry, MatrixRoute(model, (x,), qkv),
-                 _ATT_SIZES, _ATT_LARGE) for x in ("Q", "K")),
+        of_qkv("Q"),
+        of_qkv("K"),
     )
 
 
