@@ -5,7 +5,7 @@ for Q, K and V. Compiled side: verify/compile.py's function (forward named tenso
 adjoints). Same inputs, float64, CPU; the ratio is compiled time / autograd time (below 1 is
 faster). Numbers are printed, never asserted.
 
-    python benchmarks/compiled_vs_autograd.py [--sizes 32 128] [--batch 64] [--repeats 5]
+    python benchmarks/compiled_vs_autograd.py [--sizes 32 128] [--batch 64] [--repeats 5] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -26,12 +26,15 @@ from verify.compile import compile_model  # noqa: E402
 from verify.graph_forward import loss  # noqa: E402
 
 
-def _median_seconds(run, repeats: int) -> float:  # noqa: ANN001
+def _median_seconds(run, repeats: int, device: str = "cpu") -> float:  # noqa: ANN001
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     run()  # warm-up
     times = []
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         run()
+        sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -41,13 +44,18 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 128], help="n = d_k")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: this machine has no CUDA device")
     compiled = compile_model("attention")
     m = model("attention")
-    print(f"attention, batch {args.batch}, float64, CPU, {torch.get_num_threads()} threads")
+    print(f"attention, batch {args.batch}, float64, "
+          f"{torch.cuda.get_device_name() if args.device == 'cuda' else f'CPU, {torch.get_num_threads()} threads'}")
     for n in args.sizes:
         generator = torch.Generator().manual_seed(n)
-        Q, K, V, G = (torch.randn(args.batch, n, n, generator=generator, dtype=torch.float64) for _ in range(4))
+        Q, K, V, G = (torch.randn(args.batch, n, n, generator=generator, dtype=torch.float64).to(args.device)
+                      for _ in range(4))
 
         def autograd() -> tuple:
             leaves = [x.clone().requires_grad_() for x in (Q, K, V)]
@@ -59,8 +67,8 @@ def main() -> None:
 
         reference, got = autograd(), formula()
         error = max(float((got[t] - r).abs().max()) for t, r in zip("QKV", reference))
-        t_auto = _median_seconds(autograd, args.repeats)
-        t_comp = _median_seconds(formula, args.repeats)
+        t_auto = _median_seconds(autograd, args.repeats, args.device)
+        t_comp = _median_seconds(formula, args.repeats, args.device)
         print(f"  n = d_k = {n:4d}: autograd {t_auto * 1000:9.2f} ms, compiled {t_comp * 1000:9.2f} ms, "
               f"ratio {t_comp / t_auto:.2f}, max abs difference {error:.1e}")
     print(f"python {platform.python_version()}, torch {torch.__version__}, {platform.machine()}")
