@@ -19,14 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from graphs.models import model  # noqa: E402
-from verify.compile import compile_model  # noqa: E402
-from verify.graph_forward import loss  # noqa: E402
+from graphs.models import model
+from verify.compile import compile_model
+from verify.graph_forward import loss
 
 
-def _median_seconds(run, repeats: int, device: str = "cpu") -> float:  # noqa: ANN001
+def _median_seconds(run, repeats: int, device: str = "cpu") -> float:
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     run()  # warm-up
     times = []
@@ -41,7 +41,9 @@ def _median_seconds(run, repeats: int, device: str = "cpu") -> float:  # noqa: A
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 128], help="n = d_k")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[32, 128], help="n = d_k"
+    )
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -50,28 +52,38 @@ def main() -> None:
         parser.error("--device cuda: this machine has no CUDA device")
     compiled = compile_model("attention")
     m = model("attention")
-    print(f"attention, batch {args.batch}, float64, "
-          f"{torch.cuda.get_device_name() if args.device == 'cuda' else f'CPU, {torch.get_num_threads()} threads'}")
+    print(
+        f"attention, batch {args.batch}, float64, "
+        f"{torch.cuda.get_device_name() if args.device == 'cuda' else f'CPU, {torch.get_num_threads()} threads'}"
+    )
     for n in args.sizes:
         generator = torch.Generator().manual_seed(n)
-        Q, K, V, G = (torch.randn(args.batch, n, n, generator=generator, dtype=torch.float64).to(args.device)
-                      for _ in range(4))
+        Q, K, V, G = (
+            torch.randn(args.batch, n, n, generator=generator, dtype=torch.float64).to(
+                args.device
+            )
+            for _ in range(4)
+        )
 
-        def autograd() -> tuple:
+        def autograd(Q=Q, K=K, V=V, G=G) -> tuple:
             leaves = [x.clone().requires_grad_() for x in (Q, K, V)]
             total = loss(m, dict(zip("QKV", leaves), G=G)).sum()
             return torch.autograd.grad(total, leaves)
 
-        def formula() -> dict:
+        def formula(Q=Q, K=K, V=V, G=G) -> dict:
             return compiled(Q=Q, K=K, V=V, G=G)
 
         reference, got = autograd(), formula()
         error = max(float((got[t] - r).abs().max()) for t, r in zip("QKV", reference))
         t_auto = _median_seconds(autograd, args.repeats, args.device)
         t_comp = _median_seconds(formula, args.repeats, args.device)
-        print(f"  n = d_k = {n:4d}: autograd {t_auto * 1000:9.2f} ms, compiled {t_comp * 1000:9.2f} ms, "
-              f"ratio {t_comp / t_auto:.2f}, max abs difference {error:.1e}")
-    print(f"python {platform.python_version()}, torch {torch.__version__}, {platform.machine()}")
+        print(
+            f"  n = d_k = {n:4d}: autograd {t_auto * 1000:9.2f} ms, compiled {t_comp * 1000:9.2f} ms, "
+            f"ratio {t_comp / t_auto:.2f}, max abs difference {error:.1e}"
+        )
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, {platform.machine()}"
+    )
 
 
 if __name__ == "__main__":

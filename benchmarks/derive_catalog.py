@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from derive.catalog import NAMES, topic  # noqa: E402
-from derive.spec import EnvCache, prove_claim  # noqa: E402
+from derive.catalog import NAMES, topic
+from derive.spec import EnvCache, prove_claim
 
 
 def measure(name: str) -> dict:
@@ -32,8 +32,14 @@ def measure(name: str) -> dict:
         per_claim[claim.key] = time.perf_counter() - begin
     total = time.perf_counter() - start
     slowest = max(per_claim, key=per_claim.get)
-    return {"name": name, "seconds": total, "claims": len(per_claim), "slowest": slowest,
-            "slowest_seconds": per_claim[slowest], "per_claim": per_claim}
+    return {
+        "name": name,
+        "seconds": total,
+        "claims": len(per_claim),
+        "slowest": slowest,
+        "slowest_seconds": per_claim[slowest],
+        "per_claim": per_claim,
+    }
 
 
 def main() -> None:
@@ -47,10 +53,14 @@ def main() -> None:
         row = measure(name)
         rows.append(row)
         share = row["slowest_seconds"] / row["seconds"] if row["seconds"] else 0
-        print(f"{name:<22} {row['seconds']:8.2f} {row['claims']:6d}  {row['slowest']} ({share:.0%})")
+        print(
+            f"{name:<22} {row['seconds']:8.2f} {row['claims']:6d}  {row['slowest']} ({share:.0%})"
+        )
     total = sum(r["seconds"] for r in rows)
     print(f"{'total':<22} {total:8.2f}")
-    print(f"python {platform.python_version()}, {platform.machine()}, {platform.processor() or 'cpu'}")
+    print(
+        f"python {platform.python_version()}, {platform.machine()}, {platform.processor() or 'cpu'}"
+    )
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "total": total}, indent=2))
 

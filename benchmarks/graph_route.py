@@ -21,16 +21,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import sympy  # noqa: E402
+import sympy
 
-from derive.atoms import matrix  # noqa: E402
-from derive.concrete import hadamard, softmax_rows, total  # noqa: E402
-from derive.spec import grad  # noqa: E402
-from graphs.backprop import backprop  # noqa: E402
-from graphs.check import check_all  # noqa: E402
-from graphs.models import MODELS, model  # noqa: E402
-from graphs.prove import prove_rule  # noqa: E402
-from graphs.ops import RULES  # noqa: E402
+from derive.atoms import matrix
+from derive.concrete import hadamard, softmax_rows, total
+from derive.spec import grad
+from graphs.backprop import backprop
+from graphs.check import check_all
+from graphs.models import MODELS, model
+from graphs.ops import RULES
+from graphs.prove import prove_rule
 
 
 def entrywise_attention_dQ(n: int) -> float:
@@ -54,12 +54,21 @@ def graph_route(name: str, repeats: int = 5) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[4, 6], help="n = d_k for the entrywise baseline")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[4, 6],
+        help="n = d_k for the entrywise baseline",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
     baseline = {n: entrywise_attention_dQ(n) for n in args.sizes}
-    route = {name: graph_route(name) for name in ("attention", "causal_attention", "multihead_attention", "encoder")}
+    route = {
+        name: graph_route(name)
+        for name in ("attention", "causal_attention", "multihead_attention", "encoder")
+    }
     start = time.perf_counter()
     proofs = {name: prove_rule(rule).kind for name, rule in RULES.items()}
     rules_seconds = time.perf_counter() - start
@@ -71,26 +80,49 @@ def main() -> None:
         kinds = {check.kind for check in check_all(name)}
         checks[name] = {"seconds": time.perf_counter() - begin, "kinds": sorted(kinds)}
 
-    print("Attention gradients: entrywise sympy.diff (dL/dQ only) vs the graph route (every input, any size)")
+    print(
+        "Attention gradients: entrywise sympy.diff (dL/dQ only) vs the graph route (every input, any size)"
+    )
     for n, seconds in baseline.items():
         print(f"  entrywise  n = d_k = {n}: {seconds:8.3f} s")
     for name, seconds in route.items():
-        ratios = ", ".join(f"{baseline[n] / seconds:,.0f}x faster than entrywise at n={n}" for n in baseline)
-        print(f"  graph route {name:<20} {seconds * 1000:8.2f} ms  (symbolic sizes; {ratios})")
+        ratios = ", ".join(
+            f"{baseline[n] / seconds:,.0f}x faster than entrywise at n={n}"
+            for n in baseline
+        )
+        print(
+            f"  graph route {name:<20} {seconds * 1000:8.2f} ms  (symbolic sizes; {ratios})"
+        )
     if len(baseline) >= 2:
-        (n1, t1), (n2, t2) = list(baseline.items())[0], list(baseline.items())[-1]
+        measured = list(baseline.items())
+        (n1, t1), (n2, t2) = measured[0], measured[-1]
         exponent = (sympy.log(t2 / t1) / sympy.log(sympy.Rational(n2, n1))).evalf(3)
-        print(f"  entrywise growth between n={n1} and n={n2}: n^{exponent}; the graph route does not depend on n")
+        print(
+            f"  entrywise growth between n={n1} and n={n2}: n^{exponent}; the graph route does not depend on n"
+        )
     proved = sum(kind == "proved" for kind in proofs.values())
-    print(f"Rule table: {proved}/{len(proofs)} rules proven entrywise in {rules_seconds:.2f} s")
+    print(
+        f"Rule table: {proved}/{len(proofs)} rules proven entrywise in {rules_seconds:.2f} s"
+    )
     print("Model checks (entrywise, at each model's check sizes):")
     for name, row in checks.items():
         print(f"  {name:<20} {row['seconds']:7.2f} s  {', '.join(row['kinds'])}")
-    print(f"python {platform.python_version()}, sympy {sympy.__version__}, {platform.machine()}")
+    print(
+        f"python {platform.python_version()}, sympy {sympy.__version__}, {platform.machine()}"
+    )
     if args.json:
-        args.json.write_text(json.dumps(
-            {"entrywise_seconds": baseline, "graph_route_seconds": route, "rules_seconds": rules_seconds,
-             "rules": proofs, "model_checks": checks}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "entrywise_seconds": baseline,
+                    "graph_route_seconds": route,
+                    "rules_seconds": rules_seconds,
+                    "rules": proofs,
+                    "model_checks": checks,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -52,14 +52,23 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=128, help="n = d_k (default 128)")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--skip-default", action="store_true", help="skip gradcheck's default mode (slow)")
+    parser.add_argument(
+        "--skip-default",
+        action="store_true",
+        help="skip gradcheck's default mode (slow)",
+    )
     args = parser.parse_args()
     n = args.n
-    print(f"attention n = d_k = {n}, float64, CPU, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(
+        f"attention n = d_k = {n}, float64, CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    )
 
     # 1. compiled formula vs autograd on one batch
     g = torch.Generator().manual_seed(0)
-    Q, K, V, G = (torch.randn(args.batch, n, n, generator=g, dtype=torch.float64) for _ in range(4))
+    Q, K, V, G = (
+        torch.randn(args.batch, n, n, generator=g, dtype=torch.float64)
+        for _ in range(4)
+    )
     compiled = compile_model("attention")
 
     def autograd() -> tuple:
@@ -74,20 +83,32 @@ def main() -> None:
     agreement = max(float((got[k] - r).abs().max()) for k, r in zip("QKV", reference))
     t_auto = _median_seconds(autograd, args.repeats)
     t_formula = _median_seconds(formula, args.repeats)
-    print(f"1. batch {args.batch}: autograd (SDPA forward + backward) {t_auto * 1e3:8.1f} ms, compiled formula "
-          f"{t_formula * 1e3:8.1f} ms, ratio {t_formula / t_auto:.2f} (max difference {agreement:.1e})")
+    print(
+        f"1. batch {args.batch}: autograd (SDPA forward + backward) {t_auto * 1e3:8.1f} ms, compiled formula "
+        f"{t_formula * 1e3:8.1f} ms, ratio {t_formula / t_auto:.2f} (max difference {agreement:.1e})"
+    )
 
     # 2. our whole check of one problem, dQ, dK and dV
-    big = [dataclasses.replace(t, large={"n": n, "d_k": n}) for t in targets_for(tuple(f"attention:d{x}" for x in "QKV"))]
+    big = [
+        dataclasses.replace(t, large={"n": n, "d_k": n})
+        for t in targets_for(tuple(f"attention:d{x}" for x in "QKV"))
+    ]
 
     def our_check() -> bool:
-        return all(check(t, "matrix", examples=1, size="large", shrink=False).passed for t in big)
+        return all(
+            check(t, "matrix", examples=1, size="large", shrink=False).passed
+            for t in big
+        )
 
     for t in big:
-        matrix_candidate(t)  # compile outside the timing, as every later check finds it compiled
+        matrix_candidate(
+            t
+        )  # compile outside the timing, as every later check finds it compiled
     assert our_check(), "the check itself failed"
     t_check = _median_seconds(our_check, args.repeats)
-    print(f"2. our check of one problem (dQ, dK, dV, inputs drawn and validated, compared): {t_check * 1e3:8.1f} ms")
+    print(
+        f"2. our check of one problem (dQ, dK, dV, inputs drawn and validated, compared): {t_check * 1e3:8.1f} ms"
+    )
 
     # 3. gradcheck of the same scalar loss, with respect to Q
     q, k, v, gg = (x[:1].clone() for x in (Q, K, V, G))
@@ -99,14 +120,18 @@ def main() -> None:
     start = time.perf_counter()
     assert torch.autograd.gradcheck(scalar_loss, (q,), fast_mode=True)
     t_fast = time.perf_counter() - start
-    print(f"3. gradcheck fast_mode, Q only: {t_fast * 1e3:8.1f} ms ({t_fast / t_check:.1f}x our check of all three)")
+    print(
+        f"3. gradcheck fast_mode, Q only: {t_fast * 1e3:8.1f} ms ({t_fast / t_check:.1f}x our check of all three)"
+    )
     if args.skip_default:
         print("   gradcheck default mode: skipped (--skip-default)")
         return
     start = time.perf_counter()
     assert torch.autograd.gradcheck(scalar_loss, (q,))
     t_default = time.perf_counter() - start
-    print(f"   gradcheck default mode, Q only: {t_default:8.1f} s ({t_default / t_check:.0f}x our check of all three)")
+    print(
+        f"   gradcheck default mode, Q only: {t_default:8.1f} s ({t_default / t_check:.0f}x our check of all three)"
+    )
 
 
 if __name__ == "__main__":
