@@ -159,6 +159,8 @@ def _parser() -> argparse.ArgumentParser:
                        "OUTDIR/results.json for an autograder container")
     grade.add_argument("--time-limit", type=float, default=10.0, metavar="S",
                        help="seconds an answer may take to grade before it is called invalid (default 10)")
+    grade.add_argument("--report", metavar="DIR", help="also write one HTML feedback page per student (and an "
+                       "index.html) to DIR: each answer typeset, its verdict, feedback and counterexample")
     return parser
 
 
@@ -223,6 +225,11 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         from .progress import Progress
 
         graded = list(grade_class(rows, out, progress=Progress("grade"), seconds=args.time_limit))
+        if args.report:
+            from .homework_report import write_pages
+
+            pages = write_pages(out / "results.csv", Path(args.report), progress=Progress("report"))
+            print(f"wrote {len(pages) - 1} student pages and {pages[-1]}", file=sys.stderr)
     except SubmissionError as error:
         raise UsageError(str(error)) from None
     except OSError as error:

@@ -19,7 +19,8 @@ from .worker import DEFAULT_SECONDS, BoundedGrader
 
 __all__ = ["FIELDS", "SubmissionError", "grade_class", "grade_single", "gradescope_results", "read_submissions"]
 
-FIELDS = ["student", "problem", "verdict", "score", "feedback", "method"]
+# answer and counterexample (JSON) feed the per-student HTML pages (gradproof grade --report)
+FIELDS = ["student", "problem", "verdict", "score", "feedback", "method", "answer", "counterexample"]
 
 
 class SubmissionError(ValueError):
@@ -103,7 +104,9 @@ def grade_class(rows: list[tuple[str, str, str]], out: Path,
             result = grader(problem_id, answer) if problem_id in PROBLEMS else \
                 Grade(problem_id, "invalid", 0.0, f"no problem {problem_id!r}", method="none")
             writer.writerow({"student": student, "problem": problem_id, "verdict": result.verdict,
-                             "score": result.score, "feedback": result.feedback, "method": result.method})
+                             "score": result.score, "feedback": result.feedback, "method": result.method,
+                             "answer": answer, "counterexample": json.dumps(result.counterexample, ensure_ascii=False)
+                             if result.counterexample else ""})
             handle.flush()
             _write_gradescope(out, student)
             yield student, result

@@ -26,7 +26,7 @@ from derive.spec import EnvCache
 
 from .language import InvalidAnswer, Vocabulary, parse
 
-__all__ = ["CREDIT", "PROBLEMS", "Grade", "Problem", "Use", "grade", "problem"]
+__all__ = ["CREDIT", "PROBLEMS", "Grade", "Problem", "Use", "grade", "problem", "read_answer"]
 
 # Partial credit per diagnosis; an instructor may change it.
 CREDIT = {"sign": 0.5, "factor": 0.5, "transpose": 0.5, "mistake": 0.25, "assumption": 0.5}
@@ -191,6 +191,19 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], env: Ma
     if free:  # free_symbols leaves out the indices a sum binds
         raise InvalidAnswer(f"the index {free[0]} is not summed over; the answer may use only {p.index} freely")
     return sp.Matrix(rows, 1, lambda i, _: entry(i + 1))
+
+
+def read_answer(problem_id: str, text: str) -> sp.Basic:
+    """An answer as SymPy in the problem's vocabulary (at its first sizes), for typesetting;
+    raises ``InvalidAnswer`` as grading would.
+
+    >>> read_answer("attention.grad_V", r"A^\\top G")
+    A.T*G
+    """
+    p = problem(problem_id)
+    t = topic(p.entry)
+    sizes = p.sizes[0]
+    return parse(text, _vocabulary(p, sizes, EnvCache(t.build)(t.check_sizes(dict(sizes)))))
 
 
 @dataclass

@@ -1,0 +1,108 @@
+"""Homework feedback pages: one self-contained HTML page per student from a graded class.
+
+Reads ``OUTDIR/results.csv`` as ``gradproof grade`` writes it and lays out, for each student,
+every answer typeset (MathML, as the derivation reports do), its verdict, score, feedback and
+counterexample, plus an index page of the class. Answers are the students' own text: everything
+is escaped, and an answer is typeset only when it was read as a valid answer; otherwise its text
+is shown as it was typed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from .report import _h, _math, _mathml, _page, _pill
+
+__all__ = ["student_page", "write_pages"]
+
+_CSS = (
+    "<style>.correct{background:#d8f3dc;color:#1b4332}.incorrect{background:#f8d7da;color:#842029}"
+    ".invalid{background:#eee;color:#555}.answer{margin:1.2rem 0;padding-top:.6rem;border-top:1px solid #ddd}"
+    ".typed{font-family:ui-monospace,monospace;white-space:pre-wrap;overflow-wrap:anywhere}</style>"
+)
+
+
+def _typeset(problem_id: str, text: str, verdict: str) -> str:
+    """The answer as MathML where it reads as one, else as the text typed."""
+    if verdict != "invalid":
+        from verify.homework.language import InvalidAnswer
+        from verify.homework.problems import read_answer
+
+        try:
+            return _mathml(_math(read_answer(problem_id, text)), display=True)
+        except (InvalidAnswer, KeyError, ValueError, TypeError):
+            pass
+    return f'<div class="typed">{_h(text[:2000])}{"…" if len(text) > 2000 else ""}</div>'
+
+
+def _counterexample(raw: str) -> str:
+    if not raw:
+        return ""
+    try:
+        c = json.loads(raw)
+    except ValueError:
+        return ""
+    inputs = ", ".join(f"{_h(k)} = {_h(v)}" for k, v in c.get("inputs", {}).items())
+    return (f"<p><strong>Counterexample.</strong> At {inputs or 'the inputs drawn'}: entry {_h(c.get('entry'))} "
+            f"should be <code>{_h(c.get('expected'))}</code>; your answer gives <code>{_h(c.get('yours'))}</code>.</p>")
+
+
+def student_page(student: str, rows: Sequence[Mapping[str, str]], statements: Mapping[str, str]) -> str:
+    """One student's page: score, then each answer with its verdict, feedback and counterexample.
+
+    >>> page = student_page("ann", [{"problem": "softmax_ce.grad_z", "answer": "y_i - p_i", "verdict": "incorrect",
+    ...                              "score": "0.5", "feedback": "sign error", "counterexample": ""}], {})
+    >>> "<math" in page and "sign error" in page and "0.5 / 1" in page
+    True
+    """
+    score = sum(float(r["score"]) for r in rows)
+    body = [_CSS, f"<h1>Homework feedback: {_h(student)}</h1>",
+            f'<p class="meta">Score {score:g} / {len(rows)} · graded by gradproof against the derived gradients</p>']
+    for r in rows:
+        body += [
+            '<div class="answer">',
+            f"<h2>{_h(r['problem'])} {_pill(r['verdict'], r['verdict'])} <small>{_h(r['score'])} / 1</small></h2>",
+            f"<p>{_h(statements.get(r['problem'], ''))}</p>" if statements.get(r["problem"]) else "",
+            "<p><strong>Your answer.</strong></p>", _typeset(r["problem"], r.get("answer", ""), r["verdict"]),
+            f"<p><strong>Feedback.</strong> {_h(r['feedback'])}</p>", _counterexample(r.get("counterexample", "")),
+            "</div>",
+        ]
+    return _page("en", f"Homework feedback: {student}", body)
+
+
+def _index(students: Mapping[str, tuple[str, float, int]]) -> str:
+    rows = "".join(f'<tr><td><a href="{_h(file)}">{_h(name)}</a></td><td>{score:g} / {count}</td></tr>'
+                   for name, (file, score, count) in students.items())
+    return _page("en", "Homework feedback", [_CSS, "<h1>Homework feedback</h1>",
+                                            f'<div class="table"><table><tr><th>student</th><th>score</th></tr>{rows}</table></div>'])
+
+
+def write_pages(results_csv: Path, out: Path, progress: Callable[[int, int, str], None] | None = None) -> list[Path]:
+    """Write ``out/STUDENT.html`` for every student in ``results_csv`` and ``out/index.html``.
+
+    File names are the safe folder names of the Gradescope export (a hostile name becomes a hash).
+    """
+    from verify.homework.batch import _folder
+    from verify.homework.problems import PROBLEMS
+
+    with results_csv.open(newline="", encoding="utf-8") as handle:
+        by_student: dict[str, list[dict[str, str]]] = {}
+        for row in csv.DictReader(handle):
+            by_student.setdefault(row["student"], []).append(row)
+    statements = {pid: p.statement for pid, p in PROBLEMS.items()}
+    out.mkdir(parents=True, exist_ok=True)
+    written, index = [], {}
+    for number, (student, rows) in enumerate(by_student.items()):
+        if progress:
+            progress(number, len(by_student), student)
+        path = out / f"{_folder(student)}.html"
+        path.write_text(student_page(student, rows, statements), encoding="utf-8")
+        written.append(path)
+        index[student] = (path.name, sum(float(r["score"]) for r in rows), len(rows))
+    if progress:
+        progress(len(by_student), len(by_student), "done")
+    (out / "index.html").write_text(_index(index), encoding="utf-8")
+    return [*written, out / "index.html"]
