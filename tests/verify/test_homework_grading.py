@@ -29,6 +29,17 @@ RIGHT = {
                          "hadamard(A, dA) - hadamard(A, rowsum(hadamard(dA, A)))"],
     "attention.grad_Q": ["dS K / sqrt(d_k)", r"\frac{1}{\sqrt{d_k}} dS K", "d_k^{-1/2} dS @ K"],
     "attention.grad_K": ["dS^T Q / sqrt(d_k)", r"\frac{dS^\top Q}{\sqrt{d_k}}", "transpose(dS) Q / sqrt(d_k)"],
+    "bp.delta_hidden": ["H_j (1 - H_j) sum_k delta_k w_kj", r"H_j(1-H_j)\sum_{k=1}^{K} w_{kj} \delta_k",
+                        "sum_k w_kj delta_k H_j (1 - H_j)"],
+    "bp.update_w_output": ["w_kj + alpha delta_k H_j", r"w_{kj} + \alpha \delta_k H_j", "w_kj + alpha * H_j * delta_k"],
+    "bp.update_w_hidden": ["w_ji + alpha delta_j I_i", r"w_{ji} + \alpha\,\delta_j I_i", "alpha I_i delta_j + w_ji"],
+    "layernorm.grad_x": [
+        "(gamma_i g_i - (1/d) sum_j gamma_j g_j - xhat_i (1/d) sum_j gamma_j g_j xhat_j) / sigma",
+        r"\frac{1}{\sigma}\left(\gamma_i g_i - \frac{1}{d}\sum_j \gamma_j g_j - xhat_i \frac{1}{d} \sum_j \gamma_j g_j xhat_j\right)",
+        "(d gamma_i g_i - sum_j gamma_j g_j - xhat_i sum_j gamma_j g_j xhat_j) / (d sigma)"],
+    "ffn.grad_W1": ["X^T ((G W_2^T) .* S)", r"X^\top \left( G W_2^\top \odot S \right)", "transpose(X) @ hadamard(S, G @ W_2.T)"],
+    "conv.grad_W": ["sum_i sum_j G_ij X_{i+u-1,j+v-1}", r"\sum_{i} \sum_{j} G_{ij} X_{i+u-1, j+v-1}",
+                    "sum_j sum_i X_{i+u-1,j+v-1} G_{i,j}"],
 }
 WRONG = [
     ("softmax_ce.grad_z", "y_i - p_i", "sign error", CREDIT["sign"]),
@@ -55,7 +66,38 @@ WRONG = [
     ("attention.grad_Q", "dS K", "constant factor", CREDIT["factor"]),
     ("attention.grad_Q", "dS^T K / sqrt(d_k)", "differs from the gradient", 0.0),
     ("attention.grad_K", "dS Q / sqrt(d_k)", "differs from the gradient", 0.0),
+    ("bp.delta_hidden", "H_j (1 - H_j) sum_k delta_k w_jk", "swapped indices", CREDIT["mistake"]),
+    ("bp.delta_hidden", "sum_k delta_k w_kj", "derivative H_j (1 - H_j) is missing", CREDIT["mistake"]),
+    ("bp.delta_hidden", "H_j (1 + H_j) sum_k delta_k w_kj", "differs from the gradient", 0.0),
+    ("bp.update_w_output", "w_kj - alpha delta_k H_j", "the step's sign", CREDIT["mistake"]),
+    ("bp.update_w_output", "w_kj + delta_k H_j", "learning rate alpha is missing", CREDIT["mistake"]),
+    ("bp.update_w_hidden", "w_ji - alpha delta_j I_i", "the step's sign", CREDIT["mistake"]),
+    ("layernorm.grad_x", "gamma_i g_i / sigma", "only the direct path", CREDIT["mistake"]),
+    ("layernorm.grad_x", "(gamma_i g_i - (1/d) sum_j gamma_j g_j) / sigma", "path through sigma", CREDIT["mistake"]),
+    ("ffn.grad_W1", "X^T (G W_2^T)", "pattern S, is missing", CREDIT["mistake"]),
+    ("ffn.grad_W1", "(G W_2^T .* S)^T X", "transpose", CREDIT["transpose"]),
+    ("ffn.grad_W1", "-X^T ((G W_2^T) .* S)", "sign error", CREDIT["sign"]),
+    ("conv.grad_W", "sum_i sum_j G_ij X_{i+v-1,j+u-1}", "swapped indices", CREDIT["mistake"]),
 ]
+
+
+@pytest.mark.parametrize(("problem", "answer", "words"), [
+    ("bp.update_w_output", "w_kj + alpha delta_k H_k", "outside H"),  # k runs past the hidden layer
+    ("conv.grad_W", "sum_i sum_j X_ij G_{i+u-1,j+v-1}", "outside G"),
+    ("conv.grad_W", "sum_i G_ij X_{i+u-1,j+v-1}", "not summed over"),
+    ("conv.grad_W", "X_{i++u,1}", "cannot read the subscript"),
+    ("layernorm.grad_x", "gamma_i g_i 2", "number after a factor"),
+])
+def test_index_mistakes_are_invalid_with_the_reason(problem: str, answer: str, words: str) -> None:
+    g = grade(problem, answer)
+    assert g.verdict == "invalid" and words in g.feedback, g.feedback
+
+
+def test_a_problem_symbol_named_like_a_function_is_the_symbol() -> None:
+    """layer norm's sigma divides; sigma(...) still calls the sigmoid."""
+    assert grade("layernorm.grad_x", "gamma_i g_i / sigma").verdict == "incorrect"
+    assert "only the direct path" in grade("layernorm.grad_x", "gamma_i g_i / sigma").feedback
+    assert grade("layernorm.grad_x", "sigma(g_i)").feedback.startswith("differs")
 
 
 def test_every_problem_has_right_answers_here() -> None:

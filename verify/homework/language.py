@@ -17,12 +17,13 @@ True
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import sympy as sp
-from lark import Lark, Token
+from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput, VisitError
 from lark.visitors import Transformer_NonRecursive
 
@@ -107,6 +108,9 @@ class Vocabulary:
 
     def lookup(self, name: str) -> sp.Basic:
         scalars, matrices = dict(self.scalars), dict(self.matrices)
+        name = name.removesuffix(_SHADOW) if name.endswith(_SHADOW) and name[: -len(_SHADOW)] in scalars | matrices else name
+        if name in matrices:  # W_2: a declared matrix whose name has a subscript
+            return matrices[name]
         base, _, subscript = name.partition("_")
         if not subscript:
             if name in scalars:
@@ -121,22 +125,34 @@ class Vocabulary:
             if name in scalars:  # a declared scalar whose name has a subscript, like d_k
                 return scalars[name]
             raise InvalidAnswer(f"unknown symbol {name!r}; this problem uses {self.known()}")
-        letters = subscript.strip("{}")
-        parts = letters.split(",") if "," in letters else list(letters)
+        letters = subscript.strip("{}").replace(" ", "")
+        parts = letters.split(",") if "," in letters else [letters] if any(c in letters for c in "+-") else list(letters)
         if len(parts) != indexed[base]:
             raise InvalidAnswer(f"{base} takes {indexed[base]} index{'es' if indexed[base] != 1 else ''}; got {name!r}")
         indices = dict(self.indices)
         args = []
         for part in parts:
-            if part.isdigit():
-                args.append(sp.Integer(int(part)))
-            elif part in indices:
-                args.append(sp.Symbol(part, integer=True, positive=True))
-            else:
-                raise InvalidAnswer(f"unknown index {part!r} in {name!r}; indices here: {', '.join(indices) or 'none'}")
+            args.append(self._index(part, name, indices))
         if base not in self._bases:
             self._bases[base] = sp.IndexedBase(base, real=True)
         return self._bases[base][tuple(args)]
+
+    @staticmethod
+    def _index(part: str, name: str, indices: Mapping[str, str]) -> sp.Expr:
+        """One subscript: a number, an index, or a sum of them like ``i+u-1`` (read here, never evaluated)."""
+        terms = re.findall(r"([+-]?)([A-Za-z]+|\d+)", part)
+        if not terms or "".join(sign + term for sign, term in terms) != part or len(terms) > 4:
+            raise InvalidAnswer(f"cannot read the subscript {part!r} in {name!r}; write indices like i, 2 or i+u-1")
+        total = sp.Integer(0)
+        for sign, term in terms:
+            if term.isdigit():
+                value: sp.Expr = sp.Integer(min(int(term), 10**6))
+            elif term in indices:
+                value = sp.Symbol(term, integer=True, positive=True)
+            else:
+                raise InvalidAnswer(f"unknown index {term!r} in {name!r}; indices here: {', '.join(indices) or 'none'}")
+            total += -value if sign == "-" else value
+        return total
 
     def index_bound(self, index: str) -> sp.Symbol:
         indices = dict(self.indices)
@@ -191,9 +207,7 @@ class _Build(Transformer_NonRecursive):
     def mul(self, items: list) -> sp.Basic:
         return _checked(lambda: items[0] * items[1])
 
-    def juxtapose(self, items: list) -> sp.Basic:
-        if getattr(items[1], "is_Number", False):
-            raise InvalidAnswer(f"a number after a factor reads ambiguously; write {items[0]}*{items[1]}")
+    def juxtapose(self, items: list) -> sp.Basic:  # a written number after a factor is refused in parse()
         return _checked(lambda: items[0] * items[1])
 
     def matmul(self, items: list) -> sp.Basic:
@@ -287,6 +301,19 @@ def _depth(text: str) -> int:
     return deepest
 
 
+_FUNCTION_WORDS = ("exp", "log", "ln", "tanh", "sigma", "sqrt")
+_SHADOW = "Declared"  # a suffix no function word has: sigma -> sigmaDeclared when a problem declares sigma
+
+
+def _shadow(normal: str, words: Vocabulary) -> str:
+    """A problem's own symbol named like a function (layer norm's sigma) is that symbol unless called:
+    ``g / sigma`` divides by it, ``sigma(x)`` is still the sigmoid."""
+    for word in _FUNCTION_WORDS:
+        if word in dict(words.scalars) or word in dict(words.matrices):
+            normal = re.sub(rf"\b{word}\b(?!\s*\()", word + _SHADOW, normal)
+    return normal
+
+
 def parse(text: str, words: Vocabulary) -> sp.Basic:
     """Read one answer into SymPy, or raise ``InvalidAnswer`` saying why.
 
@@ -296,7 +323,7 @@ def parse(text: str, words: Vocabulary) -> sp.Basic:
     >>> parse(r"A^\\top G", Vocabulary(matrices={"A": A, "G": G}))
     A.T*G
     """
-    normal = normalise(text)
+    normal = _shadow(normalise(text), words)
     if not normal:
         raise InvalidAnswer("the answer is empty")
     if _depth(normal) > LIMITS["depth"]:
@@ -311,6 +338,10 @@ def parse(text: str, words: Vocabulary) -> sp.Basic:
     tokens = sum(1 for _ in tree.scan_values(lambda v: isinstance(v, Token)))
     if tokens > LIMITS["tokens"]:
         raise InvalidAnswer(f"the answer has {tokens} symbols and numbers; the limit is {LIMITS['tokens']}")
+    for node in tree.iter_subtrees():  # `x 2` reads ambiguously; `x (1/d)` does not
+        right = node.children[1] if node.data == "juxtapose" else None
+        if isinstance(right, Tree) and right.data == "number":
+            raise InvalidAnswer(f"a number after a factor reads ambiguously; write {right.children[0]} before it or use *")
     try:
         result = _Build(words).transform(tree)
     except VisitError as error:  # lark wraps what a rule raised

@@ -21,6 +21,7 @@ from typing import Any
 
 import sympy as sp
 
+from derive.atoms import matrix, scalar, sigmoid, vector
 from derive.catalog import topic
 from derive.spec import EnvCache
 
@@ -38,7 +39,8 @@ class Use:
     entry (``p_i`` -> ``env["p"][i]``), a matrix (``A`` -> ``env["A"]``) or a size (``d_k``)."""
 
     kind: str  # "indexed" | "matrix" | "scalar" | "size"
-    env: str | Callable[[Mapping[str, Any]], Any] = ""  # the builder's key (or a function of its entries); a size's name
+    env: str | Callable[[Mapping[str, Any], Mapping[str, int]], Any] = ""  # the builder's key, a function of
+    # its entries and the sizes, or a size's name
     rank: int = 1
     meaning: str = ""
     domain: str = ""  # "simplex": entries drawn so that the vector is a probability vector
@@ -52,14 +54,43 @@ class Problem:
     statement: str
     uses: Mapping[str, Use]
     sizes: tuple[Mapping[str, int], ...]
-    index: str = ""  # the free index of an entrywise answer ("i"); "" for a matrix answer
+    index: str = ""  # the free index of an entrywise answer ("i"; "k j" for a matrix entry); "" for a matrix answer
     indices: Mapping[str, str] = field(default_factory=dict)  # index -> size it runs to
     assumptions: tuple[str, ...] = ()
     mistakes: Mapping[str, str] = field(default_factory=dict)  # a wrong answer -> what it gets wrong
+    # makes the key and the answer comparable numerically (BP's arbitrary activation f as the sigmoid)
+    prepare: Callable[[sp.Matrix], sp.Matrix] | None = None
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "statement": self.statement, "assumptions": list(self.assumptions),
                 "symbols": {name: use.meaning for name, use in self.uses.items()}}
+
+
+def _sigmoid_activation(m: sp.Matrix) -> sp.Matrix:
+    """BP's update claims hold for any activation ``f``; graded with the lecture's sigmoid."""
+    u = sp.Dummy("u")
+    return m.replace(sp.Function("f"), sp.Lambda(u, 1 / (1 + sp.exp(-u)))).doit()
+
+
+def _hidden_layer(part: str) -> Callable[[Mapping[str, Any], Mapping[str, int]], sp.Matrix]:
+    """The sigmoid network from the hidden pre-activations net_j up, as derive's ``delta_hidden``
+    claim writes it: ``H`` (hidden outputs) or ``delta_k`` (output deltas)."""
+
+    def value(env: Mapping[str, Any], sizes: Mapping[str, int]) -> sp.Matrix:
+        H = vector("netj", sizes["H"]).applyfunc(sigmoid)
+        if part == "H":
+            return H
+        O = (env["Wo"] * H + env["bo"]).applyfunc(sigmoid)
+        return sp.Matrix([(t - o) * o * (1 - o) for t, o in zip(env["T"], O)])
+
+    return value
+
+
+def _row_sigma(env: Mapping[str, Any], sizes: Mapping[str, int]) -> sp.Expr:
+    """Layer norm's sigma of the first row, sqrt(mean((x - mu)^2) + epsilon)."""
+    x = list(env["X"].row(0))
+    mu = sp.Add(*x) / len(x)
+    return sp.sqrt(sp.Add(*[(v - mu) ** 2 for v in x]) / len(x) + scalar("epsilon", positive=True))
 
 
 _SIMPLEX = "sum_i y_i = 1 (y is a probability vector, e.g. one-hot)"
@@ -125,7 +156,7 @@ PROBLEMS: dict[str, Problem] = {p.id: p for p in (
     Problem("attention.grad_S", "attention", "grad_S",
             "A = softmax(S) row by row, O = A V, upstream gradient G. With dA = G V^T, give dL/dS.",
             {"A": Use("matrix", "A_of_S", meaning="softmax(S), row by row (n x n)"),
-             "dA": Use("matrix", lambda e: e["G"] * e["V"].T, meaning="dL/dA = G V^T (n x n)")},
+             "dA": Use("matrix", lambda e, s: e["G"] * e["V"].T, meaning="dL/dA = G V^T (n x n)")},
             ({"n": 2, "d_k": 1}, {"n": 3, "d_k": 1}),
             mistakes={"A .* dA": "the row-sum term is missing: dS = A ⊙ (dA - rowsum(dA ⊙ A))"}),
     Problem("attention.grad_Q", "attention", "grad_Q",
@@ -138,6 +169,67 @@ PROBLEMS: dict[str, Problem] = {p.id: p for p in (
             {"dS": Use("matrix", "dS_closed", meaning="dL/dS (n x n)"), "Q": Use("matrix", "Q", meaning="queries (n x d_k)"),
              "d_k": Use("size", "d_k", meaning="key width")},
             ({"n": 2, "d_k": 3}, {"n": 3, "d_k": 2})),
+    Problem("bp.delta_hidden", "bp", "delta_hidden",
+            "Sigmoid hidden units H_j = sigma(net_j) feed sigmoid output units through weights w_kj (from hidden "
+            "unit j to output unit k); the output deltas delta_k are known. Give delta_j = -dE/dnet_j.",
+            {"H": Use("indexed", _hidden_layer("H"), meaning="hidden output H_j"),
+             "w": Use("indexed", "Wo", rank=2, meaning="weight w_kj from hidden unit j to output unit k"),
+             "delta": Use("indexed", _hidden_layer("delta_k"), meaning="output delta delta_k")},
+            ({"I": 1, "H": 2, "O": 2, "H2": 1}, {"I": 1, "H": 3, "O": 3, "H2": 1}), index="j", indices={"j": "H", "k": "O"},
+            mistakes={"H_j (1 - H_j) sum_k delta_k w_jk": "swapped indices: the weight from hidden unit j to output unit "
+                      "k is w_kj, so the sum runs over w_kj with j fixed",
+                      "sum_k delta_k w_kj": "the sigmoid's derivative H_j (1 - H_j) is missing"}),
+    Problem("bp.update_w_output", "bp", "update_w_output",
+            "Back-propagation with learning rate alpha: hidden outputs H_j, output deltas delta_k = -dE/dnet_k. Give the "
+            "updated weight w_kj(t+1) from hidden unit j to output unit k.",
+            {"w": Use("indexed", "Wo", rank=2, meaning="w_kj(t)"), "delta": Use("indexed", "delta_k", meaning="output delta delta_k"),
+             "H": Use("indexed", "H", meaning="hidden output H_j"), "alpha": Use("scalar", "alpha", meaning="learning rate")},
+            ({"I": 1, "H": 2, "O": 3, "H2": 1}, {"I": 1, "H": 3, "O": 2, "H2": 1}), index="k j", indices={"k": "O", "j": "H"},
+            mistakes={"w_kj - alpha delta_k H_j": "the step's sign: delta_k = -dE/dnet_k already carries the minus, so "
+                      "w_kj(t+1) = w_kj + alpha delta_k H_j",
+                      "w_kj + delta_k H_j": "the learning rate alpha is missing",
+                      "w_kj + alpha delta_k I_j": "the input to w_kj is the hidden output H_j"},
+            prepare=_sigmoid_activation),
+    Problem("bp.update_w_hidden", "bp", "update_w_hidden",
+            "Back-propagation with learning rate alpha: inputs I_i, hidden deltas delta_j = -dE/dnet_j. Give the updated "
+            "weight w_ji(t+1) from input i to hidden unit j.",
+            {"w": Use("indexed", "Wh", rank=2, meaning="w_ji(t)"), "delta": Use("indexed", "delta_j", meaning="hidden delta delta_j"),
+             "I": Use("indexed", "I", meaning="input I_i"), "alpha": Use("scalar", "alpha", meaning="learning rate")},
+            ({"I": 2, "H": 3, "O": 1, "H2": 1}, {"I": 3, "H": 2, "O": 1, "H2": 1}), index="j i", indices={"j": "H", "i": "I"},
+            mistakes={"w_ji - alpha delta_j I_i": "the step's sign: delta_j = -dE/dnet_j already carries the minus, so "
+                      "w_ji(t+1) = w_ji + alpha delta_j I_i",
+                      "w_ji + delta_j I_i": "the learning rate alpha is missing"},
+            prepare=_sigmoid_activation),
+    Problem("layernorm.grad_x", "layernorm", "grad_X",
+            "Layer norm of one row x of length d: mu = mean(x), sigma = sqrt(mean((x - mu)^2) + epsilon), "
+            "xhat_i = (x_i - mu)/sigma, y_i = gamma_i xhat_i + beta_i, upstream gradient g_i = dL/dy_i. Give dL/dx_i.",
+            {"xhat": Use("indexed", lambda e, s: e["Xhat"].row(0).T, meaning="normalised input xhat_i"),
+             "g": Use("indexed", lambda e, s: e["G"].row(0).T, meaning="upstream gradient g_i = dL/dy_i"),
+             "gamma": Use("indexed", "gamma", meaning="gain gamma_i"),
+             "sigma": Use("scalar", _row_sigma, meaning="sqrt(variance + epsilon) of the row"),
+             "d": Use("size", "d", meaning="row length")},
+            ({"n": 1, "d": 3}, {"n": 1, "d": 4}), index="i", indices={"i": "d", "j": "d", "k": "d"},
+            mistakes={"gamma_i g_i / sigma": "only the direct path: the terms through mu and sigma are missing",
+                      "(gamma_i g_i - (1/d) sum_j gamma_j g_j) / sigma": "the path through sigma, "
+                      "- xhat_i mean_j(gamma_j g_j xhat_j), is missing"}),
+    Problem("ffn.grad_W1", "ffn", "grad_W1",
+            "FFN(X) = max(0, X W_1 + b_1) W_2 + b_2 with upstream gradient G = dL/dFFN(X) and S = 1[X W_1 + b_1 > 0] "
+            "the ReLU's pattern (n x h). Give dL/dW_1.",
+            {"X": Use("matrix", "X", meaning="input (n x d)"), "G": Use("matrix", "G", meaning="dL/dFFN(X) (n x d)"),
+             "W_2": Use("matrix", lambda e, s: matrix("W2_", s["h"], s["d"]), meaning="second weights (h x d)"),
+             "S": Use("matrix", lambda e, s: matrix("s", s["n"], s["h"]), meaning="ReLU pattern, 0 or 1 (n x h)")},
+            ({"n": 2, "d": 3, "h": 4}, {"n": 4, "d": 2, "h": 3}),
+            mistakes={"X^T (G W_2^T)": "the ReLU's derivative, the pattern S, is missing"}),
+    Problem("conv.grad_W", "conv", "grad_W",
+            "One channel, stride 1, valid cross-correlation: Y_ij = b + sum_u sum_v W_uv X_{i+u-1,j+v-1}, with "
+            "upstream gradient G = dL/dY. Give dL/dW_uv.",
+            {"X": Use("indexed", lambda e, s: matrix("X1_", s["oh"] + s["kh"] - 1, s["ow"] + s["kw"] - 1), rank=2,
+                      meaning="input X_ij"),
+             "G": Use("indexed", lambda e, s: matrix("G1_", s["oh"], s["ow"]), rank=2, meaning="dL/dY_ij")},
+            ({"c_in": 1, "c_out": 1, "oh": 2, "ow": 3, "kh": 2, "kw": 2},
+             {"c_in": 1, "c_out": 1, "oh": 3, "ow": 2, "kh": 3, "kw": 3}),
+            index="u v", indices={"u": "kh", "v": "kw", "i": "oh", "j": "ow"},
+            mistakes={"sum_i sum_j G_ij X_{i+v-1,j+u-1}": "swapped indices: W_uv meets X_{i+u-1,j+v-1}"}),
     Problem("information.grad_entropy", "information", "grad_entropy",
             "H(p) = -sum_i p_i log p_i with p_i > 0. Give dH/dp_i.",
             {"p": Use("indexed", "p", meaning="p_i > 0")}, ({"n": 2}, {"n": 3}), index="i", indices={"i": "n", "j": "n"},
@@ -145,8 +237,8 @@ PROBLEMS: dict[str, Problem] = {p.id: p for p in (
 )}
 
 
-def _value(use: Use, env: Mapping[str, Any]) -> Any:
-    return use.env(env) if callable(use.env) else env[use.env]
+def _value(use: Use, env: Mapping[str, Any], sizes: Mapping[str, int]) -> Any:
+    return use.env(env, sizes) if callable(use.env) else env[use.env]
 
 
 def problem(problem_id: str) -> Problem:
@@ -156,11 +248,11 @@ def problem(problem_id: str) -> Problem:
 
 
 def _vocabulary(p: Problem, sizes: Mapping[str, int], env: Mapping[str, Any]) -> Vocabulary:
-    matrices = {name: sp.MatrixSymbol(name, *_value(use, env).shape) for name, use in p.uses.items() if use.kind == "matrix"}
+    matrices = {name: sp.MatrixSymbol(name, *_value(use, env, sizes).shape) for name, use in p.uses.items() if use.kind == "matrix"}
     scalars = {name: sp.Integer(sizes[use.env]) for name, use in p.uses.items() if use.kind == "size"}
     for name, use in p.uses.items():
         if use.kind == "scalar":
-            value = _value(use, env)
+            value = _value(use, env, sizes)
             scalars[name] = value[0] if getattr(value, "is_Matrix", False) else value
     indexed = {name: use.rank for name, use in p.uses.items() if use.kind == "indexed"}
     return Vocabulary(scalars=scalars, matrices=matrices, indexed=indexed, indices=dict(p.indices))
@@ -170,27 +262,33 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], env: Ma
     """The answer at concrete sizes, in the builder's entry symbols: a matrix like the key."""
     bounds = {sp.Symbol(size, integer=True, positive=True): sp.Integer(sizes[size]) for size in set(p.indices.values())}
     if not p.index:
-        replaced = answer.xreplace({sp.MatrixSymbol(n, *_value(u, env).shape): sp.ImmutableMatrix(_value(u, env))
+        replaced = answer.xreplace({sp.MatrixSymbol(n, *_value(u, env, sizes).shape): sp.ImmutableMatrix(_value(u, env, sizes))
                                     for n, u in p.uses.items() if u.kind == "matrix"})
         replaced = replaced.doit()
         return sp.Matrix(replaced) if getattr(replaced, "is_Matrix", False) else sp.Matrix([[replaced]])
 
-    def entry(i: int) -> sp.Expr:
-        at = answer.xreplace({sp.Symbol(p.index, integer=True, positive=True): sp.Integer(i), **bounds}).doit()
+    free = p.index.split()
+
+    def entry(*at_indices: int) -> sp.Expr:
+        at = answer.xreplace({**{sp.Symbol(f, integer=True, positive=True): sp.Integer(k) for f, k in zip(free, at_indices)},
+                              **bounds}).doit()
         values = {}
         for indexed in at.atoms(sp.Indexed):
             use = p.uses[str(indexed.base)]
+            vector = _value(use, env, sizes)
             position = [int(k) - 1 for k in indexed.indices]
-            if any(k < 0 for k in position):
-                raise InvalidAnswer(f"{indexed} is outside the vector")
-            values[indexed] = _value(use, env)[tuple(position) if use.rank > 1 else position[0]]
+            shape = vector.shape if use.rank > 1 else (len(vector),)
+            if any(not 0 <= k < n for k, n in zip(position, shape)):
+                raise InvalidAnswer(f"{indexed} is outside {indexed.base} (its shape is {' x '.join(map(str, shape))})")
+            values[indexed] = vector[tuple(position) if use.rank > 1 else position[0]]
         return at.xreplace(values)
 
-    rows = int(sizes[p.indices[p.index]])
-    free = sorted({s.name for s in answer.free_symbols if s.name in p.indices} - {p.index})
-    if free:  # free_symbols leaves out the indices a sum binds
-        raise InvalidAnswer(f"the index {free[0]} is not summed over; the answer may use only {p.index} freely")
-    return sp.Matrix(rows, 1, lambda i, _: entry(i + 1))
+    unbound = sorted({s.name for s in answer.free_symbols if s.name in p.indices} - set(free))
+    if unbound:  # free_symbols leaves out the indices a sum binds
+        raise InvalidAnswer(f"the index {unbound[0]} is not summed over; the answer may use only {' and '.join(free)} freely")
+    rows = int(sizes[p.indices[free[0]]])
+    cols = int(sizes[p.indices[free[1]]]) if len(free) > 1 else 1
+    return sp.Matrix(rows, cols, lambda i, j: entry(i + 1, j + 1) if len(free) > 1 else entry(i + 1))
 
 
 def read_answer(problem_id: str, text: str) -> sp.Basic:
@@ -286,8 +384,12 @@ def grade(problem_id: str, text: str, points: int = 6, seed: int = 0) -> Grade:
         except InvalidAnswer as error:
             return Grade(problem_id, "invalid", 0.0, str(error), method="parse")
         key = sp.Matrix(claim.claimed(env))
-        sampler = _Sampler(rng, points, {s: len(_value(u, env)) for u in p.uses.values() if u.domain == "simplex"
-                                         for s in sp.Matrix(_value(u, env)).free_symbols})
+        if len(p.index.split()) == 1 and key.rows == 1:
+            key = key.T  # an entrywise answer is a column; one row of a matrix gradient is asked as one
+        if p.prepare is not None:
+            key, student = p.prepare(key), p.prepare(student)
+        sampler = _Sampler(rng, points, {s: len(_value(u, env, sizes)) for u in p.uses.values() if u.domain == "simplex"
+                                         for s in sp.Matrix(_value(u, env, sizes)).free_symbols})
         if student.shape != key.shape:
             if student.T.shape == key.shape and _agrees(student.T, key, sampler):
                 return Grade(problem_id, "incorrect", CREDIT["transpose"], "transposed: the answer is the key's transpose",
@@ -341,6 +443,7 @@ def _diagnose(p: Problem, student: sp.Matrix, key: sp.Matrix, counter: dict[str,
     for wrong, what in p.mistakes.items():
         try:
             mistake = _written_out(p, parse(wrong, _vocabulary(p, sizes, env)), sizes, env)
+            mistake = p.prepare(mistake) if p.prepare is not None else mistake
         except InvalidAnswer:
             continue
         if mistake.shape == student.shape and _agrees(student, mistake, sampler):
