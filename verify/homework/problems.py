@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from typing import Any
 
 import sympy as sp
@@ -247,22 +248,29 @@ def problem(problem_id: str) -> Problem:
     return PROBLEMS[problem_id]
 
 
-def _vocabulary(p: Problem, sizes: Mapping[str, int], env: Mapping[str, Any]) -> Vocabulary:
-    matrices = {name: sp.MatrixSymbol(name, *_value(use, env, sizes).shape) for name, use in p.uses.items() if use.kind == "matrix"}
+def _resolved(p: Problem, sizes: Mapping[str, int], env: Mapping[str, Any]) -> dict[str, Any]:
+    """Each symbol's value at these sizes (``prepare`` applied once here, not to every answer)."""
+    values = {name: _value(use, env, sizes) for name, use in p.uses.items() if use.kind != "size"}
+    return {name: p.prepare(sp.Matrix(v)) if p.prepare is not None and getattr(v, "is_Matrix", False) else v
+            for name, v in values.items()}
+
+
+def _vocabulary(p: Problem, sizes: Mapping[str, int], values: Mapping[str, Any]) -> Vocabulary:
+    matrices = {name: sp.MatrixSymbol(name, *values[name].shape) for name, use in p.uses.items() if use.kind == "matrix"}
     scalars = {name: sp.Integer(sizes[use.env]) for name, use in p.uses.items() if use.kind == "size"}
     for name, use in p.uses.items():
         if use.kind == "scalar":
-            value = _value(use, env, sizes)
+            value = values[name]
             scalars[name] = value[0] if getattr(value, "is_Matrix", False) else value
     indexed = {name: use.rank for name, use in p.uses.items() if use.kind == "indexed"}
     return Vocabulary(scalars=scalars, matrices=matrices, indexed=indexed, indices=dict(p.indices))
 
 
-def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], env: Mapping[str, Any]) -> sp.Matrix:
+def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], values: Mapping[str, Any]) -> sp.Matrix:
     """The answer at concrete sizes, in the builder's entry symbols: a matrix like the key."""
     bounds = {sp.Symbol(size, integer=True, positive=True): sp.Integer(sizes[size]) for size in set(p.indices.values())}
     if not p.index:
-        replaced = answer.xreplace({sp.MatrixSymbol(n, *_value(u, env, sizes).shape): sp.ImmutableMatrix(_value(u, env, sizes))
+        replaced = answer.xreplace({sp.MatrixSymbol(n, *values[n].shape): sp.ImmutableMatrix(values[n])
                                     for n, u in p.uses.items() if u.kind == "matrix"})
         replaced = replaced.doit()
         return sp.Matrix(replaced) if getattr(replaced, "is_Matrix", False) else sp.Matrix([[replaced]])
@@ -272,16 +280,16 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], env: Ma
     def entry(*at_indices: int) -> sp.Expr:
         at = answer.xreplace({**{sp.Symbol(f, integer=True, positive=True): sp.Integer(k) for f, k in zip(free, at_indices)},
                               **bounds}).doit()
-        values = {}
+        entries = {}
         for indexed in at.atoms(sp.Indexed):
             use = p.uses[str(indexed.base)]
-            vector = _value(use, env, sizes)
+            vector = values[str(indexed.base)]
             position = [int(k) - 1 for k in indexed.indices]
             shape = vector.shape if use.rank > 1 else (len(vector),)
             if any(not 0 <= k < n for k, n in zip(position, shape)):
                 raise InvalidAnswer(f"{indexed} is outside {indexed.base} (its shape is {' x '.join(map(str, shape))})")
-            values[indexed] = vector[tuple(position) if use.rank > 1 else position[0]]
-        return at.xreplace(values)
+            entries[indexed] = vector[tuple(position) if use.rank > 1 else position[0]]
+        return at.xreplace(entries)
 
     unbound = sorted({s.name for s in answer.free_symbols if s.name in p.indices} - set(free))
     if unbound:  # free_symbols leaves out the indices a sum binds
@@ -301,7 +309,7 @@ def read_answer(problem_id: str, text: str) -> sp.Basic:
     p = problem(problem_id)
     t = topic(p.entry)
     sizes = p.sizes[0]
-    return parse(text, _vocabulary(p, sizes, EnvCache(t.build)(t.check_sizes(dict(sizes)))))
+    return parse(text, _setting(problem_id, 0)[1])
 
 
 @dataclass
@@ -332,17 +340,28 @@ def _points(symbols: list[sp.Symbol], rng: random.Random, count: int,
     return [{s: value(s) for s in symbols} for _ in range(count)]
 
 
-def _evaluator(m: sp.Matrix, symbols: list[sp.Symbol]) -> Callable[[Mapping[sp.Symbol, float]], list[complex]]:
+@lru_cache(maxsize=256)
+def _compiled(m: sp.ImmutableMatrix, symbols: tuple[sp.Symbol, ...]) -> Callable[..., Any]:
+    """lambdify once per matrix and symbol list: a problem's key is compiled once per process."""
+    from derive.atoms import to_sympy_functions  # derive's opaque Exp, Sqrt... as SymPy's own
+
+    return sp.lambdify(symbols, list(to_sympy_functions(m)), modules="numpy", cse=True, dummify=True)
+
+
+def _evaluator(m: sp.Matrix, symbols: list[sp.Symbol], keep: bool = False,
+               mine: dict[Any, Callable[..., Any]] | None = None) -> Callable[[Mapping[sp.Symbol, float]], list[complex]]:
     """A fast numeric function of the matrix's entries (lambdify with common subexpressions; every
     symbol comes from derive's builders or the problem's vocabulary, never from the student's text,
     and dummify renames them all anyway)."""
     import numpy as np
 
-    from derive.atoms import (
-        to_sympy_functions,  # derive's opaque Exp, Sqrt... as SymPy's own
-    )
-
-    function = sp.lambdify(symbols, list(to_sympy_functions(m)), modules="numpy", cse=True, dummify=True)
+    # a key is compiled once per process (keep); an answer each time it is graded
+    what = (sp.ImmutableMatrix(m), tuple(symbols))
+    if keep:
+        function = _compiled(*what)
+    else:
+        mine = {} if mine is None else mine
+        function = mine[what] if what in mine else mine.setdefault(what, _compiled.__wrapped__(*what))
 
     def evaluate(point: Mapping[sp.Symbol, float]) -> list[complex]:
         with np.errstate(all="ignore"):
@@ -372,35 +391,75 @@ def grade(problem_id: str, text: str, points: int = 6, seed: int = 0) -> Grade:
     ('incorrect', 0.5, True)
     """
     p = problem(problem_id)
-    t = topic(p.entry)
-    claim = next(c for c in t.claims if c.key == p.claim)
-    envs = EnvCache(t.build)
     rng = random.Random(seed)
-    for sizes in p.sizes:
-        env = envs(t.check_sizes(dict(sizes)))
+    proved = 0
+    for number, sizes in enumerate(p.sizes):
+        values, vocabulary, key, simplex = _setting(problem_id, number)
         try:
-            answer = parse(text, _vocabulary(p, sizes, env))
-            student = _written_out(p, answer, sizes, env)
+            student = _written_out(p, parse(text, vocabulary), sizes, values)
         except InvalidAnswer as error:
             return Grade(problem_id, "invalid", 0.0, str(error), method="parse")
-        key = sp.Matrix(claim.claimed(env))
-        if len(p.index.split()) == 1 and key.rows == 1:
-            key = key.T  # an entrywise answer is a column; one row of a matrix gradient is asked as one
-        if p.prepare is not None:
-            key, student = p.prepare(key), p.prepare(student)
-        sampler = _Sampler(rng, points, {s: len(_value(u, env, sizes)) for u in p.uses.values() if u.domain == "simplex"
-                                         for s in sp.Matrix(_value(u, env, sizes)).free_symbols})
+        sampler = _Sampler(rng, points, simplex)
         if student.shape != key.shape:
             if student.T.shape == key.shape and _agrees(student.T, key, sampler):
                 return Grade(problem_id, "incorrect", CREDIT["transpose"], "transposed: the answer is the key's transpose",
                              method="numeric")
             return Grade(problem_id, "incorrect", 0.0, f"the answer has shape {student.shape}; the gradient has shape "
                          f"{key.shape} at {dict(sizes)}", method="shape")
+        if _symbolically_equal(student, key):
+            proved += 1
+            continue
         counter = _counterexample(student, key, sampler)
         if counter is not None:
-            return _diagnose(p, student, key, counter, sizes, env, sampler)
+            return _diagnose(p, student, key, counter, sizes, values, sampler)
+    if proved == len(p.sizes):
+        return Grade(problem_id, "correct", 1.0, "correct: equal to the derived gradient, symbolically, at each of "
+                     f"{len(p.sizes)} sizes", method="symbolic")
     return Grade(problem_id, "correct", 1.0, "correct: agrees with the derived gradient at "
-                 f"{points} random points at each of {len(p.sizes)} sizes", method="numeric")
+                 f"{points} random points at each of {len(p.sizes)} sizes"
+                 + (f" ({proved} of them also symbolically)" if proved else ""), method="numeric")
+
+
+@cache
+def _setting(problem_id: str, number: int) -> tuple[dict[str, Any], Vocabulary, sp.ImmutableMatrix, dict[sp.Symbol, int]]:
+    """A problem at its ``number``-th sizes: its symbols' values, the vocabulary, the key (prepared)
+    and the probability vectors' entries; built once per process, since every answer needs them."""
+    p = problem(problem_id)
+    t = topic(p.entry)
+    sizes = p.sizes[number]
+    env = EnvCache(t.build)(t.check_sizes(dict(sizes)))
+    key = sp.Matrix(next(c for c in t.claims if c.key == p.claim).claimed(env))
+    if len(p.index.split()) == 1 and key.rows == 1:
+        key = key.T  # an entrywise answer is a column; one row of a matrix gradient is asked as one
+    if p.prepare is not None:
+        key = p.prepare(key)
+    simplex = {s: len(_value(u, env, sizes)) for u in p.uses.values() if u.domain == "simplex"
+               for s in sp.Matrix(_value(u, env, sizes)).free_symbols}
+    values = _resolved(p, sizes, env)
+    return values, _vocabulary(p, sizes, values), sp.ImmutableMatrix(key), simplex
+
+
+_SYMBOLIC_OPS = 300  # the symbolic step expands a difference only up to this many operations per entry
+
+
+def _symbolically_equal(student: sp.Matrix, key: sp.Matrix) -> bool:
+    """True when every entry of ``student - key`` expands to 0 (bounded: a large entry, or a power
+    above 4, is left to the numeric comparison). False means only "not shown", never "different".
+
+    >>> x = sp.Symbol("x")
+    >>> _symbolically_equal(sp.Matrix([[x * (1 - x)]]), sp.Matrix([[x - x**2]])), _symbolically_equal(sp.Matrix([[x]]), sp.Matrix([[2 * x]]))
+    (True, False)
+    """
+    for a, b in zip(student, key):
+        difference = a - b
+        if difference == 0:
+            continue
+        if sp.count_ops(difference) > _SYMBOLIC_OPS or any(
+                e.exp.is_Number and abs(e.exp) > 4 for e in difference.atoms(sp.Pow)):
+            return False
+        if sp.expand(difference, power_exp=False, log=False) != 0:
+            return False
+    return True
 
 
 @dataclass
@@ -410,6 +469,7 @@ class _Sampler:
     rng: random.Random
     points: int
     simplex: dict[sp.Symbol, int] = field(default_factory=dict)
+    compiled: dict[Any, Callable[..., Any]] = field(default_factory=dict)  # this answer's, compiled once per grade
 
 
 def _agrees(a: sp.Matrix, b: sp.Matrix, sampler: _Sampler) -> bool:
@@ -418,7 +478,7 @@ def _agrees(a: sp.Matrix, b: sp.Matrix, sampler: _Sampler) -> bool:
 
 def _counterexample(student: sp.Matrix, key: sp.Matrix, sampler: _Sampler) -> dict[str, Any] | None:
     symbols = sorted(student.free_symbols | key.free_symbols, key=str)
-    student_at, key_at = _evaluator(student, symbols), _evaluator(key, symbols)
+    student_at, key_at = _evaluator(student, symbols, mine=sampler.compiled), _evaluator(key, symbols, keep=True)
     for point in _points(symbols, sampler.rng, sampler.points, sampler.simplex):
         got, want = student_at(point), key_at(point)
         if not _close(got, want):
@@ -430,7 +490,7 @@ def _counterexample(student: sp.Matrix, key: sp.Matrix, sampler: _Sampler) -> di
 
 
 def _diagnose(p: Problem, student: sp.Matrix, key: sp.Matrix, counter: dict[str, Any], sizes: Mapping[str, int],
-              env: Mapping[str, Any], sampler: _Sampler) -> Grade:
+              values: Mapping[str, Any], sampler: _Sampler) -> Grade:
     got, want = counter.pop("_got"), counter.pop("_want")
     shown = {k: v for k, v in counter.items()}
     if _close([-x for x in got], want):
@@ -442,8 +502,7 @@ def _diagnose(p: Problem, student: sp.Matrix, key: sp.Matrix, counter: dict[str,
                      "the gradient", shown, "numeric")
     for wrong, what in p.mistakes.items():
         try:
-            mistake = _written_out(p, parse(wrong, _vocabulary(p, sizes, env)), sizes, env)
-            mistake = p.prepare(mistake) if p.prepare is not None else mistake
+            mistake = _written_out(p, parse(wrong, _vocabulary(p, sizes, values)), sizes, values)
         except InvalidAnswer:
             continue
         if mistake.shape == student.shape and _agrees(student, mistake, sampler):

@@ -1,0 +1,116 @@
+"""Grading throughput: 1,000 mixed answers (right, wrong, hostile) through the real grading path.
+
+Each answer goes through ``BoundedGrader`` (a forked worker with a time limit), as ``gradproof
+grade`` runs it: parse, write out at the problem's sizes, the bounded symbolic step, numeric
+comparison, diagnosis. Answers cycle through every problem; right answers are varied (a
+different harmless constant factor each time, e.g. ``(3/3)``) so that no two are the same text.
+Prints answers per second and the p50/p95/max latency, per verdict too. Numbers are printed, never
+asserted.
+
+    python benchmarks/grading.py [--answers 1000] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from verify.homework.problems import PROBLEMS
+from verify.homework.worker import BoundedGrader
+
+# one right and one wrong answer per problem; the right one is varied per use
+ANSWERS = {
+    "softmax_ce.grad_z": ("p_i - y_i", "y_i - p_i"),
+    "softmax_ce.grad_z_general": ("p_i sum_k y_k - y_i", "p_i - y_i"),
+    "bp.delta_output_sigmoid": ("(T_k - O_k) O_k (1 - O_k)", "(T_k - O_k)"),
+    "bp.delta_output_linear": ("T_k - O_k", "(T_k - O_k) O_k (1 - O_k)"),
+    "bp.delta_hidden": ("H_j (1 - H_j) sum_k delta_k w_kj", "H_j (1 - H_j) sum_k delta_k w_jk"),
+    "bp.update_w_output": ("w_kj + alpha delta_k H_j", "w_kj - alpha delta_k H_j"),
+    "bp.update_w_hidden": ("w_ji + alpha delta_j I_i", "w_ji + delta_j I_i"),
+    "attention.grad_V": ("A^T G", "G^T A"),
+    "attention.grad_A": ("G V^T", "V G^T"),
+    "attention.grad_S": (r"A \odot (dA - rowsum(dA \odot A))", "A .* dA"),
+    "attention.grad_Q": ("dS K / sqrt(d_k)", "dS K"),
+    "attention.grad_K": ("dS^T Q / sqrt(d_k)", "dS Q / sqrt(d_k)"),
+    "perceptron.update_w": ("w_i - eta (y - t) x_i", "w_i + eta (y - t) x_i"),
+    "perceptron.update_b": ("b - eta (y - t)", "b + eta (y - t)"),
+    "kl.grad_q": ("-p_i/q_i", "p_i/q_i"),
+    "kl.grad_p": ("log(p_i/q_i) + 1", "log(p_i/q_i)"),
+    "kl.grad_z": ("q_i - p_i", "p_i - q_i"),
+    "information.grad_entropy": ("-(log(p_i) + 1)", "-log(p_i)"),
+    "layernorm.grad_x": ("(d gamma_i g_i - sum_j gamma_j g_j - xhat_i sum_j gamma_j g_j xhat_j) / (d sigma)",
+                         "gamma_i g_i / sigma"),
+    "ffn.grad_W1": ("X^T ((G W_2^T) .* S)", "X^T (G W_2^T)"),
+    "conv.grad_W": ("sum_i sum_j G_ij X_{i+u-1,j+v-1}", "sum_i sum_j G_ij X_{i+v-1,j+u-1}"),
+}
+HOSTILE = ["__import__('os').system('true')", "9^9^9^9", "(" * 5000 + "x" + ")" * 5000, "x" * 1_000_000,
+           "p_i.__class__", "ｐ_i - y_i", "log(0)", "p_i / (y_i - y_i)", "exec('1')", r"\input{/etc/passwd}"]
+
+
+def workload(count: int) -> list[tuple[str, str]]:
+    """``count`` (problem, answer) pairs: per round, each problem's right and wrong answer, and hostile text.
+
+    >>> w = workload(50)
+    >>> len(w), len({a for _, a in w}) == len(w)
+    (50, False)
+    """
+    pairs = []
+    for round_number in itertools.count(1):
+        for problem_id, (right, wrong) in ANSWERS.items():
+            pairs.append((problem_id, f"({round_number}/{round_number}) ({right})"))
+            pairs.append((problem_id, wrong))
+        pairs += [("softmax_ce.grad_z", text) for text in HOSTILE[: 1 + round_number % len(HOSTILE)]]
+        if len(pairs) >= count:
+            return pairs[:count]
+    raise AssertionError("unreachable")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--answers", type=int, default=1000)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    missing = sorted(set(PROBLEMS) - set(ANSWERS))
+    if missing:
+        print(f"note: no benchmark answers for {', '.join(missing)}")
+    pairs = workload(args.answers)
+    latencies: dict[str, list[float]] = {}
+    start = time.perf_counter()
+    with BoundedGrader() as grader:
+        for problem_id, text in pairs:
+            begin = time.perf_counter()
+            verdict = grader(problem_id, text).verdict
+            latencies.setdefault(verdict, []).append(time.perf_counter() - begin)
+    total = time.perf_counter() - start
+    every = [t for ts in latencies.values() for t in ts]
+    result = {
+        "answers": len(pairs), "seconds": total, "answers_per_second": len(pairs) / total,
+        "p50_ms": 1e3 * statistics.median(every), "p95_ms": 1e3 * _percentile(every, 0.95), "max_ms": 1e3 * max(every),
+        "by_verdict": {v: {"count": len(ts), "p50_ms": 1e3 * statistics.median(ts), "p95_ms": 1e3 * _percentile(ts, 0.95)}
+                       for v, ts in sorted(latencies.items())},
+        "machine": f"{platform.machine()}, python {platform.python_version()}",
+    }
+    print(f"{len(pairs)} answers in {total:.1f} s: {result['answers_per_second']:.0f} answers/s, p50 {result['p50_ms']:.1f} ms, "
+          f"p95 {result['p95_ms']:.1f} ms, max {result['max_ms']:.0f} ms (first answers of each problem build its key)")
+    for verdict, row in result["by_verdict"].items():
+        print(f"  {verdict:<9} {row['count']:5d}: p50 {row['p50_ms']:7.1f} ms, p95 {row['p95_ms']:7.1f} ms")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
