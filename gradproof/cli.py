@@ -131,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
                                    description="List the built-in homework problems: id, statement, the symbols an "
                                    "answer may use, assumptions.")
     problems.add_argument("--json", action="store_true", help="machine-readable output")
+    problems.add_argument("--set", metavar="FILE.toml", help="also list an instructor's problem file (checked as loaded)")
     check = commands.add_parser(
         "check", help="check one answer to a homework problem",
         description="Read ANSWER (plain math or LaTeX: p_i - y_i, \\frac{1}{\\sqrt{d_k}} dS K, A^\\top G) and compare it "
@@ -141,18 +142,20 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("problem", metavar="PROBLEM", help="a problem id (see 'gradproof problems')")
     check.add_argument("answer", metavar="ANSWER", help="the answer, quoted")
     check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.add_argument("--set", metavar="FILE.toml", help="an instructor's problem file holding PROBLEM")
     check.add_argument("--time-limit", type=float, default=10.0, metavar="S",
                        help="seconds an answer may take to grade before it is called invalid (default 10)")
     grade = commands.add_parser(
         "grade", help="grade a class's answers from CSV; results CSV and Gradescope files",
         description="Grade every answer in SUBMISSIONS (CSV, long: student,problem,answer; or wide: student then "
-        "one column per problem id) against PROBLEMS ('lecture', the built-in set). Writes OUTDIR/results.csv "
+        "one column per problem id) against PROBLEMS ('lecture', the built-in set, or an instructor's TOML problem "
+        "file, whose problems add to the built-in ones; see verify/homework/problem_file.py). Writes OUTDIR/results.csv "
         "(student,problem,verdict,score,feedback,method) as it goes, and OUTDIR/gradescope/STUDENT/results.json. "
         "An interrupted run resumes: answers already in results.csv are not graded again.",
         epilog="Examples: gradproof grade lecture answers.csv -o graded; "
         "gradproof grade lecture --single submission.csv -o /autograder/results",
     )
-    grade.add_argument("problems", metavar="PROBLEMS", help="'lecture' (the built-in problems)")
+    grade.add_argument("problems", metavar="PROBLEMS", help="'lecture' (the built-in problems) or FILE.toml")
     grade.add_argument("submissions", metavar="SUBMISSIONS", nargs="?", help="the class's CSV")
     grade.add_argument("-o", "--output", metavar="OUTDIR", required=True, help="where results go")
     grade.add_argument("--single", metavar="SUBMISSION", help="one student's CSV (problem,answer): writes "
@@ -164,8 +167,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _load_problem_set(path: str | None) -> None:
+    """Register an instructor's TOML problems (beside the built-in ones); a bad file is a usage error."""
+    if path is None or path == "lecture":
+        return
+    from pathlib import Path
+
+    from verify.homework.problem_file import ProblemFileError, load_problems
+
+    try:
+        load_problems(Path(path))
+    except ProblemFileError as error:
+        raise UsageError(str(error)) from None
+
+
 def _cmd_problems(args: argparse.Namespace) -> int:
     from verify.homework.problems import PROBLEMS
+
+    _load_problem_set(args.set)
 
     docs = [p.public() for p in PROBLEMS.values()]
     if args.json:
@@ -181,6 +200,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from verify.homework.problems import PROBLEMS
     from verify.homework.worker import BoundedGrader
 
+    _load_problem_set(args.set)
     if args.problem not in PROBLEMS:
         raise UsageError(f"no problem {args.problem!r}; see 'gradproof problems'")
     if args.time_limit <= 0:
@@ -208,8 +228,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         read_submissions,
     )
 
-    if args.problems != "lecture":
-        raise UsageError(f"problem set {args.problems!r}: only 'lecture' (the built-in problems) is available so far")
+    _load_problem_set(args.problems)
     if bool(args.single) == bool(args.submissions):
         raise UsageError("give SUBMISSIONS (a class's CSV) or --single SUBMISSION, not both")
     out = Path(args.output)

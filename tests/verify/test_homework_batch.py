@@ -76,7 +76,7 @@ def test_single_submission_for_an_autograder(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "words"), [
-    (["grade", "course.toml", "x.csv", "-o", "out"], "only 'lecture'"),
+    (["grade", "course.toml", "x.csv", "-o", "out"], "cannot read course.toml"),
     (["grade", "lecture", "-o", "out"], "not both"),
     (["grade", "lecture", "/nonexistent.csv", "-o", "out"], "cannot read"),
 ])

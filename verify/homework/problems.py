@@ -306,9 +306,7 @@ def read_answer(problem_id: str, text: str) -> sp.Basic:
     >>> read_answer("attention.grad_V", r"A^\\top G")
     A.T*G
     """
-    p = problem(problem_id)
-    t = topic(p.entry)
-    sizes = p.sizes[0]
+    problem(problem_id)  # an unknown id is a KeyError naming the known ones
     return parse(text, _setting(problem_id, 0)[1])
 
 
@@ -343,7 +341,9 @@ def _points(symbols: list[sp.Symbol], rng: random.Random, count: int,
 @lru_cache(maxsize=256)
 def _compiled(m: sp.ImmutableMatrix, symbols: tuple[sp.Symbol, ...]) -> Callable[..., Any]:
     """lambdify once per matrix and symbol list: a problem's key is compiled once per process."""
-    from derive.atoms import to_sympy_functions  # derive's opaque Exp, Sqrt... as SymPy's own
+    from derive.atoms import (
+        to_sympy_functions,  # derive's opaque Exp, Sqrt... as SymPy's own
+    )
 
     return sp.lambdify(symbols, list(to_sympy_functions(m)), modules="numpy", cse=True, dummify=True)
 
