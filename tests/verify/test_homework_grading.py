@@ -145,3 +145,13 @@ def test_cli_check_and_problems(capsys) -> None:
     assert [p["id"] for p in listed] == list(PROBLEMS) and all({"id", "statement", "symbols", "assumptions"} == set(p)
                                                                 for p in listed)
     assert main(["check", "nope", "x"]) == 2
+
+
+def test_symbolic_first_then_numeric() -> None:
+    """An answer that expands to the key is proved symbolically; one that SymPy's bounded expand does
+    not reduce (the layer-norm sums written over d) is still graded, numerically, and says so."""
+    proved = grade("softmax_ce.grad_z", "p_i - y_i")
+    assert proved.method == "symbolic" and "symbolically" in proved.feedback
+    sampled = grade("layernorm.grad_x", "(d gamma_i g_i - sum_j gamma_j g_j - xhat_i sum_j gamma_j g_j xhat_j) / (d sigma)")
+    assert (sampled.verdict, sampled.method) == ("correct", "numeric") and "random points" in sampled.feedback
+    assert grade("softmax_ce.grad_z", "y_i - p_i").method == "numeric"  # a wrong answer is never "proved"
