@@ -1,13 +1,13 @@
 """Grading throughput: 1,000 mixed answers (right, wrong, hostile) through the real grading path.
 
-Each answer goes through ``BoundedGrader`` (a forked worker with a time limit), as ``gradproof
-grade`` runs it: parse, write out at the problem's sizes, the bounded symbolic step, numeric
+Each answer goes through ``BoundedPool`` (forked workers, one per core by default, each answer
+under a time limit), as ``gradproof grade`` runs it: parse, write out at the problem's sizes, the bounded symbolic step, numeric
 comparison, diagnosis. Answers cycle through every problem; right answers are varied (a
 different harmless constant factor each time, e.g. ``(3/3)``) so that no two are the same text.
 Prints answers per second and the p50/p95/max latency, per verdict too. Numbers are printed, never
 asserted.
 
-    python benchmarks/grading.py [--answers 1000] [--json FILE]
+    python benchmarks/grading.py [--answers 1000] [--workers N] [--json FILE]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from verify.homework.problems import PROBLEMS
-from verify.homework.worker import BoundedGrader
+from verify.homework.worker import DEFAULT_WORKERS, BoundedPool
 
 # one right and one wrong answer per problem; the right one is varied per use
 ANSWERS = {
@@ -81,6 +81,7 @@ def _percentile(values: list[float], q: float) -> float:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help=f"default {DEFAULT_WORKERS} (one per core)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     missing = sorted(set(PROBLEMS) - set(ANSWERS))
@@ -89,11 +90,9 @@ def main(argv: list[str] | None = None) -> dict:
     pairs = workload(args.answers)
     latencies: dict[str, list[float]] = {}
     start = time.perf_counter()
-    with BoundedGrader() as grader:
-        for problem_id, text in pairs:
-            begin = time.perf_counter()
-            verdict = grader(problem_id, text).verdict
-            latencies.setdefault(verdict, []).append(time.perf_counter() - begin)
+    with BoundedPool(workers=args.workers) as pool:
+        for _, result, seconds in pool.grade((n, p, a) for n, (p, a) in enumerate(pairs)):
+            latencies.setdefault(result.verdict, []).append(seconds)
     total = time.perf_counter() - start
     every = [t for ts in latencies.values() for t in ts]
     result = {
@@ -101,9 +100,9 @@ def main(argv: list[str] | None = None) -> dict:
         "p50_ms": 1e3 * statistics.median(every), "p95_ms": 1e3 * _percentile(every, 0.95), "max_ms": 1e3 * max(every),
         "by_verdict": {v: {"count": len(ts), "p50_ms": 1e3 * statistics.median(ts), "p95_ms": 1e3 * _percentile(ts, 0.95)}
                        for v, ts in sorted(latencies.items())},
-        "machine": f"{platform.machine()}, python {platform.python_version()}",
+        "workers": args.workers, "machine": f"{platform.machine()}, python {platform.python_version()}",
     }
-    print(f"{len(pairs)} answers in {total:.1f} s: {result['answers_per_second']:.0f} answers/s, p50 {result['p50_ms']:.1f} ms, "
+    print(f"{len(pairs)} answers, {args.workers} workers, in {total:.1f} s: {result['answers_per_second']:.0f} answers/s, p50 {result['p50_ms']:.1f} ms, "
           f"p95 {result['p95_ms']:.1f} ms, max {result['max_ms']:.0f} ms (first answers of each problem build its key)")
     for verdict, row in result["by_verdict"].items():
         print(f"  {verdict:<9} {row['count']:5d}: p50 {row['p50_ms']:7.1f} ms, p95 {row['p95_ms']:7.1f} ms")

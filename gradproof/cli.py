@@ -162,6 +162,8 @@ def _parser() -> argparse.ArgumentParser:
                        "OUTDIR/results.json for an autograder container")
     grade.add_argument("--time-limit", type=float, default=10.0, metavar="S",
                        help="seconds an answer may take to grade before it is called invalid (default 10)")
+    grade.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="answers graded at once, one worker process each (default: one per core, at most 4)")
     grade.add_argument("--report", metavar="DIR", help="also write one HTML feedback page per student (and an "
                        "index.html) to DIR: each answer typeset, its verdict, feedback and counterexample")
     return parser
@@ -243,7 +245,12 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         rows = read_submissions(Path(args.submissions))
         from .progress import Progress
 
-        graded = list(grade_class(rows, out, progress=Progress("grade"), seconds=args.time_limit))
+        from verify.homework.worker import DEFAULT_WORKERS
+
+        if args.workers is not None and args.workers < 1:
+            raise UsageError("--workers must be at least 1")
+        graded = list(grade_class(rows, out, progress=Progress("grade"), seconds=args.time_limit,
+                                  workers=args.workers or DEFAULT_WORKERS))
         if args.report:
             from .homework_report import write_pages
 

@@ -106,3 +106,27 @@ def test_an_answer_past_the_time_limit_is_invalid_and_the_next_is_graded() -> No
         first = grader._process
         assert grader("softmax_ce.grad_z", "p_i - y_i").verdict == "correct"
         assert grader._process is first  # one worker serves answers that stay within the limit
+
+
+def test_a_pool_grades_in_parallel_and_a_stuck_answer_holds_up_nothing() -> None:
+    from verify.homework.worker import BoundedPool
+
+    with BoundedPool(seconds=60, workers=2) as pool:
+        done = {tag: g for tag, g, _ in pool.grade([(n, "kl.grad_q", a) for n, a in enumerate(["-p_i/q_i", "p_i/q_i", "r_i"] * 2)])}
+        assert sorted(done) == list(range(6)) and [done[n].verdict for n in range(3)] == ["correct", "incorrect", "invalid"]
+        pool.seconds = 0.001
+        for grader in pool.graders:
+            grader.seconds = 0.001
+        stuck = list(pool.grade([(0, "attention.grad_Q", "dS K / sqrt(d_k)"), (1, "attention.grad_Q", "dS K")]))
+        assert sorted(tag for tag, _, _ in stuck) == [0, 1] and all(g.method == "timeout" for _, g, _ in stuck)
+        pool.seconds = 60
+        for grader in pool.graders:
+            grader.seconds = 60
+        assert next(pool.grade([(9, "softmax_ce.grad_z", "p_i - y_i")]))[1].verdict == "correct"  # fresh workers
+
+
+def test_class_results_keep_the_input_order_with_several_workers(tmp_path: Path) -> None:
+    rows = [(f"s{n}", p, a) for n in range(4) for p, a in (("kl.grad_q", "-p_i/q_i"), ("nope", "x"), ("attention.grad_Q", "dS K"))]
+    graded = list(batch.grade_class(rows, tmp_path / "out", workers=2))
+    assert [(s, g.problem) for s, g in graded] == [(s, p) for s, p, _ in rows]
+    assert [(r["student"], r["problem"]) for r in _rows(tmp_path / "out" / "results.csv")] == [(s, p) for s, p, _ in rows]

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 
 from .problems import PROBLEMS, Grade
-from .worker import DEFAULT_SECONDS, BoundedGrader
+from .worker import DEFAULT_SECONDS, DEFAULT_WORKERS, BoundedGrader, BoundedPool
 
 __all__ = ["FIELDS", "SubmissionError", "grade_class", "grade_single", "gradescope_results", "read_submissions"]
 
@@ -80,29 +82,30 @@ def gradescope_results(grades: list[Grade]) -> dict:
 def grade_class(rows: list[tuple[str, str, str]], out: Path,
                 progress: Callable[[int, int, str], None] | None = None,
                 grader: Callable[[str, str], Grade] | None = None,
-                seconds: float = DEFAULT_SECONDS) -> Iterator[tuple[str, Grade]]:
+                seconds: float = DEFAULT_SECONDS, workers: int = DEFAULT_WORKERS) -> Iterator[tuple[str, Grade]]:
     """Grade every (student, problem, answer) not already in ``out/results.csv``; yields as it goes.
 
-    Each answer is graded in a worker killed past ``seconds`` (``BoundedGrader``) unless a
-    ``grader`` is given."""
-    if grader is None:
-        with BoundedGrader(seconds) as bounded:
-            yield from grade_class(rows, out, progress, bounded)
-        return
+    Answers are graded by ``workers`` forked workers at once, each answer killed past ``seconds``
+    (``BoundedPool``), and recorded in the order they finish; with a ``grader`` function, one at a
+    time in that function."""
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.csv"
     done = _done(results)
     todo = [(s, p, a) for s, p, a in rows if (s, p) not in done]
+    known = [(number, p, a) for number, (_, p, a) in enumerate(todo) if p in PROBLEMS]
+    finished = {n: Grade(p, "invalid", 0.0, f"no problem {p!r}", method="none")
+                for n, (_, p, _) in enumerate(todo) if p not in PROBLEMS}
     new_file = not results.exists()
-    with results.open("a", newline="", encoding="utf-8") as handle:
+    with results.open("a", newline="", encoding="utf-8") as handle, \
+            BoundedPool(seconds, workers) if grader is None else nullcontext() as pool:
+        graded = pool.grade(known) if grader is None else ((n, grader(p, a), 0.0) for n, p, a in known)
         writer = csv.DictWriter(handle, FIELDS)
         if new_file:
             writer.writeheader()
-        for number, (student, problem_id, answer) in enumerate(todo):
+        for number, result in _in_order(graded, finished):
+            student, problem_id, answer = todo[number]
             if progress:
                 progress(number, len(todo), f"{student} {problem_id}")
-            result = grader(problem_id, answer) if problem_id in PROBLEMS else \
-                Grade(problem_id, "invalid", 0.0, f"no problem {problem_id!r}", method="none")
             writer.writerow({"student": student, "problem": problem_id, "verdict": result.verdict,
                              "score": result.score, "feedback": result.feedback, "method": result.method,
                              "answer": answer, "counterexample": json.dumps(result.counterexample, ensure_ascii=False)
@@ -112,6 +115,17 @@ def grade_class(rows: list[tuple[str, str, str]], out: Path,
             yield student, result
     if progress:
         progress(len(todo), len(todo), "done")
+
+
+def _in_order(graded: Iterator[tuple[int, Grade, float]], finished: dict[int, Grade]) -> Iterator[tuple[int, Grade]]:
+    """Results in input order although workers finish out of order (held back a few answers at most)."""
+    following = 0
+    for number, result, _ in itertools.chain(graded, [(None, None, 0.0)]):
+        if number is not None:
+            finished[number] = result
+        while following in finished:
+            yield following, finished.pop(following)
+            following += 1
 
 
 def _write_gradescope(out: Path, student: str) -> None:

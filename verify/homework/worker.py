@@ -10,14 +10,18 @@ as many answers as stay within the limit.
 from __future__ import annotations
 
 import multiprocessing as mp
-from multiprocessing.connection import Connection
+import os
+import time
+from collections.abc import Iterable, Iterator
+from multiprocessing.connection import Connection, wait
 from typing import Any, Self
 
 from .problems import Grade, grade
 
-__all__ = ["DEFAULT_SECONDS", "BoundedGrader"]
+__all__ = ["DEFAULT_SECONDS", "DEFAULT_WORKERS", "BoundedGrader", "BoundedPool"]
 
 DEFAULT_SECONDS = 10.0
+DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))  # one per core; SymPy grading is CPU-bound
 
 
 def _serve(connection: Connection) -> None:
@@ -57,13 +61,30 @@ class BoundedGrader:
         return parent
 
     def __call__(self, problem_id: str, answer: str) -> Grade:
-        connection = self._connection or self._start()
-        connection.send((problem_id, answer))
-        if connection.poll(self.seconds):
-            document = connection.recv()
-            return Grade(document["problem"], document["verdict"], document["score"], document["feedback"],
-                         document["counterexample"], document["method"])
-        self.close()  # stuck: kill it; the next answer gets a fresh worker
+        self.send(problem_id, answer)
+        if self.connection.poll(self.seconds):
+            return self.receive(problem_id)
+        return self.give_up(problem_id)
+
+    @property
+    def connection(self) -> Connection:
+        return self._connection or self._start()
+
+    def send(self, problem_id: str, answer: str) -> None:
+        self.connection.send((problem_id, answer))
+
+    def receive(self, problem_id: str) -> Grade:
+        try:
+            document = self.connection.recv()
+        except (EOFError, OSError):  # the worker died (out of memory, say): this answer only
+            self.close()
+            return Grade(problem_id, "invalid", 0.0, "the grader's worker stopped on this answer", method="error")
+        return Grade(document["problem"], document["verdict"], document["score"], document["feedback"],
+                     document["counterexample"], document["method"])
+
+    def give_up(self, problem_id: str) -> Grade:
+        """Kill the stuck worker (the next answer gets a fresh one) and call the answer invalid."""
+        self.close()
         return Grade(problem_id, "invalid", 0.0, f"grading this answer took longer than {self.seconds:g} s; "
                      "simplify it", method="timeout")
 
@@ -74,6 +95,61 @@ class BoundedGrader:
         if self._connection is not None:
             self._connection.close()
         self._process, self._connection = None, None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class BoundedPool:
+    """Several ``BoundedGrader`` workers at once, each answer still under its own time limit.
+
+    ``grade(tasks)`` takes ``(tag, problem, answer)`` and yields ``(tag, grade, seconds)`` as answers
+    finish (not in input order); a stuck worker is killed and replaced, as with one grader.
+
+    >>> with BoundedPool(seconds=30, workers=2) as pool:
+    ...     sorted((tag, g.verdict) for tag, g, _ in pool.grade([(1, "kl.grad_q", "-p_i/q_i"), (2, "kl.grad_q", "p_i")]))
+    [(1, 'correct'), (2, 'incorrect')]
+    """
+
+    def __init__(self, seconds: float = DEFAULT_SECONDS, workers: int = DEFAULT_WORKERS) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.graders = [BoundedGrader(seconds) for _ in range(workers)]
+        self.seconds = seconds
+
+    def grade(self, tasks: Iterable[tuple[Any, str, str]]) -> Iterator[tuple[Any, Grade, float]]:
+        pending = iter(tasks)
+        busy: dict[int, tuple[Any, str, float]] = {}  # grader index -> (tag, problem, start)
+        while True:
+            for index, grader in enumerate(self.graders):
+                if index not in busy:
+                    task = next(pending, None)
+                    if task is not None:
+                        grader.send(task[1], task[2])
+                        busy[index] = (task[0], task[1], time.monotonic())
+            if not busy:
+                return
+            deadline = min(start for _, _, start in busy.values()) + self.seconds
+            ready = wait([self.graders[i].connection for i in busy], timeout=max(0.0, deadline - time.monotonic()))
+            now = time.monotonic()
+            for index in list(busy):
+                tag, problem_id, start = busy[index]
+                grader = self.graders[index]
+                if grader.connection in ready:
+                    result = grader.receive(problem_id)
+                elif now - start >= self.seconds:
+                    result = grader.give_up(problem_id)
+                else:
+                    continue
+                del busy[index]
+                yield tag, result, now - start
+
+    def close(self) -> None:
+        for grader in self.graders:
+            grader.close()
 
     def __enter__(self) -> Self:
         return self
