@@ -243,9 +243,9 @@ def _cmd_grade(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return EXIT_OK
         rows = read_submissions(Path(args.submissions))
-        from .progress import Progress
-
         from verify.homework.worker import DEFAULT_WORKERS
+
+        from .progress import Progress
 
         if args.workers is not None and args.workers < 1:
             raise UsageError("--workers must be at least 1")
