@@ -215,8 +215,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
     print(f"{result.verdict} ({result.score:g}): {result.feedback}")
     if result.counterexample:
         c = result.counterexample
-        inputs = ", ".join(f"{k} = {v:g}" for k, v in c["inputs"].items())
-        print(f"  counterexample: at {inputs}: expected {c['expected']:g}, yours {c['yours']:g} (entry {c['entry']})")
+        if "row" in c:  # a numeric exercise's table
+            print(f"  row {c['row']} ({c['label']}): expected {c['expected']}, yours {c['yours'] or 'nothing'}")
+        else:
+            inputs = ", ".join(f"{k} = {v:g}" for k, v in c["inputs"].items())
+            print(f"  counterexample: at {inputs}: expected {c['expected']:g}, yours {c['yours']:g} (entry {c['entry']})")
     return EXIT_OK
 
 

@@ -45,6 +45,9 @@ def _counterexample(raw: str) -> str:
         c = json.loads(raw)
     except ValueError:
         return ""
+    if "row" in c:  # a numeric exercise's table
+        return (f"<p><strong>First wrong row.</strong> Row {_h(c['row'])} ({_h(c.get('label', ''))}) should be "
+                f"<code>{_h(c.get('expected'))}</code>; your answer gives <code>{_h(c.get('yours') or '(nothing)')}</code>.</p>")
     inputs = ", ".join(f"{_h(k)} = {_h(v)}" for k, v in c.get("inputs", {}).items())
     return (f"<p><strong>Counterexample.</strong> At {inputs or 'the inputs drawn'}: entry {_h(c.get('entry'))} "
             f"should be <code>{_h(c.get('expected'))}</code>; your answer gives <code>{_h(c.get('yours'))}</code>.</p>")

@@ -94,3 +94,14 @@ def test_chromium_lays_out_the_answer_math(graded: Path, tmp_path: Path) -> None
                          capture_output=True, text=True, timeout=120, check=False).stdout
     sizes = json.loads(re.search(r'data-m="([^"]*)"', dom).group(1).replace("&quot;", '"'))
     assert len(sizes) == 2 and all(w > 10 and h > 5 for w, h in sizes), sizes
+
+
+def test_an_exercise_table_shows_its_first_wrong_row() -> None:
+    from gradproof.homework_report import student_page
+    from verify.homework.problems import grade
+
+    g = grade("bp.step", "3/64; 9/800 -3/512; 1 1")
+    row = {"problem": "bp.step", "answer": "3/64; 9/800 -3/512; 1 1", "verdict": g.verdict, "score": str(g.score),
+           "feedback": g.feedback, "counterexample": json.dumps(g.counterexample)}
+    page = student_page("cy", [row], {})
+    assert "First wrong row." in page and "649/640" in page and "<math" not in page  # a table is shown as typed

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from gradproof.cli import main
-from verify.homework.problems import CREDIT, PROBLEMS, grade
+from verify.homework.problems import CREDIT, PROBLEMS, Problem, grade
 
 RIGHT = {
     "softmax_ce.grad_z": ["p_i - y_i", r"p_{i}-y_{i}", r"\frac{e^{z_i}}{\sum_{k=1}^{n} e^{z_k}} - y_i",
@@ -101,7 +101,7 @@ def test_a_problem_symbol_named_like_a_function_is_the_symbol() -> None:
 
 
 def test_every_problem_has_right_answers_here() -> None:
-    assert set(RIGHT) == set(PROBLEMS)
+    assert set(RIGHT) == {pid for pid, p in PROBLEMS.items() if isinstance(p, Problem)}
 
 
 @pytest.mark.parametrize(("problem", "answer"), [(p, a) for p, answers in RIGHT.items() for a in answers])
