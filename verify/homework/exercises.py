@@ -83,7 +83,6 @@ def grade_exercise(exercise_id: str, text: str) -> Any:
     """
     from .problems import Grade
 
-    exercise = EXERCISES[exercise_id]
     key = _key(exercise_id)
     try:
         rows = read_rows(text)
