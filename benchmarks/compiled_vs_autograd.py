@@ -39,28 +39,22 @@ def _median_seconds(run, repeats: int, device: str = "cpu") -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--sizes", type=int, nargs="+", default=[32, 128], help="n = d_k"
-    )
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    args = parser.parse_args()
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: this machine has no CUDA device")
+def measure(
+    sizes: list[int], batch: int = 64, repeats: int = 5, device: str = "cpu"
+) -> dict:
+    """Time both on the same batches, print a line per size, and return the figures per n."""
+    figures: dict = {}
     compiled = compile_model("attention")
     m = model("attention")
     print(
-        f"attention, batch {args.batch}, float64, "
-        f"{torch.cuda.get_device_name() if args.device == 'cuda' else f'CPU, {torch.get_num_threads()} threads'}"
+        f"attention, batch {batch}, float64, "
+        f"{torch.cuda.get_device_name() if device == 'cuda' else f'CPU, {torch.get_num_threads()} threads'}"
     )
-    for n in args.sizes:
+    for n in sizes:
         generator = torch.Generator().manual_seed(n)
         Q, K, V, G = (
-            torch.randn(args.batch, n, n, generator=generator, dtype=torch.float64).to(
-                args.device
+            torch.randn(batch, n, n, generator=generator, dtype=torch.float64).to(
+                device
             )
             for _ in range(4)
         )
@@ -75,12 +69,33 @@ def main() -> None:
 
         reference, got = autograd(), formula()
         error = max(float((got[t] - r).abs().max()) for t, r in zip("QKV", reference))
-        t_auto = _median_seconds(autograd, args.repeats, args.device)
-        t_comp = _median_seconds(formula, args.repeats, args.device)
+        t_auto = _median_seconds(autograd, repeats, device)
+        t_comp = _median_seconds(formula, repeats, device)
         print(
             f"  n = d_k = {n:4d}: autograd {t_auto * 1000:9.2f} ms, compiled {t_comp * 1000:9.2f} ms, "
             f"ratio {t_comp / t_auto:.2f}, max abs difference {error:.1e}"
         )
+        figures[n] = {
+            "autograd_s": t_auto,
+            "formula_s": t_comp,
+            "ratio": t_comp / t_auto,
+            "max_difference": error,
+        }
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[32, 128], help="n = d_k"
+    )
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: this machine has no CUDA device")
+    measure(args.sizes, args.batch, args.repeats, args.device)
     print(
         f"python {platform.python_version()}, torch {torch.__version__}, {platform.machine()}"
     )

@@ -3,7 +3,8 @@
 Each answer goes through ``BoundedPool`` (forked workers, one per core by default, each answer
 under a time limit), as ``gradproof grade`` runs it: parse, write out at the problem's sizes, the bounded symbolic step, numeric
 comparison, diagnosis. Answers cycle through every problem; right answers are varied (a
-different harmless constant factor each time, e.g. ``(3/3)``) so that no two are the same text.
+different harmless constant factor each time, e.g. ``(3/3)``) so that no two formulas are the same text (the numeric exercises' tables are
+repeated as they are).
 Prints answers per second and the p50/p95/max latency, per verdict too. Numbers are printed, never
 asserted.
 
@@ -32,7 +33,10 @@ ANSWERS = {
     "softmax_ce.grad_z_general": ("p_i sum_k y_k - y_i", "p_i - y_i"),
     "bp.delta_output_sigmoid": ("(T_k - O_k) O_k (1 - O_k)", "(T_k - O_k)"),
     "bp.delta_output_linear": ("T_k - O_k", "(T_k - O_k) O_k (1 - O_k)"),
-    "bp.delta_hidden": ("H_j (1 - H_j) sum_k delta_k w_kj", "H_j (1 - H_j) sum_k delta_k w_jk"),
+    "bp.delta_hidden": (
+        "H_j (1 - H_j) sum_k delta_k w_kj",
+        "H_j (1 - H_j) sum_k delta_k w_jk",
+    ),
     "bp.update_w_output": ("w_kj + alpha delta_k H_j", "w_kj - alpha delta_k H_j"),
     "bp.update_w_hidden": ("w_ji + alpha delta_j I_i", "w_ji + delta_j I_i"),
     "attention.grad_V": ("A^T G", "G^T A"),
@@ -46,13 +50,46 @@ ANSWERS = {
     "kl.grad_p": ("log(p_i/q_i) + 1", "log(p_i/q_i)"),
     "kl.grad_z": ("q_i - p_i", "p_i - q_i"),
     "information.grad_entropy": ("-(log(p_i) + 1)", "-log(p_i)"),
-    "layernorm.grad_x": ("(d gamma_i g_i - sum_j gamma_j g_j - xhat_i sum_j gamma_j g_j xhat_j) / (d sigma)",
-                         "gamma_i g_i / sigma"),
+    "layernorm.grad_x": (
+        "(d gamma_i g_i - sum_j gamma_j g_j - xhat_i sum_j gamma_j g_j xhat_j) / (d sigma)",
+        "gamma_i g_i / sigma",
+    ),
     "ffn.grad_W1": ("X^T ((G W_2^T) .* S)", "X^T (G W_2^T)"),
-    "conv.grad_W": ("sum_i sum_j G_ij X_{i+u-1,j+v-1}", "sum_i sum_j G_ij X_{i+v-1,j+u-1}"),
+    "conv.grad_W": (
+        "sum_i sum_j G_ij X_{i+u-1,j+v-1}",
+        "sum_i sum_j G_ij X_{i+v-1,j+u-1}",
+    ),
 }
-HOSTILE = ["__import__('os').system('true')", "9^9^9^9", "(" * 5000 + "x" + ")" * 5000, "x" * 1_000_000,
-           "p_i.__class__", "ｐ_i - y_i", "log(0)", "p_i / (y_i - y_i)", "exec('1')", r"\input{/etc/passwd}"]
+
+
+def _exercise_answers() -> dict[str, tuple[str, str]]:
+    """The numeric exercises: the exact table, and the same with its last row wrong."""
+    from verify.homework.exercises import EXERCISES, _key
+
+    out = {}
+    for exercise_id in EXERCISES:
+        rows = [" ".join(str(v) for v in values) for _, values in _key(exercise_id)]
+        out[exercise_id] = (
+            "\n".join(rows),
+            "\n".join([*rows[:-1], "0 " * len(_key(exercise_id)[-1][1])]),
+        )
+    return out
+
+
+_EXERCISES = _exercise_answers()
+ANSWERS |= _EXERCISES
+HOSTILE = [
+    "__import__('os').system('true')",
+    "9^9^9^9",
+    "(" * 5000 + "x" + ")" * 5000,
+    "x" * 1_000_000,
+    "p_i.__class__",
+    "ｐ_i - y_i",
+    "log(0)",
+    "p_i / (y_i - y_i)",
+    "exec('1')",
+    r"\input{/etc/passwd}",
+]
 
 
 def workload(count: int) -> list[tuple[str, str]]:
@@ -65,9 +102,17 @@ def workload(count: int) -> list[tuple[str, str]]:
     pairs = []
     for round_number in itertools.count(1):
         for problem_id, (right, wrong) in ANSWERS.items():
-            pairs.append((problem_id, f"({round_number}/{round_number}) ({right})"))
+            varied = (
+                right
+                if problem_id in _EXERCISES
+                else f"({round_number}/{round_number}) ({right})"
+            )
+            pairs.append((problem_id, varied))
             pairs.append((problem_id, wrong))
-        pairs += [("softmax_ce.grad_z", text) for text in HOSTILE[: 1 + round_number % len(HOSTILE)]]
+        pairs += [
+            ("softmax_ce.grad_z", text)
+            for text in HOSTILE[: 1 + round_number % len(HOSTILE)]
+        ]
         if len(pairs) >= count:
             return pairs[:count]
     raise AssertionError("unreachable")
@@ -81,7 +126,12 @@ def _percentile(values: list[float], q: float) -> float:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help=f"default {DEFAULT_WORKERS} (one per core)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"default {DEFAULT_WORKERS} (one per core)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     missing = sorted(set(PROBLEMS) - set(ANSWERS))
@@ -91,21 +141,38 @@ def main(argv: list[str] | None = None) -> dict:
     latencies: dict[str, list[float]] = {}
     start = time.perf_counter()
     with BoundedPool(workers=args.workers) as pool:
-        for _, result, seconds in pool.grade((n, p, a) for n, (p, a) in enumerate(pairs)):
+        for _, result, seconds in pool.grade(
+            (n, p, a) for n, (p, a) in enumerate(pairs)
+        ):
             latencies.setdefault(result.verdict, []).append(seconds)
     total = time.perf_counter() - start
     every = [t for ts in latencies.values() for t in ts]
     result = {
-        "answers": len(pairs), "seconds": total, "answers_per_second": len(pairs) / total,
-        "p50_ms": 1e3 * statistics.median(every), "p95_ms": 1e3 * _percentile(every, 0.95), "max_ms": 1e3 * max(every),
-        "by_verdict": {v: {"count": len(ts), "p50_ms": 1e3 * statistics.median(ts), "p95_ms": 1e3 * _percentile(ts, 0.95)}
-                       for v, ts in sorted(latencies.items())},
-        "workers": args.workers, "machine": f"{platform.machine()}, python {platform.python_version()}",
+        "answers": len(pairs),
+        "seconds": total,
+        "answers_per_second": len(pairs) / total,
+        "p50_ms": 1e3 * statistics.median(every),
+        "p95_ms": 1e3 * _percentile(every, 0.95),
+        "max_ms": 1e3 * max(every),
+        "by_verdict": {
+            v: {
+                "count": len(ts),
+                "p50_ms": 1e3 * statistics.median(ts),
+                "p95_ms": 1e3 * _percentile(ts, 0.95),
+            }
+            for v, ts in sorted(latencies.items())
+        },
+        "workers": args.workers,
+        "machine": f"{platform.machine()}, python {platform.python_version()}",
     }
-    print(f"{len(pairs)} answers, {args.workers} workers, in {total:.1f} s: {result['answers_per_second']:.0f} answers/s, p50 {result['p50_ms']:.1f} ms, "
-          f"p95 {result['p95_ms']:.1f} ms, max {result['max_ms']:.0f} ms (first answers of each problem build its key)")
+    print(
+        f"{len(pairs)} answers, {args.workers} workers, in {total:.1f} s: {result['answers_per_second']:.0f} answers/s, p50 {result['p50_ms']:.1f} ms, "
+        f"p95 {result['p95_ms']:.1f} ms, max {result['max_ms']:.0f} ms (first answers of each problem build its key)"
+    )
     for verdict, row in result["by_verdict"].items():
-        print(f"  {verdict:<9} {row['count']:5d}: p50 {row['p50_ms']:7.1f} ms, p95 {row['p95_ms']:7.1f} ms")
+        print(
+            f"  {verdict:<9} {row['count']:5d}: p50 {row['p50_ms']:7.1f} ms, p95 {row['p95_ms']:7.1f} ms"
+        )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return result

@@ -47,18 +47,11 @@ def _median_seconds(run, repeats: int) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=128, help="n = d_k (default 128)")
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument(
-        "--skip-default",
-        action="store_true",
-        help="skip gradcheck's default mode (slow)",
-    )
-    args = parser.parse_args()
-    n = args.n
+def measure(
+    n: int = 128, batch: int = 64, repeats: int = 5, skip_default: bool = False
+) -> dict:
+    """Run the three timings, print them, and return the figures."""
+    figures: dict = {"n": n, "batch": batch}
     print(
         f"attention n = d_k = {n}, float64, CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
     )
@@ -66,8 +59,7 @@ def main() -> None:
     # 1. compiled formula vs autograd on one batch
     g = torch.Generator().manual_seed(0)
     Q, K, V, G = (
-        torch.randn(args.batch, n, n, generator=g, dtype=torch.float64)
-        for _ in range(4)
+        torch.randn(batch, n, n, generator=g, dtype=torch.float64) for _ in range(4)
     )
     compiled = compile_model("attention")
 
@@ -81,10 +73,10 @@ def main() -> None:
 
     reference, got = autograd(), formula()
     agreement = max(float((got[k] - r).abs().max()) for k, r in zip("QKV", reference))
-    t_auto = _median_seconds(autograd, args.repeats)
-    t_formula = _median_seconds(formula, args.repeats)
+    t_auto = _median_seconds(autograd, repeats)
+    t_formula = _median_seconds(formula, repeats)
     print(
-        f"1. batch {args.batch}: autograd (SDPA forward + backward) {t_auto * 1e3:8.1f} ms, compiled formula "
+        f"1. batch {batch}: autograd (SDPA forward + backward) {t_auto * 1e3:8.1f} ms, compiled formula "
         f"{t_formula * 1e3:8.1f} ms, ratio {t_formula / t_auto:.2f} (max difference {agreement:.1e})"
     )
 
@@ -105,7 +97,7 @@ def main() -> None:
             t
         )  # compile outside the timing, as every later check finds it compiled
     assert our_check(), "the check itself failed"
-    t_check = _median_seconds(our_check, args.repeats)
+    t_check = _median_seconds(our_check, repeats)
     print(
         f"2. our check of one problem (dQ, dK, dV, inputs drawn and validated, compared): {t_check * 1e3:8.1f} ms"
     )
@@ -120,18 +112,44 @@ def main() -> None:
     start = time.perf_counter()
     assert torch.autograd.gradcheck(scalar_loss, (q,), fast_mode=True)
     t_fast = time.perf_counter() - start
+    figures.update(
+        autograd_s=t_auto,
+        formula_s=t_formula,
+        formula_vs_autograd=t_formula / t_auto,
+        check_s=t_check,
+        gradcheck_fast_s=t_fast,
+        gradcheck_fast_vs_check=t_fast / t_check,
+    )
     print(
         f"3. gradcheck fast_mode, Q only: {t_fast * 1e3:8.1f} ms ({t_fast / t_check:.1f}x our check of all three)"
     )
-    if args.skip_default:
+    if skip_default:
         print("   gradcheck default mode: skipped (--skip-default)")
-        return
+        return figures
     start = time.perf_counter()
     assert torch.autograd.gradcheck(scalar_loss, (q,))
     t_default = time.perf_counter() - start
     print(
         f"   gradcheck default mode, Q only: {t_default:8.1f} s ({t_default / t_check:.0f}x our check of all three)"
     )
+    figures.update(
+        gradcheck_default_s=t_default, gradcheck_default_vs_check=t_default / t_check
+    )
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=128, help="n = d_k (default 128)")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--skip-default",
+        action="store_true",
+        help="skip gradcheck's default mode (slow)",
+    )
+    args = parser.parse_args()
+    measure(args.n, args.batch, args.repeats, args.skip_default)
 
 
 if __name__ == "__main__":
