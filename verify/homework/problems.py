@@ -4,12 +4,13 @@ A problem names a catalog claim; its key is that claim's proven closed form, wri
 concrete sizes by the topic's own builder (``claim.claimed(env)``). A student's answer, read by
 the answer language, is written out at the same sizes by mapping each symbol the problem lets a
 student use onto the builder's entries (``p_i`` is the i-th entry of the softmax ``env["p"]``),
-then compared with the key at random points, at several distinct sizes (a swapped transpose or
-a wrong shape shows). Agreement is numeric and reported as such. A wrong answer gets a
-counterexample and, where its difference from the key has a known shape (the sign, a constant
-factor, a transpose, one of the problem's listed mistakes), a diagnosis with partial credit.
-
-So far: a first set of problems (issue 5 lists more, and a TOML format for instructors).
+then compared with the key at several distinct sizes (a swapped transpose or a wrong shape
+shows): first symbolically, bounded (every entry of answer - key expands to 0: ``symbolic``),
+else at random points respecting the assumptions (``numeric``, reported as such). A wrong answer
+gets a counterexample and, where its difference from the key has a known shape (the sign, a
+constant factor, a transpose, one of the problem's listed mistakes), a diagnosis with partial
+credit. Instructors add problems in TOML (problem_file.py); the numeric exercises (tables
+checked exactly) are in exercises.py and graded by id like these.
 """
 
 from __future__ import annotations
