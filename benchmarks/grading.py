@@ -55,6 +55,7 @@ ANSWERS = {
         "gamma_i g_i / sigma",
     ),
     "ffn.grad_W1": ("X^T ((G W_2^T) .* S)", "X^T (G W_2^T)"),
+    "pooling.grad_max": ("g ismax(x_i, x_1, x_2, x_3, x_4)", "g / 4"),
     "conv.grad_W": (
         "sum_i sum_j G_ij X_{i+u-1,j+v-1}",
         "sum_i sum_j G_ij X_{i+v-1,j+u-1}",

@@ -38,6 +38,8 @@ RIGHT = {
         r"\frac{1}{\sigma}\left(\gamma_i g_i - \frac{1}{d}\sum_j \gamma_j g_j - xhat_i \frac{1}{d} \sum_j \gamma_j g_j xhat_j\right)",
         "(d gamma_i g_i - sum_j gamma_j g_j - xhat_i sum_j gamma_j g_j xhat_j) / (d sigma)"],
     "ffn.grad_W1": ["X^T ((G W_2^T) .* S)", r"X^\top \left( G W_2^\top \odot S \right)", "transpose(X) @ hadamard(S, G @ W_2.T)"],
+    "pooling.grad_max": ["g ismax(x_i, x_1, x_2, x_3, x_4)", r"g \cdot \operatorname{ismax}(x_i, x_1, x_2, x_3, x_4)",
+                         "ismax(x_i, x_4, x_3, x_2, x_1) * g"],
     "conv.grad_W": ["sum_i sum_j G_ij X_{i+u-1,j+v-1}", r"\sum_{i} \sum_{j} G_{ij} X_{i+u-1, j+v-1}",
                     "sum_j sum_i X_{i+u-1,j+v-1} G_{i,j}"],
 }
@@ -78,7 +80,22 @@ WRONG = [
     ("ffn.grad_W1", "(G W_2^T .* S)^T X", "transpose", CREDIT["transpose"]),
     ("ffn.grad_W1", "-X^T ((G W_2^T) .* S)", "sign error", CREDIT["sign"]),
     ("conv.grad_W", "sum_i sum_j G_ij X_{i+v-1,j+u-1}", "swapped indices", CREDIT["mistake"]),
+    ("pooling.grad_max", "g", "only to the window's maximum", CREDIT["mistake"]),
+    ("pooling.grad_max", "g / 4", "average pooling's gradient", CREDIT["mistake"]),
+    ("pooling.grad_max", "ismax(x_i, x_1, x_2, x_3, x_4)", "upstream gradient g is missing", CREDIT["mistake"]),
+    ("pooling.grad_max", "-g ismax(x_i, x_1, x_2, x_3, x_4)", "sign error", CREDIT["sign"]),
+    ("pooling.grad_max", "g ismax(x_i, x_1, x_2)", "differs from the gradient", 0.0),
 ]
+
+
+def test_max_pooling_is_graded_against_every_argmax_region() -> None:
+    """The key is derive's per-region claim as one piecewise column: an answer that routes g to a
+    fixed entry is right in one region only, and some random point shows it."""
+    assert grade("pooling.grad_max", "g ismax(x_1, x_1, x_2, x_3, x_4)").verdict == "incorrect"
+    assert grade("pooling.grad_max", "g ismax(x_i, x_1, x_2, x_3, x_4)", seed=7).verdict == "correct"
+    for bad, words in [("g ismax(x_i)", "2 to 16"), ("g max(x_1)", "2 to 16")]:
+        g = grade("pooling.grad_max", bad)
+        assert g.verdict == "invalid" and words in g.feedback
 
 
 @pytest.mark.parametrize(("problem", "answer", "words"), [

@@ -42,7 +42,7 @@ _REPLACEMENTS = [
     (r"\cdot", "*"), (r"\times", "*"), (r"\odot", "⊙"), (r"\circ", "⊙"), (r"\ast", "*"),
     (r"^{\top}", "ᵀ"), (r"^\top", "ᵀ"), (r"^{T}", "ᵀ"), (r"^{\mathsf{T}}", "ᵀ"), (r"\top", "ᵀ"),
     (r"\exp", "exp"), (r"\log", "log"), (r"\ln", "ln"), (r"\tanh", "tanh"), (r"\max", "max"),
-    (r"\operatorname{softmax}", "softmax"), (r"\operatorname{rowsum}", "rowsum"), (r"\mathrm{softmax}", "softmax"),
+    (r"\operatorname{ismax}", "ismax"), (r"\mathrm{ismax}", "ismax"), (r"\operatorname{softmax}", "softmax"), (r"\operatorname{rowsum}", "rowsum"), (r"\mathrm{softmax}", "softmax"),
     ("−", "-"), ("–", "-"), ("×", "*"), ("·", "*"), ("⋅", "*"), ("∘", "⊙"), ("⊙", "⊙"), ("√", r"\sqrt"),
 ]
 _GREEK = ("alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "eta", "mu", "sigma", "tau", "theta", "lambda",
@@ -265,10 +265,13 @@ class _Build(Transformer_NonRecursive):
             if _is_matrix(args[0]):
                 raise InvalidAnswer(f"{function} of a matrix: apply it to an entry, e.g. {function}(z_i)")
             return _FUNCTIONS[function](args[0])
-        if function == "max":
-            if len(args) != 2:
-                raise InvalidAnswer("max takes two arguments, as in max(0, x)")
-            return sp.Max(*args)
+        if function in ("max", "ismax"):
+            if not 2 <= len(args) <= 16 or any(_is_matrix(a) for a in args):
+                raise InvalidAnswer(f"{function} takes 2 to 16 scalar arguments, as in max(0, x) or ismax(x_i, x_1, x_2)")
+            if function == "max":
+                return sp.Max(*args)
+            # ismax(a, b, c, ...): 1 where a is the largest of them all, else 0 (max pooling's routing)
+            return sp.Piecewise((1, sp.And(*[args[0] >= b for b in args[1:]])), (0, True))
         if function == "transpose":
             return self.transpose(args)
         if function == "hadamard":

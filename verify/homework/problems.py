@@ -62,6 +62,8 @@ class Problem:
     mistakes: Mapping[str, str] = field(default_factory=dict)  # a wrong answer -> what it gets wrong
     # makes the key and the answer comparable numerically (BP's arbitrary activation f as the sigmoid)
     prepare: Callable[[sp.Matrix], sp.Matrix] | None = None
+    # turns a claim stated case by case (max pooling: one row per argmax region) into one key
+    key_from: Callable[[sp.Matrix, Mapping[str, Any], Mapping[str, int]], sp.Matrix] | None = None
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "statement": self.statement, "assumptions": list(self.assumptions),
@@ -86,6 +88,20 @@ def _hidden_layer(part: str) -> Callable[[Mapping[str, Any], Mapping[str, int]],
         return sp.Matrix([(t - o) * o * (1 - o) for t, o in zip(env["T"], O)])
 
     return value
+
+
+def _max_pool_key(key: sp.Matrix, env: Mapping[str, Any], sizes: Mapping[str, int]) -> sp.Matrix:
+    """derive states max pooling's gradient per argmax region (one row per choice of each window's
+    maximum); the key is that, case by case, as one column over X read row by row."""
+    import itertools
+
+    from derive.topics.pooling import windows
+
+    X, wins = env["X"], windows(sizes["h"], sizes["w"], sizes["k"], sizes["s"])
+    regions = [sp.And(*[X[p] >= X[q] for p, win in zip(choice, wins) for q in win if q != p])
+               for choice in itertools.product(*wins)]
+    return sp.Matrix([sp.Piecewise(*[(key[r, entry], region) for r, region in enumerate(regions)], (0, True))
+                      for entry in range(key.cols)])
 
 
 def _row_sigma(env: Mapping[str, Any], sizes: Mapping[str, int]) -> sp.Expr:
@@ -232,6 +248,17 @@ PROBLEMS: dict[str, Problem] = {p.id: p for p in (
              {"c_in": 1, "c_out": 1, "oh": 3, "ow": 2, "kh": 3, "kw": 3}),
             index="u v", indices={"u": "kh", "v": "kw", "i": "oh", "j": "ow"},
             mistakes={"sum_i sum_j G_ij X_{i+v-1,j+u-1}": "swapped indices: W_uv meets X_{i+u-1,j+v-1}"}),
+    Problem("pooling.grad_max", "pooling", "grad_max",
+            "Max pooling of one 2 x 2 window x_1, x_2, x_3, x_4 (read row by row; stride 2, so each x_i is in one "
+            "window): y = max(x_1, x_2, x_3, x_4), upstream gradient g = dL/dy. Give dL/dx_i. Write ismax(a, b, ...) "
+            "for 1 where a is the largest of its arguments, else 0.",
+            {"x": Use("indexed", lambda e, s: e["X"].reshape(e["X"].rows * e["X"].cols, 1), meaning="x_i, the window's entries"),
+             "g": Use("scalar", lambda e, s: e["G"][0, 0], meaning="dL/dy")},
+            ({"h": 2, "w": 2, "k": 2, "s": 2, "m": 4},), index="i", indices={"i": "m", "j": "m"},
+            mistakes={"g": "the gradient goes only to the window's maximum: g ismax(x_i, x_1, x_2, x_3, x_4)",
+                      "g / 4": "that is average pooling's gradient; max pooling routes g to the maximum only",
+                      "ismax(x_i, x_1, x_2, x_3, x_4)": "the upstream gradient g is missing"},
+            key_from=_max_pool_key),
     Problem("information.grad_entropy", "information", "grad_entropy",
             "H(p) = -sum_i p_i log p_i with p_i > 0. Give dH/dp_i.",
             {"p": Use("indexed", "p", meaning="p_i > 0")}, ({"n": 2}, {"n": 3}), index="i", indices={"i": "n", "j": "n"},
@@ -365,9 +392,11 @@ def _evaluator(m: sp.Matrix, symbols: list[sp.Symbol], keep: bool = False,
         mine = {} if mine is None else mine
         function = mine[what] if what in mine else mine.setdefault(what, _compiled.__wrapped__(*what))
 
+    number = np.float64 if m.has(sp.Piecewise, sp.Max, sp.Min) else np.complex128  # comparisons need reals
+
     def evaluate(point: Mapping[sp.Symbol, float]) -> list[complex]:
         with np.errstate(all="ignore"):
-            values = function(*[np.complex128(point[s]) for s in symbols])
+            values = function(*[number(point[s]) for s in symbols])
         return [complex(v) for v in values]
 
     return evaluate
@@ -421,8 +450,9 @@ def grade(problem_id: str, text: str, points: int = 6, seed: int = 0) -> Grade:
     if proved == len(p.sizes):
         return Grade(problem_id, "correct", 1.0, "correct: equal to the derived gradient, symbolically, at each of "
                      f"{len(p.sizes)} sizes", method="symbolic")
+    at_sizes = f"each of {len(p.sizes)} sizes" if len(p.sizes) > 1 else "its size"
     return Grade(problem_id, "correct", 1.0, "correct: agrees with the derived gradient at "
-                 f"{points} random points at each of {len(p.sizes)} sizes"
+                 f"{points} random points at {at_sizes}"
                  + (f" ({proved} of them also symbolically)" if proved else ""), method="numeric")
 
 
@@ -433,8 +463,11 @@ def _setting(problem_id: str, number: int) -> tuple[dict[str, Any], Vocabulary, 
     p = problem(problem_id)
     t = topic(p.entry)
     sizes = p.sizes[number]
-    env = EnvCache(t.build)(t.check_sizes(dict(sizes)))
+    # a problem may name sizes of its own (pooling's m = k^2 entries) beside the topic's
+    env = EnvCache(t.build)(t.check_sizes({k: v for k, v in sizes.items() if k in t.default_sizes}))
     key = sp.Matrix(next(c for c in t.claims if c.key == p.claim).claimed(env))
+    if p.key_from is not None:
+        key = p.key_from(key, env, sizes)
     if len(p.index.split()) == 1 and key.rows == 1:
         key = key.T  # an entrywise answer is a column; one row of a matrix gradient is asked as one
     if p.prepare is not None:
