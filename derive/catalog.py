@@ -12,7 +12,7 @@ from functools import cache
 
 from .errors import UnknownEntryError
 from .spec import Topic, derive_topic
-from .types import Derivation
+from .types import Derivation, Status
 
 __all__ = ["NAMES", "topic", "derive", "close_matches"]
 
@@ -63,11 +63,12 @@ def derive(
     name: str,
     sizes: Mapping[str, int] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    proved: Mapping[str, Status] | None = None,
 ) -> Derivation:
-    """Derive catalog entry ``name``: prove every claim, return the ``Derivation``.
+    """Derive catalog entry ``name``: prove every claim (but those in ``proved``), return the ``Derivation``.
 
     >>> d = derive("softmax_ce")
     >>> [step.status.label for step in d.steps][:2]
     ['proved', 'proved']
     """
-    return derive_topic(topic(name), sizes, progress)
+    return derive_topic(topic(name), sizes, progress, proved)

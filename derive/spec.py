@@ -225,11 +225,14 @@ def derive_topic(
     topic: Topic,
     sizes: Mapping[str, int] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    proved: Mapping[str, Status] | None = None,
 ) -> Derivation:
     """Prove every claim of a topic and assemble the ``Derivation``.
 
     ``sizes`` picks the concrete sizes at which the entrywise results are shown (and also
     proved, on top of the topic's grid). ``progress(done, total, key)`` is called before each claim.
+    ``proved`` holds statuses already established by ``prove_claim`` (in other processes, say)
+    for claims at the topic's grid; those claims are not proved again.
 
     >>> from derive.catalog import topic
     >>> d = derive_topic(topic("information"))
@@ -244,7 +247,7 @@ def derive_topic(
         if progress:
             progress(number, len(topic.claims), claim.key)
         extra = [shown] if sizes else []
-        status = prove_claim(topic, claim, envs, extra)
+        status = proved[claim.key] if proved and claim.key in proved and not sizes else prove_claim(topic, claim, envs, extra)
         display = claim.display()
         steps.append(Step(claim.statement, display, claim.reason, status, claim.key))
         if claim.target:

@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     derive.add_argument("names", nargs="*", metavar="NAME", help="catalog entry (see 'gradproof list')")
     derive.add_argument("--all", action="store_true", help="derive every catalog entry")
+    derive.add_argument("--jobs", type=int, metavar="N", help="prove claims in N processes at once (default: one "
+                        "per core when several entries are named, else 1)")
     derive.add_argument("--json", action="store_true", help="machine-readable output")
     derive.add_argument(
         "--sizes",
@@ -292,6 +294,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_derive(args: argparse.Namespace) -> int:
     from derive.catalog import NAMES, derive, topic
+    from derive.parallel import default_jobs, prove_entries
 
     from .progress import Progress
     from .render import derivation_json, derivation_text
@@ -310,8 +313,14 @@ def _cmd_derive(args: argparse.Namespace) -> int:
 
     documents = []
     failed = False
+    proved = {}
+    jobs = args.jobs if args.jobs is not None else (default_jobs() if len(names) > 1 else 1)
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if jobs > 1 and not sizes:
+        proved = prove_entries(names, jobs, progress=Progress(f"proving in {jobs} processes"))
     for name in names:
-        derivation = derive(name, sizes or None, progress=Progress(name))
+        derivation = derive(name, sizes or None, progress=Progress(name), proved=proved.get(name))
         matrix = graph_results(name)
         failed = failed or not derivation.ok or any(r.status.kind == "failed" for r in matrix)
         if args.json:

@@ -158,3 +158,17 @@ def test_a_failed_graph_route_gives_exit_1(monkeypatch, capsys) -> None:
     finally:
         prove.rule_proofs.cache_clear()
     assert "[failed]" in capsys.readouterr().out
+
+
+def test_derive_in_several_processes_proves_the_same(capsys) -> None:
+    """--jobs spreads the claims over processes; every status and result is what one process gives
+    (up to the names SymPy gives dummy variables)."""
+    import re
+
+    def run(jobs: str) -> str:
+        assert main(["derive", "perceptron", "information", "--json", "--jobs", jobs]) == 0
+        return re.sub(r"dummy_index=\d+", "", capsys.readouterr().out)
+
+    parallel, single = run("2"), run("1")
+    assert parallel == single and '"proved"' in parallel
+    assert main(["derive", "perceptron", "--jobs", "0"]) == 2
