@@ -69,7 +69,7 @@ def test_a_rounded_value_is_wrong_with_a_hint() -> None:
 
 
 @pytest.mark.parametrize(("text", "words"), [
-    ("", "empty"), ("1 2 x", "cannot read 'x'"), ("__import__('os')", "cannot read"), ("1/0", "divides by zero"),
+    ("", "empty"), ("1 2 x", "cannot read 'x'"), ("__import__('os')", "cannot read"), ("1/0", "divides by zero"), ("1/00", "divides by zero"), ("0.5/3", "cannot read"),
     ("1;" * 500, "rows; the limit"), ("9" * 30, "cannot read"), ("1e999", "cannot read"),
 ])
 def test_unreadable_tables_are_invalid(text: str, words: str) -> None:

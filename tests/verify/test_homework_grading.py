@@ -111,7 +111,7 @@ def test_index_mistakes_are_invalid_with_the_reason(problem: str, answer: str, w
 
 
 def test_a_problem_symbol_named_like_a_function_is_the_symbol() -> None:
-    """layer norm's sigma divides; sigma(...) still calls the sigmoid."""
+    """layer norm's sigma is the symbol wherever it appears (the problem has no sigmoid)."""
     assert grade("layernorm.grad_x", "gamma_i g_i / sigma").verdict == "incorrect"
     assert "only the direct path" in grade("layernorm.grad_x", "gamma_i g_i / sigma").feedback
     assert grade("layernorm.grad_x", "sigma(g_i)").feedback.startswith("differs")
@@ -172,3 +172,39 @@ def test_symbolic_first_then_numeric() -> None:
     sampled = grade("layernorm.grad_x", "(d gamma_i g_i - sum_j gamma_j g_j - xhat_i sum_j gamma_j g_j xhat_j) / (d sigma)")
     assert (sampled.verdict, sampled.method) == ("correct", "numeric") and "random points" in sampled.feedback
     assert grade("softmax_ce.grad_z", "y_i - p_i").method == "numeric"  # a wrong answer is never "proved"
+
+
+@pytest.mark.parametrize(("problem", "answer"), [
+    ("softmax_ce.grad_z", "p_i - y_i + ismax(z_i, 3)"),  # wrong only past the default sampling range
+    ("softmax_ce.grad_z", "p_i - y_i + max(0, z_i - 2)"),
+    ("kl.grad_q", "-p_i/q_i + ismax(q_i, 2)"),
+    ("pooling.grad_max", "g ismax(x_i, x_1, x_2, x_3, x_4) + ismax(x_i, x_1, x_2, x_3, x_4) ismax(g, 2)"),
+    ("softmax_ce.grad_z", "p_i - y_i + 1/100000000000"),  # below the numeric tolerance: the symbolic step shows it
+])
+def test_wrong_answers_hiding_from_the_sample_are_caught(problem: str, answer: str) -> None:
+    assert grade(problem, answer).verdict == "incorrect"
+
+
+@pytest.mark.parametrize(("problem", "answer", "words"), [
+    ("kl.grad_q", "ismax(sqrt(-q_1), 0)", "cannot evaluate"),
+    ("kl.grad_q", "max(sqrt(-q_1), 0)", "cannot evaluate"),
+    ("kl.grad_q", "((((2^64)^64)^64)^64)", ""),
+    ("softmax_ce.grad_z", "sum_i p_i", "sums over i, its free index"),
+    ("conv.grad_W", "sum_i sum_j G_ij X_{i+u-1,j+v-1} + sum_u 0", "sums over u"),
+])
+def test_answers_sympy_cannot_evaluate_are_invalid_not_a_crash(problem: str, answer: str, words: str) -> None:
+    g = grade(problem, answer)
+    assert g.verdict == "invalid" and words in g.feedback
+
+
+def test_the_symbolic_step_is_bounded_by_the_size_of_the_expansion() -> None:
+    import time
+
+    start = time.perf_counter()
+    g = grade("kl.grad_q", "-p_i/q_i + ((p_1+p_2+q_1+q_2+p_i+q_i)^4+1)^4")
+    assert g.verdict == "incorrect" and time.perf_counter() - start < 5  # expanding it took 8.6 s
+
+
+def test_layer_norms_sigma_before_a_bracket_is_the_symbol() -> None:
+    answer = "1/sigma (gamma_i g_i - (1/d) sum_j gamma_j g_j - xhat_i (1/d) sum_j gamma_j g_j xhat_j)"
+    assert grade("layernorm.grad_x", answer).verdict == "correct"

@@ -309,11 +309,11 @@ _SHADOW = "Declared"  # a suffix no function word has: sigma -> sigmaDeclared wh
 
 
 def _shadow(normal: str, words: Vocabulary) -> str:
-    """A problem's own symbol named like a function (layer norm's sigma) is that symbol unless called:
-    ``g / sigma`` divides by it, ``sigma(x)`` is still the sigmoid."""
+    """A problem's own symbol named like a function (layer norm's sigma) is that symbol wherever it
+    appears: ``g / sigma`` and ``1/sigma (g - ...)`` divide by it; such a problem has no sigmoid."""
     for word in _FUNCTION_WORDS:
         if word in dict(words.scalars) or word in dict(words.matrices):
-            normal = re.sub(rf"\b{word}\b(?!\s*\()", word + _SHADOW, normal)
+            normal = re.sub(rf"\b{word}\b", word + _SHADOW, normal)
     return normal
 
 

@@ -15,6 +15,7 @@ checked exactly) are in exercises.py and graded by id like these.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -319,6 +320,10 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], values:
             entries[indexed] = vector[tuple(position) if use.rank > 1 else position[0]]
         return at.xreplace(entries)
 
+    for summed in answer.atoms(sp.Sum):
+        bound_here = [str(limit[0]) for limit in summed.limits if str(limit[0]) in free]
+        if bound_here:
+            raise InvalidAnswer(f"the answer sums over {bound_here[0]}, its free index; sum over another, e.g. sum_k")
     unbound = sorted({s.name for s in answer.free_symbols if s.name in p.indices} - set(free))
     if unbound:  # free_symbols leaves out the indices a sum binds
         raise InvalidAnswer(f"the index {unbound[0]} is not summed over; the answer may use only {' and '.join(free)} freely")
@@ -354,17 +359,28 @@ class Grade:
 
 
 def _points(symbols: list[sp.Symbol], rng: random.Random, count: int,
-            simplex: Mapping[sp.Symbol, int] | None = None) -> list[dict[sp.Symbol, float]]:
+            simplex: Mapping[sp.Symbol, int] | None = None, reach: float = 2.0) -> list[dict[sp.Symbol, float]]:
     """Random points respecting the assumptions: positive symbols > 0; the free entries of a
-    probability vector of length n in (0, 1/n), so that the last, 1 - the others, is > 0 too."""
+    probability vector of length n in (0, 1/n), so that the last, 1 - the others, is > 0 too.
+    Values lie within 2 of 0; with a larger ``reach`` every other point spreads that far."""
     simplex = simplex or {}
 
-    def value(s: sp.Symbol) -> float:
+    def value(s: sp.Symbol, far: float) -> float:
         if s in simplex:
             return rng.uniform(0.01, 1.0 / simplex[s])
-        return rng.uniform(0.1, 2.0) if s.is_positive else rng.uniform(-2.0, 2.0)
+        return rng.uniform(0.1, far) if s.is_positive else rng.uniform(-far, far)
 
-    return [{s: value(s) for s in symbols} for _ in range(count)]
+    return [{s: value(s, reach if number % 2 else 2.0) for s in symbols} for number in range(count)]
+
+
+def _reach(*matrices: sp.Matrix) -> tuple[float, int]:
+    """Where an answer compares values (max, ismax), sample past its constants, and more often:
+    ``ismax(z_i, 3)`` must meet a point with z_i > 3. Returns (reach, how many times the points)."""
+    compared = [c for m in matrices for c in m.atoms(sp.Piecewise, sp.Max, sp.Min)]
+    if not compared:
+        return 2.0, 1
+    constants = [abs(float(n)) for c in compared for n in c.atoms(sp.Number)]
+    return min(50.0, 1.5 * max([2.0, *constants]) + 1.0), 4
 
 
 @lru_cache(maxsize=256)
@@ -421,6 +437,14 @@ def grade(problem_id: str, text: str, points: int = 6, seed: int = 0) -> Grade:
     >>> g.verdict, g.score, "sign" in g.feedback
     ('incorrect', 0.5, True)
     """
+    try:
+        return _grade(problem_id, text, points, seed)
+    except (TypeError, ValueError, ArithmeticError, RecursionError) as error:  # SymPy or NumPy refusing the answer
+        return Grade(problem_id, "invalid", 0.0, f"cannot evaluate the answer: {str(error).splitlines()[0][:100]}",
+                     method="parse")
+
+
+def _grade(problem_id: str, text: str, points: int, seed: int) -> Grade:
     p = problem(problem_id)
     if not isinstance(p, Problem):  # a numeric exercise: a table checked exactly
         from .exercises import grade_exercise
@@ -441,18 +465,22 @@ def grade(problem_id: str, text: str, points: int = 6, seed: int = 0) -> Grade:
                              method="numeric")
             return Grade(problem_id, "incorrect", 0.0, f"the answer has shape {student.shape}; the gradient has shape "
                          f"{key.shape} at {dict(sizes)}", method="shape")
-        if _symbolically_equal(student, key):
+        verdict, entry, offset = _symbolic(student, key)
+        if verdict == "equal":
             proved += 1
             continue
         counter = _counterexample(student, key, sampler)
         if counter is not None:
             return _diagnose(p, student, key, counter, sizes, values, sampler)
+        if verdict == "different":  # off by a constant too small for the numeric tolerance to show
+            return Grade(problem_id, "incorrect", 0.0, f"differs from the gradient by a constant: entry {entry} is off by "
+                         f"{offset} everywhere", {"entry": entry, "offset": str(offset)}, method="symbolic")
     if proved == len(p.sizes):
         return Grade(problem_id, "correct", 1.0, "correct: equal to the derived gradient, symbolically, at each of "
                      f"{len(p.sizes)} sizes", method="symbolic")
     at_sizes = f"each of {len(p.sizes)} sizes" if len(p.sizes) > 1 else "its size"
     return Grade(problem_id, "correct", 1.0, "correct: agrees with the derived gradient at "
-                 f"{points} random points at {at_sizes}"
+                 f"{points} or more random points at {at_sizes}"
                  + (f" ({proved} of them also symbolically)" if proved else ""), method="numeric")
 
 
@@ -478,27 +506,44 @@ def _setting(problem_id: str, number: int) -> tuple[dict[str, Any], Vocabulary, 
     return values, _vocabulary(p, sizes, values), sp.ImmutableMatrix(key), simplex
 
 
-_SYMBOLIC_OPS = 300  # the symbolic step expands a difference only up to this many operations per entry
+_SYMBOLIC_TERMS = 2000  # the symbolic step expands a difference only when its expansion is bounded by this
 
 
-def _symbolically_equal(student: sp.Matrix, key: sp.Matrix) -> bool:
-    """True when every entry of ``student - key`` expands to 0 (bounded: a large entry, or a power
-    above 4, is left to the numeric comparison). False means only "not shown", never "different".
+def _expansion_bound(e: sp.Basic) -> float:
+    """An upper bound on the terms ``expand`` can produce: sums add, products multiply, an integer
+    power raises (a count of 8 operations can still expand to millions of terms)."""
+    if e.is_Add:
+        return sum(_expansion_bound(a) for a in e.args)
+    if e.is_Mul:
+        return math.prod(_expansion_bound(a) for a in e.args)
+    if e.is_Pow and e.exp.is_Integer and e.exp > 0:
+        return min(1e18, _expansion_bound(e.base) ** min(int(e.exp), 64))
+    return max([1.0, *(_expansion_bound(a) for a in e.args)])
+
+
+def _symbolic(student: sp.Matrix, key: sp.Matrix) -> tuple[str, int, sp.Expr]:
+    """Bounded symbolic comparison: ``("equal", ...)`` when every entry of ``student - key``
+    expands to 0; ``("different", entry, c)`` when one expands to a non-zero constant c (wrong
+    everywhere, however small c is); else ``("unknown", ...)``, left to the numeric comparison.
 
     >>> x = sp.Symbol("x")
-    >>> _symbolically_equal(sp.Matrix([[x * (1 - x)]]), sp.Matrix([[x - x**2]])), _symbolically_equal(sp.Matrix([[x]]), sp.Matrix([[2 * x]]))
-    (True, False)
+    >>> [_symbolic(sp.Matrix([[a]]), sp.Matrix([[b]]))[0] for a, b in [(x * (1 - x), x - x**2), (x, 2 * x), (x + sp.Rational(1, 10**11), x)]]
+    ['equal', 'unknown', 'different']
     """
-    for a, b in zip(student, key):
+    verdict = "equal"
+    for entry, (a, b) in enumerate(zip(student, key)):
         difference = a - b
         if difference == 0:
             continue
-        if sp.count_ops(difference) > _SYMBOLIC_OPS or any(
-                e.exp.is_Number and abs(e.exp) > 4 for e in difference.atoms(sp.Pow)):
-            return False
-        if sp.expand(difference, power_exp=False, log=False) != 0:
-            return False
-    return True
+        if _expansion_bound(difference) > _SYMBOLIC_TERMS:
+            verdict = "unknown"
+            continue
+        expanded = sp.expand(difference, power_exp=False, log=False)
+        if expanded.is_Number and expanded != 0:
+            return "different", entry, expanded
+        if expanded != 0:
+            verdict = "unknown"
+    return verdict, -1, sp.S.Zero
 
 
 @dataclass
@@ -517,8 +562,9 @@ def _agrees(a: sp.Matrix, b: sp.Matrix, sampler: _Sampler) -> bool:
 
 def _counterexample(student: sp.Matrix, key: sp.Matrix, sampler: _Sampler) -> dict[str, Any] | None:
     symbols = sorted(student.free_symbols | key.free_symbols, key=str)
+    reach, more = _reach(student, key)
     student_at, key_at = _evaluator(student, symbols, mine=sampler.compiled), _evaluator(key, symbols, keep=True)
-    for point in _points(symbols, sampler.rng, sampler.points, sampler.simplex):
+    for point in _points(symbols, sampler.rng, sampler.points * more, sampler.simplex, reach):
         got, want = student_at(point), key_at(point)
         if not _close(got, want):
             worst = max(range(len(want)), key=lambda i: abs(got[i] - want[i]))
