@@ -198,11 +198,16 @@ def test_answers_sympy_cannot_evaluate_are_invalid_not_a_crash(problem: str, ans
 
 
 def test_the_symbolic_step_is_bounded_by_the_size_of_the_expansion() -> None:
-    import time
+    """8 operations that expand to millions of terms (expanding took 8.6 s) are left to sampling."""
+    import sympy as sp
 
-    start = time.perf_counter()
-    g = grade("kl.grad_q", "-p_i/q_i + ((p_1+p_2+q_1+q_2+p_i+q_i)^4+1)^4")
-    assert g.verdict == "incorrect" and time.perf_counter() - start < 5  # expanding it took 8.6 s
+    from verify.homework.problems import _SYMBOLIC_TERMS, _expansion_bound, _symbolic
+
+    x, y = sp.symbols("x y")
+    nested = ((x + y + 1) ** 4 + 1) ** 4
+    assert _expansion_bound(nested) > _SYMBOLIC_TERMS >= _expansion_bound((x + y) ** 3)
+    assert _symbolic(sp.Matrix([[nested]]), sp.Matrix([[0]]))[0] == "unknown"
+    assert grade("kl.grad_q", "-p_i/q_i + ((p_1+p_2+q_1+q_2+p_i+q_i)^4+1)^4").verdict == "incorrect"
 
 
 def test_layer_norms_sigma_before_a_bracket_is_the_symbol() -> None:
