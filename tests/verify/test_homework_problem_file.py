@@ -87,3 +87,49 @@ def test_cli_grades_against_a_problem_file(tmp_path: Path, capsys: pytest.Captur
     (tmp_path / "bad.toml").write_text(GOOD.replace('value = "q"', 'value = "qq"'))
     assert main(["grade", str(tmp_path / "bad.toml"), str(tmp_path / "a.csv"), "-o", str(tmp_path / "o2")]) == 2
     assert "KeyError: qq" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    (('q = { kind = "indexed", value = "q" }', 'q = { kind = "indexed", value = "q", rank = "x" }'), "rank is 1 or 2"),
+    (('indices = { i = "n" }', 'indices = "x"'), "indices must be a table"),
+    (('indices = { i = "n" }', 'indices = { i = "nope" }'), "'nope', which is not in every table of sizes"),
+    (('index = "i"', 'index = "i j k"'), "one free index"),
+    (('"p_i/q_i" = "sign"', 'x = 1'), "mistakes must be a table"),
+    (("sizes = [{ n = 2 }, { n = 3 }]", "sizes = [{ n = 0 }]"), "positive integers"),
+])
+def test_wrong_field_types_are_refused_before_grading(tmp_path: Path, change: tuple[str, str], words: str) -> None:
+    path = tmp_path / "set.toml"
+    path.write_text(GOOD.replace(*change))
+    with pytest.raises(ProblemFileError) as error:
+        load_problems(path)
+    assert words in str(error.value)
+
+
+def test_a_file_loads_whole_or_not_at_all(tmp_path: Path) -> None:
+    second = GOOD.replace('id = "t.kl"', 'id = "t.kl2"').replace('value = "q"', 'value = "qq"')
+    path = tmp_path / "set.toml"
+    path.write_text(GOOD + "\n" + second)
+    with pytest.raises(ProblemFileError, match="t.kl2"):
+        load_problems(path)
+    assert "t.kl" not in PROBLEMS  # the first, good problem was not left behind
+    path.write_text(GOOD + "\n" + second.replace('value = "qq"', 'value = "q"'))
+    assert list(load_problems(path)) == ["t.kl", "t.kl2"]  # fixed, it loads
+
+
+def test_a_built_in_problem_is_never_replaced(tmp_path: Path) -> None:
+    from verify.homework.problem_file import register
+
+    built_in = PROBLEMS["kl.grad_q"]
+    (tmp_path / "set.toml").write_text(GOOD)
+    impostor = {**load_problems(tmp_path / "set.toml")}["t.kl"]
+    import dataclasses
+
+    with pytest.raises(ProblemFileError, match="already taken"):
+        register({"kl.grad_q": dataclasses.replace(impostor, id="kl.grad_q", statement="other")})
+    assert PROBLEMS["kl.grad_q"] is built_in
+
+
+def test_a_list_of_non_tables_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "x.toml").write_text("problem = [1]\n")
+    with pytest.raises(ProblemFileError, match="no \\[\\[problem\\]\\] tables"):
+        load_problems(tmp_path / "x.toml")

@@ -62,23 +62,42 @@ def _problem(raw: Mapping[str, Any], where: str) -> Problem:
     claims = [c.key for c in topic(raw["entry"]).claims]
     if raw["claim"] not in claims:
         raise ProblemFileError(f"{where}: {raw['entry']} has no claim {raw['claim']!r}; claims are {', '.join(claims)}")
+    def table(name: str, values: type) -> dict:
+        got = raw.get(name, {})
+        if not isinstance(got, Mapping) or not all(isinstance(k, str) and isinstance(v, values) for k, v in got.items()):
+            raise ProblemFileError(f"{where}: {name} must be a table of {values.__name__} values")
+        return dict(got)
+
+    if not isinstance(raw["symbols"], Mapping) or not raw["symbols"]:
+        raise ProblemFileError(f"{where}: symbols must be a table like p = {{ kind = \"indexed\", value = \"p\" }}")
     uses = {}
     for name, spec in raw["symbols"].items():
         if not isinstance(spec, Mapping) or spec.get("kind") not in _KINDS or not isinstance(spec.get("value"), str):
             raise ProblemFileError(f"{where}: symbol {name!r} needs kind ({', '.join(_KINDS)}) and value (a builder entry)")
-        uses[name] = Use(spec["kind"], spec["value"], rank=int(spec.get("rank", 1)), meaning=str(spec.get("meaning", "")),
+        if not isinstance(spec.get("rank", 1), int) or spec.get("rank", 1) not in (1, 2):
+            raise ProblemFileError(f"{where}: symbol {name!r}: rank is 1 or 2")
+        uses[name] = Use(spec["kind"], spec["value"], rank=spec.get("rank", 1), meaning=str(spec.get("meaning", "")),
                          domain=str(spec.get("domain", "")))
-    indices = dict(raw.get("indices", {}))
-    index = str(raw.get("index", ""))
+    indices, mistakes = table("indices", str), table("mistakes", str)
+    index = raw.get("index", "")
+    if not isinstance(index, str) or len(index.split()) > 2:
+        raise ProblemFileError(f"{where}: index is one free index (\"i\") or two (\"k j\")")
     missing = [i for i in index.split() if i not in indices]
     if missing:
         raise ProblemFileError(f"{where}: the free index {missing[0]!r} is not in indices")
     sizes = raw["sizes"]
-    if not isinstance(sizes, list) or not sizes or not all(isinstance(s, Mapping) for s in sizes):
-        raise ProblemFileError(f"{where}: sizes must be a list of tables like {{ n = 3 }}")
+    if not isinstance(sizes, list) or not sizes or not all(
+            isinstance(s, Mapping) and all(isinstance(v, int) and v > 0 for v in s.values()) for s in sizes):
+        raise ProblemFileError(f"{where}: sizes must be a list of tables of positive integers like {{ n = 3 }}")
+    unsized = sorted({bound for bound in indices.values() if any(bound not in s for s in sizes)})
+    if unsized:
+        raise ProblemFileError(f"{where}: indices run to {unsized[0]!r}, which is not in every table of sizes")
+    assumptions = raw.get("assumptions", [])
+    if not isinstance(assumptions, list) or not all(isinstance(a, str) for a in assumptions):
+        raise ProblemFileError(f"{where}: assumptions must be a list of strings")
     return Problem(str(raw["id"]), raw["entry"], raw["claim"], str(raw["statement"]), uses,
                    tuple(dict(s) for s in sizes), index=index, indices=indices,
-                   assumptions=tuple(raw.get("assumptions", ())), mistakes=dict(raw.get("mistakes", {})))
+                   assumptions=tuple(assumptions), mistakes=mistakes)
 
 
 def _checked(p: Problem, where: str) -> None:
@@ -86,13 +105,18 @@ def _checked(p: Problem, where: str) -> None:
     from .language import InvalidAnswer, parse
     from .problems import _setting
 
+    from .problems import _written_out
+
     PROBLEMS[p.id] = p
     try:
         for number in range(len(p.sizes)):
-            vocabulary = _setting(p.id, number)[1]
+            values, vocabulary, key, _ = _setting(p.id, number)
             for wrong in p.mistakes:
-                parse(wrong, vocabulary)
-    except (KeyError, ValueError, TypeError, AttributeError, InvalidAnswer) as error:
+                mistake = _written_out(p, parse(wrong, vocabulary), p.sizes[number], values)
+                if mistake.shape != key.shape and mistake.T.shape != key.shape:
+                    raise ValueError(f"the mistake {wrong!r} has shape {mistake.shape}; the key has {key.shape} "
+                                     "(check index and indices)")
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError, InvalidAnswer) as error:
         del PROBLEMS[p.id]
         _setting.cache_clear()
         raise ProblemFileError(f"{where}: {type(error).__name__}: {str(error).strip(chr(39))[:200]}") from None
@@ -128,7 +152,7 @@ def load_problems(path: Path) -> dict[str, Problem]:
     except tomllib.TOMLDecodeError as error:
         raise ProblemFileError(f"{path}: not valid TOML: {error}") from None
     raws = document.get("problem")
-    if not isinstance(raws, list) or not raws:
+    if not isinstance(raws, list) or not raws or not all(isinstance(raw, Mapping) for raw in raws):
         raise ProblemFileError(f"{path}: no [[problem]] tables")
     loaded = {}
     for number, raw in enumerate(raws, start=1):
@@ -141,7 +165,19 @@ def load_problems(path: Path) -> dict[str, Problem]:
 
 
 def register(problems: Mapping[str, Problem], where: str = "problems") -> dict[str, Problem]:
-    """Check each problem at its sizes and make it gradable by id."""
-    for p in problems.values():
-        _checked(p, f"{where}, {p.id}")
+    """Check each problem at its sizes and make them all gradable by id, or none of them: a problem
+    that fails leaves the registry as it was (a built-in problem is never replaced)."""
+    taken = [pid for pid, p in problems.items() if pid in PROBLEMS and PROBLEMS[pid] != p]
+    if taken:
+        raise ProblemFileError(f"{where}, {taken[0]}: the id {taken[0]!r} is already taken")
+    added = []
+    try:
+        for p in problems.values():
+            if p.id not in PROBLEMS:
+                _checked(p, f"{where}, {p.id}")
+                added.append(p.id)
+    except ProblemFileError:
+        for pid in added:
+            del PROBLEMS[pid]
+        raise
     return dict(problems)
