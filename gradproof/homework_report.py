@@ -9,7 +9,6 @@ is shown as it was typed.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -88,13 +87,12 @@ def write_pages(results_csv: Path, out: Path, progress: Callable[[int, int, str]
 
     File names are the safe folder names of the Gradescope export (a hostile name becomes a hash).
     """
-    from verify.homework.batch import _folder
+    from verify.homework.batch import _folder, read_results
     from verify.homework.problems import PROBLEMS
 
-    with results_csv.open(newline="", encoding="utf-8") as handle:
-        by_student: dict[str, list[dict[str, str]]] = {}
-        for row in csv.DictReader(handle):
-            by_student.setdefault(row["student"], []).append(row)
+    by_student: dict[str, list[dict[str, str]]] = {}
+    for row in read_results(results_csv):
+        by_student.setdefault(row["student"], []).append(row)
     statements = {pid: p.statement for pid, p in PROBLEMS.items()}
     out.mkdir(parents=True, exist_ok=True)
     written, index = [], {}

@@ -130,3 +130,27 @@ def test_class_results_keep_the_input_order_with_several_workers(tmp_path: Path)
     graded = list(batch.grade_class(rows, tmp_path / "out", workers=2))
     assert [(s, g.problem) for s, g in graded] == [(s, p) for s, p, _ in rows]
     assert [(r["student"], r["problem"]) for r in _rows(tmp_path / "out" / "results.csv")] == [(s, p) for s, p, _ in rows]
+
+
+def test_spreadsheet_formulas_in_answers_are_neutralised_and_read_back(tmp_path: Path) -> None:
+    rows = [("=cmd", "kl.grad_q", '=HYPERLINK("http://x")'), ("ann", "kl.grad_q", "-p_i/q_i")]
+    list(batch.grade_class(rows, tmp_path / "out", workers=1))
+    raw = (tmp_path / "out" / "results.csv").read_text()
+    assert "\n'=cmd," in raw and "'=HYPERLINK" in raw
+    assert "\n=" not in raw and ',=' not in raw  # no cell starts a formula
+    back = batch.read_results(tmp_path / "out" / "results.csv")
+    assert [(r["student"], r["answer"]) for r in back] == [(s, a) for s, _, a in rows]
+    assert list(batch.grade_class(rows, tmp_path / "out", workers=1)) == []  # resumes: both already graded
+
+
+def test_a_results_file_from_an_older_version_is_upgraded_on_resume(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.csv").write_text("student,problem,verdict,score,feedback,method\nann,kl.grad_q,correct,1.0,ok,numeric\n")
+    graded = list(batch.grade_class([("ann", "kl.grad_q", "-p_i/q_i"), ("bob", "kl.grad_q", "p_i")], out, workers=1))
+    assert [s for s, _ in graded] == ["bob"]
+    rows = _rows(out / "results.csv")
+    assert list(rows[0]) == batch.FIELDS and None not in rows[1] and rows[1]["answer"] == "p_i"
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(batch.SubmissionError, match="not a results file"):
+        batch._done(tmp_path / "other.csv")

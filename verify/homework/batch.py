@@ -19,7 +19,8 @@ from pathlib import Path
 from .problems import PROBLEMS, Grade
 from .worker import DEFAULT_SECONDS, DEFAULT_WORKERS, BoundedGrader, BoundedPool
 
-__all__ = ["FIELDS", "SubmissionError", "grade_class", "grade_single", "gradescope_results", "read_submissions"]
+__all__ = ["FIELDS", "SubmissionError", "grade_class", "grade_single", "gradescope_results", "read_results", "read_submissions",
+           "spreadsheet_safe"]
 
 # answer and counterexample (JSON) feed the per-student HTML pages (gradproof grade --report)
 FIELDS = ["student", "problem", "verdict", "score", "feedback", "method", "answer", "counterexample"]
@@ -59,10 +60,46 @@ def read_submissions(path: Path) -> list[tuple[str, str, str]]:
 
 
 def _done(results: Path) -> set[tuple[str, str]]:
+    """The answers already graded; a results.csv from an older version (fewer columns) is first
+    rewritten with today's header, its rows kept, so appended rows line up."""
     if not results.exists():
         return set()
     with results.open(newline="", encoding="utf-8") as handle:
-        return {(r["student"], r["problem"]) for r in csv.DictReader(handle)}
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+        header = reader.fieldnames or []
+    if header != FIELDS:
+        if not {"student", "problem", "verdict", "score"} <= set(header):
+            raise SubmissionError(f"{results} is not a results file of gradproof grade; choose another -o")
+        with results.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows({k: r.get(k) or "" for k in FIELDS} for r in rows)
+    return {(unescape(r["student"] or ""), r["problem"]) for r in rows}
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet shows as text: a leading ' before =, +, -, @ (OWASP's CSV injection advice);
+    ``unescape`` takes it off again when gradproof reads the file.
+
+    >>> spreadsheet_safe("=1+2"), unescape(spreadsheet_safe("-p_i/q_i"))
+    ("'=1+2", '-p_i/q_i')
+    """
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def unescape(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_START) else cell
+
+
+def read_results(results: Path) -> list[dict[str, str]]:
+    """The rows of a results.csv with the student's own text as it was typed (see ``spreadsheet_safe``)."""
+    with results.open(newline="", encoding="utf-8") as handle:
+        return [{k: unescape(v or "") if k in ("student", "answer", "feedback") else (v or "") for k, v in r.items()
+                 if k is not None} for r in csv.DictReader(handle)]
 
 
 def _folder(student: str) -> str:
@@ -106,9 +143,9 @@ def grade_class(rows: list[tuple[str, str, str]], out: Path,
             student, problem_id, answer = todo[number]
             if progress:
                 progress(number, len(todo), f"{student} {problem_id}")
-            writer.writerow({"student": student, "problem": problem_id, "verdict": result.verdict,
-                             "score": result.score, "feedback": result.feedback, "method": result.method,
-                             "answer": answer, "counterexample": json.dumps(result.counterexample, ensure_ascii=False)
+            writer.writerow({"student": spreadsheet_safe(student), "problem": problem_id, "verdict": result.verdict,
+                             "score": result.score, "feedback": spreadsheet_safe(result.feedback), "method": result.method,
+                             "answer": spreadsheet_safe(answer), "counterexample": json.dumps(result.counterexample, ensure_ascii=False)
                              if result.counterexample else ""})
             handle.flush()
             _write_gradescope(out, student)
@@ -130,9 +167,8 @@ def _in_order(graded: Iterator[tuple[int, Grade, float]], finished: dict[int, Gr
 
 def _write_gradescope(out: Path, student: str) -> None:
     """Rebuild a student's results.json from results.csv (so resumed runs include earlier answers)."""
-    with (out / "results.csv").open(newline="", encoding="utf-8") as handle:
-        mine = [Grade(r["problem"], r["verdict"], float(r["score"]), r["feedback"], method=r.get("method", ""))
-                for r in csv.DictReader(handle) if r["student"] == student]
+    mine = [Grade(r["problem"], r["verdict"], float(r["score"]), r["feedback"], method=r.get("method", ""))
+            for r in read_results(out / "results.csv") if r["student"] == student]
     folder = out / "gradescope" / _folder(student)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.json").write_text(json.dumps(gradescope_results(mine), indent=2, ensure_ascii=False) + "\n")

@@ -103,9 +103,7 @@ def _problem(raw: Mapping[str, Any], where: str) -> Problem:
 def _checked(p: Problem, where: str) -> None:
     """Build the problem at each size and read each mistake: a wrong entry name fails here."""
     from .language import InvalidAnswer, parse
-    from .problems import _setting
-
-    from .problems import _written_out
+    from .problems import _setting, _written_out
 
     PROBLEMS[p.id] = p
     try:
