@@ -3,8 +3,10 @@
 Each answer goes through ``BoundedPool`` (forked workers, one per core by default, each answer
 under a time limit), as ``gradproof grade`` runs it: parse, write out at the problem's sizes, the bounded symbolic step, numeric
 comparison, diagnosis. Answers cycle through every problem; right answers are varied (a
-different harmless constant factor each time, e.g. ``(3/3)``) so that no two formulas are the same text (the numeric exercises' tables are
-repeated as they are).
+different harmless constant factor each time, e.g. ``(3/3)``, which parsing folds away) and, every
+other round, written another way (``REWRITTEN``: expanded or reordered, as students write them),
+which takes the symbolic expansion or the sampling path. The numeric exercises' tables repeat as
+they are. The hostile answers are all refused by the parser: the time limit is not exercised here.
 Prints answers per second and the p50/p95/max latency, per verdict too. Numbers are printed, never
 asserted.
 
@@ -62,6 +64,23 @@ ANSWERS = {
     ),
 }
 
+# right answers written another way (expanded, reordered), as students do: these do not fold to the
+# key's own form when parsed, so they take the symbolic step's expansion or the sampling path
+REWRITTEN = {
+    "softmax_ce.grad_z": "exp(z_i)/sum_k exp(z_k) - y_i",
+    "softmax_ce.grad_z_general": "sum_j(y_j) p_i - y_i",
+    "bp.delta_output_sigmoid": "T_k O_k - T_k O_k^2 - O_k^2 + O_k^3",
+    "bp.delta_hidden": "H_j sum_k delta_k w_kj - H_j^2 sum_k w_kj delta_k",
+    "bp.update_w_output": "w_kj + alpha H_j delta_k",
+    "perceptron.update_w": "w_i + eta t x_i - eta y x_i",
+    "attention.grad_Q": r"\frac{1}{\sqrt{d_k}} dS K",
+    "attention.grad_S": "hadamard(A, dA) - hadamard(A, rowsum(hadamard(dA, A)))",
+    "kl.grad_p": "1 + log(p_i) - log(q_i)",
+    "information.grad_entropy": r"-\ln p_i - 1",
+    "layernorm.grad_x": "(gamma_i g_i - (1/d) sum_j gamma_j g_j - xhat_i (1/d) sum_j gamma_j g_j xhat_j) / sigma",
+    "conv.grad_W": "sum_j sum_i X_{i+u-1,j+v-1} G_{i,j}",
+}
+
 
 def _exercise_answers() -> dict[str, tuple[str, str]]:
     """The numeric exercises: the exact table, and the same with its last row wrong."""
@@ -103,11 +122,12 @@ def workload(count: int) -> list[tuple[str, str]]:
     pairs = []
     for round_number in itertools.count(1):
         for problem_id, (right, wrong) in ANSWERS.items():
-            varied = (
-                right
-                if problem_id in _EXERCISES
-                else f"({round_number}/{round_number}) ({right})"
-            )
+            if problem_id in _EXERCISES:
+                varied = right
+            elif round_number % 2 and problem_id in REWRITTEN:
+                varied = REWRITTEN[problem_id]
+            else:
+                varied = f"({round_number}/{round_number}) ({right})"
             pairs.append((problem_id, varied))
             pairs.append((problem_id, wrong))
         pairs += [

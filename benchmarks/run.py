@@ -217,7 +217,8 @@ def _table(figures: dict) -> list[tuple[str, str, str]]:
             (
                 f"grading {g['answers']} answers ({g['workers']} workers)",
                 f"{g['seconds']:.1f} s",
-                f"{g['answers_per_second']:.0f}/s, p50 {g['p50_ms']:.0f} ms, p95 {g['p95_ms']:.0f} ms; target < 30 s",
+                f"{g['answers_per_second']:.0f}/s, p50 {g['p50_ms']:.0f} ms, p95 {g['p95_ms']:.0f} ms"
+                + ("; target < 30 s" if g["answers"] == 1000 else ""),
             )
         )
     if u:

@@ -19,8 +19,8 @@ __all__ = ["default_jobs", "prove_entries"]
 
 
 def default_jobs() -> int:
-    """One process per core."""
-    return max(1, os.cpu_count() or 1)
+    """One process per core this process may use."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 def _prove(name: str, key: str) -> Status:

@@ -21,7 +21,8 @@ from .problems import Grade, grade
 __all__ = ["DEFAULT_SECONDS", "DEFAULT_WORKERS", "BoundedGrader", "BoundedPool"]
 
 DEFAULT_SECONDS = 10.0
-DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))  # one per core; SymPy grading is CPU-bound
+# one per core this process may use (affinity, where the OS reports it); SymPy grading is CPU-bound
+DEFAULT_WORKERS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 def _serve(connection: Connection) -> None:
