@@ -119,7 +119,16 @@ class BoundedPool:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.graders = [BoundedGrader(seconds) for _ in range(workers)]
-        self.seconds = seconds
+
+    @property
+    def seconds(self) -> float:
+        """The time limit per answer, held by the graders (their give-up message states it)."""
+        return self.graders[0].seconds
+
+    @seconds.setter
+    def seconds(self, value: float) -> None:
+        for grader in self.graders:
+            grader.seconds = value
 
     def grade(self, tasks: Iterable[tuple[Any, str, str]]) -> Iterator[tuple[Any, Grade, float]]:
         pending = iter(tasks)
