@@ -12,8 +12,9 @@ from __future__ import annotations
 import sympy as sp
 
 from .atoms import Exp, Sqrt
+from .grouped import evaluated, vanishing
 
-__all__ = ["rational_residual"]
+__all__ = ["expression_residual", "rational_residual"]
 
 
 class _Atoms:
@@ -65,6 +66,23 @@ def rational_residual(expr: sp.Expr) -> sp.Expr:
     >>> rational_residual(sp.sin(x + 1) ** 2 + sp.cos(x + 1) ** 2 - 1)
     0
     """
+    if expr == 0 or vanishing([expr])[0]:
+        return sp.S.Zero
+    return expression_residual(expr)
+
+
+def expression_residual(expr: sp.Expr) -> sp.Expr:
+    """The expression route alone: SymPy's ``expand`` and ``together`` on the whole tree.
+
+    Slower than ``grouped.py``'s polynomials, but it also rewrites logarithms and angle sums;
+    a non-zero return value is the residual numerator.
+
+    >>> import sympy as sp
+    >>> x = sp.Symbol("x", real=True)
+    >>> expression_residual(sp.Derivative(x**2, x) - 2 * x), expression_residual(x - 1)
+    (0, x - 1)
+    """
+    expr = evaluated(expr)
     if expr == 0:
         return sp.S.Zero
     atoms = _Atoms()

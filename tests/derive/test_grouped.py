@@ -1,0 +1,80 @@
+"""The polynomial zero test (derive/grouped.py): it takes derivatives as SymPy does, and it
+never calls something zero that is not."""
+
+import sympy as sp
+from hypothesis import given
+from hypothesis import strategies as st
+
+from derive.atoms import Exp, Sqrt
+from derive.grouped import Field, Unsupported, evaluated, vanishing
+
+from .test_properties import _POINTS, _x, _y, expressions
+
+_f = sp.Function("f")
+
+
+@given(expressions, st.sampled_from([(_x,), (_y,), (_x, _y), (_x, _x)]))
+def test_derivatives_agree_with_sympy(a: sp.Expr, variables) -> None:
+    """Taken on polynomials, d/dx (and second derivatives) equal SymPy's, which is then proved."""
+    assert vanishing([sp.Derivative(a, *variables) - sp.diff(a, *variables)]) == [True]
+
+
+@given(expressions, expressions)
+def test_a_derivative_is_never_called_equal_to_something_else(a: sp.Expr, b: sp.Expr) -> None:
+    """Whenever the test says da/dx = b, the two agree at random points (soundness)."""
+    if vanishing([sp.Derivative(a, _x) - b]) == [True]:
+        for point in _POINTS:
+            assert abs(sp.N((sp.diff(a, _x) - b).xreplace(point), 30)) < sp.Float("1e-20")
+
+
+@given(expressions)
+def test_a_changed_derivative_is_not_zero(a: sp.Expr) -> None:
+    derivative = sp.diff(a, _x)
+    assert vanishing([sp.Derivative(a, _x) - derivative - 1]) == [False]
+    if abs(sp.N(derivative.xreplace(_POINTS[0]), 30)) > 1e-10:
+        assert vanishing([sp.Derivative(a, _x) - 2 * derivative]) == [False]
+
+
+def test_softmax_rows_over_their_own_denominators() -> None:
+    e = [Exp(v) for v in sp.symbols("s1:4", real=True)]
+    p = [v / sum(e) for v in e]
+    assert vanishing([sum(p) - 1, p[0] * sum(e) - e[0], sp.Derivative(p[0], sp.Symbol("s1", real=True)) - p[0] * (1 - p[0])]) == [True] * 3
+    assert vanishing([p[0] - p[1], p[0] * (1 - p[0]) - p[0]]) == [False, False]
+
+
+def test_arbitrary_functions_and_their_derivatives() -> None:
+    """bp's claims hold for any activation f: f'(u) however SymPy writes it is one generator."""
+    w, x, u = sp.symbols("w x u", real=True)
+    inner = _f(w * x)
+    chained = sp.Derivative(_f(w * inner), w)
+    assert vanishing([chained - sp.diff(_f(w * inner), w)]) == [True]
+    f_prime = sp.diff(_f(u), u).subs(u, w * inner)  # Subs(Derivative(f(u), u), u, w f(w x))
+    assert vanishing([chained - f_prime * (inner + w * x * sp.diff(_f(u), u).subs(u, w * x))]) == [True]
+    assert vanishing([chained - f_prime * inner]) == [False]
+    assert vanishing([sp.Derivative(_f(w * x), w, w) - x**2 * sp.diff(_f(u), u, 2).subs(u, w * x)]) == [True]
+
+
+def test_constants_and_roots() -> None:
+    x = sp.Symbol("x", real=True)
+    assert vanishing([sp.Derivative(Exp(x / sp.sqrt(2)), x) - Exp(x / sp.sqrt(2)) / sp.sqrt(2)]) == [True]
+    assert vanishing([sp.Derivative(Sqrt(1 + x**2), x) - x / Sqrt(1 + x**2)]) == [True]
+    assert vanishing([Exp(2 * x) * Exp(-x) - Exp(x)]) == [True]
+    assert vanishing([sp.Heaviside(x) - sp.Heaviside(x), sp.Abs(x) - x]) == [True, False]
+
+
+def test_outside_the_model_it_declines_without_judging() -> None:
+    x, y = sp.symbols("x y", positive=True)
+    assert vanishing([sp.log(x * y) - sp.log(x) - sp.log(y), sp.Float(0.5) * x - x / 3]) == [False, False]
+    try:
+        Field([sp.sin(x)])
+    except Unsupported:
+        pass
+    else:
+        raise AssertionError("sin is the expression route's")
+
+
+def test_evaluated_takes_derivatives_only() -> None:
+    x, i = sp.symbols("x i")
+    total = sp.Sum(x * i, (i, 1, 3))
+    assert evaluated(sp.Derivative(x**2, x) + total) == 2 * x + total
+    assert evaluated(sp.diff(_f(x), x)) == sp.diff(_f(x), x)
