@@ -2,7 +2,9 @@
 
 1. Derivation: entrywise ``sympy.diff`` of attention's dL/dQ at n = d_k = 2, 4, 6, 8 against the
    graph route at symbolic sizes (attention and the encoder block); the growth exponent of the
-   first and the flat cost of the second; the whole catalog's ``derive`` per entry and in total.
+   first and the flat cost of the second; the zero test's expression route against its
+   polynomial route on the same claims; the whole catalog's proofs per entry, and
+   ``gradproof derive --all`` wall time with one process per core and with one process.
 2. Verification: the compiled attention gradient against autograd (n = d_k = 32, 128, 512, batch
    64); our whole check of one problem against ``torch.autograd.gradcheck`` (fast and default
    mode); ``gradproof verify`` wall time at the ci setting (50 examples) and a thorough one (200).
@@ -51,6 +53,7 @@ def derivation(quick: bool) -> dict:
     import derive_catalog
     import graph_route
     import sympy
+    import zero_test
 
     from derive.catalog import NAMES
 
@@ -63,7 +66,13 @@ def derivation(quick: bool) -> dict:
     catalog = {
         row["name"]: row["seconds"] for row in map(derive_catalog.measure, names)
     }
+    routes = [zero_test.measure(*case) for case in (zero_test.QUICK if quick else zero_test.CASES)]
+    command = [sys.executable, "-m", "gradproof", "derive", *(names if quick else ["--all"])]
     return {
+        "zero_test_routes": routes,
+        "derive_all_wall_s": _wall(command),
+        "derive_all_one_process_wall_s": _wall([*command, "--jobs", "1"]),
+        "derive_all_jobs": os.cpu_count(),
         "entrywise_dQ_s": entrywise,
         "entrywise_growth_exponent": exponent,
         "graph_route_s": route,
@@ -167,9 +176,30 @@ def _table(figures: dict) -> list[tuple[str, str, str]]:
                 f"{d['graph_route_s']['encoder'] * 1e3:.1f} ms",
                 "target < 1 s",
             ),
+        ]
+        for route in d.get("zero_test_routes", []):
+            rows.append(
+                (
+                    f"zero test, {route['case']}",
+                    f"{route['polynomial_s'] * 1e3:.0f} ms",
+                    f"expression route {route['expression_s']:.2f} s: {route['ratio']:.0f}x"
+                    + ("" if route["both_prove_every_entry"] else " (NOT both proved)"),
+                )
+            )
+        rows += [
             (
-                f"derive, {d['derive_entries']} entries",
+                f"proofs of {d['derive_entries']} entries, one process",
                 f"{d['derive_total_s']:.1f} s",
+                "sum over entries (benchmarks/derive_catalog.py)",
+            ),
+            (
+                f"gradproof derive {'--all' if d['derive_entries'] > 3 else '(3 entries)'}, one process",
+                f"{d['derive_all_one_process_wall_s']:.1f} s",
+                "wall time, with the graph route and rendering",
+            ),
+            (
+                f"gradproof derive {'--all' if d['derive_entries'] > 3 else '(3 entries)'}, {d['derive_all_jobs']} processes",
+                f"{d['derive_all_wall_s']:.1f} s",
                 "target < 15 s (whole catalog)",
             ),
         ]

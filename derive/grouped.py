@@ -35,8 +35,8 @@ __all__ = ["Field", "Unsupported", "equal_entries", "evaluated", "vanishing"]
 Key = tuple[tuple[int, int], ...]  # (base id, exponent) pairs, sorted: the denominator
 Value = dict[Key, PolyElement]  # denominator -> numerator; zero numerators are never stored
 
-# The expression route rewrites these first (expand_log, angle sums); this module leaves them to it.
-_REWRITTEN = (sp.log, sp.sin, sp.cos, sp.tan)
+# The expression route rewrites angle sums first; this module leaves trigonometry to it.
+_REWRITTEN = (sp.sin, sp.cos, sp.tan)
 
 
 class Unsupported(Exception):
@@ -103,8 +103,12 @@ class Field:
                 continue
             self._seen.add(e)
             if e.is_Number:
-                if not e.is_Rational:  # floats, infinities, nan: not exact
+                if e.is_Float or e is sp.nan or e is sp.zoo:  # not exact, or not a number
                     raise Unsupported(f"number {e}")
+                if not e.is_Rational:  # a masked score's -oo: a constant, as sympy.diff treats it
+                    self._generator("opaque", e, None, set(), level)
+            elif isinstance(e, sp.log) and (split := _split_log(e)) is not e:
+                stack.append(split)
             elif e.is_Add or e.is_Mul:
                 stack.extend(e.args)
             elif e.is_Pow and e.exp.is_Integer:
@@ -161,15 +165,32 @@ class Field:
         return result
 
     def _compute(self, e: sp.Expr) -> Value:
-        if e.is_Number:
+        if e.is_Rational:
             return self._constant(e)
+        if isinstance(e, sp.log) and (split := _split_log(e)) is not e:
+            return self.value(split)
         if e.is_Add:
-            total: Value = {}
+            # Summed as dicts in one pass: adding term after term to a growing polynomial would
+            # copy it each time (quadratic in a loss with thousands of terms).
+            parts: dict[Key, list[PolyElement]] = {}
+            plain: dict[tuple[int, ...], Any] = {}
             for term in e.args:
+                monomial = self._monomial(term)
+                if monomial is not None:
+                    _accumulate(plain, *monomial)
+                    continue
                 for key, numerator in self.value(term).items():
-                    _add_into(total, key, numerator)
+                    parts.setdefault(key, []).append(numerator)
+            if plain:
+                parts.setdefault((), []).append(self.ring.dtype(plain))
+            total: Value = {}
+            for key, numerators in parts.items():
+                _add_into(total, key, self._sum(numerators))
             return total
         if e.is_Mul:
+            monomial = self._monomial(e)
+            if monomial is not None:
+                return {(): self.ring.dtype({monomial[0]: monomial[1]})}
             product = self._constant(sp.S.One)
             for factor in e.args:
                 product = self._multiply(product, self.value(factor))
@@ -192,6 +213,32 @@ class Field:
 
     def _generator_value(self, kind: str, key: Any) -> Value:
         return {(): self._gens[self._generators[(kind, key)]]}
+
+    def _monomial(self, e: sp.Expr) -> tuple[tuple[int, ...], Any] | None:
+        """``3 x^2 y`` as its exponents and coefficient, when ``e`` is that simple (most terms of
+        a loss are); None otherwise."""
+        factors = e.args if e.is_Mul else (e,)
+        exponents = [0] * self.ring.ngens
+        coefficient = self.ring.domain.one
+        for factor in factors:
+            if factor.is_Symbol:
+                exponents[self._generators[("symbol", factor)]] += 1
+            elif factor.is_Rational:
+                coefficient *= self.ring.domain.from_sympy(factor)
+            elif factor.is_Pow and factor.base.is_Symbol and factor.exp.is_Integer and int(factor.exp) > 0:
+                exponents[self._generators[("symbol", factor.base)]] += int(factor.exp)
+            else:
+                return None
+        return (tuple(exponents), coefficient) if coefficient else None
+
+    def _sum(self, polynomials: list[PolyElement]) -> PolyElement:
+        if len(polynomials) == 1:
+            return polynomials[0]
+        terms: dict[tuple[int, ...], Any] = {}
+        for polynomial in polynomials:
+            for monomial, coefficient in polynomial.items():
+                _accumulate(terms, monomial, coefficient)
+        return self.ring.dtype(terms)
 
     def _constant(self, number: sp.Expr) -> Value:
         return {(): self.ring(self.ring.domain.from_sympy(number))} if number != 0 else {}
@@ -304,6 +351,8 @@ class Field:
         inner = self.derivative(self.value(argument), variable)
         if kind == "exp":  # exp(u)' = exp(u) u'
             return self._multiply({(): self._gens[index]}, inner)
+        if kind == "log":  # log(u)' = u' / u
+            return self._multiply(self._inverse(self.value(argument)), inner)
         if kind == "sqrt":  # sqrt(u)' = u' / (2 sqrt(u))
             half = self.ring.domain.convert(sp.Rational(1, 2))
             return self._multiply({((self._base_id(self._gens[index]), 1),): self.ring(half)}, inner)
@@ -415,6 +464,8 @@ def _single(e: sp.Expr) -> tuple[str, Any, sp.Expr | None]:
     if isinstance(e, Sqrt):
         argument = sp.expand(e.args[0])
         return "sqrt", argument, argument
+    if isinstance(e, sp.log):
+        return "log", e.args[0], e.args[0]
     if isinstance(e, AppliedUndef) and len(e.args) == 1:
         return "apply", (e.func, 0, e.args[0]), e.args[0]
     if isinstance(e, sp.Derivative) and (found := _function_derivative(e)):
@@ -423,6 +474,13 @@ def _single(e: sp.Expr) -> tuple[str, Any, sp.Expr | None]:
         function, order, _ = found
         return "apply", (function, order, e.point[0]), e.point[0]
     return "opaque", e, None
+
+
+def _split_log(e: sp.log) -> sp.Expr:
+    """``log(x y) = log x + log y`` where SymPy knows the factors are positive (``expand_log``);
+    ``e`` itself otherwise."""
+    split = sp.expand_log(e)
+    return e if split == e else split
 
 
 def _function_derivative(e: sp.Basic) -> tuple[Any, int, sp.Symbol] | None:
@@ -440,6 +498,18 @@ def _exponential_terms(argument: sp.Expr) -> list[tuple[int, sp.Expr]]:
         coefficient, rest = term.as_coeff_Mul()
         terms.append((int(coefficient), rest) if coefficient.is_Integer else (1, term))
     return terms
+
+
+def _accumulate(terms: dict[tuple[int, ...], Any], monomial: tuple[int, ...], coefficient: Any) -> None:
+    known = terms.get(monomial)
+    if known is None:
+        terms[monomial] = coefficient
+        return
+    summed = known + coefficient
+    if summed:
+        terms[monomial] = summed
+    else:
+        del terms[monomial]
 
 
 def _merge(a: Key, b: Key) -> Key:

@@ -293,11 +293,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_derive(args: argparse.Namespace) -> int:
-    from derive.catalog import NAMES, derive, topic
-    from derive.parallel import default_jobs, prove_entries
+    from derive.catalog import NAMES, topic
+    from derive.parallel import default_jobs
 
+    from .derive_all import derive_entries, render_entry
     from .progress import Progress
-    from .render import derivation_json, derivation_text
 
     sizes = parse_sizes(args.sizes)
     if args.all == bool(args.names):
@@ -307,31 +307,22 @@ def _cmd_derive(args: argparse.Namespace) -> int:
         raise UsageError("--sizes applies to one entry at a time; name a single entry")
     for name in names:
         topic(name)  # unknown names fail before any work starts
-    from graphs.route import graph_results
-
-    from .render import matrix_results_json, matrix_results_text
-
-    documents = []
-    failed = False
-    proved = {}
     jobs = args.jobs if args.jobs is not None else (default_jobs() if len(names) > 1 else 1)
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
     if jobs > 1 and not sizes:
-        proved = prove_entries(names, jobs, progress=Progress(f"proving in {jobs} processes"))
-    for name in names:
-        derivation = derive(name, sizes or None, progress=Progress(name), proved=proved.get(name))
-        matrix = graph_results(name)
-        failed = failed or not derivation.ok or any(r.status.kind == "failed" for r in matrix)
-        if args.json:
-            documents.append({**derivation_json(derivation), "matrix_form": matrix_results_json(matrix)})
-        else:
-            print(derivation_text(derivation))
-            if matrix:
-                print(matrix_results_text(matrix))
+        rendered = derive_entries(names, jobs, args.json, progress=Progress(f"deriving in {jobs} processes"))
+    else:
+        rendered = [render_entry(name, args.json, sizes, progress=Progress(name)) for name in names]
+    failed = any(entry_failed for _, entry_failed in rendered)
     if args.json:
+        documents = [block for blocks, _ in rendered for block in blocks]
         single = len(documents) == 1 and not args.all
         print(json.dumps(documents[0] if single else documents, indent=2, ensure_ascii=False))
+    else:
+        for blocks, _ in rendered:
+            for block in blocks:
+                print(block)
     return EXIT_FAILED if failed else EXIT_OK
 
 

@@ -1,11 +1,11 @@
-"""A model's matrix-form adjoints checked entrywise against ``sympy.diff`` at concrete sizes.
+"""A model's matrix-form adjoints checked entrywise against the exact derivative at concrete sizes.
 
 The model is rebuilt at integer sizes; every input becomes an explicit matrix of symbols
 (``Q_11``, the names derive/ uses), every named tensor its explicit forward value, and the
-scalar ``L`` (the output itself, or ``sum(G ∘ output)``) is differentiated by SymPy with
+scalar ``L`` (the output itself, or ``sum(G ∘ output)``) is differentiated exactly (``derive.spec.grad``: the zero test's chain rule on polynomials) with
 respect to every entry of every input with a gradient. Reverse mode's local formulas are
 expanded node by node in the same order the walk took (so ``dA`` is explicit before ``dS``
-uses it) and each input's adjoint must equal SymPy's gradient exactly.
+uses it) and each input's adjoint must equal that gradient exactly.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ __all__ = ["ModelCheck", "check_model", "check_all", "explicit_values", "cut_at"
 
 @dataclass(frozen=True)
 class ModelCheck:
-    """Whether every adjoint of a model agreed with ``sympy.diff`` at one set of sizes."""
+    """Whether every adjoint of a model agreed with the exact derivative at one set of sizes."""
 
     model: str
     sizes: Mapping[str, int]

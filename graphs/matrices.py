@@ -3,7 +3,7 @@
 Each class is a node of a matrix formula (``softmax(S)``, ``X 1``, ``X ⋆ K``) that knows three
 things: its shape (symbolic or concrete), how to print itself (``sympy.latex``, ``str``), and its
 entries at concrete sizes (``_entry``), so that ``expr.as_explicit()`` turns a formula into the
-explicit matrix the entrywise proofs compare with ``sympy.diff``. Entries are written with
+explicit matrix the entrywise proofs compare with the exact derivative. Entries are written with
 derive's opaque atoms (``Exp``, ``Sqrt``, ``Relu``, ``MaxOf``) so the zero test stays rational.
 
 Functions apply entry by entry (``exp(X)`` is the matrix of ``e^{X_ij}``), as in the lecture.
@@ -611,14 +611,56 @@ def add(*terms: MatrixExpr) -> MatrixExpr:
 def explicit(expr: MatrixExpr, values: dict[sp.MatrixSymbol, sp.Matrix]) -> sp.Matrix:
     """The explicit matrix of ``expr`` at concrete sizes, each matrix symbol replaced by its value.
 
+    Evaluated bottom-up on explicit matrices: a product is a matrix product of its explicit
+    factors, never SymPy's entry-by-entry ``Sum(...).doit()`` (many times slower, and the
+    entrywise checks ask for thousands of these).
+
     >>> A = sp.MatrixSymbol("A", 1, 2)
     >>> explicit(RowSums(A), {A: sp.Matrix([[1, 2]])})
     Matrix([[3]])
+    >>> explicit(2 * A.T * A + sp.HadamardProduct(A.T * A, A.T * A), {A: sp.Matrix([[1, 2]])})
+    Matrix([
+    [3,  8],
+    [8, 24]])
     """
-    entries = {
-        symbol[i, j]: value[i, j]
-        for symbol, value in values.items()
-        for i in range(value.rows)
-        for j in range(value.cols)
+    known: dict[sp.Basic, sp.ImmutableMatrix] = {
+        symbol: sp.ImmutableMatrix(value) for symbol, value in values.items()
     }
-    return expr.as_explicit().xreplace(entries)
+    return sp.Matrix(_explicit(expr, known))
+
+
+def _explicit(expr: MatrixExpr, known: dict[sp.Basic, sp.ImmutableMatrix]) -> sp.ImmutableMatrix:
+    if expr in known:
+        return known[expr]
+    if isinstance(expr, sp.MatrixSymbol):
+        raise KeyError(f"no value for the matrix {expr.name}")
+    if isinstance(expr, sp.MatrixBase):
+        result = sp.ImmutableMatrix(expr)
+    elif isinstance(expr, sp.MatMul):
+        scalar, factors = sp.S.One, []
+        for arg in expr.args:
+            if arg.is_Matrix:
+                factors.append(_explicit(arg, known))
+            else:
+                scalar *= arg
+        product = factors[0]
+        for factor in factors[1:]:
+            product = product * factor
+        result = product if scalar == 1 else product.applyfunc(lambda entry: scalar * entry)
+    elif isinstance(expr, sp.MatAdd):
+        terms = [_explicit(arg, known) for arg in expr.args]
+        result = terms[0]
+        for term in terms[1:]:
+            result = result + term
+    elif isinstance(expr, sp.HadamardProduct):
+        factors = [_explicit(arg, known) for arg in expr.args]
+        result = factors[0]
+        for factor in factors[1:]:
+            result = result.multiply_elementwise(factor)
+    elif isinstance(expr, sp.Transpose):
+        result = _explicit(expr.arg, known).T
+    else:  # a formula of this module: its own _entry, on explicit arguments
+        args = [_explicit(arg, known) if getattr(arg, "is_Matrix", False) else arg for arg in expr.args]
+        result = sp.ImmutableMatrix(expr.func(*args).as_explicit())
+    known[expr] = result
+    return result

@@ -2,7 +2,7 @@
 
 Each VJP is curried as in HIPS autograd: ``lambda ans, *args, **params: lambda g: adjoint``,
 and reuses the forward output ``ans`` where the math allows (exp, sigmoid, tanh, softmax, sqrt,
-reciprocal). Every row is proven entrywise against ``sympy.diff`` by ``graphs.prove`` (a test
+reciprocal). Every row is proven entrywise against the exact derivative by ``graphs.prove`` (a test
 walks the whole table). Torch forwards take the ``torch`` module first and accept a leading
 batch dimension; a mask is a 0/1 tensor, a pooling window an int.
 

@@ -1,8 +1,9 @@
-"""Route 1 applied to route 2: every VJP rule proven entrywise against ``sympy.diff``.
+"""Route 1 applied to route 2: every VJP rule proven entrywise against the exact derivative.
 
 For one rule at one example: the inputs become explicit matrices of symbols (positive where the
 rule says so), the forward formula is expanded to its entries, and for each input the
-vector-Jacobian product ``sum_ij G_ij d out_ij / d x`` is taken by SymPy. The rule's matrix
+vector-Jacobian product ``sum_ij G_ij d out_ij / d x`` is taken exactly (route 1's derivatives:
+``derive.spec.grad``, taken by the zero test on polynomials). The rule's matrix
 formula, expanded at the same sizes, must equal it exactly (``derive.proof.compare_matrices``:
 ``proved``, or ``failed`` with an entry and a point).
 """
@@ -11,19 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import sympy as sp
 
 from derive.atoms import matrix
 from derive.proof import Comparison, compare_matrices
+from derive.spec import grad
 
 from .matrices import explicit
 from .ops import RULES
 from .rule import Example, Rule
 
-__all__ = ["RuleProof", "prove_rule", "prove_example", "rule_proofs", "vjp_entrywise"]
+__all__ = ["RuleProof", "prove_example", "prove_rule", "rule_proofs", "vjp_entrywise"]
 
 
 @dataclass(frozen=True)
@@ -41,14 +43,16 @@ class RuleProof:
 
 
 def vjp_entrywise(out: sp.Matrix, entries: sp.Matrix, g: sp.Matrix) -> sp.Matrix:
-    """``sum_ij g_ij d out_ij / d x`` for every entry ``x``: the VJP taken by SymPy, entry by entry.
+    """``sum_ij g_ij d out_ij / d x`` for every entry ``x``: the VJP, entry by entry.
 
     >>> x = sp.Matrix([sp.Symbol("x")])
-    >>> vjp_entrywise(sp.Matrix([[x[0] ** 2]]), x, sp.Matrix([[3]]))
+    >>> vjp_entrywise(sp.Matrix([[x[0] ** 2]]), x, sp.Matrix([[3]])).doit()
     Matrix([[6*x]])
+
+    The derivatives are left unevaluated (``derive.spec.grad``): the zero test takes them.
     """
-    pairs = [(g[i, j], out[i, j]) for i in range(out.rows) for j in range(out.cols) if g[i, j] != 0]
-    return entries.applyfunc(lambda x: sp.Add(*[weight * sp.diff(value, x) for weight, value in pairs]))
+    scalar = sp.Add(*[g[i, j] * out[i, j] for i in range(out.rows) for j in range(out.cols)])
+    return grad(scalar, entries)
 
 
 def _inputs(rule: Rule, shapes: tuple) -> tuple[list[sp.MatrixSymbol], dict[sp.MatrixSymbol, sp.Matrix]]:
@@ -61,7 +65,7 @@ def _inputs(rule: Rule, shapes: tuple) -> tuple[list[sp.MatrixSymbol], dict[sp.M
 
 
 def prove_example(rule: Rule, example: Example, seed: int = 0) -> Comparison:
-    """Prove one rule at one example's shapes: every input's VJP formula against ``sympy.diff``.
+    """Prove one rule at one example's shapes: every input's VJP formula against the exact derivative.
 
     >>> from graphs.ops import rule
     >>> prove_example(rule("matmul"), (((2, 3), (3, 2)), {})).kind
@@ -109,7 +113,7 @@ def prove_rule(rule: Rule) -> RuleProof:
     return RuleProof(rule.name, "proved", tuple(shown))
 
 
-@lru_cache(maxsize=None)
+@cache
 def rule_proofs(names: tuple[str, ...] | None = None) -> dict[str, RuleProof]:
     """Proofs of the named rules (all of them by default), computed once per process."""
     return {name: prove_rule(RULES[name]) for name in (names or tuple(RULES))}

@@ -2,12 +2,13 @@
 
 A gradient from the graph route is ``proved`` (for every size) when every rule its model uses
 is proven entrywise (graphs/prove.py) and the model's adjoints agree exactly with
-``sympy.diff`` at its check sizes (graphs/check.py); ``numeric`` when the model check could
+the exact entrywise derivative at its check sizes (graphs/check.py); ``numeric`` when the model check could
 only compare numbers; ``failed`` with the first failure otherwise.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sympy as sp
@@ -16,7 +17,8 @@ from derive.types import Status
 
 from .backprop import backprop
 from .check import check_all
-from .models import MODELS, model as build_model, models_for_entry
+from .models import MODELS, models_for_entry
+from .models import model as build_model
 from .prove import rule_proofs
 
 __all__ = ["MatrixResult", "graph_results", "model_status", "tree_size"]
@@ -72,13 +74,16 @@ def model_status(name: str) -> Status:
     rules = f"{len(proofs)} rules ({', '.join(sorted(proofs))}) proven entrywise"
     if all(check.ok for check in checks):
         return Status("proved", grid, f"matrix form at symbolic sizes by reverse mode; {rules}; every adjoint "
-                      f"checked entrywise against sympy.diff ({len(checks)} checks at {len(grid)} "
+                      f"checked entrywise against the exact derivative ({len(checks)} checks at {len(grid)} "
                       f"size{'s' if len(grid) != 1 else ''})")
     return Status("numeric", grid, f"{rules}; the whole model agreed only numerically at its check sizes")
 
 
-def graph_results(entry: str) -> list[MatrixResult]:
+def graph_results(entry: str, statuses: Mapping[str, Status] | None = None) -> list[MatrixResult]:
     """Matrix-form gradients of every input with a gradient, for a catalog entry or a model name.
+
+    ``statuses`` holds models' statuses already established by :func:`model_status` (in other
+    processes, say); those models are not checked again.
 
     >>> [(r.target, r.intermediate) for r in graph_results("perceptron")]
     [('dw', False), ('db', False), ('dd', True)]
@@ -87,7 +92,7 @@ def graph_results(entry: str) -> list[MatrixResult]:
     for name in models_for_entry(entry):
         m = build_model(name)
         adjoints = backprop(m)
-        status = model_status(name)
+        status = statuses[name] if statuses and name in statuses else model_status(name)
         named = [n for n in adjoints.order if m.graph.nodes[n]["label"] and n not in m.sources and n != m.output]
         for node in [s for s in m.sources if s in adjoints.local] + named:
             expanded = adjoints.adjoint[node]

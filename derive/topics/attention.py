@@ -95,7 +95,7 @@ def _claims(prefix: str, label: str, note: str) -> tuple[Claim, ...]:
             target=f"{target}{label}",
             wrt=target[1:],
             statement=statement + note,
-            reason=reason + "; SymPy differentiates L = sum(G * O) entry by entry",
+            reason=reason + "; L = sum(G * O) is differentiated exactly, entry by entry",
             form=form,
             sizes=_GRID,
         )

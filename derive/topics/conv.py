@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import sympy as sp
 
 from ..atoms import matrix, vector
@@ -24,10 +26,12 @@ def correlate(X: sp.Matrix, K: sp.Matrix) -> sp.Matrix:
     Matrix([[6, 8]])
     """
     rows, cols = X.rows - K.rows + 1, X.cols - K.cols + 1
-    return sp.Matrix(
-        rows, cols,
-        lambda i, j: sp.Add(*[X[i + a, j + b] * K[a, b] for a in range(K.rows) for b in range(K.cols)]),
-    )
+    # Nested lists and Python ints: indexing a SymPy Matrix (or with SymPy Integers) is slow.
+    x, k = X.tolist(), K.tolist()
+    return sp.Matrix([
+        [sp.Add(*[x[i + a][j + b] * k[a][b] for a in range(K.rows) for b in range(K.cols)]) for j in range(cols)]
+        for i in range(rows)
+    ])
 
 
 def convolve_full(X: sp.Matrix, K: sp.Matrix) -> sp.Matrix:
@@ -37,15 +41,16 @@ def convolve_full(X: sp.Matrix, K: sp.Matrix) -> sp.Matrix:
     Matrix([[1, 3, 2]])
     """
     rows, cols = X.rows + K.rows - 1, X.cols + K.cols - 1
+    x, k = X.tolist(), K.tolist()
 
     def entry(t: int, u: int) -> sp.Expr:
         return sp.Add(*[
-            X[a, b] * K[t - a, u - b]
+            x[a][b] * k[t - a][u - b]
             for a in range(X.rows) for b in range(X.cols)
             if 0 <= t - a < K.rows and 0 <= u - b < K.cols
         ])
 
-    return sp.Matrix(rows, cols, entry)
+    return sp.Matrix([[entry(t, u) for u in range(cols)] for t in range(rows)])
 
 
 def flip(K: sp.Matrix) -> sp.Matrix:
@@ -71,26 +76,33 @@ def build(sizes: Sizes) -> dict:
     W = [[matrix(f"W{o + 1}{c + 1}_", kh, kw) for c in range(c_in)] for o in range(c_out)]
     b = vector("b", c_out)
     G = [matrix(f"G{o + 1}_", oh, ow) for o in range(c_out)]
-    Y = [sp.Matrix(oh, ow, lambda i, j, o=o: b[o]) + sum((correlate(X[c], W[o][c]) for c in range(c_in)), sp.zeros(oh, ow))
-         for o in range(c_out)]
-    L = sp.Add(*[total(hadamard(G[o], Y[o])) for o in range(c_out)])
-    dW_claimed = [[correlate(X[c], G[o]) for c in range(c_in)] for o in range(c_out)]
-    dX_claimed = [
-        sum((correlate(pad(G[o], kh - 1, kw - 1), flip(W[o][c])) for o in range(c_out)), sp.zeros(*X[c].shape))
-        for c in range(c_in)
-    ]
+
+    # Each claim reads only some of these, and the grid has 324 sizes: build each on first use.
+    @cache
+    def loss() -> sp.Expr:
+        Y = [sp.Matrix(oh, ow, lambda i, j, o=o: b[o])
+             + sum((correlate(X[c], W[o][c]) for c in range(c_in)), sp.zeros(oh, ow)) for o in range(c_out)]
+        return sp.Add(*[total(hadamard(G[o], Y[o])) for o in range(c_out)])
+
+    @cache
+    def dX_claimed() -> sp.Matrix:
+        return _stack([
+            sum((correlate(pad(G[o], kh - 1, kw - 1), flip(W[o][c])) for o in range(c_out)), sp.zeros(*X[c].shape))
+            for c in range(c_in)
+        ])
+
     return {
-        "L": L, "forward": L,
-        "dW": Lazy(lambda: (_stack([grad(L, W[o][c]) for o in range(c_out) for c in range(c_in)]),
-                            _stack([dW_claimed[o][c] for o in range(c_out) for c in range(c_in)]))),
-        "dX": Lazy(lambda: (_stack([grad(L, X[c]) for c in range(c_in)]), _stack(dX_claimed))),
-        "db": Lazy(lambda: (grad(L, b), sp.Matrix([total(G[o]) for o in range(c_out)]))),
+        "L": Lazy(loss), "forward": Lazy(loss),
+        "dW": Lazy(lambda: (_stack([grad(loss(), W[o][c]) for o in range(c_out) for c in range(c_in)]),
+                            _stack([correlate(X[c], G[o]) for o in range(c_out) for c in range(c_in)]))),
+        "dX": Lazy(lambda: (_stack([grad(loss(), X[c]) for c in range(c_in)]), dX_claimed())),
+        "db": Lazy(lambda: (grad(loss(), b), sp.Matrix([total(G[o]) for o in range(c_out)]))),
         "conv_vs_corr": Lazy(lambda: (
             _stack([convolve_full(X[c], W[0][c]) for c in range(c_in)]),
             _stack([correlate(pad(X[c], kh - 1, kw - 1), flip(W[0][c])) for c in range(c_in)]),
         )),
         "dX_is_convolution": Lazy(lambda: (
-            _stack(dX_claimed),
+            dX_claimed(),
             _stack([sum((convolve_full(G[o], W[o][c]) for o in range(c_out)), sp.zeros(*X[c].shape))
                     for c in range(c_in)]),
         )),

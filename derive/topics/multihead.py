@@ -85,7 +85,7 @@ def _claim(key: str, target: str, statement: str, reason: str, form) -> Claim:
     small = key in _THROUGH_SOFTMAX
     return pair_claim(
         key, key=f"grad_{key[1:]}", target=target, wrt=key[1:], statement=statement,
-        reason=reason + "; SymPy differentiates L = sum(G * O) entry by entry"
+        reason=reason + "; L = sum(G * O) is differentiated exactly, entry by entry"
         + ("; sizes stop at n = 2 here (the gradient passes through every head's softmax)" if small else ""),
         form=form, sizes=_SMALL_GRID if small else _GRID,
     )

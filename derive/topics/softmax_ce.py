@@ -76,7 +76,7 @@ TOPIC = Topic(
         Claim(
             key="softmax_jacobian",
             statement="dp_i/dz_j = p_i (delta_ij - p_j)",
-            reason="quotient rule on e^{z_i} / sum_k e^{z_k}; SymPy differentiates every entry",
+            reason="quotient rule on e^{z_i} / sum_k e^{z_k}; every entry differentiated exactly",
             display=lambda: sp.Eq(Partial("p", "z"), Diag(_vec("p")) - _vec("p") * _vec("p").T, evaluate=False),
             derived=lambda e: sp.Matrix(len(e["p"]), len(e["z"]), lambda i, j: sp.diff(e["p"][i], e["z"][j])),
             claimed=lambda e: sp.diag(*e["p"]) - e["p"] * e["p"].T,

@@ -8,9 +8,16 @@ from hypothesis import strategies as st
 from derive.atoms import Exp, Sqrt
 from derive.grouped import Field, Unsupported, evaluated, vanishing
 
-from .test_properties import _POINTS, _x, _y, expressions
+from .test_properties import _POINTS, _combine, _leaves, _x, _y
 
 _f = sp.Function("f")
+# The zero test's random expressions, with logarithms (of positive arguments, and of products).
+expressions = st.recursive(
+    _leaves,
+    lambda children: st.one_of(_combine(children), children.map(lambda a: sp.log(1 + a**2)),
+                               st.tuples(children, children).map(lambda ab: sp.log((1 + ab[0] ** 2) * Exp(ab[1])))),
+    max_leaves=6,
+)
 
 
 @given(expressions, st.sampled_from([(_x,), (_y,), (_x, _y), (_x, _x)]))
@@ -62,9 +69,19 @@ def test_constants_and_roots() -> None:
     assert vanishing([sp.Heaviside(x) - sp.Heaviside(x), sp.Abs(x) - x]) == [True, False]
 
 
-def test_outside_the_model_it_declines_without_judging() -> None:
+def test_logarithms_split_only_where_their_arguments_are_positive() -> None:
     x, y = sp.symbols("x y", positive=True)
-    assert vanishing([sp.log(x * y) - sp.log(x) - sp.log(y), sp.Float(0.5) * x - x / 3]) == [False, False]
+    a, b = sp.symbols("a b", real=True)
+    assert vanishing([sp.log(x * y) - sp.log(x) - sp.log(y), sp.log(a * b) - sp.log(a) - sp.log(b)]) == [True, False]
+    e = [Exp(v) for v in (a, b)]
+    cross_entropy = -sp.log(e[0] / (e[0] + e[1]))
+    assert vanishing([sp.Derivative(cross_entropy, a) - (e[0] / (e[0] + e[1]) - 1)]) == [True]
+    assert vanishing([sp.Derivative(cross_entropy, a) - e[0] / (e[0] + e[1])]) == [False]
+
+
+def test_outside_the_model_it_declines_without_judging() -> None:
+    x = sp.Symbol("x", real=True)
+    assert vanishing([sp.Float(0.5) * x - x / 3, sp.nan * x]) == [False, False]
     try:
         Field([sp.sin(x)])
     except Unsupported:
