@@ -102,11 +102,13 @@ class Field:
             if e in self._seen:
                 continue
             self._seen.add(e)
+            if not e.is_commutative:  # matrices, non-commuting symbols: a polynomial ring commutes
+                raise Unsupported(f"{e} does not commute")
             if e.is_Number:
-                if e.is_Float or e is sp.nan or e is sp.zoo:  # not exact, or not a number
+                # Floats are not exact; oo is no number a ring may hold (g y + g z = g (y + z) is
+                # false at g = oo); nan and zoo are not numbers at all.
+                if not e.is_Rational:
                     raise Unsupported(f"number {e}")
-                if not e.is_Rational:  # a masked score's -oo: a constant, as sympy.diff treats it
-                    self._generator("opaque", e, None, set(), level)
             elif isinstance(e, sp.log) and (split := _split_log(e)) is not e:
                 stack.append(split)
             elif e.is_Add or e.is_Mul:
@@ -119,8 +121,8 @@ class Field:
                     stack.append(rest)
             elif isinstance(e, sp.Derivative) and not _unevaluable(e):
                 variables = [v for v, _ in e.variable_count]
-                if not all(v.is_Symbol for v in variables):
-                    raise Unsupported(f"derivative with respect to {variables}")
+                if not all(v.is_Symbol for v in variables) or not all(c.is_Integer for _, c in e.variable_count):
+                    raise Unsupported(f"derivative {e.variable_count}")
                 self._variables.update(variables)
                 self._order = max(self._order, sum(count for _, count in e.variable_count))
                 stack.append(e.expr)
@@ -212,7 +214,10 @@ class Field:
         return self._generator_value(kind, key)
 
     def _generator_value(self, kind: str, key: Any) -> Value:
-        return {(): self._gens[self._generators[(kind, key)]]}
+        index = self._generators.get((kind, key))
+        if index is None:  # an expression this field was not given
+            raise Unsupported(f"{kind} {key} was not scanned")
+        return {(): self._gens[index]}
 
     def _monomial(self, e: sp.Expr) -> tuple[tuple[int, ...], Any] | None:
         """``3 x^2 y`` as its exponents and coefficient, when ``e`` is that simple (most terms of
@@ -221,11 +226,12 @@ class Field:
         exponents = [0] * self.ring.ngens
         coefficient = self.ring.domain.one
         for factor in factors:
-            if factor.is_Symbol:
+            if factor.is_Symbol and ("symbol", factor) in self._generators:
                 exponents[self._generators[("symbol", factor)]] += 1
             elif factor.is_Rational:
                 coefficient *= self.ring.domain.from_sympy(factor)
-            elif factor.is_Pow and factor.base.is_Symbol and factor.exp.is_Integer and int(factor.exp) > 0:
+            elif (factor.is_Pow and factor.base.is_Symbol and factor.exp.is_Integer and int(factor.exp) > 0
+                  and ("symbol", factor.base) in self._generators):
                 exponents[self._generators[("symbol", factor.base)]] += int(factor.exp)
             else:
                 return None
@@ -488,7 +494,9 @@ def _function_derivative(e: sp.Basic) -> tuple[Any, int, sp.Symbol] | None:
     if not (isinstance(e, sp.Derivative) and isinstance(e.expr, AppliedUndef) and len(e.expr.args) == 1):
         return None
     (variable, order), = e.variable_count if len(e.variable_count) == 1 else ((None, 0),)
-    return (e.expr.func, int(order), variable) if variable is not None and variable == e.expr.args[0] else None
+    if variable is None or variable != e.expr.args[0] or not order.is_Integer:
+        return None
+    return e.expr.func, int(order), variable
 
 
 def _exponential_terms(argument: sp.Expr) -> list[tuple[int, sp.Expr]]:

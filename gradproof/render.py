@@ -85,7 +85,46 @@ def list_json(topics: list[Any]) -> list[dict[str, Any]]:
 
 
 def _pretty(expr: sp.Basic) -> str:
+    if isinstance(expr, sp.MatrixBase) and expr.rows > 1 and expr.cols > 0:
+        laid_out = _pretty_matrix(expr)
+        if laid_out is not None:
+            return laid_out
     return sp.pretty(expr, use_unicode=True, wrap_line=False)
+
+
+def _pretty_matrix(matrix: sp.MatrixBase) -> str | None:
+    """SymPy's layout of a matrix whose entries each print on one line, built as strings.
+
+    SymPy assembles it picture by picture, which grows quadratically with the rows: max
+    pooling's 256-row table took 1.7 s. Entries that span several lines (a fraction, a sum)
+    return None, and SymPy lays those out itself.
+    """
+    from sympy.printing.pretty.pretty_symbology import center_pad, line_width
+
+    printed: dict[sp.Basic, str] = {}
+    cells = []
+    for i in range(matrix.rows):
+        row = []
+        for j in range(matrix.cols):
+            entry = matrix[i, j]
+            if entry not in printed:
+                printed[entry] = sp.pretty(entry, use_unicode=True, wrap_line=False)
+            if "\n" in printed[entry]:
+                return None
+            row.append(printed[entry])
+        cells.append(row)
+    widths = [max(line_width(row[j]) for row in cells) for j in range(matrix.cols)]
+    lines = []
+    for row in cells:
+        padded = []
+        for text, width in zip(row, widths):
+            left, right = center_pad(line_width(text), width)
+            padded.append(left + text + right)
+        lines.append("  ".join(padded))
+    blank = " " * (sum(widths) + 2 * (len(widths) - 1))
+    lines = [line for row in lines for line in (row, blank)][:-1]
+    edges = [("⎡", "⎤")] + [("⎢", "⎥")] * (len(lines) - 2) + [("⎣", "⎦")]
+    return "\n".join(f"{left}{line}{right}" for (left, right), line in zip(edges, lines))
 
 
 def _indent(text: str, prefix: str = "    ") -> str:

@@ -626,41 +626,43 @@ def explicit(expr: MatrixExpr, values: dict[sp.MatrixSymbol, sp.Matrix]) -> sp.M
     known: dict[sp.Basic, sp.ImmutableMatrix] = {
         symbol: sp.ImmutableMatrix(value) for symbol, value in values.items()
     }
-    return sp.Matrix(_explicit(expr, known))
+    # Entries written as scalars (A[0, 1] in a coefficient or a matrix literal) get values too.
+    entries = {
+        symbol[i, j]: value[i, j]
+        for symbol, value in values.items()
+        for i in range(value.rows)
+        for j in range(value.cols)
+    }
+    return sp.Matrix(_explicit(expr, known, entries))
 
 
-def _explicit(expr: MatrixExpr, known: dict[sp.Basic, sp.ImmutableMatrix]) -> sp.ImmutableMatrix:
+def _explicit(
+    expr: MatrixExpr, known: dict[sp.Basic, sp.ImmutableMatrix], entries: dict[sp.Basic, sp.Expr]
+) -> sp.ImmutableMatrix:
     if expr in known:
         return known[expr]
-    if isinstance(expr, sp.MatrixSymbol):
-        raise KeyError(f"no value for the matrix {expr.name}")
-    if isinstance(expr, sp.MatrixBase):
-        result = sp.ImmutableMatrix(expr)
-    elif isinstance(expr, sp.MatMul):
-        scalar, factors = sp.S.One, []
-        for arg in expr.args:
-            if arg.is_Matrix:
-                factors.append(_explicit(arg, known))
-            else:
-                scalar *= arg
-        product = factors[0]
-        for factor in factors[1:]:
-            product = product * factor
+    matrices = [arg for arg in expr.args if getattr(arg, "is_Matrix", False)]
+    if isinstance(expr, sp.MatMul) and matrices:
+        scalar = sp.Mul(*[arg for arg in expr.args if not getattr(arg, "is_Matrix", False)]).xreplace(entries)
+        product = _explicit(matrices[0], known, entries)
+        for factor in matrices[1:]:
+            product = product * _explicit(factor, known, entries)
         result = product if scalar == 1 else product.applyfunc(lambda entry: scalar * entry)
     elif isinstance(expr, sp.MatAdd):
-        terms = [_explicit(arg, known) for arg in expr.args]
+        terms = [_explicit(arg, known, entries) for arg in expr.args]
         result = terms[0]
         for term in terms[1:]:
             result = result + term
     elif isinstance(expr, sp.HadamardProduct):
-        factors = [_explicit(arg, known) for arg in expr.args]
+        factors = [_explicit(arg, known, entries) for arg in expr.args]
         result = factors[0]
         for factor in factors[1:]:
             result = result.multiply_elementwise(factor)
     elif isinstance(expr, sp.Transpose):
-        result = _explicit(expr.arg, known).T
-    else:  # a formula of this module: its own _entry, on explicit arguments
-        args = [_explicit(arg, known) if getattr(arg, "is_Matrix", False) else arg for arg in expr.args]
-        result = sp.ImmutableMatrix(expr.func(*args).as_explicit())
+        result = _explicit(expr.arg, known, entries).T
+    else:  # a symbol without a value, a literal, or a formula of this module (its own _entry)
+        args = [_explicit(arg, known, entries) if getattr(arg, "is_Matrix", False) else arg for arg in expr.args]
+        rebuilt = expr if isinstance(expr, (sp.MatrixSymbol, sp.MatrixBase)) else expr.func(*args)
+        result = sp.ImmutableMatrix(rebuilt.as_explicit()).xreplace(entries)
     known[expr] = result
     return result

@@ -51,8 +51,10 @@ def vjp_entrywise(out: sp.Matrix, entries: sp.Matrix, g: sp.Matrix) -> sp.Matrix
 
     The derivatives are left unevaluated (``derive.spec.grad``): the zero test takes them.
     """
-    scalar = sp.Add(*[g[i, j] * out[i, j] for i in range(out.rows) for j in range(out.cols)])
-    return grad(scalar, entries)
+    if not set(entries) & sp.Matrix(g).free_symbols:  # g is constant: one scalar, one derivative per entry
+        return grad(sp.Add(*[g[i, j] * out[i, j] for i in range(out.rows) for j in range(out.cols)]), entries)
+    pairs = [(g[i, j], out[i, j]) for i in range(out.rows) for j in range(out.cols) if g[i, j] != 0]
+    return entries.applyfunc(lambda x: sp.Add(*[weight * sp.Derivative(value, x) for weight, value in pairs]))
 
 
 def _inputs(rule: Rule, shapes: tuple) -> tuple[list[sp.MatrixSymbol], dict[sp.MatrixSymbol, sp.Matrix]]:

@@ -172,3 +172,24 @@ def test_derive_in_several_processes_proves_the_same(capsys) -> None:
     parallel, single = run("2"), run("1")
     assert parallel == single and '"proved"' in parallel
     assert main(["derive", "perceptron", "--jobs", "0"]) == 2
+
+
+def test_large_matrices_print_as_sympy_lays_them_out() -> None:
+    """derive's text output lays out one-line-entry matrices itself (SymPy's layout is quadratic in
+    the rows); it must be character for character what SymPy prints, and leave the rest to SymPy."""
+    import sympy as sp
+
+    from gradproof.render import _pretty, _pretty_matrix
+
+    x, y, g = sp.symbols("x_1 y G_12")
+    one_line = [
+        sp.Matrix(3, 3, lambda i, j: sp.Symbol(f"G_{i}{j}") if i != j else 0),
+        sp.Matrix([[x], [y], [x + y]]),
+        sp.Matrix(40, 3, lambda i, j: (i * j) % 3 * g - x if (i + j) % 2 else 0),
+        sp.Matrix([[sp.Symbol("alpha"), -x], [sp.Symbol("beta"), 3 * x * y]]),
+    ]
+    for matrix in one_line:
+        assert _pretty_matrix(matrix) == sp.pretty(matrix, use_unicode=True, wrap_line=False)
+    fraction = sp.Matrix([[x / 2, 1], [2, y**2]])
+    assert _pretty_matrix(fraction) is None
+    assert _pretty(fraction) == sp.pretty(fraction, use_unicode=True, wrap_line=False)

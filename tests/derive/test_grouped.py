@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from derive.atoms import Exp, Sqrt
-from derive.grouped import Field, Unsupported, evaluated, vanishing
+from derive.grouped import Field, Unsupported, equal_entries, evaluated, vanishing
 
 from .test_properties import _POINTS, _combine, _leaves, _x, _y
 
@@ -95,3 +95,32 @@ def test_evaluated_takes_derivatives_only() -> None:
     total = sp.Sum(x * i, (i, 1, 3))
     assert evaluated(sp.Derivative(x**2, x) + total) == 2 * x + total
     assert evaluated(sp.diff(_f(x), x)) == sp.diff(_f(x), x)
+
+
+def test_infinity_is_never_a_ring_element() -> None:
+    """g y + g z = g (y + z) is false at g = oo: a masked -oo goes to the expression route."""
+    x, y, z = sp.symbols("x y z", real=True)
+    derived = sp.Derivative(-sp.oo * x * y, x) + sp.Derivative(-sp.oo * x * z, x)
+    assert equal_entries([derived], [-sp.oo * (y + z)]) == [False]
+    a, b = sp.symbols("a b")
+    shifted = Exp(a - sp.oo) / (Exp(a - sp.oo) + Exp(b - sp.oo))
+    assert equal_entries([shifted], [1 / (1 + Exp(b - a))]) == [False]
+
+
+def test_what_does_not_commute_is_not_a_ring_element() -> None:
+    A, B = sp.symbols("A B", commutative=False)
+    M, N = sp.MatrixSymbol("M", 2, 2), sp.MatrixSymbol("N", 2, 2)
+    assert vanishing([A * B - B * A]) == [False]
+    assert equal_entries([M * N], [N * M]) == [False]
+
+
+def test_symbolic_derivative_orders_and_unscanned_expressions_are_declined() -> None:
+    x, y, n = sp.Symbol("x"), sp.Symbol("y"), sp.Symbol("n", integer=True, positive=True)
+    assert equal_entries([sp.Derivative(_f(x), (x, n))], [sp.S.Zero]) == [False]
+    assert equal_entries([sp.Derivative(x * _f(x), (x, n))], [sp.S.Zero]) == [False]
+    try:
+        Field([x]).vanishes(x + y)
+    except Unsupported:
+        pass
+    else:
+        raise AssertionError("y was never scanned")
