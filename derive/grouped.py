@@ -179,7 +179,7 @@ class Field:
             for term in e.args:
                 monomial = self._monomial(term)
                 if monomial is not None:
-                    _accumulate(plain, *monomial)
+                    _add_into(plain, *monomial)
                     continue
                 for key, numerator in self.value(term).items():
                     parts.setdefault(key, []).append(numerator)
@@ -243,7 +243,7 @@ class Field:
         terms: dict[tuple[int, ...], Any] = {}
         for polynomial in polynomials:
             for monomial, coefficient in polynomial.items():
-                _accumulate(terms, monomial, coefficient)
+                _add_into(terms, monomial, coefficient)
         return self.ring.dtype(terms)
 
     def _constant(self, number: sp.Expr) -> Value:
@@ -508,18 +508,6 @@ def _exponential_terms(argument: sp.Expr) -> list[tuple[int, sp.Expr]]:
     return terms
 
 
-def _accumulate(terms: dict[tuple[int, ...], Any], monomial: tuple[int, ...], coefficient: Any) -> None:
-    known = terms.get(monomial)
-    if known is None:
-        terms[monomial] = coefficient
-        return
-    summed = known + coefficient
-    if summed:
-        terms[monomial] = summed
-    else:
-        del terms[monomial]
-
-
 def _merge(a: Key, b: Key) -> Key:
     if not b:
         return a
@@ -531,7 +519,9 @@ def _merge(a: Key, b: Key) -> Key:
     return tuple(sorted(exponents.items()))
 
 
-def _add_into(total: Value, key: Key, numerator: PolyElement) -> None:
+def _add_into(total: dict, key: Any, numerator: Any) -> None:
+    """``total[key] += numerator`` for sparse dicts (a value's numerators, a polynomial's
+    coefficients): a zero is never stored."""
     if not numerator:
         return
     known = total.get(key)
