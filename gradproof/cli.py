@@ -57,8 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     derive.add_argument("names", nargs="*", metavar="NAME", help="catalog entry (see 'gradproof list')")
     derive.add_argument("--all", action="store_true", help="derive every catalog entry")
-    derive.add_argument("--jobs", type=int, metavar="N", help="prove claims in N processes at once (default: one "
-                        "per core when several entries are named, else 1)")
+    derive.add_argument("--jobs", type=int, metavar="N", help="prove claims, check graph models and render entries in N "
+                        "processes at once; the output is the same (default: one per core when several "
+                        "entries are named, else 1)")
     derive.add_argument("--json", action="store_true", help="machine-readable output")
     derive.add_argument(
         "--sizes",
