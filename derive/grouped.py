@@ -30,7 +30,7 @@ from sympy.polys.rings import PolyElement, PolyRing
 
 from .atoms import Exp, Sqrt
 
-__all__ = ["Field", "Unsupported", "equal_entries", "evaluated", "vanishing"]
+__all__ = ["Field", "Unsupported", "equal_entries", "evaluated", "exponential_terms", "vanishing"]
 
 Key = tuple[tuple[int, int], ...]  # (base id, exponent) pairs, sorted: the denominator
 Value = dict[Key, PolyElement]  # denominator -> numerator; zero numerators are never stored
@@ -116,7 +116,7 @@ class Field:
             elif e.is_Pow and e.exp.is_Integer:
                 stack.append(e.base)
             elif isinstance(e, (sp.exp, Exp)):
-                for _, rest in _exponential_terms(e.args[0]):
+                for _, rest in exponential_terms(e.args[0]):
                     self._generator("exp", rest, rest, rest.free_symbols, level)
                     stack.append(rest)
             elif isinstance(e, sp.Derivative) and not _unevaluable(e):
@@ -201,7 +201,7 @@ class Field:
             return self._power(self.value(e.base), int(e.exp))
         if isinstance(e, (sp.exp, Exp)):
             product = self._constant(sp.S.One)
-            for power, rest in _exponential_terms(e.args[0]):
+            for power, rest in exponential_terms(e.args[0]):
                 product = self._multiply(product, self._power(self._generator_value("exp", rest), power))
             return product
         if isinstance(e, sp.Derivative) and not _unevaluable(e):
@@ -499,8 +499,13 @@ def _function_derivative(e: sp.Basic) -> tuple[Any, int, sp.Symbol] | None:
     return e.expr.func, int(order), variable
 
 
-def _exponential_terms(argument: sp.Expr) -> list[tuple[int, sp.Expr]]:
-    """``exp(2a - b + c/2)`` as ``[(2, a), (-1, b), (1, c/2)]``: integer multiples become powers."""
+def exponential_terms(argument: sp.Expr) -> list[tuple[int, sp.Expr]]:
+    """The factors of ``exp(argument)``, one per term: integer multiples become powers.
+
+    >>> a, b, c = sp.symbols("a b c")
+    >>> exponential_terms(2 * a - b + c / 2)  # exp(2a - b + c/2) = exp(c/2) exp(b)^-1 exp(a)^2
+    [(1, c/2), (-1, b), (2, a)]
+    """
     terms = []
     for term in sp.Add.make_args(sp.expand(argument)):
         coefficient, rest = term.as_coeff_Mul()

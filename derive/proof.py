@@ -1,12 +1,13 @@
 """Checking one claim: reduce ``derived - claimed`` to zero, or find where it is not zero.
 
-The zero test is deliberately narrow (see PITFALLS.md): opaque atoms (``Exp``, ``Sqrt``) become
-plain symbols (no assumptions), logs are expanded where their arguments are positive, the difference is brought over one denominator with
-``together`` and its numerator is expanded. A numerator that expands to ``0`` is a proof; no
-``simplify``, no timeouts to tune. When the numerator does not vanish, the difference is
-evaluated at random points with 30 significant digits: a clear non-zero value is a
-counterexample (``failed``), agreement everywhere is only ``numeric``.
-"""
+The zero test is deliberately narrow (see PITFALLS.md): opaque atoms (``Exp``, ``Sqrt``) are
+treated as independent unknowns, logs are split only where their arguments are positive, and
+a rational function whose numerator is the zero polynomial is a proof; no ``simplify``, no
+timeouts to tune. A matrix goes first through ``grouped.py`` (sparse polynomials, derivatives
+taken there), and entries it does not prove through ``zero.py`` (SymPy's ``diff``, ``together``
+and ``expand``). When neither proves an entry, the difference is evaluated at random points
+with 30 significant digits: a clear non-zero value is a counterexample (``failed``), agreement
+everywhere is only ``numeric``."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .atoms import Exp, Sqrt
-from .grouped import evaluated, vanishing
+from .grouped import evaluated, exponential_terms, vanishing
 
 __all__ = ["expression_residual", "rational_residual"]
 
@@ -30,14 +30,7 @@ class _Atoms:
         return self.symbols[tagged]
 
     def exponential(self, argument: sp.Expr) -> sp.Expr:
-        factors = []
-        for term in sp.Add.make_args(sp.expand(argument)):
-            coefficient, rest = term.as_coeff_Mul()
-            if coefficient.is_Integer:
-                factors.append(self.symbol(rest, "exp") ** coefficient)
-            else:
-                factors.append(self.symbol(term, "exp"))
-        return sp.Mul(*factors)
+        return sp.Mul(*[self.symbol(rest, "exp") ** power for power, rest in exponential_terms(argument)])
 
 
 def rational_residual(expr: sp.Expr) -> sp.Expr:
