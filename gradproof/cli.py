@@ -12,6 +12,7 @@ from typing import Any
 __all__ = ["main", "parse_sizes"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+MAX_SECONDS = 3600.0  # --time-limit: an hour per answer is already far past any real answer
 
 
 class UsageError(Exception):
@@ -140,22 +141,26 @@ def _parser() -> argparse.ArgumentParser:
         description="Read ANSWER (plain math or LaTeX: p_i - y_i, \\frac{1}{\\sqrt{d_k}} dS K, A^\\top G) and compare it "
         "with the derived gradient at random points and several sizes. Prints the verdict (correct, incorrect, "
         "invalid), a score, feedback and, when wrong, a counterexample. Exit 0 whatever the verdict.",
-        epilog="Example: gradproof check softmax_ce.grad_z 'p_i - y_i'",
+        epilog="Examples: gradproof check softmax_ce.grad_z 'p_i - y_i'; gradproof check kl.grad_q '-p_i/q_i' --json "
+        "(an answer may start with '-')",
     )
     check.add_argument("problem", metavar="PROBLEM", help="a problem id (see 'gradproof problems')")
     check.add_argument("answer", metavar="ANSWER", help="the answer, quoted")
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.add_argument("--set", metavar="FILE.toml", help="an instructor's problem file holding PROBLEM")
-    check.add_argument("--time-limit", type=float, default=10.0, metavar="S",
-                       help="seconds an answer may take to grade before it is called invalid (default 10)")
+    check.add_argument("--time-limit", default="10", metavar="S",
+                       help=f"seconds an answer may take to grade before it is called invalid (default 10, at most "
+                       f"{MAX_SECONDS:g})")
     grade = commands.add_parser(
         "grade", help="grade a class's answers from CSV; results CSV and Gradescope files",
         description="Grade every answer in SUBMISSIONS (CSV, long: student,problem,answer; or wide: student then "
         "one column per problem id) against PROBLEMS ('lecture', the built-in set, or an instructor's TOML problem "
-        "file, whose problems add to the built-in ones; see verify/homework/problem_file.py). Writes OUTDIR/results.csv "
-        "(student,problem,verdict,score,feedback,method) as it goes, and OUTDIR/gradescope/STUDENT/results.json. "
-        "An interrupted run resumes: answers already in results.csv are not graded again.",
-        epilog="Examples: gradproof grade lecture answers.csv -o graded; "
+        "file, whose problems add to the built-in ones; see verify/homework/problem_file.py). Each graded answer is "
+        "committed to OUTDIR/grades.sqlite (the store); OUTDIR/results.csv, OUTDIR/gradescope/FOLDER/results.json "
+        "and the --report pages are exports, rebuilt from the store at the end of every run. Run it again to resume: "
+        "answers whose text and problem are unchanged are kept, changed ones are regraded. One run per OUTDIR at a "
+        "time. A blank answer scores 0 ('no answer'); the last of duplicate rows is graded.",
+        epilog="Examples: gradproof grade lecture examples/class.csv -o graded; "
         "gradproof grade lecture --single submission.csv -o /autograder/results",
     )
     grade.add_argument("problems", metavar="PROBLEMS", help="'lecture' (the built-in problems) or FILE.toml")
@@ -163,8 +168,9 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("-o", "--output", metavar="OUTDIR", required=True, help="where results go")
     grade.add_argument("--single", metavar="SUBMISSION", help="one student's CSV (problem,answer): writes "
                        "OUTDIR/results.json for an autograder container")
-    grade.add_argument("--time-limit", type=float, default=10.0, metavar="S",
-                       help="seconds an answer may take to grade before it is called invalid (default 10)")
+    grade.add_argument("--time-limit", default="10", metavar="S",
+                       help=f"seconds an answer may take to grade before it is called invalid (default 10, at most "
+                       f"{MAX_SECONDS:g})")
     grade.add_argument("--workers", type=int, default=None, metavar="N",
                        help="answers graded at once, one worker process each (default: one per core, at most 4)")
     grade.add_argument("--report", metavar="DIR", help="also write one HTML feedback page per student (and an "
@@ -201,16 +207,69 @@ def _cmd_problems(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def time_limit(text: str) -> float:
+    """``--time-limit``: finite positive seconds, at most ``MAX_SECONDS``.
+
+    >>> time_limit("2.5")
+    2.5
+    >>> time_limit("nan")
+    Traceback (most recent call last):
+    ...
+    gradproof.cli.UsageError: --time-limit wants seconds above 0 and at most 3600, like 10; got 'nan'
+    """
+    import math
+
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
+        raise UsageError(f"--time-limit wants seconds above 0 and at most {MAX_SECONDS:g}, like 10; got {text!r}")
+    return seconds
+
+
+def _check_argv(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``check PROBLEM ANSWER`` with an answer such as ``-p_i/q_i``, which argparse takes for an
+    option: the check command's own options are picked out (before or after the answer, with their
+    values), and everything else is put after ``--``, where argparse reads it as positional.
+
+    >>> _check_argv(_parser(), ["check", "kl.grad_q", "-p_i/q_i", "--json"])
+    ['check', '--json', '--', 'kl.grad_q', '-p_i/q_i']
+    """
+    if not argv or argv[0] != "check":
+        return argv
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    check = commands.choices["check"]
+    options = {s: a for a in check._actions for s in a.option_strings}
+    picked, positional = [], []
+    tokens = iter(argv[1:])
+    for token in tokens:
+        if token == "--":
+            positional += list(tokens)
+            break
+        name = token.split("=", 1)[0] if token.startswith("--") else token
+        matches = [s for s in options if s == name] or \
+            ([s for s in options if s.startswith(name)] if name.startswith("--") and len(name) > 2 else [])
+        if len(matches) != 1:
+            positional.append(token)
+            continue
+        picked.append(token)
+        if options[matches[0]].nargs != 0 and "=" not in token:
+            value = next(tokens, None)
+            if value is not None:
+                picked.append(value)
+    return ["check", *picked, "--", *positional]
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from verify.homework.problems import PROBLEMS
     from verify.homework.worker import BoundedGrader
 
+    seconds = time_limit(args.time_limit)
     _load_problem_set(args.set)
     if args.problem not in PROBLEMS:
         raise UsageError(f"no problem {args.problem!r}; see 'gradproof problems'")
-    if args.time_limit <= 0:
-        raise UsageError("--time-limit must be positive")
-    with BoundedGrader(args.time_limit) as grader:
+    with BoundedGrader(seconds) as grader:
         result = grader(args.problem, args.answer)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
@@ -227,49 +286,68 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
+    import sqlite3
     from pathlib import Path
 
     from verify.homework.batch import (
+        Gradebook,
         SubmissionError,
-        grade_class,
         grade_single,
         read_submissions,
     )
+    from verify.homework.store import BusyError
+    from verify.homework.worker import DEFAULT_WORKERS
 
+    from .progress import Progress
+
+    seconds = time_limit(args.time_limit)
     _load_problem_set(args.problems)
     if bool(args.single) == bool(args.submissions):
         raise UsageError("give SUBMISSIONS (a class's CSV) or --single SUBMISSION, not both")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be at least 1")
     out = Path(args.output)
-    if args.time_limit <= 0:
-        raise UsageError("--time-limit must be positive")
     try:
         if args.single:
-            document = grade_single(Path(args.single), out, args.time_limit)
+            document = grade_single(Path(args.single), out, seconds)
             print(f"wrote {out / 'results.json'}: score {document['score']:g} of {len(document['tests'])}",
                   file=sys.stderr)
             return EXIT_OK
-        rows = read_submissions(Path(args.submissions))
-        from verify.homework.worker import DEFAULT_WORKERS
+        warnings: list[str] = []
+        rows = read_submissions(Path(args.submissions), warnings)
+        with Gradebook(out) as book:
+            plan = book.plan(rows)
+            _warn(warnings + plan.warnings)
+            try:
+                graded = [g for _, g in book.grade(plan, Progress("grade"), seconds=seconds,
+                                                   workers=args.workers or DEFAULT_WORKERS)]
+            finally:  # also after Ctrl-C: the files show every answer committed so far
+                exported = book.export()
+                if args.report:
+                    from .homework_report import write_pages
 
-        from .progress import Progress
-
-        if args.workers is not None and args.workers < 1:
-            raise UsageError("--workers must be at least 1")
-        graded = list(grade_class(rows, out, progress=Progress("grade"), seconds=args.time_limit,
-                                  workers=args.workers or DEFAULT_WORKERS))
+                    pages = write_pages(exported, Path(args.report), progress=Progress("report"))
         if args.report:
-            from .homework_report import write_pages
-
-            pages = write_pages(out / "results.csv", Path(args.report), progress=Progress("report"))
             print(f"wrote {len(pages) - 1} student pages and {pages[-1]}", file=sys.stderr)
-    except SubmissionError as error:
+    except (SubmissionError, BusyError) as error:
         raise UsageError(str(error)) from None
-    except OSError as error:
-        raise UsageError(f"cannot write to {out}: {error.strerror or error}") from None
-    counts = {v: sum(g.verdict == v for _, g in graded) for v in ("correct", "incorrect", "invalid")}
-    print(f"graded {len(graded)} answers ({len(rows) - len(graded)} already in {out / 'results.csv'}): "
-          + ", ".join(f"{n} {v}" for v, n in counts.items()), file=sys.stderr)
+    except (OSError, sqlite3.Error) as error:  # a full disk, a file-size limit: the store keeps what was committed
+        where = getattr(error, "filename", None) or out
+        print(f"gradproof: error: cannot write {where}: {getattr(error, 'strerror', None) or error}; "
+              "what was graded is kept, run again to resume", file=sys.stderr)
+        return EXIT_FAILED
+    counts = {v: sum(g.verdict == v for g in graded) for v in ("correct", "incorrect", "invalid")}
+    print(f"{plan.summary()} ({', '.join(f'{n} {v}' for v, n in counts.items())}); "
+          f"{len(exported)} answers in {out / 'results.csv'}", file=sys.stderr)
     return EXIT_OK
+
+
+def _warn(warnings: list[str], most: int = 20) -> None:
+    """One line per warning, at most ``most`` of them and a count of the rest."""
+    for line in warnings[:most]:
+        print(f"gradproof: warning: {line}", file=sys.stderr)
+    if len(warnings) > most:
+        print(f"gradproof: warning: and {len(warnings) - most} more warnings like these", file=sys.stderr)
 
 
 def _fail(message: str) -> int:
@@ -482,7 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     2
     """
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_check_argv(parser, list(sys.argv[1:] if argv is None else argv)))
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

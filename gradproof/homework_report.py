@@ -1,6 +1,6 @@
 """Homework feedback pages: one self-contained HTML page per student from a graded class.
 
-Reads ``OUTDIR/results.csv`` as ``gradproof grade`` writes it and lays out, for each student,
+Built from the grade store's rows (``gradproof grade --report``) or a results.csv: for each student,
 every answer typeset (MathML, as the derivation reports do), its verdict, score, feedback and
 counterexample, plus an index page of the class. Answers are the students' own text: everything
 is escaped, and an answer is typeset only when it was read as a valid answer; otherwise its text
@@ -10,7 +10,7 @@ is shown as it was typed.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from .report import _h, _math, _mathml, _page, _pill
@@ -82,28 +82,39 @@ def _index(students: Mapping[str, tuple[str, float, int]]) -> str:
                                             f'<div class="table"><table><tr><th>student</th><th>score</th></tr>{rows}</table></div>'])
 
 
-def write_pages(results_csv: Path, out: Path, progress: Callable[[int, int, str], None] | None = None) -> list[Path]:
-    """Write ``out/STUDENT.html`` for every student in ``results_csv`` and ``out/index.html``.
+def write_pages(rows: Iterable[Mapping[str, object]], out: Path,
+                progress: Callable[[int, int, str], None] | None = None) -> list[Path]:
+    """Write ``out/FOLDER.html`` for every student in ``rows`` (the grade store's rows, or a
+    results.csv's path) and ``out/index.html``, each replaced atomically.
 
-    File names are the safe folder names of the Gradescope export (a hostile name becomes a hash).
+    File names are the Gradescope export's folder names: distinct for distinct students, never
+    ``index``. A page is rebuilt from its rows alone, so a resumed run writes the same bytes.
     """
-    from verify.homework.batch import _folder, read_results
+    from verify.homework.exports import (
+        atomic_write,
+        by_student,
+        folder,
+        read_results,
+        sync_folder,
+    )
     from verify.homework.problems import PROBLEMS
 
-    by_student: dict[str, list[dict[str, str]]] = {}
-    for row in read_results(results_csv):
-        by_student.setdefault(row["student"], []).append(row)
+    if isinstance(rows, Path):
+        rows = read_results(rows)
+    students = by_student(rows)
     statements = {pid: p.statement for pid, p in PROBLEMS.items()}
     out.mkdir(parents=True, exist_ok=True)
     written, index = [], {}
-    for number, (student, rows) in enumerate(by_student.items()):
+    for number, (student, mine) in enumerate(students.items()):
         if progress:
-            progress(number, len(by_student), student)
-        path = out / f"{_folder(student)}.html"
-        path.write_text(student_page(student, rows, statements), encoding="utf-8")
+            progress(number, len(students), student)
+        path = out / f"{folder(student)}.html"
+        texts = [{k: str(v) for k, v in r.items()} for r in mine]
+        atomic_write(path, student_page(student, texts, statements).encode("utf-8"))
         written.append(path)
-        index[student] = (path.name, sum(float(r["score"]) for r in rows), len(rows))
+        index[student] = (path.name, sum(float(r["score"]) for r in texts), len(texts))  # type: ignore[arg-type]
     if progress:
-        progress(len(by_student), len(by_student), "done")
-    (out / "index.html").write_text(_index(index), encoding="utf-8")
+        progress(len(students), len(students), "done")
+    atomic_write(out / "index.html", _index(index).encode("utf-8"))
+    sync_folder(out)
     return [*written, out / "index.html"]

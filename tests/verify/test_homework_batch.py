@@ -43,8 +43,13 @@ def test_long_csv_gives_results_and_gradescope(tmp_path: Path) -> None:
 
 def test_wide_csv_reads_like_long(tmp_path: Path) -> None:
     (tmp_path / "wide.csv").write_text(WIDE)
-    assert batch.read_submissions(tmp_path / "wide.csv") == [
-        ("ann", "softmax_ce.grad_z", "p_i - y_i"), ("ann", "kl.grad_q", "-p_i/q_i"), ("bob", "softmax_ce.grad_z", "y_i - p_i")]
+    assert [tuple(r) for r in batch.read_submissions(tmp_path / "wide.csv")] == [
+        ("ann", "softmax_ce.grad_z", "p_i - y_i", 2), ("ann", "kl.grad_q", "-p_i/q_i", 2),
+        ("bob", "softmax_ce.grad_z", "y_i - p_i", 3), ("bob", "kl.grad_q", "", 3)]  # a blank cell is "no answer"
+    out = tmp_path / "out"
+    assert main(["grade", "lecture", str(tmp_path / "wide.csv"), "-o", str(out)]) == 0
+    blank = next(r for r in batch.read_results(out / "results.csv") if r["student"] == "bob" and r["problem"] == "kl.grad_q")
+    assert (blank["verdict"], blank["score"], blank["feedback"]) == ("invalid", "0.0", "no answer")
 
 
 def test_an_interrupted_run_resumes_without_repeating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -122,10 +127,16 @@ def test_a_pool_grades_in_parallel_and_a_stuck_answer_holds_up_nothing() -> None
 
 
 def test_class_results_keep_the_input_order_with_several_workers(tmp_path: Path) -> None:
-    rows = [(f"s{n}", p, a) for n in range(4) for p, a in (("kl.grad_q", "-p_i/q_i"), ("nope", "x"), ("attention.grad_Q", "dS K"))]
+    rows = [(f"s{n}", p, a) for n in range(4) for p, a in (("kl.grad_q", "-p_i/q_i"), ("bp.step", "1"), ("attention.grad_Q", "dS K"))]
     graded = list(batch.grade_class(rows, tmp_path / "out", workers=2))
     assert [(s, g.problem) for s, g in graded] == [(s, p) for s, p, _ in rows]
     assert [(r["student"], r["problem"]) for r in _rows(tmp_path / "out" / "results.csv")] == [(s, p) for s, p, _ in rows]
+
+
+def test_an_unknown_problem_stops_the_class_before_anything_is_graded(tmp_path: Path) -> None:
+    rows = [("ann", "kl.grad_q", "-p_i/q_i"), ("bob", "nope", "x"), ("cy", "nope", "y")]
+    with pytest.raises(batch.SubmissionError, match="'nope' \\(answers 2, 3\\)"):
+        list(batch.grade_class(rows, tmp_path / "out", grader=lambda p, a: pytest.fail("graded")))
 
 
 def test_spreadsheet_formulas_in_answers_are_neutralised_and_read_back(tmp_path: Path) -> None:
@@ -139,14 +150,23 @@ def test_spreadsheet_formulas_in_answers_are_neutralised_and_read_back(tmp_path:
     assert list(batch.grade_class(rows, tmp_path / "out", workers=1)) == []  # resumes: both already graded
 
 
-def test_a_results_file_from_an_older_version_is_upgraded_on_resume(tmp_path: Path) -> None:
+def test_a_results_file_from_an_older_version_is_imported_once(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    (out / "results.csv").write_text("student,problem,verdict,score,feedback,method\nann,kl.grad_q,correct,1.0,ok,numeric\n")
+    (out / "results.csv").write_text("student,problem,verdict,score,feedback,method\n"
+                                     "ann,kl.grad_q,correct,1.0,ok,numeric\n'=cy,kl.grad_q,incorrect,0.5,sign,numeric\n")
     graded = list(batch.grade_class([("ann", "kl.grad_q", "-p_i/q_i"), ("bob", "kl.grad_q", "p_i")], out, workers=1))
-    assert [s for s, _ in graded] == ["bob"]
-    rows = _rows(out / "results.csv")
-    assert list(rows[0]) == batch.FIELDS and None not in rows[1] and rows[1]["answer"] == "p_i"
-    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    assert [s for s, _ in graded] == ["ann", "bob"]  # what ann's row was graded against is unknown: regraded
+    assert list(_rows(out / "results.csv")[0]) == batch.FIELDS
+    rows = batch.read_results(out / "results.csv")
+    assert [r["student"] for r in rows] == ["ann", "bob", "=cy"]  # cy is kept, read with the old escaping
+    assert rows[0]["answer"] == "-p_i/q_i" and rows[1]["answer"] == "p_i" and rows[2]["score"] == "0.5"
+    (out / "results.csv").write_text("")  # once imported, results.csv is only an export: a torn one does not matter
+    assert list(batch.grade_class([("bob", "kl.grad_q", "p_i")], out, workers=1)) == []
+    assert [r["student"] for r in batch.read_results(out / "results.csv")] == ["bob", "ann", "=cy"]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "results.csv").write_text("a,b\n1,2\n")
     with pytest.raises(batch.SubmissionError, match="not a results file"):
-        batch._done(tmp_path / "other.csv")
+        list(batch.grade_class([("bob", "kl.grad_q", "p_i")], other, workers=1))
+    assert not (other / "grades.sqlite").exists()

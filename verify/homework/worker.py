@@ -5,13 +5,21 @@ NumPy does with an answer, the grader waits at most ``seconds`` for it, then kil
 reports the answer ``invalid`` with the reason, and starts a fresh worker for the next answer.
 The worker is forked (it inherits the loaded SymPy: no start-up cost per answer) and kept for
 as many answers as stay within the limit.
+
+Workers die with the process that started them: each closes the parent's ends of every pipe it
+inherited (its own and its siblings', which used to keep each other's pipes open, so that no
+worker saw end-of-file when the parent was killed), and on Linux asks the kernel for SIGKILL when
+its parent dies (``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
+import sys
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any, Self
@@ -25,11 +33,34 @@ DEFAULT_SECONDS = 10.0
 DEFAULT_WORKERS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
-def _serve(connection: Connection) -> None:
+# the parent's ends of the workers' pipes; a forked worker closes every one it inherited
+_PARENT_ENDS: weakref.WeakSet[Connection] = weakref.WeakSet()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a worker: SIGKILL when the parent dies (Linux), and none of the parent's pipe ends kept."""
+    for end in list(_PARENT_ENDS):
+        end.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes the workers
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no libc to ask: the closed pipe ends still end the worker at EOF
+            pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)
+
+
+def _serve(connection: Connection, parent: int | None = None) -> None:
+    if parent is not None:
+        _die_with_parent(parent)
     while True:
         try:
             request = connection.recv()
-        except EOFError:
+        except (EOFError, OSError):
             return
         problem_id, answer = request
         try:
@@ -55,7 +86,8 @@ class BoundedGrader:
     def _start(self) -> Connection:
         context = mp.get_context("fork")
         parent, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child,), daemon=True)
+        _PARENT_ENDS.add(parent)
+        self._process = context.Process(target=_serve, args=(child, os.getpid()), daemon=True)
         self._process.start()
         child.close()
         self._connection = parent
@@ -94,6 +126,7 @@ class BoundedGrader:
             self._process.kill()
             self._process.join(timeout=5)
         if self._connection is not None:
+            _PARENT_ENDS.discard(self._connection)
             self._connection.close()
         self._process, self._connection = None, None
 

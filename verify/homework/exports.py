@@ -1,0 +1,197 @@
+"""Files built from the grade store: ``results.csv``, Gradescope's ``results.json`` per student.
+
+Every file is written whole to a temporary file in the same folder, fsynced and renamed over the
+old one (``atomic_write``), so a reader, a kill or a full disk sees the old file or the new one,
+never half of one. The bytes depend only on the store (sorted, no timestamps): an interrupted and
+resumed run exports exactly what an uninterrupted one does.
+
+Cells of ``results.csv`` that a spreadsheet would run as a formula get a leading ``'``, and so do
+cells that already start with one, so that ``read_results`` can take exactly one off again:
+``=ann`` and ``'=ann`` stay two different students.
+
+Folder (and page) names: a name made of lower-case letters, digits, ``_`` and ``-`` that does not
+start with ``student-`` and is not a reserved word (``index``, Windows device names) is used as it
+is; every other name becomes ``student-SLUG-HASH`` with 20 hex digits of the SHA-256 of the exact
+name. Plain names never start with ``student-`` and hashed ones differ in the hash, so distinct
+names never share a folder, also on a case-insensitive file system (all are lower case).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+__all__ = ["FIELDS", "atomic_write", "folder", "gradescope_results", "read_results", "results_csv", "spreadsheet_safe",
+           "unescape", "write_exports"]
+
+# answer and counterexample (JSON) feed the per-student HTML pages (gradproof grade --report)
+FIELDS = ["student", "problem", "verdict", "score", "feedback", "method", "answer", "counterexample"]
+
+# Excel keeps at most 32,767 characters in a cell; longer cells (only answers can be) are cut in the
+# export with a marker; the store keeps the whole text
+CELL_LIMIT = 32_000
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")  # what a spreadsheet may run as a formula
+_RESERVED = {"index", "con", "prn", "aux", "nul", *(f"com{n}" for n in range(10)), *(f"lpt{n}" for n in range(10))}
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet shows as text: a leading ' before =, +, -, @, tab, CR, LF (OWASP's CSV
+    injection advice) and before a ' already there, so that ``unescape`` is its exact inverse.
+
+    >>> spreadsheet_safe("=1+2"), spreadsheet_safe("'=1+2"), spreadsheet_safe("ann")
+    ("'=1+2", "''=1+2", 'ann')
+    >>> all(unescape(spreadsheet_safe(t)) == t for t in ["-p_i/q_i", "'", "''x", "=a", ""])
+    True
+    """
+    return "'" + text if text.startswith(_FORMULA_START) or text.startswith("'") else text
+
+
+def unescape(cell: str) -> str:
+    """Takes off the one ' that ``spreadsheet_safe`` put there."""
+    return cell.removeprefix("'")
+
+
+def _cell(text: str) -> str:
+    if len(text) > CELL_LIMIT:
+        text = text[:CELL_LIMIT] + f" … [cut: {len(text)} characters in all; the whole text is in the grade store]"
+    return spreadsheet_safe(text)
+
+
+def results_csv(rows: Iterable[Mapping[str, object]]) -> bytes:
+    """The bytes of ``results.csv`` for these rows (each has the keys of ``FIELDS``).
+
+    >>> results_csv([dict(student="=x", problem="p", verdict="correct", score=1.0, feedback="ok", method="m",
+    ...                   answer="-a", counterexample="")]).decode().splitlines()[1]
+    "'=x,p,correct,1.0,ok,m,'-a,"
+    """
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(FIELDS)
+    for row in rows:
+        writer.writerow([_cell(str(row[k])) for k in FIELDS])
+    return buffer.getvalue().encode("utf-8")
+
+
+def read_results(results: Path) -> list[dict[str, str]]:
+    """The rows of a results.csv with every cell as it was before ``spreadsheet_safe``."""
+    with _big_fields(), results.open(newline="", encoding="utf-8") as handle:
+        return [{k: unescape(v or "") for k, v in r.items() if k is not None} for r in csv.DictReader(handle)]
+
+
+class _big_fields:
+    """csv's default field limit (131,072 characters) made a long answer's row unreadable."""
+
+    def __enter__(self) -> None:
+        self.old = csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+    def __exit__(self, *exc: object) -> None:
+        csv.field_size_limit(self.old)
+
+
+def folder(student: str) -> str:
+    """A student's folder (and page) name; distinct names always get distinct folders.
+
+    >>> folder("ann"), folder("Ann")[:12], folder("index")[:14], folder("../x")[:10]
+    ('ann', 'student-ann-', 'student-index-', 'student-x-')
+    """
+    if re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", student) and not student.startswith("student-") \
+            and student not in _RESERVED:
+        return student
+    slug = re.sub(r"[^a-z0-9]+", "-", student.lower()).strip("-")[:32].strip("-")
+    digest = hashlib.sha256(student.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    return f"student-{slug}-{digest}" if slug else f"student-{digest}"
+
+
+def gradescope_results(grades: Sequence[Mapping[str, object]]) -> dict:
+    """Gradescope's autograder ``results.json``: the total and one test per problem.
+
+    >>> gradescope_results([{"problem": "kl.grad_q", "verdict": "correct", "score": 1.0, "feedback": "ok"}])["score"]
+    1.0
+    """
+    tests = [{"name": g["problem"], "score": g["score"], "max_score": 1.0, "output": f"{g['verdict']}: {g['feedback']}",
+              "visibility": "visible"} for g in grades]
+    return {"score": sum(float(g["score"]) for g in grades), "tests": tests}  # type: ignore[arg-type]
+
+
+def atomic_write(path: Path, data: bytes) -> bool:
+    """Replace ``path`` with ``data`` (temp file, fsync, rename); False when it already held them.
+
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "a.txt"
+    >>> atomic_write(f, b"x"), atomic_write(f, b"x"), f.read_bytes()
+    (True, False, b'x')
+    """
+    temporary = path.with_name(f".{path.name}.tmp")  # one name per file: the OUTDIR lock keeps writers apart
+    try:
+        if path.read_bytes() == data:
+            temporary.unlink(missing_ok=True)  # left by a killed run
+            return False
+    except OSError:
+        pass
+    try:
+        with temporary.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return True
+
+
+def sync_folder(path: Path) -> None:
+    """fsync a folder, so that the renames into it survive a power cut too."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def by_student(rows: Iterable[Mapping[str, object]]) -> dict[str, list[Mapping[str, object]]]:
+    """Rows grouped by student, students in the order of their first row."""
+    grouped: dict[str, list[Mapping[str, object]]] = {}
+    for row in rows:
+        grouped.setdefault(str(row["student"]), []).append(row)
+    return grouped
+
+
+def write_exports(rows: Sequence[Mapping[str, object]], out: Path) -> None:
+    """``out/results.csv``, ``out/gradescope/FOLDER/results.json`` per student and
+    ``out/gradescope/students.csv`` (folder, student), each replaced atomically; a folder left from
+    an earlier layout that holds nothing but a results.json of ours is removed."""
+    atomic_write(out / "results.csv", results_csv(rows))
+    root = out / "gradescope"
+    root.mkdir(exist_ok=True)
+    students = by_student(rows)
+    folders = {student: folder(student) for student in students}
+    for student, mine in students.items():
+        target = root / folders[student]
+        target.mkdir(exist_ok=True)
+        text = json.dumps(gradescope_results(mine), indent=2, ensure_ascii=False) + "\n"
+        atomic_write(target / "results.json", text.encode("utf-8"))
+    mapping = io.StringIO(newline="")
+    writer = csv.writer(mapping, lineterminator="\r\n")
+    writer.writerow(["folder", "student"])
+    writer.writerows([name, spreadsheet_safe(student)] for student, name in sorted(folders.items(), key=lambda kv: kv[1]))
+    atomic_write(root / "students.csv", mapping.getvalue().encode("utf-8"))
+    expected = set(folders.values())
+    for stale in root.iterdir():
+        if stale.is_dir() and stale.name not in expected and {p.name for p in stale.iterdir()} <= {"results.json"}:
+            (stale / "results.json").unlink(missing_ok=True)
+            stale.rmdir()
+    sync_folder(root)
+    sync_folder(out)

@@ -1,0 +1,182 @@
+"""A class's answers from the CSV a spreadsheet exports, read so that one bad cell affects one row.
+
+Two layouts: long (``student,problem,answer``, one answer a row) and wide (``student`` then one
+column per problem id). Read as spreadsheets write them: UTF-8 with or without a byte-order mark,
+CRLF or LF, quoted cells with new lines in them, header names in any case and with spaces around
+them. Rows are numbered as a spreadsheet shows them: the header is row 1.
+
+- A row with more or fewer cells than the header, or without a student name, is skipped with a
+  warning naming the row (its cells cannot be matched to columns safely: an unquoted comma in an
+  answer makes a long row).
+- Student names are kept exactly as typed (``ann`` and ``ann `` are two students); problem ids and
+  header names are compared without surrounding spaces.
+- A blank answer (an empty wide cell, or an empty answer cell) is graded ``invalid``, score 0,
+  "no answer"; an answer over ``MAX_ANSWER`` characters is graded ``invalid`` with the reason (both
+  without starting a grader).
+- An unknown problem id stops everything before any grading, with every unknown id and its rows.
+- The same (student, problem) twice: the last row wins, with a warning naming the rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+__all__ = ["MAX_ANSWER", "Submission", "SubmissionError", "check_problems", "last_wins", "read_submissions"]
+
+MAX_ANSWER = 20_000  # characters; far beyond any real answer (the grammar reads 2,000, tables 20,000)
+
+
+class SubmissionError(ValueError):
+    """The submissions file cannot be used as a whole; the message (one line) says why."""
+
+
+class Submission(NamedTuple):
+    student: str
+    problem: str
+    answer: str
+    row: int = 0  # the row in the submissions file (header = 1); 0 when the answer did not come from a file
+
+
+def _where(row: int, number: int) -> str:
+    return f"row {row}" if row else f"answer {number + 1}"
+
+
+def read_submissions(path: Path, warnings: list[str] | None = None) -> list[Submission]:
+    """The answers in a long or a wide CSV; warnings about single rows are appended to ``warnings``.
+
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "s.csv"
+    >>> _ = f.write_bytes("\\ufeff Student ,softmax_ce.grad_z\\r\\nann,p_i - y_i\\r\\nbob,\\r\\n".encode())
+    >>> read_submissions(f)
+    [Submission(student='ann', problem='softmax_ce.grad_z', answer='p_i - y_i', row=2), \
+Submission(student='bob', problem='softmax_ce.grad_z', answer='', row=3)]
+    """
+    from .problems import PROBLEMS
+
+    warnings = warnings if warnings is not None else []
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as error:
+        raise SubmissionError(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise SubmissionError(f"cannot read {path}: not UTF-8 text (byte {error.start}); save it as CSV UTF-8") from None
+    records: list[tuple[int, list[str]]] = []
+    old = csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a long answer is a row's problem, not the file's
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as error:
+                raise SubmissionError(f"cannot read {path}, row {len(records) + 1}: {error}") from None
+            records.append((len(records) + 1, cells))
+    finally:
+        csv.field_size_limit(old)
+    records = [(n, cells) for n, cells in records if any(c.strip() for c in cells)]  # blank lines
+    if not records:
+        raise SubmissionError(f"{path} is empty; it needs a header row with a 'student' column")
+    header_row, header = records[0]
+    names = [c.strip() for c in header]
+    folded = [n.casefold() for n in names]
+    if "student" not in folded:
+        raise SubmissionError(f"{path} needs a 'student' column; it has {', '.join(repr(n) for n in names) or 'none'}")
+    long = {"problem", "answer"} <= set(folded)
+    if long:
+        columns = {key: folded.index(key) for key in ("student", "problem", "answer")}
+        twice = [key for key in columns if folded.count(key) > 1]
+    else:
+        columns = {"student": folded.index("student")}
+        twice = [n for n in set(folded) if n and folded.count(n) > 1]
+    if twice:
+        raise SubmissionError(f"{path}: the column {twice[0]!r} appears twice in the header")
+    if not long:
+        wide = {index: _problem_column(name, PROBLEMS) for index, name in enumerate(names)
+                if index != columns["student"] and name}
+        unknown = {names[i]: [header_row] for i, pid in wide.items() if pid is None}
+        if unknown:
+            raise SubmissionError(_unknown_message(unknown, "use a long CSV (student,problem,answer) or problem ids as "
+                                                            "columns"))
+    out: list[Submission] = []
+    for row, cells in records[1:]:
+        if len(cells) != len(header):
+            warnings.append(f"row {row}: {len(cells)} cells where the header has {len(header)}; row skipped "
+                            "(an answer with a comma must be quoted)")
+            continue
+        student = cells[columns["student"]]
+        if not student.strip():
+            warnings.append(f"row {row}: no student name; row skipped")
+            continue
+        if long:
+            out.append(Submission(student, cells[columns["problem"]].strip(), cells[columns["answer"]], row))
+        else:
+            out.extend(Submission(student, pid, cells[index], row) for index, pid in wide.items() if pid)
+    check_problems(out, PROBLEMS)
+    for number, s in enumerate(out):
+        if len(s.answer) > MAX_ANSWER:
+            warnings.append(f"{_where(s.row, number)}: the answer is {len(s.answer)} characters long (the limit is "
+                            f"{MAX_ANSWER}); graded invalid")
+    return out
+
+
+def _problem_column(name: str, problems: Mapping[str, object]) -> str | None:
+    """A wide header's problem id: exact, else the one id equal to it ignoring case."""
+    if name in problems:
+        return name
+    matches = [pid for pid in problems if pid.casefold() == name.casefold()]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _unknown_message(unknown: Mapping[str, list[int]], advice: str = "see 'gradproof problems'",
+                     kind: str = "row") -> str:
+    parts = []
+    for pid, rows in list(unknown.items())[:10]:
+        shown = ", ".join(str(r) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        parts.append(f"{pid!r} ({kind if len(rows) == 1 else kind + 's'} {shown})")
+    more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+    return f"unknown problem ids, nothing graded: {', '.join(parts)}{more}; {advice}"
+
+
+def check_problems(rows: Iterable[Submission], problems: Mapping[str, object]) -> None:
+    """``SubmissionError`` listing every unknown problem id and its rows, before anything is graded.
+
+    >>> check_problems([Submission("ann", "nope", "x", 4), Submission("bob", "nope", "y", 9)], {})
+    Traceback (most recent call last):
+    ...
+    verify.homework.submissions.SubmissionError: unknown problem ids, nothing graded: 'nope' (rows 4, 9); see 'gradproof problems'
+    """
+    unknown: dict[str, list[int]] = {}
+    from_file = False
+    for number, s in enumerate(rows):
+        if s.problem not in problems:
+            unknown.setdefault(s.problem, []).append(s.row or number + 1)
+            from_file = from_file or bool(s.row)
+    if unknown:
+        raise SubmissionError(_unknown_message(unknown, kind="row" if from_file else "answer"))
+
+
+def last_wins(rows: Iterable[Submission], warnings: list[str]) -> list[Submission]:
+    """One answer per (student, problem): the last one in the file, with a warning naming the rows.
+
+    >>> w = []
+    >>> last_wins([Submission("ann", "p", "a", 2), Submission("ann", "p", "b", 5)], w), w
+    ([Submission(student='ann', problem='p', answer='b', row=5)], ["student 'ann', problem p: rows 2, 5; the last (row 5) is graded"])
+    """
+    seen: dict[tuple[str, str], list[tuple[int, Submission]]] = {}
+    for number, s in enumerate(rows):
+        seen.setdefault((s.student, s.problem), []).append((number, s))
+    kept = []
+    for (student, problem), copies in seen.items():
+        if len(copies) > 1:
+            where = ", ".join(_where(s.row, n).split(" ", 1)[1] for n, s in copies)
+            kind = "rows" if copies[-1][1].row else "answers"
+            last = _where(copies[-1][1].row, copies[-1][0])
+            warnings.append(f"student {student!r}, problem {problem}: {kind} {where}; the last ({last}) is graded")
+        kept.append(copies[-1])
+    return [s for _, s in sorted(kept, key=lambda ns: ns[0])]
