@@ -233,11 +233,12 @@ def _check_argv(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
     option: the check command's own options are picked out (before or after the answer, with their
     values), and everything else is put after ``--``, where argparse reads it as positional.
 
-    >>> _check_argv(_parser(), ["check", "kl.grad_q", "-p_i/q_i", "--json"])
-    ['check', '--json', '--', 'kl.grad_q', '-p_i/q_i']
+    >>> _check_argv(_parser(), ["check", "kl.grad_q", "-p_i/q_i", "--json", "--time-limit", "5"])
+    ['check', '--json', '--time-limit=5', '--', 'kl.grad_q', '-p_i/q_i']
     """
-    if not argv or argv[0] != "check":
-        return argv
+    if not argv or argv[0] != "check":  # grade: a negative --time-limit is refused by time_limit, not argparse
+        return [f"{token}={argv[n + 1]}" if token == "--time-limit" and n + 1 < len(argv) else token
+                for n, token in enumerate(argv) if n == 0 or argv[n - 1] != "--time-limit"]
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     check = commands.choices["check"]
     options = {s: a for a in check._actions for s in a.option_strings}
@@ -253,11 +254,11 @@ def _check_argv(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
         if len(matches) != 1:
             positional.append(token)
             continue
-        picked.append(token)
         if options[matches[0]].nargs != 0 and "=" not in token:
             value = next(tokens, None)
             if value is not None:
-                picked.append(value)
+                token = f"{matches[0]}={value}"  # joined: a value like -inf is not taken for an option
+        picked.append(token)
     return ["check", *picked, "--", *positional]
 
 
