@@ -15,11 +15,11 @@ checked exactly) are in exercises.py and graded by id like these.
 
 from __future__ import annotations
 
-import math
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 import sympy as sp
@@ -28,9 +28,17 @@ from derive.atoms import matrix, scalar, sigmoid, vector
 from derive.catalog import topic
 from derive.spec import EnvCache
 
+from .decide import Decision, OutOfTime, canonical, decide, gap
 from .language import InvalidAnswer, Vocabulary, parse
+from .regions import Domain
+from .sampling import counterexample
 
-__all__ = ["CREDIT", "PROBLEMS", "Grade", "Problem", "Use", "grade", "problem", "read_answer"]
+__all__ = ["CREDIT", "GRADE_SECONDS", "PROBLEMS", "Grade", "Problem", "ProblemError", "Use", "grade", "problem",
+           "read_answer"]
+
+class ProblemError(ValueError):
+    """A problem is defined wrongly (not the student's answer): the message names the symbol."""
+
 
 # Partial credit per diagnosis; an instructor may change it.
 CREDIT = {"sign": 0.5, "factor": 0.5, "transpose": 0.5, "mistake": 0.25, "assumption": 0.5}
@@ -290,7 +298,12 @@ def _vocabulary(p: Problem, sizes: Mapping[str, int], values: Mapping[str, Any])
     for name, use in p.uses.items():
         if use.kind == "scalar":
             value = values[name]
-            scalars[name] = value[0] if getattr(value, "is_Matrix", False) else value
+            if getattr(value, "is_Matrix", False):
+                if value.shape != (1, 1):  # its first entry would stand for all of it, silently
+                    raise ProblemError(f"the scalar {name!r} of {p.id} is given a {value.shape[0]} x {value.shape[1]} "
+                                       "value; a scalar needs one entry (or declare it indexed or a matrix)")
+                value = value[0, 0]
+            scalars[name] = value
     indexed = {name: use.rank for name, use in p.uses.items() if use.kind == "indexed"}
     return Vocabulary(scalars=scalars, matrices=matrices, indexed=indexed, indices=dict(p.indices))
 
@@ -358,99 +371,53 @@ class Grade:
                 "counterexample": self.counterexample, "method": self.method}
 
 
-def _points(symbols: list[sp.Symbol], rng: random.Random, count: int,
-            simplex: Mapping[sp.Symbol, int] | None = None, reach: float = 2.0) -> list[dict[sp.Symbol, float]]:
-    """Random points respecting the assumptions: positive symbols > 0; the free entries of a
-    probability vector of length n in (0, 1/n), so that the last, 1 - the others, is > 0 too.
-    Values lie within 2 of 0; with a larger ``reach`` every other point spreads that far."""
-    simplex = simplex or {}
-
-    def value(s: sp.Symbol, far: float) -> float:
-        if s in simplex:
-            return rng.uniform(0.01, 1.0 / simplex[s])
-        return rng.uniform(0.1, far) if s.is_positive else rng.uniform(-far, far)
-
-    return [{s: value(s, reach if number % 2 else 2.0) for s in symbols} for number in range(count)]
+GRADE_SECONDS = 8.0  # one answer's wall-clock budget in process; half of it for the exact route
 
 
-def _reach(*matrices: sp.Matrix) -> tuple[float, int]:
-    """Where an answer compares values (max, ismax), sample past its constants, and more often:
-    ``ismax(z_i, 3)`` must meet a point with z_i > 3. Returns (reach, how many times the points)."""
-    compared = [c for m in matrices for c in m.atoms(sp.Piecewise, sp.Max, sp.Min)]
-    if not compared:
-        return 2.0, 1
-    constants = [abs(float(n)) for c in compared for n in c.atoms(sp.Number)]
-    return min(50.0, 1.5 * max([2.0, *constants]) + 1.0), 4
+def grade(problem_id: str, text: str, points: int = 6, seed: int = 0, seconds: float = GRADE_SECONDS) -> Grade:
+    """Grade one answer: ``correct`` (proved equal: method ``symbolic``; or agreeing wherever it was
+    sampled, where no proof reaches: ``numeric``), ``incorrect`` (with a counterexample, proved where
+    the method says ``symbolic``, and a diagnosis where one fits) or ``invalid`` (with the reason).
 
-
-@lru_cache(maxsize=256)
-def _compiled(m: sp.ImmutableMatrix, symbols: tuple[sp.Symbol, ...]) -> Callable[..., Any]:
-    """lambdify once per matrix and symbol list: a problem's key is compiled once per process."""
-    from derive.atoms import (
-        to_sympy_functions,  # derive's opaque Exp, Sqrt... as SymPy's own
-    )
-
-    return sp.lambdify(symbols, list(to_sympy_functions(m)), modules="numpy", cse=True, dummify=True)
-
-
-def _evaluator(m: sp.Matrix, symbols: list[sp.Symbol], keep: bool = False,
-               mine: dict[Any, Callable[..., Any]] | None = None) -> Callable[[Mapping[sp.Symbol, float]], list[complex]]:
-    """A fast numeric function of the matrix's entries (lambdify with common subexpressions; every
-    symbol comes from derive's builders or the problem's vocabulary, never from the student's text,
-    and dummify renames them all anyway)."""
-    import numpy as np
-
-    # a key is compiled once per process (keep); an answer each time it is graded
-    what = (sp.ImmutableMatrix(m), tuple(symbols))
-    if keep:
-        function = _compiled(*what)
-    else:
-        mine = {} if mine is None else mine
-        function = mine[what] if what in mine else mine.setdefault(what, _compiled.__wrapped__(*what))
-
-    number = np.float64 if m.has(sp.Piecewise, sp.Max, sp.Min) else np.complex128  # comparisons need reals
-
-    def evaluate(point: Mapping[sp.Symbol, float]) -> list[complex]:
-        with np.errstate(all="ignore"):
-            values = function(*[number(point[s]) for s in symbols])
-        return [complex(v) for v in values]
-
-    return evaluate
-
-
-def _close(a: list[complex], b: list[complex]) -> bool:
-    import math
-
-    if not all(math.isfinite(abs(x)) for x in a):  # undefined where the gradient is defined
-        return False
-    scale = max([1.0] + [abs(x) for x in b])
-    return all(abs(x - y) <= 1e-9 * scale for x, y in zip(a, b))
-
-
-def grade(problem_id: str, text: str, points: int = 6, seed: int = 0) -> Grade:
-    """Grade one answer: ``correct``, ``incorrect`` (with a counterexample and a diagnosis where one
-    fits) or ``invalid`` (with the reason the answer could not be read).
-
-    >>> grade("softmax_ce.grad_z", "p_i - y_i").verdict
-    'correct'
+    >>> g = grade("softmax_ce.grad_z", "p_i - y_i")
+    >>> g.verdict, g.method
+    ('correct', 'symbolic')
     >>> g = grade("softmax_ce.grad_z", "y_i - p_i")
-    >>> g.verdict, g.score, "sign" in g.feedback
-    ('incorrect', 0.5, True)
+    >>> g.verdict, g.score, "sign" in g.feedback, g.method
+    ('incorrect', 0.5, True, 'symbolic')
     """
     try:
-        return _grade(problem_id, text, points, seed)
+        return _grade(problem_id, text, points, seed, time.monotonic() + seconds)
+    except OutOfTime:
+        return Grade(problem_id, "invalid", 0.0, f"the answer took more than {seconds:g} s to grade; write it more "
+                     "simply", method="time")
+    except ProblemError:
+        raise  # the problem is broken, not the answer
     except (TypeError, ValueError, ArithmeticError, RecursionError) as error:  # SymPy or NumPy refusing the answer
         return Grade(problem_id, "invalid", 0.0, f"cannot evaluate the answer: {str(error).splitlines()[0][:100]}",
                      method="parse")
 
 
-def _grade(problem_id: str, text: str, points: int, seed: int) -> Grade:
+@dataclass
+class _Context:
+    """What one grading needs beside the matrices: where inputs live, randomness, the deadlines."""
+
+    domain: Domain
+    rng: random.Random
+    points: int
+    seed: int
+    exact_until: float  # the exact route gives up here (and sampling takes over)
+    deadline: float  # grading gives up here
+
+
+def _grade(problem_id: str, text: str, points: int, seed: int, deadline: float) -> Grade:
     p = problem(problem_id)
     if not isinstance(p, Problem):  # a numeric exercise: a table checked exactly
         from .exercises import grade_exercise
 
         return grade_exercise(problem_id, text)
     rng = random.Random(seed)
+    exact_until = deadline - (deadline - time.monotonic()) / 2
     proved = 0
     for number, sizes in enumerate(p.sizes):
         values, vocabulary, key, simplex = _setting(problem_id, number)
@@ -458,30 +425,138 @@ def _grade(problem_id: str, text: str, points: int, seed: int) -> Grade:
             student = _written_out(p, parse(text, vocabulary), sizes, values)
         except InvalidAnswer as error:
             return Grade(problem_id, "invalid", 0.0, str(error), method="parse")
-        sampler = _Sampler(rng, points, simplex)
+        context = _Context(_domain(problem_id, number), rng, points, seed, exact_until, deadline)
         if student.shape != key.shape:
-            if student.T.shape == key.shape and _agrees(student.T, key, sampler):
-                return Grade(problem_id, "incorrect", CREDIT["transpose"], "transposed: the answer is the key's transpose",
-                             method="numeric")
+            way = _same(student.T, key, context) if student.T.shape == key.shape else None
+            if way is not None:
+                return Grade(problem_id, "incorrect", CREDIT["transpose"], "transposed: the answer is the key's "
+                             "transpose", method=way)
             return Grade(problem_id, "incorrect", 0.0, f"the answer has shape {student.shape}; the gradient has shape "
                          f"{key.shape} at {dict(sizes)}", method="shape")
-        verdict, entry, offset = _symbolic(student, key)
-        if verdict == "equal":
+        decision = _decided(student, key, context)
+        if decision.verdict == "equal":
             proved += 1
             continue
-        counter = _counterexample(student, key, sampler)
+        if decision.verdict == "different":
+            return _diagnose(p, student, key, _shown(decision), number, context)
+        counter = counterexample(student, key, context.domain, rng, points, deadline)
         if counter is not None:
-            return _diagnose(p, student, key, counter, sizes, values, sampler)
-        if verdict == "different":  # off by a constant too small for the numeric tolerance to show
-            return Grade(problem_id, "incorrect", 0.0, f"differs from the gradient by a constant: entry {entry} is off by "
-                         f"{offset} everywhere", {"entry": entry, "offset": str(offset)}, method="symbolic")
-    if proved == len(p.sizes):
-        return Grade(problem_id, "correct", 1.0, "correct: equal to the derived gradient, symbolically, at each of "
-                     f"{len(p.sizes)} sizes", method="symbolic")
+            return _diagnose(p, student, key, counter, number, context)
     at_sizes = f"each of {len(p.sizes)} sizes" if len(p.sizes) > 1 else "its size"
+    if proved == len(p.sizes):
+        return Grade(problem_id, "correct", 1.0, f"correct: equal to the derived gradient, proved exactly at {at_sizes}",
+                     method="symbolic")
     return Grade(problem_id, "correct", 1.0, "correct: agrees with the derived gradient at "
-                 f"{points} or more random points at {at_sizes}"
-                 + (f" ({proved} of them also symbolically)" if proved else ""), method="numeric")
+                 f"{points} or more random points at {at_sizes}, near and far and either side of the answer's "
+                 "comparisons; not proved exactly" + (f" ({proved} of the sizes proved)" if proved else ""),
+                 method="numeric")
+
+
+def _decided(a: sp.Matrix, b: sp.Matrix, context: _Context) -> Decision:
+    """The exact route within its share of the time; past it, ``unknown`` (sampling takes over)."""
+    try:
+        return decide(a, b, context.domain, context.exact_until, context.seed)
+    except OutOfTime:
+        return Decision("unknown", reason="the exact route ran out of time")
+
+
+def _shown(decision: Decision) -> dict[str, Any]:
+    """A witness as the counterexample a student sees (and the exact point, to diagnose with)."""
+    point = decision.point or {}
+    return {"inputs": {str(k): round(float(v), 6) for k, v in point.items()}, "entry": decision.entry,
+            "expected": round(complex(decision.expected).real, 10), "yours": round(complex(decision.yours).real, 10),
+            "proved": True, "point": point, "values": (decision.yours, decision.expected)}
+
+
+def _same(a: sp.Matrix, b: sp.Matrix, context: _Context, witness: dict[str, Any] | None = None) -> str | None:
+    """``"symbolic"`` when ``a == b`` is proved, ``"numeric"`` when only sampling agrees, None when
+    they differ. A witness point of the answer's error rules most candidates out at once."""
+    if witness is not None and "point" in witness and a.shape == b.shape:
+        entry = witness["entry"]
+        shown = gap(canonical(a[entry]), canonical(b[entry]), witness["point"])
+        if shown is not None and shown[0]:
+            return None
+    decision = _decided(a, b, context)
+    if decision.verdict != "unknown":
+        return "symbolic" if decision.verdict == "equal" else None
+    found = counterexample(a, b, context.domain, context.rng, context.points, context.deadline)
+    return "numeric" if found is None else None
+
+
+def _factor(ratio: complex | sp.Expr, exact: bool) -> sp.Expr | None:
+    """The constant c with answer = c * key that a ratio shows, when c is a simple number: p/q or
+    sqrt(p/q) with p, q <= 100 (a forgotten 2 or 1/sqrt(d_k)); never 0, 1 or -1. None otherwise: a
+    factor of 1 + 1e-12 is no slip of the pen, and 0 times the gradient is no constant factor."""
+    value = complex(ratio)
+    if abs(value.imag) > 1e-12 * abs(value) or value.real == 0:
+        return None
+    r = value.real
+    tolerance = 1e-13 if exact else 1e-7  # relative; the candidate is then proved or sampled anyway
+    for candidate in (sp.Rational(r).limit_denominator(100), sp.sign(r) * sp.sqrt(sp.Rational(r * r).limit_denominator(100))):
+        p, q = sp.fraction(candidate ** 2 if not candidate.is_Rational else candidate)
+        if abs(float(candidate) - r) <= tolerance * abs(r) and abs(p) <= 10**4 and q <= 10**4 and candidate not in (0, 1, -1):
+            return candidate
+    return None
+
+
+def _diagnose(p: Problem, student: sp.Matrix, key: sp.Matrix, counter: dict[str, Any], number: int,
+              context: _Context) -> Grade:
+    """An answer shown wrong: its diagnosis (sign, constant factor, a listed mistake) where one is
+    proved (or, beyond the exact route, sampled) to match, with partial credit; else 0."""
+    proved = counter.pop("proved")
+    values = counter.pop("values", None)
+    witness = {"point": counter.pop("point"), "entry": counter["entry"]}
+    shown = dict(counter)
+
+    def credited(kind: str, words: str, way: str) -> Grade:
+        return Grade(p.id, "incorrect", CREDIT[kind], words, shown, "symbolic" if proved and way == "symbolic" else "numeric")
+
+    way = _same(student, -key, context, witness)
+    if way is not None:
+        return credited("sign", "sign error: the answer is minus the gradient", way)
+    yours, expected = values if values is not None else (shown["yours"], shown["expected"])
+    if abs(complex(expected)) > 1e-30:
+        factor = _factor(sp.sympify(yours) / sp.sympify(expected) if values is not None else yours / expected,
+                         exact=values is not None)
+        way = _same(student, key * factor, context, witness) if factor is not None else None
+        if way is not None:
+            return credited("factor", f"a constant factor is off: the answer is {factor} times the gradient", way)
+    for wrong, mistake in _mistakes(p.id, number):
+        if mistake.shape == student.shape:
+            way = _same(student, mistake, context, witness)
+            if way is not None:
+                what = p.mistakes[wrong]
+                kind = "sign" if what == "sign" else "assumption" if what == "assumption" else "mistake"
+                words = {"sign": "sign error: the answer is minus the gradient",
+                         "assumption": "uses an assumption the problem does not grant (sum_i y_i = 1)"}.get(what, what)
+                return credited(kind, words, way)
+    return Grade(p.id, "incorrect", 0.0, f"differs from the gradient: at the inputs shown, entry {shown['entry']} "
+                 f"should be {shown['expected']:g}, the answer gives {shown['yours']:g}", shown,
+                 "symbolic" if proved else "numeric")
+
+
+@cache
+def _mistakes(problem_id: str, number: int) -> tuple[tuple[str, sp.ImmutableMatrix], ...]:
+    """The problem's listed mistakes written out at its ``number``-th sizes (once per process)."""
+    p = problem(problem_id)
+    values, vocabulary, _, _ = _setting(problem_id, number)
+    out = []
+    for wrong in p.mistakes:
+        try:
+            out.append((wrong, sp.ImmutableMatrix(_written_out(p, parse(wrong, vocabulary), p.sizes[number], values))))
+        except InvalidAnswer:
+            continue
+    return tuple(out)
+
+
+@cache
+def _domain(problem_id: str, number: int) -> Domain:
+    """Where the problem's inputs live: positive builder symbols, and probability vectors' entries."""
+    values, _, key, simplex = _setting(problem_id, number)
+    symbols = set(key.free_symbols)
+    for v in values.values():
+        symbols |= sp.sympify(v).free_symbols if not getattr(v, "is_Matrix", False) else sp.Matrix(v).free_symbols
+    return Domain(frozenset(s for s in symbols if s.is_positive), dict(simplex))
 
 
 @cache
@@ -504,99 +579,6 @@ def _setting(problem_id: str, number: int) -> tuple[dict[str, Any], Vocabulary, 
                for s in sp.Matrix(_value(u, env, sizes)).free_symbols}
     values = _resolved(p, sizes, env)
     return values, _vocabulary(p, sizes, values), sp.ImmutableMatrix(key), simplex
-
-
-_SYMBOLIC_TERMS = 2000  # the symbolic step expands a difference only when its expansion is bounded by this
-
-
-def _expansion_bound(e: sp.Basic) -> float:
-    """An upper bound on the terms ``expand`` can produce: sums add, products multiply, an integer
-    power raises (a count of 8 operations can still expand to millions of terms)."""
-    if e.is_Add:
-        return sum(_expansion_bound(a) for a in e.args)
-    if e.is_Mul:
-        return math.prod(_expansion_bound(a) for a in e.args)
-    if e.is_Pow and e.exp.is_Integer and e.exp > 0:
-        return min(1e18, _expansion_bound(e.base) ** min(int(e.exp), 64))
-    return max([1.0, *(_expansion_bound(a) for a in e.args)])
-
-
-def _symbolic(student: sp.Matrix, key: sp.Matrix) -> tuple[str, int, sp.Expr]:
-    """Bounded symbolic comparison: ``("equal", ...)`` when every entry of ``student - key``
-    expands to 0; ``("different", entry, c)`` when one expands to a non-zero constant c (wrong
-    everywhere, however small c is); else ``("unknown", ...)``, left to the numeric comparison.
-
-    >>> x = sp.Symbol("x")
-    >>> [_symbolic(sp.Matrix([[a]]), sp.Matrix([[b]]))[0] for a, b in [(x * (1 - x), x - x**2), (x, 2 * x), (x + sp.Rational(1, 10**11), x)]]
-    ['equal', 'unknown', 'different']
-    """
-    verdict = "equal"
-    for entry, (a, b) in enumerate(zip(student, key)):
-        difference = a - b
-        if difference == 0:
-            continue
-        if _expansion_bound(difference) > _SYMBOLIC_TERMS:
-            verdict = "unknown"
-            continue
-        expanded = sp.expand(difference, power_exp=False, log=False)
-        if expanded.is_Number and expanded != 0:
-            return "different", entry, expanded
-        if expanded != 0:
-            verdict = "unknown"
-    return verdict, -1, sp.S.Zero
-
-
-@dataclass
-class _Sampler:
-    """Where and how many random points to compare at."""
-
-    rng: random.Random
-    points: int
-    simplex: dict[sp.Symbol, int] = field(default_factory=dict)
-    compiled: dict[Any, Callable[..., Any]] = field(default_factory=dict)  # this answer's, compiled once per grade
-
-
-def _agrees(a: sp.Matrix, b: sp.Matrix, sampler: _Sampler) -> bool:
-    return _counterexample(a, b, sampler) is None
-
-
-def _counterexample(student: sp.Matrix, key: sp.Matrix, sampler: _Sampler) -> dict[str, Any] | None:
-    symbols = sorted(student.free_symbols | key.free_symbols, key=str)
-    reach, more = _reach(student, key)
-    student_at, key_at = _evaluator(student, symbols, mine=sampler.compiled), _evaluator(key, symbols, keep=True)
-    for point in _points(symbols, sampler.rng, sampler.points * more, sampler.simplex, reach):
-        got, want = student_at(point), key_at(point)
-        if not _close(got, want):
-            worst = max(range(len(want)), key=lambda i: abs(got[i] - want[i]))
-            return {"inputs": {str(k): round(v, 6) for k, v in point.items()}, "entry": worst,
-                    "expected": round(want[worst].real, 10), "yours": round(got[worst].real, 10),
-                    "_got": got, "_want": want}
-    return None
-
-
-def _diagnose(p: Problem, student: sp.Matrix, key: sp.Matrix, counter: dict[str, Any], sizes: Mapping[str, int],
-              values: Mapping[str, Any], sampler: _Sampler) -> Grade:
-    got, want = counter.pop("_got"), counter.pop("_want")
-    shown = {k: v for k, v in counter.items()}
-    if _close([-x for x in got], want):
-        return Grade(p.id, "incorrect", CREDIT["sign"], "sign error: the answer is minus the gradient", shown, "numeric")
-    ratios = {round((g / w).real, 9) for g, w in zip(got, want) if abs(w) > 1e-12}
-    if len(ratios) == 1 and _agrees(student, key * sp.nsimplify(next(iter(ratios))), sampler):
-        factor = next(iter(ratios))
-        return Grade(p.id, "incorrect", CREDIT["factor"], f"a constant factor is off: the answer is {factor:g} times "
-                     "the gradient", shown, "numeric")
-    for wrong, what in p.mistakes.items():
-        try:
-            mistake = _written_out(p, parse(wrong, _vocabulary(p, sizes, values)), sizes, values)
-        except InvalidAnswer:
-            continue
-        if mistake.shape == student.shape and _agrees(student, mistake, sampler):
-            kind = "sign" if what == "sign" else "assumption" if what == "assumption" else "mistake"
-            words = {"sign": "sign error: the answer is minus the gradient",
-                     "assumption": "uses an assumption the problem does not grant (sum_i y_i = 1)"}.get(what, what)
-            return Grade(p.id, "incorrect", CREDIT[kind], words, shown, "numeric")
-    return Grade(p.id, "incorrect", 0.0, f"differs from the gradient: at the inputs shown, entry {shown['entry']} "
-                 f"should be {shown['expected']:g}, the answer gives {shown['yours']:g}", shown, "numeric")
 
 
 def _add_exercises() -> None:

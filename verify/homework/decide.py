@@ -1,0 +1,282 @@
+"""Deciding an answer against its key by proof: ``equal``, ``different`` (with a witness point), or
+``unknown`` (left to sampling, which then says ``numeric``).
+
+Answer and key are matrices in the problem's independent inputs. In each region where every
+comparison is fixed (regions.py; one region when there are none) each entry pair is smooth and
+goes to derive's zero test (derive/grouped.py: rational functions of the inputs and of exp, log
+and sqrt as indeterminates). A zero numerator proves the entries equal there. A non-zero one
+proves nothing by itself, since the indeterminates need not be independent (``sqrt(x)^2 = x``),
+so a difference is only claimed at a witness: a point inside the region and the domain where
+answer and key, evaluated with 60 (then 320) significant digits, differ by far more than that
+precision (relative 1e-40, then 1e-280): there they differ, so the answer is wrong.
+
+Everything is bounded: a difference whose numerator could have more than ``TERMS`` terms is not
+converted (``(z_1 + ... + y_2)^64`` would be about 800,000), and a deadline is checked between
+pieces of work.
+
+>>> import sympy as sp
+>>> z = sp.Symbol("z", real=True)
+>>> decide(sp.Matrix([z * (1 - z)]), sp.Matrix([z - z**2]), Domain()).verdict
+'equal'
+>>> d = decide(sp.Matrix([z + sp.Max(0, z - 100)]), sp.Matrix([z]), Domain())
+>>> d.verdict, d.point[z] > 100
+('different', True)
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import sympy as sp
+
+from derive.atoms import Sqrt
+from derive.grouped import Field, Unsupported
+
+from .regions import Domain, Region, regions, select, switches
+
+__all__ = ["TERMS", "Decision", "Domain", "OutOfTime", "canonical", "decide", "equal", "gap", "terms_bound"]
+
+TERMS = 20_000  # the most numerator terms a difference may have to go to the zero test
+_SPREADS = (1.0, 50.0, 300.0)  # where witnesses are looked for: near the numbers, then far out
+_PRECISIONS = ((60, sp.Float("1e-40")), (320, sp.Float("1e-280")))  # digits, and the gap that certifies
+
+
+class OutOfTime(Exception):
+    """The grading deadline passed."""
+
+
+def check(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise OutOfTime
+
+
+@dataclass
+class Decision:
+    verdict: str  # "equal" | "different" | "unknown"
+    entry: int = -1  # the entry (row by row) a witness shows
+    point: dict[sp.Symbol, sp.Rational] | None = None
+    yours: sp.Expr = sp.S.Zero  # the answer's and the key's values there, to 60 digits or more
+    expected: sp.Expr = sp.S.Zero
+    reason: str = ""
+
+
+@lru_cache(maxsize=4096)
+def canonical(e: sp.Basic) -> sp.Basic:
+    """SymPy's ``u**(k/2)`` as derive's ``Sqrt(u)**k``, so that an answer's sqrt and the key's are
+    one indeterminate of the zero test.
+
+    >>> x = sp.Symbol("x", positive=True)
+    >>> canonical(1 / sp.sqrt(x + 1)) == Sqrt(x + 1) ** -1
+    True
+    """
+    return e.replace(lambda a: a.is_Pow and a.exp.is_Rational and not a.exp.is_Integer and a.exp.q == 2,
+                     lambda a: Sqrt(a.base) ** a.exp.p)
+
+
+def _power_terms(t: float, k: int) -> float:
+    """At most C(t+k-1, k) terms in a power of a sum of t terms (every product of k of them)."""
+    return 1.0 if t <= 1 or k == 0 else min(1e300, float(math.comb(int(min(t, 1e6)) + min(k, 10**4) - 1, min(k, 10**4))))
+
+
+_Bound = tuple[float, dict[sp.Basic, tuple[int, float]]]  # numerator terms; denominator base -> (exponent, its terms)
+
+
+def _bound(e: sp.Basic) -> _Bound:
+    if e.is_Add:
+        parts = [_bound(a) for a in e.args]
+        common: dict[sp.Basic, tuple[int, float]] = {}
+        for _, den in parts:
+            for base, (k, t) in den.items():
+                common[base] = (max(k, common.get(base, (0, t))[0]), t)
+        numerator = sum(n * math.prod(_power_terms(t, k - den.get(base, (0, t))[0]) for base, (k, t) in common.items())
+                        for n, den in parts)
+        return min(1e300, numerator), common
+    if e.is_Mul:
+        parts = [_bound(a) for a in e.args]
+        merged: dict[sp.Basic, tuple[int, float]] = {}
+        for _, den in parts:
+            for base, (k, t) in den.items():
+                merged[base] = (merged.get(base, (0, t))[0] + k, t)
+        return min(1e300, math.prod(n for n, _ in parts)), merged
+    if e.is_Pow and e.exp.is_Integer:
+        n, den = _bound(e.base)
+        k = abs(int(e.exp))
+        if e.exp > 0:
+            return _power_terms(n, k), {base: (j * k, t) for base, (j, t) in den.items()}
+        # 1/b^k: b's denominators go up, b itself goes down as one base
+        return _power_terms(_terms(den), k), {e.base: (k, n)}
+    return 1.0, {}
+
+
+def _terms(den: dict[sp.Basic, tuple[int, float]]) -> float:
+    return min(1e300, math.prod(_power_terms(t, k) for k, t in den.values()))
+
+
+def terms_bound(e: sp.Basic) -> tuple[float, float]:
+    """Upper bounds on the terms of the numerator and the denominator of ``e`` over one common
+    denominator: products multiply, a sum brings each term to the common denominator (each
+    distinct base at its highest power, as the zero test does), ``(t terms)^k`` has at most
+    C(t+k-1, k) terms; exp, log, sqrt and symbols are one term.
+
+    >>> z = sp.symbols("z1:6")
+    >>> terms_bound(1 / sp.Add(*z) ** 64)[1] > TERMS > terms_bound(1 / sp.Add(*z) ** 3)[1]
+    True
+    >>> terms_bound(sum(z[k] / (z[0] + z[1]) for k in range(5)))  # one denominator, not five
+    (5.0, 2.0)
+    """
+    n, den = _bound(e)
+    return n, _terms(den)
+
+
+def _small(a: sp.Basic, b: sp.Basic) -> bool:
+    n, d = terms_bound(a - b)
+    return n <= TERMS and d <= TERMS
+
+
+def _vanishes(f: Field, a: sp.Basic, b: sp.Basic) -> bool:
+    return f.vanishes(a, b)
+
+
+def equal(pairs: Sequence[tuple[sp.Basic, sp.Basic]], deadline: float | None = None) -> list[bool | None]:
+    """For each smooth pair, True when the zero test proves it equal; False when its numerator is
+    not zero (no proof of difference yet); None when it cannot be modelled or is too large.
+
+    >>> x = sp.Symbol("x", real=True)
+    >>> equal([(sp.exp(x) / (1 + sp.exp(x)), 1 - 1 / (1 + sp.exp(x))), (x, 2 * x), (sp.sin(x), x)])
+    [True, False, None]
+    """
+    out: list[bool | None] = [None] * len(pairs)
+    todo = [k for k, (a, b) in enumerate(pairs) if _small(a, b)]
+    try:
+        f = Field([e for k in todo for e in pairs[k]])
+        for k in todo:
+            check(deadline)
+            out[k] = _vanishes(f, *pairs[k])
+        return out
+    except Unsupported:
+        pass
+    for k in todo:  # one pair the field cannot model must not cost the others their proof
+        check(deadline)
+        try:
+            out[k] = _vanishes(Field(pairs[k]), *pairs[k])
+        except Unsupported:
+            out[k] = None
+    return out
+
+
+def _number(e: sp.Basic, point: Mapping[sp.Symbol, sp.Basic], digits: int) -> sp.Expr | None:
+    floats = {s: sp.Float(v, digits + 10) for s, v in point.items()}
+    value = sp.sympify(e).xreplace(floats).evalf(digits)
+    if not value.is_number or value.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+        return None
+    return value
+
+
+def gap(a: sp.Basic, b: sp.Basic, point: Mapping[sp.Symbol, sp.Basic]) -> tuple[bool, sp.Expr, sp.Expr] | None:
+    """Whether ``a`` and ``b`` certainly differ at ``point`` (evaluated with 60, then 320 digits,
+    the gap must exceed 1e-40, then 1e-280, of their size), and their values; None where either
+    is undefined.
+
+    >>> x = sp.Symbol("x", real=True)
+    >>> gap(x + sp.exp(x - 200), x, {x: sp.Integer(1)})[0], gap((x + 1)**2, x**2 + 2*x + 1, {x: sp.Integer(3)})[0]
+    (True, False)
+    """
+    for digits, relative in _PRECISIONS:
+        try:
+            va, vb = _number(a, point, digits), _number(b, point, digits)
+        except (TypeError, ValueError, ArithmeticError):
+            return None
+        if va is None or vb is None:
+            return None
+        scale = max(sp.Float(1), abs(va), abs(vb))
+        difference = abs((va - vb).evalf(digits))
+        if difference > relative * scale:
+            return True, va, vb
+    return False, va, vb
+
+
+@dataclass
+class _Search:
+    """Witness points for one entry: inside a region, across the domain, near and far."""
+
+    domain: Domain
+    rng: random.Random
+    symbols: list[sp.Symbol]
+    tries: int = 2
+    found: list[dict[sp.Symbol, sp.Rational]] = field(default_factory=list)
+
+    def points(self, region: Region | None) -> list[dict[sp.Symbol, sp.Rational]]:
+        out = []
+        for spread in _SPREADS:
+            for _ in range(self.tries):
+                point = region.point(self.rng, spread) if region is not None else {}
+                for s in self.symbols:
+                    if s not in point:
+                        point[s] = self._free(s, spread)
+                if self.domain.admits(point):
+                    out.append(point)
+        return out
+
+    def inside(self, region: Region) -> dict[sp.Symbol, sp.Rational]:
+        """A point inside the region, to pick each comparison's branch (the domain is not needed)."""
+        point = region.point(self.rng)
+        return {**{s: self._free(s, 1.0) for s in self.symbols if s not in point}, **point}
+
+    def _free(self, s: sp.Symbol, spread: float) -> sp.Rational:
+        if s in self.domain.simplex:
+            return sp.Rational(round(self.rng.uniform(0.01, 1.0 / self.domain.simplex[s]) * 10**6), 10**6)
+        if s in self.domain.positive or s.is_positive:
+            return sp.Rational(round(self.rng.uniform(0.1, max(2.0, spread)) * 10**6), 10**6)
+        return sp.Rational(round(self.rng.uniform(-max(2.0, spread), max(2.0, spread)) * 10**6), 10**6)
+
+
+def decide(student: sp.Matrix, key: sp.Matrix, domain: Domain, deadline: float | None = None,
+           seed: int = 0) -> Decision:
+    """Prove ``student == key`` entry by entry in every region, or find a witness where they differ."""
+    rng = random.Random(seed)
+    answer = [canonical(sp.sympify(a)) for a in student]
+    wanted = [canonical(sp.sympify(b)) for b in key]
+    symbols = sorted(set().union(*[e.free_symbols for e in answer + wanted]), key=str)
+    search = _Search(domain, rng, symbols)
+    cut = regions(switches(answer + wanted), domain)
+    if cut is None:  # comparisons that are no ordering of inputs: no proof of equality, witnesses still
+        for entry, (a, b) in enumerate(zip(answer, wanted)):
+            check(deadline)
+            if a != b:
+                found = _witness(a, b, entry, search.points(None), deadline)
+                if found is not None:
+                    return found
+        return Decision("unknown", reason="the answer compares values in a way the regions do not list")
+    pending: dict[tuple[sp.Basic, sp.Basic], tuple[Region, int]] = {}
+    for region in cut:
+        check(deadline)
+        inside = search.inside(region)
+        for entry, (a, b) in enumerate(zip(answer, wanted)):
+            pair = (select(a, inside), select(b, inside)) if region.orders else (a, b)
+            if pair[0] != pair[1]:
+                pending.setdefault(pair, (region, entry))
+    proved = equal(list(pending), deadline)
+    if all(proved):
+        return Decision("equal")
+    for (pair, (region, entry)), known in zip(pending.items(), proved):
+        if not known:
+            check(deadline)
+            found = _witness(answer[entry], wanted[entry], entry, search.points(region), deadline)
+            if found is not None:
+                return found
+    return Decision("unknown", reason="not proved equal, and no point shows a difference")
+
+
+def _witness(a: sp.Basic, b: sp.Basic, entry: int, points: list[dict[sp.Symbol, sp.Rational]],
+             deadline: float | None) -> Decision | None:
+    for point in points:
+        check(deadline)
+        shown = gap(a, b, point)
+        if shown is not None and shown[0]:
+            return Decision("different", entry, point, yours=shown[1], expected=shown[2])
+    return None

@@ -1,0 +1,249 @@
+"""Non-smooth answers split into smooth pieces: the regions where every max, ismax and piecewise
+choice is fixed.
+
+An answer may compare values (``max(0, z_i - 100)``, ``ismax(z_i, 60)``, ``max(q_i, 0.05)``),
+and max pooling's key is a piecewise column with one row per argmax region. Between the places
+where a comparison switches, each is one of its branches, so a difference is a smooth expression
+there, which derive's zero test decides. When every switch compares an input with a number or
+with another input (``z_i - 100``, ``x_1 - x_3``) the regions are the orderings of those inputs
+and numbers: all of them are listed here, each with points strictly inside it. Other switches
+(``ismax(p_i, 0.5)`` with ``p`` a softmax) are not listed: :func:`regions` answers None and the
+caller decides otherwise.
+
+>>> import sympy as sp
+>>> z = sp.Symbol("z", real=True)
+>>> found = regions(switches([sp.Max(0, z - 100)]), Domain())
+>>> sorted((select(sp.Max(0, z - 100), r.point(random.Random(0))) for r in found), key=str)  # either side of 100
+[0, z - 100]
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import sympy as sp
+
+__all__ = ["Domain", "Region", "regions", "select", "switches"]
+
+_ORDERS = 5040  # orderings listed per group of compared inputs at most (7 inputs, or 4 with 3 numbers)
+_REGIONS = 512  # regions in all at most; beyond that the caller samples instead
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Where the inputs live: positive symbols are > 0; the free entries of a probability vector
+    of length n (the last is 1 - the others) are in (0, 1) and sum to less than 1."""
+
+    positive: frozenset[sp.Symbol] = frozenset()
+    simplex: Mapping[sp.Symbol, int] = field(default_factory=dict)
+
+    def admits(self, point: Mapping[sp.Symbol, sp.Rational]) -> bool:
+        """Whether ``point`` respects the assumptions (every vector's free entries by its length).
+
+        >>> y1, y2 = sp.symbols("y_1 y_2")
+        >>> d = Domain(simplex={y1: 3, y2: 3})
+        >>> d.admits({y1: sp.Rational(1, 2), y2: sp.Rational(1, 3)}), d.admits({y1: sp.Rational(2, 3), y2: sp.Rational(1, 2)})
+        (True, False)
+        """
+        if any(point[s] <= 0 for s in self.positive if s in point):
+            return False
+        totals: dict[int, sp.Rational] = {}
+        for s, n in self.simplex.items():
+            if s in point:
+                if not 0 < point[s] < 1:
+                    return False
+                totals[n] = totals.get(n, 0) + point[s]
+        return all(total < 1 for total in totals.values())
+
+
+def switches(exprs: Iterable[sp.Basic]) -> set[sp.Expr]:
+    """The functions whose sign picks a branch: ``a - b`` for each pair of a max's (or min's)
+    arguments, ``lhs - rhs`` of each condition of a piecewise; sign-normalised, expanded.
+
+    >>> x, y = sp.symbols("x y", real=True)
+    >>> sorted(switches([sp.Max(x, 3) + sp.Piecewise((1, y >= x), (0, True))]), key=str)
+    [x - 3, x - y]
+    """
+    found: set[sp.Expr] = set()
+    for expr in exprs:
+        for node in sp.preorder_traversal(expr):
+            if isinstance(node, (sp.Max, sp.Min)):
+                found.update(_normal(a - b) for a, b in itertools.combinations(node.args, 2))
+            elif isinstance(node, sp.Piecewise):
+                for _, condition in node.args:
+                    if isinstance(condition, sp.Basic):
+                        found.update(_normal(r.lhs - r.rhs) for r in condition.atoms(sp.core.relational.Relational))
+    found.discard(sp.S.Zero)
+    return found
+
+
+def _normal(e: sp.Expr) -> sp.Expr:
+    e = sp.expand(e)
+    return -e if e.could_extract_minus_sign() else e
+
+
+def _as_comparison(s: sp.Expr) -> tuple[sp.Symbol, sp.Basic] | None:
+    """``k (x - y)`` as (x, y) and ``k x + c`` as (x, -c/k): the switch compares x with y or with a
+    number; None for anything else."""
+    coefficients = s.as_coefficients_dict()
+    constant = coefficients.pop(sp.S.One, sp.S.Zero)
+    if not all(t.is_Symbol for t in coefficients) or not constant.is_Rational:
+        return None
+    if len(coefficients) == 1:
+        ((x, k),) = coefficients.items()
+        return (x, -constant / k) if k.is_Rational else None
+    if len(coefficients) == 2 and constant == 0:
+        (x, k), (y, m) = coefficients.items()
+        return (x, y) if k.is_Rational and k == -m else None
+    return None
+
+
+@dataclass(frozen=True)
+class Region:
+    """One region: per group of compared inputs, an ordering of them and the numbers they meet
+    (ascending). Points inside it are drawn by :meth:`point`."""
+
+    orders: tuple[tuple[sp.Basic, ...], ...] = ()
+
+    def point(self, rng: random.Random, spread: float = 1.0) -> dict[sp.Symbol, sp.Rational]:
+        """A point strictly inside the region for the ordered inputs (others are left out):
+        inputs between two numbers fall between them; beyond the ends, gaps scale with ``spread``."""
+        values: dict[sp.Symbol, sp.Rational] = {}
+        for order in self.orders:
+            numbers = [k for k, item in enumerate(order) if not item.is_Symbol]
+            if not numbers:
+                start = _rational(rng.uniform(-spread, spread))
+                for item in order:
+                    start += _rational(rng.uniform(0.1, 1.0) * spread)
+                    values[item] = start
+                continue
+            first, last = numbers[0], numbers[-1]
+            below = order[first]
+            for item in reversed(order[:first]):  # descending from the smallest number
+                below -= _rational(rng.uniform(0.1, 1.0) * spread)
+                values[item] = below
+            above = order[last]
+            for item in order[last + 1:]:
+                above += _rational(rng.uniform(0.1, 1.0) * spread)
+                values[item] = above
+            for a, b in zip(numbers, numbers[1:]):  # strictly between two numbers, in order
+                run = order[a + 1:b]
+                low, high = order[a], order[b]
+                cuts = sorted(rng.random() for _ in run)
+                for k, item in enumerate(run):
+                    share = (k + 0.25 + 0.5 * cuts[k]) / len(run)
+                    values[item] = low + (high - low) * _rational(share)
+        return values
+
+
+def _rational(x: float) -> sp.Rational:
+    return sp.Rational(round(x * 10**6), 10**6)
+
+
+def regions(found: set[sp.Expr], domain: Domain) -> list[Region] | None:
+    """Every region the switches cut the domain into (as far as orderings show: a region a
+    probability vector's sum excludes may be listed too, which costs time, never soundness);
+    None when a switch is no comparison of inputs and numbers, or when there are too many.
+
+    >>> x, y = sp.symbols("x y", real=True)
+    >>> len(regions({x - y, x - 3}, Domain())), regions({x * y - 1}, Domain())
+    (4, None)
+    """
+    comparisons = []
+    for s in found:
+        pair = _as_comparison(s)
+        if pair is None:
+            return None
+        comparisons.append(pair)
+    groups: dict[sp.Symbol, set[sp.Symbol]] = {}  # each input -> its group (inputs compared with each other)
+    for x, y in comparisons:
+        group = groups.setdefault(x, {x})
+        other = groups.setdefault(y, {y}) if y.is_Symbol else group
+        if other is not group:
+            merged = group | other
+            for member in merged:
+                groups[member] = merged
+    options: list[list[tuple[sp.Basic, ...]]] = []
+    for group in {id(g): g for g in groups.values()}.values():
+        listed = _orders(group, [c for c in comparisons if c[0] in group], domain)
+        if listed is None:
+            return None
+        options.append(listed)
+    if math.prod(len(o) for o in options) > _REGIONS:
+        return None
+    return [Region(tuple(choice)) for choice in itertools.product(*options)]
+
+
+def _orders(group: set[sp.Symbol], comparisons: list[tuple[sp.Symbol, sp.Basic]],
+            domain: Domain) -> list[tuple[sp.Basic, ...]] | None:
+    """One ordering of the group's inputs and numbers per distinct sign pattern of its switches."""
+    numbers = {y for _, y in comparisons if not y.is_Symbol}
+    if group & (domain.positive | set(domain.simplex)):
+        numbers.add(sp.S.Zero)  # positivity is a comparison with 0
+    if group & set(domain.simplex):
+        numbers.add(sp.S.One)
+    numbers_sorted = sorted(numbers)
+    symbols = sorted(group, key=str)
+    m, k = len(symbols), len(numbers_sorted)
+    if math.factorial(m + k) // math.factorial(k) > _ORDERS:
+        return None
+    seen: dict[tuple[int, ...], tuple[sp.Basic, ...]] = {}
+    for permutation in itertools.permutations(symbols):
+        for places in itertools.combinations(range(m + k), k):
+            order: list[sp.Basic] = []
+            remaining_symbols, remaining_numbers = iter(permutation), iter(numbers_sorted)
+            for position in range(m + k):
+                order.append(next(remaining_numbers) if position in places else next(remaining_symbols))
+            rank = {item: position for position, item in enumerate(order)}
+            if any(rank[s] < rank[sp.S.Zero] for s in group if s in domain.positive or s in domain.simplex):
+                continue
+            if any(rank[s] > rank[sp.S.One] for s in group if s in domain.simplex):
+                continue
+            signature = tuple(rank[x] > rank[y] for x, y in comparisons)
+            seen.setdefault(signature, tuple(order))
+    return list(seen.values())
+
+
+def select(expr: sp.Basic, point: Mapping[sp.Symbol, sp.Basic]) -> sp.Basic:
+    """``expr`` with each max, min and piecewise replaced by its branch at ``point`` (which must
+    lie strictly inside a region, so that the branch is that of the whole region).
+
+    >>> x = sp.Symbol("x", real=True)
+    >>> select(sp.Piecewise((1, x >= 60), (0, True)) + sp.Max(x, 2), {x: sp.Integer(61)})
+    x + 1
+    """
+    memo: dict[sp.Basic, sp.Basic] = {}
+
+    def value(e: sp.Basic) -> sp.Basic:
+        v = e.xreplace(dict(point))
+        if not v.is_comparable:
+            raise ValueError(f"cannot compare {e} at the point")
+        return v
+
+    def visit(e: sp.Basic) -> sp.Basic:
+        if e in memo:
+            return memo[e]
+        if not e.args or not e.has(sp.Max, sp.Min, sp.Piecewise):
+            out = e
+        elif isinstance(e, (sp.Max, sp.Min)):
+            args = [visit(a) for a in e.args]
+            values = [value(a) for a in args]
+            best = max(values) if isinstance(e, sp.Max) else min(values)
+            out = args[values.index(best)]
+        elif isinstance(e, sp.Piecewise):
+            out = sp.nan
+            for branch, condition in e.args:
+                if bool(condition.xreplace(dict(point))) if isinstance(condition, sp.Basic) else condition:
+                    out = visit(branch)
+                    break
+        else:
+            out = e.func(*[visit(a) for a in e.args])
+        memo[e] = out
+        return out
+
+    return visit(expr)
