@@ -2,23 +2,55 @@
 
 Student input is hostile (DESIGN.md): it never reaches ``eval``, ``sympify`` or ``parse_expr``.
 The text is normalised (LaTeX commands and Unicode to our tokens; anything else outside
-printable ASCII is refused), bounded (length, tokens, bracket depth, number length, exponent size),
-parsed by an LALR grammar (``answer.lark``: linear time whatever the input), and the tree is built
-into SymPy bottom-up without recursion, with every name looked up in the problem's vocabulary:
-a name the problem does not declare is an error, so ``__import__`` or ``os`` is just an unknown
-symbol. Every refusal is an ``InvalidAnswer`` with a short reason a student can act on.
+printable ASCII is refused), parsed by an LALR grammar (``answer.lark``: linear time whatever the
+input), measured, and only then built into SymPy bottom-up without recursion, with every name
+looked up in the problem's vocabulary: a name the problem does not declare is an error, so
+``__import__`` or ``os`` is just an unknown symbol. Every refusal is an ``InvalidAnswer`` with a
+short reason a student can act on.
+
+Bounds (``LIMITS``, one table; each refusal names the construct and the limit):
+
+=============  =====  ================================================================
+characters      2000  length of the answer
+tokens           600  symbols, numbers and operators
+depth             40  brackets inside one another
+nesting           32  functions, powers, fractions, sums and products inside one another
+signs              8  minus signs applying one after another to one term (``- - x``)
+digits            12  digits of a written number
+number            30  digits of a number computed from a power of numbers (``9^64``)
+exponent          64  size of a written exponent
+degree            32  total degree of a product or power (``p_i p_i ...``, ``p_i^40``);
+                      a function's value counts with its argument's degree
+terms           1000  terms a product or power of sums multiplies out to (``(a+b+c)^8``);
+                      a sum over an index counts as ``SUM_TERMS`` (8) terms
+=============  =====  ================================================================
+
+These are checked on the parse tree before SymPy sees anything, so nothing big is ever built:
+exponent towers are refused, not evaluated. They bound the grader's work as well (SymPy
+expands and samples the answer), and no gradient in the course comes near them.
+
+Sums: ``sum_k``, ``\\sum_k``, ``\\sum_{k=1}^{n}`` and ``sum_{k=1}^n`` run over the index's whole
+range (1 to its size ``n``; the capital of the index or of its size, ``K`` or ``N``, means the
+size too unless the problem gives that letter another meaning). Other bounds are taken
+literally, in terms of the size, as a SymPy ``Sum`` (``\\sum_{k=2}^{n-1}``, ``\\sum_{k=1}^{i}``),
+and refused when they leave the index's range. ``\\sum_{k \\neq i}`` is the full sum less the
+i-th term.
 
 >>> import sympy as sp
 >>> words = Vocabulary(indexed={"O": 1, "T": 1}, indices={"k": "n_O"})
 >>> parse(r"(T_k - O_k) O_k (1 - O_k)", words) == parse(r"\\left(T_{k}-O_{k}\\right)\\cdot O_k\\,(1 - O_k)", words)
 True
+>>> parse(r"\\sum_{k=2}^{n_O} O_k", words)
+Sum(O[k], (k, 2, n_O))
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import cache
 from pathlib import Path
 
@@ -27,9 +59,34 @@ from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput, VisitError
 from lark.visitors import Transformer_NonRecursive
 
-__all__ = ["LIMITS", "InvalidAnswer", "Vocabulary", "normalise", "parse"]
+__all__ = ["LIMITS", "InvalidAnswer", "Limits", "Vocabulary", "normalise", "parse"]
 
-LIMITS = {"characters": 2000, "tokens": 600, "depth": 40, "exponent": 64}
+
+@dataclass(frozen=True)
+class Limits:
+    """The bounds on an answer, in one place (the module docstring says what each one bounds).
+
+    >>> LIMITS.degree, LIMITS["depth"]
+    (32, 40)
+    """
+
+    characters: int = 2000
+    tokens: int = 600
+    depth: int = 40
+    nesting: int = 32
+    signs: int = 8
+    digits: int = 12
+    number: int = 30
+    exponent: int = 64
+    degree: int = 32
+    terms: int = 1000
+
+    def __getitem__(self, name: str) -> int:  # LIMITS["depth"], as when this was a dict
+        return int(getattr(self, name))
+
+
+LIMITS = Limits()
+SUM_TERMS = 8  # a sum over an index, whose size is unknown at parse time, counts as this many terms
 
 
 class InvalidAnswer(ValueError):
@@ -44,13 +101,17 @@ _REPLACEMENTS = [
     (r"\exp", "exp"), (r"\log", "log"), (r"\ln", "ln"), (r"\tanh", "tanh"), (r"\max", "max"),
     (r"\operatorname{ismax}", "ismax"), (r"\mathrm{ismax}", "ismax"), (r"\operatorname{softmax}", "softmax"), (r"\operatorname{rowsum}", "rowsum"), (r"\mathrm{softmax}", "softmax"),
     ("−", "-"), ("–", "-"), ("×", "*"), ("·", "*"), ("⋅", "*"), ("∘", "⊙"), ("⊙", "⊙"), ("√", r"\sqrt"),
+    ("∑", r"\sum"), (r"\limits", ""), (r"\displaystyle", ""),
 ]
 _GREEK = ("alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "eta", "mu", "sigma", "tau", "theta", "lambda",
           "omega", "phi", "psi", "pi", "rho", "nu", "xi", "zeta", "kappa", "chi")
 _UNICODE_GREEK = {"α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "η": "eta", "μ": "mu",
                   "σ": "sigma", "τ": "tau", "θ": "theta", "λ": "lambda", "ω": "omega", "φ": "phi", "π": "pi"}
-_SUM = re.compile(r"\\sum\s*_\s*(?:\{\s*([a-z])\s*(?:=[^}]*)?\}|([a-z]))\s*(?:\^\s*(?:\{[^}]*\}|\w))?")
-_PLAIN_SUM = re.compile(r"\bsum\s*_\s*\{\s*([a-z])\s*\}")
+# \sum or sum, a subscript (k, {k}, {k=1}, {k \neq i}) and an optional superscript ({n-1}, n, or
+# the ᵀ that ^{T} became above). Each is rewritten as sum_k, sum_{k=LOW}^{HIGH} or sum_{k!=i}, which
+# the grammar reads as one SUM token; the builder reads its bounds.
+_SUM = re.compile(r"\\?(?<![A-Za-z0-9_])sum\s*_\s*(?:\{([^{}]*)\}|([a-z]))(?:\s*\^\s*(?:\{([^{}]*)\}|([A-Za-z0-9]))|\s*(ᵀ))?")
+_NOT = r"(?:\\neq?(?![A-Za-z])|≠|!=)"
 _TRANSPOSE = re.compile(r"\^T(?![A-Za-z0-9_{])|\.T(?![A-Za-z0-9_])")
 
 
@@ -62,7 +123,9 @@ def normalise(text: str) -> str:
     ...
     verify.homework.language.InvalidAnswer: cannot read '\\\\partial' here; write the answer itself, e.g. p_i - y_i
     >>> normalise(r"\\sum_{k=1}^{K} \\delta_k w_{kj} − X^\\top")
-    'sum_k delta_k w_{kj} - Xᵀ'
+    'sum_{k=1}^{K} delta_k w_{kj} - Xᵀ'
+    >>> normalise(r"\\sum_{k \\neq i} y_k + sum_j^n y_j")
+    'sum_{k!=i} y_k + sum_{j=1}^{n} y_j'
     """
     if len(text) > LIMITS["characters"]:
         raise InvalidAnswer(f"the answer is {len(text)} characters long; the limit is {LIMITS['characters']}")
@@ -71,8 +134,7 @@ def normalise(text: str) -> str:
         out = out.replace(old, new)
     for letter, name in _UNICODE_GREEK.items():
         out = out.replace(letter, name)
-    out = _SUM.sub(lambda m: f"sum_{m.group(1) or m.group(2)} ", out)
-    out = _PLAIN_SUM.sub(lambda m: f"sum_{m.group(1)}", out)
+    out = _SUM.sub(_sum_token, out)
     for name in _GREEK:
         out = re.sub(rf"\\{name}(?![A-Za-z])", name, out)
     out = re.sub(r"[ \t\r\n]+", " ", _TRANSPOSE.sub("ᵀ", out)).strip()
@@ -86,10 +148,28 @@ def normalise(text: str) -> str:
     return out
 
 
+def _sum_token(match: re.Match[str]) -> str:
+    """One written sum as the grammar's SUM token, ``sum_k``, ``sum_{k=LOW}^{HIGH}`` or
+    ``sum_{k!=i}^{HIGH}`` (no ``^`` part: up to the index's size); the builder reads the bounds."""
+    subscript = match.group(2) or re.sub(r"\s+", "", re.sub(_NOT, "!=", match.group(1) or ""))
+    upper = match.group(3) if match.group(3) is not None else match.group(4) or ("T" if match.group(5) else None)
+    top = "" if upper is None else "^{" + re.sub(r"\s+", "", upper) + "}"
+    if re.fullmatch(r"[a-z]", subscript):
+        return f"sum_{subscript} " if not top else f"sum_{{{subscript}=1}}{top} "
+    excluded = re.fullmatch(r"([a-z])!=([a-z])", subscript)
+    if excluded:
+        return f"sum_{{{excluded.group(1)}!={excluded.group(2)}}}{top} "
+    start = re.fullmatch(r"([a-z])=([^=]+)", subscript)
+    if start is None:
+        raise InvalidAnswer(f"cannot read the sum's subscript {{{subscript[:20]}}}; write e.g. sum_k, "
+                            r"\sum_{k=1}^{n} or \sum_{k \neq i}")
+    return f"sum_{{{subscript}}}{top} "
+
+
 @cache
 def _parser() -> Lark:
     grammar = (Path(__file__).parent / "answer.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", maybe_placeholders=False)
+    return Lark(grammar, parser="lalr", maybe_placeholders=False, propagate_positions=True)  # positions: to quote a construct
 
 
 @dataclass(frozen=True)
@@ -160,6 +240,35 @@ class Vocabulary:
             raise InvalidAnswer(f"cannot sum over {index!r}; indices here: {', '.join(indices) or 'none'}")
         return sp.Symbol(indices[index], integer=True, positive=True)
 
+    def bound(self, text: str, index: str) -> sp.Expr:
+        """One bound of a sum over ``index``, like ``1``, ``n-1`` or ``i+1``, in terms of the size
+        symbols (read here, never evaluated); the range is checked by the caller.
+
+        >>> Vocabulary(indexed={"y": 1}, indices={"k": "n", "i": "n"}).bound("N-1", "k")
+        n - 1
+        """
+        size = self.index_bound(index)
+        indices = dict(self.indices)
+        terms = re.findall(r"([+-]?)([A-Za-z][A-Za-z0-9_]*|\d+)", text)
+        if not terms or "".join(sign + term for sign, term in terms) != text or len(terms) > 4:
+            raise InvalidAnswer(f"cannot read the bound {text[:20]!r} of the sum over {index}; "
+                                f"write bounds like 1, {size}, {size}-1 or i+1")
+        taken = {*dict(self.scalars), *dict(self.matrices), *dict(self.indexed), *indices.values()}
+        total = sp.Integer(0)
+        for sign, term in terms:
+            if term.isdigit():
+                value: sp.Expr = sp.Integer(min(int(term), 10**6))
+            elif term == size.name or term in (index.upper(), size.name.upper()) and term not in taken:
+                value = size  # n, or the conventional capital (K for k, N for n) nothing else here is called
+            elif term in indices.values() or term in indices and term != index:
+                value = sp.Symbol(term, integer=True, positive=True)  # another size or index: the range check decides
+            elif term in dict(self.scalars) and getattr(dict(self.scalars)[term], "is_Integer", False):
+                value = dict(self.scalars)[term]  # a size the problem declares as a number
+            else:
+                raise InvalidAnswer(f"unknown {term!r} in the bounds of the sum over {index}; {index} counts from 1 to {size}")
+            total += -value if sign == "-" else value
+        return total
+
     def known(self) -> str:
         names = [*dict(self.scalars), *dict(self.matrices), *(f"{b}_{'ijk'[:r]}" for b, r in dict(self.indexed).items())]
         return ", ".join(names) or "no symbols"
@@ -187,12 +296,7 @@ class _Build(Transformer_NonRecursive):
         self.words = words
 
     def number(self, items: list[Token]) -> sp.Expr:
-        from fractions import Fraction
-
-        text = str(items[0])
-        if len(text.replace(".", "")) > 12:
-            raise InvalidAnswer(f"numbers are limited to 12 digits; got {text[:16]}...")
-        value = Fraction(text)  # digits and one dot, by the grammar; never sympify
+        value = Fraction(str(items[0]))  # digits and one dot, by the grammar, at most 12 (_measure); never sympify
         return sp.Rational(value.numerator, value.denominator)
 
     def name(self, items: list[Token]) -> sp.Basic:
@@ -247,9 +351,7 @@ class _Build(Transformer_NonRecursive):
         return sp.sqrt(items[1])
 
     def sum_over(self, items: list) -> sp.Basic:
-        index = str(items[0])[-1]
-        bound = self.words.index_bound(index)
-        return sp.Sum(items[1], (sp.Symbol(index, integer=True, positive=True), 1, bound))
+        return _summed(str(items[0]), items[1], self.words)
 
     def arguments(self, items: list) -> list:
         return items
@@ -285,6 +387,52 @@ class _Build(Transformer_NonRecursive):
         raise InvalidAnswer(f"{function}(...) is not available in this problem")
 
 
+_SUM_TOKEN = re.compile(r"sum_(?:([a-z])|\{([a-z])(?:=([^{}]*)|!=([a-z]))?\})(?:\^\{([^{}]*)\})?")
+
+
+def _summed(token: str, summand: sp.Basic, words: Vocabulary) -> sp.Basic:
+    """The sum a SUM token writes (``sum_k``, ``sum_{k=2}^{n-1}``, ``sum_{k!=i}``) as a SymPy ``Sum``
+    whose limits are in the size symbols, so a grader substituting sizes gets the partial sum.
+
+    >>> words = Vocabulary(indexed={"y": 1}, indices={"k": "n", "i": "n"})
+    >>> y, k = sp.IndexedBase("y", real=True), sp.Symbol("k", integer=True, positive=True)
+    >>> _summed("sum_{k=1}^{n-1}", y[k], words)
+    Sum(y[k], (k, 1, n - 1))
+    >>> _summed("sum_{k=0}^{n}", y[k], words)
+    Traceback (most recent call last):
+    ...
+    verify.homework.language.InvalidAnswer: the sum over k runs from 0, but k counts from 1 to n
+    """
+    match = _SUM_TOKEN.fullmatch(token)
+    if match is None:  # the grammar's SUM terminal and this pattern describe the same tokens
+        raise InvalidAnswer(f"cannot read the sum {token[:30]!r}; write e.g. \\sum_{{k=1}}^{{n}}")
+    index, low_text, other, high_text = match.group(1) or match.group(2), match.group(3), match.group(4), match.group(5)
+    size = words.index_bound(index)
+    low = sp.Integer(1) if low_text is None else words.bound(low_text, index)
+    high = size if high_text is None else words.bound(high_text, index)
+    same_range = {size, *(sp.Symbol(i, integer=True, positive=True) for i, n in dict(words.indices).items()
+                          if n == size.name and i != index)}
+    span = f"{index} counts from 1 to {size}"
+    for bound, text, word in ((low, low_text, "from"), (high, high_text, "to")):
+        if text is not None and (bound.free_symbols - same_range or (1 - bound).is_positive or (bound - size).is_positive):
+            if word == "to" and bound == low - 1:
+                continue  # an empty sum, k = 1 .. 0: zero, as written
+            raise InvalidAnswer(f"the sum over {index} runs {word} {text}, but {span}")
+    if (low - high - 1).is_positive:  # SymPy would read a reversed sum as minus the terms between (Karr)
+        raise InvalidAnswer(f"the sum over {index} runs from {low_text} down to {high_text}; a sum counts upwards, "
+                            f"as in \\sum_{{{index}=1}}^{{{size}}}")
+    k = sp.Symbol(index, integer=True, positive=True)
+    total = sp.Sum(summand, (k, low, high))
+    if other is None:
+        return total
+    if other == index or words.index_bound(other) != size:
+        raise InvalidAnswer(f"a sum over {index} except {other} needs another index that counts like {index} "
+                            f"(from 1 to {size})")
+    if high != size:
+        raise InvalidAnswer(f"write a sum over {index} except {other} over the whole range: \\sum_{{{index} \\neq {other}}}")
+    return total - summand.subs(k, sp.Symbol(other, integer=True, positive=True))  # subs leaves inner sums' own k alone
+
+
 def _checked(build):
     try:
         return build()
@@ -317,6 +465,136 @@ def _shadow(normal: str, words: Vocabulary) -> str:
     return normal
 
 
+@dataclass(frozen=True)
+class _Size:
+    """What ``_measure`` knows of one node of the parse tree, before anything is built."""
+
+    value: Fraction | None  # the node's value where it is a rational constant, like 9^2 or -1/2
+    degree: int  # an upper bound on its total degree as a polynomial in the answer's symbols
+    terms: int  # an upper bound on the terms it multiplies out to
+    nesting: int  # how deep SymPy will nest it (chains of + or of * flatten, so they do not count)
+    signs: int  # minus signs applying one after another to it
+
+
+# Nodes of one group flatten into one SymPy node (a + (b - c) is one Add, a/(b c) one Mul); a
+# minus sign joins either, and a function's arguments sit directly in its call.
+_GROUP = {"add": "+", "sub": "+", "mul": "*", "div": "*", "juxtapose": "*", "matmul": "*", "hadamard": "*",
+          "arguments": "call", "call": "call", "call1": "call"}
+_BIG = 10**9  # estimates are capped here: every limit is far below, and the arithmetic stays small
+
+
+def _measure(tree: Tree, text: str) -> None:
+    """Refuse an answer over one of ``LIMITS`` (tokens, signs, nesting, digits, number, exponent,
+    degree, terms), naming the construct, before SymPy builds (or evaluates) any of it.
+
+    One pass over the tree, children before parents, without recursion (an answer of 1,000 minus
+    signs is a tree 1,000 deep).
+
+    >>> _measure(_parser().parse("p_i p_i"), "p_i p_i")
+    >>> _measure(_parser().parse("(a+b+c)^64"), "(a+b+c)^64")
+    Traceback (most recent call last):
+    ...
+    verify.homework.language.InvalidAnswer: (a+b+c)^64 multiplies out to about 2145 terms; the limit is 1000: write lower powers or fewer products of sums
+    """
+    nodes = list(tree.iter_subtrees())
+    tokens = sum(1 for node in nodes for child in node.children if isinstance(child, Token))
+    if tokens > LIMITS.tokens:
+        raise InvalidAnswer(f"the answer has {tokens} symbols and numbers; the limit is {LIMITS.tokens}")
+    sizes: dict[int, _Size] = {}
+    for node in nodes:
+        kids = [c for c in node.children if isinstance(c, Tree)]
+        size = _node_size(node, [sizes[id(k)] for k in kids], lambda node=node: _quote(text, node))
+        nesting = max([0, *(sizes[id(k)].nesting + _nests(node.data, k.data) for k in kids)])
+        size = _Size(size.value, min(size.degree, _BIG), min(size.terms, _BIG), nesting, size.signs)
+        sizes[id(node)] = size
+        if size.signs > LIMITS.signs:
+            raise InvalidAnswer(f"more than {LIMITS.signs} minus signs apply to one term; write one sign (- - x is x)")
+        if nesting > LIMITS.nesting:
+            raise InvalidAnswer(f"functions, powers and fractions nest more than {LIMITS.nesting} deep in "
+                                f"{_quote(text, node)}; write it flatter")
+        if size.terms > LIMITS.terms:
+            raise InvalidAnswer(f"{_quote(text, node)} multiplies out to about {size.terms} terms; the limit is "
+                                f"{LIMITS.terms}: write lower powers or fewer products of sums")
+        if size.degree > LIMITS.degree:
+            raise InvalidAnswer(f"{_quote(text, node)} has degree {size.degree} (a product or power of that many "
+                                f"factors); the limit is {LIMITS.degree}: no answer here needs more, look for a "
+                                "repeated factor")
+
+
+def _nests(parent: str, child: str) -> int:
+    """1 where SymPy keeps ``child`` as a node inside ``parent``, 0 where it flattens into it."""
+    if "neg" in (parent, child):
+        return 0
+    return int(_GROUP.get(parent, parent) != _GROUP.get(child, child) or parent in ("call", "call1"))
+
+
+def _node_size(node: Tree, kids: list[_Size], quoted: Callable[[], str]) -> _Size:
+    """One node's ``_Size`` from its children's; refuses numbers and exponents over their limits."""
+    rule = node.data
+    if rule == "number":
+        digits = str(node.children[0])
+        if len(digits.replace(".", "")) > LIMITS.digits:
+            raise InvalidAnswer(f"numbers are limited to {LIMITS.digits} digits; got {digits[:16]}...")
+        return _Size(Fraction(digits), 0, 1, 0, 0)
+    if rule == "name":
+        return _Size(None, 1, 1, 0, 0)
+    values = [k.value for k in kids]
+    constant = bool(kids) and all(v is not None for v in values)
+    if rule == "neg":
+        (kid,) = kids
+        return _Size(None if kid.value is None else -kid.value, kid.degree, kid.terms, 0, kid.signs + 1)
+    if rule in ("add", "sub"):
+        value = (values[0] + values[1] if rule == "add" else values[0] - values[1]) if constant else None
+        return _Size(value, max(k.degree for k in kids), sum(k.terms for k in kids), 0, 0)
+    if _GROUP.get(rule) == "*":
+        value = None
+        if constant and rule in ("mul", "juxtapose"):
+            value = values[0] * values[1]
+        elif constant and rule == "div" and values[1] != 0:
+            value = values[0] / values[1]
+        return _Size(value, sum(k.degree for k in kids), math.prod(k.terms for k in kids), 0, 0)
+    if rule == "pow":
+        return _power(kids[0], kids[1], quoted)
+    if rule == "sum_over":  # the index's size is not known here: count it as SUM_TERMS terms
+        return _Size(None, kids[0].degree, kids[0].terms * SUM_TERMS, 0, 0)
+    if rule == "transpose":
+        return _Size(None, kids[0].degree, kids[0].terms, 0, 0)
+    # sqrt and functions: one term, of its arguments' degree (so exp(x)^40 counts as degree 40)
+    return _Size(None, max([1, *(k.degree for k in kids)]), 1, 0, 0)
+
+
+def _power(base: _Size, exponent: _Size, quoted: Callable[[], str]) -> _Size:
+    """``base ^ exponent``: a number raised to a number is computed only when it is small; a power of
+    a sum counts the terms it multiplies out to (multinomial: C(t + e - 1, e) for t terms)."""
+    e = exponent.value
+    if e is None:  # x^y: a new quantity of its own, like exp
+        return _Size(None, max(1, base.degree, exponent.degree), 1, 0, 0)
+    if abs(e) > LIMITS.exponent:
+        raise InvalidAnswer(f"the exponent {e} in {quoted()} is too large; exponents are limited to {LIMITS.exponent}")
+    times = math.ceil(abs(e))  # (a+b)^(5/2) multiplies out as (a+b)^2 sqrt(a+b)
+    value = None
+    if base.value is not None:
+        b = base.value
+        digits = 1 if b == 0 or abs(b) == 1 else 1 + math.ceil(
+            abs(e) * max(math.log10(abs(b.numerator)), math.log10(b.denominator)))
+        if digits > LIMITS.number:
+            raise InvalidAnswer(f"{quoted()} is a number of about {digits} digits; the limit is {LIMITS.number}: "
+                                "write a smaller number")
+        if e.denominator == 1 and not (b == 0 and e < 0):
+            value = b ** int(e)
+    terms = math.comb(base.terms + times - 1, times) if base.terms > 1 else 1
+    return _Size(value, base.degree * times, terms, 0, 0)
+
+
+def _quote(text: str, node: Tree) -> str:
+    """The text a node was read from, shortened, to name the construct in a message."""
+    start, end = getattr(node.meta, "start_pos", None), getattr(node.meta, "end_pos", None)
+    if start is None or end is None:
+        return "the answer"
+    shown = text[start:end]
+    return shown if len(shown) <= 40 else shown[:30] + " ... " + shown[-6:]
+
+
 def parse(text: str, words: Vocabulary) -> sp.Basic:
     """Read one answer into SymPy, or raise ``InvalidAnswer`` saying why.
 
@@ -338,9 +616,7 @@ def parse(text: str, words: Vocabulary) -> sp.Basic:
         raise InvalidAnswer(f"cannot read the answer at column {column}: {_context(normal, error)}") from None
     except LarkError as error:
         raise InvalidAnswer(f"cannot read the answer: {str(error).splitlines()[0][:100]}") from None
-    tokens = sum(1 for _ in tree.scan_values(lambda v: isinstance(v, Token)))
-    if tokens > LIMITS["tokens"]:
-        raise InvalidAnswer(f"the answer has {tokens} symbols and numbers; the limit is {LIMITS['tokens']}")
+    _measure(tree, normal)
     for node in tree.iter_subtrees():  # `x 2` reads ambiguously; `x (1/d)` does not
         right = node.children[1] if node.data == "juxtapose" else None
         if isinstance(right, Tree) and right.data == "number":
