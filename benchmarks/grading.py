@@ -7,8 +7,9 @@ different harmless constant factor each time, e.g. ``(3/3)``, which parsing fold
 other round, written another way (``REWRITTEN``: expanded or reordered, as students write them),
 which takes the symbolic expansion or the sampling path. The numeric exercises' tables repeat as
 they are. The hostile answers are all refused by the parser: the time limit is not exercised here.
-Prints answers per second and the p50/p95/max latency, per verdict too. Numbers are printed, never
-asserted.
+Prints answers per second and the p50/p95/max latency, per verdict too, and the share of the
+correct/incorrect verdicts decided by proof (method ``symbolic``) rather than by sampling
+(``numeric``). Numbers are printed, never asserted.
 
     python benchmarks/grading.py [--answers 1000] [--workers N] [--json FILE]
 """
@@ -160,13 +161,17 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"note: no benchmark answers for {', '.join(missing)}")
     pairs = workload(args.answers)
     latencies: dict[str, list[float]] = {}
+    methods: dict[str, int] = {}  # how the non-invalid verdicts were reached
     start = time.perf_counter()
     with BoundedPool(workers=args.workers) as pool:
         for _, result, seconds in pool.grade(
             (n, p, a) for n, (p, a) in enumerate(pairs)
         ):
             latencies.setdefault(result.verdict, []).append(seconds)
+            if result.verdict != "invalid":
+                methods[result.method] = methods.get(result.method, 0) + 1
     total = time.perf_counter() - start
+    decided = sum(methods.values())
     every = [t for ts in latencies.values() for t in ts]
     result = {
         "answers": len(pairs),
@@ -183,6 +188,9 @@ def main(argv: list[str] | None = None) -> dict:
             }
             for v, ts in sorted(latencies.items())
         },
+        "methods": methods,
+        # proofs: the formula problems' zero test and witnesses (symbolic), the numeric tables (exact)
+        "proved_share": (methods.get("symbolic", 0) + methods.get("exact", 0)) / decided if decided else 0.0,
         "workers": args.workers,
         "machine": f"{platform.machine()}, python {platform.python_version()}",
     }
@@ -194,6 +202,10 @@ def main(argv: list[str] | None = None) -> dict:
         print(
             f"  {verdict:<9} {row['count']:5d}: p50 {row['p50_ms']:7.1f} ms, p95 {row['p95_ms']:7.1f} ms"
         )
+    print(
+        f"  decided by proof: {100 * result['proved_share']:.1f}% of {decided} correct/incorrect verdicts (method "
+        f"symbolic, or exact for the numeric tables; the rest sampled); by method: {dict(sorted(methods.items()))}"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return result

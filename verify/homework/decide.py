@@ -28,13 +28,15 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
+import mpmath
 import sympy as sp
 
-from derive.atoms import Sqrt
+from derive.atoms import Exp, Sqrt
 from derive.grouped import Field, Unsupported
 
 from .regions import Domain, Region, regions, select, switches
@@ -43,7 +45,7 @@ __all__ = ["TERMS", "Decision", "Domain", "OutOfTime", "canonical", "decide", "e
 
 TERMS = 20_000  # the most numerator terms a difference may have to go to the zero test
 _SPREADS = (1.0, 50.0, 300.0)  # where witnesses are looked for: near the numbers, then far out
-_PRECISIONS = ((60, sp.Float("1e-40")), (320, sp.Float("1e-280")))  # digits, and the gap that certifies
+_PRECISIONS = ((60, mpmath.mpf("1e-40")), (320, mpmath.mpf("1e-280")))  # digits, and the gap that certifies
 
 
 class OutOfTime(Exception):
@@ -60,8 +62,8 @@ class Decision:
     verdict: str  # "equal" | "different" | "unknown"
     entry: int = -1  # the entry (row by row) a witness shows
     point: dict[sp.Symbol, sp.Rational] | None = None
-    yours: sp.Expr = sp.S.Zero  # the answer's and the key's values there, to 60 digits or more
-    expected: sp.Expr = sp.S.Zero
+    yours: complex = 0j  # the answer's and the key's values there
+    expected: complex = 0j
     reason: str = ""
 
 
@@ -169,18 +171,70 @@ def equal(pairs: Sequence[tuple[sp.Basic, sp.Basic]], deadline: float | None = N
     return out
 
 
-def _number(e: sp.Basic, point: Mapping[sp.Symbol, sp.Basic], digits: int) -> sp.Expr | None:
-    floats = {s: sp.Float(v, digits + 10) for s, v in point.items()}
-    value = sp.sympify(e).xreplace(floats).evalf(digits)
-    if not value.is_number or value.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
-        return None
+def _number(e: sp.Basic, point: Mapping[sp.Symbol, sp.Basic], digits: int) -> Any:
+    """``e`` at the rational ``point`` in mpmath with ``digits`` (+10 guard) digits; None where undefined."""
+    with mpmath.workdps(digits + 10):
+        value = _evaluate(e, {s: mpmath.mpf(int(v.p)) / int(v.q) for s, v in point.items()}, {})
+        return value if mpmath.isfinite(value) else None
+
+
+_FUNCTIONS: dict[Any, Callable[[Any], Any]] = {
+    sp.exp: mpmath.exp, Exp: mpmath.exp, sp.log: mpmath.log, Sqrt: mpmath.sqrt, sp.tanh: mpmath.tanh,
+}
+_RELATIONS: dict[Any, Callable[[Any, Any], bool]] = {
+    sp.GreaterThan: lambda a, b: a >= b, sp.StrictGreaterThan: lambda a, b: a > b,
+    sp.LessThan: lambda a, b: a <= b, sp.StrictLessThan: lambda a, b: a < b,
+}
+
+
+def _evaluate(e: sp.Basic, at: Mapping[sp.Symbol, Any], memo: dict[sp.Basic, Any]) -> Any:
+    """A walk over the tree (no code generation: an answer is evaluated once or twice)."""
+    if e in memo:
+        return memo[e]
+    if e.is_Symbol:
+        value = at[e]
+    elif e.is_Rational:
+        value = mpmath.mpf(int(e.p)) / int(e.q)
+    elif e is sp.E:
+        value = mpmath.e
+    elif e.is_Add:
+        value = mpmath.fsum(_evaluate(a, at, memo) for a in e.args)
+    elif e.is_Mul:
+        value = mpmath.fprod(_evaluate(a, at, memo) for a in e.args)
+    elif e.is_Pow:
+        base, exponent = _evaluate(e.base, at, memo), e.exp
+        value = base ** int(exponent) if exponent.is_Integer else mpmath.power(base, _evaluate(exponent, at, memo))
+    elif e.func in _FUNCTIONS:
+        value = _FUNCTIONS[e.func](_evaluate(e.args[0], at, memo))
+    elif isinstance(e, (sp.Max, sp.Min)):
+        values = [_evaluate(a, at, memo) for a in e.args]
+        value = max(values) if isinstance(e, sp.Max) else min(values)
+    elif isinstance(e, sp.Piecewise):
+        value = mpmath.nan
+        for branch, condition in e.args:
+            if _evaluate(condition, at, memo):
+                value = _evaluate(branch, at, memo)
+                break
+    elif e.func in _RELATIONS:
+        value = _RELATIONS[e.func](_evaluate(e.lhs, at, memo), _evaluate(e.rhs, at, memo))
+    elif isinstance(e, sp.And):
+        value = all(_evaluate(a, at, memo) for a in e.args)
+    elif isinstance(e, sp.Or):
+        value = any(_evaluate(a, at, memo) for a in e.args)
+    elif isinstance(e, sp.Not):
+        value = not _evaluate(e.args[0], at, memo)
+    elif e in (sp.true, sp.false):
+        value = bool(e)
+    else:  # anything else SymPy evaluates itself
+        value = mpmath.mpmathify(complex(e.xreplace({s: sp.Float(v, mpmath.mp.dps) for s, v in at.items()}).evalf(mpmath.mp.dps)))
+    memo[e] = value
     return value
 
 
-def gap(a: sp.Basic, b: sp.Basic, point: Mapping[sp.Symbol, sp.Basic]) -> tuple[bool, sp.Expr, sp.Expr] | None:
-    """Whether ``a`` and ``b`` certainly differ at ``point`` (evaluated with 60, then 320 digits,
-    the gap must exceed 1e-40, then 1e-280, of their size), and their values; None where either
-    is undefined.
+def gap(a: sp.Basic, b: sp.Basic, point: Mapping[sp.Symbol, sp.Basic]) -> tuple[bool, complex, complex] | None:
+    """Whether ``a`` and ``b`` certainly differ at the rational ``point`` (evaluated with 60, then 320
+    digits, the gap must exceed 1e-40, then 1e-280, of their size), and their values; None where
+    either is undefined.
 
     >>> x = sp.Symbol("x", real=True)
     >>> gap(x + sp.exp(x - 200), x, {x: sp.Integer(1)})[0], gap((x + 1)**2, x**2 + 2*x + 1, {x: sp.Integer(3)})[0]
@@ -193,11 +247,10 @@ def gap(a: sp.Basic, b: sp.Basic, point: Mapping[sp.Symbol, sp.Basic]) -> tuple[
             return None
         if va is None or vb is None:
             return None
-        scale = max(sp.Float(1), abs(va), abs(vb))
-        difference = abs((va - vb).evalf(digits))
-        if difference > relative * scale:
-            return True, va, vb
-    return False, va, vb
+        with mpmath.workdps(digits + 10):
+            if abs(va - vb) > relative * max(1, abs(va), abs(vb)):
+                return True, complex(va), complex(vb)
+    return False, complex(va), complex(vb)
 
 
 @dataclass

@@ -420,12 +420,12 @@ def _grade(problem_id: str, text: str, points: int, seed: int, deadline: float) 
     exact_until = deadline - (deadline - time.monotonic()) / 2
     proved = 0
     for number, sizes in enumerate(p.sizes):
-        values, vocabulary, key, simplex = _setting(problem_id, number)
+        values, vocabulary, key, _ = _setting(problem_id, number)
         try:
             student = _written_out(p, parse(text, vocabulary), sizes, values)
         except InvalidAnswer as error:
             return Grade(problem_id, "invalid", 0.0, str(error), method="parse")
-        context = _Context(_domain(problem_id, number), rng, points, seed, exact_until, deadline)
+        context = _Context(_derived(problem_id, number)[0], rng, points, seed, exact_until, deadline)
         if student.shape != key.shape:
             way = _same(student.T, key, context) if student.T.shape == key.shape else None
             if way is not None:
@@ -465,7 +465,7 @@ def _shown(decision: Decision) -> dict[str, Any]:
     point = decision.point or {}
     return {"inputs": {str(k): round(float(v), 6) for k, v in point.items()}, "entry": decision.entry,
             "expected": round(complex(decision.expected).real, 10), "yours": round(complex(decision.yours).real, 10),
-            "proved": True, "point": point, "values": (decision.yours, decision.expected)}
+            "proved": True, "point": point, "values": (complex(decision.yours), complex(decision.expected))}
 
 
 def _same(a: sp.Matrix, b: sp.Matrix, context: _Context, witness: dict[str, Any] | None = None) -> str | None:
@@ -483,7 +483,7 @@ def _same(a: sp.Matrix, b: sp.Matrix, context: _Context, witness: dict[str, Any]
     return "numeric" if found is None else None
 
 
-def _factor(ratio: complex | sp.Expr, exact: bool) -> sp.Expr | None:
+def _factor(ratio: complex, exact: bool) -> sp.Expr | None:
     """The constant c with answer = c * key that a ratio shows, when c is a simple number: p/q or
     sqrt(p/q) with p, q <= 100 (a forgotten 2 or 1/sqrt(d_k)); never 0, 1 or -1. None otherwise: a
     factor of 1 + 1e-12 is no slip of the pen, and 0 times the gradient is no constant factor."""
@@ -515,13 +515,12 @@ def _diagnose(p: Problem, student: sp.Matrix, key: sp.Matrix, counter: dict[str,
     if way is not None:
         return credited("sign", "sign error: the answer is minus the gradient", way)
     yours, expected = values if values is not None else (shown["yours"], shown["expected"])
-    if abs(complex(expected)) > 1e-30:
-        factor = _factor(sp.sympify(yours) / sp.sympify(expected) if values is not None else yours / expected,
-                         exact=values is not None)
+    if abs(expected) > 1e-30:
+        factor = _factor(yours / expected, exact=values is not None)
         way = _same(student, key * factor, context, witness) if factor is not None else None
         if way is not None:
             return credited("factor", f"a constant factor is off: the answer is {factor} times the gradient", way)
-    for wrong, mistake in _mistakes(p.id, number):
+    for wrong, mistake in _derived(p.id, number)[1]:
         if mistake.shape == student.shape:
             way = _same(student, mistake, context, witness)
             if way is not None:
@@ -535,28 +534,32 @@ def _diagnose(p: Problem, student: sp.Matrix, key: sp.Matrix, counter: dict[str,
                  "symbolic" if proved else "numeric")
 
 
-@cache
-def _mistakes(problem_id: str, number: int) -> tuple[tuple[str, sp.ImmutableMatrix], ...]:
-    """The problem's listed mistakes written out at its ``number``-th sizes (once per process)."""
+# Derived once per problem setting. Keyed by the setting itself (held here, so its id stays its own):
+# when a problem file is reloaded, _setting.cache_clear() makes new settings and these follow.
+_DERIVED: dict[int, tuple[tuple[Any, ...], Domain, tuple[tuple[str, sp.ImmutableMatrix], ...]]] = {}
+
+
+def _derived(problem_id: str, number: int) -> tuple[Domain, tuple[tuple[str, sp.ImmutableMatrix], ...]]:
+    """Where the problem's inputs live (positive builder symbols, probability vectors' entries) and
+    its listed mistakes written out, at its ``number``-th sizes."""
+    setting = _setting(problem_id, number)
+    known = _DERIVED.get(id(setting))
+    if known is not None and known[0] is setting:
+        return known[1], known[2]
     p = problem(problem_id)
-    values, vocabulary, _, _ = _setting(problem_id, number)
-    out = []
-    for wrong in p.mistakes:
-        try:
-            out.append((wrong, sp.ImmutableMatrix(_written_out(p, parse(wrong, vocabulary), p.sizes[number], values))))
-        except InvalidAnswer:
-            continue
-    return tuple(out)
-
-
-@cache
-def _domain(problem_id: str, number: int) -> Domain:
-    """Where the problem's inputs live: positive builder symbols, and probability vectors' entries."""
-    values, _, key, simplex = _setting(problem_id, number)
+    values, vocabulary, key, simplex = setting
     symbols = set(key.free_symbols)
     for v in values.values():
-        symbols |= sp.sympify(v).free_symbols if not getattr(v, "is_Matrix", False) else sp.Matrix(v).free_symbols
-    return Domain(frozenset(s for s in symbols if s.is_positive), dict(simplex))
+        symbols |= sp.Matrix(v).free_symbols if getattr(v, "is_Matrix", False) else sp.sympify(v).free_symbols
+    domain = Domain(frozenset(s for s in symbols if s.is_positive), dict(simplex))
+    mistakes = []
+    for wrong in p.mistakes:
+        try:
+            mistakes.append((wrong, sp.ImmutableMatrix(_written_out(p, parse(wrong, vocabulary), p.sizes[number], values))))
+        except InvalidAnswer:
+            continue
+    _DERIVED[id(setting)] = (setting, domain, tuple(mistakes))
+    return domain, tuple(mistakes)
 
 
 @cache

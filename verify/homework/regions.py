@@ -19,12 +19,12 @@ caller decides otherwise.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import sympy as sp
 
@@ -71,15 +71,25 @@ def switches(exprs: Iterable[sp.Basic]) -> set[sp.Expr]:
     """
     found: set[sp.Expr] = set()
     for expr in exprs:
-        for node in sp.preorder_traversal(expr):
-            if isinstance(node, (sp.Max, sp.Min)):
-                found.update(_normal(a - b) for a, b in itertools.combinations(node.args, 2))
-            elif isinstance(node, sp.Piecewise):
-                for _, condition in node.args:
-                    if isinstance(condition, sp.Basic):
-                        found.update(_normal(r.lhs - r.rhs) for r in condition.atoms(sp.core.relational.Relational))
-    found.discard(sp.S.Zero)
+        found |= _switches(expr)
     return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _switches(expr: sp.Basic) -> frozenset[sp.Expr]:
+    """One expression's switches (a key's are found once per process)."""
+    found: set[sp.Expr] = set()
+    if not expr.has(sp.Max, sp.Min, sp.Piecewise):
+        return frozenset()
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, (sp.Max, sp.Min)):
+            found.update(_normal(a - b) for a, b in itertools.combinations(node.args, 2))
+        elif isinstance(node, sp.Piecewise):
+            for _, condition in node.args:
+                if isinstance(condition, sp.Basic):
+                    found.update(_normal(r.lhs - r.rhs) for r in condition.atoms(sp.core.relational.Relational))
+    found.discard(sp.S.Zero)
+    return frozenset(found)
 
 
 def _normal(e: sp.Expr) -> sp.Expr:
@@ -131,7 +141,7 @@ class Region:
             for item in order[last + 1:]:
                 above += _rational(rng.uniform(0.1, 1.0) * spread)
                 values[item] = above
-            for a, b in zip(numbers, numbers[1:]):  # strictly between two numbers, in order
+            for a, b in itertools.pairwise(numbers):  # strictly between two numbers, in order
                 run = order[a + 1:b]
                 low, high = order[a], order[b]
                 cuts = sorted(rng.random() for _ in run)

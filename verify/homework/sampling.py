@@ -39,7 +39,9 @@ def _compiled(m: sp.ImmutableMatrix, symbols: tuple[sp.Symbol, ...]) -> Callable
     """lambdify once per matrix and symbol list: a problem's key is compiled once per process
     (every symbol comes from derive's builders, never from the student's text, and dummify
     renames them all anyway)."""
-    from derive.atoms import to_sympy_functions  # derive's opaque Exp, Sqrt... as SymPy's own
+    from derive.atoms import (
+        to_sympy_functions,  # derive's opaque Exp, Sqrt... as SymPy's own
+    )
 
     return sp.lambdify(symbols, list(to_sympy_functions(m)), modules="numpy", cse=True, dummify=True)
 
