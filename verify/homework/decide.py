@@ -6,9 +6,10 @@ comparison is fixed (regions.py; one region when there are none) each entry pair
 goes to derive's zero test (derive/grouped.py: rational functions of the inputs and of exp, log
 and sqrt as indeterminates). A zero numerator proves the entries equal there. A non-zero one
 proves nothing by itself, since the indeterminates need not be independent (``sqrt(x)^2 = x``),
-so a difference is only claimed at a witness: a point inside the region and the domain where
-answer and key, evaluated with 60 (then 320) significant digits, differ by far more than that
-precision (relative 1e-40, then 1e-280): there they differ, so the answer is wrong.
+so a difference is only claimed at a witness: a rational point inside the region and the domain
+where answer and key, evaluated in interval arithmetic with 60 (then 320) significant digits and
+rounded outward, give intervals that do not overlap: there they differ, so the answer is wrong
+(however small the gap, and whatever cancels inside either side).
 
 Everything is bounded: a difference whose numerator could have more than ``TERMS`` terms is not
 converted (``(z_1 + ... + y_2)^64`` would be about 800,000), and a deadline is checked between
@@ -45,7 +46,7 @@ __all__ = ["TERMS", "Decision", "Domain", "OutOfTime", "canonical", "decide", "e
 
 TERMS = 20_000  # the most numerator terms a difference may have to go to the zero test
 _SPREADS = (1.0, 50.0, 300.0)  # where witnesses are looked for: near the numbers, then far out
-_PRECISIONS = ((60, mpmath.mpf("1e-40")), (320, mpmath.mpf("1e-280")))  # digits, and the gap that certifies
+_PRECISIONS = (60, 320)  # significant digits of the intervals a witness is evaluated with
 
 
 class OutOfTime(Exception):
@@ -171,46 +172,79 @@ def equal(pairs: Sequence[tuple[sp.Basic, sp.Basic]], deadline: float | None = N
     return out
 
 
+class _Undecided(Exception):
+    """An interval too wide to say which branch a comparison takes."""
+
+
 def _number(e: sp.Basic, point: Mapping[sp.Symbol, sp.Basic], digits: int) -> Any:
-    """``e`` at the rational ``point`` in mpmath with ``digits`` (+10 guard) digits; None where undefined."""
-    with mpmath.workdps(digits + 10):
-        value = _evaluate(e, {s: mpmath.mpf(int(v.p)) / int(v.q) for s, v in point.items()}, {})
-        return value if mpmath.isfinite(value) else None
+    """``e`` at the rational ``point`` as an mpmath interval at ``digits`` digits (rounded outward:
+    the true value lies inside); None where undefined, not real, or a comparison is too close."""
+    iv = mpmath.iv
+    saved, iv.dps = iv.dps, digits
+    try:
+        value = _evaluate(e, {s: iv.mpf(int(v.p)) / int(v.q) for s, v in point.items()}, {})
+        return value if mpmath.isfinite(value.a) and mpmath.isfinite(value.b) else None
+    except (_Undecided, ValueError, ZeroDivisionError, TypeError, ArithmeticError, KeyError):
+        return None
+    finally:
+        iv.dps = saved
+
+
+def _tanh(x: Any) -> Any:
+    e = mpmath.iv.exp(2 * x)
+    return 1 - 2 / (e + 1)
 
 
 _FUNCTIONS: dict[Any, Callable[[Any], Any]] = {
-    sp.exp: mpmath.exp, Exp: mpmath.exp, sp.log: mpmath.log, Sqrt: mpmath.sqrt, sp.tanh: mpmath.tanh,
+    sp.exp: mpmath.iv.exp, Exp: mpmath.iv.exp, sp.log: mpmath.iv.log, Sqrt: mpmath.iv.sqrt, sp.tanh: _tanh,
 }
+
+
+def _above(a: Any, b: Any) -> bool:
+    """a > b for intervals, decided only when they do not overlap."""
+    if a.a > b.b:
+        return True
+    if a.b < b.a:
+        return False
+    raise _Undecided
+
+
 _RELATIONS: dict[Any, Callable[[Any, Any], bool]] = {
-    sp.GreaterThan: lambda a, b: a >= b, sp.StrictGreaterThan: lambda a, b: a > b,
-    sp.LessThan: lambda a, b: a <= b, sp.StrictLessThan: lambda a, b: a < b,
+    sp.GreaterThan: _above, sp.StrictGreaterThan: _above,
+    sp.LessThan: lambda a, b: _above(b, a), sp.StrictLessThan: lambda a, b: _above(b, a),
 }
 
 
 def _evaluate(e: sp.Basic, at: Mapping[sp.Symbol, Any], memo: dict[sp.Basic, Any]) -> Any:
-    """A walk over the tree (no code generation: an answer is evaluated once or twice)."""
+    """Interval arithmetic over the tree (no code generation: a witness is evaluated once or twice)."""
+    iv = mpmath.iv
     if e in memo:
         return memo[e]
     if e.is_Symbol:
         value = at[e]
     elif e.is_Rational:
-        value = mpmath.mpf(int(e.p)) / int(e.q)
+        value = iv.mpf(int(e.p)) / int(e.q)
     elif e is sp.E:
-        value = mpmath.e
+        value = iv.e
     elif e.is_Add:
-        value = mpmath.fsum(_evaluate(a, at, memo) for a in e.args)
+        value = iv.fsum([_evaluate(a, at, memo) for a in e.args])
     elif e.is_Mul:
-        value = mpmath.fprod(_evaluate(a, at, memo) for a in e.args)
+        value = iv.mpf(1)
+        for a in e.args:
+            value = value * _evaluate(a, at, memo)
     elif e.is_Pow:
         base, exponent = _evaluate(e.base, at, memo), e.exp
-        value = base ** int(exponent) if exponent.is_Integer else mpmath.power(base, _evaluate(exponent, at, memo))
+        value = base ** int(exponent) if exponent.is_Integer else iv.exp(_evaluate(exponent, at, memo) * iv.log(base))
     elif e.func in _FUNCTIONS:
         value = _FUNCTIONS[e.func](_evaluate(e.args[0], at, memo))
     elif isinstance(e, (sp.Max, sp.Min)):
         values = [_evaluate(a, at, memo) for a in e.args]
-        value = max(values) if isinstance(e, sp.Max) else min(values)
+        value = values[0]
+        for other in values[1:]:
+            if _above(other, value) == isinstance(e, sp.Max):
+                value = other
     elif isinstance(e, sp.Piecewise):
-        value = mpmath.nan
+        value = iv.mpf(mpmath.nan)
         for branch, condition in e.args:
             if _evaluate(condition, at, memo):
                 value = _evaluate(branch, at, memo)
@@ -225,32 +259,30 @@ def _evaluate(e: sp.Basic, at: Mapping[sp.Symbol, Any], memo: dict[sp.Basic, Any
         value = not _evaluate(e.args[0], at, memo)
     elif e in (sp.true, sp.false):
         value = bool(e)
-    else:  # anything else SymPy evaluates itself
-        value = mpmath.mpmathify(complex(e.xreplace({s: sp.Float(v, mpmath.mp.dps) for s, v in at.items()}).evalf(mpmath.mp.dps)))
+    else:  # an atom this walk does not know: no certified value
+        raise _Undecided
     memo[e] = value
     return value
 
 
 def gap(a: sp.Basic, b: sp.Basic, point: Mapping[sp.Symbol, sp.Basic]) -> tuple[bool, complex, complex] | None:
-    """Whether ``a`` and ``b`` certainly differ at the rational ``point`` (evaluated with 60, then 320
-    digits, the gap must exceed 1e-40, then 1e-280, of their size), and their values; None where
-    either is undefined.
+    """Whether ``a`` and ``b`` certainly differ at the rational ``point``: their values as intervals
+    with 60 (then 320) digits, rounded outward, do not overlap. Returns that and the values (the
+    intervals' midpoints); None where either is undefined or not real there.
 
     >>> x = sp.Symbol("x", real=True)
     >>> gap(x + sp.exp(x - 200), x, {x: sp.Integer(1)})[0], gap((x + 1)**2, x**2 + 2*x + 1, {x: sp.Integer(3)})[0]
     (True, False)
+    >>> gap(sp.exp(x) * (1 + x) - sp.exp(x), x * sp.exp(x), {x: sp.Integer(300)})[0]  # cancellation is no gap
+    False
     """
-    for digits, relative in _PRECISIONS:
-        try:
-            va, vb = _number(a, point, digits), _number(b, point, digits)
-        except (TypeError, ValueError, ArithmeticError):
-            return None
+    for digits in _PRECISIONS:
+        va, vb = _number(a, point, digits), _number(b, point, digits)
         if va is None or vb is None:
             return None
-        with mpmath.workdps(digits + 10):
-            if abs(va - vb) > relative * max(1, abs(va), abs(vb)):
-                return True, complex(va), complex(vb)
-    return False, complex(va), complex(vb)
+        if va.a > vb.b or va.b < vb.a:
+            return True, complex(float(va.mid)), complex(float(vb.mid))
+    return False, complex(float(va.mid)), complex(float(vb.mid))
 
 
 @dataclass
