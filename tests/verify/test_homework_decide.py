@@ -204,3 +204,14 @@ def test_a_scalar_given_a_vector_is_a_problem_error(monkeypatch: pytest.MonkeyPa
             grade("t.scalar", "w_i")
     finally:
         problems._setting.cache_clear()
+
+
+def test_answers_and_keys_are_written_in_independent_inputs() -> None:
+    """What the zero test sees: p is softmax(z) in z's entries, the label's last entry is 1 - the
+    others, A is softmax(S) in S's entries; no symbol stands for a computed quantity."""
+    values, _, key, simplex = problems._setting("softmax_ce.grad_z", 0)
+    z = {s for s in key.free_symbols if s.name.startswith("z_")}
+    assert sp.Matrix(values["p"]).free_symbols == z and set(simplex) == {s for s in key.free_symbols if s.name.startswith("y")}
+    assert sp.expand(sum(values["y"])) == 1
+    values, _, key, _ = problems._setting("attention.grad_S", 0)
+    assert {s.name[0] for s in sp.Matrix(values["A"]).free_symbols} == {"S"} and values["A"][0, 0].has(sp.Function)

@@ -3,14 +3,19 @@
 A problem names a catalog claim; its key is that claim's proven closed form, written out at
 concrete sizes by the topic's own builder (``claim.claimed(env)``). A student's answer, read by
 the answer language, is written out at the same sizes by mapping each symbol the problem lets a
-student use onto the builder's entries (``p_i`` is the i-th entry of the softmax ``env["p"]``),
-then compared with the key at several distinct sizes (a swapped transpose or a wrong shape
-shows): first symbolically, bounded (every entry of answer - key expands to 0: ``symbolic``),
-else at random points respecting the assumptions (``numeric``, reported as such). A wrong answer
-gets a counterexample and, where its difference from the key has a known shape (the sign, a
-constant factor, a transpose, one of the problem's listed mistakes), a diagnosis with partial
-credit. Instructors add problems in TOML (problem_file.py); the numeric exercises (tables
-checked exactly) are in exercises.py and graded by id like these.
+student use onto the builder's entries (``p_i`` is the i-th entry of the softmax ``env["p"]``, in
+terms of the logits), so that answer and key are matrices in the problem's independent inputs.
+They are compared at several distinct sizes (a swapped transpose or a wrong shape shows) by proof
+first (decide.py: derive's zero test in every region where the answer's and the key's
+comparisons are fixed; a difference only at a witness point certified in interval arithmetic):
+``correct`` and ``incorrect`` are then proved, method ``symbolic``. Only where the exact route
+cannot reach (atoms it does not model, sizes over its bound, comparisons of computed values) are
+they sampled (sampling.py: near, far, and either side of the answer's comparisons), and a
+``correct`` verdict says ``numeric``. A wrong answer gets a counterexample and, where it is proved
+(or, beyond proof, sampled) to be minus the key, a simple constant times it, its transpose or one
+of the problem's listed mistakes, a diagnosis with partial credit. One answer is graded within
+``GRADE_SECONDS`` in process. Instructors add problems in TOML (problem_file.py); the numeric
+exercises (tables checked exactly) are in exercises.py and graded by id like these.
 """
 
 from __future__ import annotations
@@ -485,8 +490,15 @@ def _same(a: sp.Matrix, b: sp.Matrix, context: _Context, witness: dict[str, Any]
 
 def _factor(ratio: complex, exact: bool) -> sp.Expr | None:
     """The constant c with answer = c * key that a ratio shows, when c is a simple number: p/q or
-    sqrt(p/q) with p, q <= 100 (a forgotten 2 or 1/sqrt(d_k)); never 0, 1 or -1. None otherwise: a
-    factor of 1 + 1e-12 is no slip of the pen, and 0 times the gradient is no constant factor."""
+    sqrt(p/q) with q <= 100 and |p| <= 10^4 (a forgotten 2 or 1/sqrt(d_k)); never 0, 1 or -1. None
+    otherwise: a factor of 1 + 1e-12 is no slip of the pen, and 0 times the gradient is no constant
+    factor. The caller then proves (or samples) answer = c * key.
+
+    >>> _factor(0.5 + 0j, exact=True), _factor(1.7320508075688772 + 0j, exact=True), _factor(1 + 1e-12 + 0j, exact=True)
+    (1/2, sqrt(3), None)
+    >>> _factor(0j, exact=True) is None
+    True
+    """
     value = complex(ratio)
     if abs(value.imag) > 1e-12 * abs(value) or value.real == 0:
         return None
@@ -558,6 +570,8 @@ def _derived(problem_id: str, number: int) -> tuple[Domain, tuple[tuple[str, sp.
             mistakes.append((wrong, sp.ImmutableMatrix(_written_out(p, parse(wrong, vocabulary), p.sizes[number], values))))
         except InvalidAnswer:
             continue
+    if len(_DERIVED) > 1024:  # settings a reloaded problem file left behind
+        _DERIVED.clear()
     _DERIVED[id(setting)] = (setting, domain, tuple(mistakes))
     return domain, tuple(mistakes)
 
