@@ -40,7 +40,7 @@ import sympy as sp
 from derive.atoms import Exp, Sqrt
 from derive.grouped import Field, Unsupported
 
-from .regions import Domain, Region, regions, select, switches
+from .regions import Domain, Region, branch, regions, switches
 
 __all__ = ["TERMS", "Decision", "Domain", "OutOfTime", "canonical", "decide", "equal", "gap", "terms_bound"]
 
@@ -307,11 +307,6 @@ class _Search:
                     out.append(point)
         return out
 
-    def inside(self, region: Region) -> dict[sp.Symbol, sp.Rational]:
-        """A point inside the region, to pick each comparison's branch (the domain is not needed)."""
-        point = region.point(self.rng)
-        return {**{s: self._free(s, 1.0) for s in self.symbols if s not in point}, **point}
-
     def _free(self, s: sp.Symbol, spread: float) -> sp.Rational:
         if s in self.domain.simplex:
             return sp.Rational(round(self.rng.uniform(0.01, 1.0 / self.domain.simplex[s]) * 10**6), 10**6)
@@ -340,9 +335,8 @@ def decide(student: sp.Matrix, key: sp.Matrix, domain: Domain, deadline: float |
     pending: dict[tuple[sp.Basic, sp.Basic], tuple[Region, int]] = {}
     for region in cut:
         check(deadline)
-        inside = search.inside(region)
         for entry, (a, b) in enumerate(zip(answer, wanted)):
-            pair = (select(a, inside), select(b, inside)) if region.orders else (a, b)
+            pair = (branch(a, region), branch(b, region))
             if pair[0] != pair[1]:
                 pending.setdefault(pair, (region, entry))
     proved = equal(list(pending), deadline)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-__all__ = ["Domain", "Region", "regions", "select", "switches"]
+__all__ = ["Domain", "Region", "branch", "regions", "select", "switches"]
 
 _ORDERS = 5040  # orderings listed per group of compared inputs at most (7 inputs, or 4 with 3 numbers)
 _REGIONS = 512  # regions in all at most; beyond that the caller samples instead
@@ -217,6 +217,20 @@ def _orders(group: set[sp.Symbol], comparisons: list[tuple[sp.Symbol, sp.Basic]]
             signature = tuple(rank[x] > rank[y] for x, y in comparisons)
             seen.setdefault(signature, tuple(order))
     return list(seen.values())
+
+
+@functools.lru_cache(maxsize=8192)
+def branch(expr: sp.Basic, region: Region) -> sp.Basic:
+    """``expr`` as it is throughout ``region`` (cached: a key's pieces are picked once per region
+    and process). Inputs the region does not order cancel from every switch; they are set to 0.
+
+    >>> x, w = sp.symbols("x w", real=True)
+    >>> sorted((branch(sp.Max(x + w, 3 + w), r) for r in regions({x - 3}, Domain())), key=str)
+    [w + 3, w + x]
+    """
+    if not region.orders or not expr.has(sp.Max, sp.Min, sp.Piecewise):
+        return expr
+    return select(expr, {**{s: sp.S.Zero for s in expr.free_symbols}, **region.point(random.Random(0))})
 
 
 def select(expr: sp.Basic, point: Mapping[sp.Symbol, sp.Basic]) -> sp.Basic:
