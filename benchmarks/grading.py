@@ -9,7 +9,8 @@ which takes the symbolic expansion or the sampling path. The numeric exercises' 
 they are. The hostile answers are all refused by the parser: the time limit is not exercised here.
 Prints answers per second and the p50/p95/max latency, per verdict too, and the share of the
 correct/incorrect verdicts decided by proof (method ``symbolic``) rather than by sampling
-(``numeric``). Numbers are printed, never asserted.
+(``numeric``). Each round also has one near miss (``NEAR_MISSES``: wrong only far out, past a kink or
+by a hair), which sampling in a small box grades correct. Numbers are printed, never asserted.
 
     python benchmarks/grading.py [--answers 1000] [--workers N] [--json FILE]
 """
@@ -99,6 +100,16 @@ def _exercise_answers() -> dict[str, tuple[str, str]]:
 
 _EXERCISES = _exercise_answers()
 ANSWERS |= _EXERCISES
+# wrong answers that hide from sampling in a small box (far out, past a kink, by a hair): each is
+# proved wrong at a witness point
+NEAR_MISSES = [
+    ("softmax_ce.grad_z", "p_i - y_i + max(0, z_i - 100)"),
+    ("softmax_ce.grad_z", "p_i - y_i + ismax(z_i, 60)"),
+    ("softmax_ce.grad_z", "p_i - y_i + exp(z_i - 60)"),
+    ("kl.grad_q", "-p_i/max(q_i, 0.05)"),
+    ("attention.grad_V", "A^T G + (A^T G)/999999999999"),
+    ("softmax_ce.grad_z", "0"),
+]
 HOSTILE = [
     "__import__('os').system('true')",
     "9^9^9^9",
@@ -116,9 +127,9 @@ HOSTILE = [
 def workload(count: int) -> list[tuple[str, str]]:
     """``count`` (problem, answer) pairs: per round, each problem's right and wrong answer, and hostile text.
 
-    >>> w = workload(50)
-    >>> len(w), len({a for _, a in w}) == len(w)
-    (50, False)
+    >>> w = workload(200)  # the second round repeats the wrong answers
+    >>> len(w), len(set(w)) == len(w), any(pair in w for pair in NEAR_MISSES)
+    (200, False, True)
     """
     pairs = []
     for round_number in itertools.count(1):
@@ -131,6 +142,7 @@ def workload(count: int) -> list[tuple[str, str]]:
                 varied = f"({round_number}/{round_number}) ({right})"
             pairs.append((problem_id, varied))
             pairs.append((problem_id, wrong))
+        pairs.append(NEAR_MISSES[round_number % len(NEAR_MISSES)])
         pairs += [
             ("softmax_ce.grad_z", text)
             for text in HOSTILE[: 1 + round_number % len(HOSTILE)]
