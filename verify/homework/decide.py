@@ -40,7 +40,7 @@ import sympy as sp
 from derive.atoms import Exp, Sqrt
 from derive.grouped import Field, Unsupported
 
-from .regions import Domain, Region, branch, regions, switches
+from .regions import Domain, Region, branch, crossings, regions, switches
 
 __all__ = ["TERMS", "Decision", "Domain", "OutOfTime", "canonical", "decide", "equal", "gap", "terms_bound"]
 
@@ -307,6 +307,15 @@ class _Search:
                     out.append(point)
         return out
 
+    def anchored(self, answer: sp.Basic) -> list[dict[sp.Symbol, sp.Rational]]:
+        """Points where an exponential of the answer's has a linear argument near 0: a term such as
+        ``exp(z_i - 1000)`` is below any precision except around z_i = 1000, and shows plainly there."""
+        base = {s: self._free(s, 2.0) for s in self.symbols}
+        arguments = {e.args[0] for e in answer.atoms(sp.exp, Exp) if not e.args[0].is_Symbol}
+        out = [point for argument in sorted(arguments, key=sp.default_sort_key)[:4]
+               for point in crossings(argument, base, (0.0, 0.5))]
+        return [point for point in out if self.domain.admits(point)]
+
     def _free(self, s: sp.Symbol, spread: float) -> sp.Rational:
         if s in self.domain.simplex:
             return sp.Rational(round(self.rng.uniform(0.01, 1.0 / self.domain.simplex[s]) * 10**6), 10**6)
@@ -328,7 +337,7 @@ def decide(student: sp.Matrix, key: sp.Matrix, domain: Domain, deadline: float |
         for entry, (a, b) in enumerate(zip(answer, wanted)):
             check(deadline)
             if a != b:
-                found = _witness(a, b, entry, search.points(None), deadline)
+                found = _witness(a, b, entry, search.anchored(a) + search.points(None), deadline)
                 if found is not None:
                     return found
         return Decision("unknown", reason="the answer compares values in a way the regions do not list")
@@ -345,7 +354,8 @@ def decide(student: sp.Matrix, key: sp.Matrix, domain: Domain, deadline: float |
     for (pair, (region, entry)), known in zip(pending.items(), proved):
         if not known:
             check(deadline)
-            found = _witness(answer[entry], wanted[entry], entry, search.points(region), deadline)
+            found = _witness(answer[entry], wanted[entry], entry, search.anchored(answer[entry]) + search.points(region),
+                              deadline)
             if found is not None:
                 return found
     return Decision("unknown", reason="not proved equal, and no point shows a difference")

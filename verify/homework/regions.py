@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-__all__ = ["Domain", "Region", "branch", "regions", "select", "switches"]
+__all__ = ["Domain", "Region", "branch", "crossings", "regions", "select", "switches"]
 
 _ORDERS = 5040  # orderings listed per group of compared inputs at most (7 inputs, or 4 with 3 numbers)
 _REGIONS = 512  # regions in all at most; beyond that the caller samples instead
@@ -149,6 +149,31 @@ class Region:
                     share = (k + 0.25 + 0.5 * cuts[k]) / len(run)
                     values[item] = low + (high - low) * _rational(share)
         return values
+
+
+def crossings(linear: sp.Expr, base: Mapping[sp.Symbol, sp.Rational],
+              offsets: Iterable[float] = (0.0,)) -> list[dict[sp.Symbol, sp.Rational]]:
+    """Points where ``linear`` (degree 1 in the inputs) is 0 along each input in turn, the others at
+    ``base``, then stepped off by each offset (scaled by the crossing's size): where a switch flips,
+    or where ``exp(z_i - 1000)`` stops being negligible.
+
+    >>> x, y = sp.symbols("x y", real=True)
+    >>> [p[x] for p in crossings(x - 1000, {x: sp.Integer(0), y: sp.Integer(1)}, (0.0, 0.5))]
+    [1000, 1500]
+    """
+    inputs = [t for t in linear.free_symbols if t in base]
+    if not inputs or not linear.is_polynomial(*inputs) or sp.Poly(linear, *inputs).total_degree() != 1:
+        return []
+    out = []
+    for x in sorted(inputs, key=str)[:2]:
+        k = linear.coeff(x)
+        rest = (linear - k * x).xreplace({t: v for t, v in base.items() if t != x})
+        if not (k.is_Rational and rest.is_Rational):
+            continue
+        root = -rest / k
+        for offset in offsets:
+            out.append({**base, x: root + _rational(offset * max(1.0, abs(float(root))))})
+    return out
 
 
 def _rational(x: float) -> sp.Rational:

@@ -26,7 +26,7 @@ from typing import Any
 import sympy as sp
 
 from .decide import canonical, check, gap
-from .regions import Domain, switches
+from .regions import Domain, crossings, switches
 
 __all__ = ["counterexample", "evaluator"]
 
@@ -80,21 +80,7 @@ def _points(symbols: list[sp.Symbol], student: sp.Matrix, domain: Domain, rng: r
 
     out = [exact({s: free(s, spread) for s in symbols}) for spread in _SPREADS for _ in range(count)]
     for s in switches(list(student)):
-        terms = s.as_coefficients_dict()
-        inputs = [t for t in terms if t.is_Symbol and t in symbols]
-        if not inputs or not s.is_polynomial(*inputs) or sp.Poly(s, *inputs).total_degree() != 1:
-            continue
-        x = inputs[0]
-        for offset in (-5.0, -0.5, -1e-3, 1e-3, 0.5, 5.0):
-            base = {t: free(t, 2.0) for t in symbols}
-            base[x] = 0.0
-            # where the linear switch k x + rest is 0 at the others' values, then a step off it
-            k = s.coeff(x)
-            rest = (s - k * x).xreplace({t: sp.Rational(round(v * 10**6), 10**6) for t, v in base.items()})
-            if k.is_Rational and rest.is_Rational:
-                at = float(-rest / k)
-                base[x] = at + offset * max(1.0, abs(at))
-                out.append(exact(base))
+        out += crossings(s, exact({t: free(t, 2.0) for t in symbols}), (-5.0, -0.5, -1e-3, 1e-3, 0.5, 5.0))
     return [point for point in out if domain.admits(point)]
 
 
