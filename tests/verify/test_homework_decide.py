@@ -31,6 +31,12 @@ HIDDEN = [
     ("attention.grad_V", "(1 + 1/(1000000*1000000)) A^T G"),
     ("perceptron.update_b", "(1 + 1/(1000000*1000000)) (b - eta (y - t))"),
     ("softmax_ce.grad_z", "p_i - y_i + max(0, p_i - 0.999)"),  # compares p_i, not an input: a witness still shows it
+    # terms below 320 digits everywhere: exact rationals, or as many digits as the numbers written
+    ("softmax_ce.grad_z", "p_i - y_i + 1/(" + "*".join(["999999999999"] * 30) + ")"),
+    ("perceptron.update_b", "b - eta (y - t) + b/(" + "*".join(["999999999999"] * 30) + ")"),
+    ("attention.grad_V", "A^T G + G/(" + "*".join(["999999999999"] * 30) + ")"),
+    ("softmax_ce.grad_z", "p_i - y_i + sqrt(z_i^2) - z_i"),  # |z_i| - z_i: wrong only below 0
+    ("softmax_ce.grad_z", "p_i - y_i + sqrt((z_i - 100)^2) - (100 - z_i)"),  # wrong only past 100
 ]
 
 

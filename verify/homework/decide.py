@@ -196,7 +196,7 @@ def _tanh(x: Any) -> Any:
 
 
 _FUNCTIONS: dict[Any, Callable[[Any], Any]] = {
-    sp.exp: mpmath.iv.exp, Exp: mpmath.iv.exp, sp.log: mpmath.iv.log, Sqrt: mpmath.iv.sqrt, sp.tanh: _tanh,
+    sp.exp: mpmath.iv.exp, Exp: mpmath.iv.exp, sp.log: mpmath.iv.log, Sqrt: mpmath.iv.sqrt, sp.tanh: _tanh, sp.Abs: abs,
 }
 
 
@@ -266,23 +266,53 @@ def _evaluate(e: sp.Basic, at: Mapping[sp.Symbol, Any], memo: dict[sp.Basic, Any
 
 
 def gap(a: sp.Basic, b: sp.Basic, point: Mapping[sp.Symbol, sp.Basic]) -> tuple[bool, complex, complex] | None:
-    """Whether ``a`` and ``b`` certainly differ at the rational ``point``: their values as intervals
-    with 60 (then 320) digits, rounded outward, do not overlap. Returns that and the values (the
-    intervals' midpoints); None where either is undefined or not real there.
+    """Whether ``a`` and ``b`` certainly differ at the rational ``point``. Rational functions are
+    evaluated exactly; anything else as intervals with 60, then 320 digits (more where the
+    expressions hold long numbers: ``1/999999999999^30`` is seen only past 360), rounded outward, that
+    must not overlap. Returns that and the values (the intervals' midpoints); None where either is
+    undefined or not real there.
 
     >>> x = sp.Symbol("x", real=True)
     >>> gap(x + sp.exp(x - 200), x, {x: sp.Integer(1)})[0], gap((x + 1)**2, x**2 + 2*x + 1, {x: sp.Integer(3)})[0]
     (True, False)
     >>> gap(sp.exp(x) * (1 + x) - sp.exp(x), x * sp.exp(x), {x: sp.Integer(300)})[0]  # cancellation is no gap
     False
+    >>> gap(x + sp.Rational(1, 10**400), x, {x: sp.Integer(3)})[0], gap(sp.exp(x) + sp.Rational(1, 10**400), sp.exp(x), {x: sp.Integer(3)})[0]
+    (True, True)
     """
-    for digits in _PRECISIONS:
+    exact = _exactly(a, point), _exactly(b, point)
+    if exact[0] is not None and exact[1] is not None:
+        return exact[0] != exact[1], complex(float(exact[0])), complex(float(exact[1]))
+    for digits in (*_PRECISIONS, _digits_needed(a, b)):
         va, vb = _number(a, point, digits), _number(b, point, digits)
         if va is None or vb is None:
             return None
         if va.a > vb.b or va.b < vb.a:
             return True, complex(float(va.mid)), complex(float(vb.mid))
     return False, complex(float(va.mid)), complex(float(vb.mid))
+
+
+_LONGEST = 5000  # digits at most for one interval evaluation (the parser bounds an answer's numbers far below)
+
+
+def _digits_needed(a: sp.Basic, b: sp.Basic) -> int:
+    """Enough digits to see a term as small as the numbers written in the expressions allow: their
+    numerators' and denominators' digits added up, past the usual 320."""
+    written = sum((abs(int(r.p)).bit_length() + int(r.q).bit_length()) * 0.302 for e in (a, b) for r in e.atoms(sp.Rational))
+    return min(_LONGEST, max(_PRECISIONS[-1], 60 + int(2 * written)))
+
+
+def _exactly(e: sp.Basic, point: Mapping[sp.Symbol, sp.Basic]) -> sp.Rational | None:
+    """A rational function's (with max, min and piecewise choices) exact value at a rational point;
+    None for anything with exp, log, roots, or where it is undefined."""
+    if any(not isinstance(f, (sp.Max, sp.Min, sp.Piecewise)) for f in e.atoms(sp.Function)) \
+            or any(not p.exp.is_Integer for p in e.atoms(sp.Pow)) or e.has(sp.E, sp.Float):
+        return None
+    try:
+        value = e.xreplace(dict(point))
+    except (ZeroDivisionError, TypeError, ValueError):
+        return None
+    return value if value.is_Rational else None
 
 
 @dataclass

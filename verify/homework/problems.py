@@ -543,8 +543,10 @@ def _diagnose(p: Problem, student: sp.Matrix, key: sp.Matrix, counter: dict[str,
                 words = {"sign": "sign error: the answer is minus the gradient",
                          "assumption": "uses an assumption the problem does not grant (sum_i y_i = 1)"}.get(what, what)
                 return credited(kind, words, way)
+    hidden = (" (the same to the digits shown: the difference is a tiny term, proved not zero)"
+              if f"{shown['expected']:g}" == f"{shown['yours']:g}" else "")
     return Grade(p.id, "incorrect", 0.0, f"differs from the gradient: at the inputs shown, entry {shown['entry']} "
-                 f"should be {shown['expected']:g}, the answer gives {shown['yours']:g}", shown,
+                 f"should be {shown['expected']:g}, the answer gives {shown['yours']:g}{hidden}", shown,
                  "symbolic" if proved else "numeric")
 
 
