@@ -107,4 +107,4 @@ def test_hostile_input_is_invalid_quickly_and_runs_nothing(text: str, monkeypatc
 def test_long_but_legal_answers_do_not_hit_recursion() -> None:
     chain = " + ".join(["p_i"] * 250)
     assert parse(chain, CE) == 250 * sp.IndexedBase("p", real=True)[sp.Symbol("i", integer=True, positive=True)]
-    assert parse("(" * LIMITS["depth"] + "p_i" + ")" * LIMITS["depth"], CE) is not None
+    assert parse("(" * LIMITS.depth + "p_i" + ")" * LIMITS.depth, CE) is not None

@@ -15,6 +15,7 @@ characters      2000  length of the answer
 tokens           600  symbols, numbers and operators
 depth             40  brackets inside one another
 nesting           32  functions, powers, fractions, sums and products inside one another
+exponentials       4  exponentials inside one another (``exp(exp(x))``, ``e^{e^x}``, ``x^{y^z}``)
 signs              8  minus signs applying one after another to one term (``- - x``)
 digits            12  digits of a written number
 number            30  digits of a number computed from a power of numbers (``9^64``)
@@ -74,6 +75,7 @@ class Limits:
     tokens: int = 600
     depth: int = 40
     nesting: int = 32
+    exponentials: int = 4
     signs: int = 8
     digits: int = 12
     number: int = 30
@@ -340,6 +342,8 @@ class _Build(Transformer_NonRecursive):
             value = sp.N(exponent, 15)
             if not value.is_real or abs(value) > LIMITS["exponent"]:
                 raise InvalidAnswer(f"an exponent of {exponent} is too large; the limit is {LIMITS['exponent']}")
+        elif base == 0:  # 0^x is 0 or undefined depending on x: a grader would meet log(0) or 1/0 at some inputs
+            raise InvalidAnswer("0 to a power that depends on the inputs is 0 or undefined; write 0, or check the base")
         return sp.Pow(base, exponent)
 
     def transpose(self, items: list) -> sp.Basic:
@@ -474,6 +478,7 @@ class _Size:
     terms: int  # an upper bound on the terms it multiplies out to
     nesting: int  # how deep SymPy will nest it (chains of + or of * flatten, so they do not count)
     signs: int  # minus signs applying one after another to it
+    tower: int = 0  # exponentials inside one another: exp(exp(exp(x))) is a number too large to compute
 
 
 # Nodes of one group flatten into one SymPy node (a + (b - c) is one Add, a/(b c) one Mul); a
@@ -484,8 +489,8 @@ _BIG = 10**9  # estimates are capped here: every limit is far below, and the ari
 
 
 def _measure(tree: Tree, text: str) -> None:
-    """Refuse an answer over one of ``LIMITS`` (tokens, signs, nesting, digits, number, exponent,
-    degree, terms), naming the construct, before SymPy builds (or evaluates) any of it.
+    """Refuse an answer over one of ``LIMITS`` (tokens, signs, nesting, exponentials, digits, number,
+    exponent, degree, terms), naming the construct, before SymPy builds (or evaluates) any of it.
 
     One pass over the tree, children before parents, without recursion (an answer of 1,000 minus
     signs is a tree 1,000 deep).
@@ -505,10 +510,14 @@ def _measure(tree: Tree, text: str) -> None:
         kids = [c for c in node.children if isinstance(c, Tree)]
         size = _node_size(node, [sizes[id(k)] for k in kids], lambda node=node: _quote(text, node))
         nesting = max([0, *(sizes[id(k)].nesting + _nests(node.data, k.data) for k in kids)])
-        size = _Size(size.value, min(size.degree, _BIG), min(size.terms, _BIG), nesting, size.signs)
+        tower = max([0, *(sizes[id(k)].tower for k in kids)]) + _exponential(node, kids, sizes)
+        size = _Size(size.value, min(size.degree, _BIG), min(size.terms, _BIG), nesting, size.signs, tower)
         sizes[id(node)] = size
         if size.signs > LIMITS.signs:
             raise InvalidAnswer(f"more than {LIMITS.signs} minus signs apply to one term; write one sign (- - x is x)")
+        if tower > LIMITS.exponentials:
+            raise InvalidAnswer(f"exponentials nest more than {LIMITS.exponentials} deep in {_quote(text, node)}; "
+                                "no gradient here needs more: check the brackets")
         if nesting > LIMITS.nesting:
             raise InvalidAnswer(f"functions, powers and fractions nest more than {LIMITS.nesting} deep in "
                                 f"{_quote(text, node)}; write it flatter")
@@ -519,6 +528,13 @@ def _measure(tree: Tree, text: str) -> None:
             raise InvalidAnswer(f"{_quote(text, node)} has degree {size.degree} (a product or power of that many "
                                 f"factors); the limit is {LIMITS.degree}: no answer here needs more, look for a "
                                 "repeated factor")
+
+
+def _exponential(node: Tree, kids: list[Tree], sizes: Mapping[int, _Size]) -> int:
+    """1 for exp(x) and for a power with a non-constant exponent (e^x, x^y), else 0."""
+    if node.data in ("call", "call1"):
+        return int(str(node.children[0]) == "exp")
+    return int(node.data == "pow" and sizes[id(kids[1])].value is None)
 
 
 def _nests(parent: str, child: str) -> int:
