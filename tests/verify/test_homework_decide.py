@@ -37,6 +37,13 @@ HIDDEN = [
     ("attention.grad_V", "A^T G + G/(" + "*".join(["999999999999"] * 30) + ")"),
     ("softmax_ce.grad_z", "p_i - y_i + sqrt(z_i^2) - z_i"),  # |z_i| - z_i: wrong only below 0
     ("softmax_ce.grad_z", "p_i - y_i + sqrt((z_i - 100)^2) - (100 - z_i)"),  # wrong only past 100
+    # kinks that random points miss: next to the edge of the simplex, or where a curve crosses far out
+    ("softmax_ce.grad_z", "p_i - y_i + max(0, y_i - 0.99999999999)"),
+    ("softmax_ce.grad_z", "p_i - y_i + max(0, y_1 + y_2 - 0.9999999)"),
+    ("softmax_ce.grad_z", "p_i - y_i + max(0, z_i^2 - 90000)"),
+    ("softmax_ce.grad_z", "p_i - y_i + ismax(z_i^3, 10^27)"),
+    ("softmax_ce.grad_z", "p_i - y_i + max(0, exp(z_i) - exp(900))"),
+    ("kl.grad_q", "-p_i/q_i + max(0, 0.000001 - q_i)"),
 ]
 
 

@@ -45,7 +45,7 @@ from .regions import Domain, Region, branch, crossings, regions, switches
 __all__ = ["TERMS", "Decision", "Domain", "OutOfTime", "canonical", "decide", "equal", "gap", "terms_bound"]
 
 TERMS = 20_000  # the most numerator terms a difference may have to go to the zero test
-_SPREADS = (1.0, 50.0, 300.0)  # where witnesses are looked for: near the numbers, then far out
+_SPREADS = (1e-9, 1.0, 50.0, 300.0)  # where witnesses are looked for: next to the numbers, near them, then far out
 _PRECISIONS = (60, 320)  # significant digits of the intervals a witness is evaluated with
 
 
@@ -330,20 +330,25 @@ class _Search:
         for spread in _SPREADS:
             for _ in range(self.tries):
                 point = region.point(self.rng, spread) if region is not None else {}
+                pinned = set(point)
                 for s in self.symbols:
                     if s not in point:
                         point[s] = self._free(s, spread)
+                point = self.domain.fitted(point, pinned)
                 if self.domain.admits(point):
                     out.append(point)
         return out
 
     def anchored(self, answer: sp.Basic) -> list[dict[sp.Symbol, sp.Rational]]:
-        """Points where an exponential of the answer's has a linear argument near 0: a term such as
-        ``exp(z_i - 1000)`` is below any precision except around z_i = 1000, and shows plainly there."""
+        """Points where one of the answer's comparisons flips (either side, closely) and where an
+        exponential's argument is 0: a term such as ``exp(z_i - 1000)`` is below any precision
+        except around z_i = 1000, and shows plainly there."""
         base = {s: self._free(s, 2.0) for s in self.symbols}
         arguments = {e.args[0] for e in answer.atoms(sp.exp, Exp) if not e.args[0].is_Symbol}
         out = [point for argument in sorted(arguments, key=sp.default_sort_key)[:4]
-               for point in crossings(argument, base, (0.0, 0.5))]
+               for point in crossings(argument, base, (0.0, 0.5), self.domain)]
+        out += [point for switch in sorted(switches([answer]), key=sp.default_sort_key)[:4]
+                for point in crossings(switch, base, (0.5, -0.5, 1e-6, -1e-6, 1e-12, -1e-12), self.domain)]
         return [point for point in out if self.domain.admits(point)]
 
     def _free(self, s: sp.Symbol, spread: float) -> sp.Rational:

@@ -42,6 +42,28 @@ class Domain:
     positive: frozenset[sp.Symbol] = frozenset()
     simplex: Mapping[sp.Symbol, int] = field(default_factory=dict)
 
+    def fitted(self, point: dict[sp.Symbol, sp.Rational], pinned: Iterable[sp.Symbol]) -> dict[sp.Symbol, sp.Rational]:
+        """``point`` with each probability vector's entries other than the ``pinned`` ones shrunk,
+        where needed, so that the free entries sum to less than 1 (a point that puts y_1 just above
+        0.9999 stays inside the domain). Unchanged when the pinned entries alone reach 1.
+
+        >>> y1, y2 = sp.symbols("y_1 y_2")
+        >>> Domain(simplex={y1: 3, y2: 3}).fitted({y1: sp.Rational(9, 10), y2: sp.Rational(1, 3)}, {y1})[y2]
+        1/20
+        """
+        pinned = set(pinned)
+        out = dict(point)
+        for n in set(self.simplex.values()):
+            entries = [s for s, m in self.simplex.items() if m == n and s in out]
+            held = sum((out[s] for s in entries if s in pinned), sp.S.Zero)
+            loose = sum((out[s] for s in entries if s not in pinned), sp.S.Zero)
+            if held + loose >= 1 and held < 1 and loose > 0:
+                scale = (1 - held) / (2 * loose)
+                for s in entries:
+                    if s not in pinned:
+                        out[s] = out[s] * scale
+        return out
+
     def admits(self, point: Mapping[sp.Symbol, sp.Rational]) -> bool:
         """Whether ``point`` respects the assumptions (every vector's free entries by its length).
 
@@ -151,33 +173,71 @@ class Region:
         return values
 
 
-def crossings(linear: sp.Expr, base: Mapping[sp.Symbol, sp.Rational],
-              offsets: Iterable[float] = (0.0,)) -> list[dict[sp.Symbol, sp.Rational]]:
-    """Points where ``linear`` (degree 1 in the inputs) is 0 along each input in turn, the others at
-    ``base``, then stepped off by each offset (scaled by the crossing's size): where a switch flips,
-    or where ``exp(z_i - 1000)`` stops being negligible.
+def crossings(switch: sp.Expr, base: Mapping[sp.Symbol, sp.Rational], offsets: Iterable[float] = (0.0,),
+              domain: Domain | None = None) -> list[dict[sp.Symbol, sp.Rational]]:
+    """Points where ``switch`` is 0 along each of its inputs in turn (two at most), the others at
+    ``base``, then stepped off by each offset (scaled by the crossing's size): where a comparison
+    flips, or where ``exp(z_i - 1000)`` stops being negligible. A linear switch's crossing is exact;
+    any other's is bracketed on a grid from 1e-3 to 1e16 either side of 0 and bisected
+    (``max(0, z_i^2 - 90000)`` flips at 300, past where random points go). With a ``domain``, the
+    other entries of a probability vector make room for the moved one (``Domain.fitted``).
 
     >>> x, y = sp.symbols("x y", real=True)
     >>> [p[x] for p in crossings(x - 1000, {x: sp.Integer(0), y: sp.Integer(1)}, (0.0, 0.5))]
     [1000, 1500]
+    >>> sorted(round(float(p[x])) for p in crossings(x**2 - 90000, {x: sp.Integer(0), y: sp.Integer(1)}))
+    [-300, 300]
     """
-    inputs = [t for t in linear.free_symbols if t in base]
-    if not inputs or not linear.is_polynomial(*inputs) or sp.Poly(linear, *inputs).total_degree() != 1:
-        return []
+    inputs = sorted((t for t in switch.free_symbols if t in base), key=str)[:2]
     out = []
-    for x in sorted(inputs, key=str)[:2]:
-        k = linear.coeff(x)
-        rest = (linear - k * x).xreplace({t: v for t, v in base.items() if t != x})
-        if not (k.is_Rational and rest.is_Rational):
-            continue
-        root = -rest / k
-        for offset in offsets:
-            out.append({**base, x: root + _rational(offset * max(1.0, abs(float(root))))})
+    for x in inputs:
+        rest = switch.xreplace({t: v for t, v in base.items() if t != x})
+        if rest.is_polynomial(x) and sp.degree(rest, x) == 1:
+            k = rest.coeff(x)
+            roots = [-(rest - k * x) / k] if k.is_Rational and (rest - k * x).is_Rational else []
+        else:
+            roots = _bracketed(rest, x)
+        for root in roots:
+            for offset in offsets:
+                point = {**base, x: sp.Rational(root) + _rational(offset * max(1.0, abs(float(root))))}
+                out.append(domain.fitted(point, {x}) if domain is not None else point)
     return out
 
 
+_GRID = sorted({sign * 10.0**k for sign in (-1, 1) for k in range(-3, 17)} | {0.0})
+_ROOTS = 4  # crossings kept per input
+
+
+def _bracketed(f: sp.Expr, x: sp.Symbol) -> list[sp.Rational]:
+    """Where the one-input ``f`` changes sign on ``_GRID``, each bisected to 12 digits (30-digit
+    evaluation; a place where it is undefined or not real is skipped)."""
+
+    def sign(v: float) -> int | None:
+        try:
+            value = sp.N(f.xreplace({x: sp.Rational(v)}), 30)
+        except (ZeroDivisionError, TypeError, ValueError, OverflowError):
+            return None
+        if not (value.is_real and value.is_finite):
+            return None
+        return 1 if value > 0 else -1 if value < 0 else 0
+
+    signs = [(v, sign(v)) for v in _GRID]
+    roots = [sp.Rational(v) for v, s in signs if s == 0]  # the grid met a crossing itself
+    for (low, s_low), (high, s_high) in itertools.pairwise(signs):
+        if s_low is None or s_high is None or s_low * s_high >= 0:
+            continue
+        for _ in range(80):
+            middle = (low + high) / 2
+            s_middle = sign(middle)
+            if not s_middle or high - low <= 1e-12 * max(1.0, abs(middle)):
+                break
+            low, high, s_low = (middle, high, s_middle) if s_middle == s_low else (low, middle, s_low)
+        roots.append(sp.Rational((low + high) / 2).limit_denominator(10**12))
+    return roots[:_ROOTS]
+
+
 def _rational(x: float) -> sp.Rational:
-    return sp.Rational(round(x * 10**6), 10**6)
+    return sp.Rational(round(x * 10**12), 10**12)
 
 
 def regions(found: set[sp.Expr], domain: Domain) -> list[Region] | None:

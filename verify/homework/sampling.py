@@ -80,7 +80,7 @@ def _points(symbols: list[sp.Symbol], student: sp.Matrix, domain: Domain, rng: r
 
     out = [exact({s: free(s, spread) for s in symbols}) for spread in _SPREADS for _ in range(count)]
     for s in switches(list(student)):
-        out += crossings(s, exact({t: free(t, 2.0) for t in symbols}), (-5.0, -0.5, -1e-3, 1e-3, 0.5, 5.0))
+        out += crossings(s, exact({t: free(t, 2.0) for t in symbols}), (-5.0, -0.5, -1e-3, 1e-3, 0.5, 5.0), domain)
     return [point for point in out if domain.admits(point)]
 
 
