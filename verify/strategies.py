@@ -25,7 +25,23 @@ from dataclasses import dataclass
 import torch
 from hypothesis import strategies as st
 
-__all__ = ["DOMAINS", "Domain", "Draw", "InvalidInput", "draws", "make", "sizes", "tensors"]
+__all__ = [
+    "DISCRETE",
+    "DOMAINS",
+    "Domain",
+    "Draw",
+    "InvalidInput",
+    "Labels",
+    "distinct_sizes",
+    "draws",
+    "labels",
+    "make",
+    "make_any",
+    "resolve_shape",
+    "size_ranges",
+    "sizes",
+    "tensors",
+]
 
 
 class InvalidInput(ValueError):
@@ -211,6 +227,41 @@ def _room(ranges: Mapping[str, tuple[int, int]], names: Sequence[int]) -> int:
     return len(values)
 
 
+def distinct_sizes(ranges: Mapping[str, tuple[int, int]]) -> st.SearchStrategy[dict[str, int]]:
+    """Sizes in ``ranges``, each one different from those drawn before it where its range has room.
+
+    Built one size at a time from the values still free, so it never rejects (five sizes in
+    ranges of two values each still draw at once), and Hypothesis shrinks toward the smallest
+    distinct sizes, 1 among them where a range holds it.
+
+    >>> from hypothesis import given
+    >>> @given(distinct_sizes({"N": (1, 2), "C": (1, 2), "F": (1, 3)}))
+    ... def test(s): assert len({s["N"], s["C"], s["F"]}) == 3
+    >>> test()
+    """
+    names = list(ranges)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> dict[str, int]:
+        used: set[int] = set()
+        out: dict[str, int] = {}
+        for name in names:
+            lo, hi = ranges[name]
+            if hi - lo > 4096:  # too wide to list; distinct by chance
+                value = draw(st.integers(lo, hi))
+            else:
+                free = [v for v in range(lo, hi + 1) if v not in used] or list(range(lo, hi + 1))
+                value = free[draw(st.integers(0, len(free) - 1))]
+            out[name] = value
+            used.add(value)
+        return out
+
+    return build()
+
+
+_size_strategy = distinct_sizes  # ``tensors`` takes an argument named ``sizes``
+
+
 @dataclass(frozen=True)
 class Draw:
     """What Hypothesis chose for one example: sizes, seed and scale (the tensors follow from them)."""
@@ -234,21 +285,161 @@ def draws(size_strategy: st.SearchStrategy[dict[str, int]]) -> st.SearchStrategy
     return st.builds(Draw, size_strategy, st.integers(0, 2**31 - 1), st.sampled_from(SCALES))
 
 
-def tensors(*shapes: Sequence[int], domain: str | Sequence[str] = "real", dtype: torch.dtype = torch.float64,
-            device: str = "cpu") -> st.SearchStrategy[tuple[torch.Tensor, ...]]:
+Dim = int | str  # a dimension: a fixed size, or the name of a size drawn from ``sizes=``
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Integer class labels in ``[0, count)``; ``count`` is a number or the name of a size."""
+
+    count: int | str
+
+    def describe(self) -> str:
+        return f"integer labels in [0, {self.count})"
+
+
+def labels(count: int | str) -> Labels:
+    """The domain of class labels (never differentiated): integers in ``[0, count)``.
+
+    >>> labels("C")
+    Labels(count='C')
+    """
+    if not isinstance(count, (int, str)) or isinstance(count, bool) or (isinstance(count, int) and count < 1):
+        raise ValueError(f"labels(count): count must be a positive integer or a size name; got {count!r}")
+    return Labels(count)
+
+
+# Discrete domains: never differentiated, made as integer or boolean tensors.
+DISCRETE: dict[str, str] = {"bool": "a random boolean mask", "index": "non-negative integers below 10"}
+
+AnyDomain = str | Labels
+
+
+def _check_domain(domain: AnyDomain) -> None:
+    if isinstance(domain, Labels):
+        return
+    if not isinstance(domain, str) or (domain not in DOMAINS and domain not in DISCRETE):
+        known = ", ".join([*DOMAINS, *DISCRETE, "labels(count)"])
+        raise KeyError(f"no input domain {domain!r}; there are {known}")
+
+
+def is_discrete(domain: AnyDomain) -> bool:
+    """Whether inputs of ``domain`` are integers or booleans (labels, ids, masks), never differentiated.
+
+    >>> is_discrete("real"), is_discrete("bool"), is_discrete(labels(3))
+    (False, True, True)
+    """
+    return isinstance(domain, Labels) or domain in DISCRETE
+
+
+def size_ranges(sizes: Mapping[str, int | tuple[int, int]] | None) -> dict[str, tuple[int, int]]:
+    """``{"N": (1, 4), "D": 3}`` -> ``{"N": (1, 4), "D": (3, 3)}``, validated (sizes start at 1).
+
+    >>> size_ranges({"N": (1, 4), "D": 3})
+    {'N': (1, 4), 'D': (3, 3)}
+    >>> size_ranges({"N": (0, 4)})
+    Traceback (most recent call last):
+    ...
+    ValueError: size 'N': (0, 4) includes 0; a zero-size array has no entry to check, start the range at 1
+    """
+    out: dict[str, tuple[int, int]] = {}
+    for name, value in (sizes or {}).items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"size names are non-empty strings; got {name!r}")
+        try:
+            lo, hi = (value, value) if isinstance(value, int) else tuple(value)  # type: ignore[misc]
+        except (TypeError, ValueError):
+            raise ValueError(f"size {name!r}: want an integer or a (low, high) pair; got {value!r}") from None
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)) or lo > hi:
+            raise ValueError(f"size {name!r}: want an integer or a (low, high) pair with low <= high; got {value!r}")
+        if lo < 1:
+            raise ValueError(f"size {name!r}: {value!r} includes {lo}; a zero-size array has no entry to check, "
+                             "start the range at 1")
+        out[name] = (lo, hi)
+    return out
+
+
+def _check_shape(shape: Sequence[Dim], ranges: Mapping[str, tuple[int, int]]) -> None:
+    if isinstance(shape, (str, int)):
+        raise TypeError(f"a shape is a tuple of sizes, like (3, 4) or ('N', 'D'); got {shape!r}")
+    for dim in shape:
+        if isinstance(dim, str):
+            if dim not in ranges:
+                raise ValueError(f"shape {tuple(shape)} names the size {dim!r}, which sizes= does not give; "
+                                 f"add e.g. sizes={{{dim!r}: (1, 4)}}")
+        elif not isinstance(dim, int) or isinstance(dim, bool) or dim < 0:
+            raise ValueError(f"shape {tuple(shape)}: {dim!r} is neither a size name nor a non-negative integer")
+
+
+def resolve_shape(shape: Sequence[Dim], drawn: Mapping[str, int]) -> tuple[int, ...]:
+    """A shape with its size names replaced by the drawn sizes.
+
+    >>> resolve_shape(("B", 3, "C"), {"B": 2, "C": 5})
+    (2, 3, 5)
+    """
+    return tuple(drawn[d] if isinstance(d, str) else int(d) for d in shape)
+
+
+def make_any(domain: AnyDomain, shape: Sequence[int], generator: torch.Generator, dtype: torch.dtype,
+             device: str | torch.device = "cpu", scale: float = 1.0,
+             drawn: Mapping[str, int] | None = None) -> torch.Tensor:
+    """``make`` for every domain: a float domain in ``dtype``, labels as int64, ``bool`` as bool.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> y = make_any(labels("C"), (6,), g, torch.float64, drawn={"C": 3})
+    >>> y.dtype, bool(((y >= 0) & (y < 3)).all())
+    (torch.int64, True)
+    """
+    if isinstance(domain, Labels):
+        count = (drawn or {})[domain.count] if isinstance(domain.count, str) else domain.count
+        return torch.randint(0, count, tuple(shape), generator=generator).to(device)
+    if domain == "bool":
+        return (torch.randint(0, 2, tuple(shape), generator=generator) == 1).to(device)
+    if domain == "index":
+        return torch.randint(0, 10, tuple(shape), generator=generator).to(device)
+    return make(domain, shape, generator, dtype, device, scale)
+
+
+def tensors(*shapes: Sequence[Dim], domain: AnyDomain | Sequence[AnyDomain] = "real",
+            dtype: torch.dtype = torch.float64, device: str = "cpu",
+            sizes: Mapping[str, int | tuple[int, int]] | None = None,
+            distinct: bool = True) -> st.SearchStrategy[tuple[torch.Tensor, ...]]:
     """Tuples of tensors with the given shapes (one domain for all, or one per shape), for your own tests.
+
+    A dimension is a number or the name of a size in ``sizes`` (a number or a ``(low, high)`` range).
+    Sizes are drawn per example, distinct where the ranges allow (so a transpose or a ``1 / shape[0]``
+    that is right only at square shapes fails), and Hypothesis shrinks a failure to the smallest sizes.
+    Discrete domains (``labels(count)``, ``"bool"``) give integer and boolean tensors.
 
     >>> from hypothesis import given
     >>> @given(tensors((2, 3), (3,), domain=("real", "simplex")))
     ... def test(xs): assert xs[0].shape == (2, 3) and abs(float(xs[1].sum()) - 1) < 1e-12
     >>> test()
+    >>> @given(tensors(("B", "T", "C"), ("C",), sizes={"B": (1, 4), "T": (1, 4), "C": (2, 6)}))
+    ... def test(xs): assert xs[0].shape[-1] == xs[1].shape[0] and xs[0].shape[0] != xs[0].shape[1]
+    >>> test()
     """
-    domains = [domain] * len(shapes) if isinstance(domain, str) else list(domain)
+    domains = [domain] * len(shapes) if isinstance(domain, (str, Labels)) else list(domain)
     if len(domains) != len(shapes):
         raise ValueError(f"{len(shapes)} shapes but {len(domains)} domains")
+    for d in domains:
+        _check_domain(d)
+    ranges = size_ranges(sizes)
+    for shape in shapes:
+        _check_shape(shape, ranges)
+    for d in domains:
+        if isinstance(d, Labels) and isinstance(d.count, str) and d.count not in ranges:
+            raise ValueError(f"labels({d.count!r}) names a size that sizes= does not give")
 
-    def build(seed: int, scale: float) -> tuple[torch.Tensor, ...]:
+    def build(drawn: dict[str, int], seed: int, scale: float) -> tuple[torch.Tensor, ...]:
         g = torch.Generator().manual_seed(seed)
-        return tuple(make(d, shape, g, dtype, device, scale) for d, shape in zip(domains, shapes))
+        return tuple(make_any(d, resolve_shape(shape, drawn), g, dtype, device, scale, drawn)
+                     for d, shape in zip(domains, shapes))
 
-    return st.builds(build, st.integers(0, 2**31 - 1), st.sampled_from(SCALES))
+    if not ranges:
+        drawn_sizes: st.SearchStrategy[dict[str, int]] = st.just({})
+    elif distinct:
+        drawn_sizes = _size_strategy(ranges)
+    else:
+        drawn_sizes = st.fixed_dictionaries({n: st.integers(*r) for n, r in ranges.items()})
+    return st.builds(build, drawn_sizes, st.integers(0, 2**31 - 1), st.sampled_from(SCALES))

@@ -1,0 +1,752 @@
+"""``check_layer``: check a NumPy layer's backward as it is written, at drawn shapes.
+
+Two conventions, the ones assignments and hand-written training code use:
+
+- **layer**: ``out, cache = forward(*arrays, *params)`` and ``grads = backward(dout, cache)``.
+  Several outputs are ``out_1, ..., out_K, cache = forward(...)`` with ``backward(dout_1, ...,
+  dout_K, cache)`` (an LSTM step's ``next_h, next_c``). ``grads`` is one array (one input), a
+  tuple in the order of the inputs (``None`` where an input gets no gradient), or a dict keyed
+  by input name (``"W1"`` or ``"dW1"``).
+- **loss**: ``loss, grads = forward(*arrays, *params)`` (no ``backward``); ``grads`` is the
+  gradient of the scalar loss with respect to the first float inputs (or those named in ``wrt``).
+
+Each output is checked on its own, with its own seeded random upstream gradient (the others 0),
+against a reference: autograd of a torch ``reference`` when one is given, else an accurate
+float64 numerical derivative of your own forward (Ridders' extrapolation, numeric_grad.py),
+whose error estimate enters the tolerance. Every entry is compared on its own:
+
+    |yours - reference| <= atol + rtol * |reference| + spread * (reference's error estimate
+                                                                 + your own measured rounding)
+
+so one large entry never hides a wrong small one. Integer and boolean inputs (labels, masks) are
+drawn from their domains and never differentiated. Your code always gets copies: an in-place
+change to an input is reported, never seen by the caller or the next call.
+
+A failure raises ``GradientMismatch`` (an ``AssertionError``) naming the phase (``forward``,
+``backward``, ``reference`` or ``compare``), the output, the input, the entry and both values,
+with the inputs saved to an ``.npz`` file and a call that checks them again.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+
+from .failure import (
+    GradientMismatch,
+    describe_array,
+    entry_index,
+    save_inputs,
+    show_inputs,
+)
+from .numeric_grad import entry_phi, numeric_gradient, one_sided
+from .strategies import (
+    SCALES,
+    Labels,
+    distinct_sizes,
+    is_discrete,
+    make_any,
+    resolve_shape,
+    size_ranges,
+)
+
+__all__ = ["InPlaceChange", "LayerReport", "LayerTolerance", "check_layer"]
+
+
+class InPlaceChange(UserWarning):
+    """Your forward or backward changed one of its input arrays in place."""
+
+
+@dataclass(frozen=True)
+class LayerTolerance:
+    """``|yours - reference| <= atol + rtol * |reference| + spread * (error estimate + your rounding)``, per entry."""
+
+    atol: float
+    rtol: float
+    spread: float = 16.0
+
+    def describe(self) -> str:
+        return (f"atol {self.atol:g} + rtol {self.rtol:g} x |reference| + {self.spread:g} x (the reference's error "
+                "estimate + your own measured rounding), entry by entry")
+
+
+# The numerical reference is good to about 1e-10 relative on smooth layers (Ridders); its own
+# estimate covers the rest, so rtol stays far below any real mistake (a missing term of 1e-4).
+# In float32 your backward carries about 1e-7 of rounding per operation, measured and added.
+TOLERANCES: dict[Any, LayerTolerance] = {
+    np.dtype(np.float64): LayerTolerance(atol=1e-8, rtol=1e-7),
+    np.dtype(np.float32): LayerTolerance(atol=1e-5, rtol=1e-4),
+}
+
+
+@dataclass
+class LayerReport:
+    """What a passing ``check_layer`` compared."""
+
+    examples: int
+    outputs: list[str]
+    inputs: list[str]
+    reference: str
+    tolerance: str
+    max_abs_error: float = 0.0
+    max_rel_error: float = 0.0
+    max_reference_error: float = 0.0
+    sizes_seen: list[dict[str, int]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+NUMERIC = "numerical derivative of your forward (Ridders' extrapolation of central differences, float64)"
+AUTOGRAD = "autograd of your torch reference (float64)"
+
+
+@dataclass
+class _Spec:
+    forward: Callable[..., Any]
+    backward: Callable[..., Any] | None
+    names: list[str]
+    shapes: dict[str, tuple[Any, ...]]
+    domains: dict[str, Any]
+    wrt: list[str]
+    wrt_given: bool
+    output_names: list[str] | None
+    dtype: np.dtype
+    tolerance: LayerTolerance
+    reference: Callable[..., Any] | None
+    subgradients: bool
+    name: str
+
+    @property
+    def loss(self) -> bool:
+        return self.backward is None
+
+
+# --- calling the user's code, phase by phase ------------------------------------------------------
+def _copies(arrays: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    return [np.array(a, copy=True) for a in arrays.values()]
+
+
+def _shapes_text(arrays: Mapping[str, np.ndarray]) -> str:
+    return ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in arrays.items())
+
+
+def _raised(spec: _Spec, phase: str, what: str, error: BaseException, arrays: Mapping[str, np.ndarray],
+            params: Sequence[Any], context: dict[str, Any]) -> GradientMismatch:
+    message = str(error) or "(no message)"
+    text = (f"{spec.name}: {what} raised {type(error).__name__}: {message}\n"
+            f"phase: {phase}; input shapes {_shapes_text(arrays)}; params {_params_text(params)}")
+    return GradientMismatch(text, phase=phase, inputs=dict(arrays), **context)
+
+
+def _params_text(params: Sequence[Any]) -> str:
+    return repr(tuple(params)) if params else "()"
+
+
+def _call_forward(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequence[Any],
+                  context: dict[str, Any], phase: str = "forward") -> Any:
+    __tracebackhide__ = True
+    try:
+        with np.errstate(all="ignore"):
+            return spec.forward(*_copies(arrays), *copy.deepcopy(list(params)))
+    except Exception as error:
+        what = "your forward" if phase == "forward" else "your forward (run by the numerical reference)"
+        raise _raised(spec, phase, what, error, arrays, params, context) from error
+
+
+def _as_array(value: Any) -> np.ndarray | None:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    try:
+        a = np.asarray(value)
+    except Exception:  # noqa: BLE001 - a value that is no array at all is reported by the caller
+        return None
+    return a if a.dtype.kind in "biuf" else None
+
+
+def _split_forward(spec: _Spec, result: Any, arrays: Mapping[str, np.ndarray], context: dict[str, Any]
+                   ) -> tuple[list[np.ndarray], Any]:
+    """The forward's outputs (as float arrays) and its cache (layer) or its gradients (loss)."""
+    if spec.loss:
+        if not isinstance(result, (tuple, list)) or len(result) < 2:
+            raise GradientMismatch(f"{spec.name}: the loss convention wants `loss, grads = f(...)`; your function "
+                                   f"returned a {type(result).__name__}", phase="forward", inputs=dict(arrays), **context)
+        loss = _as_array(result[0])
+        if loss is None or loss.size != 1:
+            raise GradientMismatch(f"{spec.name}: the loss (the first value returned) should be one number; it is "
+                                   f"{describe_array(result[0]) if loss is not None else type(result[0]).__name__}",
+                                   phase="forward", inputs=dict(arrays), **context)
+        grads = result[1] if len(result) == 2 else tuple(result[1:])
+        return [loss.reshape(()).astype(np.float64)], grads
+    if not isinstance(result, (tuple, list)) or len(result) < 2:
+        raise GradientMismatch(f"{spec.name}: the layer convention wants `out, cache = forward(...)`; your forward "
+                               f"returned a {type(result).__name__}", phase="forward", inputs=dict(arrays), **context)
+    outputs = []
+    for k, value in enumerate(result[:-1]):
+        a = _as_array(value)
+        if a is None:
+            raise GradientMismatch(f"{spec.name}: output {k} of your forward is a {type(value).__name__}, not an array",
+                                   phase="forward", inputs=dict(arrays), **context)
+        outputs.append(a)
+    return outputs, result[-1]
+
+
+def _check_finite_outputs(spec: _Spec, outputs: list[np.ndarray], names: list[str],
+                          arrays: Mapping[str, np.ndarray], context: dict[str, Any]) -> None:
+    for k, out in enumerate(outputs):
+        bad = ~np.isfinite(out.astype(np.float64))
+        if bad.any():
+            where = entry_index(int(np.flatnonzero(bad)[0]), out.shape)
+            raise GradientMismatch(
+                f"{spec.name}: output {k} ({names[k]}) of your forward is {out.reshape(-1)[bad.reshape(-1)][0]} at "
+                f"entry {where} on finite inputs ({_shapes_text(arrays)}); a gradient is checked only where the "
+                "forward is finite", phase="forward", output=k, output_name=names[k], entry=where,
+                inputs=dict(arrays), **context)
+
+
+def _grad_list(spec: _Spec, grads: Any, arrays: Mapping[str, np.ndarray], context: dict[str, Any],
+               notes: list[str]) -> dict[str, np.ndarray]:
+    """Your gradients, one per input in ``wrt``, validated (count, shape, numbers); None is 0."""
+    who = "your function's gradients" if spec.loss else "your backward"
+    if isinstance(grads, Mapping):
+        picked: dict[str, Any] = {}
+        for name in spec.wrt:
+            keys = [k for k in (name, f"d{name}", f"d_{name}", f"grad_{name}") if k in grads]
+            if not keys:
+                raise GradientMismatch(f"{spec.name}: {who} gave a dict with keys {sorted(map(str, grads))}; none is "
+                                       f"the gradient of input {name!r} ({name!r} or 'd{name}')", phase="backward",
+                                       input=name, inputs=dict(arrays), **context)
+            picked[name] = grads[keys[0]]
+        values = [picked[n] for n in spec.wrt]
+    else:
+        if grads is None or isinstance(grads, (np.ndarray, torch.Tensor, float, int, np.generic)):
+            values = [grads]
+        elif isinstance(grads, (tuple, list)):
+            values = list(grads)
+        else:
+            raise GradientMismatch(f"{spec.name}: {who} returned a {type(grads).__name__}, not arrays",
+                                   phase="backward", inputs=dict(arrays), **context)
+        if len(values) != len(spec.wrt):
+            if len(values) == len(spec.names) and not spec.wrt_given:
+                values = [v for n, v in zip(spec.names, values) if n in spec.wrt]
+            elif not (spec.loss and len(values) < len(spec.wrt) and not spec.wrt_given):
+                # (loss, dW with W the first input: the gradients of the first float inputs, zipped below)
+                raise GradientMismatch(
+                    f"{spec.name}: {who} returned {len(values)} gradient(s); the inputs to differentiate are "
+                    f"{', '.join(spec.wrt)} ({len(spec.wrt)})", phase="backward", inputs=dict(arrays), **context)
+    out: dict[str, np.ndarray] = {}
+    for name, value in zip(spec.wrt, values):
+        shape = np.shape(arrays[name])
+        if value is None:
+            notes.append(f"the gradient of {name} was None; taken as 0")
+            out[name] = np.zeros(shape)
+            continue
+        a = _as_array(value)
+        if a is None:
+            raise GradientMismatch(f"{spec.name}: the gradient of {name} is a {type(value).__name__}, not an array",
+                                   phase="backward", input=name, inputs=dict(arrays), **context)
+        if a.shape != shape:
+            # (1, D) for a (D,) bias holds the same numbers; a transposed or wrong-size gradient does not.
+            if a.size == int(np.prod(shape)) and tuple(d for d in a.shape if d != 1) == tuple(d for d in shape if d != 1):
+                a = a.reshape(shape)
+            else:
+                raise GradientMismatch(f"{spec.name}: the gradient of input {name!r} has shape {a.shape}; {name} has "
+                                       f"shape {shape}", phase="backward", input=name, inputs=dict(arrays), **context)
+        out[name] = a
+    return out
+
+
+# --- references --------------------------------------------------------------------------------------
+def _losses(spec: _Spec, params: Sequence[Any], upstreams: list[np.ndarray], context: dict[str, Any]
+            ) -> Callable[[list[np.ndarray]], np.ndarray]:
+    """``values -> [<dout_k, out_k(values)> for each output k]``, run on copies of the values."""
+
+    def losses(values: list[np.ndarray]) -> np.ndarray:
+        current = dict(zip(spec.names, values))
+        result = _call_forward(spec, current, params, context, phase="reference")
+        outputs, _ = _split_forward(spec, result, current, context)
+        if len(outputs) != len(upstreams) or any(np.shape(o) != u.shape for o, u in zip(outputs, upstreams)):
+            raise GradientMismatch(f"{spec.name}: your forward's outputs changed shape when an input entry moved "
+                                   "slightly", phase="reference", inputs=dict(current), **context)
+        return np.array([float(np.sum(np.asarray(o, dtype=np.float64) * u)) for o, u in zip(outputs, upstreams)])
+
+    return losses
+
+
+def _float64(spec: _Spec, arrays: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    return [a.astype(np.float64) if n in spec.wrt else a for n, a in arrays.items()]
+
+
+def _numeric_reference(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequence[Any],
+                       upstreams: list[np.ndarray], context: dict[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per input in ``wrt``: (K x shape derivatives of ``<dout_k, out_k>``, their error estimates)."""
+    losses = _losses(spec, params, upstreams, context)
+    values = _float64(spec, arrays)
+    found = {}
+    for name in spec.wrt:
+        g = numeric_gradient(losses, values, spec.names.index(name))
+        found[name] = (g.value, g.error)
+    return found
+
+
+def _torch_reference(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequence[Any],
+                     upstreams: list[np.ndarray], context: dict[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Autograd of the torch reference; the 'error estimate' is its rounding, measured in float32."""
+    runs = []
+    for dtype in (torch.float64, torch.float32):
+        leaves = [torch.tensor(a, dtype=dtype, requires_grad=True) if n in spec.wrt else torch.as_tensor(a)
+                  for n, a in arrays.items()]
+        try:
+            out = spec.reference(*leaves, *copy.deepcopy(list(params)))  # type: ignore[misc]
+            outs = list(out) if isinstance(out, (tuple, list)) else [out]
+            per_output = []
+            for o, u in zip(outs, upstreams):
+                wanted = [leaves[spec.names.index(n)] for n in spec.wrt]
+                grads = torch.autograd.grad(o, wanted, torch.as_tensor(u, dtype=o.dtype).reshape(o.shape),
+                                            retain_graph=True, allow_unused=True)
+                per_output.append([np.zeros(arrays[n].shape) if g is None else g.detach().double().numpy()
+                                   for n, g in zip(spec.wrt, grads)])
+        except Exception as error:
+            raise _raised(spec, "reference", "your torch reference", error, arrays, params, context) from error
+        if len(outs) != len(upstreams):
+            raise GradientMismatch(f"{spec.name}: your torch reference gave {len(outs)} outputs; your forward gives "
+                                   f"{len(upstreams)}", phase="reference", inputs=dict(arrays), **context)
+        runs.append(per_output)
+    found = {}
+    for i, name in enumerate(spec.wrt):
+        value = np.stack([runs[0][k][i] for k in range(len(upstreams))])
+        other = np.stack([runs[1][k][i] for k in range(len(upstreams))])
+        rounding = np.abs(value - other) * (np.finfo(np.float64).eps / np.finfo(np.float32).eps)
+        found[name] = (value, rounding)
+    return found
+
+
+# --- one example ------------------------------------------------------------------------------------
+def _upstreams(outputs: list[np.ndarray], seed: int, loss: bool) -> list[np.ndarray]:
+    if loss:
+        return [np.ones(())]
+    g = np.random.default_rng(seed)
+    return [g.standard_normal(o.shape) for o in outputs]
+
+
+def _inplace(spec: _Spec, before: Mapping[str, np.ndarray], after: list[np.ndarray], who: str,
+             notes: list[str]) -> None:
+    for (name, a), b in zip(before.items(), after):
+        if not np.array_equal(a, b, equal_nan=True):
+            note = f"{who} changed input {name!r} in place (your code was given a copy; the caller's array is intact)"
+            if note not in notes:
+                notes.append(note)
+                warnings.warn(f"{spec.name}: {note}", InPlaceChange, stacklevel=4)
+
+
+def _run_backward(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequence[Any], k: int,
+                  upstreams: list[np.ndarray], dtype: np.dtype, context: dict[str, Any],
+                  notes: list[str]) -> dict[str, np.ndarray]:
+    """Your gradients for output k (its upstream, the others 0), from a fresh forward's cache."""
+    __tracebackhide__ = True
+    given_arrays = {n: (a.astype(dtype) if n in spec.wrt or np.asarray(a).dtype.kind == "f" else a)
+                    for n, a in arrays.items()}
+    copies = _copies(given_arrays)
+    try:
+        with np.errstate(all="ignore"):
+            result = spec.forward(*copies, *copy.deepcopy(list(params)))
+    except Exception as error:
+        raise _raised(spec, "forward", "your forward", error, given_arrays, params, context) from error
+    _inplace(spec, given_arrays, copies, "your forward", notes)
+    _, rest = _split_forward(spec, result, given_arrays, context)
+    if spec.loss:
+        return _grad_list(spec, rest, given_arrays, context, notes)
+    douts = [(u if i == k else np.zeros_like(u)).astype(dtype) for i, u in enumerate(upstreams)]
+    sent = [d.copy() for d in douts]
+    try:
+        with np.errstate(all="ignore"):
+            grads = spec.backward(*sent, rest)  # type: ignore[misc]
+    except Exception as error:
+        raise _raised(spec, "backward", "your backward", error, given_arrays, params, context) from error
+    if any(not np.array_equal(a, b) for a, b in zip(douts, sent)):
+        note = "your backward changed dout in place (harmless here, but a caller reusing dout would see it)"
+        if note not in notes:
+            notes.append(note)
+    return _grad_list(spec, grads, given_arrays, context, notes)
+
+
+def _kink(spec: _Spec, losses: Callable[[list[np.ndarray]], np.ndarray], values: list[np.ndarray], which: int,
+          flat: int, k: int) -> tuple[float, float] | None:
+    """The one-sided derivatives at an entry if it sits on a kink or tie (they differ at every step)."""
+    phi = entry_phi(losses, values, which, flat)
+    x = float(values[which].reshape(-1)[flat])
+    gaps = []
+    sides = None
+    for h in (1e-4 * max(1.0, abs(x)), 1e-7 * max(1.0, abs(x))):
+        left, right = one_sided(phi, h)
+        gaps.append(abs(right[k] - left[k]))
+        sides = (float(left[k]), float(right[k]))
+    assert sides is not None
+    size = 1.0 + abs(sides[0]) + abs(sides[1])
+    # Smooth: the gap shrinks with the step (1000x here); at a kink it stays the jump.
+    if gaps[1] > 1e-4 * size and gaps[1] > 0.5 * gaps[0]:
+        return sides
+    return None
+
+
+def _compare(spec: _Spec, k: int, name: str, yours: np.ndarray, reference: np.ndarray, estimate: np.ndarray,
+             rounding: np.ndarray, kink_at: Callable[[int], tuple[float, float] | None]
+             ) -> tuple[bool, dict[str, Any]]:
+    tol = spec.tolerance
+    ref = reference.astype(np.float64).reshape(-1)
+    got = yours.astype(np.float64).reshape(-1)
+    floor = tol.spread * (estimate.reshape(-1) + rounding.reshape(-1))
+    allowed = tol.atol + tol.rtol * np.abs(ref) + floor
+    error = np.abs(got - ref)
+    error = np.where(np.isnan(error), np.inf, error)
+    bad = error > allowed
+    kinks: dict[int, tuple[float, float]] = {}
+    if bad.any():
+        order = np.argsort(-(error - allowed))
+        for flat in [int(i) for i in order[: min(int(bad.sum()), 20)]]:
+            sides = kink_at(flat)
+            if sides is not None:
+                kinks[flat] = sides
+        if spec.subgradients and bad.sum() <= 20:
+            for flat, (lo, hi) in kinks.items():
+                lo, hi = min(lo, hi), max(lo, hi)
+                if lo - allowed[flat] <= got[flat] <= hi + allowed[flat]:
+                    bad[flat] = False
+    worst = int(np.argmax(np.where(bad, error - allowed, -np.inf))) if bad.any() else int(np.argmax(error))
+    info = {
+        "flat": worst, "yours": float(got[worst]) if got.size else 0.0, "reference": float(ref[worst]) if ref.size else 0.0,
+        "allowed": float(allowed[worst]) if ref.size else 0.0, "estimate": float(estimate.reshape(-1)[worst]) if ref.size else 0.0,
+        "rounding": float(rounding.reshape(-1)[worst]) if ref.size else 0.0, "count": int(bad.sum()), "size": int(ref.size),
+        "kink": kinks.get(worst), "max_abs": float(error.max()) if error.size else 0.0,
+        "max_rel": float((error / (np.abs(ref) + tol.atol)).max()) if error.size else 0.0,
+        "max_estimate": float(estimate.max()) if estimate.size else 0.0,
+    }
+    return not bad.any(), info
+
+
+def _mismatch_text(spec: _Spec, k: int, output_names: list[str], name: str, shape: tuple[int, ...],
+                   info: dict[str, Any], reference_kind: str) -> str:
+    entry = entry_index(info["flat"], shape)
+    out = f"output {k} ({output_names[k]})" if len(output_names) > 1 else f"output {output_names[k]!r}"
+    text = (f"{spec.name}: {out}: the gradient of input {name!r} (shape {shape}) differs at entry {entry}: "
+            f"yours {info['yours']:.10g}, reference {info['reference']:.10g} "
+            f"(|difference| {abs(info['yours'] - info['reference']):.3g}, allowed {info['allowed']:.3g}); "
+            f"{info['count']} of {info['size']} entries differ")
+    text += f"\nreference: {reference_kind}; its error estimate here {info['estimate']:.2g}"
+    if info["kink"] is not None:
+        lo, hi = info["kink"]
+        text += (f"\nthis entry sits on a kink or a tie: the derivative from the left is {lo:.6g}, from the right "
+                 f"{hi:.6g}; any value between them is a valid subgradient"
+                 + ("" if spec.subgradients else " (pass subgradients=True to accept one)"))
+    if spec.dtype == np.dtype(np.float32):
+        text += ("\nfloat32 resolves only about 1e-4 relative (here your own rounding measured "
+                 f"{info['rounding']:.2g}); if the difference is that small, check in float64 (dtype=np.float64)")
+    return text
+
+
+def _one_example(spec: _Spec, arrays: dict[str, np.ndarray], params: Sequence[Any], seed: int,
+                 sizes: Mapping[str, int], report: LayerReport) -> None:
+    __tracebackhide__ = True
+    context: dict[str, Any] = {"seed": seed, "sizes": sizes}
+    result = _call_forward(spec, arrays, params, context)
+    outputs, _ = _split_forward(spec, result, arrays, context)
+    names = _output_names(spec, len(outputs))
+    _check_finite_outputs(spec, outputs, names, arrays, context)
+    upstreams = _upstreams(outputs, seed, spec.loss)
+    reference_kind = AUTOGRAD if spec.reference is not None else NUMERIC
+    refs = (_torch_reference if spec.reference is not None else _numeric_reference)(spec, arrays, params, upstreams, context)
+    values = _float64(spec, arrays)
+    losses = _losses(spec, params, upstreams, context)
+
+    verdicts: dict[str, str] = {}
+    failures = []
+    for k in range(len(outputs)):
+        grads = _run_backward(spec, arrays, params, k, upstreams, spec.dtype, context, report.notes)
+        rounding = {n: np.zeros(np.shape(arrays[n])) for n in grads}
+        if spec.dtype != np.dtype(np.float64):  # your own rounding: the same code in float64
+            exact = _run_backward(spec, arrays, params, k, upstreams, np.dtype(np.float64), context, report.notes)
+            rounding = {n: np.abs(grads[n].astype(np.float64) - exact[n].astype(np.float64)) for n in grads}
+        failed = None
+        for name in spec.wrt:
+            if name not in grads:  # loss convention: gradients of the first inputs only
+                continue
+            value, estimate = refs[name]
+            which = spec.names.index(name)
+            passed, info = _compare(spec, k, name, grads[name], value[k], estimate[k], rounding[name],
+                                    lambda flat, w=which, k=k: _kink(spec, losses, values, w, flat, k))
+            report.max_abs_error = max(report.max_abs_error, info["max_abs"])
+            report.max_rel_error = max(report.max_rel_error, info["max_rel"])
+            report.max_reference_error = max(report.max_reference_error, info["max_estimate"])
+            if not passed and failed is None:
+                failed = (name, info)
+        if failed is None:
+            verdicts[names[k]] = "passed"
+        else:
+            name, info = failed
+            shape = tuple(np.shape(arrays[name]))
+            verdicts[names[k]] = f"FAILED: d{name} at entry {entry_index(info['flat'], shape)}"
+            failures.append((k, name, info, shape))
+    if failures:
+        k, name, info, shape = failures[0]
+        text = _mismatch_text(spec, k, names, name, shape, info, reference_kind)
+        if len(names) > 1:
+            text += "\nverdict per output: " + "; ".join(f"{n}: {v}" for n, v in verdicts.items())
+        raise GradientMismatch(text, output=k, output_name=names[k], input=name, entry=entry_index(info["flat"], shape),
+                               yours=info["yours"], reference=info["reference"], tolerance=info["allowed"],
+                               inputs=dict(arrays), verdicts=verdicts, **context)
+    report.outputs = names
+
+
+def _output_names(spec: _Spec, count: int) -> list[str]:
+    if spec.loss:
+        return ["loss"]
+    if spec.output_names and len(spec.output_names) == count:
+        return list(spec.output_names)
+    return ["out"] if count == 1 else [f"out{k}" for k in range(count)]
+
+
+# --- drawing examples -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Example:
+    sizes: dict[str, int]
+    params: tuple[Any, ...]
+    seed: int
+    scale: float
+
+
+def _draw_param(draw: Callable[[st.SearchStrategy[Any]], Any], value: Any) -> Any:
+    if isinstance(value, st.SearchStrategy):
+        return draw(value)
+    if isinstance(value, dict) and any(isinstance(v, st.SearchStrategy) for v in value.values()):
+        return {k: draw(v) if isinstance(v, st.SearchStrategy) else v for k, v in value.items()}
+    return value
+
+
+def _examples(ranges: dict[str, tuple[int, int]], params: Sequence[Any],
+              where: Callable[..., bool] | None) -> st.SearchStrategy[_Example]:
+    drawn_sizes = distinct_sizes(ranges) if ranges else st.just({})
+
+    @st.composite
+    def build(draw: Callable[[st.SearchStrategy[Any]], Any]) -> _Example:
+        sizes = draw(drawn_sizes)
+        chosen = tuple(_draw_param(draw, p) for p in params)
+        if where is not None:
+            assume(where(sizes, *chosen))
+        return _Example(sizes, chosen, draw(st.integers(0, 2**31 - 1)), draw(st.sampled_from(SCALES)))
+
+    return build()
+
+
+def _arrays_for(spec: _Spec, example: _Example) -> dict[str, np.ndarray]:
+    g = torch.Generator().manual_seed(example.seed)
+    out = {}
+    for name in spec.names:
+        t = make_any(spec.domains[name], resolve_shape(spec.shapes[name], example.sizes), g, torch.float64,
+                     scale=example.scale, drawn=example.sizes)
+        a = t.numpy()
+        out[name] = a.astype(spec.dtype) if a.dtype.kind == "f" else a
+    return out
+
+
+def _validate_given(inputs: Mapping[str, Any], names: list[str]) -> dict[str, np.ndarray]:
+    missing = [n for n in names if n not in inputs]
+    if missing:
+        raise ValueError(f"inputs= lacks {', '.join(missing)}; it must hold every array of shapes=")
+    arrays = {}
+    for name in names:
+        a = np.asarray(inputs[name])
+        if a.size == 0:
+            raise ValueError(f"input {name!r} has shape {a.shape}, no entries: a zero-size array has no gradient to check")
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            where = entry_index(int(np.flatnonzero(~np.isfinite(a))[0]), a.shape)
+            raise ValueError(f"input {name!r} is {a.reshape(-1)[~np.isfinite(a.reshape(-1))][0]} at entry {where}: "
+                             "gradients are checked at finite inputs only")
+        arrays[name] = a
+    return arrays
+
+
+def _build_spec(forward: Callable[..., Any], backward: Callable[..., Any] | None, shapes: Mapping[str, Any],
+                domains: Mapping[str, Any] | None, wrt: Sequence[str] | None, outputs: Sequence[str] | None,
+                dtype: Any, tolerance: LayerTolerance | None, reference: Callable[..., Any] | None,
+                subgradients: bool, ranges: dict[str, tuple[int, int]]) -> _Spec:
+    if not callable(forward):
+        raise TypeError(f"forward must be a function; got {type(forward).__name__}")
+    if backward is not None and not callable(backward):
+        raise TypeError(f"backward must be a function or None (the loss convention); got {type(backward).__name__}")
+    if not isinstance(shapes, Mapping) or not shapes:
+        raise ValueError("shapes must be a dict of input name -> shape, like {'x': ('N', 'D'), 'w': ('D', 'M')}")
+    names = list(shapes)
+    domains = dict(domains or {})
+    unknown = sorted(set(domains) - set(names))
+    if unknown:
+        raise ValueError(f"domains= names {', '.join(unknown)}, which shapes= does not have")
+    from .strategies import _check_domain, _check_shape
+
+    for name in names:
+        domains.setdefault(name, "real")
+        _check_domain(domains[name])
+        _check_shape(shapes[name], ranges)
+        d = domains[name]
+        if isinstance(d, Labels) and isinstance(d.count, str) and d.count not in ranges:
+            raise ValueError(f"labels({d.count!r}) for input {name!r} names a size that sizes= does not give")
+    floats = [n for n in names if not is_discrete(domains[n])]
+    if wrt is not None:
+        bad = [n for n in wrt if n not in floats]
+        if bad:
+            raise ValueError(f"wrt= names {', '.join(map(repr, bad))}: not a float input of shapes= ({', '.join(floats)})")
+    np_dtype = np.dtype(dtype)
+    if np_dtype not in TOLERANCES:
+        raise ValueError(f"dtype {np_dtype} is not supported; use float64 or float32")
+    name = getattr(forward, "__name__", "layer")
+    if backward is not None:
+        back = getattr(backward, "__name__", "<lambda>")
+        name = back.replace("_backward", "") if back.isidentifier() else name.replace("_forward", "")
+    return _Spec(forward, backward, names, {n: tuple(shapes[n]) for n in names}, domains,
+                 list(wrt) if wrt is not None else floats, wrt is not None, list(outputs) if outputs else None,
+                 np_dtype, tolerance or TOLERANCES[np_dtype], reference, subgradients, name)
+
+
+def _snippet(spec: _Spec, path: str | None, params: Sequence[Any]) -> str:
+    fwd = getattr(spec.forward, "__name__", "forward")
+    bwd = getattr(spec.backward, "__name__", "backward") if spec.backward else None
+    args = f"{fwd}, {bwd}" if bwd else f"{fwd}"
+    source = f"dict(np.load({path!r}))" if path else "{...}"
+    extra = f", params={tuple(params)!r}" if params else ""
+    return f"verify.check_layer({args}, inputs={source}{extra})"
+
+
+def _finish(spec: _Spec, error: GradientMismatch, params: Sequence[Any], save: bool) -> GradientMismatch:
+    arrays = error.inputs if isinstance(error.inputs, dict) else {}
+    path = save_inputs(arrays) if save and arrays else None
+    text = str(error)
+    if error.sizes:
+        text += "\nsizes " + ", ".join(f"{k}={v}" for k, v in error.sizes.items())
+    text += f"; seed {error.seed}" if error.seed is not None else ""
+    text += "\non the inputs\n" + show_inputs(arrays)
+    text += ("\nsaved to " + path if path else "") + "\ncheck them again with\n  " + _snippet(spec, path, params)
+    fields = {k: getattr(error, k) for k in ("phase", "output", "output_name", "input", "entry", "yours", "reference",
+                                             "tolerance", "seed", "sizes", "inputs", "verdicts")}
+    final = GradientMismatch(text, saved=path, **fields)
+    final.__cause__ = error.__cause__
+    return final
+
+
+def check_layer(
+    forward: Callable[..., Any],
+    backward: Callable[..., Any] | None = None,
+    shapes: Mapping[str, Sequence[int | str]] | None = None,
+    *,
+    params: Sequence[Any] = (),
+    sizes: Mapping[str, int | tuple[int, int]] | None = None,
+    domains: Mapping[str, Any] | None = None,
+    examples: int = 25,
+    reference: Callable[..., Any] | None = None,
+    wrt: Sequence[str] | None = None,
+    outputs: Sequence[str] | None = None,
+    dtype: Any = np.float64,
+    tolerance: LayerTolerance | None = None,
+    subgradients: bool = False,
+    where: Callable[..., bool] | None = None,
+    seed: int | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    save: bool = True,
+) -> LayerReport:
+    """Check a NumPy layer's backward against a reference at drawn shapes; raise ``GradientMismatch`` if wrong.
+
+    ``forward(*arrays, *params)`` takes the arrays in the order of ``shapes`` (name -> shape, each
+    dimension a number or a size name drawn from ``sizes``, a number or a ``(low, high)`` range),
+    then ``params`` (fixed values, Hypothesis strategies, or dicts holding strategies, drawn per
+    example). ``backward(dout, cache)`` returns one gradient per float input (see the module doc);
+    with ``backward=None`` the forward is ``loss, grads = f(...)``. ``domains`` gives an input's
+    kind: a name from ``verify.strategies.DOMAINS`` (default ``"real"``), ``labels(count)`` or
+    ``"bool"`` (never differentiated). ``where(sizes, *params)`` keeps the examples it accepts
+    (a convolution's sizes that its stride divides). ``reference`` is an optional torch forward
+    (autograd is then the reference); otherwise a float64 numerical derivative of your forward
+    is. ``inputs`` checks one given set of arrays instead of drawing (what a failure's snippet
+    does). ``seed`` None runs Hypothesis' derandomized examples (the same every run).
+
+    >>> def affine_forward(x, w, b):
+    ...     return x @ w + b, (x, w)
+    >>> def affine_backward(dout, cache):
+    ...     x, w = cache
+    ...     return dout @ w.T, x.T @ dout, dout.sum(axis=0)
+    >>> shapes = {"x": ("N", "D"), "w": ("D", "M"), "b": ("M",)}
+    >>> r = check_layer(affine_forward, affine_backward, shapes, sizes={"N": (1, 3), "D": (1, 3), "M": (1, 3)},
+    ...                 examples=5)
+    >>> r.examples, r.reference.startswith("numerical derivative")
+    (5, True)
+    >>> def wrong_backward(dout, cache):
+    ...     x, w = cache
+    ...     return dout @ w.T, x.T @ dout, dout.mean(axis=0)  # mean, not sum
+    >>> check_layer(affine_forward, wrong_backward, shapes, sizes={"N": (1, 3), "D": (1, 3), "M": (1, 3)},
+    ...             examples=5, save=False)
+    Traceback (most recent call last):
+    ...
+    verify.failure.GradientMismatch: wrong: output 'out': the gradient of input 'b' (shape (...)) differs at entry ...
+    """
+    __tracebackhide__ = True
+    if shapes is None and inputs is not None:
+        shapes = {k: np.shape(v) for k, v in inputs.items()}
+    if shapes is None:
+        raise ValueError("check_layer needs shapes= (name -> shape) or inputs= (name -> array)")
+    if not isinstance(examples, int) or examples < 1:
+        raise ValueError(f"examples must be a positive integer; got {examples!r}")
+    ranges = size_ranges(sizes)
+    spec = _build_spec(forward, backward, shapes, domains, wrt, outputs, dtype, tolerance, reference, subgradients,
+                       ranges)
+    report = LayerReport(0, [], list(spec.wrt), AUTOGRAD if reference is not None else NUMERIC,
+                         spec.tolerance.describe())
+    if inputs is not None:
+        given_arrays = _validate_given(inputs, spec.names)
+        try:
+            _one_example(spec, given_arrays, tuple(params), 0, {}, report)
+        except GradientMismatch as error:
+            raise _finish(spec, error, params, save) from error.__cause__
+        report.examples = 1
+        return report
+
+    failure: list[GradientMismatch] = []
+
+    def example(ex: _Example) -> None:
+        arrays = _arrays_for(spec, ex)
+        try:
+            _one_example(spec, arrays, ex.params, ex.seed, ex.sizes, report)
+        except GradientMismatch as error:
+            error.params = ex.params  # type: ignore[attr-defined]
+            failure[:] = [error]
+            raise
+        report.examples += 1
+        if ex.sizes not in report.sizes_seen:
+            report.sizes_seen.append(dict(ex.sizes))
+
+    test = given(_examples(ranges, tuple(params), where))(example)
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
+    runner = settings(max_examples=examples, deadline=None, database=None, derandomize=seed is None,
+                      suppress_health_check=list(HealthCheck), print_blob=False, report_multiple_bugs=False,
+                      phases=[Phase.explicit, Phase.generate, Phase.shrink])(test)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InPlaceChange)  # reported once, below, not per example
+            runner()
+    except Unsatisfiable:
+        raise ValueError("no example satisfies where= at these sizes and params; widen sizes= or relax where=") from None
+    except Exception:
+        if not failure:
+            raise
+        last = failure[-1]
+        raise _finish(spec, last, getattr(last, "params", params), save) from last.__cause__
+    for note in report.notes:
+        if "in place" in note and "dout" not in note:
+            warnings.warn(f"{spec.name}: {note}", InPlaceChange, stacklevel=2)
+    if not report.outputs:
+        report.outputs = ["loss"] if spec.loss else ["out"]
+    return report
