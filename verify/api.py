@@ -1,31 +1,61 @@
 """``check_gradient``: check your own backward (or gradient formula) against torch autograd.
 
-For engineers who write a custom ``torch.autograd.Function`` or derive a gradient by hand. The
-comparison is the one ``gradproof verify`` uses (tolerances from ``verify.check.TOLERANCES`` by
-dtype, scaled by the problem's magnitude and autograd's own measured rounding, never widened), and a mismatch raises
-``GradientMismatch``, an ``AssertionError`` whose message says which input, which entry, your
-value and autograd's, and the inputs that showed it. So it works as the body of a pytest test,
-with Hypothesis driving the inputs either here (pass a strategy) or in your own ``@given`` test
-(pass the drawn tensors).
+For engineers who write a custom ``torch.autograd.Function`` or derive a gradient by hand (for
+NumPy layers, see ``verify.check_layer``). Every entry of every gradient is compared on its own:
+
+    |yours - autograd| <= atol + rtol * |autograd| + spread * (autograd's own rounding at that entry)
+
+with ``atol`` and ``rtol`` from ``verify.check.TOLERANCES`` by dtype (never widened), and the
+rounding measured by running autograd again in a companion precision. No tensor-wide scale
+enters, so a wrong row next to a row of 1e6 is still wrong. A forward with several outputs
+(an LSTM step's ``(h, c)``) has each output checked on its own, with its own seeded upstream
+gradient. Integer and boolean inputs (labels, masks) are never differentiated. Your code gets
+copies of the inputs: an in-place change is reported, never seen by the caller.
+
+A mismatch raises ``GradientMismatch``, an ``AssertionError`` with fields (phase, output,
+input, entry, yours, reference, tolerance, seed, inputs, saved), a message that says which
+phase failed (your forward, your backward, or the reference ``fn``), where and by how much,
+whether the entry sits on a kink, and a file (``.pt``) with a call that checks the inputs again.
+So it works as the body of a pytest test, with Hypothesis driving the inputs either here (pass
+a strategy) or in your own ``@given`` test (pass the drawn tensors).
 """
 
 from __future__ import annotations
 
+import hashlib
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis.strategies import SearchStrategy
 
-from .check import TOLERANCES, Comparison, Tolerance, companion_dtype, compare
+from .check import TOLERANCES, Tolerance, companion_dtype
+from .failure import GradientMismatch, entry_index, failure_dir
+from .numeric_grad import one_sided
+from .strategies import InvalidInput
 
-__all__ = ["GradientMismatch", "GradientReport", "check_gradient"]
+__all__ = ["GradientMismatch", "GradientReport", "InPlaceChange", "check_gradient"]
 
 
-class GradientMismatch(AssertionError):
-    """Your gradient and autograd's differ beyond the tolerance; the message shows where."""
+ULPS = 16  # the absolute floor, in units of the gradient's largest entry (see _compare)
+
+
+def describe_tolerance(tol: Tolerance) -> str:
+    """The per-entry rule, as reports and messages print it.
+
+    >>> describe_tolerance(TOLERANCES[torch.float64])
+    "rtol 1e-10 x |autograd| + 16 x (autograd's + your own measured rounding) + 16 eps x the largest |autograd|, entry by entry"
+    """
+    return (f"rtol {tol.rtol:g} x |autograd| + {tol.spread:g} x (autograd's + your own measured rounding) + {ULPS} eps x "
+            "the largest |autograd|, entry by entry")
+
+
+class InPlaceChange(UserWarning):
+    """Your code changed one of its input tensors in place (it was given a copy)."""
 
 
 @dataclass(frozen=True)
@@ -36,23 +66,45 @@ class GradientReport:
     max_abs_error: float
     max_rel_error: float
     tolerance: str
+    outputs: int = 1
+    reference: str = "autograd"
+    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 def _is_function_class(obj: Any) -> bool:
     return isinstance(obj, type) and issubclass(obj, torch.autograd.Function)
 
 
-def _autograd(fn: Callable[..., torch.Tensor], inputs: Sequence[torch.Tensor], wrt: Sequence[int],
-              seed: int, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, list[torch.Tensor | None], torch.Tensor]:
-    """fn's output, autograd's gradients of the chosen inputs along a seeded upstream, and the upstream;
-    with ``dtype``, the floating inputs are cast first (the companion run that measures rounding)."""
+def _outputs(value: Any) -> list[torch.Tensor]:
+    return list(value) if isinstance(value, (tuple, list)) else [value]
+
+
+def _shapes(inputs: Sequence[torch.Tensor]) -> str:
+    return ", ".join(str(tuple(x.shape)) for x in inputs)
+
+
+def _raised(phase: str, who: str, error: BaseException, inputs: Sequence[torch.Tensor], seed: int) -> GradientMismatch:
+    text = f"{who} raised {type(error).__name__}: {str(error) or '(no message)'} (input shapes {_shapes(inputs)})"
+    return GradientMismatch(f"{text}\nphase: {phase}", phase=phase, seed=seed, inputs=list(inputs))
+
+
+def _reference(fn: Callable[..., Any], inputs: Sequence[torch.Tensor], wrt: Sequence[int], upstreams_seed: int,
+               dtype: torch.dtype | None = None) -> tuple[list[torch.Tensor], list[list[torch.Tensor]], list[torch.Tensor]]:
+    """fn's outputs, autograd's gradients of the chosen inputs for each output (its own seeded upstream,
+    the others 0), and the upstreams; with ``dtype``, floating inputs are cast first (the companion run)."""
     cast = [x.detach().to(dtype) if dtype is not None and x.is_floating_point() else x.detach() for x in inputs]
     leaves = [x.clone().requires_grad_(i in wrt) for i, x in enumerate(cast)]
-    out = fn(*leaves)
-    g = torch.Generator().manual_seed(seed)
-    upstream = torch.randn(out.shape, generator=g, dtype=torch.float64).to(out)  # a random v for J^T v
-    grads = torch.autograd.grad(out, [leaves[i] for i in wrt], upstream, allow_unused=True)
-    return out, list(grads), upstream
+    try:
+        outs = _outputs(fn(*leaves))
+        g = torch.Generator().manual_seed(upstreams_seed)
+        upstreams = [torch.randn(o.shape, generator=g, dtype=torch.float64).to(o) for o in outs]  # random v for J^T v
+        grads = []
+        for o, v in zip(outs, upstreams):
+            found = torch.autograd.grad(o, [leaves[i] for i in wrt], v, allow_unused=True, retain_graph=True)
+            grads.append([torch.zeros_like(leaves[i]) if d is None else d for i, d in zip(wrt, found)])
+    except Exception as error:
+        raise _raised("reference", "the reference fn", error, inputs, upstreams_seed) from error
+    return [o.detach() for o in outs], grads, upstreams
 
 
 def _example_seed(inputs: Sequence[torch.Tensor], seed: int) -> int:
@@ -61,79 +113,284 @@ def _example_seed(inputs: Sequence[torch.Tensor], seed: int) -> int:
     return (seed + int(total * 1e6)) % 2**31
 
 
-def _one_example(fn: Callable[..., torch.Tensor], yours: Any, inputs: Sequence[torch.Tensor],
-                 wrt: Sequence[int], tolerance: Tolerance | None, seed: int) -> list[Comparison]:
-    seed = _example_seed(inputs, seed)
-    out, expected, upstream = _autograd(fn, inputs, wrt, seed)
-    dtype = out.dtype
-    _, companion, _ = _autograd(fn, inputs, wrt, seed, companion_dtype(dtype))
-    tol = tolerance or TOLERANCES.get(dtype, TOLERANCES[torch.float32])
+def _validate(inputs: Sequence[Any]) -> list[torch.Tensor]:
+    out = []
+    for i, x in enumerate(inputs):
+        if not isinstance(x, torch.Tensor):
+            if isinstance(x, np.ndarray):
+                raise TypeError(f"input {i} is a NumPy array: check_gradient checks torch code; for a NumPy layer use "
+                                "verify.check_layer(forward, backward, shapes)")
+            raise TypeError(f"input {i} is a {type(x).__name__}, not a tensor")
+        if x.numel() == 0:
+            raise InvalidInput(f"input {i} has shape {tuple(x.shape)}, no entries: a zero-size tensor has no gradient "
+                               "to check")
+        if (x.is_floating_point() or x.is_complex()) and not bool(torch.isfinite(x).all()):
+            flat = int(torch.nonzero(~torch.isfinite(x.reshape(-1)))[0])
+            raise InvalidInput(f"input {i} is {float(x.reshape(-1)[flat])} at entry {entry_index(flat, tuple(x.shape))}: "
+                               "gradients are checked at finite inputs only")
+        out.append(x)
+    return out
+
+
+def _changed(before: Sequence[torch.Tensor], after: Sequence[torch.Tensor]) -> list[int]:
+    return [i for i, (a, b) in enumerate(zip(before, after)) if not torch.equal(a, b.detach())]
+
+
+def _kink(fn: Callable[..., Any], inputs: Sequence[torch.Tensor], k: int, upstream: torch.Tensor, which: int,
+          flat: int) -> tuple[float, float] | None:
+    """The one-sided derivatives of ``<v, fn_k>`` along one input entry, if it sits on a kink or a tie."""
+    base = [x.detach().cpu().double() if x.is_floating_point() else x.detach().cpu() for x in inputs]
+    v = upstream.detach().cpu().double()
+
+    def phi(t: float) -> np.ndarray:
+        moved = [x.clone() for x in base]
+        moved[which].reshape(-1)[flat] += t
+        with torch.no_grad():
+            return np.array([float((_outputs(fn(*moved))[k].double() * v).sum())])
+
     try:
-        if _is_function_class(yours):
-            mine = [x.detach().clone().requires_grad_(i in wrt) for i, x in enumerate(inputs)]
-            forward = yours.apply(*mine)
-            if forward.shape != out.shape:
-                raise GradientMismatch(f"your forward output has shape {tuple(forward.shape)}, fn's {tuple(out.shape)}")
-            companion_out = fn(*[x.detach().to(companion_dtype(dtype)) if x.is_floating_point() else x for x in inputs])
-            check_forward = compare(forward.detach().reshape(1, -1), out.detach().reshape(1, -1), tol,
-                                    companion=companion_out.detach().reshape(1, -1))
-            if not check_forward.passed:
-                raise GradientMismatch(_message("the forward output", check_forward, inputs, tol))
-            got = torch.autograd.grad(forward, [mine[i] for i in wrt], upstream, allow_unused=True)
-        else:
-            got = yours(*[x.detach() for x in inputs], upstream)
-            got = (got,) if isinstance(got, torch.Tensor) else tuple(got)
-            if len(got) == len(inputs) and len(wrt) != len(inputs):
-                got = tuple(got[i] for i in wrt)
-    except (RuntimeError, TypeError, ValueError, IndexError) as error:
-        shapes = ", ".join(str(tuple(x.shape)) for x in inputs)
-        raise GradientMismatch(f"your backward raised {type(error).__name__}: {error} (input shapes {shapes})") from error
-    if len(got) != len(wrt):
-        raise GradientMismatch(f"your backward gave {len(got)} gradients for {len(wrt)} inputs")
+        x = float(base[which].reshape(-1)[flat])
+        steps = (1e-4 * max(1.0, abs(x)), 1e-7 * max(1.0, abs(x)))
+        (l1, r1), (l2, r2) = (one_sided(phi, h) for h in steps)
+    except Exception:  # noqa: BLE001 - a reference that cannot run in float64 on the CPU gives no diagnosis
+        return None
+    gap_big, gap_small = abs(float(r1[0] - l1[0])), abs(float(r2[0] - l2[0]))
+    size = 1.0 + abs(float(l2[0])) + abs(float(r2[0]))
+    if gap_small > 1e-4 * size and gap_small > 0.5 * gap_big:  # the jump does not shrink with the step
+        return float(l2[0]), float(r2[0])
+    return None
+
+
+@dataclass
+class _Outcome:
+    passed: bool
+    flat: int
+    yours: float
+    reference: float
+    allowed: float
+    count: int
+    max_abs: float
+    max_rel: float
+    rounding: float
+    kink: tuple[float, float] | None
+
+
+def _compare(mine: torch.Tensor, auto: torch.Tensor, other: torch.Tensor, tol: Tolerance, dtype: torch.dtype,
+             kink_at: Callable[[int], tuple[float, float] | None], subgradients: bool,
+             mine_other: torch.Tensor | None = None) -> _Outcome:
+    got = mine.detach().cpu().double().reshape(-1).numpy()
+    own = got if mine_other is None else mine_other.detach().cpu().double().reshape(-1).numpy()
+    ref = auto.detach().cpu().double().reshape(-1).numpy()
+    companion = other.detach().cpu().double().reshape(-1).numpy()
+    # autograd's own rounding at each entry, in the checked dtype's unit (see check.Tolerance).
+    ratio = min(1.0, torch.finfo(dtype).eps / torch.finfo(companion_dtype(dtype)).eps)
+    rounding = np.nan_to_num(np.abs(ref - companion) + np.abs(got - own), nan=0.0, posinf=0.0) * ratio
+    # One rounding unit of the gradient's largest entry: the only tensor-wide term, far below any
+    # real mistake (a wrong row next to a row of 1e6 in float32 is judged to 0.1, not to 100).
+    floor = ULPS * torch.finfo(dtype).eps * (float(np.abs(ref).max()) if ref.size else 0.0)
+    allowed = floor + tol.rtol * np.abs(ref) + tol.spread * rounding
+    error = np.abs(got - ref)
+    error = np.where(np.isnan(error), np.inf, error)
+    bad = error > allowed
+    tiny = float(np.finfo(np.float64).tiny)
+    kinks: dict[int, tuple[float, float]] = {}
+    if bad.any():
+        for flat in [int(i) for i in np.argsort(-(error - allowed))[: min(int(bad.sum()), 20)]]:
+            sides = kink_at(flat)
+            if sides is not None:
+                kinks[flat] = sides
+        if subgradients and bad.sum() <= 20:
+            for flat, (a, b) in kinks.items():
+                if min(a, b) - allowed[flat] <= got[flat] <= max(a, b) + allowed[flat]:
+                    bad[flat] = False
+    worst = int(np.argmax(np.where(bad, error - allowed, -np.inf))) if bad.any() else int(np.argmax(error))
+    return _Outcome(not bad.any(), worst, float(got[worst]), float(ref[worst]), float(allowed[worst]), int(bad.sum()),
+                    float(error.max()), float((error / np.maximum(np.abs(ref), floor + tiny)).max()), float(rounding[worst]),
+                    kinks.get(worst))
+
+
+def _shown(inputs: Sequence[torch.Tensor]) -> str:
+    def one(x: torch.Tensor) -> str:
+        if x.numel() <= 36:
+            return str(torch.round(x.detach().cpu().double(), decimals=4).tolist())
+        d = x.detach().cpu().double()
+        return f"shape {tuple(x.shape)} {str(x.dtype).removeprefix('torch.')}, entries in [{float(d.min()):.4g}, {float(d.max()):.4g}]"
+
+    return "\n".join(f"  input {i}: {one(x)}" for i, x in enumerate(inputs))
+
+
+def _mismatch(what: str, k: int, outputs: int, outcome: _Outcome, shape: tuple[int, ...], tol: Tolerance,
+              dtype: torch.dtype, subgradients: bool) -> str:
+    entry = entry_index(outcome.flat, shape)
+    where = f"output {k}: " if outputs > 1 else ""
+    text = (f"{where}{what} differs from autograd at entry {entry}: yours {outcome.yours:.10g}, autograd "
+            f"{outcome.reference:.10g} (|difference| {abs(outcome.yours - outcome.reference):.3g}, allowed "
+            f"{outcome.allowed:.3g}; {outcome.count} of {int(np.prod(shape)) if shape else 1} entries differ; max abs "
+            f"error {outcome.max_abs:.3g}, max rel error {outcome.max_rel:.3g}; tolerance {describe_tolerance(tol)}; "
+            f"autograd's rounding here {outcome.rounding:.2g})")
+    if outcome.kink is not None:
+        a, b = outcome.kink
+        text += (f"\nthis input entry sits on a kink or a tie: the derivative from the left is {a:.6g}, from the right "
+                 f"{b:.6g}; any value between them is a valid subgradient"
+                 + ("" if subgradients else " (pass subgradients=True to accept one)"))
+    if dtype in (torch.float32, torch.float16, torch.bfloat16):
+        text += (f"\n{str(dtype).removeprefix('torch.')} resolves only about {tol.rtol:g} relative; if the difference "
+                 "is that small, check in float64, where the tolerance is "
+                 f"{TOLERANCES[torch.float64].rtol:g}")
+    return text
+
+
+def _yours(fn: Callable[..., Any], yours: Any, inputs: Sequence[torch.Tensor], wrt: Sequence[int],
+           ups: list[torch.Tensor], outs: list[torch.Tensor] | None, k: int, tol: Tolerance, dtype: torch.dtype,
+           fields: dict[str, Any], notes: list[str] | None) -> list[Any]:
+    """Your gradients for output k (upstream ``ups``), run on copies cast to ``dtype``; with ``outs``
+    (the main run) your forward is checked too and in-place changes are noted."""
+    __tracebackhide__ = True
+    function = _is_function_class(yours)
+    cast = [x.detach().to(dtype) if x.is_floating_point() else x.detach() for x in inputs]
+    mine = [x.clone().requires_grad_(i in wrt and function) for i, x in enumerate(cast)]
+    seed = fields["seed"]
+    if function:
+        try:
+            forward = _outputs(yours.apply(*mine))
+        except Exception as error:
+            raise _raised("forward", "your forward", error, inputs, seed) from error
+        if outs is not None:
+            if len(forward) != len(outs):
+                raise GradientMismatch(f"your forward gave {len(forward)} outputs; fn gives {len(outs)}",
+                                       phase="forward", **fields)
+            if k == 0:
+                _check_forward(fn, inputs, forward, outs, tol, dtype, fields)
+        try:
+            pairs = [(f, u) for f, u in zip(forward, ups) if isinstance(f, torch.Tensor) and f.requires_grad]
+            got: list[Any] = list(torch.autograd.grad([f for f, _ in pairs], [mine[i] for i in wrt],
+                                                      [u.to(f.dtype) for f, u in pairs], allow_unused=True)
+                                  if pairs else [None] * len(wrt))
+        except Exception as error:
+            raise _raised("backward", "your backward", error, inputs, seed) from error
+    else:
+        try:
+            result = yours(*mine, *ups)
+        except Exception as error:
+            raise _raised("backward", "your backward", error, inputs, seed) from error
+        got = [result] if isinstance(result, torch.Tensor) or result is None else list(result)
+        if len(got) == len(inputs) and len(wrt) != len(inputs):
+            got = [got[i] for i in wrt]
+    if notes is not None:
+        for i in _changed(cast, mine):
+            note = f"your code changed input {i} in place (it was given a copy; the caller's tensor is intact)"
+            if note not in notes:
+                notes.append(note)
+    return got
+
+
+def _one_example(fn: Callable[..., Any], yours: Any, inputs: list[torch.Tensor], wrt: Sequence[int],
+                 tolerance: Tolerance | None, seed: int, subgradients: bool, notes: list[str]) -> list[_Outcome]:
+    __tracebackhide__ = True
+    seed = _example_seed(inputs, seed)
+    outs, expected, upstreams = _reference(fn, inputs, wrt, seed)
+    dtype = next((o.dtype for o in outs if o.is_floating_point()), torch.float64)
+    _, companion, _ = _reference(fn, inputs, wrt, seed, companion_dtype(dtype))
+    tol = tolerance or TOLERANCES.get(dtype, TOLERANCES[torch.float32])
+    fields = {"seed": seed, "inputs": list(inputs)}
+    for k, o in enumerate(outs):
+        if o.is_floating_point() and not bool(torch.isfinite(o).all()):
+            raise GradientMismatch(f"the reference fn gives a non-finite output {k} on finite inputs (input shapes "
+                                   f"{_shapes(inputs)}): there is no gradient to compare there", phase="reference",
+                                   output=k, **fields)
+    function = _is_function_class(yours)
     outcomes = []
-    for i, mine_g, auto_g, other_g in zip(wrt, got, expected, companion):
-        zeros = torch.zeros_like(inputs[i])
-        auto_g = zeros if auto_g is None else auto_g
-        other_g = zeros if other_g is None else other_g
-        mine_g = zeros if mine_g is None else mine_g
-        if tuple(mine_g.shape) != tuple(inputs[i].shape):
-            raise GradientMismatch(f"the gradient of input {i} has shape {tuple(mine_g.shape)}; the input's is "
-                                   f"{tuple(inputs[i].shape)}")
-        outcome = compare(mine_g.detach().reshape(1, -1), auto_g.detach().reshape(1, -1), tol,
-                          companion=other_g.detach().reshape(1, -1))
-        if not outcome.passed:
-            raise GradientMismatch(_message(f"the gradient of input {i} (shape {tuple(inputs[i].shape)})",
-                                            outcome, inputs, tol, shape=tuple(inputs[i].shape)))
-        outcomes.append(outcome)
+    for k in range(len(outs)):
+        ups = [v if j == k else torch.zeros_like(v) for j, v in enumerate(upstreams)]
+        got = _yours(fn, yours, inputs, wrt, ups, outs, k, tol, dtype, fields, notes)
+        try:  # your own rounding: the same code once more in the companion precision
+            other = companion_dtype(dtype)
+            rounding = _yours(fn, yours, inputs, wrt, [u.to(other) for u in ups], None, k, tol, other, fields, None)
+        except Exception:  # noqa: BLE001 - code that runs in one dtype only: no measurement, said in the notes
+            rounding = [None] * len(wrt)
+            note = "your code did not run in the companion precision, so its own rounding was not measured"
+            if note not in notes:
+                notes.append(note)
+        if len(got) != len(wrt):
+            raise GradientMismatch(f"your backward gave {len(got)} gradients for {len(wrt)} inputs", phase="backward",
+                                   output=k, **fields)
+        for i, mine_g, auto_g, other_g, mine_other in zip(wrt, got, expected[k], companion[k], rounding):
+            shape = tuple(inputs[i].shape)
+            mine_g = torch.zeros_like(inputs[i], dtype=auto_g.dtype) if mine_g is None else mine_g
+            if not isinstance(mine_g, torch.Tensor):
+                raise GradientMismatch(f"the gradient of input {i} is a {type(mine_g).__name__}, not a tensor",
+                                       phase="backward", output=k, input=i, **fields)
+            if tuple(mine_g.shape) != shape:
+                raise GradientMismatch(f"output {k}: the gradient of input {i} has shape {tuple(mine_g.shape)}; the "
+                                       f"input's is {shape}", phase="backward", output=k, input=i, **fields)
+            if not isinstance(mine_other, torch.Tensor) or tuple(mine_other.shape) != shape:
+                mine_other = mine_g
+            outcome = _compare(mine_g, auto_g, other_g, tol, dtype,
+                               lambda flat, i=i, k=k: _kink(fn, inputs, k, upstreams[k], i, flat), subgradients,
+                               mine_other)
+            outcomes.append(outcome)
+            if not outcome.passed:
+                what = f"the gradient of input {i} (shape {shape})"
+                raise GradientMismatch(
+                    _mismatch(what, k, len(outs), outcome, shape, tol, dtype, subgradients) + "\non the inputs\n"
+                    + _shown(inputs), output=k, input=i, entry=entry_index(outcome.flat, shape), yours=outcome.yours,
+                    reference=outcome.reference, tolerance=outcome.allowed, **fields)
     return outcomes
 
 
-def _message(what: str, outcome: Comparison, inputs: Sequence[torch.Tensor], tol: Tolerance,
-             shape: tuple[int, ...] | None = None) -> str:
-    w = outcome.worst
-    if "problem" in w:
-        return f"{what}: {w['problem']}"
-    entry = w["entry"]
-    if shape:
-        index = []
-        for size in reversed(shape):
-            entry, rest = divmod(entry, size)
-            index.append(rest)
-        entry = tuple(reversed(index))
-    shown = "\n".join(
-        f"  input {i}: {torch.round(x.detach().double(), decimals=4).tolist() if x.numel() <= 36 else f'shape {tuple(x.shape)}'}"
-        for i, x in enumerate(inputs))
-    return (
-        f"{what} differs from autograd at entry {entry}: yours {w['formula']:.10g}, autograd {w['autograd']:.10g} "
-        f"(allowed error {w['allowed']:.3g}; max abs error {outcome.max_abs:.3g}, max rel error "
-        f"{outcome.max_rel:.3g}; tolerance {tol.describe()}; scale {w['magnitude']:.3g}, autograd's rounding "
-        f"{w['autograd_rounding']:.2g})\n"
-        f"on the inputs\n{shown}"
-    )
+def _check_forward(fn: Callable[..., Any], inputs: Sequence[torch.Tensor], forward: list[torch.Tensor],
+                   outs: list[torch.Tensor], tol: Tolerance, dtype: torch.dtype, fields: dict[str, Any]) -> None:
+    other = [x.detach().to(companion_dtype(dtype)) if x.is_floating_point() else x.detach() for x in inputs]
+    with torch.no_grad():
+        companion = _outputs(fn(*other))
+    for k, (mine, ref, comp) in enumerate(zip(forward, outs, companion)):
+        if tuple(mine.shape) != tuple(ref.shape):
+            raise GradientMismatch(f"your forward output {k} has shape {tuple(mine.shape)}, fn's {tuple(ref.shape)}",
+                                   phase="forward", output=k, **fields)
+        outcome = _compare(mine, ref, comp, tol, dtype, lambda flat: None, False)
+        if not outcome.passed:
+            shape = tuple(ref.shape)
+            raise GradientMismatch(_mismatch(f"the forward output {k} (shape {shape})", k, len(outs), outcome, shape,
+                                             tol, dtype, False) + "\non the inputs\n" + _shown(inputs),
+                                   phase="forward", output=k, entry=entry_index(outcome.flat, shape),
+                                   yours=outcome.yours, reference=outcome.reference, tolerance=outcome.allowed, **fields)
+
+
+def _save(inputs: Sequence[torch.Tensor]) -> str | None:
+    digest = hashlib.sha256()
+    for x in inputs:
+        digest.update(x.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes() if x.dtype != torch.bool
+                      else x.detach().cpu().numpy().tobytes())
+    try:
+        folder = failure_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"inputs-{digest.hexdigest()[:12]}.pt"
+        torch.save([x.detach().cpu() for x in inputs], path)
+    except (OSError, RuntimeError):
+        return None
+    return str(path)
+
+
+def _finish(error: GradientMismatch, fn: Any, yours: Any, save: bool, device: str) -> GradientMismatch:
+    inputs = error.inputs or []
+    path = _save(inputs) if save and inputs else None
+    text = str(error)
+    if error.seed is not None:
+        text += f"\nupstream seed {error.seed}"
+    name = getattr(yours, "__name__", "yours")
+    fn_name = getattr(fn, "__name__", "fn")
+    if path:
+        load = f"[x.to({device!r}) for x in torch.load({path!r})]" if device != "cpu" else f"torch.load({path!r})"
+        text += f"\nsaved to {path}; check them again with\n  verify.check_gradient({fn_name}, {name}, {load})"
+    fields = {k: getattr(error, k) for k in ("phase", "output", "output_name", "input", "entry", "yours", "reference",
+                                             "tolerance", "seed", "sizes", "inputs", "verdicts")}
+    final = GradientMismatch(text, saved=path, **fields)
+    final.__cause__ = error.__cause__
+    return final
 
 
 def check_gradient(
-    fn: Callable[..., torch.Tensor],
+    fn: Callable[..., Any],
     formula_or_backward: Any,
     strategy: SearchStrategy[tuple[torch.Tensor, ...]] | Sequence[torch.Tensor],
     *,
@@ -141,16 +398,22 @@ def check_gradient(
     examples: int = 100,
     tolerance: Tolerance | None = None,
     seed: int = 0,
+    subgradients: bool = False,
+    save: bool = True,
 ) -> GradientReport:
     """Check a backward against autograd of ``fn``; raise ``GradientMismatch`` where they differ.
 
-    ``fn(*inputs)`` is the plain torch forward (autograd differentiates it). ``formula_or_backward``
-    is either your ``torch.autograd.Function`` subclass (its forward is checked against ``fn`` and
-    its backward against autograd) or a function ``formula(*inputs, grad_output)`` returning the
-    gradient of each input in ``wrt`` (default: every input). ``strategy`` is a Hypothesis strategy
-    of input tuples (run here for ``examples`` examples, e.g. ``verify.strategies.tensors``), or one
-    tuple of tensors (when you draw them in your own ``@given`` test). The upstream gradient is a
-    seeded random tensor, so every output entry counts.
+    ``fn(*inputs)`` is the plain torch forward (autograd differentiates it); it may return a tuple
+    of outputs. ``formula_or_backward`` is either your ``torch.autograd.Function`` subclass (its
+    forward is checked against ``fn`` and its backward against autograd) or a function
+    ``formula(*inputs, *grad_outputs)`` returning the gradient of each input in ``wrt`` (default:
+    every floating-point input; integer and boolean ones are never differentiated). ``strategy``
+    is a Hypothesis strategy of input tuples (run here for ``examples`` examples, e.g.
+    ``verify.strategies.tensors``), or one tuple of tensors (when you draw them in your own
+    ``@given`` test). Each output is checked with its own seeded random upstream gradient (the
+    others 0), so every output entry counts and a failure names its output. With
+    ``subgradients=True`` an entry sitting on a kink or tie passes when it lies between the
+    one-sided derivatives.
 
     >>> from verify.strategies import tensors
     >>> softmax = lambda z: torch.softmax(z, -1)
@@ -160,25 +423,34 @@ def check_gradient(
     >>> check_gradient(softmax, formula, tensors((3, 5)), examples=20).examples
     20
     >>> wrong = lambda z, v: (torch.softmax(z, -1) * v,)  # the row-sum term dropped
-    >>> check_gradient(softmax, wrong, tensors((3, 5)), examples=20)
+    >>> check_gradient(softmax, wrong, tensors((3, 5)), examples=20, save=False)
     Traceback (most recent call last):
     ...
-    verify.api.GradientMismatch: the gradient of input 0 (shape (3, 5)) differs from autograd at entry ...
+    verify.failure.GradientMismatch: the gradient of input 0 (shape (3, 5)) differs from autograd at entry ...
     """
-    state = {"count": 0, "abs": 0.0, "rel": 0.0, "tol": ""}
+    __tracebackhide__ = True
+    state: dict[str, Any] = {"count": 0, "abs": 0.0, "rel": 0.0, "tol": "", "outputs": 1}
+    notes: list[str] = []
 
-    def run(inputs: Sequence[torch.Tensor]) -> None:
-        inputs = list(inputs)
-        chosen = list(range(len(inputs))) if wrt is None else list(wrt)
-        outcomes = _one_example(fn, formula_or_backward, inputs, chosen, tolerance, seed)
+    def run(inputs: Sequence[Any]) -> None:
+        __tracebackhide__ = True
+        tensors = _validate(list(inputs))
+        chosen = [i for i, x in enumerate(tensors) if x.is_floating_point() or x.is_complex()] if wrt is None else list(wrt)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InPlaceChange)  # collected in notes, warned once below
+            outcomes = _one_example(fn, formula_or_backward, tensors, chosen, tolerance, seed, subgradients, notes)
         state["count"] += 1
         for o in outcomes:
             state["abs"], state["rel"] = max(state["abs"], o.max_abs), max(state["rel"], o.max_rel)
-        dtype = inputs[0].dtype if inputs else torch.float64
-        state["tol"] = (tolerance or TOLERANCES.get(dtype, TOLERANCES[torch.float32])).describe()
+        dtype = next((x.dtype for x in tensors if x.is_floating_point()), torch.float64)
+        state["tol"] = describe_tolerance(tolerance or TOLERANCES.get(dtype, TOLERANCES[torch.float32]))
+        state["outputs"] = max(1, len(outcomes) // max(1, len(chosen)))
+
+    def device_of(inputs: Sequence[Any]) -> str:
+        return str(inputs[0].device) if inputs and isinstance(inputs[0], torch.Tensor) else "cpu"
 
     if isinstance(strategy, SearchStrategy):
-        failure: list[BaseException] = []
+        failure: list[GradientMismatch] = []
 
         def example(inputs: tuple[torch.Tensor, ...]) -> None:
             try:
@@ -188,11 +460,22 @@ def check_gradient(
                 raise
 
         runner = settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-                          suppress_health_check=list(HealthCheck), print_blob=False)(given(strategy)(example))
+                          suppress_health_check=list(HealthCheck), print_blob=False,
+                          report_multiple_bugs=False)(given(strategy)(example))
         try:
             runner()
-        except GradientMismatch:
-            raise failure[-1] from None  # the shrunk example's message, without Hypothesis' wrapping
+        except Exception:
+            if not failure:
+                raise
+            last = failure[-1]
+            device = str(last.inputs[0].device) if last.inputs else "cpu"
+            raise _finish(last, fn, formula_or_backward, save, device) from last.__cause__
     else:
-        run(strategy)
-    return GradientReport(state["count"], state["abs"], state["rel"], state["tol"])
+        try:
+            run(strategy)
+        except GradientMismatch as error:
+            raise _finish(error, fn, formula_or_backward, save, device_of(list(strategy))) from error.__cause__
+    for note in notes:
+        warnings.warn(note, InPlaceChange, stacklevel=2)
+    return GradientReport(state["count"], state["abs"], state["rel"], state["tol"], state["outputs"], "autograd",
+                          tuple(notes))

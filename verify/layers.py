@@ -16,9 +16,10 @@ float64 numerical derivative of your own forward (Ridders' extrapolation, numeri
 whose error estimate enters the tolerance. Every entry is compared on its own:
 
     |yours - reference| <= atol + rtol * |reference| + spread * (reference's error estimate
-                                                                 + your own measured rounding)
+                             + your own measured rounding) + floor * (largest |reference| of the tensor)
 
-so one large entry never hides a wrong small one. Integer and boolean inputs (labels, masks) are
+with a ``floor`` of 1e-9 (float64), far below any real mistake, so one large entry never hides
+a wrong small one. Integer and boolean inputs (labels, masks) are
 drawn from their domains and never differentiated. Your code always gets copies: an in-place
 change to an input is reported, never seen by the caller or the next call.
 
@@ -69,23 +70,25 @@ class InPlaceChange(UserWarning):
 
 @dataclass(frozen=True)
 class LayerTolerance:
-    """``|yours - reference| <= atol + rtol * |reference| + spread * (error estimate + your rounding)``, per entry."""
+    """``|yours - reference| <= atol + rtol * |reference| + spread * (error estimate + your rounding)
+    + floor * max |reference|``, entry by entry."""
 
     atol: float
     rtol: float
+    floor: float
     spread: float = 16.0
 
     def describe(self) -> str:
         return (f"atol {self.atol:g} + rtol {self.rtol:g} x |reference| + {self.spread:g} x (the reference's error "
-                "estimate + your own measured rounding), entry by entry")
+                f"estimate + your own measured rounding) + {self.floor:g} x the largest |reference|, entry by entry")
 
 
 # The numerical reference is good to about 1e-10 relative on smooth layers (Ridders); its own
 # estimate covers the rest, so rtol stays far below any real mistake (a missing term of 1e-4).
 # In float32 your backward carries about 1e-7 of rounding per operation, measured and added.
 TOLERANCES: dict[Any, LayerTolerance] = {
-    np.dtype(np.float64): LayerTolerance(atol=1e-8, rtol=1e-7),
-    np.dtype(np.float32): LayerTolerance(atol=1e-5, rtol=1e-4),
+    np.dtype(np.float64): LayerTolerance(atol=1e-12, rtol=1e-7, floor=1e-9),
+    np.dtype(np.float32): LayerTolerance(atol=1e-12, rtol=1e-4, floor=16 * float(np.finfo(np.float32).eps)),
 }
 
 
@@ -290,9 +293,12 @@ def _numeric_reference(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Se
     """Per input in ``wrt``: (K x shape derivatives of ``<dout_k, out_k>``, their error estimates)."""
     losses = _losses(spec, params, upstreams, context)
     values = _float64(spec, arrays)
+    current = dict(zip(spec.names, values))
+    outputs, _ = _split_forward(spec, _call_forward(spec, current, params, context, phase="reference"), current, context)
+    scale = np.array([float(np.sum(np.abs(np.asarray(o, dtype=np.float64) * u))) for o, u in zip(outputs, upstreams)])
     found = {}
     for name in spec.wrt:
-        g = numeric_gradient(losses, values, spec.names.index(name))
+        g = numeric_gradient(losses, values, spec.names.index(name), scale)
         found[name] = (g.value, g.error)
     return found
 
@@ -404,7 +410,7 @@ def _compare(spec: _Spec, k: int, name: str, yours: np.ndarray, reference: np.nd
     ref = reference.astype(np.float64).reshape(-1)
     got = yours.astype(np.float64).reshape(-1)
     floor = tol.spread * (estimate.reshape(-1) + rounding.reshape(-1))
-    allowed = tol.atol + tol.rtol * np.abs(ref) + floor
+    allowed = tol.atol + tol.rtol * np.abs(ref) + floor + tol.floor * (float(np.abs(ref).max()) if ref.size else 0.0)
     error = np.abs(got - ref)
     error = np.where(np.isnan(error), np.inf, error)
     bad = error > allowed
@@ -426,7 +432,7 @@ def _compare(spec: _Spec, k: int, name: str, yours: np.ndarray, reference: np.nd
         "allowed": float(allowed[worst]) if ref.size else 0.0, "estimate": float(estimate.reshape(-1)[worst]) if ref.size else 0.0,
         "rounding": float(rounding.reshape(-1)[worst]) if ref.size else 0.0, "count": int(bad.sum()), "size": int(ref.size),
         "kink": kinks.get(worst), "max_abs": float(error.max()) if error.size else 0.0,
-        "max_rel": float((error / (np.abs(ref) + tol.atol)).max()) if error.size else 0.0,
+        "max_rel": float(error.max() / max(float(np.abs(ref).max()), tol.atol)) if error.size else 0.0,
         "max_estimate": float(estimate.max()) if estimate.size else 0.0,
     }
     return not bad.any(), info

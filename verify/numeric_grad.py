@@ -24,6 +24,7 @@ import numpy as np
 __all__ = ["NumericGradient", "entry_phi", "numeric_gradient", "one_sided", "ridders"]
 
 Phi = Callable[[float], np.ndarray]
+EPS = float(np.finfo(np.float64).eps)
 
 
 def ridders(phi: Phi, h: float, *, con: float = 2.0, levels: int = 6, safe: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
@@ -106,11 +107,19 @@ def entry_phi(losses: Callable[[list[np.ndarray]], np.ndarray], arrays: list[np.
     return phi
 
 
+# Rounding in phi (about eps * scale, scale the sum of |terms| of each loss) divided by the
+# smallest step Ridders takes (h / 2^5), times a few for the extrapolation: the error estimate is
+# never below this, since the table's own estimate can be 0 when its entries agree by chance.
+NOISE = 128.0
+
+
 def numeric_gradient(losses: Callable[[list[np.ndarray]], np.ndarray], arrays: list[np.ndarray],
-                     which: int) -> NumericGradient:
+                     which: int, scale: np.ndarray | float = 0.0) -> NumericGradient:
     """The partial derivatives of ``losses(arrays)`` (a vector of K scalars) with respect to ``arrays[which]``.
 
     ``losses`` must not change the arrays it is given (pass it copies if the code it runs might).
+    ``scale`` (per loss: the sum of the absolute terms it adds up) sets the rounding floor of the
+    error estimate.
 
     >>> g = numeric_gradient(lambda a: np.array([float((a[0] ** 3).sum())]), [np.array([1.0, 2.0])], 0)
     >>> np.round(g.value, 9).tolist()
@@ -124,9 +133,11 @@ def numeric_gradient(losses: Callable[[list[np.ndarray]], np.ndarray], arrays: l
         phi = entry_phi(losses, arrays, which, entry)
         h = _step(float(x.reshape(-1)[entry]))
         value, error = ridders(phi, h)
+        error = np.maximum(error, NOISE * EPS * scale / h)
         poor = error > 1e-6 * np.maximum(1.0, np.abs(value))
         if poor.any():  # a kink or a tie within the first steps: start again much closer
             value2, error2 = ridders(phi, h * 1e-3)
+            error2 = np.maximum(error2, NOISE * EPS * scale / (h * 1e-3))
             better = error2 < error
             value, error = np.where(better, value2, value), np.where(better, error2, error)
         values[:, entry], errors[:, entry] = value, error
