@@ -1,0 +1,325 @@
+"""verify.check_layer: right NumPy layers pass at drawn shapes, subtly wrong ones fail naming output and entry."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from hypothesis import strategies as st
+
+from verify.failure import GradientMismatch
+from verify.layers import InPlaceChange, check_layer
+from verify.strategies import labels
+
+sys.path.insert(0, str(Path(__file__).parent / "layers"))
+import right_layers as right  # noqa: E402
+import wrong_layers as wrong  # noqa: E402
+
+EXAMPLES = 10
+
+AFFINE = {"x": ("N", "D"), "w": ("D", "M"), "b": ("M",)}
+NORM = {"x": ("N", "D"), "gamma": ("D",), "beta": ("D",)}
+CONV = {"x": ("N", "C", "H", "W"), "w": ("F", "C", 3, 3), "b": ("F",)}
+CONV_SIZES = {"N": (1, 2), "C": (1, 2), "H": (3, 7), "W": (3, 7), "F": (1, 2)}
+RNN = {"x": ("N", "D"), "prev_h": ("N", "H"), "Wx": ("D", "H"), "Wh": ("H", "H"), "b": ("H",)}
+LSTM = {"x": ("N", "D"), "prev_h": ("N", "H"), "prev_c": ("N", "H"), "Wx": ("D", "G"), "Wh": ("H", "G"), "b": ("G",)}
+
+
+def _fits(sizes: dict[str, int], conv_param: dict[str, int]) -> bool:
+    return all((sizes[d] + 2 * conv_param["pad"] - 3) % conv_param["stride"] == 0 for d in ("H", "W"))
+
+
+# name -> (forward, backward names, shapes, keyword arguments): the same call for the right and the wrong file.
+CASES = {
+    "affine": ("affine_forward", "affine_backward", AFFINE, {"sizes": {"N": (1, 4), "D": (1, 4), "M": (1, 4)}}),
+    "relu": ("relu_forward", "relu_backward", {"x": ("N", "D")}, {"sizes": {"N": (1, 4), "D": (1, 5)}}),
+    "batchnorm": ("batchnorm_forward", "batchnorm_backward", NORM,
+                  {"sizes": {"N": (2, 5), "D": (1, 4)}, "params": ({"mode": "train"},)}),
+    "layernorm": ("layernorm_forward", "layernorm_backward", NORM,
+                  {"sizes": {"N": (1, 4), "D": (2, 5)}, "params": ({"eps": 1e-5},)}),
+    "conv": ("conv_forward_naive", "conv_backward_naive", CONV,
+             {"sizes": CONV_SIZES, "where": _fits, "examples": 20,
+              "params": ({"stride": st.sampled_from([1, 2]), "pad": st.sampled_from([0, 1])},)}),
+    "max_pool": ("max_pool_forward_naive", "max_pool_backward_naive", {"x": ("N", "C", "H", "W")},
+                 {"sizes": {"N": (1, 2), "C": (1, 2), "H": (2, 5), "W": (2, 5)},
+                  "params": ({"pool_height": 2, "pool_width": 2, "stride": 1},)}),
+    "rnn_step": ("rnn_step_forward", "rnn_step_backward", RNN, {"sizes": {"N": (1, 3), "D": (1, 3), "H": (1, 3)}}),
+    "lstm_step": ("lstm_step_forward", "lstm_step_backward", LSTM,
+                  {"sizes": {"N": (1, 3), "D": (1, 3), "H": (1, 3), "G": (4, 12)}, "outputs": ("next_h", "next_c"),
+                   "where": lambda s: s["G"] == 4 * s["H"]}),
+    "softmax_loss": ("softmax_loss", None, {"x": ("N", "C"), "y": ("N",)},
+                     {"sizes": {"N": (1, 4), "C": (2, 5)}, "domains": {"y": labels("C")}}),
+    "softmax_loss_vectorized": ("softmax_loss_vectorized", None, {"W": ("D", "C"), "X": ("N", "D"), "y": ("N",)},
+                                {"sizes": {"N": (1, 4), "C": (2, 5), "D": (1, 4)}, "domains": {"y": labels("C")},
+                                 "params": (st.sampled_from([0.0, 0.5]),)}),
+}
+
+
+def _run(module, case: str, **extra):
+    forward, backward, shapes, kwargs = CASES[case]
+    fwd = getattr(module, forward)
+    bwd = getattr(module, backward) if backward else None
+    return check_layer(fwd, bwd, shapes, **{"examples": EXAMPLES, "save": False, **kwargs, **extra})
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_right_layer_passes_at_drawn_shapes(case: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InPlaceChange)
+        report = _run(right, case)
+    assert report.examples == CASES[case][3].get("examples", EXAMPLES) and report.reference.startswith("numerical derivative")
+    assert len(report.sizes_seen) > 1  # several shapes, not one
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_wrong_layer_fails_naming_the_output_and_the_entry(case: str) -> None:
+    with pytest.raises(GradientMismatch) as caught:
+        _run(wrong, case)
+    error = caught.value
+    assert isinstance(error, AssertionError) and error.phase == "compare"
+    assert error.output is not None and error.entry is not None and error.input is not None
+    message = str(error)
+    assert f"output {error.output}" in message or f"output '{error.output_name}'" in message
+    assert f"at entry {error.entry}" in message and f"input {error.input!r}" in message
+    assert abs(error.yours - error.reference) > error.tolerance
+    assert "on the inputs" in message and "check them again with" in message
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("pad", [0, 1])
+def test_conv_right_at_every_padding_and_stride(pad: int, stride: int) -> None:
+    forward, backward, shapes, kwargs = CASES["conv"]
+    check_layer(right.conv_forward_naive, right.conv_backward_naive, shapes, sizes=CONV_SIZES, where=_fits,
+                params=({"stride": stride, "pad": pad},), examples=4)
+
+
+def test_a_stride_bug_shows_only_at_stride_2() -> None:
+    check_layer(right.conv_forward_naive, wrong.conv_backward_naive, CONV, sizes=CONV_SIZES, where=_fits,
+                params=({"stride": 1, "pad": 1},), examples=4)
+    with pytest.raises(GradientMismatch, match="gradient of input 'x'"):
+        check_layer(right.conv_forward_naive, wrong.conv_backward_naive, CONV, sizes=CONV_SIZES, where=_fits,
+                    params=({"stride": 2, "pad": 1},), examples=10, save=False)
+
+
+def test_a_padding_bug_shows_only_at_padding_0() -> None:
+    check_layer(right.conv_forward_naive, wrong.conv_pad_backward_naive, CONV, sizes=CONV_SIZES, where=_fits,
+                params=({"stride": 1, "pad": 1},), examples=4)
+    with pytest.raises(GradientMismatch, match=r"gradient of input 'x'.*shape"):
+        check_layer(right.conv_forward_naive, wrong.conv_pad_backward_naive, CONV, sizes=CONV_SIZES, where=_fits,
+                    params=({"stride": 1, "pad": 0},), examples=4, save=False)
+
+
+def test_a_backward_right_only_at_square_shapes() -> None:
+    """Layer norm scaled by 1/shape[0] instead of 1/D: right when N == D, so one fixed square shape passes."""
+    forward, backward, shapes, kwargs = CASES["layernorm"]
+    check_layer(wrong.layernorm_forward, wrong.layernorm_backward, shapes, sizes={"N": 3, "D": 3},
+                params=({},), examples=3)
+    with pytest.raises(GradientMismatch) as caught:
+        _run(wrong, "layernorm")
+    assert caught.value.sizes["N"] != caught.value.sizes["D"]
+    assert caught.value.sizes["N"] + caught.value.sizes["D"] <= 4  # shrunk to the smallest failing sizes
+
+
+def test_failures_shrink_to_the_smallest_sizes() -> None:
+    """db as a mean is right at N = 1 only: the failure shrinks to N = 2 and the other sizes to their smallest."""
+    with pytest.raises(GradientMismatch) as caught:
+        _run(wrong, "affine")
+    assert caught.value.sizes["N"] == 2 and caught.value.input == "b"
+    assert sorted(caught.value.sizes.values()) == [1, 2, 3]  # distinct where they can be, as small as that allows
+
+
+def test_each_output_has_its_own_verdict() -> None:
+    """The LSTM's dropped output gate affects only next_h's gradient; next_c's still passes."""
+    with pytest.raises(GradientMismatch) as caught:
+        _run(wrong, "lstm_step")
+    assert caught.value.output_name == "next_h"
+    assert caught.value.verdicts["next_c"] == "passed" and caught.value.verdicts["next_h"].startswith("FAILED")
+    assert "verdict per output: next_h: FAILED" in str(caught.value)
+
+
+def test_the_loss_convention_blames_the_regularisation() -> None:
+    with pytest.raises(GradientMismatch) as caught:
+        _run(wrong, "softmax_loss_vectorized")
+    assert caught.value.input == "W" and caught.value.output_name == "loss"
+
+
+# --- the phase that failed ----------------------------------------------------------------------------
+def _double_forward(x):
+    return 2 * x, x
+
+
+def _double_backward(dout, cache):
+    return 2 * dout
+
+
+def test_a_forward_that_raises_is_blamed_with_type_message_and_shapes() -> None:
+    def forward(x):
+        return undefined_name * x, x  # noqa: F821 - the user's NameError
+
+    with pytest.raises(GradientMismatch) as caught:
+        check_layer(forward, _double_backward, {"x": (2, 3)}, examples=2, save=False)
+    message = str(caught.value)
+    assert caught.value.phase == "forward"
+    assert "your forward raised NameError: name 'undefined_name' is not defined" in message
+    assert "input shapes x (2, 3)" in message and "check them again with" in message
+    assert isinstance(caught.value.__cause__, NameError)
+
+
+@pytest.mark.parametrize("error", [KeyError("cache"), AttributeError("'tuple' object has no attribute 'T'"),
+                                   ValueError(""), IndexError("tuple index out of range")])
+def test_a_backward_that_raises_is_blamed_as_the_backward(error: Exception) -> None:
+    def backward(dout, cache):
+        raise error
+
+    with pytest.raises(GradientMismatch) as caught:
+        check_layer(_double_forward, backward, {"x": (2,)}, examples=2, save=False)
+    assert caught.value.phase == "backward" and f"your backward raised {type(error).__name__}" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("forward", "backward", "match"),
+    [
+        (lambda x: 2 * x, _double_backward, "wants `out, cache = forward"),
+        (lambda x: ("text", x), _double_backward, "output 0 of your forward is a str"),
+        (_double_forward, lambda d, c: (2 * d, 2 * d), r"returned 2 gradient\(s\); the inputs to differentiate are x"),
+        (_double_forward, lambda d, c: np.ones((3, 2)), r"the gradient of input 'x' has shape \(3, 2\)"),
+        (_double_forward, lambda d, c: "dx", "returned a str"),
+        (_double_forward, lambda d, c: {"dw": d}, "none is the gradient of input 'x'"),
+        (lambda x: (np.log(x - 100), x), _double_backward, "of your forward is nan"),
+    ],
+)
+def test_malformed_layers_fail_with_a_message_not_a_crash(forward, backward, match: str) -> None:
+    with pytest.raises(GradientMismatch, match=match):
+        check_layer(forward, backward, {"x": (2, 3)}, examples=2, save=False)
+
+
+def test_none_counts_as_zero_and_dicts_and_row_biases_are_read() -> None:
+    def forward(x, unused, b):
+        return x * 3 + b, b.shape
+
+    check_layer(forward, lambda d, c: (3 * d, None, d.sum(axis=0, keepdims=True)),  # db as (1, M)
+                {"x": ("N", "M"), "unused": (2,), "b": ("M",)}, sizes={"N": (1, 3), "M": (1, 3)}, examples=5)
+    check_layer(forward, lambda d, c: {"dx": 3 * d, "dunused": np.zeros(2), "db": d.sum(axis=0)},
+                {"x": ("N", "M"), "unused": (2,), "b": ("M",)}, sizes={"N": (1, 3), "M": (1, 3)}, examples=5)
+    with pytest.raises(GradientMismatch, match="input 'b'"):
+        check_layer(forward, lambda d, c: (3 * d, None, None), {"x": (2, 3), "unused": (2,), "b": (3,)}, examples=2,
+                    save=False)
+
+
+# --- inputs, side effects and degenerate cases ------------------------------------------------------------
+def test_in_place_changes_are_reported_and_never_reach_the_caller() -> None:
+    def forward(x):
+        out = x
+        out[out < 0] = 0  # changes the caller's x in place
+        return out, out > 0
+
+    x = np.array([[-1.0, 2.0], [3.0, -4.0]])
+    kept = x.copy()
+    with pytest.warns(InPlaceChange, match="changed input 'x' in place"):
+        report = check_layer(forward, lambda d, mask: d * mask, inputs={"x": x})
+    assert np.array_equal(x, kept) and any("in place" in n for n in report.notes)
+
+
+def test_a_relu_at_exactly_zero_is_a_kink_and_subgradients_accept_it() -> None:
+    x = np.array([[0.0, 1.5], [-2.0, 0.7]])
+    with pytest.raises(GradientMismatch, match="sits on a kink or a tie") as caught:
+        check_layer(right.relu_forward, right.relu_backward, inputs={"x": x}, save=False)
+    assert caught.value.entry == (0, 0)
+    check_layer(right.relu_forward, right.relu_backward, inputs={"x": x}, subgradients=True)
+    with pytest.raises(GradientMismatch):  # a slope of 2 is no subgradient of a ReLU at 0
+        check_layer(right.relu_forward, lambda d, x: 2 * d * (x >= 0), inputs={"x": x}, subgradients=True,
+                    save=False)
+
+
+def test_a_tie_in_max_pooling_is_reported_as_such() -> None:
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    x[0, 0, 1, 1] = x[0, 0, 1, 0]  # two maxima (4 and 4) in the first window
+    pool = ({"pool_height": 2, "pool_width": 2, "stride": 2},)
+    with pytest.raises(GradientMismatch, match="kink or a tie"):
+        check_layer(right.max_pool_forward_naive, right.max_pool_backward_naive, inputs={"x": x}, params=pool,
+                    save=False)
+    check_layer(right.max_pool_forward_naive, right.max_pool_backward_naive, inputs={"x": x}, params=pool,
+                subgradients=True)
+
+
+def test_failing_inputs_are_saved_and_the_snippet_reproduces(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("GRADPROOF_FAILURES", str(tmp_path))
+    with pytest.raises(GradientMismatch) as caught:
+        _run(wrong, "rnn_step", save=True)
+    saved = caught.value.saved
+    assert saved and Path(saved).parent == tmp_path and saved in str(caught.value)
+    assert "verify.check_layer(rnn_step_forward, rnn_step_backward, inputs=dict(np.load(" in str(caught.value)
+    again = dict(np.load(saved))
+    assert set(again) == set(RNN)
+    with pytest.raises(GradientMismatch) as replay:
+        check_layer(wrong.rnn_step_forward, wrong.rnn_step_backward, inputs=again, save=False)
+    assert replay.value.entry == caught.value.entry and replay.value.yours == pytest.approx(caught.value.yours)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"shapes": {"x": ("N", 3)}}, ValueError, "names the size 'N'"),
+        ({"shapes": {"x": ("N",)}, "sizes": {"N": (0, 3)}}, ValueError, "zero-size"),
+        ({"shapes": {"x": (2,)}, "domains": {"x": "sphere"}}, KeyError, "no input domain 'sphere'"),
+        ({"shapes": {"x": (2,)}, "domains": {"y": "real"}}, ValueError, "domains= names y"),
+        ({"shapes": {"x": (2,)}, "wrt": ["w"]}, ValueError, "wrt= names 'w'"),
+        ({"shapes": {"x": (2,)}, "examples": 0}, ValueError, "examples must be a positive integer"),
+        ({"shapes": {"x": "N"}}, TypeError, "a shape is a tuple"),
+        ({"shapes": {"x": (2,)}, "dtype": np.int32}, ValueError, "dtype int32 is not supported"),
+        ({"inputs": {"x": np.array([1.0, np.nan])}}, ValueError, r"input 'x' is nan at entry \(1,\)"),
+        ({"inputs": {"x": np.zeros((0, 3))}}, ValueError, "no entries"),
+        ({"shapes": {"x": ("N",)}, "sizes": {"N": (1, 3)}, "where": lambda s: False}, ValueError, "no example satisfies"),
+    ],
+)
+def test_bad_calls_are_named_up_front(kwargs: dict, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        check_layer(_double_forward, _double_backward, **kwargs)
+
+
+def test_labels_and_masks_are_never_differentiated() -> None:
+    def forward(x, y, mask):
+        assert y.dtype.kind == "i" and mask.dtype == bool and (y < x.shape[1]).all()
+        return x[np.arange(x.shape[0]), y] * mask, (x.shape, y, mask)
+
+    def backward(dout, cache):
+        shape, y, mask = cache
+        dx = np.zeros(shape)
+        dx[np.arange(shape[0]), y] = dout * mask
+        return dx, None, None
+
+    report = check_layer(forward, backward, {"x": ("N", "C"), "y": ("N",), "mask": ("N",)},
+                         sizes={"N": (1, 4), "C": (1, 4)}, domains={"y": labels("C"), "mask": "bool"}, examples=8)
+    assert report.inputs == ["x"]
+
+
+def test_float32_layers_pass_and_a_wrong_one_gets_advice() -> None:
+    check_layer(right.affine_forward, right.affine_backward, AFFINE, sizes=CASES["affine"][3]["sizes"],
+                dtype=np.float32, examples=5)
+    with pytest.raises(GradientMismatch, match="float32 resolves only about 1e-4"):
+        check_layer(wrong.affine_forward, wrong.affine_backward, AFFINE, sizes=CASES["affine"][3]["sizes"],
+                    dtype=np.float32, examples=5, save=False)
+
+
+def test_a_torch_reference_replaces_the_numerical_one() -> None:
+    import torch
+
+    report = check_layer(right.affine_forward, right.affine_backward, AFFINE, sizes=CASES["affine"][3]["sizes"],
+                         reference=lambda x, w, b: x @ w + b, examples=5)
+    assert report.reference.startswith("autograd")
+    with pytest.raises(GradientMismatch, match="input 'b'"):
+        check_layer(wrong.affine_forward, wrong.affine_backward, AFFINE, sizes=CASES["affine"][3]["sizes"],
+                    reference=lambda x, w, b: torch.matmul(x, w) + b, examples=5, save=False)
+
+
+def test_our_frames_are_hidden_from_pytest_tracebacks() -> None:
+    import verify.layers as layers
+
+    for function in (layers.check_layer, layers._one_example, layers._run_backward):
+        assert "__tracebackhide__" in function.__code__.co_varnames
