@@ -158,3 +158,205 @@ def test_integer_inputs_are_shown_in_the_message() -> None:
     with pytest.raises(GradientMismatch, match=r"input 1: \[1\.0, 0\.0, 2\.0\]"):
         verify.check_gradient(lambda z, y: torch.nn.functional.cross_entropy(z, y),
                               lambda z, y, g: (torch.zeros_like(z),), (z, y), wrt=[0])
+
+
+# --- issue 16: several outputs, phases, per-entry comparison, side effects, kinks, reproduction ---------------
+class _Polar(torch.autograd.Function):
+    """Two outputs, r * cos(t) and r * sin(t), with a hand-written backward."""
+
+    @staticmethod
+    def forward(ctx, r, t):
+        ctx.save_for_backward(r, t)
+        return r * torch.cos(t), r * torch.sin(t)
+
+    @staticmethod
+    def backward(ctx, gx, gy):
+        r, t = ctx.saved_tensors
+        return gx * torch.cos(t) + gy * torch.sin(t), -gx * r * torch.sin(t) + gy * r * torch.cos(t)
+
+
+class _PolarFirstOnly(_Polar):
+    @staticmethod
+    def backward(ctx, gx, gy):  # the second output's upstream ignored
+        r, t = ctx.saved_tensors
+        return gx * torch.cos(t), -gx * r * torch.sin(t)
+
+
+def _polar(r, t):
+    return r * torch.cos(t), r * torch.sin(t)
+
+
+def test_a_function_with_two_outputs() -> None:
+    report = verify.check_gradient(_polar, _Polar, tensors((3, 4), (3, 4)), examples=20)
+    assert report.outputs == 2
+    with pytest.raises(GradientMismatch) as caught:
+        verify.check_gradient(_polar, _PolarFirstOnly, tensors((3, 4), (3, 4)), examples=20, save=False)
+    assert caught.value.output == 1 and caught.value.entry is not None
+    assert str(caught.value).startswith("output 1: the gradient of input 0 (shape (3, 4)) differs from autograd at entry")
+
+
+def test_a_formula_gets_one_upstream_per_output() -> None:
+    def formula(r, t, gx, gy):
+        return gx * torch.cos(t) + gy * torch.sin(t), r * (gy * torch.cos(t) - gx * torch.sin(t))
+
+    verify.check_gradient(_polar, formula, tensors((2, 3), (2, 3)), examples=10)
+
+
+def test_integer_inputs_are_not_differentiated_by_default() -> None:
+    z, y = torch.randn(4, 3, dtype=torch.float64), torch.tensor([0, 2, 1, 2])
+    fn = lambda z, y: torch.nn.functional.cross_entropy(z, y)
+    right = lambda z, y, g: (g * (torch.softmax(z, -1) - torch.nn.functional.one_hot(y, 3)) / 4,)
+    verify.check_gradient(fn, right, (z, y))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_wrong_row_next_to_a_huge_row_fails(dtype: torch.dtype) -> None:
+    """The old tensor-wide scale let a row that is 2x wrong pass next to a row of 1e6 (float32) / 1e10 (float64)."""
+    big = 1e6 if dtype == torch.float32 else 1e10
+    w = torch.tensor([[1.0, 2.0, 3.0], [big, big, big]], dtype=dtype)
+    x = torch.randn(2, 3, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    fn = lambda x, w: x * w
+
+    def wrong(x, w, g):
+        grad = g * w
+        grad[0] *= 2
+        return (grad, g * x)
+
+    verify.check_gradient(fn, lambda x, w, g: (g * w, g * x), (x, w))
+    with pytest.raises(GradientMismatch, match=r"input 0 .* at entry \(0, "):
+        verify.check_gradient(fn, wrong, (x, w), save=False)
+
+
+def test_a_small_regularisation_term_is_seen_in_float32() -> None:
+    w = torch.randn(20, 10, generator=torch.Generator().manual_seed(3))
+    fn = lambda w: (w**2).sum() / 2 + 1e-3 * (w**2).sum()
+    verify.check_gradient(fn, lambda w, g: (g * (w + 2e-3 * w),), (w,))
+    with pytest.raises(GradientMismatch, match="float32 resolves only about"):
+        verify.check_gradient(fn, lambda w, g: (g * w,), (w,), save=False)
+
+
+@pytest.mark.parametrize(
+    ("fn", "yours", "phase", "match"),
+    [
+        (torch.tanh, lambda x, g: (g * undefined_name,), "backward", "your backward raised NameError"),  # noqa: F821
+        (lambda x: x.nonexistent(), lambda x, g: (g,), "reference", "the reference fn raised AttributeError"),
+        (torch.tanh, lambda x, g: ({}["key"],), "backward", "your backward raised KeyError"),
+    ],
+)
+def test_the_phase_that_failed_is_named(fn, yours, phase: str, match: str) -> None:
+    with pytest.raises(GradientMismatch, match=match) as caught:
+        verify.check_gradient(fn, yours, (torch.randn(2, 3),), save=False)
+    assert caught.value.phase == phase and "input shapes (2, 3)" in str(caught.value)
+
+
+def test_a_function_whose_forward_raises_is_blamed_as_the_forward() -> None:
+    class Broken(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.reshape(7)
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    with pytest.raises(GradientMismatch, match="your forward raised RuntimeError") as caught:
+        verify.check_gradient(torch.tanh, Broken, (torch.randn(2, 3),), save=False)
+    assert caught.value.phase == "forward"
+
+
+def test_in_place_changes_never_reach_the_caller() -> None:
+    x = torch.randn(3, 4, dtype=torch.float64)
+    kept = x.clone()
+
+    def zeroing(x, g):
+        grad = g * torch.cos(x)
+        x.zero_()
+        return (grad,)
+
+    with pytest.warns(verify.api.InPlaceChange, match="changed input 0 in place"):
+        report = verify.check_gradient(torch.sin, zeroing, (x,))
+    assert torch.equal(x, kept) and report.notes
+
+
+@pytest.mark.parametrize(
+    ("inputs", "match"),
+    [((torch.tensor([1.0, float("nan")]),), r"input 0 is nan at entry \(1,\)"),
+     ((torch.tensor([float("inf")]),), "input 0 is inf"),
+     ((torch.zeros(0, 3),), "no entries")],
+)
+def test_degenerate_inputs_get_a_clear_message(inputs, match: str) -> None:
+    from verify.strategies import InvalidInput
+
+    with pytest.raises(InvalidInput, match=match):
+        verify.check_gradient(torch.sin, lambda x, g: (g * torch.cos(x),), inputs)
+
+
+def test_numpy_arrays_point_to_check_layer() -> None:
+    import numpy as np
+
+    with pytest.raises(TypeError, match="verify.check_layer"):
+        verify.check_gradient(torch.sin, lambda x, g: (g,), (np.ones(3),))
+
+
+class _ReluOneAtZero(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp_min(0)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * (x >= 0)  # 1 at 0 where autograd chose 0: both valid subgradients
+
+
+def test_a_kink_is_reported_and_any_subgradient_can_be_accepted() -> None:
+    x = torch.tensor([[0.0, 1.0], [-1.0, 2.0]], dtype=torch.float64)
+    relu = lambda x: torch.relu(x)
+    with pytest.raises(GradientMismatch, match="sits on a kink or a tie") as caught:
+        verify.check_gradient(relu, _ReluOneAtZero, (x,), save=False)
+    assert caught.value.entry == (0, 0)
+    verify.check_gradient(relu, _ReluOneAtZero, (x,), subgradients=True)
+
+
+def test_the_failing_inputs_are_saved_and_reproduce(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("GRADPROOF_FAILURES", str(tmp_path))
+    wrong = lambda z, v: (torch.softmax(z, -1) * v,)
+    softmax = lambda z: torch.softmax(z, -1)
+    with pytest.raises(GradientMismatch) as caught:
+        verify.check_gradient(softmax, wrong, tensors((3, 5)), examples=10)
+    error = caught.value
+    assert error.saved and error.saved.endswith(".pt") and error.seed is not None
+    assert "verify.check_gradient(<lambda>, <lambda>, torch.load(" in str(error)
+    again = torch.load(error.saved)
+    assert all(torch.equal(a, b) for a, b in zip(again, error.inputs))
+    with pytest.raises(GradientMismatch) as replay:
+        verify.check_gradient(softmax, wrong, again, save=False)
+    assert replay.value.entry == error.entry
+
+
+def test_our_frames_are_hidden_from_pytest_tracebacks() -> None:
+    assert "__tracebackhide__" in verify.api.check_gradient.__code__.co_varnames
+
+
+@pytest.mark.cuda
+def test_a_custom_function_on_cuda_agrees_with_the_cpu() -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    r = torch.rand(64, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) + 0.5
+    t = torch.randn(64, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    cpu = verify.check_gradient(_polar, _Polar, (r, t))
+    gpu = verify.check_gradient(_polar, _Polar, (r.cuda(), t.cuda()))
+    assert gpu.examples == cpu.examples == 1 and gpu.outputs == 2
+    gr, gt = r.cuda().requires_grad_(), t.cuda().requires_grad_()
+    x, y = _Polar.apply(gr, gt)
+    (x.sum() + 2 * y.sum()).backward()
+    cr, ct = r.clone().requires_grad_(), t.clone().requires_grad_()
+    x, y = _Polar.apply(cr, ct)
+    (x.sum() + 2 * y.sum()).backward()
+    assert torch.allclose(gr.grad.cpu(), cr.grad, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(gt.grad.cpu(), ct.grad, rtol=1e-12, atol=1e-12)
+    with pytest.raises(GradientMismatch, match="output 1"):
+        verify.check_gradient(_polar, _PolarFirstOnly, (r.cuda(), t.cuda()), save=False)
+    for dtype in (torch.float32, torch.float64):
+        verify.check_gradient(_polar, _Polar, tensors((8, 16), (8, 16), dtype=dtype, device="cuda"), examples=10)

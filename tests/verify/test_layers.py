@@ -18,8 +18,8 @@ from verify.layers import InPlaceChange, check_layer
 from verify.strategies import labels
 
 sys.path.insert(0, str(Path(__file__).parent / "layers"))
-import right_layers as right  # noqa: E402
-import wrong_layers as wrong  # noqa: E402
+import right_layers as right
+import wrong_layers as wrong
 
 EXAMPLES = 10
 
@@ -94,8 +94,7 @@ def test_a_wrong_layer_fails_naming_the_output_and_the_entry(case: str) -> None:
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("pad", [0, 1])
 def test_conv_right_at_every_padding_and_stride(pad: int, stride: int) -> None:
-    forward, backward, shapes, kwargs = CASES["conv"]
-    check_layer(right.conv_forward_naive, right.conv_backward_naive, shapes, sizes=CONV_SIZES, where=_fits,
+    check_layer(right.conv_forward_naive, right.conv_backward_naive, CONV, sizes=CONV_SIZES, where=_fits,
                 params=({"stride": stride, "pad": pad},), examples=4)
 
 
@@ -117,8 +116,7 @@ def test_a_padding_bug_shows_only_at_padding_0() -> None:
 
 def test_a_backward_right_only_at_square_shapes() -> None:
     """Layer norm scaled by 1/shape[0] instead of 1/D: right when N == D, so one fixed square shape passes."""
-    forward, backward, shapes, kwargs = CASES["layernorm"]
-    check_layer(wrong.layernorm_forward, wrong.layernorm_backward, shapes, sizes={"N": 3, "D": 3},
+    check_layer(wrong.layernorm_forward, wrong.layernorm_backward, NORM, sizes={"N": 3, "D": 3},
                 params=({},), examples=3)
     with pytest.raises(GradientMismatch) as caught:
         _run(wrong, "layernorm")
@@ -319,7 +317,7 @@ def test_a_torch_reference_replaces_the_numerical_one() -> None:
 
 
 def test_our_frames_are_hidden_from_pytest_tracebacks() -> None:
-    import verify.layers as layers
+    from verify import layers
 
     for function in (layers.check_layer, layers._one_example, layers._run_backward):
         assert "__tracebackhide__" in function.__code__.co_varnames
