@@ -9,7 +9,16 @@ torch = pytest.importorskip("torch")
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verify.strategies import DOMAINS, SCALES, InvalidInput, make, sizes, tensors
+from verify.strategies import (
+    DOMAINS,
+    SCALES,
+    InvalidInput,
+    distinct_sizes,
+    labels,
+    make,
+    sizes,
+    tensors,
+)
 from verify.targets import TARGETS, shape_of
 
 SHAPES = st.tuples(st.integers(1, 4), st.integers(1, 6), st.integers(1, 6))
@@ -102,3 +111,59 @@ def test_every_target_input_has_a_known_domain_and_shape() -> None:
         for item in target.inputs:
             assert item.domain in DOMAINS, (target.key, item)
             assert all(isinstance(d, int) and d >= 1 for d in shape_of(item, target.entrywise.sizes))
+
+
+# --- named sizes (issue 16) -------------------------------------------------------------------------
+NAMED = {"B": (1, 4), "T": (1, 4), "C": (2, 6)}
+
+
+@given(tensors(("B", "T", "C"), ("C",), sizes=NAMED))
+def test_named_sizes_agree_across_tensors_and_differ_from_each_other(xs: tuple[torch.Tensor, ...]) -> None:
+    (b, t, c), (c2,) = xs[0].shape, xs[1].shape
+    assert c == c2 and 1 <= b <= 4 and 1 <= t <= 4 and 2 <= c <= 6
+    assert len({b, t, c}) == 3
+
+
+def test_named_sizes_shrink_to_the_smallest_failing_ones() -> None:
+    from hypothesis import find
+
+    found = find(tensors(("B", "T", "C"), sizes=NAMED), lambda xs: xs[0].shape[0] > 1)
+    assert tuple(found[0].shape) == (2, 1, 3)  # B just past the bound, T at 1, C the smallest left free
+
+
+def test_one_is_drawn_where_a_range_holds_it() -> None:
+    from hypothesis import find
+
+    found = find(tensors(("B", "T"), sizes={"B": (1, 4), "T": (1, 4)}), lambda xs: 1 in xs[0].shape)
+    assert 1 in found[0].shape
+
+
+@given(tensors(("N", "C"), ("N",), ("N",), domain=("real", labels("C"), "bool"), sizes={"N": (1, 5), "C": (1, 4)}))
+def test_labels_and_masks(xs: tuple[torch.Tensor, ...]) -> None:
+    x, y, mask = xs
+    assert y.dtype == torch.int64 and bool(((y >= 0) & (y < x.shape[1])).all())
+    assert mask.dtype == torch.bool and mask.shape == y.shape
+
+
+@given(distinct_sizes({"N": (1, 2), "C": (1, 2), "H": (3, 5), "W": (3, 5), "F": (1, 2)}))
+def test_distinct_sizes_never_reject_crowded_ranges(drawn: dict[str, int]) -> None:
+    assert len({drawn["N"], drawn["C"]}) == 2 and drawn["H"] != drawn["W"]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: tensors(("N",)), ValueError, "names the size 'N', which sizes= does not give"),
+        (lambda: tensors(("N",), sizes={"N": (0, 3)}), ValueError, "zero-size"),
+        (lambda: tensors(("N",), sizes={"N": (4, 2)}), ValueError, "low <= high"),
+        (lambda: tensors(("N",), sizes={"N": "big"}), ValueError, "an integer or a"),
+        (lambda: tensors("N"), TypeError, "a shape is a tuple"),
+        (lambda: tensors((2.5,)), ValueError, "neither a size name nor a non-negative integer"),
+        (lambda: tensors((2,), domain="sphere"), KeyError, "no input domain 'sphere'"),
+        (lambda: tensors((2,), domain=labels("K")), ValueError, r"labels\('K'\) names a size"),
+        (lambda: labels(0), ValueError, "positive integer"),
+    ],
+)
+def test_bad_shapes_and_sizes_are_named_up_front(call, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        call()
