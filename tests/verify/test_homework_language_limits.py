@@ -5,6 +5,7 @@ brackets, powers and functions are refused quickly, never with a RecursionError 
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 
@@ -24,12 +25,29 @@ k = sp.Symbol("k", integer=True, positive=True)
 y = sp.IndexedBase("y", real=True)
 
 
-def _timed(read: Callable[[], object]) -> tuple[object, float]:
+class _TooSlow(Exception):
+    pass
+
+
+def _timed(read: Callable[[], object], limit: float = 10.0) -> tuple[object, float]:
+    """What ``read`` returned (or the InvalidAnswer it raised) and the seconds it took; a call still
+    running after ``limit`` seconds is stopped (SIGALRM) so that a hang fails the test instead of
+    holding up the run."""
+    def stop(signum: int, frame: object) -> None:
+        raise _TooSlow
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, limit)
     start = time.perf_counter()
     try:
         result: object = read()
     except InvalidAnswer as error:
         result = error
+    except _TooSlow:
+        result = None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
     return result, time.perf_counter() - start
 
 
@@ -91,6 +109,7 @@ def test_the_issues_hostile_answers_are_refused_quickly_by_the_grader(text: str,
 ])
 def test_answers_just_under_the_limits_are_graded_quickly(text: str) -> None:
     graded, seconds = _timed(lambda: grade(GENERAL, text))
+    assert graded is not None, f"grade() did not return in 10 s for {text!r}"
     assert graded.verdict == "incorrect", graded.feedback
     assert seconds < 2.0
 
@@ -196,7 +215,8 @@ def test_random_nestings_are_read_or_refused_never_crash(text: str) -> None:
 @given(_NESTED)
 def test_random_nestings_are_graded_without_a_crash(text: str) -> None:
     graded, seconds = _timed(lambda: grade(GENERAL, text))
+    assert graded is not None, f"grade() did not return in 10 s for {text!r}"
     assert graded.verdict in ("correct", "incorrect", "invalid")
-    assert "recursion" not in graded.feedback.lower() and "digits" not in graded.feedback.lower() or \
-        "number of about" in graded.feedback or "numbers are limited" in graded.feedback, graded.feedback
+    # grade() turns what SymPy raised into "cannot evaluate the answer: ..."; the language refuses first, saying why
+    assert "cannot evaluate" not in graded.feedback and "recursion" not in graded.feedback.lower(), graded.feedback
     assert seconds < 4.0, (text, seconds)
