@@ -175,6 +175,38 @@ def _parser() -> argparse.ArgumentParser:
                        help="answers graded at once, one worker process each (default: one per core, at most 4)")
     grade.add_argument("--report", metavar="DIR", help="also write one HTML feedback page per student (and an "
                        "index.html) to DIR: each answer typeset, its verdict, feedback and counterexample")
+    layer = commands.add_parser(
+        "check-layer", help="check a NumPy layer's backward (NAME_forward/NAME_backward in FILE.py) at drawn shapes",
+        description="Import FILE.py (your own code, run on your machine) and check NAME_backward(dout, cache) against "
+        "a float64 numerical derivative of NAME_forward (Ridders' extrapolation), entry by entry, for each output on "
+        "its own, at shapes drawn from --size ranges (distinct where they can be, shrunk to the smallest failing "
+        "ones). --shape gives the forward's arrays in order; --param its extra arguments (JSON). With --loss, NAME "
+        "is a `loss, grad = NAME(...)` function. Exit 0 if every output passed, 1 if one failed, 2 on bad input.",
+        epilog="Examples: gradproof check-layer layers.py affine --shape x=N,D --shape w=D,M --shape b=M "
+        "--size N=1:4,D=1:4,M=1:4; gradproof check-layer layers.py conv --shape x=N,C,H,W --shape w=F,C,3,3 "
+        "--shape b=F --size N=1:2,C=1:2,H=4:6,W=4:6,F=1:2 --param '{\"stride\": 1, \"pad\": 1}'; "
+        "gradproof check-layer softmax.py softmax_loss_naive --loss --shape W=D,C --shape X=N,D --shape y=N "
+        "--domain y=labels:C --param 0.1 --size N=1:5,D=1:4,C=2:5",
+    )
+    layer.add_argument("file", metavar="FILE.py", help="the layer file")
+    layer.add_argument("name", metavar="NAME", help="the layer: NAME_forward and NAME_backward (or NAME with --loss)")
+    layer.add_argument("--shape", action="append", default=[], metavar="X=DIMS",
+                       help="an array of the forward, in order: its dimensions, numbers or size names (x=N,D)")
+    layer.add_argument("--size", action="append", default=[], metavar="N=LOW:HIGH",
+                       help="a size's range or value (N=1:4 or D=3; comma-separated pairs allowed)")
+    layer.add_argument("--param", action="append", default=[], metavar="JSON",
+                       help="an extra argument after the arrays, as JSON ('{\"stride\": 1, \"pad\": 0}', 0.1)")
+    layer.add_argument("--domain", action="append", default=[], metavar="X=DOMAIN",
+                       help="an array's kind: real (default), positive, ..., labels:COUNT or bool (never differentiated)")
+    layer.add_argument("--outputs", metavar="NAMES", help="names for the forward's outputs (next_h,next_c)")
+    layer.add_argument("--loss", action="store_true", help="NAME returns loss, grads (no backward)")
+    layer.add_argument("--wrt", metavar="NAMES", help="the arrays the gradients are for (default: every float array)")
+    layer.add_argument("--examples", type=int, default=25, metavar="N", help="drawn examples (default 25)")
+    layer.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="the arrays' dtype")
+    layer.add_argument("--subgradients", action="store_true",
+                       help="at a kink or tie, accept any value between the one-sided derivatives")
+    layer.add_argument("--seed", type=int, default=None, help="draw other examples than the default, fixed ones")
+    layer.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -354,6 +386,74 @@ def _warn(warnings: list[str], most: int = 20) -> None:
 def _fail(message: str) -> int:
     print(f"gradproof: error: {message}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def _cmd_check_layer(args: argparse.Namespace) -> int:
+    """``gradproof check-layer``: one verdict per output; exit 1 when one failed, 2 on bad input."""
+    from verify.layer_file import (
+        LayerFileError,
+        find_pair,
+        load_module,
+        parse_domains,
+        parse_params,
+        parse_shapes,
+        parse_size_ranges,
+    )
+
+    try:
+        shapes = parse_shapes(args.shape)
+        sizes = parse_size_ranges(args.size)
+        domains = parse_domains(args.domain)
+        params = parse_params(args.param)
+        if args.examples < 1:
+            raise LayerFileError(f"--examples wants a positive number; got {args.examples}")
+        forward, backward = find_pair(load_module(args.file), args.name, args.loss)
+    except LayerFileError as error:
+        raise UsageError(str(error)) from None
+    import numpy as np
+
+    from verify.failure import GradientMismatch
+    from verify.layers import check_layer
+
+    def split(text: str | None) -> list[str] | None:
+        return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+    try:
+        report = check_layer(forward, backward, shapes, params=params, sizes=sizes, domains=domains,
+                             examples=args.examples, wrt=split(args.wrt), outputs=split(args.outputs),
+                             dtype=np.dtype(args.dtype), subgradients=args.subgradients, seed=args.seed)
+    except GradientMismatch as failure:
+        verdicts = failure.verdicts or {failure.output_name or "out": f"FAILED ({failure.phase})"}
+        if args.json:
+            print(json.dumps({"layer": args.name, "file": args.file, "passed": False, "outputs": verdicts,
+                              "phase": failure.phase, "output": failure.output_name, "input": failure.input,
+                              "entry": list(failure.entry) if failure.entry is not None else None,
+                              "yours": failure.yours, "reference": failure.reference, "allowed": failure.tolerance,
+                              "sizes": failure.sizes, "seed": failure.seed, "saved": failure.saved,
+                              "message": str(failure)}, indent=2))
+        else:
+            print(f"{args.name} ({args.file}): FAILED")
+            for name, verdict in verdicts.items():
+                print(f"  output {name}: {verdict}")
+            print(str(failure))
+        return EXIT_FAILED
+    except (ValueError, TypeError, KeyError) as error:  # check_layer's own argument checks
+        raise UsageError(str(error).strip("'\"")) from None
+    if args.json:
+        print(json.dumps({"layer": args.name, "file": args.file, "passed": True, "examples": report.examples,
+                          "outputs": {n: "passed" for n in report.outputs}, "inputs": report.inputs,
+                          "reference": report.reference, "tolerance": report.tolerance,
+                          "max_abs_error": report.max_abs_error, "max_rel_error": report.max_rel_error,
+                          "sizes_seen": report.sizes_seen, "notes": report.notes}, indent=2))
+        return EXIT_OK
+    print(f"{args.name} ({args.file}): passed on {report.examples} examples at {len(report.sizes_seen)} shapes")
+    for name in report.outputs:
+        print(f"  output {name}: passed (gradients of {', '.join(report.inputs)})")
+    print(f"  reference: {report.reference}")
+    print(f"  tolerance: {report.tolerance}; largest error {report.max_abs_error:.2g}")
+    for note in report.notes:
+        print(f"  note: {note}")
+    return EXIT_OK
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -580,6 +680,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_check(args)
         if args.command == "grade":
             return _cmd_grade(args)
+        if args.command == "check-layer":
+            return _cmd_check_layer(args)
         return _cmd_derive(args)
     except UsageError as error:
         return _fail(str(error))

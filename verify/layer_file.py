@@ -1,0 +1,175 @@
+"""What ``gradproof check-layer`` reads: a layer file's functions and the shapes, sizes and domains
+given on the command line. Every bad value raises ``LayerFileError`` with one line that says what
+to write instead; nothing here imports torch (the check itself does).
+
+The file is the user's own code, run on their machine: it is imported as a module (its folder on
+``sys.path`` while it loads, so its own imports work). Values of ``--param`` are JSON, parsed by
+``json.loads``, never evaluated.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+__all__ = ["LayerFileError", "find_pair", "load_module", "parse_domains", "parse_params", "parse_shapes",
+           "parse_size_ranges"]
+
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class LayerFileError(ValueError):
+    """A bad layer file or command-line value; the message is one line."""
+
+
+def load_module(path: str) -> ModuleType:
+    """Import the layer file at ``path`` (a ``.py`` file) under a private module name."""
+    file = Path(path)
+    if not file.is_file():
+        raise LayerFileError(f"{path}: no such file")
+    if file.suffix != ".py":
+        raise LayerFileError(f"{path}: a layer file is a Python file ending in .py")
+    spec = importlib.util.spec_from_file_location(f"_gradproof_layer_{abs(hash(str(file.resolve())))}", file)
+    if spec is None or spec.loader is None:
+        raise LayerFileError(f"{path}: cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(file.resolve().parent)
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:  # noqa: BLE001 - whatever the file raises is reported as one line
+        first = str(error).splitlines()[0] if str(error) else ""
+        raise LayerFileError(f"{path}: importing it raised {type(error).__name__}: {first}") from None
+    finally:
+        if sys.path and sys.path[0] == folder:
+            sys.path.pop(0)
+    return module
+
+
+def find_pair(module: ModuleType, name: str, loss: bool) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
+    """``NAME_forward`` and ``NAME_backward`` (or their ``_naive`` forms), or ``NAME`` itself with ``loss``.
+
+    >>> import types
+    >>> m = types.ModuleType("m"); m.relu_forward = m.relu_backward = print
+    >>> find_pair(m, "relu", False) == (print, print)
+    True
+    """
+    if not NAME.match(name):
+        raise LayerFileError(f"NAME must be a Python name like affine or conv; got {name!r}")
+    if loss:
+        fn = getattr(module, name, None)
+        if not callable(fn):
+            raise LayerFileError(f"the file has no function {name} (with --loss, NAME is the loss function itself)")
+        return fn, None
+    pairs = [(f"{name}_forward{s}", f"{name}_backward{s}") for s in ("", "_naive", "_fast")]
+    for fwd, bwd in pairs:
+        forward, backward = getattr(module, fwd, None), getattr(module, bwd, None)
+        if callable(forward) and callable(backward):
+            return forward, backward
+    functions = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+                       and n.endswith(("_forward", "_backward", "_naive")))
+    hint = f"; its layers: {', '.join(functions)}" if functions else ""
+    if callable(getattr(module, name, None)):
+        hint += f"; {name} itself is a function: for `loss, grad = {name}(...)` add --loss"
+    raise LayerFileError(f"the file has no pair {name}_forward/{name}_backward{hint}")
+
+
+def _dims(text: str, what: str) -> tuple[int | str, ...]:
+    dims: list[int | str] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if part.isdigit():
+            dims.append(int(part))
+        elif NAME.match(part):
+            dims.append(part)
+        else:
+            raise LayerFileError(f"{what}: {part!r} is neither a size name nor a number")
+    return tuple(dims)
+
+
+def parse_shapes(items: Sequence[str]) -> dict[str, tuple[int | str, ...]]:
+    """``["x=N,D", "b=M", "s="]`` -> ``{"x": ("N", "D"), "b": ("M",), "s": ()}``, in the forward's order.
+
+    >>> parse_shapes(["x=N,D", "w=D,4"])
+    {'x': ('N', 'D'), 'w': ('D', 4)}
+    """
+    shapes: dict[str, tuple[int | str, ...]] = {}
+    for item in items:
+        name, sep, dims = item.partition("=")
+        name = name.strip()
+        if not sep or not NAME.match(name):
+            raise LayerFileError(f"--shape wants NAME=DIMS like x=N,D or w=3,4; got {item!r}")
+        if name in shapes:
+            raise LayerFileError(f"--shape {name} is given twice")
+        shapes[name] = _dims(dims, f"--shape {item}")
+    if not shapes:
+        raise LayerFileError("give the forward's arrays in order with --shape, e.g. --shape x=N,D --shape w=D,M")
+    return shapes
+
+
+def parse_size_ranges(items: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """``["N=1:4", "D=3"]`` -> ``{"N": (1, 4), "D": (3, 3)}``.
+
+    >>> parse_size_ranges(["N=1:4", "D=3"])
+    {'N': (1, 4), 'D': (3, 3)}
+    """
+    sizes: dict[str, tuple[int, int]] = {}
+    for item in items:
+        for pair in filter(None, item.split(",")):
+            name, sep, value = pair.partition("=")
+            low, colon, high = value.partition(":")
+            numbers = (low, high) if colon else (low, low)
+            if not sep or not NAME.match(name.strip()) or not all(v.strip().isdigit() for v in numbers):
+                raise LayerFileError(f"--size wants NAME=LOW:HIGH or NAME=N like N=1:4 or D=3; got {pair!r}")
+            lo, hi = int(numbers[0]), int(numbers[1])
+            if lo < 1 or lo > hi:
+                raise LayerFileError(f"--size {pair}: want 1 <= LOW <= HIGH (a zero-size array has no entry to check)")
+            sizes[name.strip()] = (lo, hi)
+    return sizes
+
+
+def parse_domains(items: Sequence[str]) -> dict[str, Any]:
+    """``["y=labels:C", "m=bool", "v=positive"]`` -> domains for ``check_layer``.
+
+    >>> parse_domains(["y=labels:C", "m=bool"])
+    {'y': Labels(count='C'), 'm': 'bool'}
+    """
+    from .strategies import DISCRETE, DOMAINS, labels
+
+    domains: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = (p.strip() for p in item.partition("="))
+        if not sep or not NAME.match(name):
+            raise LayerFileError(f"--domain wants NAME=DOMAIN like y=labels:C or mask=bool; got {item!r}")
+        kind, _, count = value.partition(":")
+        if kind == "labels":
+            if not count or not (count.isdigit() and int(count) >= 1 or NAME.match(count)):
+                raise LayerFileError(f"--domain {item}: labels need a count, a number or a size name (labels:C)")
+            domains[name] = labels(int(count) if count.isdigit() else count)
+        elif value in DOMAINS or value in DISCRETE:
+            domains[name] = value
+        else:
+            known = ", ".join([*DOMAINS, *DISCRETE, "labels:COUNT"])
+            raise LayerFileError(f"--domain {item}: no domain {value!r}; there are {known}")
+    return domains
+
+
+def parse_params(items: Sequence[str]) -> tuple[Any, ...]:
+    """``--param`` values, JSON each (``'{"stride": 1, "pad": 0}'``, ``0.1``, ``'"train"'``).
+
+    >>> parse_params(['{"stride": 2}', "0.5"])
+    ({'stride': 2}, 0.5)
+    """
+    out = []
+    for item in items:
+        try:
+            out.append(json.loads(item))
+        except json.JSONDecodeError as error:
+            raise LayerFileError(f"--param wants a JSON value like '{{\"stride\": 1, \"pad\": 0}}' or 0.1; got {item!r} "
+                                 f"({error.msg})") from None
+    return tuple(out)
