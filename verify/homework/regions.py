@@ -11,6 +11,8 @@ and numbers: all of them are listed here, each with points strictly inside it. O
 caller decides otherwise.
 
 >>> import sympy as sp
+
+from derive.atoms import Exp
 >>> z = sp.Symbol("z", real=True)
 >>> found = regions(switches([sp.Max(0, z - 100)]), Domain())
 >>> sorted((select(sp.Max(0, z - 100), r.point(random.Random(0))) for r in found), key=str)  # either side of 100
@@ -206,6 +208,20 @@ def crossings(switch: sp.Expr, base: Mapping[sp.Symbol, sp.Rational], offsets: I
 
 _GRID = sorted({sign * 10.0**k for sign in (-1, 1) for k in range(-3, 17)} | {0.0})
 _ROOTS = 4  # crossings kept per input
+# how far the grid goes, by how deeply exponentials nest: exp(exp(exp(exp(2)))) has about 10^700
+# digits, and evaluating it does not finish
+_REACH = (1e16, 1e4, 10.0, 3.0, 1.0)
+
+
+def _exp_depth(e: sp.Basic) -> int:
+    """How deeply exponentials nest in ``e`` (``exp(x)^2`` is 1, ``exp(exp(x))`` 2).
+
+    >>> x = sp.Symbol("x")
+    >>> _exp_depth(x**2), _exp_depth(sp.exp(x) + sp.exp(sp.exp(x) * 3))
+    (0, 2)
+    """
+    inner = max((_exp_depth(a) for a in e.args), default=0)
+    return inner + 1 if e.func in (sp.exp, Exp) else inner
 
 
 def _bracketed(f: sp.Expr, x: sp.Symbol) -> list[sp.Rational]:
@@ -221,7 +237,8 @@ def _bracketed(f: sp.Expr, x: sp.Symbol) -> list[sp.Rational]:
             return None
         return 1 if value > 0 else -1 if value < 0 else 0
 
-    signs = [(v, sign(v)) for v in _GRID]
+    reach = _REACH[min(_exp_depth(f), len(_REACH) - 1)]
+    signs = [(v, sign(v)) for v in _GRID if abs(v) <= reach]
     roots = [sp.Rational(v) for v, s in signs if s == 0]  # the grid met a crossing itself
     for (low, s_low), (high, s_high) in itertools.pairwise(signs):
         if s_low is None or s_high is None or s_low * s_high >= 0:
