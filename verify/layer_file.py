@@ -85,18 +85,18 @@ def _dims(text: str, what: str) -> tuple[int | str, ...]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         if part.isdigit():
             dims.append(int(part))
-        elif NAME.match(part):
-            dims.append(part)
+        elif all(NAME.match(f.strip()) or f.strip().isdigit() for f in part.split("*")):
+            dims.append(part.replace(" ", ""))  # a size name, or a product like 4*H
         else:
-            raise LayerFileError(f"{what}: {part!r} is neither a size name nor a number")
+            raise LayerFileError(f"{what}: {part!r} is neither a size name, a product like 4*H, nor a number")
     return tuple(dims)
 
 
 def parse_shapes(items: Sequence[str]) -> dict[str, tuple[int | str, ...]]:
     """``["x=N,D", "b=M", "s="]`` -> ``{"x": ("N", "D"), "b": ("M",), "s": ()}``, in the forward's order.
 
-    >>> parse_shapes(["x=N,D", "w=D,4"])
-    {'x': ('N', 'D'), 'w': ('D', 4)}
+    >>> parse_shapes(["x=N,D", "w=D,4*H"])
+    {'x': ('N', 'D'), 'w': ('D', '4*H')}
     """
     shapes: dict[str, tuple[int | str, ...]] = {}
     for item in items:

@@ -237,6 +237,8 @@ def _grad_list(spec: _Spec, grads: Any, arrays: Mapping[str, np.ndarray], contex
         else:
             raise GradientMismatch(f"{spec.name}: {who} returned a {type(grads).__name__}, not arrays",
                                    phase="backward", inputs=dict(arrays), **context)
+        while len(values) > len(spec.wrt) and len(values) > len(spec.names) and values[-1] is None:
+            values.pop()  # `return dx, dw, db, None`: no gradient for a trailing param
         if len(values) != len(spec.wrt):
             if len(values) == len(spec.names) and not spec.wrt_given:
                 values = [v for n, v in zip(spec.names, values) if n in spec.wrt]

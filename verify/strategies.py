@@ -359,25 +359,40 @@ def size_ranges(sizes: Mapping[str, int | tuple[int, int]] | None) -> dict[str, 
     return out
 
 
+def _factors(dim: str) -> list[str]:
+    return [f.strip() for f in dim.split("*")]
+
+
 def _check_shape(shape: Sequence[Dim], ranges: Mapping[str, tuple[int, int]]) -> None:
     if isinstance(shape, (str, int)):
         raise TypeError(f"a shape is a tuple of sizes, like (3, 4) or ('N', 'D'); got {shape!r}")
     for dim in shape:
         if isinstance(dim, str):
-            if dim not in ranges:
-                raise ValueError(f"shape {tuple(shape)} names the size {dim!r}, which sizes= does not give; "
-                                 f"add e.g. sizes={{{dim!r}: (1, 4)}}")
+            for factor in _factors(dim):  # a product such as "4*H" (an LSTM's gates) or "C*H*W"
+                if factor.isdigit():
+                    continue
+                if factor not in ranges:
+                    raise ValueError(f"shape {tuple(shape)} names the size {factor!r}, which sizes= does not give; "
+                                     f"add e.g. sizes={{{factor!r}: (1, 4)}}")
         elif not isinstance(dim, int) or isinstance(dim, bool) or dim < 0:
             raise ValueError(f"shape {tuple(shape)}: {dim!r} is neither a size name nor a non-negative integer")
 
 
 def resolve_shape(shape: Sequence[Dim], drawn: Mapping[str, int]) -> tuple[int, ...]:
-    """A shape with its size names replaced by the drawn sizes.
+    """A shape with its size names (or products of them, ``"4*H"``) replaced by the drawn sizes.
 
-    >>> resolve_shape(("B", 3, "C"), {"B": 2, "C": 5})
-    (2, 3, 5)
+    >>> resolve_shape(("B", 3, "C", "4*C"), {"B": 2, "C": 5})
+    (2, 3, 5, 20)
     """
-    return tuple(drawn[d] if isinstance(d, str) else int(d) for d in shape)
+    def size(dim: Dim) -> int:
+        if not isinstance(dim, str):
+            return int(dim)
+        value = 1
+        for factor in _factors(dim):
+            value *= int(factor) if factor.isdigit() else drawn[factor]
+        return value
+
+    return tuple(size(d) for d in shape)
 
 
 def make_any(domain: AnyDomain, shape: Sequence[int], generator: torch.Generator, dtype: torch.dtype,

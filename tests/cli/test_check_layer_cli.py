@@ -68,7 +68,7 @@ def test_a_forward_that_raises_is_a_failure_not_a_crash(tmp_path, capsys) -> Non
         ([RIGHT, "softmax_loss", "--shape", "x=2"], "add --loss"),
         ([RIGHT, "relu"], "give the forward's arrays in order with --shape"),
         ([RIGHT, "relu", "--shape", "x"], "--shape wants NAME=DIMS"),
-        ([RIGHT, "relu", "--shape", "x=N,2.5"], "neither a size name nor a number"),
+        ([RIGHT, "relu", "--shape", "x=N,2.5"], "is neither a size name"),
         ([RIGHT, "relu", "--shape", "x=N"], "names the size 'N'"),
         ([RIGHT, "relu", "--shape", "x=N", "--size", "N=0:3"], "want 1 <= LOW <= HIGH"),
         ([RIGHT, "relu", "--shape", "x=N", "--size", "N=a"], "--size wants NAME=LOW:HIGH"),

@@ -28,7 +28,8 @@ NORM = {"x": ("N", "D"), "gamma": ("D",), "beta": ("D",)}
 CONV = {"x": ("N", "C", "H", "W"), "w": ("F", "C", 3, 3), "b": ("F",)}
 CONV_SIZES = {"N": (1, 2), "C": (1, 2), "H": (3, 7), "W": (3, 7), "F": (1, 2)}
 RNN = {"x": ("N", "D"), "prev_h": ("N", "H"), "Wx": ("D", "H"), "Wh": ("H", "H"), "b": ("H",)}
-LSTM = {"x": ("N", "D"), "prev_h": ("N", "H"), "prev_c": ("N", "H"), "Wx": ("D", "G"), "Wh": ("H", "G"), "b": ("G",)}
+LSTM = {"x": ("N", "D"), "prev_h": ("N", "H"), "prev_c": ("N", "H"), "Wx": ("D", "4*H"), "Wh": ("H", "4*H"),
+        "b": ("4*H",)}
 
 
 def _fits(sizes: dict[str, int], conv_param: dict[str, int]) -> bool:
@@ -51,8 +52,7 @@ CASES = {
                   "params": ({"pool_height": 2, "pool_width": 2, "stride": 1},)}),
     "rnn_step": ("rnn_step_forward", "rnn_step_backward", RNN, {"sizes": {"N": (1, 3), "D": (1, 3), "H": (1, 3)}}),
     "lstm_step": ("lstm_step_forward", "lstm_step_backward", LSTM,
-                  {"sizes": {"N": (1, 3), "D": (1, 3), "H": (1, 3), "G": (4, 12)}, "outputs": ("next_h", "next_c"),
-                   "where": lambda s: s["G"] == 4 * s["H"]}),
+                  {"sizes": {"N": (1, 3), "D": (1, 3), "H": (1, 3)}, "outputs": ("next_h", "next_c")}),
     "softmax_loss": ("softmax_loss", None, {"x": ("N", "C"), "y": ("N",)},
                      {"sizes": {"N": (1, 4), "C": (2, 5)}, "domains": {"y": labels("C")}}),
     "softmax_loss_vectorized": ("softmax_loss_vectorized", None, {"W": ("D", "C"), "X": ("N", "D"), "y": ("N",)},
@@ -190,11 +190,22 @@ def test_a_backward_that_raises_is_blamed_as_the_backward(error: Exception) -> N
         (_double_forward, lambda d, c: "dx", "returned a str"),
         (_double_forward, lambda d, c: {"dw": d}, "none is the gradient of input 'x'"),
         (lambda x: (np.log(x - 100), x), _double_backward, "of your forward is nan"),
+        (_double_forward, lambda d, c: (2 * d, None, 1), r"returned 3 gradient\(s\)"),
     ],
 )
 def test_malformed_layers_fail_with_a_message_not_a_crash(forward, backward, match: str) -> None:
     with pytest.raises(GradientMismatch, match=match):
         check_layer(forward, backward, {"x": (2, 3)}, examples=2, save=False)
+
+
+def test_a_trailing_none_for_a_param_is_dropped() -> None:
+    check_layer(_double_forward, lambda d, c: (2 * d, None), {"x": (2, 3)}, examples=2)
+
+
+def test_a_flattened_input_uses_a_product_of_sizes() -> None:
+    shapes = {"x": ("N", "C", "H"), "w": ("C*H", "M"), "b": ("M",)}
+    check_layer(right.affine_forward, right.affine_backward, shapes, sizes={"N": (1, 3), "C": (1, 3), "H": (1, 3),
+                                                                            "M": (1, 2)}, examples=5)
 
 
 def test_none_counts_as_zero_and_dicts_and_row_biases_are_read() -> None:
