@@ -11,8 +11,6 @@ and numbers: all of them are listed here, each with points strictly inside it. O
 caller decides otherwise.
 
 >>> import sympy as sp
-
-from derive.atoms import Exp
 >>> z = sp.Symbol("z", real=True)
 >>> found = regions(switches([sp.Max(0, z - 100)]), Domain())
 >>> sorted((select(sp.Max(0, z - 100), r.point(random.Random(0))) for r in found), key=str)  # either side of 100
@@ -29,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import sympy as sp
+
+from derive.atoms import Exp
 
 __all__ = ["Domain", "Region", "branch", "crossings", "regions", "select", "switches"]
 
