@@ -400,7 +400,7 @@ def grade(problem_id: str, text: str, points: int = 6, seed: int = 0, seconds: f
                      "simply", method="time")
     except ProblemError:
         raise  # the problem is broken, not the answer
-    except (TypeError, ValueError, ArithmeticError, RecursionError) as error:  # SymPy or NumPy refusing the answer
+    except (TypeError, ValueError, KeyError, ArithmeticError, RecursionError) as error:  # SymPy or NumPy refusing the answer
         return Grade(problem_id, "invalid", 0.0, f"cannot evaluate the answer: {str(error).splitlines()[0][:100]}",
                      method="parse")
 
