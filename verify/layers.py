@@ -707,8 +707,12 @@ def check_layer(
     verify.failure.GradientMismatch: wrong: output 'out': the gradient of input 'b' (shape (...)) differs at entry ...
     """
     __tracebackhide__ = True
-    if shapes is None and inputs is not None:
-        shapes = {k: np.shape(v) for k, v in inputs.items()}
+    if inputs is not None:
+        shapes = shapes or {k: np.shape(v) for k, v in inputs.items()}
+        # Given arrays say their own kind: integers (labels, ids) and booleans (masks) are never differentiated.
+        inferred = {k: ("bool" if np.asarray(v).dtype == bool else "index") for k, v in inputs.items()
+                    if np.asarray(v).dtype.kind in "biu"}
+        domains = {**inferred, **dict(domains or {})}
     if shapes is None:
         raise ValueError("check_layer needs shapes= (name -> shape) or inputs= (name -> array)")
     if not isinstance(examples, int) or examples < 1:

@@ -266,6 +266,9 @@ def test_failing_inputs_are_saved_and_the_snippet_reproduces(tmp_path, monkeypat
     assert "verify.check_layer(rnn_step_forward, rnn_step_backward, inputs=dict(np.load(" in str(caught.value)
     again = dict(np.load(saved))
     assert set(again) == set(RNN)
+    with pytest.raises(GradientMismatch) as loss_replay:  # labels in a saved file stay labels
+        _run(wrong, "softmax_loss", save=True)
+    check_layer(right.softmax_loss, inputs=dict(np.load(loss_replay.value.saved)))
     with pytest.raises(GradientMismatch) as replay:
         check_layer(wrong.rnn_step_forward, wrong.rnn_step_backward, inputs=again, save=False)
     assert replay.value.entry == caught.value.entry and replay.value.yours == pytest.approx(caught.value.yours)
