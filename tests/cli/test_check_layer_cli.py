@@ -90,3 +90,26 @@ def test_a_file_that_does_not_import_is_one_line(tmp_path, capsys) -> None:
     bad.write_text("def f(:\n")
     assert main(["check-layer", str(bad), "f", "--shape", "x=2"]) == 2
     assert "importing it raised SyntaxError" in capsys.readouterr().err
+
+
+def test_the_readme_example_fails_as_shown(tmp_path, monkeypatch) -> None:
+    """README's NumPy layer example runs, and its wrong db fails with the message the README shows."""
+    import numpy as np
+
+    from verify.failure import GradientMismatch
+
+    monkeypatch.setenv("GRADPROOF_FAILURES", str(tmp_path))
+    text = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    block = next(b.split("```", 1)[0] for b in text.split("```python")[1:] if "def affine_backward" in b)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README, not user input
+    with pytest.raises(GradientMismatch) as caught:
+        namespace["test_affine"]()
+    shown = next(b.split("```", 1)[0] for b in text.split("```text")[1:] if "GradientMismatch" in b)
+    first = shown.strip().splitlines()[0].removeprefix("E   verify.failure.GradientMismatch: ")
+    assert str(caught.value).splitlines()[0] == first
+    assert caught.value.sizes == {"N": 2, "D": 1, "M": 3}
+    right = block.replace("dout.mean(axis=0)", "dout.sum(axis=0)")
+    exec(compile(right, "README.md", "exec"), namespace)  # noqa: S102
+    namespace["test_affine"]()
+    assert np.load(caught.value.saved)["b"].shape == (3,)
