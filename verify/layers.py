@@ -31,6 +31,7 @@ with the inputs saved to an ``.npz`` file and a call that checks them again.
 from __future__ import annotations
 
 import copy
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import HealthCheck, Phase, assume, find, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
@@ -559,6 +560,31 @@ def _examples(ranges: dict[str, tuple[int, int]], params: Sequence[Any],
     return build()
 
 
+def _simplest(strategy: st.SearchStrategy[Any]) -> Any:
+    elements = getattr(strategy, "elements", None)
+    if isinstance(elements, Sequence) and elements:  # sampled_from and just: their first value
+        return elements[0]
+    return find(strategy, lambda _: True, settings=settings(database=None, max_examples=5,
+                                                            phases=[Phase.generate, Phase.shrink]))
+
+
+def _pilot(ranges: dict[str, tuple[int, int]], params: Sequence[Any],
+           where: Callable[..., bool] | None) -> _Example | None:
+    """The simplest example (the smallest distinct sizes, first params, seed 0), or None if ``where`` refuses it."""
+    used: set[int] = set()
+    sizes = {}
+    for name, (lo, hi) in ranges.items():
+        sizes[name] = next((v for v in range(lo, min(hi, lo + 64) + 1) if v not in used), lo)
+        used.add(sizes[name])
+    try:
+        chosen = tuple(_draw_param(_simplest, p) for p in params)
+        if where is not None and not where(sizes, *chosen):
+            return None
+    except Exception:  # noqa: BLE001 - no simplest example to be had: Hypothesis alone then
+        return None
+    return _Example(sizes, chosen, 0, 1.0)
+
+
 def _arrays_for(spec: _Spec, example: _Example) -> dict[str, np.ndarray]:
     g = torch.Generator().manual_seed(example.seed)
     out = {}
@@ -672,6 +698,7 @@ def check_layer(
     seed: int | None = None,
     inputs: Mapping[str, Any] | None = None,
     save: bool = True,
+    budget: float | None = 60.0,
 ) -> LayerReport:
     """Check a NumPy layer's backward against a reference at drawn shapes; raise ``GradientMismatch`` if wrong.
 
@@ -685,7 +712,9 @@ def check_layer(
     (a convolution's sizes that its stride divides). ``reference`` is an optional torch forward
     (autograd is then the reference); otherwise a float64 numerical derivative of your forward
     is. ``inputs`` checks one given set of arrays instead of drawing (what a failure's snippet
-    does). ``seed`` None runs Hypothesis' derandomized examples (the same every run).
+    does). ``seed`` None runs Hypothesis' derandomized examples (the same every run). The simplest
+    example runs first; if it shows that ``examples`` of them would take more than ``budget``
+    seconds, fewer are drawn (at least 5) and the report's notes say so.
 
     >>> def affine_forward(x, w, b):
     ...     return x @ w + b, (x, w)
@@ -745,28 +774,51 @@ def check_layer(
         if ex.sizes not in report.sizes_seen:
             report.sizes_seen.append(dict(ex.sizes))
 
-    test = given(_examples(ranges, tuple(params), where))(example)
-    if seed is not None:
-        test = hypothesis_seed(seed)(test)
-    runner = settings(max_examples=examples, deadline=None, database=None, derandomize=seed is None,
-                      suppress_health_check=list(HealthCheck), print_blob=False, report_multiple_bugs=False,
-                      phases=[Phase.explicit, Phase.generate, Phase.shrink])(test)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", InPlaceChange)  # reported once, below, not per example
-            runner()
-    except Unsatisfiable:
-        raise ValueError("no example satisfies where= at these sizes and params; widen sizes= or relax where=") from None
-    except Exception:
-        if not failure:
-            raise
-        last = failure[-1]
+    def failed(last: GradientMismatch) -> GradientMismatch:
         try:  # once more on the shrunk example, looking for kinks and ties this time
             _one_example(spec, dict(last.inputs), getattr(last, "params", params), last.seed or 0, last.sizes, report)
         except GradientMismatch as again:
             again.params = getattr(last, "params", params)  # type: ignore[attr-defined]
             last = again
-        raise _finish(spec, last, getattr(last, "params", params), save) from last.__cause__
+        return _finish(spec, last, getattr(last, "params", params), save)
+
+    strategy = _examples(ranges, tuple(params), where)
+    count = examples
+    pilot = _pilot(ranges, tuple(params), where) if budget is not None else None
+    if pilot is not None:  # the smallest example first: it times the rest, and a failure there is already shrunk
+        began = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", InPlaceChange)
+                example(pilot)
+        except GradientMismatch:
+            last = failure[-1]
+            raise failed(last) from last.__cause__
+        took = time.perf_counter() - began
+        count = examples - 1
+        if budget is not None and took * count > budget:
+            count = max(min(count, 4), int(budget / max(took, 1e-9)))
+            report.notes.append(f"checked {count + 1} of {examples} examples: one took {took:.2g} s and the budget is "
+                                f"{budget:g} s (budget=None checks them all)")
+    if count > 0:
+        test = given(strategy)(example)
+        if seed is not None:
+            test = hypothesis_seed(seed)(test)
+        runner = settings(max_examples=count, deadline=None, database=None, derandomize=seed is None,
+                          suppress_health_check=list(HealthCheck), print_blob=False, report_multiple_bugs=False,
+                          phases=[Phase.explicit, Phase.generate, Phase.shrink])(test)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", InPlaceChange)  # reported once, below, not per example
+                runner()
+        except Unsatisfiable:
+            raise ValueError("no example satisfies where= at these sizes and params; widen sizes= or relax where=") \
+                from None
+        except Exception:
+            if not failure:
+                raise
+            last = failure[-1]
+            raise failed(last) from last.__cause__
     for note in report.notes:
         if "in place" in note and "dout" not in note:
             warnings.warn(f"{spec.name}: {note}", InPlaceChange, stacklevel=2)

@@ -335,3 +335,14 @@ def test_our_frames_are_hidden_from_pytest_tracebacks() -> None:
 
     for function in (layers.check_layer, layers._one_example, layers._run_backward):
         assert "__tracebackhide__" in function.__code__.co_varnames
+
+
+def test_a_slow_layer_is_checked_on_fewer_examples_and_says_so() -> None:
+    import time
+
+    def forward(x):
+        time.sleep(0.005)
+        return 2 * x, None
+
+    report = check_layer(forward, lambda d, c: 2 * d, {"x": (2,)}, examples=30, budget=0.2)
+    assert 5 <= report.examples < 30 and any("budget" in note for note in report.notes)
