@@ -33,7 +33,8 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,6 +136,20 @@ class _Spec:
 
 
 # --- calling the user's code, phase by phase ------------------------------------------------------
+SEED = 20_261_130  # numpy's global generator is reseeded to this for every call of your forward
+
+
+@contextmanager
+def _same_random_numbers() -> Iterator[None]:
+    """Every forward call draws the same random numbers from ``np.random`` (dropout without a seed of
+    its own stays checkable); the caller's generator state is put back afterwards."""
+    state = np.random.get_state()
+    np.random.seed(SEED)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
 def _copies(arrays: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     return [np.array(a, copy=True) for a in arrays.values()]
 
@@ -159,7 +174,7 @@ def _call_forward(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequenc
                   context: dict[str, Any], phase: str = "forward") -> Any:
     __tracebackhide__ = True
     try:
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), _same_random_numbers():
             return spec.forward(*_copies(arrays), *copy.deepcopy(list(params)))
     except Exception as error:
         what = "your forward" if phase == "forward" else "your forward (run by the numerical reference)"
@@ -365,7 +380,7 @@ def _run_backward(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequenc
                     for n, a in arrays.items()}
     copies = _copies(given_arrays)
     try:
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), _same_random_numbers():
             result = spec.forward(*copies, *copy.deepcopy(list(params)))
     except Exception as error:
         raise _raised(spec, "forward", "your forward", error, given_arrays, params, context) from error
@@ -469,6 +484,11 @@ def _one_example(spec: _Spec, arrays: dict[str, np.ndarray], params: Sequence[An
     outputs, _ = _split_forward(spec, result, arrays, context)
     names = _output_names(spec, len(outputs))
     _check_finite_outputs(spec, outputs, names, arrays, context)
+    again, _ = _split_forward(spec, _call_forward(spec, arrays, params, context), arrays, context)
+    if len(again) != len(outputs) or any(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(again, outputs)):
+        raise GradientMismatch(f"{spec.name}: your forward gives different outputs on the same inputs (does it draw "
+                               "random numbers from a generator of its own? give it a fixed seed through its params); "
+                               "a derivative cannot be checked then", phase="forward", inputs=dict(arrays), **context)
     upstreams = _upstreams(outputs, seed, spec.loss)
     reference_kind = AUTOGRAD if spec.reference is not None else NUMERIC
     refs = (_torch_reference if spec.reference is not None else _numeric_reference)(spec, arrays, params, upstreams, context)

@@ -346,3 +346,28 @@ def test_a_slow_layer_is_checked_on_fewer_examples_and_says_so() -> None:
 
     report = check_layer(forward, lambda d, c: 2 * d, {"x": (2,)}, examples=30, budget=0.2)
     assert 5 <= report.examples < 30 and any("budget" in note for note in report.notes)
+
+
+def test_dropout_without_a_seed_is_checkable_and_the_callers_generator_is_untouched() -> None:
+    def dropout_forward(x, p):
+        mask = (np.random.rand(*x.shape) < p) / p  # np.random's global generator, no seed of its own
+        return x * mask, mask
+
+    np.random.seed(7)
+    expected = np.random.rand()
+    np.random.seed(7)
+    check_layer(dropout_forward, lambda d, mask: d * mask, {"x": ("N", "D")}, sizes={"N": (1, 3), "D": (1, 3)},
+                params=(0.5,), examples=5)
+    assert np.random.rand() == expected
+    with pytest.raises(GradientMismatch, match="gradient of input .x."):  # the mask forgotten
+        check_layer(dropout_forward, lambda d, mask: d, {"x": (3, 4)}, params=(0.5,), examples=3, save=False)
+
+
+def test_a_forward_with_a_generator_of_its_own_is_named_as_not_deterministic() -> None:
+    rng = np.random.default_rng()
+
+    def noisy(x):
+        return x + rng.standard_normal(x.shape), None
+
+    with pytest.raises(GradientMismatch, match="different outputs on the same inputs"):
+        check_layer(noisy, lambda d, c: d, {"x": (2,)}, examples=2, save=False)
