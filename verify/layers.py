@@ -756,6 +756,10 @@ def check_layer(
     verify.failure.GradientMismatch: wrong: output 'out': the gradient of input 'b' (shape (...)) differs at entry ...
     """
     __tracebackhide__ = True
+    # One dict (a conv_param) or one number (reg) is one extra argument, not a sequence of them.
+    params = tuple(params) if isinstance(params, (tuple, list)) else (params,)
+    if shapes is not None and not isinstance(shapes, Mapping) and isinstance(shapes, (list, tuple)):
+        shapes = {f"input{i}": shape for i, shape in enumerate(shapes)}  # unnamed: input0, input1, ...
     if inputs is not None:
         shapes = shapes or {k: np.shape(v) for k, v in inputs.items()}
         # Given arrays say their own kind: integers (labels, ids) and booleans (masks) are never differentiated.

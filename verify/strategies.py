@@ -346,6 +346,8 @@ def size_ranges(sizes: Mapping[str, int | tuple[int, int]] | None) -> dict[str, 
     for name, value in (sizes or {}).items():
         if not isinstance(name, str) or not name:
             raise ValueError(f"size names are non-empty strings; got {name!r}")
+        if isinstance(value, range) and value.step == 1 and len(value):
+            value = (value.start, value.stop - 1)  # range(1, 5) is 1..4
         try:
             lo, hi = (value, value) if isinstance(value, int) else tuple(value)  # type: ignore[misc]
         except (TypeError, ValueError):

@@ -371,3 +371,10 @@ def test_a_forward_with_a_generator_of_its_own_is_named_as_not_deterministic() -
 
     with pytest.raises(GradientMismatch, match="different outputs on the same inputs"):
         check_layer(noisy, lambda d, c: d, {"x": (2,)}, examples=2, save=False)
+
+
+def test_a_single_dict_param_a_range_and_unnamed_shapes_are_understood() -> None:
+    conv = {"stride": 1, "pad": 1}
+    check_layer(right.conv_forward_naive, right.conv_backward_naive, CONV,
+                sizes={"N": 1, "C": range(1, 3), "H": 4, "W": 3, "F": 1}, params=conv, examples=3)
+    check_layer(right.affine_forward, right.affine_backward, [(2, 3), (3, 4), (4,)], examples=2)
