@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["GradientMismatch", "describe_array", "entry_index", "save_inputs", "show_inputs"]
+__all__ = ["GradientMismatch", "describe_array", "entry_index", "failure_dir", "save_inputs", "show_inputs"]
 
 SHOWN_ENTRIES = 36  # arrays up to this many entries are printed whole, larger ones summarised
 
@@ -88,7 +88,11 @@ def show_inputs(inputs: Mapping[str, Any]) -> str:
 
 
 def failure_dir() -> Path:
-    """Where failing inputs are saved: ``$GRADPROOF_FAILURES``, else a folder in the temp directory."""
+    """Where failing inputs are saved: ``$GRADPROOF_FAILURES``, else a folder in the temp directory.
+
+    >>> failure_dir().name in ("gradproof-failures", Path(os.environ.get("GRADPROOF_FAILURES", "x")).name)
+    True
+    """
     return Path(os.environ.get("GRADPROOF_FAILURES") or Path(tempfile.gettempdir()) / "gradproof-failures")
 
 

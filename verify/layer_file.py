@@ -29,7 +29,13 @@ class LayerFileError(ValueError):
 
 
 def load_module(path: str) -> ModuleType:
-    """Import the layer file at ``path`` (a ``.py`` file) under a private module name."""
+    """Import the layer file at ``path`` (a ``.py`` file) under a private module name.
+
+    >>> load_module("no/such/layers.py")
+    Traceback (most recent call last):
+    ...
+    verify.layer_file.LayerFileError: no/such/layers.py: no such file
+    """
     file = Path(path)
     if not file.is_file():
         raise LayerFileError(f"{path}: no such file")

@@ -360,3 +360,18 @@ def test_a_custom_function_on_cuda_agrees_with_the_cpu() -> None:
         verify.check_gradient(_polar, _PolarFirstOnly, (r.cuda(), t.cuda()), save=False)
     for dtype in (torch.float32, torch.float64):
         verify.check_gradient(_polar, _Polar, tensors((8, 16), (8, 16), dtype=dtype, device="cuda"), examples=10)
+
+
+def test_a_backward_right_only_at_square_shapes_fails_at_drawn_shapes() -> None:
+    """Centring a row, its gradient scaled by 1/shape[0] where 1/shape[-1] belongs: right when N == D."""
+    centre = lambda x: x - x.mean(-1, keepdim=True)
+
+    def square_only(x, g):
+        return (g - g.sum(-1, keepdim=True) / x.shape[0],)
+
+    verify.check_gradient(centre, square_only, tensors((3, 3)), examples=5)
+    with pytest.raises(GradientMismatch) as caught:
+        verify.check_gradient(centre, square_only, tensors(("N", "D"), sizes={"N": (1, 4), "D": (1, 4)}),
+                              examples=20, save=False)
+    n, d = caught.value.inputs[0].shape
+    assert n != d and n + d <= 3  # shrunk to the smallest non-square shape
