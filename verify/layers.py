@@ -231,6 +231,20 @@ def _check_finite_outputs(spec: _Spec, outputs: list[np.ndarray], names: list[st
                 inputs=dict(arrays), **context)
 
 
+_SKIP = object()  # an input the loss function returns no gradient for
+
+
+def _by_shape(names: list[str], values: list[Any], arrays: Mapping[str, np.ndarray]) -> list[str]:
+    """Which input each returned gradient is for: the first unused one of its shape, else the next in order."""
+    chosen: list[str] = []
+    for value in values:
+        shape = np.shape(value) if value is not None else None
+        free = [n for n in names if n not in chosen]
+        same = [n for n in free if np.shape(arrays[n]) == shape]
+        chosen.append((same or free)[0])
+    return chosen
+
+
 def _grad_list(spec: _Spec, grads: Any, arrays: Mapping[str, np.ndarray], context: dict[str, Any],
                notes: list[str]) -> dict[str, np.ndarray]:
     """Your gradients, one per input in ``wrt``, validated (count, shape, numbers); None is 0."""
@@ -258,13 +272,18 @@ def _grad_list(spec: _Spec, grads: Any, arrays: Mapping[str, np.ndarray], contex
         if len(values) != len(spec.wrt):
             if len(values) == len(spec.names) and not spec.wrt_given:
                 values = [v for n, v in zip(spec.names, values) if n in spec.wrt]
-            elif not (spec.loss and len(values) < len(spec.wrt) and not spec.wrt_given):
-                # (loss, dW with W the first input: the gradients of the first float inputs, zipped below)
+            elif spec.loss and len(values) < len(spec.wrt) and not spec.wrt_given:
+                targets = _by_shape(spec.wrt, values, arrays)  # loss, dW: the inputs with the gradients' shapes
+                values = [values[targets.index(n)] if n in targets else _SKIP for n in spec.wrt]
+            else:
                 raise GradientMismatch(
                     f"{spec.name}: {who} returned {len(values)} gradient(s); the inputs to differentiate are "
-                    f"{', '.join(spec.wrt)} ({len(spec.wrt)})", phase="backward", inputs=dict(arrays), **context)
+                    f"{', '.join(spec.wrt)} ({len(spec.wrt)}); pass wrt=[...] to name the ones it returns",
+                    phase="backward", inputs=dict(arrays), **context)
     out: dict[str, np.ndarray] = {}
     for name, value in zip(spec.wrt, values):
+        if value is _SKIP:
+            continue
         shape = np.shape(arrays[name])
         if value is None:
             notes.append(f"the gradient of {name} was None; taken as 0")

@@ -378,3 +378,12 @@ def test_a_single_dict_param_a_range_and_unnamed_shapes_are_understood() -> None
     check_layer(right.conv_forward_naive, right.conv_backward_naive, CONV,
                 sizes={"N": 1, "C": range(1, 3), "H": 4, "W": 3, "F": 1}, params=conv, examples=3)
     check_layer(right.affine_forward, right.affine_backward, [(2, 3), (3, 4), (4,)], examples=2)
+
+
+def test_a_loss_returning_the_gradient_of_its_second_input_is_matched_by_shape() -> None:
+    def loss(X, W, y, reg):  # (X, W) order, dW returned
+        loss_value, dW = right.softmax_loss_vectorized(W, X, y, reg)
+        return loss_value, dW
+
+    check_layer(loss, None, {"X": ("N", "D"), "W": ("D", "C"), "y": ("N",)}, sizes={"N": (1, 4), "D": (1, 3),
+                "C": (4, 5)}, domains={"y": labels("C")}, params=(0.1,), examples=5)
