@@ -97,9 +97,13 @@ def _reference(fn: Callable[..., Any], inputs: Sequence[torch.Tensor], wrt: Sequ
     try:
         outs = _outputs(fn(*leaves))
         g = torch.Generator().manual_seed(upstreams_seed)
-        upstreams = [torch.randn(o.shape, generator=g, dtype=torch.float64).to(o) for o in outs]  # random v for J^T v
+        upstreams = [torch.randn(o.shape, generator=g, dtype=torch.float64).to(o) if o.is_floating_point()
+                     else torch.zeros_like(o) for o in outs]  # a random v for J^T v (none for indices)
         grads = []
         for o, v in zip(outs, upstreams):
+            if not (o.is_floating_point() or o.is_complex()) or not o.requires_grad:  # indices, or a constant
+                grads.append([torch.zeros_like(leaves[i]) for i in wrt])
+                continue
             found = torch.autograd.grad(o, [leaves[i] for i in wrt], v, allow_unused=True, retain_graph=True)
             grads.append([torch.zeros_like(leaves[i]) if d is None else d for i, d in zip(wrt, found)])
     except Exception as error:

@@ -375,3 +375,24 @@ def test_a_backward_right_only_at_square_shapes_fails_at_drawn_shapes() -> None:
                               examples=20, save=False)
     n, d = caught.value.inputs[0].shape
     assert n != d and n + d <= 3  # shrunk to the smallest non-square shape
+
+
+class _MaxWithIndex(torch.autograd.Function):
+    """Row max and its index (an integer output, like torch.max): only the values have a gradient."""
+
+    @staticmethod
+    def forward(ctx, x):
+        values, index = x.max(-1)
+        ctx.save_for_backward(index)
+        ctx.mark_non_differentiable(index)
+        ctx.shape = x.shape
+        return values, index
+
+    @staticmethod
+    def backward(ctx, g, _):
+        (index,) = ctx.saved_tensors
+        return torch.zeros(ctx.shape, dtype=g.dtype).scatter(-1, index.unsqueeze(-1), g.unsqueeze(-1))
+
+
+def test_an_integer_output_has_no_upstream() -> None:
+    verify.check_gradient(lambda x: x.max(-1), _MaxWithIndex, tensors((3, 4), domain="distinct"), examples=10)
