@@ -44,6 +44,16 @@ HIDDEN = [
     ("softmax_ce.grad_z", "p_i - y_i + ismax(z_i^3, 10^27)"),
     ("softmax_ce.grad_z", "p_i - y_i + max(0, exp(z_i) - exp(900))"),
     ("kl.grad_q", "-p_i/q_i + max(0, 0.000001 - q_i)"),
+    # terms that are 1 only in a sliver: where an exponential's argument is near 0 or 1
+    ("kl.grad_q", "-p_i/q_i + exp(-10^6 q_i)"),
+    ("kl.grad_q", "-p_i/q_i + exp(-10^6 q_i^2)"),
+    ("kl.grad_q", "-p_i/(q_i + exp(-10^6 q_i))"),
+    ("kl.grad_q", "-p_i/q_i + 1/(1 + exp(10^6 q_i))"),
+    ("kl.grad_q", "-p_i/q_i + tanh(10^6 q_i) - 1"),
+    ("information.grad_entropy", "-log(p_i) - 1 + exp(-10^6 p_i)"),
+    ("perceptron.update_w", "w_i - eta (y - t) x_i + exp(-10^6 eta)"),
+    ("softmax_ce.grad_z", "p_i - y_i + exp(-10^6 (z_1 - z_2)^2)"),  # 1 where z_1 = z_2
+    ("bp.update_w_output", "w_kj + alpha delta_k H_j + exp(-10^6 alpha)"),  # overflowed float64 (was invalid)
 ]
 
 
@@ -204,6 +214,13 @@ def test_grading_is_bounded_even_when_the_parser_lets_a_huge_answer_through(monk
         g = grade("softmax_ce.grad_z", text)
         assert time.monotonic() - start < 10, text
         assert g.verdict == ("correct" if text == "big" else "incorrect"), (text, g.feedback)
+
+
+def test_the_time_limit_holds_in_process_while_looking_for_crossings() -> None:
+    answer = r"H_j (1 - H_j) \sum_k delta_k w_kj + max(0, delta_1 delta_2 - 1000)"  # took 14.8 s with seconds=2
+    start = time.monotonic()
+    g = grade("bp.delta_hidden", answer, seconds=2)
+    assert time.monotonic() - start < 4 and g.verdict != "correct", g.feedback
 
 
 def test_a_deadline_stops_grading_with_a_reason() -> None:

@@ -339,16 +339,22 @@ class _Search:
                     out.append(point)
         return out
 
-    def anchored(self, answer: sp.Basic) -> list[dict[sp.Symbol, sp.Rational]]:
+    def anchored(self, answer: sp.Basic, deadline: float | None = None) -> list[dict[sp.Symbol, sp.Rational]]:
         """Points where one of the answer's comparisons flips (either side, closely) and where an
-        exponential's argument is 0: a term such as ``exp(z_i - 1000)`` is below any precision
-        except around z_i = 1000, and shows plainly there."""
+        exponential's (or tanh's) argument is 0 or 1 either way: a term such as ``exp(z_i - 1000)``
+        or ``exp(-10^6 q_i)`` is below any precision except around z_i = 1000 or q_i = 1e-6, and
+        shows plainly there."""
         base = {s: self._free(s, 2.0) for s in self.symbols}
-        arguments = {e.args[0] for e in answer.atoms(sp.exp, Exp) if not e.args[0].is_Symbol}
-        out = [point for argument in sorted(arguments, key=sp.default_sort_key)[:4]
-               for point in crossings(argument, base, (0.0, 0.5), self.domain)]
+
+        def tick() -> None:
+            check(deadline)
+
+        arguments = {e.args[0] + shift for e in answer.atoms(sp.exp, Exp, sp.tanh) if not e.args[0].is_Symbol
+                     for shift in (0, 1, -1)}
+        out = [point for argument in sorted(arguments, key=sp.default_sort_key)[:12]
+               for point in crossings(argument, base, (0.0, 0.5), self.domain, tick)]
         out += [point for switch in sorted(switches([answer]), key=sp.default_sort_key)[:4]
-                for point in crossings(switch, base, (0.5, -0.5, 1e-6, -1e-6, 1e-12, -1e-12), self.domain)]
+                for point in crossings(switch, base, (0.5, -0.5, 1e-6, -1e-6, 1e-12, -1e-12), self.domain, tick)]
         return [point for point in out if self.domain.admits(point)]
 
     def _free(self, s: sp.Symbol, spread: float) -> sp.Rational:
@@ -372,7 +378,7 @@ def decide(student: sp.Matrix, key: sp.Matrix, domain: Domain, deadline: float |
         for entry, (a, b) in enumerate(zip(answer, wanted)):
             check(deadline)
             if a != b:
-                found = _witness(a, b, entry, search.anchored(a) + search.points(None), deadline)
+                found = _witness(a, b, entry, search.anchored(a, deadline) + search.points(None), deadline)
                 if found is not None:
                     return found
         return Decision("unknown", reason="the answer compares values in a way the regions do not list")
@@ -389,7 +395,7 @@ def decide(student: sp.Matrix, key: sp.Matrix, domain: Domain, deadline: float |
     for (pair, (region, entry)), known in zip(pending.items(), proved):
         if not known:
             check(deadline)
-            found = _witness(answer[entry], wanted[entry], entry, search.anchored(answer[entry]) + search.points(region),
+            found = _witness(answer[entry], wanted[entry], entry, search.anchored(answer[entry], deadline) + search.points(region),
                               deadline)
             if found is not None:
                 return found
