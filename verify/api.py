@@ -227,7 +227,7 @@ def _shown(inputs: Sequence[torch.Tensor]) -> str:
 def _mismatch(what: str, k: int, outputs: int, outcome: _Outcome, shape: tuple[int, ...], tol: Tolerance,
               dtype: torch.dtype, subgradients: bool) -> str:
     entry = entry_index(outcome.flat, shape)
-    where = f"output {k}: " if outputs > 1 else ""
+    where = f"output {k}: " if outputs > 1 else "output 0 (the only one): "
     text = (f"{where}{what} differs from autograd at entry {entry}: yours {outcome.yours:.10g}, autograd "
             f"{outcome.reference:.10g} (|difference| {abs(outcome.yours - outcome.reference):.3g}, allowed "
             f"{outcome.allowed:.3g}; {outcome.count} of {int(np.prod(shape)) if shape else 1} entries differ; max abs "
@@ -432,7 +432,7 @@ def check_gradient(
     >>> check_gradient(softmax, wrong, tensors((3, 5)), examples=20, save=False)
     Traceback (most recent call last):
     ...
-    verify.failure.GradientMismatch: the gradient of input 0 (shape (3, 5)) differs from autograd at entry ...
+    verify.failure.GradientMismatch: output 0 (the only one): the gradient of input 0 (shape (3, 5)) differs from ...
     """
     __tracebackhide__ = True
     state: dict[str, Any] = {"count": 0, "abs": 0.0, "rel": 0.0, "tol": "", "outputs": 1}
