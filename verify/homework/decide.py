@@ -358,11 +358,7 @@ class _Search:
         return [point for point in out if self.domain.admits(point)]
 
     def _free(self, s: sp.Symbol, spread: float) -> sp.Rational:
-        if s in self.domain.simplex:
-            return sp.Rational(round(self.rng.uniform(0.01, 1.0 / self.domain.simplex[s]) * 10**6), 10**6)
-        if s in self.domain.positive or s.is_positive:
-            return sp.Rational(round(self.rng.uniform(0.1, max(2.0, spread)) * 10**6), 10**6)
-        return sp.Rational(round(self.rng.uniform(-max(2.0, spread), max(2.0, spread)) * 10**6), 10**6)
+        return sp.Rational(round(self.domain.draw(s, self.rng, spread) * 10**6), 10**6)
 
 
 def decide(student: sp.Matrix, key: sp.Matrix, domain: Domain, deadline: float | None = None,
@@ -386,7 +382,7 @@ def decide(student: sp.Matrix, key: sp.Matrix, domain: Domain, deadline: float |
     for region in cut:
         check(deadline)
         for entry, (a, b) in enumerate(zip(answer, wanted)):
-            pair = (branch(a, region), branch(b, region))
+            pair = (domain.reduced(branch(a, region)), domain.reduced(branch(b, region)))
             if pair[0] != pair[1]:
                 pending.setdefault(pair, (region, entry))
     proved = equal(list(pending), deadline)

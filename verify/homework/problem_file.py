@@ -126,8 +126,9 @@ def _problem(raw: Mapping[str, Any], where: str) -> tuple[Problem, str | None]:
         rank = spec.get("rank", 1)
         if type(rank) is not int or rank not in (1, 2):  # type(): TOML's true is an int to isinstance
             raise ProblemFileError(f"{where}: symbol {name!r}: rank is 1 or 2")
-        if spec.get("domain", "") not in ("", "simplex"):
-            raise ProblemFileError(f"{where}: symbol {name!r}: domain is \"simplex\" or left out")
+        if spec.get("domain", "") not in ("", "simplex", "binary"):
+            raise ProblemFileError(f"{where}: symbol {name!r}: domain is \"simplex\" (a probability vector), "
+                                   "\"binary\" (entries 0 or 1, such as a ReLU's pattern) or left out")
         uses[name] = Use(spec["kind"], spec["value"], rank=rank, meaning=str(spec.get("meaning", "")),
                          domain=spec.get("domain", ""))
     indices, mistakes = table("indices", str), table("mistakes", str)

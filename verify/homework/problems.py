@@ -59,7 +59,7 @@ class Use:
     # its entries and the sizes, or a size's name
     rank: int = 1
     meaning: str = ""
-    domain: str = ""  # "simplex": entries drawn so that the vector is a probability vector
+    domain: str = ""  # "simplex": entries drawn so that the vector is a probability vector; "binary": 0 or 1
 
 
 @dataclass(frozen=True)
@@ -249,7 +249,8 @@ PROBLEMS: dict[str, Problem] = {p.id: p for p in (
             "the ReLU's pattern (n x h). Give dL/dW_1.",
             {"X": Use("matrix", "X", meaning="input (n x d)"), "G": Use("matrix", "G", meaning="dL/dFFN(X) (n x d)"),
              "W_2": Use("matrix", lambda e, s: matrix("W2_", s["h"], s["d"]), meaning="second weights (h x d)"),
-             "S": Use("matrix", lambda e, s: matrix("s", s["n"], s["h"]), meaning="ReLU pattern, 0 or 1 (n x h)")},
+             "S": Use("matrix", lambda e, s: matrix("s", s["n"], s["h"]), meaning="ReLU pattern, 0 or 1 (n x h)",
+                      domain="binary")},
             ({"n": 2, "d": 3, "h": 4}, {"n": 4, "d": 2, "h": 3}),
             mistakes={"X^T (G W_2^T)": "the ReLU's derivative, the pattern S, is missing"}),
     Problem("conv.grad_W", "conv", "grad_W",
@@ -567,7 +568,9 @@ def _derived(problem_id: str, number: int) -> tuple[Domain, tuple[tuple[str, sp.
     symbols = set(key.free_symbols)
     for v in values.values():
         symbols |= sp.Matrix(v).free_symbols if getattr(v, "is_Matrix", False) else sp.sympify(v).free_symbols
-    domain = Domain(frozenset(s for s in symbols if s.is_positive), dict(simplex))
+    binary = frozenset(s for name, use in p.uses.items() if use.domain == "binary"
+                       for s in sp.Matrix(values[name]).free_symbols)
+    domain = Domain(frozenset(s for s in symbols if s.is_positive), dict(simplex), binary)
     mistakes = []
     for wrong in p.mistakes:
         try:

@@ -43,6 +43,35 @@ class Domain:
 
     positive: frozenset[sp.Symbol] = frozenset()
     simplex: Mapping[sp.Symbol, int] = field(default_factory=dict)
+    binary: frozenset[sp.Symbol] = frozenset()  # 0 or 1 only: a ReLU's pattern
+
+    def draw(self, s: sp.Symbol, rng: random.Random, spread: float) -> float:
+        """A random value of ``s`` in its domain, within ``spread`` of 0 where it is free.
+
+        >>> b = sp.Symbol("b")
+        >>> Domain(binary=frozenset({b})).draw(b, random.Random(0), 50.0) in (0.0, 1.0)
+        True
+        """
+        if s in self.binary:
+            return float(rng.randint(0, 1))
+        if s in self.simplex:
+            return rng.uniform(0.01, 1.0 / self.simplex[s])
+        if s in self.positive or s.is_positive:
+            return rng.uniform(0.1, max(2.0, spread))
+        return rng.uniform(-max(2.0, spread), max(2.0, spread))
+
+    def reduced(self, e: sp.Expr) -> sp.Expr:
+        """``e`` with every power of a 0/1 input taken down to the input itself (``s^2 = s`` there),
+        after expanding: equal on the domain exactly when the reduced forms are equal.
+
+        >>> b = sp.Symbol("b")
+        >>> Domain(binary=frozenset({b})).reduced(b * (2 - b))
+        b
+        """
+        if not self.binary or not (e.free_symbols & self.binary):
+            return e
+        return sp.expand(e).replace(lambda a: a.is_Pow and a.base in self.binary and a.exp.is_Integer and a.exp > 0,
+                                    lambda a: a.base)
 
     def fitted(self, point: dict[sp.Symbol, sp.Rational], pinned: Iterable[sp.Symbol]) -> dict[sp.Symbol, sp.Rational]:
         """``point`` with each probability vector's entries other than the ``pinned`` ones shrunk,
@@ -75,6 +104,8 @@ class Domain:
         (True, False)
         """
         if any(point[s] <= 0 for s in self.positive if s in point):
+            return False
+        if any(point[s] not in (0, 1) for s in self.binary if s in point):
             return False
         totals: dict[int, sp.Rational] = {}
         for s, n in self.simplex.items():

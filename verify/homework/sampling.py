@@ -69,11 +69,7 @@ def _points(symbols: list[sp.Symbol], student: sp.Matrix, domain: Domain, rng: r
     input with (and of each pair of inputs it compares), all within the domain."""
 
     def free(s: sp.Symbol, spread: float) -> float:
-        if s in domain.simplex:
-            return rng.uniform(0.01, 1.0 / domain.simplex[s])
-        if s in domain.positive or s.is_positive:
-            return rng.uniform(0.1, spread)
-        return rng.uniform(-spread, spread)
+        return domain.draw(s, rng, spread)
 
     def exact(values: Mapping[sp.Symbol, float]) -> dict[sp.Symbol, sp.Rational]:
         return {s: sp.Rational(round(v * 10**6), 10**6) for s, v in values.items()}
