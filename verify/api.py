@@ -22,6 +22,7 @@ a strategy) or in your own ``@given`` test (pass the drawn tensors).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import warnings
 from collections.abc import Callable, Sequence
@@ -79,8 +80,16 @@ def _outputs(value: Any) -> list[torch.Tensor]:
     return list(value) if isinstance(value, (tuple, list)) else [value]
 
 
-def _shapes(inputs: Sequence[torch.Tensor]) -> str:
-    return ", ".join(str(tuple(x.shape)) for x in inputs)
+def _shapes(inputs: Sequence[Any]) -> str:
+    return ", ".join(str(tuple(x.shape)) if isinstance(x, torch.Tensor) else type(x).__name__ for x in inputs)
+
+
+def _copy(x: Any, dtype: torch.dtype | None = None) -> Any:
+    """A copy your code may change: a tensor detached (floating ones cast to ``dtype``), anything else deep-copied."""
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+        return (t.to(dtype) if dtype is not None and t.is_floating_point() else t).clone()
+    return copy.deepcopy(x)
 
 
 def _raised(phase: str, who: str, error: BaseException, inputs: Sequence[torch.Tensor], seed: int) -> GradientMismatch:
@@ -92,8 +101,8 @@ def _reference(fn: Callable[..., Any], inputs: Sequence[torch.Tensor], wrt: Sequ
                dtype: torch.dtype | None = None) -> tuple[list[torch.Tensor], list[list[torch.Tensor]], list[torch.Tensor]]:
     """fn's outputs, autograd's gradients of the chosen inputs for each output (its own seeded upstream,
     the others 0), and the upstreams; with ``dtype``, floating inputs are cast first (the companion run)."""
-    cast = [x.detach().to(dtype) if dtype is not None and x.is_floating_point() else x.detach() for x in inputs]
-    leaves = [x.clone().requires_grad_(i in wrt) for i, x in enumerate(cast)]
+    leaves = [_copy(x, dtype).requires_grad_(i in wrt) if isinstance(x, torch.Tensor) else _copy(x)
+              for i, x in enumerate(inputs)]
     try:
         outs = _outputs(fn(*leaves))
         g = torch.Generator().manual_seed(upstreams_seed)
@@ -113,18 +122,21 @@ def _reference(fn: Callable[..., Any], inputs: Sequence[torch.Tensor], wrt: Sequ
 
 def _example_seed(inputs: Sequence[torch.Tensor], seed: int) -> int:
     """The upstream's seed, a function of the example (so a replayed example sees the same upstream)."""
-    total = sum(float(x.detach().double().abs().sum()) for x in inputs if x.numel())
+    total = sum(float(x.detach().double().abs().sum()) for x in inputs if isinstance(x, torch.Tensor) and x.numel())
     return (seed + int(total * 1e6)) % 2**31
 
 
-def _validate(inputs: Sequence[Any]) -> list[torch.Tensor]:
+def _validate(inputs: Sequence[Any]) -> list[Any]:
+    """The inputs, checked: tensors finite and non-empty; anything else (a stride, a dict of options) is a
+    fixed argument, passed along and never differentiated."""
     out = []
     for i, x in enumerate(inputs):
         if not isinstance(x, torch.Tensor):
             if isinstance(x, np.ndarray):
                 raise TypeError(f"input {i} is a NumPy array: check_gradient checks torch code; for a NumPy layer use "
                                 "verify.check_layer(forward, backward, shapes)")
-            raise TypeError(f"input {i} is a {type(x).__name__}, not a tensor")
+            out.append(x)
+            continue
         if x.numel() == 0:
             raise InvalidInput(f"input {i} has shape {tuple(x.shape)}, no entries: a zero-size tensor has no gradient "
                                "to check")
@@ -136,18 +148,20 @@ def _validate(inputs: Sequence[Any]) -> list[torch.Tensor]:
     return out
 
 
-def _changed(before: Sequence[torch.Tensor], after: Sequence[torch.Tensor]) -> list[int]:
-    return [i for i, (a, b) in enumerate(zip(before, after)) if not torch.equal(a, b.detach())]
+def _changed(before: Sequence[Any], after: Sequence[Any]) -> list[int]:
+    return [i for i, (a, b) in enumerate(zip(before, after))
+            if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and not torch.equal(a, b.detach())]
 
 
 def _kink(fn: Callable[..., Any], inputs: Sequence[torch.Tensor], k: int, upstream: torch.Tensor, which: int,
           flat: int) -> tuple[float, float] | None:
     """The one-sided derivatives of ``<v, fn_k>`` along one input entry, if it sits on a kink or a tie."""
-    base = [x.detach().cpu().double() if x.is_floating_point() else x.detach().cpu() for x in inputs]
+    base = [(x.detach().cpu().double() if x.is_floating_point() else x.detach().cpu())
+            if isinstance(x, torch.Tensor) else x for x in inputs]
     v = upstream.detach().cpu().double()
 
     def phi(t: float) -> np.ndarray:
-        moved = [x.clone() for x in base]
+        moved = [_copy(x) for x in base]
         moved[which].reshape(-1)[flat] += t
         with torch.no_grad():
             return np.array([float((_outputs(fn(*moved))[k].double() * v).sum())])
@@ -214,8 +228,10 @@ def _compare(mine: torch.Tensor, auto: torch.Tensor, other: torch.Tensor, tol: T
                     kinks.get(worst))
 
 
-def _shown(inputs: Sequence[torch.Tensor]) -> str:
-    def one(x: torch.Tensor) -> str:
+def _shown(inputs: Sequence[Any]) -> str:
+    def one(x: Any) -> str:
+        if not isinstance(x, torch.Tensor):
+            return repr(x)[:200]
         if x.numel() <= 36:
             return str(torch.round(x.detach().cpu().double(), decimals=4).tolist())
         d = x.detach().cpu().double()
@@ -252,8 +268,9 @@ def _yours(fn: Callable[..., Any], yours: Any, inputs: Sequence[torch.Tensor], w
     (the main run) your forward is checked too and in-place changes are noted."""
     __tracebackhide__ = True
     function = _is_function_class(yours)
-    cast = [x.detach().to(dtype) if x.is_floating_point() else x.detach() for x in inputs]
-    mine = [x.clone().requires_grad_(i in wrt and function) for i, x in enumerate(cast)]
+    mine = [_copy(x, dtype).requires_grad_(i in wrt and function) if isinstance(x, torch.Tensor) else _copy(x)
+            for i, x in enumerate(inputs)]
+    cast = [_copy(x, dtype) for x in inputs]
     seed = fields["seed"]
     if function:
         try:
@@ -346,7 +363,7 @@ def _one_example(fn: Callable[..., Any], yours: Any, inputs: list[torch.Tensor],
 
 def _check_forward(fn: Callable[..., Any], inputs: Sequence[torch.Tensor], forward: list[torch.Tensor],
                    outs: list[torch.Tensor], tol: Tolerance, dtype: torch.dtype, fields: dict[str, Any]) -> None:
-    other = [x.detach().to(companion_dtype(dtype)) if x.is_floating_point() else x.detach() for x in inputs]
+    other = [_copy(x, companion_dtype(dtype)) for x in inputs]
     with torch.no_grad():
         companion = _outputs(fn(*other))
     for k, (mine, ref, comp) in enumerate(zip(forward, outs, companion)):
@@ -365,13 +382,16 @@ def _check_forward(fn: Callable[..., Any], inputs: Sequence[torch.Tensor], forwa
 def _save(inputs: Sequence[torch.Tensor]) -> str | None:
     digest = hashlib.sha256()
     for x in inputs:
+        if not isinstance(x, torch.Tensor):
+            digest.update(repr(x).encode())
+            continue
         digest.update(x.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes() if x.dtype != torch.bool
                       else x.detach().cpu().numpy().tobytes())
     try:
         folder = failure_dir()
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"inputs-{digest.hexdigest()[:12]}.pt"
-        torch.save([x.detach().cpu() for x in inputs], path)
+        torch.save([x.detach().cpu() if isinstance(x, torch.Tensor) else x for x in inputs], path)
     except (OSError, RuntimeError):
         return None
     return str(path)
@@ -441,7 +461,12 @@ def check_gradient(
     def run(inputs: Sequence[Any], diagnose: bool = True) -> None:
         __tracebackhide__ = True
         tensors = _validate(list(inputs))
-        chosen = [i for i, x in enumerate(tensors) if x.is_floating_point() or x.is_complex()] if wrt is None else list(wrt)
+        chosen = [i for i, x in enumerate(tensors) if isinstance(x, torch.Tensor) and (x.is_floating_point() or
+                                                                                     x.is_complex())] \
+            if wrt is None else list(wrt)
+        bad = [i for i in chosen if not (0 <= i < len(tensors) and isinstance(tensors[i], torch.Tensor))]
+        if bad:
+            raise ValueError(f"wrt={list(chosen)}: {bad[0]} is not the index of a tensor input")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InPlaceChange)  # collected in notes, warned once below
             outcomes = _one_example(fn, formula_or_backward, tensors, chosen, tolerance, seed, subgradients, notes,
@@ -449,12 +474,12 @@ def check_gradient(
         state["count"] += 1
         for o in outcomes:
             state["abs"], state["rel"] = max(state["abs"], o.max_abs), max(state["rel"], o.max_rel)
-        dtype = next((x.dtype for x in tensors if x.is_floating_point()), torch.float64)
+        dtype = next((x.dtype for x in tensors if isinstance(x, torch.Tensor) and x.is_floating_point()), torch.float64)
         state["tol"] = describe_tolerance(tolerance or TOLERANCES.get(dtype, TOLERANCES[torch.float32]))
         state["outputs"] = max(1, len(outcomes) // max(1, len(chosen)))
 
     def device_of(inputs: Sequence[Any]) -> str:
-        return str(inputs[0].device) if inputs and isinstance(inputs[0], torch.Tensor) else "cpu"
+        return next((str(x.device) for x in inputs if isinstance(x, torch.Tensor)), "cpu")
 
     if isinstance(strategy, SearchStrategy):
         failure: list[GradientMismatch] = []
@@ -479,7 +504,7 @@ def check_gradient(
                 run(last.inputs)
             except GradientMismatch as error:
                 last = error
-            device = str(last.inputs[0].device) if last.inputs else "cpu"
+            device = device_of(last.inputs or [])
             raise _finish(last, fn, formula_or_backward, save, device) from last.__cause__
     else:
         try:

@@ -396,3 +396,12 @@ class _MaxWithIndex(torch.autograd.Function):
 
 def test_an_integer_output_has_no_upstream() -> None:
     verify.check_gradient(lambda x: x.max(-1), _MaxWithIndex, tensors((3, 4), domain="distinct"), examples=10)
+
+
+def test_non_tensor_arguments_are_passed_along_and_never_differentiated() -> None:
+    x = torch.randn(2, 5, dtype=torch.float64)
+    fn = lambda x, options: torch.nn.functional.leaky_relu(x, options["slope"])
+    right = lambda x, options, g: (g * torch.where(x > 0, torch.ones_like(x), torch.full_like(x, options["slope"])),)
+    verify.check_gradient(fn, right, (x, {"slope": 0.1}))
+    with pytest.raises(GradientMismatch, match=r"input 1: \{'slope': 0.1\}"):
+        verify.check_gradient(fn, lambda x, options, g: (g * (x > 0),), (x, {"slope": 0.1}), save=False)
