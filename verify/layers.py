@@ -150,6 +150,7 @@ def _same_random_numbers() -> Iterator[None]:
     finally:
         np.random.set_state(state)
 
+
 def _copies(arrays: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     return [np.array(a, copy=True) for a in arrays.values()]
 
@@ -524,7 +525,7 @@ def _one_example(spec: _Spec, arrays: dict[str, np.ndarray], params: Sequence[An
             rounding = {n: np.abs(grads[n].astype(np.float64) - exact[n].astype(np.float64)) for n in grads}
         failed = None
         for name in spec.wrt:
-            if name not in grads:  # loss convention: gradients of the first inputs only
+            if name not in grads:  # loss convention: an input the function returns no gradient for
                 continue
             value, estimate = refs[name]
             which = spec.names.index(name)
