@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from verify.homework import problems
 from verify.homework.decide import Domain, decide
-from verify.homework.problems import PROBLEMS, ProblemError, Use, grade
+from verify.homework.problems import CREDIT, PROBLEMS, ProblemError, Use, grade
 from verify.homework.regions import regions, switches
 from verify.homework.sampling import counterexample
 
@@ -160,7 +160,7 @@ def test_each_key_is_proved_equal_to_itself_written_three_ways(problem: str, ans
 @pytest.mark.parametrize(("problem", "answer", "words"), [
     ("softmax_ce.grad_z", "2 (p_i - y_i)", "2 times"),
     ("attention.grad_V", "A^T G / 2", "1/2 times"),
-    ("attention.grad_Q", "dS K", "sqrt(3) times"),  # the factor 1/sqrt(d_k) forgotten, at d_k = 3
+    ("attention.grad_Q", "dS K", "sqrt(d_k) times"),  # the factor 1/sqrt(d_k) forgotten, at every size
     ("softmax_ce.grad_z", "y_i - p_i", "sign error"),
 ])
 def test_diagnoses_are_proved(problem: str, answer: str, words: str) -> None:
@@ -265,3 +265,18 @@ def test_a_witness_for_a_relu_pattern_takes_it_0_or_1() -> None:
     g = grade("ffn.grad_W1", r"X^T (G W_2^T \odot S) + X^T S/1000")
     assert (g.verdict, g.method) == ("incorrect", "symbolic")
     assert all(v in (0, 1) for k, v in g.counterexample["inputs"].items() if k.startswith("s"))
+
+
+def test_a_factor_that_changes_with_the_sizes_is_no_constant_factor() -> None:
+    g = grade("attention.grad_K", "dS^T Q (d_k - 1)/d_k^(3/2)")  # 2/(3 sqrt 3) at d_k = 3, 1/(2 sqrt 2) at 2
+    assert (g.verdict, g.score) == ("incorrect", 0.0) and "factor" not in g.feedback, g.feedback
+
+
+@pytest.mark.parametrize(("problem", "answer", "words"), [
+    ("attention.grad_Q", "dS K / d_k", "1/sqrt(d_k) times"),  # 1/sqrt(3) of the key at d_k = 3, 1/sqrt(2) at 2
+    ("softmax_ce.grad_z", r"(p_i - y_i)(\sum_k 1)/3", "n/3 times"),  # 1 at n = 3, 4/3 at n = 4
+])
+def test_a_factor_of_a_size_is_named_in_the_size(problem: str, answer: str, words: str) -> None:
+    g = grade(problem, answer)
+    assert (g.verdict, g.score) == ("incorrect", CREDIT["factor"]) and words in g.feedback, g.feedback
+    assert "constant factor" not in g.feedback

@@ -65,7 +65,7 @@ WRONG = [
     ("kl.grad_z", "p_i - q_i", "sign error", CREDIT["sign"]),
     ("attention.grad_A", "V G^T", "differs from the gradient", 0.0),
     ("attention.grad_S", "A .* dA", "row-sum term is missing", CREDIT["mistake"]),
-    ("attention.grad_Q", "dS K", "constant factor", CREDIT["factor"]),
+    ("attention.grad_Q", "dS K", "sqrt(d_k) times", CREDIT["factor"]),
     ("attention.grad_Q", "dS^T K / sqrt(d_k)", "differs from the gradient", 0.0),
     ("attention.grad_K", "dS Q / sqrt(d_k)", "differs from the gradient", 0.0),
     ("bp.delta_hidden", "H_j (1 - H_j) sum_k delta_k w_jk", "swapped indices", CREDIT["mistake"]),

@@ -446,10 +446,10 @@ def _grade(problem_id: str, text: str, points: int, seed: int, deadline: float) 
             proved += 1
             continue
         if decision.verdict == "different":
-            return _diagnose(p, student, key, _shown(decision), number, context)
+            return _diagnose(p, text, student, key, _shown(decision), number, context)
         counter = counterexample(student, key, context.domain, rng, points, deadline)
         if counter is not None:
-            return _diagnose(p, student, key, counter, number, context)
+            return _diagnose(p, text, student, key, counter, number, context)
     at_sizes = f"each of {len(p.sizes)} sizes" if len(p.sizes) > 1 else "its size"
     if proved == len(p.sizes):
         return Grade(problem_id, "correct", 1.0, f"correct: equal to the derived gradient, proved exactly at {at_sizes}",
@@ -514,10 +514,39 @@ def _factor(ratio: complex, exact: bool) -> sp.Expr | None:
     return None
 
 
-def _diagnose(p: Problem, student: sp.Matrix, key: sp.Matrix, counter: dict[str, Any], number: int,
+_POWERS = (sp.Rational(1, 2), sp.Rational(-1, 2), sp.Integer(1), sp.Integer(-1))
+
+
+def _factors(p: Problem, ratio: complex, number: int, exact: bool) -> list[tuple[sp.Expr, Callable[[int], sp.Expr]]]:
+    """Factors the ratio answer/key at the ``number``-th sizes may be: a simple number (``_factor``),
+    or one times a size that differs between the problem's sizes, to the power +-1/2 or +-1 (a
+    missing 1/sqrt(d_k) is sqrt(d_k) times the gradient). Each with its value at the m-th sizes,
+    for the caller to prove at every size.
+
+    >>> [str(f) for f, _ in _factors(problem("attention.grad_Q"), complex(3 ** 0.5), 0, exact=True)]
+    ['sqrt(3)', 'sqrt(d_k)', '3/sqrt(d_k)']
+    """
+    out: list[tuple[sp.Expr, Callable[[int], sp.Expr]]] = []
+    constant = _factor(ratio, exact)
+    if constant is not None:
+        out.append((constant, lambda m: constant))
+    varying = sorted(name for name in p.sizes[0] if len({int(sizes[name]) for sizes in p.sizes}) > 1)
+    for name in varying:
+        for power in _POWERS:
+            scale = sp.Integer(p.sizes[number][name]) ** power
+            rest = complex(ratio / complex(scale))
+            c = sp.Integer(1) if abs(rest - 1) <= 1e-9 else sp.Integer(-1) if abs(rest + 1) <= 1e-9 else _factor(rest, exact)
+            if c is not None and c.is_Rational and abs(c.p) <= 10 and c.q <= 10:  # a size times a small fraction
+                out.append((c * sp.Symbol(name, positive=True) ** power,
+                            lambda m, c=c, name=name, power=power: c * sp.Integer(p.sizes[m][name]) ** power))
+    return out
+
+
+def _diagnose(p: Problem, text: str, student: sp.Matrix, key: sp.Matrix, counter: dict[str, Any], number: int,
               context: _Context) -> Grade:
     """An answer shown wrong: its diagnosis (sign, constant factor, a listed mistake) where one is
-    proved (or, beyond the exact route, sampled) to match, with partial credit; else 0."""
+    proved (or, beyond the exact route, sampled) to match at every size, with partial credit; else
+    0. A factor that is 1/sqrt(3) at d_k = 3 but 1/2 at d_k = 4 is no constant factor."""
     proved = counter.pop("proved")
     values = counter.pop("values", None)
     witness = {"point": counter.pop("point"), "entry": counter["entry"]}
@@ -526,24 +555,42 @@ def _diagnose(p: Problem, student: sp.Matrix, key: sp.Matrix, counter: dict[str,
     def credited(kind: str, words: str, way: str) -> Grade:
         return Grade(p.id, "incorrect", CREDIT[kind], words, shown, "symbolic" if proved and way == "symbolic" else "numeric")
 
-    way = _same(student, -key, context, witness)
+    def everywhere(target: Callable[[int, sp.Matrix], sp.Matrix | None]) -> str | None:
+        """How ``student == target(m, key at m)`` holds at every size m: here first (with the
+        witness, which rules most candidates out at once), then at the others; None if it fails."""
+        wanted = target(number, key)
+        way = _same(student, wanted, context, witness) if wanted is not None and wanted.shape == student.shape else None
+        for other in range(len(p.sizes)):
+            if way is None or other == number:
+                continue
+            values_m, vocabulary_m, key_m, _ = _setting(p.id, other)
+            student_m = _written_out(p, parse(text, vocabulary_m), p.sizes[other], values_m)
+            wanted_m = target(other, key_m)
+            context_m = _Context(_derived(p.id, other)[0], context.rng, context.points, context.seed,
+                                 context.exact_until, context.deadline)
+            found = _same(student_m, wanted_m, context_m) if wanted_m is not None and wanted_m.shape == student_m.shape \
+                else None
+            way = None if found is None else "numeric" if "numeric" in (way, found) else "symbolic"
+        return way
+
+    way = everywhere(lambda m, k: -k)
     if way is not None:
         return credited("sign", "sign error: the answer is minus the gradient", way)
     yours, expected = values if values is not None else (shown["yours"], shown["expected"])
     if abs(expected) > 1e-30:
-        factor = _factor(yours / expected, exact=values is not None)
-        way = _same(student, key * factor, context, witness) if factor is not None else None
-        if way is not None:
-            return credited("factor", f"a constant factor is off: the answer is {factor} times the gradient", way)
-    for wrong, mistake in _derived(p.id, number)[1]:
-        if mistake.shape == student.shape:
-            way = _same(student, mistake, context, witness)
+        for factor, at in _factors(p, complex(yours / expected), number, exact=values is not None):
+            way = everywhere(lambda m, k, at=at: k * at(m))
             if way is not None:
-                what = p.mistakes[wrong]
-                kind = "sign" if what == "sign" else "assumption" if what == "assumption" else "mistake"
-                words = {"sign": "sign error: the answer is minus the gradient",
-                         "assumption": "uses an assumption the problem does not grant (sum_i y_i = 1)"}.get(what, what)
-                return credited(kind, words, way)
+                what = "a constant factor is off" if factor.is_number else "a factor is off"
+                return credited("factor", f"{what}: the answer is {factor} times the gradient", way)
+    for wrong, _ in _derived(p.id, number)[1]:
+        way = everywhere(lambda m, k, wrong=wrong: dict(_derived(p.id, m)[1]).get(wrong))
+        if way is not None:
+            what = p.mistakes[wrong]
+            kind = "sign" if what == "sign" else "assumption" if what == "assumption" else "mistake"
+            words = {"sign": "sign error: the answer is minus the gradient",
+                     "assumption": "uses an assumption the problem does not grant (sum_i y_i = 1)"}.get(what, what)
+            return credited(kind, words, way)
     hidden = (" (the same to the digits shown: the difference is a tiny term, proved not zero)"
               if f"{shown['expected']:g}" == f"{shown['yours']:g}" else "")
     return Grade(p.id, "incorrect", 0.0, f"differs from the gradient: at the inputs shown, entry {shown['entry']} "
