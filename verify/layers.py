@@ -514,6 +514,15 @@ def _one_example(spec: _Spec, arrays: dict[str, np.ndarray], params: Sequence[An
     refs = (_torch_reference if spec.reference is not None else _numeric_reference)(spec, arrays, params, upstreams, context)
     values = _float64(spec, arrays)
     losses = _losses(spec, params, upstreams, context)
+    for name, (value, estimate) in refs.items():
+        bad = ~(np.isfinite(value) & np.isfinite(estimate))
+        if bad.any():
+            k, *where = (int(i) for i in np.argwhere(bad)[0])
+            raise GradientMismatch(
+                f"{spec.name}: the reference derivative for input {name!r} at entry {tuple(where)} (output {k}) is not "
+                "finite: your forward is not finite at or near these inputs; draw them from a domain where it is "
+                "defined (domains=)", phase="reference", input=name, entry=tuple(where), output=k,
+                inputs=dict(arrays), **context)
 
     verdicts: dict[str, str] = {}
     failures = []

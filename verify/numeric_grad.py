@@ -139,11 +139,11 @@ def numeric_gradient(losses: Callable[[list[np.ndarray]], np.ndarray], arrays: l
         floor = NOISE * EPS * scale / h
         value, error = ridders(phi, h, enough=floor)
         error = np.maximum(error, floor)
-        poor = error > 1e-6 * np.maximum(1.0, np.abs(value))
-        if poor.any():  # a kink or a tie within the first steps: start again much closer
+        poor = ~(error <= 1e-6 * np.maximum(1.0, np.abs(value)))  # NaN too: a step left the forward's domain
+        if poor.any():  # a kink, a tie or a domain edge within the first steps: start again much closer
             value2, error2 = ridders(phi, h * 1e-3)
             error2 = np.maximum(error2, NOISE * EPS * scale / (h * 1e-3))
-            better = error2 < error
+            better = (error2 < error) | (~np.isfinite(error) & np.isfinite(error2))
             value, error = np.where(better, value2, value), np.where(better, error2, error)
         values[:, entry], errors[:, entry] = value, error
     shape = (count, *x.shape)

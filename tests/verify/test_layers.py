@@ -387,3 +387,13 @@ def test_a_loss_returning_the_gradient_of_its_second_input_is_matched_by_shape()
 
     check_layer(loss, None, {"X": ("N", "D"), "W": ("D", "C"), "y": ("N",)}, sizes={"N": (1, 4), "D": (1, 3),
                 "C": (4, 5)}, domains={"y": labels("C")}, params=(0.1,), examples=5)
+
+
+def test_a_forward_undefined_next_to_an_input_is_named_not_passed() -> None:
+    def forward(x):  # finite at x = 0, nan just below it
+        return np.sqrt(x), x
+
+    with pytest.raises(GradientMismatch, match="not finite") as caught:
+        check_layer(forward, lambda d, x: d * 0.5 / np.sqrt(np.maximum(x, 1e-300)), inputs={"x": np.array([0.0, 1.0])},
+                    save=False)
+    assert caught.value.phase == "reference" and caught.value.entry == (0,)
