@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -339,21 +339,22 @@ class _Search:
                     out.append(point)
         return out
 
-    def anchored(self, answer: sp.Basic, deadline: float | None = None) -> list[dict[sp.Symbol, sp.Rational]]:
+    def anchored(self, answer: sp.Basic, key: sp.Basic, deadline: float | None = None) -> list[dict[sp.Symbol, sp.Rational]]:
         """Points where one of the answer's comparisons flips (either side, closely) and where an
         exponential's (or tanh's) argument is 0 or 1 either way: a term such as ``exp(z_i - 1000)``
         or ``exp(-10^6 q_i)`` is below any precision except around z_i = 1000 or q_i = 1e-6, and
-        shows plainly there."""
+        shows plainly there. Only the answer's own exponentials and comparisons: the key's (attention's
+        softmax) are no place where the answer hides a term, and costly to bracket."""
         base = {s: self._free(s, 2.0) for s in self.symbols}
 
         def tick() -> None:
             check(deadline)
 
-        arguments = {e.args[0] + shift for e in answer.atoms(sp.exp, Exp, sp.tanh) if not e.args[0].is_Symbol
-                     for shift in (0, 1, -1)}
+        own = answer.atoms(sp.exp, Exp, sp.tanh) - key.atoms(sp.exp, Exp, sp.tanh)
+        arguments = {e.args[0] + shift for e in own if not e.args[0].is_Symbol for shift in (0, 1, -1)}
         out = [point for argument in sorted(arguments, key=sp.default_sort_key)[:12]
                for point in crossings(argument, base, (0.0, 0.5), self.domain, tick)]
-        out += [point for switch in sorted(switches([answer]), key=sp.default_sort_key)[:4]
+        out += [point for switch in sorted(switches([answer]) - switches([key]), key=sp.default_sort_key)[:4]
                 for point in crossings(switch, base, (0.5, -0.5, 1e-6, -1e-6, 1e-12, -1e-12), self.domain, tick)]
         return [point for point in out if self.domain.admits(point)]
 
@@ -374,7 +375,7 @@ def decide(student: sp.Matrix, key: sp.Matrix, domain: Domain, deadline: float |
         for entry, (a, b) in enumerate(zip(answer, wanted)):
             check(deadline)
             if a != b:
-                found = _witness(a, b, entry, search.anchored(a, deadline) + search.points(None), deadline)
+                found = _witness(a, b, entry, _then(search.points(None), lambda: search.anchored(a, b, deadline)), deadline)
                 if found is not None:
                     return found
         return Decision("unknown", reason="the answer compares values in a way the regions do not list")
@@ -391,18 +392,31 @@ def decide(student: sp.Matrix, key: sp.Matrix, domain: Domain, deadline: float |
     for (pair, (region, entry)), known in zip(pending.items(), proved):
         if not known:
             check(deadline)
-            found = _witness(answer[entry], wanted[entry], entry, search.anchored(answer[entry], deadline) + search.points(region),
-                              deadline)
+            found = _witness(answer[entry], wanted[entry], entry, _then(
+                search.points(region), lambda: search.anchored(answer[entry], wanted[entry], deadline)), deadline)
             if found is not None:
                 return found
     return Decision("unknown", reason="not proved equal, and no point shows a difference")
 
 
-def _witness(a: sp.Basic, b: sp.Basic, entry: int, points: list[dict[sp.Symbol, sp.Rational]],
+def _then(first: list[dict[sp.Symbol, sp.Rational]],
+          later: Callable[[], list[dict[sp.Symbol, sp.Rational]]]) -> Iterator[dict[sp.Symbol, sp.Rational]]:
+    """``first``, then ``later()``, computed only if the caller gets that far."""
+    yield from first
+    yield from later()
+
+
+def _witness(a: sp.Basic, b: sp.Basic, entry: int, points: Iterable[dict[sp.Symbol, sp.Rational]],
              deadline: float | None) -> Decision | None:
+    """The first point where ``a`` and ``b`` certainly differ by a visible amount (else the first
+    where they differ at all: a difference of 1e-300 is a proof, but a poor thing to show)."""
+    first = None
     for point in points:
         check(deadline)
         shown = gap(a, b, point)
         if shown is not None and shown[0]:
-            return Decision("different", entry, point, yours=shown[1], expected=shown[2])
-    return None
+            found = Decision("different", entry, point, yours=shown[1], expected=shown[2])
+            if abs(shown[1] - shown[2]) > 1e-6 * max(1.0, abs(shown[2])):
+                return found
+            first = first or found
+    return first
