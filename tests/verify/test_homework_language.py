@@ -35,7 +35,9 @@ def _same(a: sp.Basic, b: sp.Basic) -> bool:
     (CE, ["p_i - y_i", r"p_{i} - y_{i}", "-(y_i - p_i)", "p_i-y_i"]),
     (CE, ["e^{z_i}", r"\exp(z_i)", "exp(z_i)"]),
     (CE, ["1/(1 + exp(-z_i))", "sigmoid(z_i)", r"\sigma(z_i)", r"\frac{1}{1+e^{-z_i}}"]),
-    (ATT, ["A^T G", r"A^\top G", r"A^{\top} G", "A.T @ G", "transpose(A) G", r"A^{T}\cdot G", "Aᵀ G"]),
+    (ATT, ["A^T G", r"A^\top G", r"A^{\top} G", "A.T @ G", "transpose(A) G", r"A^{T}\cdot G", "Aᵀ G", "A' G",
+           r"A^{\mathsf T} G", r"A^\intercal G"]),
+    (CE, ["p_i - y_i", "(p_i - y_i)/2e-1*0.2", "p_i - y_i + 0*1e-3", "1e0 p_i - 1e-0 y_i", "p_i - y_i + |z_i| - abs(z_i)"]),
     (ATT, ["G V^T", r"G V^{\top}", "G @ transpose(V)"]),
     (ATT, [r"A \odot (dA - rowsum(dA \odot A))", "A .* (dA - rowsum(dA .* A))", "hadamard(A, dA - rowsum(hadamard(dA, A)))",
            "A ∘ (dA − rowsum(dA ∘ A))"]),
@@ -81,6 +83,8 @@ HOSTILE = [
     "p\u200b_i", "p_i\u202e - y_i", "ｐ_i", "p_i ＋ y_i",
     "0/0", "1/0", "log(0)", "p_i/0",
     "sum_k sum_k sum_k", "max(p_i)", "sqrt(p_i, y_i)", "relu()", "softmax(p_i)",
+    "1e999999999999", "1e-999999999", "9e99999 ^ 9e99999", "|" * 1000 + "p_i" + "|" * 1000, "|-" * 600 + "p_i" + "|" * 600,
+    "p_i'" * 400, "|p_i| y_i |p_i|", "2e-p_i",
 ]
 
 

@@ -190,13 +190,14 @@ def test_a_bound_outside_the_range_is_invalid_when_graded() -> None:
 
 # --- hostile nestings -------------------------------------------------------------------------
 
-_LEAVES = st.sampled_from(["p_i", "z_1", "y_k", "2", "9", "0", "1.5", "e", "n"])
+_LEAVES = st.sampled_from(["p_i", "z_1", "y_k", "2", "9", "0", "1.5", "e", "n", "1e-3", "2.5E+4", "9e9", "2e"])
 _NESTED = st.recursive(_LEAVES, lambda inner: st.one_of(
     st.builds("-{}".format, inner), st.builds("({})".format, inner), st.builds("{{{}}}".format, inner),
     st.builds("{}^{}".format, inner, inner), st.builds("{}^{{{}}}".format, inner, inner),
     st.builds("{}^-{}".format, inner, inner), st.builds("{} {}".format, inner, inner),
     st.builds("{}/{}".format, inner, inner), st.builds("{}+{}".format, inner, inner),
     st.builds("exp({})".format, inner), st.builds("sqrt {}".format, inner), st.builds("log({})".format, inner),
+    st.builds("|{}|".format, inner), st.builds("{}'".format, inner), st.builds("{}{}".format, inner, inner),
     st.builds(r"\frac{{{}}}{{{}}}".format, inner, inner), st.builds("sum_k {}".format, inner),
     st.builds(lambda x, m: "-" * m + x, inner, st.integers(1, 12)),
     st.builds(lambda x, m: "(" * m + x + ")" * m, inner, st.integers(1, 45)),

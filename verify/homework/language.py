@@ -14,11 +14,13 @@ Bounds (``LIMITS``, one table; each refusal names the construct and the limit):
 characters      2000  length of the answer
 tokens           600  symbols, numbers and operators
 depth             40  brackets inside one another
-nesting           32  functions, powers, fractions, sums and products inside one another
+nesting           32  functions, powers, fractions, absolute values, sums and products inside
+                      one another
 exponentials       4  exponentials inside one another (``exp(exp(x))``, ``e^{e^x}``, ``x^{y^z}``)
 signs              8  minus signs applying one after another to one term (``- - x``)
-digits            12  digits of a written number
-number            30  digits of a number computed from a power of numbers (``9^64``)
+digits            12  digits of a written number (before the e of ``1.5e-3``)
+number            30  digits of a number computed from a power of numbers (``9^64``) or
+                      written with an exponent (``1e29``; of its denominator: ``1e-29``)
 exponent          64  size of a written exponent
 degree            32  total degree of a product or power (``p_i p_i ...``, ``p_i^40``);
                       a function's value counts with its argument's degree
@@ -36,6 +38,29 @@ size too unless the problem gives that letter another meaning). Other bounds are
 literally, in terms of the size, as a SymPy ``Sum`` (``\\sum_{k=2}^{n-1}``, ``\\sum_{k=1}^{i}``),
 and refused when they leave the index's range. ``\\sum_{k \\neq i}`` is the full sum less the
 i-th term.
+
+Numbers: ``0.25`` and scientific notation, a number with ``e`` or ``E`` and a signed integer
+written against it without spaces (``1e-3``, ``2.5E+4``, ``3e2``, ``1e0``): the grammar's lexer
+reads it as one number (it is not rewritten beforehand). Its digits before the ``e`` count
+against ``digits`` and its value, written as a fraction, against ``number`` (``1e29`` and
+``1e-29`` are read; ``1e30`` and ``1e-30``, 31 digits, are refused). Everywhere else ``e`` is
+Euler's number: ``2 e``, ``2*e-1``, ``e^{x}``, and ``2e^{-z_i}`` (an ``e`` before a power is no
+exponent), which is 2 times e to the -z_i. A number with an ``e`` against it that is neither, as
+``2e``, ``2e - 1``, ``1e -3`` or ``2e*x``, is refused as ambiguous (2 times e, or a mistyped
+number?): write ``2*e`` or ``2 e`` for the one, ``2e-1`` for the other.
+
+Absolute values: ``|x|``, ``\\left| x \\right|``, ``\\lvert x \\rvert`` and ``abs(x)`` are
+``Abs(x)``, of a scalar only. Bars nest (``||x| - 1|``); inside bars, a bar right after a factor
+closes them. A bar opening right after a factor (``2 |x|``) is read only when no bar comes before
+it: ``|a| b |c|`` could be ``|a|`` times ``b`` times ``|c|`` or the bars around ``a |b| c``,
+and is refused, asking for a ``*``.
+Read this way no answer has two readings.
+
+Transposes: ``A^T``, ``A^{T}``, ``A.T``, ``A^\\top``, ``A^{\\top}``, ``A^\\intercal``,
+``A^{\\mathsf T}``, ``A^{\\mathsf{T}}``, ``A^{\\mathrm{T}}``, ``transpose(A)`` and, on a matrix
+symbol only, the prime of MATLAB and older texts: ``A' G`` is ``A^T G``. On anything else a
+prime would mean a derivative (``f'(net_j)``, ``sigma'``), which the language does not read: it
+is refused, saying so.
 
 >>> import sympy as sp
 >>> words = Vocabulary(indexed={"O": 1, "T": 1}, indices={"k": "n_O"})
@@ -104,7 +129,12 @@ _REPLACEMENTS = [
     (r"\operatorname{ismax}", "ismax"), (r"\mathrm{ismax}", "ismax"), (r"\operatorname{softmax}", "softmax"), (r"\operatorname{rowsum}", "rowsum"), (r"\mathrm{softmax}", "softmax"),
     ("−", "-"), ("–", "-"), ("×", "*"), ("·", "*"), ("⋅", "*"), ("∘", "⊙"), ("⊙", "⊙"), ("√", r"\sqrt"),
     ("∑", r"\sum"), (r"\limits", ""), (r"\displaystyle", ""),
+    (r"\lvert", "|"), (r"\rvert", "|"), (r"\vert", "|"), (r"\intercal", "ᵀ"),
+    (r"^{\prime}", "'"), (r"^\prime", "'"), ("′", "'"),
 ]
+# A^{\mathsf T}, A^{ \top }, A^\intercal, A^\mathrm{T}: a transpose however the superscript is spelt.
+_SUPER_T = re.compile(r"\^\s*(?:\{\s*(?:\\top|\\intercal|\\math(?:sf|rm|bf)\s*(?:\{\s*T\s*\}|\s+T)|T|ᵀ)\s*\}"
+                      r"|\\top(?![A-Za-z])|\\intercal(?![A-Za-z])|\\math(?:sf|rm|bf)\s*(?:\{\s*T\s*\}|\s+T(?![A-Za-z0-9_])))")
 _GREEK = ("alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "eta", "mu", "sigma", "tau", "theta", "lambda",
           "omega", "phi", "psi", "pi", "rho", "nu", "xi", "zeta", "kappa", "chi")
 _UNICODE_GREEK = {"α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "η": "eta", "μ": "mu",
@@ -131,7 +161,7 @@ def normalise(text: str) -> str:
     """
     if len(text) > LIMITS["characters"]:
         raise InvalidAnswer(f"the answer is {len(text)} characters long; the limit is {LIMITS['characters']}")
-    out = text.strip()
+    out = _SUPER_T.sub("ᵀ", text.strip())
     for old, new in _REPLACEMENTS:
         out = out.replace(old, new)
     for letter, name in _UNICODE_GREEK.items():
@@ -298,7 +328,7 @@ class _Build(Transformer_NonRecursive):
         self.words = words
 
     def number(self, items: list[Token]) -> sp.Expr:
-        value = Fraction(str(items[0]))  # digits and one dot, by the grammar, at most 12 (_measure); never sympify
+        value = _decimal(str(items[0]))  # digits, a dot, an exponent, by the grammar; bounded there; never sympify
         return sp.Rational(value.numerator, value.denominator)
 
     def name(self, items: list[Token]) -> sp.Basic:
@@ -351,6 +381,14 @@ class _Build(Transformer_NonRecursive):
             raise InvalidAnswer("only a matrix or vector has a transpose")
         return items[0].T
 
+    def prime(self, items: list) -> sp.Basic:  # parse() has checked that a matrix symbol is primed
+        return self.transpose(items)
+
+    def abs(self, items: list) -> sp.Basic:
+        if _is_matrix(items[0]):
+            raise InvalidAnswer("|...| of a matrix: write the absolute value of an entry, e.g. |z_i|")
+        return sp.Abs(items[0])
+
     def sqrt(self, items: list) -> sp.Basic:
         return sp.sqrt(items[1])
 
@@ -378,6 +416,10 @@ class _Build(Transformer_NonRecursive):
                 return sp.Max(*args)
             # ismax(a, b, c, ...): 1 where a is the largest of them all, else 0 (max pooling's routing)
             return sp.Piecewise((1, sp.And(*[args[0] >= b for b in args[1:]])), (0, True))
+        if function == "abs":
+            if len(args) != 1:
+                raise InvalidAnswer(f"abs takes one argument; got {len(args)}")
+            return self.abs(args)
         if function == "transpose":
             return self.transpose(args)
         if function == "hadamard":
@@ -519,7 +561,7 @@ def _measure(tree: Tree, text: str) -> None:
             raise InvalidAnswer(f"exponentials nest more than {LIMITS.exponentials} deep in {_quote(text, node)}; "
                                 "no gradient here needs more: check the brackets")
         if nesting > LIMITS.nesting:
-            raise InvalidAnswer(f"functions, powers and fractions nest more than {LIMITS.nesting} deep in "
+            raise InvalidAnswer(f"functions, powers, fractions and bars nest more than {LIMITS.nesting} deep in "
                                 f"{_quote(text, node)}; write it flatter")
         if size.terms > LIMITS.terms:
             raise InvalidAnswer(f"{_quote(text, node)} multiplies out to about {size.terms} terms; the limit is "
@@ -539,19 +581,23 @@ def _exponential(node: Tree, kids: list[Tree], sizes: Mapping[int, _Size]) -> in
 
 def _nests(parent: str, child: str) -> int:
     """1 where SymPy keeps ``child`` as a node inside ``parent``, 0 where it flattens into it."""
+    if parent == "abs":  # Abs(-Abs(-x)) is a node inside a node, with or without the sign
+        return 1
     if "neg" in (parent, child):
         return 0
-    return int(_GROUP.get(parent, parent) != _GROUP.get(child, child) or parent in ("call", "call1"))
+    return int(_GROUP.get(parent, parent) != _GROUP.get(child, child) or parent in ("call", "call1", "abs"))
 
 
 def _node_size(node: Tree, kids: list[_Size], quoted: Callable[[], str]) -> _Size:
     """One node's ``_Size`` from its children's; refuses numbers and exponents over their limits."""
     rule = node.data
     if rule == "number":
-        digits = str(node.children[0])
-        if len(digits.replace(".", "")) > LIMITS.digits:
-            raise InvalidAnswer(f"numbers are limited to {LIMITS.digits} digits; got {digits[:16]}...")
-        return _Size(Fraction(digits), 0, 1, 0, 0)
+        return _Size(_decimal(str(node.children[0])), 0, 1, 0, 0)
+    if rule == "glued_e":
+        written = str(node.children[0])
+        mantissa = written[:-1]
+        raise InvalidAnswer(f"{written} reads ambiguously: write {mantissa}*e for {mantissa} times Euler's e, or the "
+                            f"exponent against the e with no spaces, as in {mantissa}{written[-1]}-3")
     if rule == "name":
         return _Size(None, 1, 1, 0, 0)
     values = [k.value for k in kids]
@@ -573,7 +619,7 @@ def _node_size(node: Tree, kids: list[_Size], quoted: Callable[[], str]) -> _Siz
         return _power(kids[0], kids[1], quoted)
     if rule == "sum_over":  # the index's size is not known here: count it as SUM_TERMS terms
         return _Size(None, kids[0].degree, kids[0].terms * SUM_TERMS, 0, 0)
-    if rule == "transpose":
+    if rule in ("transpose", "prime"):
         return _Size(None, kids[0].degree, kids[0].terms, 0, 0)
     # sqrt and functions: one term, of its arguments' degree (so exp(x)^40 counts as degree 40)
     return _Size(None, max([1, *(k.degree for k in kids)]), 1, 0, 0)
@@ -602,6 +648,45 @@ def _power(base: _Size, exponent: _Size, quoted: Callable[[], str]) -> _Size:
     return _Size(value, base.degree * times, terms, 0, 0)
 
 
+_DECIMAL = re.compile(r"(\d+)(?:\.(\d+))?(?:[eE]([+-]?)(\d+))?")
+
+
+def _decimal(written: str) -> Fraction:
+    """A written number (``12``, ``0.25``, ``1e-3``, ``2.5E+4``) as an exact fraction, refused when its
+    digits before any ``e`` are over ``digits`` or its value has more than ``number`` digits (the
+    larger of numerator and denominator): nothing large is computed first.
+
+    >>> _decimal("2.5E+4"), _decimal("1e-3"), _decimal("1e-0")
+    (Fraction(25000, 1), Fraction(1, 1000), Fraction(1, 1))
+    >>> _decimal("1e30")
+    Traceback (most recent call last):
+    ...
+    verify.homework.language.InvalidAnswer: 1e30 is a number of about 31 digits; the limit is 30: write a smaller number
+    """
+    match = _DECIMAL.fullmatch(written)
+    if match is None:  # the grammar's NUMBER terminal and this pattern describe the same tokens
+        raise InvalidAnswer(f"cannot read the number {written[:16]!r}")
+    whole, fraction, sign, power = match.group(1), match.group(2) or "", match.group(3), match.group(4)
+    if len(whole + fraction) > LIMITS.digits:
+        raise InvalidAnswer(f"numbers are limited to {LIMITS.digits} digits; got {written[:16]}...")
+    mantissa = Fraction(int(whole + fraction), 10 ** len(fraction))
+    shift = 0
+    if power is not None:
+        too_long = len(power.lstrip("0")) > 6  # 1e9999999: refused without reading the exponent
+        shift = 0 if too_long else (-1 if sign == "-" else 1) * int(power)
+        # an upper bound on the value's digits, before it is computed
+        size = len(str(mantissa.numerator)) + shift if shift >= 0 else len(str(mantissa.denominator)) - shift
+        if too_long or size > LIMITS.number + LIMITS.digits:
+            raise InvalidAnswer(f"{written[:24]} is a number of more than {LIMITS.number} digits; the limit is "
+                                f"{LIMITS.number}: write a smaller number")
+    value = mantissa * Fraction(10) ** shift
+    digits = max(len(str(value.numerator)), len(str(value.denominator)))
+    if digits > LIMITS.number:
+        raise InvalidAnswer(f"{written[:24]} is a number of about {digits} digits; the limit is {LIMITS.number}: "
+                            "write a smaller number")
+    return value
+
+
 def _quote(text: str, node: Tree) -> str:
     """The text a node was read from, shortened, to name the construct in a message."""
     start, end = getattr(node.meta, "start_pos", None), getattr(node.meta, "end_pos", None)
@@ -628,6 +713,10 @@ def parse(text: str, words: Vocabulary) -> sp.Basic:
     try:
         tree = _parser().parse(normal)
     except UnexpectedInput as error:
+        token = getattr(error, "token", None)
+        if getattr(token, "type", None) == "PRIME":
+            raise InvalidAnswer(f"cannot read the ' at column {error.column}: a prime is a transpose only right after a "
+                                "matrix (A' G); for a derivative (f', sigma') write the derivative itself") from None
         column = getattr(error, "column", "?")
         raise InvalidAnswer(f"cannot read the answer at column {column}: {_context(normal, error)}") from None
     except LarkError as error:
@@ -637,6 +726,13 @@ def parse(text: str, words: Vocabulary) -> sp.Basic:
         right = node.children[1] if node.data == "juxtapose" else None
         if isinstance(right, Tree) and right.data == "number":
             raise InvalidAnswer(f"a number after a factor reads ambiguously; write {right.children[0]} before it or use *")
+        opening = getattr(right.meta, "start_pos", None) if isinstance(right, Tree) else None
+        if opening is not None and normal[opening] == "|" and "|" in normal[:opening]:
+            shown = _quote(normal, right)
+            raise InvalidAnswer(f"the bars before {shown} read two ways (as in |a| b |c| or |a |b| c|); write * before "
+                                f"{shown}, or brackets")
+        if node.data == "prime":
+            _check_prime(node.children[0], words, _quote(normal, node.children[0]))
     try:
         result = _Build(words).transform(tree)
     except VisitError as error:  # lark wraps what a rule raised
@@ -646,6 +742,20 @@ def parse(text: str, words: Vocabulary) -> sp.Basic:
     if result.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
         raise InvalidAnswer("the answer is undefined (a division by zero, or the log of 0)")
     return result
+
+
+def _check_prime(primed: Tree | Token, words: Vocabulary, shown: str) -> None:
+    """``A'`` is a transpose when ``A`` is a matrix symbol; on anything else a prime means a derivative
+    (``f'(net_j)``, ``O_k'``), which the language does not read: refused, saying so."""
+    name = str(primed.children[0]) if isinstance(primed, Tree) and primed.data == "name" else None
+    try:
+        matrix = name is not None and _is_matrix(words.lookup(name))
+    except InvalidAnswer:
+        matrix = False
+    if not matrix:
+        shown = shown.replace(_SHADOW, "")
+        raise InvalidAnswer(f"{shown}' reads as a derivative, which answers do not use: write the derivative itself; "
+                            "a prime is a transpose only on a matrix, as in A' G")
 
 
 def _context(text: str, error: UnexpectedInput) -> str:
