@@ -405,3 +405,12 @@ def test_non_tensor_arguments_are_passed_along_and_never_differentiated() -> Non
     verify.check_gradient(fn, right, (x, {"slope": 0.1}))
     with pytest.raises(GradientMismatch, match=r"input 1: \{'slope': 0.1\}"):
         verify.check_gradient(fn, lambda x, options, g: (g * (x > 0),), (x, {"slope": 0.1}), save=False)
+
+
+def test_a_nan_gradient_never_passes_as_within_tolerance() -> None:
+    x = torch.tensor([0.0, 1.0, 4.0], dtype=torch.float64)  # autograd's d sqrt(x) at 0 is inf
+    verify.check_gradient(torch.sqrt, lambda x, g: (g * 0.5 / torch.sqrt(x),), (x,))
+    with pytest.raises(GradientMismatch, match=r"entry \(0,\)"):
+        verify.check_gradient(torch.sqrt, lambda x, g: (g * 0.5 / torch.sqrt(x + 1e-12),), (x,), save=False)
+    with pytest.raises(GradientMismatch):
+        verify.check_gradient(torch.sin, lambda x, g: (g * torch.cos(x) / (x != 0),), (x,), save=False)
