@@ -397,3 +397,9 @@ def test_a_forward_undefined_next_to_an_input_is_named_not_passed() -> None:
         check_layer(forward, lambda d, x: d * 0.5 / np.sqrt(np.maximum(x, 1e-300)), inputs={"x": np.array([0.0, 1.0])},
                     save=False)
     assert caught.value.phase == "reference" and caught.value.entry == (0,)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_nan_gradient_never_passes(dtype) -> None:
+    with pytest.raises(GradientMismatch, match="yours nan"):
+        check_layer(_double_forward, lambda d, c: d * np.nan, {"x": (2, 3)}, dtype=dtype, examples=2, save=False)
