@@ -175,6 +175,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="answers graded at once, one worker process each (default: one per core, at most 4)")
     grade.add_argument("--report", metavar="DIR", help="also write one HTML feedback page per student (and an "
                        "index.html) to DIR: each answer typeset, its verdict, feedback and counterexample")
+    grade.add_argument("--drop-missing", action="store_true", help="remove from the store and the exports (results.csv, "
+                       "Gradescope folders, --report pages) the answers that SUBMISSIONS no longer holds; without it "
+                       "they are kept, with a warning that counts them")
     layer = commands.add_parser(
         "check-layer", help="check a NumPy layer's backward (NAME_forward/NAME_backward in FILE.py) at drawn shapes",
         description="Import FILE.py (your own code, run on your machine) and check NAME_backward(dout, cache) against "
@@ -328,7 +331,8 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         grade_single,
         read_submissions,
     )
-    from verify.homework.store import BusyError
+    from verify.homework.exports import folder
+    from verify.homework.store import BusyError, StoreError, damaged, not_a_store
     from verify.homework.worker import DEFAULT_WORKERS
 
     from .progress import Progress
@@ -339,18 +343,22 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         raise UsageError("give SUBMISSIONS (a class's CSV) or --single SUBMISSION, not both")
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if args.single and args.drop_missing:
+        raise UsageError("--drop-missing applies to a class's SUBMISSIONS, not to --single")
     out = Path(args.output)
+    warnings: list[str] = []
     try:
         if args.single:
-            document = grade_single(Path(args.single), out, seconds)
+            document = grade_single(Path(args.single), out, seconds, warnings)
+            _warn(warnings)
             print(f"wrote {out / 'results.json'}: score {document['score']:g} of {len(document['tests'])}",
                   file=sys.stderr)
             return EXIT_OK
-        warnings: list[str] = []
         rows = read_submissions(Path(args.submissions), warnings)
         with Gradebook(out) as book:
-            plan = book.plan(rows)
+            plan = book.plan(rows, drop_missing=args.drop_missing)
             _warn(warnings + plan.warnings)
+            _warn(plan.notes)
             try:
                 graded = [g for _, g in book.grade(plan, Progress("grade"), seconds=seconds,
                                                    workers=args.workers or DEFAULT_WORKERS)]
@@ -360,17 +368,25 @@ def _cmd_grade(args: argparse.Namespace) -> int:
                     from .homework_report import write_pages
 
                     pages = write_pages(exported, Path(args.report), progress=Progress("report"))
+                    if plan.dropped:  # pages of students with no answer left
+                        left = {str(r["student"]) for r in exported}
+                        for student in {student for student, _ in plan.missing} - left:
+                            (Path(args.report) / f"{folder(student)}.html").unlink(missing_ok=True)
         if args.report:
             print(f"wrote {len(pages) - 1} student pages and {pages[-1]}", file=sys.stderr)
-    except (SubmissionError, BusyError) as error:
+    except (SubmissionError, BusyError, StoreError) as error:
         raise UsageError(str(error)) from None
     except (OSError, sqlite3.Error) as error:  # a full disk, a file-size limit: the store keeps what was committed
+        if damaged(error):  # the store itself is damaged: running again would fail the same way
+            raise UsageError(str(not_a_store(out / "grades.sqlite", str(error)))) from None
         where = getattr(error, "filename", None) or out
         print(f"gradproof: error: cannot write {where}: {getattr(error, 'strerror', None) or error}; "
               "what was graded is kept, run again to resume", file=sys.stderr)
         return EXIT_FAILED
     counts = {v: sum(g.verdict == v for g in graded) for v in ("correct", "incorrect", "invalid")}
-    print(f"{plan.summary()} ({', '.join(f'{n} {v}' for v, n in counts.items())}); "
+    whole = {v: sum(r["verdict"] == v for r in exported) for v in ("correct", "incorrect", "invalid")}
+    now = f"; of those graded now: {', '.join(f'{n} {v}' for v, n in counts.items())}" if graded else ""
+    print(f"{plan.summary()}{now}; the class now: {', '.join(f'{n} {v}' for v, n in whole.items())}, "
           f"{len(exported)} answers in {out / 'results.csv'}", file=sys.stderr)
     return EXIT_OK
 

@@ -7,11 +7,14 @@ interrupted and resumed. A second run on the same OUTDIR is refused (``OutdirLoc
 
 Resuming: an answer already in the store is kept when its text and its problem's fingerprint are
 unchanged; it is regraded when the answer changed or the problem (or the grading code) changed.
-The store keeps answers of earlier runs that are not in today's file; exports list today's answers
-in the file's order, then those.
+The store keeps answers of earlier runs that are not in today's file, with a warning that counts
+them; exports list today's answers in the file's order, then those. ``drop_missing`` removes them
+from the store (and so from the exports).
 
-A results.csv from a version without a store is imported into the store once (its rows kept; those
-in today's file are regraded, since what they were graded against is unknown).
+A results.csv without a store beside it (written by a version without a store, or by this one
+with grades.sqlite deleted since) is imported into the store once: its rows are kept, those in
+today's file are regraded ("imported"), since what they were graded against is unknown. Which
+escaping its cells use is told from the file (``_results_format``).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from .submissions import (
     SubmissionError,
     check_problems,
     last_wins,
+    read_single,
     read_submissions,
 )
 from .worker import DEFAULT_SECONDS, DEFAULT_WORKERS, BoundedGrader, BoundedPool
@@ -50,7 +54,9 @@ from .worker import DEFAULT_SECONDS, DEFAULT_WORKERS, BoundedGrader, BoundedPool
 __all__ = ["FIELDS", "Gradebook", "Plan", "Submission", "SubmissionError", "folder", "grade_class", "grade_single",
            "gradescope_results", "read_results", "read_submissions", "spreadsheet_safe", "unescape"]
 
-REASONS = ("new", "answer", "problem")  # why an answer is graded: never graded, its text changed, its problem changed
+# why an answer is graded: never graded, its text changed, its problem changed, imported from a
+# results.csv (what it was graded against is unknown)
+REASONS = ("new", "answer", "problem", "imported")
 
 
 @dataclass
@@ -60,14 +66,22 @@ class Plan:
     todo: list[tuple[Submission, str]] = field(default_factory=list)  # (answer, one of REASONS)
     kept: int = 0
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # about the class as a whole, few: always shown in full
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (student, problem) stored but not in the file
+    dropped: bool = False  # whether ``missing`` were removed from the store
 
     def count(self, reason: str) -> int:
         return sum(why == reason for _, why in self.todo)
 
     def summary(self) -> str:
-        """``graded 3 new, 1 regraded (answer changed), 0 regraded (problem changed), 5 kept``"""
+        """``graded 3 new, 1 regraded (answer changed), 0 regraded (problem changed), 5 kept``; answers
+        imported from a results.csv are counted apart, when there are any:
+        ``..., 0 regraded (problem changed), 7 regraded (imported from results.csv), 0 kept``"""
+        imported = self.count("imported")
         return (f"graded {self.count('new')} new, {self.count('answer')} regraded (answer changed), "
-                f"{self.count('problem')} regraded (problem changed), {self.kept} kept")
+                f"{self.count('problem')} regraded (problem changed), "
+                + (f"{imported} regraded (imported from results.csv), " if imported else "")
+                + f"{self.kept} kept")
 
 
 def _blank_or_long(problem_id: str, answer: str) -> Grade | None:
@@ -95,6 +109,7 @@ class Gradebook:
         self.out = out
         self._stack = ExitStack()
         self.store: GradeStore | None = None
+        self.imported = 0  # rows imported from results.csv by this run
 
     def __enter__(self) -> Self:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -102,7 +117,7 @@ class Gradebook:
             stack.enter_context(OutdirLock(self.out))
             fresh = not (self.out / STORE_NAME).exists()
             # a results.csv that is not ours is refused before a store is made beside it
-            legacy = _legacy_rows(self.out / "results.csv") if fresh else None
+            legacy = _legacy_rows(self.out) if fresh else None
             self.store = stack.enter_context(GradeStore(self.out / STORE_NAME))
             self._import(legacy, fresh)
             self._stack = stack.pop_all()
@@ -120,25 +135,48 @@ class Gradebook:
         if db.execute("SELECT 1 FROM meta WHERE key = 'imported'").fetchone():
             return
         if not fresh:
-            legacy = _legacy_rows(self.out / "results.csv")
+            legacy = _legacy_rows(self.out)
         with self.store._transaction():
             if legacy and not db.execute("SELECT 1 FROM grades LIMIT 1").fetchone():
+                self.imported = len(legacy)
                 db.executemany(f"INSERT OR REPLACE INTO grades ({', '.join(Stored._fields)}) VALUES "
                                f"({', '.join('?' * len(Stored._fields))})", [tuple(r) for r in legacy])
             db.execute("INSERT OR REPLACE INTO meta VALUES ('imported', 'yes')")
 
-    def plan(self, rows: Iterable[Sequence[object]]) -> Plan:
-        """Decide what to grade; unknown problem ids are refused here, before anything is graded."""
+    def plan(self, rows: Iterable[Sequence[object]], drop_missing: bool = False) -> Plan:
+        """Decide what to grade; unknown problem ids are refused here, before anything is graded.
+
+        Stored answers that are not in ``rows`` are kept with a warning that counts them, or removed
+        from the store with ``drop_missing``."""
         assert self.store is not None
         plan = Plan()
+        if self.imported:
+            plan.notes.append(f"imported {self.imported} answers from {self.out / 'results.csv'} (it had no "
+                              f"{STORE_NAME} beside it); those in this file are regraded")
         answers = last_wins([Submission(*r) for r in rows], plan.warnings)  # type: ignore[arg-type]
         check_problems(answers, PROBLEMS)
         known = self.store.known()
+        here = {(s.student, s.problem) for s in answers}
+        plan.missing = [pair for pair in self.store.pairs() if pair not in here]
+        if plan.missing:
+            shown = ", ".join(f"{student!r} {problem}" for student, problem in plan.missing[:3])
+            more = f" and {len(plan.missing) - 3} more" if len(plan.missing) > 3 else ""
+            count = f"{len(plan.missing)} {'answer' if len(plan.missing) == 1 else 'answers'}"
+            if drop_missing:
+                self.store.delete(plan.missing)
+                plan.dropped = True
+                plan.notes.append(f"removed {count} that this file no longer holds from the store and the exports "
+                                  f"({shown}{more})")
+            else:
+                plan.notes.append(f"the store holds {count} that this file does not ({shown}{more}); they stay in "
+                                  "the exports; --drop-missing removes them")
         prints = {p: fingerprint(PROBLEMS[p]) for p in {s.problem for s in answers}}
         for s in answers:
             before = known.get((s.student, s.problem))
             if before is None:
                 plan.todo.append((s, "new"))
+            elif not before[1] and before[0] in ("", answer_hash(s.answer)):  # imported: graded against what is unknown
+                plan.todo.append((s, "imported"))
             elif before[0] != answer_hash(s.answer):
                 plan.todo.append((s, "answer"))
             elif before[1] != prints[s.problem]:
@@ -203,11 +241,11 @@ def grade_class(rows: Iterable[Sequence[object]], out: Path,
                 progress: Callable[[int, int, str], None] | None = None,
                 grader: Callable[[str, str], Grade] | None = None,
                 seconds: float = DEFAULT_SECONDS, workers: int = DEFAULT_WORKERS,
-                plans: list[Plan] | None = None) -> Iterator[tuple[str, Grade]]:
+                plans: list[Plan] | None = None, drop_missing: bool = False) -> Iterator[tuple[str, Grade]]:
     """Grade every (student, problem, answer[, row]) that the store in ``out`` does not hold as it
     is; yields as it goes, and exports when done or stopped (the plan is appended to ``plans``)."""
     with Gradebook(out) as book:
-        plan = book.plan(rows)
+        plan = book.plan(rows, drop_missing)
         if plans is not None:
             plans.append(plan)
         try:
@@ -217,13 +255,46 @@ def grade_class(rows: Iterable[Sequence[object]], out: Path,
 
 
 _OLD_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_OLD_ESCAPED = ("student", "answer", "feedback")  # the only columns the old version escaped
 
 
-def _legacy_rows(results: Path) -> list[Stored] | None:
-    """The rows of a results.csv written before the store (None when there is none, or it is empty).
+def _results_format(out: Path, header: list[str], raw: list[dict[str, str | None]]) -> str:
+    """Which escaping a results.csv without a store beside it uses: ``"current"`` (``unescape``:
+    a ' before a formula character or a ', every column) or ``"old"`` (a ' taken off only before a
+    formula character, in three columns).
 
-    Its escaping took a ' off only before a formula character, and only in three columns; its rows
-    get no fingerprint, so those in today's file are regraded."""
+    Both versions wrote the same header, so the file tells: a cell that starts with ' followed by
+    anything the other rule would not have put there. Where no cell does, both rules read the file
+    the same way. ``gradescope/students.csv`` beside it is written by the current version only.
+    ``SubmissionError`` when the signs disagree."""
+    if header != FIELDS:
+        return "old"  # the current version writes exactly FIELDS; older layouts lacked columns
+    current = old = ""
+    if (out / "gradescope" / "students.csv").is_file():
+        current = f"{out / 'gradescope' / 'students.csv'} beside it"
+    for number, r in enumerate(raw, start=2):
+        for key, value in r.items():
+            if key is None or not value or not value.startswith("'"):
+                continue
+            rest = value[1:]
+            if rest.startswith(("'", "\\", "\n")) or key not in _OLD_ESCAPED:
+                current = current or f"row {number}, {key} {value[:20]!r}"
+            elif not rest.startswith(_OLD_FORMULA_START):
+                old = old or f"row {number}, {key} {value[:20]!r}"
+    if current and old:
+        raise SubmissionError(f"cannot tell which version of gradproof wrote {out / 'results.csv'} to import it ({current} "
+                              f"says this one, {old} an older one); move it away or choose another -o")
+    return "current" if current else "old"
+
+
+def _legacy_rows(out: Path) -> list[Stored] | None:
+    """The rows of ``out/results.csv`` when no store is beside it (None when there is none, or it
+    is empty): written by a version without a store, or by this one with grades.sqlite deleted.
+
+    The old version's escaping took a ' off only before a formula character, and only in three
+    columns; the current one's is ``unescape`` (``_results_format`` tells which). The rows get no
+    fingerprint, so those in today's file are regraded ("imported")."""
+    results = out / "results.csv"
     try:
         if results.stat().st_size == 0:
             return None
@@ -234,7 +305,7 @@ def _legacy_rows(results: Path) -> list[Stored] | None:
             old = csv.field_size_limit(2**31 - 1)
             try:
                 reader = csv.DictReader(handle)
-                header = reader.fieldnames or []
+                header = list(reader.fieldnames or [])
                 raw = list(reader)
             finally:
                 csv.field_size_limit(old)
@@ -242,10 +313,13 @@ def _legacy_rows(results: Path) -> list[Stored] | None:
         raise SubmissionError(f"cannot read {results} to import it: {error}") from None
     if not {"student", "problem", "verdict", "score"} <= set(header):
         raise SubmissionError(f"{results} is not a results file of gradproof grade; choose another -o")
+    current = _results_format(out, header, raw) == "current"
 
     def cell(r: dict[str, str | None], key: str) -> str:
         value = r.get(key) or ""
-        if key in ("student", "answer", "feedback") and value.startswith("'") and value[1:].startswith(_OLD_FORMULA_START):
+        if current:
+            return unescape(value)
+        if key in _OLD_ESCAPED and value.startswith("'") and value[1:].startswith(_OLD_FORMULA_START):
             return value[1:]
         return value
 
@@ -262,20 +336,15 @@ def _legacy_rows(results: Path) -> list[Stored] | None:
     return rows
 
 
-def grade_single(path: Path, out: Path, seconds: float = DEFAULT_SECONDS) -> dict:
-    """One student's submission (CSV ``problem,answer``) to the ``results.json`` an autograder writes."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise SubmissionError(f"cannot read {path}: {error}") from None
-    rows = [{(k or "").strip().casefold(): v for k, v in r.items()} for r in rows]
-    if rows and not {"problem", "answer"} <= set(rows[0]):
-        raise SubmissionError(f"{path} needs 'problem' and 'answer' columns")
+def grade_single(path: Path, out: Path, seconds: float = DEFAULT_SECONDS, warnings: list[str] | None = None) -> dict:
+    """One student's submission (CSV ``problem,answer``) to the ``results.json`` an autograder writes.
+
+    Read as a class's file is (``read_single``): an unknown problem id, or a file without answers,
+    is refused before anything is graded or written; of duplicate rows the last is graded, with a
+    warning appended to ``warnings``."""
+    answers = read_single(path, warnings)
     with BoundedGrader(seconds) as grader:
-        grades = [_blank_or_long(p, r["answer"] or "") or grader(p, r["answer"] or "")
-                  if (p := (r["problem"] or "").strip()) in PROBLEMS
-                  else Grade(p, "invalid", 0.0, f"no problem {p!r}", method="none") for r in rows]
+        grades = [_blank_or_long(s.problem, s.answer) or grader(s.problem, s.answer) for s in answers]
     document = gradescope_results([g.to_json() for g in grades])
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "results.json", (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))

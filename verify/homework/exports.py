@@ -7,7 +7,9 @@ resumed run exports exactly what an uninterrupted one does.
 
 Cells of ``results.csv`` that a spreadsheet would run as a formula get a leading ``'``, and so do
 cells that already start with one, so that ``read_results`` can take exactly one off again:
-``=ann`` and ``'=ann`` stay two different students.
+``=ann`` and ``'=ann`` stay two different students. A cell with a control character (a NUL
+breaks CSV readers) is written ``'\\`` + the text with ``\\`` doubled and the character as
+``\\xNN``, which ``read_results`` undoes as well (``spreadsheet_safe``).
 
 Folder (and page) names: a name made of lower-case letters, digits, ``_`` and ``-`` that does not
 start with ``student-`` and is not a reserved word (``index``, Windows device names) is used as it
@@ -25,11 +27,12 @@ import json
 import os
 import re
 import sys
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-__all__ = ["FIELDS", "atomic_write", "atomic_write_many", "folder", "gradescope_results", "read_results", "results_csv", "spreadsheet_safe",
+__all__ = ["FIELDS", "atomic_write", "atomic_write_many", "control_characters", "folder", "gradescope_results", "read_results", "results_csv", "spreadsheet_safe",
            "unescape", "write_exports"]
 
 # answer and counterexample (JSON) feed the per-student HTML pages (gradproof grade --report)
@@ -39,23 +42,59 @@ FIELDS = ["student", "problem", "verdict", "score", "feedback", "method", "answe
 # export with a marker; the store keeps the whole text
 CELL_LIMIT = 32_000
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")  # what a spreadsheet may run as a formula
+_KEPT_CONTROLS = frozenset("\t\n\r")
 _RESERVED = {"index", "con", "prn", "aux", "nul", *(f"com{n}" for n in range(10)), *(f"lpt{n}" for n in range(10))}
+
+
+# what spreadsheet_safe writes as \xNN: Unicode's control characters (Cc) but tab, LF and CR; and
+# as \uNNNN a lone surrogate (Python text only; UTF-8 cannot hold one)
+_ESCAPED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_ESCAPED_OR_BACKSLASH = re.compile(r"[\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return "\\\\" if match[0] == "\\" else f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def control_characters(text: str) -> list[str]:
+    """The control characters in ``text`` that ``spreadsheet_safe`` escapes: every one of Unicode's
+    category Cc (NUL, ESC, DEL, C1 ...) but tab, line feed and carriage return, which a quoted CSV
+    cell holds as they are.
+
+    >>> control_characters("a\\x00b\\tc\\x1b")
+    ['\\x00', '\\x1b']
+    """
+    return sorted({c for c in text if c not in _KEPT_CONTROLS and unicodedata.category(c) == "Cc"})
 
 
 def spreadsheet_safe(text: str) -> str:
     """A cell a spreadsheet shows as text: a leading ' before =, +, -, @, tab, CR, LF (OWASP's CSV
     injection advice) and before a ' already there, so that ``unescape`` is its exact inverse.
 
+    A text holding a control character (``control_characters``: a NUL breaks many CSV readers)
+    becomes ``'\\`` and the text with each \\ doubled and each control character written ``\\xNN``
+    (a lone surrogate, which only Python text can hold, ``\\uNNNN``).
+    No other cell starts with ``'\\`` (a text starting with \\ gets no ', one starting with ' gets
+    two), so ``unescape`` knows which rule to undo.
+
     >>> spreadsheet_safe("=1+2"), spreadsheet_safe("'=1+2"), spreadsheet_safe("ann")
     ("'=1+2", "''=1+2", 'ann')
-    >>> all(unescape(spreadsheet_safe(t)) == t for t in ["-p_i/q_i", "'", "''x", "=a", ""])
+    >>> spreadsheet_safe("a\\x00\\\\b")
+    "'\\\\a\\\\x00\\\\\\\\b"
+    >>> all(unescape(spreadsheet_safe(t)) == t for t in ["-p_i/q_i", "'", "''x", "=a", "", "\\x00=", "\\\\x00", "'\\\\"])
     True
     """
+    if _ESCAPED.search(text):
+        return "'\\" + _ESCAPED_OR_BACKSLASH.sub(_escape, text)
     return "'" + text if text.startswith(_FORMULA_START) or text.startswith("'") else text
 
 
 def unescape(cell: str) -> str:
-    """Takes off the one ' that ``spreadsheet_safe`` put there."""
+    """Undoes ``spreadsheet_safe``: the ``'\\`` escape of a text with control characters, else the one '."""
+    if cell.startswith("'\\"):
+        return re.sub(r"\\(\\|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4})", lambda m: "\\" if m[1] == "\\" else chr(int(m[1][1:], 16)),
+                      cell[2:])
     return cell.removeprefix("'")
 
 
@@ -116,9 +155,19 @@ def gradescope_results(grades: Sequence[Mapping[str, object]]) -> dict:
     >>> gradescope_results([{"problem": "kl.grad_q", "verdict": "correct", "score": 1.0, "feedback": "ok"}])["score"]
     1.0
     """
-    tests = [{"name": g["problem"], "score": g["score"], "max_score": 1.0, "output": f"{g['verdict']}: {g['feedback']}",
-              "visibility": "visible"} for g in grades]
+    tests = [{"name": g["problem"], "score": g["score"], "max_score": 1.0, "output": _output(g), "visibility": "visible"}
+             for g in grades]
     return {"score": sum(float(g["score"]) for g in grades), "tests": tests}  # type: ignore[arg-type]
+
+
+def _output(grade: Mapping[str, object]) -> str:
+    """``verdict: feedback``, or the feedback alone when it already starts with the verdict.
+
+    >>> _output({"verdict": "correct", "feedback": "correct: equal"}), _output({"verdict": "incorrect", "feedback": "sign"})
+    ('correct: equal', 'incorrect: sign')
+    """
+    verdict, feedback = str(grade["verdict"]), str(grade["feedback"])
+    return feedback if feedback.casefold().startswith(verdict.casefold()) else f"{verdict}: {feedback}"
 
 
 def atomic_write(path: Path, data: bytes) -> bool:

@@ -27,7 +27,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple, Self
 
-__all__ = ["STORE_NAME", "BusyError", "GradeStore", "OutdirLock", "Stored", "answer_hash", "fingerprint"]
+__all__ = ["STORE_NAME", "BusyError", "GradeStore", "OutdirLock", "StoreError", "Stored", "answer_hash", "damaged",
+           "fingerprint"]
 
 STORE_NAME = "grades.sqlite"
 _SCHEMA = 1
@@ -35,6 +36,27 @@ _SCHEMA = 1
 
 class BusyError(RuntimeError):
     """Another ``gradproof grade`` holds the OUTDIR; the message says which process."""
+
+
+class StoreError(ValueError):
+    """OUTDIR/grades.sqlite is not a gradproof grade store, or it is damaged: running again cannot
+    help; the message (one line) says what to do."""
+
+
+_NOT_A_STORE = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+def damaged(error: BaseException) -> bool:
+    """Whether an SQLite error says the database file itself is damaged or not a database."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.DatabaseError) and code is not None and code & 0xFF in _NOT_A_STORE
+
+
+def not_a_store(path: Path, why: str) -> StoreError:
+    """The one line that says a store cannot be used, and what to do."""
+    why = " ".join(why.replace("*** in database main ***", "").split())[:200]
+    return StoreError(f"{path} is not a gradproof grade store or is damaged ({why}); running again will not help: "
+                      "move it away (the next run starts a new store and imports results.csv) or choose another -o")
 
 
 def answer_hash(answer: str) -> str:
@@ -184,6 +206,20 @@ class GradeStore:
         self.existed = path.exists() and path.stat().st_size > 0
         # isolation_level=None: transactions are explicit, one per graded answer
         self.db = sqlite3.connect(path, isolation_level=None)
+        try:
+            self._open()
+        except sqlite3.DatabaseError as error:
+            self.db.close()
+            if damaged(error):
+                raise not_a_store(path, str(error)) from None
+            raise
+        except StoreError:
+            self.db.close()
+            raise
+
+    def _open(self) -> None:
+        if self.existed:
+            self._check()
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed answer survives a killed process
         self.db.execute("PRAGMA busy_timeout=5000")
@@ -194,6 +230,23 @@ class GradeStore:
             "PRIMARY KEY (student, problem))")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(_SCHEMA),))
+
+    def _check(self) -> None:
+        """An existing file must be an intact SQLite database holding our tables, or nothing at all
+        (an empty database); anything else is refused, never written to."""
+        self.db.execute("PRAGMA busy_timeout=5000")
+        problems = [r[0] for r in self.db.execute("PRAGMA quick_check(3)")]
+        if problems != ["ok"]:
+            raise not_a_store(self.path, "; ".join(problems))
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables <= {"grades", "meta"}:  # an empty database, or one killed while it was made, is ours
+            raise not_a_store(self.path, f"its tables are {', '.join(sorted(tables))}")
+        columns = [r[1] for r in self.db.execute("PRAGMA table_info(grades)")]
+        if "grades" in tables and columns != list(Stored._fields):
+            raise not_a_store(self.path, f"its grades have the columns {', '.join(columns)}")
+        schema = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() if "meta" in tables else None
+        if schema is not None and schema != (str(_SCHEMA),):
+            raise not_a_store(self.path, f"schema {schema[0]}; this version reads schema {_SCHEMA}")
 
     def put(self, row: Stored) -> None:
         with self._transaction():
@@ -219,10 +272,19 @@ class GradeStore:
                     updates.append((new, student, problem))
             self.db.executemany("UPDATE grades SET seq = ? WHERE student = ? AND problem = ?", updates)
 
+    def delete(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Remove these (student, problem) answers, in one transaction."""
+        with self._transaction():
+            self.db.executemany("DELETE FROM grades WHERE student = ? AND problem = ?", list(pairs))
+
     def known(self) -> dict[tuple[str, str], tuple[str, str]]:
         """(student, problem) -> (answer hash, fingerprint) for every stored answer."""
         return {(s, p): (h, f) for s, p, h, f in
                 self.db.execute("SELECT student, problem, answer_sha256, fingerprint FROM grades")}
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(student, problem) of every stored answer, in export order."""
+        return self.db.execute("SELECT student, problem FROM grades ORDER BY seq, student, problem").fetchall()
 
     def rows(self) -> Iterator[Stored]:
         cursor = self.db.execute(f"SELECT {_COLUMNS} FROM grades ORDER BY seq, student, problem")

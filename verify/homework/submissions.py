@@ -15,6 +15,13 @@ them. Rows are numbered as a spreadsheet shows them: the header is row 1.
   without starting a grader).
 - An unknown problem id stops everything before any grading, with every unknown id and its rows.
 - The same (student, problem) twice: the last row wins, with a warning naming the rows.
+- A column without a header name that holds something is not read, with a warning naming the
+  column and its rows (an empty one, a trailing comma a spreadsheet adds, is ignored quietly).
+- A student name with a control character is kept exactly, with a warning naming the row
+  (results.csv writes it escaped, see exports.py).
+
+``read_single`` reads one student's ``problem,answer`` file (``gradproof grade --single``) by the
+same rules; a file without answers is refused too.
 """
 
 from __future__ import annotations
@@ -26,7 +33,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["MAX_ANSWER", "Submission", "SubmissionError", "check_problems", "last_wins", "read_submissions"]
+from .exports import control_characters
+
+__all__ = ["MAX_ANSWER", "Submission", "SubmissionError", "check_problems", "last_wins", "read_single",
+           "read_submissions"]
 
 MAX_ANSWER = 20_000  # characters; far beyond any real answer (the grammar reads 2,000, tables 20,000)
 
@@ -46,19 +56,9 @@ def _where(row: int, number: int) -> str:
     return f"row {row}" if row else f"answer {number + 1}"
 
 
-def read_submissions(path: Path, warnings: list[str] | None = None) -> list[Submission]:
-    """The answers in a long or a wide CSV; warnings about single rows are appended to ``warnings``.
-
-    >>> import tempfile
-    >>> f = Path(tempfile.mkdtemp()) / "s.csv"
-    >>> _ = f.write_bytes("\\ufeff Student ,softmax_ce.grad_z\\r\\nann,p_i - y_i\\r\\nbob,\\r\\n".encode())
-    >>> read_submissions(f)
-    [Submission(student='ann', problem='softmax_ce.grad_z', answer='p_i - y_i', row=2), \
-Submission(student='bob', problem='softmax_ce.grad_z', answer='', row=3)]
-    """
-    from .problems import PROBLEMS
-
-    warnings = warnings if warnings is not None else []
+def _records(path: Path, need: str) -> tuple[list[tuple[int, list[str]]], list[str]]:
+    """The non-blank rows of a CSV (each with its row number, header = 1) and the header's names
+    without surrounding spaces; ``SubmissionError`` for a file that cannot be read or is empty."""
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except OSError as error:
@@ -81,9 +81,69 @@ Submission(student='bob', problem='softmax_ce.grad_z', answer='', row=3)]
         csv.field_size_limit(old)
     records = [(n, cells) for n, cells in records if any(c.strip() for c in cells)]  # blank lines
     if not records:
-        raise SubmissionError(f"{path} is empty; it needs a header row with a 'student' column")
+        raise SubmissionError(f"{path} is empty; it needs a header row with {need}")
+    return records, [c.strip() for c in records[0][1]]
+
+
+def _column_name(index: int) -> str:
+    """A column as a spreadsheet names it: 0 -> A, 26 -> AA."""
+    name = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = chr(ord("A") + rest) + name
+    return name
+
+
+def _fitting(records: list[tuple[int, list[str]]], width: int, warnings: list[str]) -> list[tuple[int, list[str]]]:
+    """Rows with as many cells as the header; the others skipped with a warning naming the row."""
+    kept = []
+    for row, cells in records:
+        if len(cells) != width:
+            warnings.append(f"row {row}: {len(cells)} cells where the header has {width}; row skipped "
+                            "(an answer with a comma must be quoted)")
+        else:
+            kept.append((row, cells))
+    return kept
+
+
+def _unnamed_columns(names: list[str], rows: list[tuple[int, list[str]]], warnings: list[str]) -> None:
+    """A warning for each column without a header name that holds something (its cells are not read);
+    an empty one (a trailing comma a spreadsheet adds) is ignored quietly."""
+    for index, name in enumerate(names):
+        if name:
+            continue
+        filled = [row for row, cells in rows if cells[index].strip()]
+        if filled:
+            shown = ", ".join(str(r) for r in filled[:5]) + (f" and {len(filled) - 5} more" if len(filled) > 5 else "")
+            warnings.append(f"column {index + 1} ({_column_name(index)}) has no name in the header but "
+                            f"{len(filled)} {'cell' if len(filled) == 1 else 'cells'} (row{'s' if len(filled) > 1 else ''} "
+                            f"{shown}); not graded: give it its problem id")
+
+
+def _control_warning(student: str, row: int, warnings: list[str]) -> None:
+    controls = control_characters(student)
+    if controls:
+        codes = ", ".join(f"U+{ord(c):04X}" for c in controls)
+        warnings.append(f"row {row}: the student name {student!r} holds control characters ({codes}); kept exactly, "
+                        "written escaped ('\\xNN) in results.csv")
+
+
+def read_submissions(path: Path, warnings: list[str] | None = None) -> list[Submission]:
+    """The answers in a long or a wide CSV; warnings about single rows are appended to ``warnings``.
+
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "s.csv"
+    >>> _ = f.write_bytes("\\ufeff Student ,softmax_ce.grad_z\\r\\nann,p_i - y_i\\r\\nbob,\\r\\n".encode())
+    >>> read_submissions(f)
+    [Submission(student='ann', problem='softmax_ce.grad_z', answer='p_i - y_i', row=2), \
+Submission(student='bob', problem='softmax_ce.grad_z', answer='', row=3)]
+    """
+    from .problems import PROBLEMS
+
+    warnings = warnings if warnings is not None else []
+    records, names = _records(path, "a 'student' column")
     header_row, header = records[0]
-    names = [c.strip() for c in header]
     folded = [n.casefold() for n in names]
     if "student" not in folded:
         raise SubmissionError(f"{path} needs a 'student' column; it has {', '.join(repr(n) for n in names) or 'none'}")
@@ -103,26 +163,63 @@ Submission(student='bob', problem='softmax_ce.grad_z', answer='', row=3)]
         if unknown:
             raise SubmissionError(_unknown_message(unknown, "use a long CSV (student,problem,answer) or problem ids as "
                                                             "columns"))
+    rows = _fitting(records[1:], len(header), warnings)
+    _unnamed_columns(names, rows, warnings)
     out: list[Submission] = []
-    for row, cells in records[1:]:
-        if len(cells) != len(header):
-            warnings.append(f"row {row}: {len(cells)} cells where the header has {len(header)}; row skipped "
-                            "(an answer with a comma must be quoted)")
-            continue
+    for row, cells in rows:
         student = cells[columns["student"]]
         if not student.strip():
             warnings.append(f"row {row}: no student name; row skipped")
             continue
+        _control_warning(student, row, warnings)
         if long:
             out.append(Submission(student, cells[columns["problem"]].strip(), cells[columns["answer"]], row))
         else:
             out.extend(Submission(student, pid, cells[index], row) for index, pid in wide.items() if pid)
     check_problems(out, PROBLEMS)
-    for number, s in enumerate(out):
+    _too_long(out, warnings)
+    return out
+
+
+def read_single(path: Path, warnings: list[str] | None = None) -> list[Submission]:
+    """One student's answers (``problem,answer``; ``gradproof grade --single``), read and checked
+    as a class's are: the same reader, unknown ids refused before grading, the last of duplicate
+    rows wins with a warning; a file without answers is refused. The student's name is ``""``.
+
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "mine.csv"
+    >>> _ = f.write_bytes(b"Problem , ANSWER\\r\\nkl.grad_q,p_i\\r\\nkl.grad_q,-p_i/q_i\\r\\n")
+    >>> w = []
+    >>> read_single(f, w), w
+    ([Submission(student='', problem='kl.grad_q', answer='-p_i/q_i', row=3)], ['problem kl.grad_q: rows 2, 3; the last (row 3) is graded'])
+    """
+    from .problems import PROBLEMS
+
+    warnings = warnings if warnings is not None else []
+    records, names = _records(path, "'problem' and 'answer' columns")
+    folded = [n.casefold() for n in names]
+    if not {"problem", "answer"} <= set(folded):
+        raise SubmissionError(f"{path} needs 'problem' and 'answer' columns; it has "
+                              f"{', '.join(repr(n) for n in names) or 'none'}")
+    twice = [key for key in ("problem", "answer") if folded.count(key) > 1]
+    if twice:
+        raise SubmissionError(f"{path}: the column {twice[0]!r} appears twice in the header")
+    problem, answer = folded.index("problem"), folded.index("answer")
+    rows = _fitting(records[1:], len(names), warnings)
+    _unnamed_columns(names, rows, warnings)
+    out = [Submission("", cells[problem].strip(), cells[answer], row) for row, cells in rows]
+    if not out:
+        raise SubmissionError(f"{path} holds no answers (only a header); nothing graded")
+    check_problems(out, PROBLEMS)
+    _too_long(out, warnings)
+    return last_wins(out, warnings)
+
+
+def _too_long(rows: list[Submission], warnings: list[str]) -> None:
+    for number, s in enumerate(rows):
         if len(s.answer) > MAX_ANSWER:
             warnings.append(f"{_where(s.row, number)}: the answer is {len(s.answer)} characters long (the limit is "
                             f"{MAX_ANSWER}); graded invalid")
-    return out
 
 
 def _problem_column(name: str, problems: Mapping[str, object]) -> str | None:
@@ -177,6 +274,7 @@ def last_wins(rows: Iterable[Submission], warnings: list[str]) -> list[Submissio
             where = ", ".join(_where(s.row, n).split(" ", 1)[1] for n, s in copies)
             kind = "rows" if copies[-1][1].row else "answers"
             last = _where(copies[-1][1].row, copies[-1][0])
-            warnings.append(f"student {student!r}, problem {problem}: {kind} {where}; the last ({last}) is graded")
+            who = f"student {student!r}, " if student else ""
+            warnings.append(f"{who}problem {problem}: {kind} {where}; the last ({last}) is graded")
         kept.append(copies[-1])
     return [s for _, s in sorted(kept, key=lambda ns: ns[0])]
