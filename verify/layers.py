@@ -56,6 +56,7 @@ from .numeric_grad import entry_phi, numeric_gradient, one_sided
 from .strategies import (
     SCALES,
     Labels,
+    as_domain,
     distinct_sizes,
     is_discrete,
     make_any,
@@ -678,11 +679,10 @@ def _build_spec(forward: Callable[..., Any], backward: Callable[..., Any] | None
     unknown = sorted(set(domains) - set(names))
     if unknown:
         raise ValueError(f"domains= names {', '.join(unknown)}, which shapes= does not have")
-    from .strategies import _check_domain, _check_shape
+    from .strategies import _check_shape
 
     for name in names:
-        domains.setdefault(name, "real")
-        _check_domain(domains[name])
+        domains[name] = as_domain(domains.get(name, "real"))
         _check_shape(shapes[name], ranges)
         d = domains[name]
         if isinstance(d, Labels) and isinstance(d.count, str) and d.count not in ranges:

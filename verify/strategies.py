@@ -32,6 +32,7 @@ __all__ = [
     "Draw",
     "InvalidInput",
     "Labels",
+    "as_domain",
     "distinct_sizes",
     "draws",
     "labels",
@@ -315,6 +316,21 @@ DISCRETE: dict[str, str] = {"bool": "a random boolean mask", "index": "non-negat
 AnyDomain = str | Labels
 
 
+def as_domain(domain: object) -> AnyDomain:
+    """A domain as written by hand: a name, ``labels(C)``, ``"labels:C"`` or ``("labels", C)``.
+
+    >>> as_domain("labels:C"), as_domain(("labels", 3)), as_domain("bool")
+    (Labels(count='C'), Labels(count=3), 'bool')
+    """
+    if isinstance(domain, str) and domain.startswith("labels:"):
+        count = domain.removeprefix("labels:").strip()
+        return labels(int(count) if count.isdigit() else count)
+    if isinstance(domain, tuple) and len(domain) == 2 and domain[0] == "labels":
+        return labels(domain[1])
+    _check_domain(domain)  # type: ignore[arg-type]
+    return domain  # type: ignore[return-value]
+
+
 def _check_domain(domain: AnyDomain) -> None:
     if isinstance(domain, Labels):
         return
@@ -439,8 +455,7 @@ def tensors(*shapes: Sequence[Dim], domain: AnyDomain | Sequence[AnyDomain] = "r
     domains = [domain] * len(shapes) if isinstance(domain, (str, Labels)) else list(domain)
     if len(domains) != len(shapes):
         raise ValueError(f"{len(shapes)} shapes but {len(domains)} domains")
-    for d in domains:
-        _check_domain(d)
+    domains = [as_domain(d) for d in domains]
     ranges = size_ranges(sizes)
     for shape in shapes:
         _check_shape(shape, ranges)
