@@ -403,7 +403,7 @@ def _save(inputs: Sequence[torch.Tensor]) -> str | None:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"inputs-{digest.hexdigest()[:12]}.pt"
         torch.save([x.detach().cpu() if isinstance(x, torch.Tensor) else x for x in inputs], path)
-    except (OSError, RuntimeError):
+    except Exception:  # noqa: BLE001 - a disk or pickling problem never hides the failure being reported
         return None
     return str(path)
 

@@ -156,6 +156,14 @@ def _copies(arrays: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     return [np.array(a, copy=True) for a in arrays.values()]
 
 
+def _fresh(params: Sequence[Any]) -> list[Any]:
+    """Copies of the params for one call (a forward may update a bn_param's running mean)."""
+    try:
+        return copy.deepcopy(list(params))
+    except Exception:  # noqa: BLE001 - a param that cannot be copied (a lock, a module) is passed as it is
+        return list(params)
+
+
 def _shapes_text(arrays: Mapping[str, np.ndarray]) -> str:
     return ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in arrays.items())
 
@@ -177,7 +185,7 @@ def _call_forward(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequenc
     __tracebackhide__ = True
     try:
         with np.errstate(all="ignore"), _same_random_numbers():
-            return spec.forward(*_copies(arrays), *copy.deepcopy(list(params)))
+            return spec.forward(*_copies(arrays), *_fresh(params))
     except Exception as error:
         what = "your forward" if phase == "forward" else "your forward (run by the numerical reference)"
         raise _raised(spec, phase, what, error, arrays, params, context) from error
@@ -350,7 +358,7 @@ def _torch_reference(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequ
         leaves = [torch.tensor(a, dtype=dtype, requires_grad=True) if n in spec.wrt else torch.as_tensor(a)
                   for n, a in arrays.items()]
         try:
-            out = spec.reference(*leaves, *copy.deepcopy(list(params)))  # type: ignore[misc]
+            out = spec.reference(*leaves, *_fresh(params))  # type: ignore[misc]
             outs = list(out) if isinstance(out, (tuple, list)) else [out]
             per_output = []
             for o, u in zip(outs, upstreams):
@@ -402,7 +410,7 @@ def _run_backward(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequenc
     copies = _copies(given_arrays)
     try:
         with np.errstate(all="ignore"), _same_random_numbers():
-            result = spec.forward(*copies, *copy.deepcopy(list(params)))
+            result = spec.forward(*copies, *_fresh(params))
     except Exception as error:
         raise _raised(spec, "forward", "your forward", error, given_arrays, params, context) from error
     _inplace(spec, given_arrays, copies, "your forward", notes)
