@@ -64,6 +64,14 @@ def test_single_uses_the_class_reader(tmp_path: Path, capsys: pytest.CaptureFixt
     assert [(t["name"], t["score"]) for t in document["tests"]] == [("kl.grad_q", 1.0)]
 
 
+def test_single_refuses_a_class_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "class.csv").write_text("student,problem,answer\nann,kl.grad_q,-p_i/q_i\nbob,kl.grad_q,p_i\n")
+    code, err = _grade(capsys, "--single", str(tmp_path / "class.csv"), "-o", str(tmp_path / "r"))
+    assert code == 2 and "holds the answers of 2 students" in err and not (tmp_path / "r").exists()
+    (tmp_path / "one.csv").write_text("student,problem,answer\nann,kl.grad_q,-p_i/q_i\n")
+    assert _grade(capsys, "--single", str(tmp_path / "one.csv"), "-o", str(tmp_path / "r"))[0] == 0
+
+
 def test_gradescope_output_does_not_repeat_the_verdict() -> None:
     right, wrong = grade("kl.grad_q", "-p_i/q_i"), grade("kl.grad_q", "p_i/q_i")
     assert right.feedback.startswith("correct")

@@ -207,6 +207,11 @@ def read_single(path: Path, warnings: list[str] | None = None) -> list[Submissio
     problem, answer = folded.index("problem"), folded.index("answer")
     rows = _fitting(records[1:], len(names), warnings)
     _unnamed_columns(names, rows, warnings)
+    if "student" in folded:  # a class's file given to --single would merge its students' answers
+        names = {cells[folded.index("student")] for _, cells in rows} - {""}
+        if len(names) > 1:
+            raise SubmissionError(f"{path} holds the answers of {len(names)} students; --single grades one "
+                                  "student's file (grade a class's file without --single)")
     out = [Submission("", cells[problem].strip(), cells[answer], row) for row, cells in rows]
     if not out:
         raise SubmissionError(f"{path} holds no answers (only a header); nothing graded")
