@@ -806,6 +806,8 @@ def check_layer(
         domains = {**inferred, **dict(domains or {})}
     if shapes is None:
         raise ValueError("check_layer needs shapes= (name -> shape) or inputs= (name -> array)")
+    if isinstance(shapes, Mapping):  # {"b": "M"} or {"b": 5}: a vector
+        shapes = {k: (v,) if isinstance(v, (int, str)) and not isinstance(v, bool) else v for k, v in shapes.items()}
     if not isinstance(examples, int) or examples < 1:
         raise ValueError(f"examples must be a positive integer; got {examples!r}")
     ranges = size_ranges(sizes)

@@ -382,7 +382,7 @@ def _factors(dim: str) -> list[str]:
 
 
 def _check_shape(shape: Sequence[Dim], ranges: Mapping[str, tuple[int, int]]) -> None:
-    if isinstance(shape, (str, int)):
+    if isinstance(shape, (str, int)) or not isinstance(shape, Sequence):
         raise TypeError(f"a shape is a tuple of sizes, like (3, 4) or ('N', 'D'); got {shape!r}")
     for dim in shape:
         if isinstance(dim, str):

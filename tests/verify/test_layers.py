@@ -283,7 +283,7 @@ def test_failing_inputs_are_saved_and_the_snippet_reproduces(tmp_path, monkeypat
         ({"shapes": {"x": (2,)}, "domains": {"y": "real"}}, ValueError, "domains= names y"),
         ({"shapes": {"x": (2,)}, "wrt": ["w"]}, ValueError, "wrt= names 'w'"),
         ({"shapes": {"x": (2,)}, "examples": 0}, ValueError, "examples must be a positive integer"),
-        ({"shapes": {"x": "N"}}, TypeError, "a shape is a tuple"),
+        ({"shapes": {"x": 2.5}}, TypeError, "a shape is a tuple"),
         ({"shapes": {"x": (2,)}, "dtype": np.int32}, ValueError, "dtype int32 is not supported"),
         ({"inputs": {"x": np.array([1.0, np.nan])}}, ValueError, r"input 'x' is nan at entry \(1,\)"),
         ({"inputs": {"x": np.zeros((0, 3))}}, ValueError, "no entries"),
@@ -378,6 +378,8 @@ def test_a_single_dict_param_a_range_and_unnamed_shapes_are_understood() -> None
     check_layer(right.conv_forward_naive, right.conv_backward_naive, CONV,
                 sizes={"N": 1, "C": range(1, 3), "H": 4, "W": 3, "F": 1}, params=conv, examples=3)
     check_layer(right.affine_forward, right.affine_backward, [(2, 3), (3, 4), (4,)], examples=2)
+    check_layer(right.affine_forward, right.affine_backward, {"x": ("N", 3), "w": (3, "M"), "b": "M"},
+                sizes={"N": (1, 3), "M": (1, 3)}, examples=2)
 
 
 def test_a_loss_returning_the_gradient_of_its_second_input_is_matched_by_shape() -> None:
