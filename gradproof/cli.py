@@ -219,12 +219,18 @@ def _load_problem_set(path: str | None) -> None:
         return
     from pathlib import Path
 
-    from verify.homework.problem_file import ProblemFileError, load_problems
+    from verify.homework.problem_file import ProblemFileError, load_problems, unchecked
 
     try:
-        load_problems(Path(path))
+        loaded = load_problems(Path(path))
     except ProblemFileError as error:
         raise UsageError(str(error)) from None
+    missing = unchecked(loaded)
+    if missing:
+        verb = "gives" if len(missing) == 1 else "give"
+        print(f"gradproof: warning: {path}: {', '.join(missing)} {verb} no reference answer (answer = \"...\"), so a "
+              "symbol mapping that swaps two quantities of the same shape cannot be caught when the file loads",
+              file=sys.stderr)
 
 
 def _cmd_problems(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gradproof.cli import main
-from verify.homework.problem_file import ProblemFileError, load_problems
+from verify.homework.problem_file import CHECKED, ProblemFileError, load_problems
 from verify.homework.problems import PROBLEMS, _setting, grade
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "problems.toml"
@@ -34,6 +34,7 @@ def built_in_only() -> Iterator[None]:
     yield
     PROBLEMS.clear()
     PROBLEMS.update(before)
+    CHECKED.clear()
     _setting.cache_clear()
 
 
@@ -306,3 +307,13 @@ def test_the_cli_reports_a_bad_file_in_one_line_with_exit_2(tmp_path: Path, caps
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "reference answer '-q_i/p_i' grades incorrect" in err, (argv, err)
+
+
+def test_a_problem_without_a_reference_answer_loads_with_a_warning(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "set.toml").write_text("\n".join(line for line in ANSWERED.splitlines() if not line.startswith("answer")))
+    assert main(["check", "--set", str(tmp_path / "set.toml"), "t.kl", "-p_i/q_i"]) == 0
+    assert "t.kl gives no reference answer" in capsys.readouterr().err
+    (tmp_path / "set.toml").write_text(ANSWERED)  # the same problem with its answer: checked, no warning
+    assert main(["check", "--set", str(tmp_path / "set.toml"), "t.kl", "-p_i/q_i"]) == 0
+    assert "no reference answer" not in capsys.readouterr().err

@@ -48,7 +48,7 @@ from typing import Any
 
 from .problems import PROBLEMS, Problem, Use
 
-__all__ = ["ProblemFileError", "load_problems", "register"]
+__all__ = ["CHECKED", "ProblemFileError", "load_problems", "register", "unchecked"]
 
 _KINDS = ("indexed", "matrix", "scalar", "size")
 _FIELDS = {"id", "entry", "claim", "statement", "sizes", "index", "indices", "assumptions", "symbols", "mistakes",
@@ -361,4 +361,20 @@ def register(problems: Mapping[str, Problem], where: str = "problems",
     except ProblemFileError:
         _unregister(added)
         raise
+    CHECKED.update(pid for pid in problems if pid in answers)
     return dict(problems)
+
+
+# Problems whose reference answer graded correct when their file was loaded. One without an answer
+# is checked for shapes only: two symbols of the same shape mapped the wrong way round still load.
+CHECKED: set[str] = set()
+
+
+def unchecked(problems: Mapping[str, Problem]) -> list[str]:
+    """The ids among ``problems`` (as ``load_problems`` returned them) loaded without a reference
+    answer to check them.
+
+    >>> unchecked({"hw.none": PROBLEMS["kl.grad_q"]})
+    ['hw.none']
+    """
+    return [pid for pid in problems if pid not in CHECKED]
