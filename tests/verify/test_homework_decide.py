@@ -54,6 +54,16 @@ HIDDEN = [
     ("perceptron.update_w", "w_i - eta (y - t) x_i + exp(-10^6 eta)"),
     ("softmax_ce.grad_z", "p_i - y_i + exp(-10^6 (z_1 - z_2)^2)"),  # 1 where z_1 = z_2
     ("bp.update_w_output", "w_kj + alpha delta_k H_j + exp(-10^6 alpha)"),  # overflowed float64 (was invalid)
+    # bumps and bands around a point no grid or random point meets: found at the answer's turning points
+    ("softmax_ce.grad_z", "p_i - y_i + ismax(0.001, abs(z_i - 7))"),
+    ("softmax_ce.grad_z", "p_i - y_i + max(0, 1 - abs(10^6 (z_i - 7)))"),
+    ("softmax_ce.grad_z", "p_i - y_i + max(0, -(z_i - 7)(z_i - 7.001))"),
+    ("softmax_ce.grad_z", "p_i - y_i + max(0, 1 - 10^12 (z_i - z_1 - 7)^2)"),
+    ("softmax_ce.grad_z", "p_i - y_i + exp(-10^12 (z_i - 7)^2)"),
+    ("softmax_ce.grad_z", "p_i - y_i + exp(-abs(10^4 (z_i - 7)))"),
+    ("kl.grad_p", "log(p_i/q_i) + 1 + max(0, -(p_i - 0.3)(p_i - 0.3 - 0.001))"),
+    ("bp.delta_output_linear", "T_k - O_k + exp(-10^4 (T_k - 7)^2)"),
+    ("pooling.grad_max", "g ismax(x_i, x_1, x_2, x_3, x_4) + max(0, -(x_i - 7)(x_i - 7.001))"),
 ]
 
 
@@ -280,3 +290,16 @@ def test_a_factor_of_a_size_is_named_in_the_size(problem: str, answer: str, word
     g = grade(problem, answer)
     assert (g.verdict, g.score) == ("incorrect", CREDIT["factor"]) and words in g.feedback, g.feedback
     assert "constant factor" not in g.feedback
+
+
+@pytest.mark.parametrize("answer", ["p_i - y_i + exp(-10^6 - z_i^2)", "p_i - y_i + exp(-10^6) z_i"])
+def test_a_difference_below_any_precision_is_proved_by_the_zero_test_alone(answer: str) -> None:
+    """e^(-10^6) is about 10^-434294: no point shows it, but in inputs and exponentials (independent
+    functions) a non-zero numerator is a non-zero function."""
+    g = grade("softmax_ce.grad_z", answer)
+    assert (g.verdict, g.method, g.score) == ("incorrect", "symbolic", 0.0), g.feedback
+    assert "exact zero test" in g.feedback
+
+
+def test_answers_with_roots_are_not_judged_by_the_zero_test_alone() -> None:
+    assert grade("kl.grad_q", "-p_i/sqrt(q_i)^2").verdict == "correct"

@@ -353,9 +353,11 @@ class _Search:
         own = answer.atoms(sp.exp, Exp, sp.tanh) - key.atoms(sp.exp, Exp, sp.tanh)
         arguments = {e.args[0] + shift for e in own if not e.args[0].is_Symbol for shift in (0, 1, -1)}
         out = [point for argument in sorted(arguments, key=sp.default_sort_key)[:12]
-               for point in crossings(argument, base, (0.0, 0.5), self.domain, tick)]
-        out += [point for switch in sorted(switches([answer]) - switches([key]), key=sp.default_sort_key)[:4]
-                for point in crossings(switch, base, (0.5, -0.5, 1e-6, -1e-6, 1e-12, -1e-12), self.domain, tick)]
+               for point in crossings(argument, base, (0.0, 0.5), self.domain, tick, extrema=True)]
+        kinks = (switches([answer]) - switches([key])) | {e.args[0] for e in answer.atoms(sp.Abs) - key.atoms(sp.Abs)}
+        out += [point for switch in sorted(kinks, key=sp.default_sort_key)[:6]
+                for point in crossings(switch, base, (0.5, -0.5, 0.0, 1e-6, -1e-6, 1e-12, -1e-12), self.domain, tick,
+                                       extrema=True)]
         return [point for point in out if self.domain.admits(point)]
 
     def _free(self, s: sp.Symbol, spread: float) -> sp.Rational:
@@ -389,6 +391,7 @@ def decide(student: sp.Matrix, key: sp.Matrix, domain: Domain, deadline: float |
     proved = equal(list(pending), deadline)
     if all(proved):
         return Decision("equal")
+    independent = all(known is False and _independent(*pair) for pair, known in zip(pending, proved) if not known)
     for (pair, (region, entry)), known in zip(pending.items(), proved):
         if not known:
             check(deadline)
@@ -396,7 +399,25 @@ def decide(student: sp.Matrix, key: sp.Matrix, domain: Domain, deadline: float |
                 search.points(region), lambda: search.anchored(answer[entry], wanted[entry], deadline)), deadline)
             if found is not None:
                 return found
+    if independent:  # a non-zero polynomial in independent indeterminates is a non-zero function
+        entry = next(entry for (pair, (_, entry)), known in zip(pending.items(), proved) if not known)
+        return Decision("different", entry, reason="the difference is not zero as a function of the inputs (exact "
+                        "zero test), though it is too small to show at every point tried")
     return Decision("unknown", reason="not proved equal, and no point shows a difference")
+
+
+def _independent(a: sp.Basic, b: sp.Basic) -> bool:
+    """Whether the zero test's indeterminates for ``a - b`` are algebraically independent functions:
+    inputs and exponentials only (roots and logarithms have relations the test does not know,
+    sqrt(x)^2 = x, log(x y) = log x + log y), so a non-zero numerator proves a difference.
+
+    >>> x = sp.Symbol("x", real=True)
+    >>> _independent(sp.exp(-10**4 * (x - 7)**2), sp.S.Zero), _independent(Sqrt(x)**2, x)
+    (True, False)
+    """
+    return not any(e.has(Sqrt, sp.log, sp.Abs, sp.Function("f")) or any(
+        not p.exp.is_Integer for p in e.atoms(sp.Pow)) or any(
+        f.func not in (sp.exp, Exp) for f in e.atoms(sp.Function)) for e in (a, b))
 
 
 def _then(first: list[dict[sp.Symbol, sp.Rational]],

@@ -445,6 +445,9 @@ def _grade(problem_id: str, text: str, points: int, seed: int, deadline: float) 
         if decision.verdict == "equal":
             proved += 1
             continue
+        if decision.verdict == "different" and decision.point is None:
+            return Grade(problem_id, "incorrect", 0.0, f"differs from the gradient: {decision.reason}",
+                         method="symbolic")
         if decision.verdict == "different":
             return _diagnose(p, text, student, key, _shown(decision), number, context)
         counter = counterexample(student, key, context.domain, rng, points, deadline)

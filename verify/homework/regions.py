@@ -207,7 +207,8 @@ class Region:
 
 
 def crossings(switch: sp.Expr, base: Mapping[sp.Symbol, sp.Rational], offsets: Iterable[float] = (0.0,),
-              domain: Domain | None = None, tick: Callable[[], None] | None = None) -> list[dict[sp.Symbol, sp.Rational]]:
+              domain: Domain | None = None, tick: Callable[[], None] | None = None,
+              extrema: bool = False) -> list[dict[sp.Symbol, sp.Rational]]:
     """Points where ``switch`` is 0 along each of its inputs in turn (two at most), the others at
     ``base``, then stepped off by each offset (scaled by the crossing's size): where a comparison
     flips, or where ``exp(z_i - 1000)`` stops being negligible. A linear switch's crossing is exact;
@@ -215,7 +216,9 @@ def crossings(switch: sp.Expr, base: Mapping[sp.Symbol, sp.Rational], offsets: I
     inputs' values: ``exp(-10^6 (z_1 - z_2)^2)``) and bisected (``max(0, z_i^2 - 90000)`` flips at
     300, past where random points go). With a ``domain``, the other entries of a probability vector
     make room for the moved one (``Domain.fitted``). ``tick`` is called before each evaluation (a
-    deadline raises there).
+    deadline raises there). With ``extrema``, also where the switch turns along the input (its
+    derivative crosses 0): ``max(0, -(z_i - 7)(z_i - 7.001))`` and ``exp(-10^4 (z_i - 7)^2)`` are
+    non-zero only between close roots, or around a peak, that no grid brackets.
 
     >>> x, y = sp.symbols("x y", real=True)
     >>> [p[x] for p in crossings(x - 1000, {x: sp.Integer(0), y: sp.Integer(1)}, (0.0, 0.5))]
@@ -235,6 +238,10 @@ def crossings(switch: sp.Expr, base: Mapping[sp.Symbol, sp.Rational], offsets: I
             roots = [-at_zero / k] if at_zero.is_Rational else _bracketed(rest, x, [], tick)
         else:
             roots = _bracketed(rest, x, [float(v) for t, v in base.items() if t != x], tick)
+        if extrema:
+            slope = rest.diff(x)
+            if slope.has(x):
+                roots += _bracketed(slope, x, [float(v) for t, v in base.items() if t != x], tick)
         for root in roots:
             for offset in offsets:
                 point = {**base, x: sp.Rational(root) + _rational(offset * max(1.0, abs(float(root))))}
