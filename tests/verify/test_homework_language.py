@@ -112,3 +112,10 @@ def test_long_but_legal_answers_do_not_hit_recursion() -> None:
     chain = " + ".join(["p_i"] * 250)
     assert parse(chain, CE) == 250 * sp.IndexedBase("p", real=True)[sp.Symbol("i", integer=True, positive=True)]
     assert parse("(" * LIMITS.depth + "p_i" + ")" * LIMITS.depth, CE) is not None
+
+
+def test_an_unknown_symbol_is_answered_with_the_problems_own_index_letters() -> None:
+    from verify.homework.problems import grade
+
+    feedback = grade("bp.delta_output_linear", "X_k").feedback
+    assert "T_k" in feedback and "O_k" in feedback and "_i" not in feedback

@@ -302,7 +302,18 @@ class Vocabulary:
         return total
 
     def known(self) -> str:
-        names = [*dict(self.scalars), *dict(self.matrices), *(f"{b}_{'ijk'[:r]}" for b, r in dict(self.indexed).items())]
+        """The symbols a student may write, indexed ones with this problem's first index letter (a
+        two-index symbol's order is the problem's to say: its statement does).
+
+        >>> Vocabulary(indexed={"T": 1, "O": 1}, indices={"k": "O"}).known()
+        'T_k, O_k'
+        >>> Vocabulary(indexed={"H": 1, "w": 2}, indices={"j": "H", "k": "O"}).known()
+        'H_j, w (two indices: j, k)'
+        """
+        letters = list(dict(self.indices)) or ["i", "j"]
+        indexed = [f"{b}_{letters[0]}" if r == 1 else f"{b} (two indices: {', '.join(letters)})"
+                   for b, r in dict(self.indexed).items()]
+        names = [*dict(self.scalars), *dict(self.matrices), *indexed]
         return ", ".join(names) or "no symbols"
 
 
