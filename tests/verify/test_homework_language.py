@@ -50,7 +50,7 @@ def test_equivalent_spellings_read_alike(words: Vocabulary, forms: list[str]) ->
 
 
 @pytest.mark.parametrize(("text", "words", "reason"), [
-    ("A G^T", ATT, "shapes do not fit"),
+    ("A G^T", ATT, "the inner sizes"),
     ("p_k - y_i", CE, "unknown index 'k'"),
     ("w_k - 1", BP, "w takes 2 indexes"),
     ("q_i", CE, "unknown symbol 'q_i'"),

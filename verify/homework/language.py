@@ -346,31 +346,31 @@ class _Build(Transformer_NonRecursive):
         return self.words.lookup(str(items[0]))
 
     def add(self, items: list) -> sp.Basic:
-        return _checked(lambda: items[0] + items[1])
+        return _checked(lambda: items[0] + items[1], items[0], items[1], "+")
 
     def sub(self, items: list) -> sp.Basic:
-        return _checked(lambda: items[0] - items[1])
+        return _checked(lambda: items[0] - items[1], items[0], items[1], "-")
 
     def mul(self, items: list) -> sp.Basic:
-        return _checked(lambda: items[0] * items[1])
+        return _checked(lambda: items[0] * items[1], items[0], items[1], "times")
 
     def juxtapose(self, items: list) -> sp.Basic:  # a written number after a factor is refused in parse()
-        return _checked(lambda: items[0] * items[1])
+        return _checked(lambda: items[0] * items[1], items[0], items[1], "times")
 
     def matmul(self, items: list) -> sp.Basic:
-        return _checked(lambda: items[0] * items[1])
+        return _checked(lambda: items[0] * items[1], items[0], items[1], "times")
 
     def div(self, items: list) -> sp.Basic:
         items = [i for i in items if not isinstance(i, Token)]
         if _is_matrix(items[1]):
             raise InvalidAnswer("cannot divide by a matrix")
-        return _checked(lambda: items[0] / items[1])
+        return _checked(lambda: items[0] / items[1], items[0], items[1], "/")
 
     def hadamard(self, items: list) -> sp.Basic:
         left, right = items[0], items[2]
         if not (_is_matrix(left) and _is_matrix(right)):
-            return _checked(lambda: left * right)
-        return _checked(lambda: sp.HadamardProduct(left, right))
+            return _checked(lambda: left * right, left, right, "⊙")
+        return _checked(lambda: sp.HadamardProduct(left, right), left, right, "⊙")
 
     def neg(self, items: list) -> sp.Basic:
         return -items[0]
@@ -490,12 +490,38 @@ def _summed(token: str, summand: sp.Basic, words: Vocabulary) -> sp.Basic:
     return total - summand.subs(k, sp.Symbol(other, integer=True, positive=True))  # subs leaves inner sums' own k alone
 
 
-def _checked(build):
+def _checked(build, left: sp.Basic = None, right: sp.Basic = None, op: str = ""):
+    """``build()``, with a shape error said in one sentence about the two operands.
+
+    >>> A, G = sp.MatrixSymbol("A", 2, 2), sp.MatrixSymbol("G", 3, 2)
+    >>> _checked(lambda: A * G, A, G, "times")
+    Traceback (most recent call last):
+    ...
+    verify.homework.language.InvalidAnswer: A G is (2 x 2)(3 x 2): the inner sizes 2 and 3 differ
+    """
     try:
         return build()
     except (sp.ShapeError, TypeError, ValueError) as error:
-        message = str(error).split("\n")[0][:120]
-        raise InvalidAnswer(f"the shapes do not fit: {message}") from None
+        raise InvalidAnswer(_shape_mismatch(left, right, op) or "the shapes do not fit: "
+                            + str(error).split("\n")[0][:120]) from None
+
+
+def _shape_mismatch(left: sp.Basic, right: sp.Basic, op: str) -> str:
+    if left is None or right is None:
+        return ""
+    shape = {side: f"({side.shape[0]} x {side.shape[1]})" if _is_matrix(side) else "a number" for side in (left, right)}
+    written = f"{_words(left)} {'' if op == 'times' else op + ' '}{_words(right)}"
+    if _is_matrix(left) and _is_matrix(right):
+        if op == "times":
+            return (f"{written} is {shape[left]}{shape[right]}: the inner sizes {left.shape[1]} and {right.shape[0]} "
+                    "differ")
+        return f"{written} combines {shape[left]} with {shape[right]}: the shapes must be the same"
+    return f"{written} combines {shape[left]} with {shape[right]}: write the matrix's entries, or a matrix on both sides"
+
+
+def _words(e: sp.Basic) -> str:
+    text = str(e).replace("*", " ").replace(".T", "^T")
+    return text if len(text) <= 40 else "(...)"
 
 
 def _depth(text: str) -> int:
