@@ -119,3 +119,12 @@ def test_an_unknown_symbol_is_answered_with_the_problems_own_index_letters() -> 
 
     feedback = grade("bp.delta_output_linear", "X_k").feedback
     assert "T_k" in feedback and "O_k" in feedback and "_i" not in feedback
+
+
+@pytest.mark.parametrize(("answer", "verdict"), [
+    ("p_i - y_i + min(0, z_i) - min(z_i, 0)", "correct"), (r"p_i - y_i + \min(0, z_i - 100) + max(0, 100 - z_i)", "correct"),
+    ("p_i - y_i + min(0, z_i)", "incorrect")])
+def test_min_is_read_like_max(answer: str, verdict: str) -> None:
+    from verify.homework.problems import grade
+
+    assert grade("softmax_ce.grad_z", answer).verdict == verdict

@@ -125,7 +125,7 @@ _REPLACEMENTS = [
     (r"\left", ""), (r"\right", ""), (r"\,", " "), (r"\;", " "), (r"\!", ""), (r"\quad", " "), (r"\ ", " "),
     (r"\cdot", "*"), (r"\times", "*"), (r"\odot", "⊙"), (r"\circ", "⊙"), (r"\ast", "*"),
     (r"^{\top}", "ᵀ"), (r"^\top", "ᵀ"), (r"^{T}", "ᵀ"), (r"^{\mathsf{T}}", "ᵀ"), (r"\top", "ᵀ"),
-    (r"\exp", "exp"), (r"\log", "log"), (r"\ln", "ln"), (r"\tanh", "tanh"), (r"\max", "max"),
+    (r"\exp", "exp"), (r"\log", "log"), (r"\ln", "ln"), (r"\tanh", "tanh"), (r"\max", "max"), (r"\min", "min"),
     (r"\operatorname{ismax}", "ismax"), (r"\mathrm{ismax}", "ismax"), (r"\operatorname{softmax}", "softmax"), (r"\operatorname{rowsum}", "rowsum"), (r"\mathrm{softmax}", "softmax"),
     ("−", "-"), ("–", "-"), ("×", "*"), ("·", "*"), ("⋅", "*"), ("∘", "⊙"), ("⊙", "⊙"), ("√", r"\sqrt"),
     ("∑", r"\sum"), (r"\limits", ""), (r"\displaystyle", ""),
@@ -420,11 +420,11 @@ class _Build(Transformer_NonRecursive):
             if _is_matrix(args[0]):
                 raise InvalidAnswer(f"{function} of a matrix: apply it to an entry, e.g. {function}(z_i)")
             return _FUNCTIONS[function](args[0])
-        if function in ("max", "ismax"):
+        if function in ("max", "min", "ismax"):
             if not 2 <= len(args) <= 16 or any(_is_matrix(a) for a in args):
                 raise InvalidAnswer(f"{function} takes 2 to 16 scalar arguments, as in max(0, x) or ismax(x_i, x_1, x_2)")
-            if function == "max":
-                return sp.Max(*args)
+            if function in ("max", "min"):
+                return (sp.Max if function == "max" else sp.Min)(*args)
             # ismax(a, b, c, ...): 1 where a is the largest of them all, else 0 (max pooling's routing)
             return sp.Piecewise((1, sp.And(*[args[0] >= b for b in args[1:]])), (0, True))
         if function == "abs":
