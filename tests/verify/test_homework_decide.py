@@ -64,6 +64,8 @@ HIDDEN = [
     ("kl.grad_p", "log(p_i/q_i) + 1 + max(0, -(p_i - 0.3)(p_i - 0.3 - 0.001))"),
     ("bp.delta_output_linear", "T_k - O_k + exp(-10^4 (T_k - 7)^2)"),
     ("pooling.grad_max", "g ismax(x_i, x_1, x_2, x_3, x_4) + max(0, -(x_i - 7)(x_i - 7.001))"),
+    ("softmax_ce.grad_z", "p_i - y_i + max(0, 1 - 10^12 (z_1^2 + z_2^2 + z_3^2))"),  # a ball: every input at once
+    ("softmax_ce.grad_z", "p_i - y_i + exp(-10^6 ((z_1 - 2)^2 + (z_2 + 1)^2))"),
 ]
 
 

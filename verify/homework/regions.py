@@ -30,7 +30,7 @@ import sympy as sp
 
 from derive.atoms import Exp, to_sympy_functions
 
-__all__ = ["Domain", "Region", "branch", "crossings", "regions", "select", "switches"]
+__all__ = ["Domain", "Region", "branch", "crossings", "descended", "regions", "select", "switches"]
 
 _ORDERS = 5040  # orderings listed per group of compared inputs at most (7 inputs, or 4 with 3 numbers)
 _REGIONS = 512  # regions in all at most; beyond that the caller samples instead
@@ -247,6 +247,45 @@ def crossings(switch: sp.Expr, base: Mapping[sp.Symbol, sp.Rational], offsets: I
                 point = {**base, x: sp.Rational(root) + _rational(offset * max(1.0, abs(float(root))))}
                 out.append(domain.fitted(point, {x}) if domain is not None else point)
     return out
+
+
+def descended(switch: sp.Expr, base: Mapping[sp.Symbol, sp.Rational], domain: Domain | None = None,
+              tick: Callable[[], None] | None = None) -> list[dict[sp.Symbol, sp.Rational]]:
+    """For a switch of several inputs, a point reached by moving each input in turn to a turning
+    point of the switch (the one that pushes it furthest from its sign at ``base``): the middle of a
+    narrow ball such as ``1 - 10^12 (z_1^2 + z_2^2 + z_3^2)``, which no one-input move reaches.
+
+    >>> x, y = sp.symbols("x y", real=True)
+    >>> [(round(float(p[x]), 6), round(float(p[y]), 6)) for p in descended(1 - 10**12 * ((x - 3)**2 + y**2), {x: sp.Integer(0), y: sp.Integer(1)})]
+    [(3.0, 0.0)]
+    """
+    inputs = sorted((t for t in switch.free_symbols if t in base), key=str)
+    if len(inputs) < 2:
+        return []
+    point = dict(base)
+    start = _value_at(switch, point)
+    if start is None:
+        return []
+    for x in inputs:
+        rest = switch.xreplace({t: v for t, v in point.items() if t != x})
+        slope = rest.diff(x)
+        if not slope.has(x):
+            continue
+        candidates = [r for r in _bracketed(slope, x, [float(point[x])], tick)]
+        scored = [(value, r) for r in candidates if (value := _value_at(rest, {x: r})) is not None]
+        if scored:
+            point[x] = (max if start <= 0 else min)(scored, key=lambda item: item[0])[1]
+    if domain is not None:
+        point = domain.fitted(point, set(inputs))
+    return [point]
+
+
+def _value_at(f: sp.Expr, point: Mapping[sp.Symbol, sp.Rational]) -> float | None:
+    try:
+        value = complex(sp.N(to_sympy_functions(f).xreplace(dict(point)), 20))
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return None
+    return value.real if value.imag == 0 and math.isfinite(value.real) else None
 
 
 _GRID = sorted({sign * 10.0**k for sign in (-1, 1) for k in range(-12, 17)} | {0.0})
