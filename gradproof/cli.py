@@ -435,7 +435,7 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
     import numpy as np
 
     from verify.failure import GradientMismatch
-    from verify.layers import check_layer
+    from verify.layers import LayerArgumentError, check_layer
 
     def split(text: str | None) -> list[str] | None:
         return [t.strip() for t in text.split(",") if t.strip()] if text else None
@@ -459,8 +459,8 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
                 print(f"  output {name}: {verdict}")
             print(str(failure))
         return EXIT_FAILED
-    except (ValueError, TypeError, KeyError) as error:  # check_layer's own argument checks
-        raise UsageError(str(error).strip("'\"")) from None
+    except LayerArgumentError as error:  # check_layer's own argument checks; a bug of ours is no 'bad input'
+        raise UsageError(str(error)) from None
     if args.json:
         print(json.dumps({"layer": args.name, "file": args.file, "passed": True, "examples": report.examples,
                           "outputs": {n: "passed" for n in report.outputs}, "inputs": report.inputs,

@@ -64,7 +64,15 @@ from .strategies import (
     size_ranges,
 )
 
-__all__ = ["InPlaceChange", "LayerReport", "LayerTolerance", "check_layer"]
+__all__ = ["InPlaceChange", "LayerArgumentError", "LayerReport", "LayerTolerance", "check_layer"]
+
+
+class LayerArgumentError(ValueError, TypeError, KeyError):
+    """A bad argument to ``check_layer`` (shapes, sizes, domains, wrt, outputs, ...), found before any of
+    your code runs. It is a ValueError, TypeError and KeyError too (what these checks raised before), so
+    a caller can tell it from a bug inside the check, which is never one of these."""
+
+    __str__ = BaseException.__str__
 
 
 class InPlaceChange(UserWarning):
@@ -794,6 +802,21 @@ def check_layer(
     verify.failure.GradientMismatch: wrong: output 'out': the gradient of input 'b' (shape (...)) differs at entry ...
     """
     __tracebackhide__ = True
+    try:
+        spec, params, ranges, given_arrays = _arguments(forward, backward, shapes, params, sizes, domains, examples,
+                                                        reference, wrt, outputs, dtype, tolerance, subgradients,
+                                                        inputs)
+    except LayerArgumentError:
+        raise
+    except (ValueError, TypeError, KeyError) as error:  # our own argument checks, before any of your code runs
+        raise LayerArgumentError(str(error).strip("'\"") if isinstance(error, KeyError) else str(error)) from None
+    return _run(spec, params, ranges, given_arrays, examples, where, seed, save, budget)
+
+
+def _arguments(forward: Any, backward: Any, shapes: Any, params: Any, sizes: Any, domains: Any, examples: Any,
+               reference: Any, wrt: Any, outputs: Any, dtype: Any, tolerance: Any, subgradients: bool, inputs: Any
+               ) -> tuple[_Spec, tuple[Any, ...], dict[str, tuple[int, int]], dict[str, np.ndarray] | None]:
+    """``check_layer``'s arguments, validated (every problem a ValueError, TypeError or KeyError)."""
     # One dict (a conv_param) or one number (reg) is one extra argument, not a sequence of them.
     params = tuple(params) if isinstance(params, (tuple, list)) else (params,)
     if shapes is not None and not isinstance(shapes, Mapping) and isinstance(shapes, (list, tuple)):
@@ -813,10 +836,17 @@ def check_layer(
     ranges = size_ranges(sizes)
     spec = _build_spec(forward, backward, shapes, domains, wrt, outputs, dtype, tolerance, reference, subgradients,
                        ranges)
-    report = LayerReport(0, [], list(spec.wrt), AUTOGRAD if reference is not None else NUMERIC,
+    given_arrays = _validate_given(inputs, spec.names) if inputs is not None else None
+    return spec, params, ranges, given_arrays
+
+
+def _run(spec: _Spec, params: tuple[Any, ...], ranges: dict[str, tuple[int, int]],
+         given_arrays: dict[str, np.ndarray] | None, examples: int, where: Callable[..., bool] | None,
+         seed: int | None, save: bool, budget: float | None) -> LayerReport:
+    __tracebackhide__ = True
+    report = LayerReport(0, [], list(spec.wrt), AUTOGRAD if spec.reference is not None else NUMERIC,
                          spec.tolerance.describe())
-    if inputs is not None:
-        given_arrays = _validate_given(inputs, spec.names)
+    if given_arrays is not None:
         try:
             _one_example(spec, given_arrays, tuple(params), 0, {}, report)
         except GradientMismatch as error:
@@ -884,8 +914,8 @@ def check_layer(
                 warnings.simplefilter("ignore", InPlaceChange)  # reported once, below, not per example
                 runner()
         except Unsatisfiable:
-            raise ValueError("no example satisfies where= at these sizes and params; widen sizes= or relax where=") \
-                from None
+            raise LayerArgumentError("no example satisfies where= at these sizes and params; widen sizes= or relax "
+                                     "where=") from None
         except Exception:
             if not failure:
                 raise

@@ -59,17 +59,17 @@ class Domain:
 
 
 def _normal(shape: tuple[int, ...], g: torch.Generator, scale: float) -> torch.Tensor:
-    return torch.randn(*shape, generator=g, dtype=torch.float64) * scale
+    return torch.randn(tuple(shape), generator=g, dtype=torch.float64) * scale
 
 
 def _weight(shape: tuple[int, ...], g: torch.Generator, scale: float) -> torch.Tensor:
     # As layers are initialised (LeCun/Xavier): variance 1 / fan_in, fan_in = rows of x @ W.
     fan_in = shape[-2] if len(shape) >= 2 else 1
-    return torch.randn(*shape, generator=g, dtype=torch.float64) / fan_in**0.5
+    return torch.randn(tuple(shape), generator=g, dtype=torch.float64) / fan_in**0.5
 
 
 def _uniform(low: float, high: float) -> Callable[[tuple[int, ...], torch.Generator, float], torch.Tensor]:
-    return lambda shape, g, scale: low + (high - low) * torch.rand(*shape, generator=g, dtype=torch.float64)
+    return lambda shape, g, scale: low + (high - low) * torch.rand(tuple(shape), generator=g, dtype=torch.float64)
 
 
 def _simplex(shape: tuple[int, ...], g: torch.Generator, scale: float) -> torch.Tensor:
