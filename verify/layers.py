@@ -343,16 +343,37 @@ def _float64(spec: _Spec, arrays: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     return [a.astype(np.float64) if n in spec.wrt else a for n, a in arrays.items()]
 
 
+def _output_precision(spec: _Spec, result: Any) -> np.dtype | None:
+    """The lowest float precision (float32, float16) among your forward's outputs, or None for float64."""
+    values = [result[0]] if spec.loss else list(result[:-1])
+    worst = None
+    for value in values:
+        if isinstance(value, torch.Tensor):
+            kind = value.dtype if value.dtype.is_floating_point else None
+            dtype = np.dtype(str(kind).removeprefix("torch.")) if kind in (torch.float32, torch.float16) else None
+        else:
+            dtype = getattr(value, "dtype", None)
+            dtype = np.dtype(dtype) if dtype is not None and np.dtype(dtype).kind == "f" else None
+        if dtype is not None and dtype.itemsize < 8 and (worst is None or dtype.itemsize < worst.itemsize):
+            worst = dtype
+    return worst
+
+
 def _numeric_reference(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequence[Any],
-                       upstreams: list[np.ndarray], context: dict[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per input in ``wrt``: (K x shape derivatives of ``<dout_k, out_k>``, their error estimates)."""
+                       upstreams: list[np.ndarray], context: dict[str, Any], precision: np.dtype | None = None,
+                       wanted: Sequence[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per input in ``wanted`` (default ``wrt``): (K x shape derivatives of ``<dout_k, out_k>``, their error
+    estimates). A forward whose outputs are float32 (``precision``) rounds them to float32: that rounding,
+    not float64's, is then the noise floor of the estimate."""
     losses = _losses(spec, params, upstreams, context)
     values = _float64(spec, arrays)
     current = dict(zip(spec.names, values))
     outputs, _ = _split_forward(spec, _call_forward(spec, current, params, context, phase="reference"), current, context)
     scale = np.array([float(np.sum(np.abs(np.asarray(o, dtype=np.float64) * u))) for o, u in zip(outputs, upstreams)])
+    if precision is not None:
+        scale = scale * (float(np.finfo(precision).eps) / float(np.finfo(np.float64).eps))
     found = {}
-    for name in spec.wrt:
+    for name in (spec.wrt if wanted is None else wanted):
         g = numeric_gradient(losses, values, spec.names.index(name), scale)
         found[name] = (g.value, g.error)
     return found
@@ -529,7 +550,17 @@ def _one_example(spec: _Spec, arrays: dict[str, np.ndarray], params: Sequence[An
                                "a derivative cannot be checked then", phase="forward", inputs=dict(arrays), **context)
     upstreams = _upstreams(outputs, seed, spec.loss)
     reference_kind = AUTOGRAD if spec.reference is not None else NUMERIC
-    refs = (_torch_reference if spec.reference is not None else _numeric_reference)(spec, arrays, params, upstreams, context)
+    if spec.reference is not None:
+        refs = _torch_reference(spec, arrays, params, upstreams, context)
+    else:
+        precision = _output_precision(spec, result)
+        if precision is not None:
+            note = (f"your forward returns {precision} outputs: the numerical reference carries {precision} rounding "
+                    f"(eps {np.finfo(precision).eps:.2g} relative to the outputs) as its noise floor, not float64's")
+            reference_kind = f"{NUMERIC}; {note}"
+            if note not in report.notes:
+                report.notes.append(note)
+        refs = _numeric_reference(spec, arrays, params, upstreams, context, precision)
     values = _float64(spec, arrays)
     losses = _losses(spec, params, upstreams, context)
     for name, (value, estimate) in refs.items():

@@ -46,3 +46,34 @@ def test_bad_arguments_raise_layer_argument_error() -> None:
         check_layer(leaky_forward, leaky_backward, {"x": (2,)}, domains={"x": "sphere"})
     with pytest.raises(ValueError):  # still a ValueError for callers that caught that
         check_layer(leaky_forward, leaky_backward, {"x": ("N",)})
+
+
+def f32_forward(x, w):
+    out = np.zeros((x.shape[0], w.shape[0]), dtype=np.float32)
+    out[:] = x @ w.T  # computed in float64, stored in float32
+    return out, (x, w)
+
+
+def f32_backward(dout, cache):
+    x, w = cache
+    return dout @ w, dout.T @ x
+
+
+def f32_backward_wrong(dout, cache):
+    x, w = cache
+    return dout @ w, 1.1 * (dout.T @ x)
+
+
+F32 = {"x": ("N", "D"), "w": ("M", "D")}
+F32_SIZES = {"N": (1, 3), "D": (1, 3), "M": (1, 3)}
+
+
+def test_a_float32_forward_in_a_float64_check_uses_float32_rounding_as_the_reference_floor() -> None:
+    report = check_layer(f32_forward, f32_backward, F32, sizes=F32_SIZES, examples=8)
+    assert any("float32 rounding" in note for note in report.notes)
+
+
+def test_a_wrong_float32_layer_still_fails() -> None:
+    with pytest.raises(GradientMismatch, match="float32 rounding") as caught:
+        check_layer(f32_forward, f32_backward_wrong, F32, sizes=F32_SIZES, examples=8, save=False)
+    assert caught.value.input == "w"
