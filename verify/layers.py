@@ -268,15 +268,23 @@ def _grad_list(spec: _Spec, grads: Any, arrays: Mapping[str, np.ndarray], contex
     """Your gradients, one per input in ``wrt``, validated (count, shape, numbers); None is 0."""
     who = "your function's gradients" if spec.loss else "your backward"
     if isinstance(grads, Mapping):
-        picked: dict[str, Any] = {}
-        for name in spec.wrt:
-            keys = [k for k in (name, f"d{name}", f"d_{name}", f"grad_{name}") if k in grads]
-            if not keys:
-                raise GradientMismatch(f"{spec.name}: {who} gave a dict with keys {sorted(map(str, grads))}; none is "
-                                       f"the gradient of input {name!r} ({name!r} or 'd{name}')", phase="backward",
-                                       input=name, inputs=dict(arrays), **context)
-            picked[name] = grads[keys[0]]
-        values = [picked[n] for n in spec.wrt]
+        def key_of(name: str) -> Any:
+            return next((k for k in (name, f"d{name}", f"d_{name}", f"grad_{name}") if k in grads), None)
+
+        matched = [n for n in spec.wrt if key_of(n) is not None]
+        if not matched and spec.wrt_given and len(grads) == len(spec.wrt):
+            values = list(grads.values())  # keys of its own (dW, db for W1, b1): wrt= names them in the dict's order
+        elif not matched or (spec.wrt_given and len(matched) < len(spec.wrt)):
+            name = next(n for n in spec.wrt if key_of(n) is None)
+            raise GradientMismatch(
+                f"{spec.name}: {who} gave a dict with keys {sorted(map(str, grads))}; none is the gradient of input "
+                f"{name!r} ({name!r} or 'd{name}'); name the inputs of shapes= as its keys do, or pass wrt=[...] "
+                "naming the inputs it holds gradients for, in the dict's order", phase="backward", input=name,
+                inputs=dict(arrays), **context)
+        else:
+            # The dict's keys say which inputs it differentiates (W1, b1, W2, b2, not the data X): the others
+            # get no gradient to compare.
+            values = [grads[key_of(n)] if n in matched else _SKIP for n in spec.wrt]
     else:
         if grads is None or isinstance(grads, (np.ndarray, torch.Tensor, float, int, np.generic)):
             values = [grads]
@@ -550,6 +558,11 @@ def _one_example(spec: _Spec, arrays: dict[str, np.ndarray], params: Sequence[An
                                "a derivative cannot be checked then", phase="forward", inputs=dict(arrays), **context)
     upstreams = _upstreams(outputs, seed, spec.loss)
     reference_kind = AUTOGRAD if spec.reference is not None else NUMERIC
+    first: dict[str, np.ndarray] | None = None
+    wanted = list(spec.wrt)
+    if spec.loss:  # the gradients your function returns say which inputs are compared: no reference for the rest
+        first = _run_backward(spec, arrays, params, 0, upstreams, spec.dtype, context, report.notes)
+        wanted = [n for n in spec.wrt if n in first]
     if spec.reference is not None:
         refs = _torch_reference(spec, arrays, params, upstreams, context)
     else:
@@ -560,7 +573,7 @@ def _one_example(spec: _Spec, arrays: dict[str, np.ndarray], params: Sequence[An
             reference_kind = f"{NUMERIC}; {note}"
             if note not in report.notes:
                 report.notes.append(note)
-        refs = _numeric_reference(spec, arrays, params, upstreams, context, precision)
+        refs = _numeric_reference(spec, arrays, params, upstreams, context, precision, wanted)
     values = _float64(spec, arrays)
     losses = _losses(spec, params, upstreams, context)
     for name, (value, estimate) in refs.items():
@@ -576,7 +589,8 @@ def _one_example(spec: _Spec, arrays: dict[str, np.ndarray], params: Sequence[An
     verdicts: dict[str, str] = {}
     failures = []
     for k in range(len(outputs)):
-        grads = _run_backward(spec, arrays, params, k, upstreams, spec.dtype, context, report.notes)
+        grads = first if first is not None and k == 0 else _run_backward(spec, arrays, params, k, upstreams,
+                                                                          spec.dtype, context, report.notes)
         rounding = {n: np.zeros(np.shape(arrays[n])) for n in grads}
         if spec.dtype != np.dtype(np.float64):  # your own rounding: the same code in float64
             exact = _run_backward(spec, arrays, params, k, upstreams, np.dtype(np.float64), context, report.notes)

@@ -77,3 +77,53 @@ def test_a_wrong_float32_layer_still_fails() -> None:
     with pytest.raises(GradientMismatch, match="float32 rounding") as caught:
         check_layer(f32_forward, f32_backward_wrong, F32, sizes=F32_SIZES, examples=8, save=False)
     assert caught.value.input == "w"
+
+
+def two_layer_loss(W1, b1, W2, b2, X, y, reg):
+    h = np.maximum(0, X @ W1 + b1)
+    s = h @ W2 + b2
+    s = s - s.max(1, keepdims=True)
+    p = np.exp(s)
+    p /= p.sum(1, keepdims=True)
+    N = X.shape[0]
+    loss = -np.log(p[np.arange(N), y]).mean() + 0.5 * reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+    ds = p.copy()
+    ds[np.arange(N), y] -= 1
+    ds /= N
+    grads = {"W2": h.T @ ds + reg * W2, "b2": ds.sum(0)}
+    dh = ds @ W2.T
+    dh[h <= 0] = 0
+    grads["W1"] = X.T @ dh + reg * W1
+    grads["b1"] = dh.sum(0)
+    return loss, grads
+
+
+TWO_LAYER = {"W1": ("D", "H"), "b1": ("H",), "W2": ("H", "C"), "b2": ("C",), "X": ("N", "D"), "y": ("N",)}
+TWO_LAYER_SIZES = {"N": (1, 3), "D": (1, 3), "H": (1, 3), "C": (2, 4)}
+
+
+def test_a_dict_of_gradients_names_the_inputs_it_differentiates() -> None:
+    from verify.strategies import labels
+
+    seen: list[np.ndarray] = []
+
+    def loss(W1, b1, W2, b2, X, y, reg):
+        seen.append(X.copy())
+        return two_layer_loss(W1, b1, W2, b2, X, y, reg)
+
+    report = check_layer(loss, None, TWO_LAYER, params=(0.1,), domains={"y": labels("C")}, sizes=TWO_LAYER_SIZES,
+                         examples=4, budget=None)
+    assert report.examples == 4
+    # X gets no gradient to compare, so the numerical reference never moves it (no time spent on it):
+    # X takes one value per example.
+    assert len({(x.shape, x.tobytes()) for x in seen}) <= report.examples
+
+
+def test_a_dict_whose_keys_match_no_input_suggests_wrt() -> None:
+    def loss(w, x):
+        return float(np.sum(w * x)), {"dW": x}
+
+    with pytest.raises(GradientMismatch, match="wrt="):
+        check_layer(loss, None, {"a": (3,), "x": (3,)}, examples=2, save=False)
+    report = check_layer(loss, None, {"a": (3,), "x": (3,)}, wrt=["a"], examples=2)
+    assert report.inputs == ["a"]
