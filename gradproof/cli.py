@@ -201,7 +201,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="an extra argument after the arrays, as JSON ('{\"stride\": 1, \"pad\": 0}', 0.1)")
     layer.add_argument("--domain", action="append", default=[], metavar="X=DOMAIN",
                        help="an array's kind: real (default), positive, ..., labels:COUNT or bool (never differentiated)")
-    layer.add_argument("--outputs", metavar="NAMES", help="names for the forward's outputs (next_h,next_c)")
+    layer.add_argument("--outputs", metavar="NAMES", help="names for the forward's first outputs (next_h,next_c), or the indices of the outputs the backward takes a gradient for (0); later outputs are extras it never sees")
     layer.add_argument("--loss", action="store_true", help="NAME returns loss, grads (no backward)")
     layer.add_argument("--wrt", metavar="NAMES", help="the arrays the gradients are for (default: every float array)")
     layer.add_argument("--examples", type=int, default=25, metavar="N", help="drawn examples (default 25)")
@@ -442,7 +442,8 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
 
     try:
         report = check_layer(forward, backward, shapes, params=params, sizes=sizes, domains=domains,
-                             examples=args.examples, wrt=split(args.wrt), outputs=split(args.outputs),
+                             examples=args.examples, wrt=split(args.wrt),
+                             outputs=[int(o) if o.lstrip('-').isdigit() else o for o in split(args.outputs) or []] or None,
                              dtype=np.dtype(args.dtype), subgradients=args.subgradients, seed=args.seed)
     except GradientMismatch as failure:
         verdicts = failure.verdicts or {failure.output_name or "out": f"FAILED ({failure.phase})"}

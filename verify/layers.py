@@ -132,7 +132,7 @@ class _Spec:
     domains: dict[str, Any]
     wrt: list[str]
     wrt_given: bool
-    output_names: list[str] | None
+    output_names: list[Any] | None  # names of the outputs in order, or the indices of those checked
     dtype: np.dtype
     tolerance: LayerTolerance
     reference: Callable[..., Any] | None
@@ -226,8 +226,25 @@ def _split_forward(spec: _Spec, result: Any, arrays: Mapping[str, np.ndarray], c
     if not isinstance(result, (tuple, list)) or len(result) < 2:
         raise GradientMismatch(f"{spec.name}: the layer convention wants `out, cache = forward(...)`; your forward "
                                f"returned a {type(result).__name__}", phase="forward", inputs=dict(arrays), **context)
+    returned = list(result[:-1])
+    chosen = list(range(len(returned)))
+    if spec.output_names:
+        if all(isinstance(o, int) for o in spec.output_names):  # indices: the outputs your backward gets a dout for
+            bad = [o for o in spec.output_names if not -len(returned) <= o < len(returned)]
+            if bad:
+                raise GradientMismatch(f"{spec.name}: outputs={spec.output_names!r} selects output {bad[0]}; your "
+                                       f"forward returns {len(returned)} output(s) before its cache",
+                                       phase="forward", inputs=dict(arrays), **context)
+            chosen = [o % len(returned) for o in spec.output_names]
+        elif len(spec.output_names) > len(returned):
+            raise GradientMismatch(f"{spec.name}: outputs= names {len(spec.output_names)} outputs "
+                                   f"({', '.join(spec.output_names)}); your forward returns {len(returned)} before its "
+                                   "cache", phase="forward", inputs=dict(arrays), **context)
+        else:  # names for the first outputs; the ones after them are extras your backward never sees
+            chosen = list(range(len(spec.output_names)))
     outputs = []
-    for k, value in enumerate(result[:-1]):
+    for k in chosen:
+        value = returned[k]
         a = _as_array(value)
         if a is None:
             raise GradientMismatch(f"{spec.name}: output {k} of your forward is a {type(value).__name__}, not an array",
@@ -456,6 +473,7 @@ def _run_backward(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequenc
         return _grad_list(spec, rest, given_arrays, context, notes)
     douts = [(u if i == k else np.zeros_like(u)).astype(dtype) for i, u in enumerate(upstreams)]
     sent = [d.copy() for d in douts]
+    _check_arity(spec, len(sent), given_arrays, context)
     try:
         with np.errstate(all="ignore"):
             grads = spec.backward(*sent, rest)  # type: ignore[misc]
@@ -466,6 +484,32 @@ def _run_backward(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequenc
         if note not in notes:
             notes.append(note)
     return _grad_list(spec, grads, given_arrays, context, notes)
+
+
+def _check_arity(spec: _Spec, count: int, arrays: Mapping[str, np.ndarray], context: dict[str, Any]) -> None:
+    """A backward that takes a different number of upstream gradients than the outputs it is given (a forward
+    returning ``out, lse, cache`` to a ``backward(dout, cache)``) is told so, never called to raise."""
+    import inspect
+
+    try:
+        signature = inspect.signature(spec.backward)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(*([None] * count), None)
+    except TypeError:
+        positional = [p for p in signature.parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+        takes = len(positional) - 1
+        if spec.output_names:
+            advice = f"outputs={spec.output_names!r} selects {count}"
+        else:
+            advice = ("pass outputs=[...] to select the ones it takes (names for the first outputs, or their indices, "
+                      "e.g. outputs=['out'] or outputs=[0])")
+        raise GradientMismatch(
+            f"{spec.name}: your forward returns {count} output(s) before its cache, and your backward takes "
+            f"{takes} upstream gradient(s) (its parameters: {', '.join(signature.parameters)}); {advice}",
+            phase="backward", inputs=dict(arrays), **context) from None
 
 
 def _kink(spec: _Spec, losses: Callable[[list[np.ndarray]], np.ndarray], values: list[np.ndarray], which: int,
@@ -630,6 +674,8 @@ def _one_example(spec: _Spec, arrays: dict[str, np.ndarray], params: Sequence[An
 def _output_names(spec: _Spec, count: int) -> list[str]:
     if spec.loss:
         return ["loss"]
+    if spec.output_names and all(isinstance(o, int) for o in spec.output_names):
+        return [f"out{o}" for o in spec.output_names]
     if spec.output_names and len(spec.output_names) == count:
         return list(spec.output_names)
     return ["out"] if count == 1 else [f"out{k}" for k in range(count)]
@@ -753,6 +799,13 @@ def _build_spec(forward: Callable[..., Any], backward: Callable[..., Any] | None
         bad = [n for n in wrt if n not in floats]
         if bad:
             raise ValueError(f"wrt= names {', '.join(map(repr, bad))}: not a float input of shapes= ({', '.join(floats)})")
+    if outputs is not None:
+        if isinstance(outputs, (str, int)):
+            outputs = [outputs]
+        if not all(isinstance(o, str) for o in outputs) and not all(
+                isinstance(o, int) and not isinstance(o, bool) for o in outputs):
+            raise ValueError(f"outputs= is a list of names (of the first outputs, in order) or of indices (the "
+                             f"outputs to check); got {outputs!r}")
     np_dtype = np.dtype(dtype)
     if np_dtype not in TOLERANCES:
         raise ValueError(f"dtype {np_dtype} is not supported; use float64 or float32")

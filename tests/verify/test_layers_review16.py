@@ -127,3 +127,54 @@ def test_a_dict_whose_keys_match_no_input_suggests_wrt() -> None:
         check_layer(loss, None, {"a": (3,), "x": (3,)}, examples=2, save=False)
     report = check_layer(loss, None, {"a": (3,), "x": (3,)}, wrt=["a"], examples=2)
     assert report.inputs == ["a"]
+
+
+def attn_lse_forward(q, k, v):
+    s = q @ k.T / np.sqrt(q.shape[1])
+    m = s.max(1, keepdims=True)
+    lse = (m + np.log(np.exp(s - m).sum(1, keepdims=True)))[:, 0]
+    p = np.exp(s - lse[:, None])
+    return p @ v, lse, (q, k, v, p)
+
+
+def attn_lse_backward(dout, cache):
+    q, k, v, p = cache
+    dv = p.T @ dout
+    dp = dout @ v.T
+    ds = p * (dp - (dp * p).sum(1, keepdims=True)) / np.sqrt(q.shape[1])
+    return ds @ k, ds.T @ q, dv
+
+
+def attn_lse_backward_wrong(dout, cache):
+    dq, dk, dv = attn_lse_backward(dout, cache)
+    return dq, dk, 2 * dv
+
+
+ATTN = {"q": ("T", "d"), "k": ("S", "d"), "v": ("S", "e")}
+ATTN_SIZES = {"T": (1, 3), "S": (1, 3), "d": (1, 3), "e": (1, 3)}
+
+
+@pytest.mark.parametrize("outputs", [["out"], [0], "out"])
+def test_outputs_selects_the_outputs_the_backward_gets_a_gradient_for(outputs) -> None:
+    report = check_layer(attn_lse_forward, attn_lse_backward, ATTN, outputs=outputs, sizes=ATTN_SIZES, examples=5)
+    assert len(report.outputs) == 1
+    with pytest.raises(GradientMismatch, match="'v'"):
+        check_layer(attn_lse_forward, attn_lse_backward_wrong, ATTN, outputs=outputs, sizes=ATTN_SIZES, examples=5,
+                    save=False)
+
+
+@pytest.mark.parametrize(("outputs", "match"), [
+    (None, "returns 2 output.* backward takes 1 upstream gradient.*outputs="),
+    (["out", "lse", "extra"], "names 3 outputs .*returns 2"),
+    ([5], "selects output 5"),
+    (["out", "lse"], "outputs=\\['out', 'lse'\\] selects 2"),
+])
+def test_an_output_count_mismatch_is_told_not_ignored(outputs, match) -> None:
+    with pytest.raises(GradientMismatch, match=match):
+        check_layer(attn_lse_forward, attn_lse_backward, ATTN, outputs=outputs, sizes=ATTN_SIZES, examples=2,
+                    save=False)
+
+
+def test_outputs_mixing_names_and_indices_is_an_argument_error() -> None:
+    with pytest.raises(LayerArgumentError, match="outputs="):
+        check_layer(attn_lse_forward, attn_lse_backward, ATTN, outputs=["out", 1], sizes=ATTN_SIZES)
