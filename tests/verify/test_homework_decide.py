@@ -66,6 +66,11 @@ HIDDEN = [
     ("pooling.grad_max", "g ismax(x_i, x_1, x_2, x_3, x_4) + max(0, -(x_i - 7)(x_i - 7.001))"),
     ("softmax_ce.grad_z", "p_i - y_i + max(0, 1 - 10^12 (z_1^2 + z_2^2 + z_3^2))"),  # a ball: every input at once
     ("softmax_ce.grad_z", "p_i - y_i + exp(-10^6 ((z_1 - 2)^2 + (z_2 + 1)^2))"),
+    # thin tubes: several linear comparisons at once, met by a linear program for each piece
+    ("softmax_ce.grad_z", "p_i - y_i + ismax(0.5, z_1 - z_2, z_2 - z_3, z_3 - z_1, z_2 + 5)"),
+    ("softmax_ce.grad_z", "p_i - y_i + ismax(0.001, z_1 - z_2, z_2 - z_1, z_1 + 500)"),
+    ("softmax_ce.grad_z", "p_i - y_i + max(0, z_1 - z_2, z_2 - z_3, z_3 - z_1, z_2 + 5, y_2 - 0.3) "
+     "- max(0, z_1 - z_2, z_2 - z_3, z_3 - z_1, z_2 + 5, y_2 - 0.2)"),
 ]
 
 

@@ -40,7 +40,7 @@ import sympy as sp
 from derive.atoms import Exp, Sqrt
 from derive.grouped import Field, Unsupported
 
-from .regions import Domain, Region, branch, crossings, descended, regions, switches
+from .regions import Domain, Region, branch, crossings, descended, interiors, regions, switches
 
 __all__ = ["TERMS", "Decision", "Domain", "OutOfTime", "canonical", "decide", "equal", "gap", "terms_bound"]
 
@@ -360,6 +360,7 @@ class _Search:
                                        extrema=True)]
         out += [point for switch in sorted(kinks | {a for a in arguments}, key=sp.default_sort_key)[:6]
                 for point in descended(switch, base, self.domain, tick)]
+        out += interiors(answer, base, self.domain, tick)
         return [point for point in out if self.domain.admits(point)]
 
     def _free(self, s: sp.Symbol, spread: float) -> sp.Rational:

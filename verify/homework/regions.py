@@ -30,7 +30,7 @@ import sympy as sp
 
 from derive.atoms import Exp, to_sympy_functions
 
-__all__ = ["Domain", "Region", "branch", "crossings", "descended", "regions", "select", "switches"]
+__all__ = ["Domain", "Region", "branch", "crossings", "descended", "interiors", "regions", "select", "switches"]
 
 _ORDERS = 5040  # orderings listed per group of compared inputs at most (7 inputs, or 4 with 3 numbers)
 _REGIONS = 512  # regions in all at most; beyond that the caller samples instead
@@ -278,6 +278,80 @@ def descended(switch: sp.Expr, base: Mapping[sp.Symbol, sp.Rational], domain: Do
     if domain is not None:
         point = domain.fitted(point, set(inputs))
     return [point]
+
+
+_BOX = 1000  # how far an input may go in the linear programs below
+
+
+def interiors(expr: sp.Basic, base: Mapping[sp.Symbol, sp.Rational], domain: Domain | None = None,
+              tick: Callable[[], None] | None = None) -> list[dict[sp.Symbol, sp.Rational]]:
+    """A point deep inside each piece of ``expr`` whose conditions are linear in the inputs: each
+    argument of a max or min being the largest (smallest), each piecewise condition holding. Found
+    by a linear program (maximise the least slack); the others inputs stay at ``base``. A thin tube
+    such as ``ismax(0.5, z_1 - z_2, z_2 - z_3, z_3 - z_1, z_2 + 5)`` (1 only where z_1, z_2, z_3 are
+    within 0.5 of each other and z_2 < -4.5) is met this way, which random points never do.
+
+    >>> x, y = sp.symbols("x y", real=True)
+    >>> found = interiors(sp.Piecewise((1, sp.And(x - y >= 0, y + 5 <= 0, y - x >= -sp.Rational(1, 2))), (0, True)), {x: 0, y: 0})
+    >>> [bool(p[y] < -5 and 0 <= p[x] - p[y] <= sp.Rational(1, 2)) for p in found]
+    [True]
+    """
+    pieces: list[list[sp.Expr]] = []  # each: expressions that must all be >= 0
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, (sp.Max, sp.Min)) and len(node.args) <= 8:
+            sign = 1 if isinstance(node, sp.Max) else -1
+            pieces += [[sign * (a - b) for b in node.args if b is not a] for a in node.args]
+        elif isinstance(node, sp.Piecewise):
+            for _, condition in node.args[:8]:
+                relations = condition.args if isinstance(condition, sp.And) else (condition,)
+                if all(isinstance(r, (sp.GreaterThan, sp.StrictGreaterThan, sp.LessThan, sp.StrictLessThan))
+                       for r in relations):
+                    pieces.append([r.lhs - r.rhs if isinstance(r, (sp.GreaterThan, sp.StrictGreaterThan))
+                                   else r.rhs - r.lhs for r in relations])
+    out = []
+    for piece in pieces[:16]:
+        if tick is not None:
+            tick()
+        point = _deepest(piece, base, domain)
+        if point is not None:
+            out.append(point)
+    return out
+
+
+def _deepest(piece: list[sp.Expr], base: Mapping[sp.Symbol, sp.Rational],
+             domain: Domain | None) -> dict[sp.Symbol, sp.Rational] | None:
+    """The point (inputs within ``_BOX``, in the domain) where the least of the linear ``piece``
+    is largest, when that is above 0: one exact linear program (SymPy's simplex, from matrices)."""
+    from sympy.solvers.simplex import linprog
+
+    inputs = sorted(set().union(*[e.free_symbols for e in piece]) & set(base), key=str)
+    fixed = {t: v for t, v in base.items() if t not in inputs}
+    rows = [sp.expand(e.xreplace(fixed)) for e in piece]
+    if not inputs or any(not r.is_polynomial(*inputs) or sp.Poly(r, *inputs).total_degree() > 1 for r in rows):
+        return None
+    lower = [r for r in inputs if domain is not None and (r in domain.positive or r in domain.simplex or r.is_positive)]
+    rows += lower  # a positive input, or a probability, above the slack too
+    a, b = [], []
+    for r in rows:  # r(x) >= slack  as  -r's slopes . x + slack <= r's constant
+        a.append([-r.coeff(x) for x in inputs] + [1])
+        b.append(r.xreplace({x: 0 for x in inputs}))
+    free = [x for x in inputs if domain is not None and x in domain.simplex]
+    if free:  # the free entries and the fixed ones of a probability vector sum to at most 1 - slack
+        a.append([1 if x in free else 0 for x in inputs] + [1])
+        b.append(1 - sum(v for t, v in fixed.items() if domain is not None and t in domain.simplex))
+    # SymPy's linprog reports feasible problems with negative bounds as empty (1.14), so every
+    # variable is shifted to be non-negative: x = u - _BOX with u <= 2 _BOX, slack = s - _BOX
+    n = len(inputs)
+    b = [k + _BOX * (sum(row[:n]) + 1) for row, k in zip(a, b)]
+    a = [*a, *([int(i == j) for j in range(n + 1)] for i in range(n + 1))]
+    b = [*b, *([2 * _BOX] * n), 1 + _BOX]
+    try:
+        value, solution = linprog([0] * n + [-1], sp.Matrix(a), sp.Matrix(b))
+    except Exception:  # noqa: BLE001 - infeasible or unbounded: no interior here
+        return None
+    if not -value - _BOX > 0:
+        return None
+    return {**base, **{x: sp.Rational(v) - _BOX for x, v in zip(inputs, solution)}}
 
 
 def _value_at(f: sp.Expr, point: Mapping[sp.Symbol, sp.Rational]) -> float | None:
