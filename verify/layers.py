@@ -181,6 +181,13 @@ def _raised(spec: _Spec, phase: str, what: str, error: BaseException, arrays: Ma
     message = str(error) or "(no message)"
     text = (f"{spec.name}: {what} raised {type(error).__name__}: {message}\n"
             f"phase: {phase}; input shapes {_shapes_text(arrays)}; params {_params_text(params)}")
+    floats = [n for n, a in arrays.items() if np.asarray(a).dtype.kind == "f"]
+    if isinstance(error, IndexError) and "arrays used as indices must be of integer" in message:
+        text += (f"\nhint: an input used as indices is drawn as floats ({', '.join(floats)}); declare it as labels, "
+                 "e.g. domains={'y': labels('V')} (integers below the size V), or 'index'")
+    elif isinstance(error, TypeError) and "'invert'" in message:
+        text += ("\nhint: a mask used as ~mask must be boolean; declare it domains={'mask': 'mask_rows'} (at least "
+                 "one True per row along the last axis) or 'bool'")
     return GradientMismatch(text, phase=phase, inputs=dict(arrays), **context)
 
 
@@ -262,8 +269,18 @@ def _check_finite_outputs(spec: _Spec, outputs: list[np.ndarray], names: list[st
             raise GradientMismatch(
                 f"{spec.name}: output {k} ({names[k]}) of your forward is {out.reshape(-1)[bad.reshape(-1)][0]} at "
                 f"entry {where} on finite inputs ({_shapes_text(arrays)}); a gradient is checked only where the "
-                "forward is finite", phase="forward", output=k, output_name=names[k], entry=where,
+                "forward is finite" + _mask_hint(spec, arrays), phase="forward", output=k, output_name=names[k], entry=where,
                 inputs=dict(arrays), **context)
+
+
+def _mask_hint(spec: _Spec, arrays: Mapping[str, np.ndarray]) -> str:
+    """A boolean mask with a row all False (a fully masked softmax row) is the usual cause of a NaN output."""
+    empty = [n for n, a in arrays.items() if spec.domains.get(n) == "bool" and np.ndim(a) >= 1
+             and (~np.asarray(a).any(axis=-1)).any()]
+    if not empty:
+        return ""
+    return (f"\nhint: the boolean mask {empty[0]!r} has a row that is all False; if your code masks with it "
+            f"(s[~mask] = -inf), declare domains={{{empty[0]!r}: 'mask_rows'}} (at least one True per row)")
 
 
 _SKIP = object()  # an input the loss function returns no gradient for

@@ -311,7 +311,12 @@ def labels(count: int | str) -> Labels:
 
 
 # Discrete domains: never differentiated, made as integer or boolean tensors.
-DISCRETE: dict[str, str] = {"bool": "a random boolean mask", "index": "non-negative integers below 10"}
+DISCRETE: dict[str, str] = {
+    "bool": "a random boolean mask",
+    "mask_rows": "a random boolean mask with at least one True per row along the last axis (a padding mask used "
+                 "as s[~mask] = -inf: no row fully masked)",
+    "index": "non-negative integers below 10",
+}
 
 AnyDomain = str | Labels
 
@@ -428,6 +433,14 @@ def make_any(domain: AnyDomain, shape: Sequence[int], generator: torch.Generator
         return torch.randint(0, count, tuple(shape), generator=generator).to(device)
     if domain == "bool":
         return (torch.randint(0, 2, tuple(shape), generator=generator) == 1).to(device)
+    if domain == "mask_rows":
+        mask = torch.randint(0, 2, tuple(shape), generator=generator) == 1
+        if len(shape) == 0:
+            return torch.ones((), dtype=torch.bool).to(device)
+        if shape[-1] > 0:  # one True per row at a random place: no row is fully masked
+            keep = torch.randint(0, shape[-1], tuple(shape[:-1]), generator=generator)
+            mask = mask.scatter(-1, keep.unsqueeze(-1), True)
+        return mask.to(device)
     if domain == "index":
         return torch.randint(0, 10, tuple(shape), generator=generator).to(device)
     return make(domain, shape, generator, dtype, device, scale)

@@ -178,3 +178,64 @@ def test_an_output_count_mismatch_is_told_not_ignored(outputs, match) -> None:
 def test_outputs_mixing_names_and_indices_is_an_argument_error() -> None:
     with pytest.raises(LayerArgumentError, match="outputs="):
         check_layer(attn_lse_forward, attn_lse_backward, ATTN, outputs=["out", 1], sizes=ATTN_SIZES)
+
+
+def masked_attention_forward(q, k, v, mask):
+    s = q @ k.T / np.sqrt(q.shape[1])
+    s[~mask] = -np.inf  # True: may attend
+    s = s - s.max(axis=1, keepdims=True)
+    p = np.exp(s)
+    p /= p.sum(axis=1, keepdims=True)
+    return p @ v, (q, k, v, p)
+
+
+def masked_attention_backward(dout, cache):
+    q, k, v, p = cache
+    dv = p.T @ dout
+    dp = dout @ v.T
+    ds = p * (dp - (dp * p).sum(axis=1, keepdims=True)) / np.sqrt(q.shape[1])
+    return ds @ k, ds.T @ q, dv
+
+
+MASKED = {"q": ("T", "d"), "k": ("S", "d"), "v": ("S", "e"), "mask": ("T", "S")}
+MASKED_SIZES = {"T": (1, 3), "S": (1, 3), "d": (1, 3), "e": (1, 3)}
+
+
+def test_mask_rows_draws_boolean_masks_with_a_true_per_row() -> None:
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        m = make_any("mask_rows", (3, 4), g, torch.float64).numpy()
+        assert m.dtype == np.bool_ and m.any(axis=-1).all()
+    seen: list[np.ndarray] = []
+
+    def forward(q, k, v, mask):
+        seen.append(mask)
+        return masked_attention_forward(q, k, v, mask)
+
+    check_layer(forward, masked_attention_backward, MASKED, domains={"mask": "mask_rows"}, sizes=MASKED_SIZES,
+                examples=10)
+    assert all(m.dtype == np.bool_ and m.any(axis=-1).all() for m in seen)
+    assert any(not m.all() for m in seen)  # some keys are masked
+
+
+def test_a_fully_masked_row_hints_at_mask_rows() -> None:
+    with pytest.raises(GradientMismatch, match="mask_rows"):
+        check_layer(masked_attention_forward, masked_attention_backward, MASKED, domains={"mask": "bool"},
+                    sizes=MASKED_SIZES, examples=10, save=False)
+
+
+def test_a_float_input_used_as_indices_hints_at_labels() -> None:
+    def embed_forward(W, ids):
+        return W[ids], (W, ids)
+
+    def embed_backward(dout, cache):
+        W, ids = cache
+        dW = np.zeros_like(W)
+        np.add.at(dW, ids, dout)
+        return dW
+
+    with pytest.raises(GradientMismatch, match=r"labels\('V'\)"):
+        check_layer(embed_forward, embed_backward, {"W": ("V", "D"), "ids": ("N",)},
+                    sizes={"V": (2, 4), "D": (1, 3), "N": (1, 3)}, examples=3, save=False)
