@@ -203,6 +203,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="an array's kind: real (default), positive, ..., labels:COUNT or bool (never differentiated)")
     layer.add_argument("--outputs", metavar="NAMES", help="names for the forward's first outputs (next_h,next_c), or the indices of the outputs the backward takes a gradient for (0); later outputs are extras it never sees")
     layer.add_argument("--loss", action="store_true", help="NAME returns loss, grads (no backward)")
+    layer.add_argument("--forward", metavar="FUNC", help="the forward's name, if not NAME_forward (a function or "
+                       "Class.method, e.g. LayerNorm.forward)")
+    layer.add_argument("--backward", metavar="FUNC", help="the backward's name, if not NAME_backward (e.g. "
+                       "LayerNorm.backward)")
     layer.add_argument("--wrt", metavar="NAMES", help="the arrays the gradients are for (default: every float array)")
     layer.add_argument("--examples", type=int, default=25, metavar="N", help="drawn examples (default 25)")
     layer.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="the arrays' dtype")
@@ -410,6 +414,88 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
+def _resolve(module: Any, dotted: str, error: type[Exception]) -> Any:
+    """``name`` or ``Class.method`` in the layer file (``--forward LayerNorm.forward``)."""
+    value = module
+    for i, part in enumerate(dotted.split(".")):
+        if not part.isidentifier():
+            raise error(f"--forward/--backward want a name like affine_forward or LayerNorm.forward; got {dotted!r}")
+        if not hasattr(value, part):
+            where = ".".join(dotted.split(".")[:i]) or "the file"
+            names = sorted(n for n, v in vars(value).items() if callable(v) and not n.startswith("_")) \
+                if hasattr(value, "__dict__") else []
+            raise error(f"{where} has no {part!r} (for {dotted}); it has {', '.join(names) or 'no functions'}")
+        value = getattr(value, part)
+    if not callable(value):
+        raise error(f"{dotted} in the layer file is a {type(value).__name__}, not a function")
+    return value
+
+
+def _load_layer_file(path: str, load_module: Any, error: type[Exception]) -> Any:
+    """Import the layer file as a module of its folder, so that its relative imports work (cs231n's
+    layer_utils.py: ``from .layers import *``): the folder becomes a package under a private name (its
+    __init__.py run first, if it has one), with the folder and its parent on sys.path while it loads
+    (``import layers``, ``from cs231n.layers import ...``). A file without relative imports loads as before."""
+    import hashlib
+    import importlib.util
+    from pathlib import Path
+
+    file = Path(path)
+    text = file.read_text(errors="replace") if file.is_file() and file.suffix == ".py" else ""
+    folder = file.resolve().parent
+    if not any(line.lstrip().startswith("from .") for line in text.splitlines()):
+        if not (folder / "__init__.py").is_file():
+            return load_module(path)
+        sys.path.insert(0, str(folder.parent))  # a package's file: `from cs231n.layers import *` works
+        try:
+            return load_module(path)
+        finally:
+            if str(folder.parent) in sys.path:
+                sys.path.remove(str(folder.parent))
+    package = "_gradproof_pkg_" + hashlib.sha1(str(folder).encode()).hexdigest()[:12]
+    added = [str(folder), str(folder.parent)]
+    sys.path[:0] = added
+    try:
+        if package not in sys.modules:
+            import importlib.machinery
+            import types
+
+            init = folder / "__init__.py"
+            spec = importlib.util.spec_from_file_location(package, init, submodule_search_locations=[str(folder)]) \
+                if init.is_file() else None
+            if spec is not None and spec.loader is not None:
+                pkg = importlib.util.module_from_spec(spec)
+                sys.modules[package] = pkg
+                try:
+                    spec.loader.exec_module(pkg)
+                except Exception:  # noqa: BLE001 - a package __init__ that fails here: the folder alone then
+                    sys.modules.pop(package, None)
+                    spec = None
+            if spec is None:  # a folder without __init__.py (or one that fails): a bare package of it
+                bare = importlib.machinery.ModuleSpec(package, None, is_package=True)
+                bare.submodule_search_locations = [str(folder)]
+                pkg = types.ModuleType(package)
+                pkg.__spec__, pkg.__path__, pkg.__package__ = bare, [str(folder)], package
+                sys.modules[package] = pkg
+        name = f"{package}.{file.stem}"
+        spec = importlib.util.spec_from_file_location(name, file)
+        if spec is None or spec.loader is None:
+            raise error(f"{path}: cannot be imported")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as failure:  # noqa: BLE001 - whatever the file raises is reported as one line
+            sys.modules.pop(name, None)
+            first = str(failure).splitlines()[0] if str(failure) else ""
+            raise error(f"{path}: importing it raised {type(failure).__name__}: {first}") from None
+        return module
+    finally:
+        for entry in added:
+            if entry in sys.path:
+                sys.path.remove(entry)
+
+
 def _cmd_check_layer(args: argparse.Namespace) -> int:
     """``gradproof check-layer``: one verdict per output; exit 1 when one failed, 2 on bad input."""
     from verify.layer_file import (
@@ -429,7 +515,17 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
         params = parse_params(args.param)
         if args.examples < 1:
             raise LayerFileError(f"--examples wants a positive number; got {args.examples}")
-        forward, backward = find_pair(load_module(args.file), args.name, args.loss)
+        module = _load_layer_file(args.file, load_module, LayerFileError)
+        if args.forward or args.backward:
+            forward = _resolve(module, args.forward or f"{args.name}_forward", LayerFileError)
+            backward = None if args.loss else _resolve(module, args.backward or f"{args.name}_backward",
+                                                       LayerFileError)
+        else:
+            target = getattr(module, args.name, None)
+            if not args.loss and callable(getattr(target, "forward", None)) and callable(getattr(target, "backward", None)):
+                forward, backward = target.forward, target.backward  # a class: llm.c's LayerNorm.forward/backward
+            else:
+                forward, backward = find_pair(module, args.name, args.loss)
     except LayerFileError as error:
         raise UsageError(str(error)) from None
     import numpy as np

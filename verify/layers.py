@@ -185,6 +185,10 @@ def _raised(spec: _Spec, phase: str, what: str, error: BaseException, arrays: Ma
     if isinstance(error, IndexError) and "arrays used as indices must be of integer" in message:
         text += (f"\nhint: an input used as indices is drawn as floats ({', '.join(floats)}); declare it as labels, "
                  "e.g. domains={'y': labels('V')} (integers below the size V), or 'index'")
+    elif phase == "forward" and isinstance(error, (TypeError, AttributeError)) and \
+            "torch" in getattr(spec.forward, "__globals__", {}):
+        text += ("\nhint: check_layer gives your code NumPy arrays; a layer written for torch tensors (x.size(), "
+                 "tensor methods) is checked with verify.check_gradient, which gives it tensors")
     elif isinstance(error, TypeError) and "'invert'" in message:
         text += ("\nhint: a mask used as ~mask must be boolean; declare it domains={'mask': 'mask_rows'} (at least "
                  "one True per row along the last axis) or 'bool'")
@@ -830,6 +834,9 @@ def _build_spec(forward: Callable[..., Any], backward: Callable[..., Any] | None
     if backward is not None:
         back = getattr(backward, "__name__", "<lambda>")
         name = back.replace("_backward", "") if back.isidentifier() else name.replace("_forward", "")
+        qualified = getattr(backward, "__qualname__", "")
+        if back == "backward" and qualified.endswith(".backward") and "<" not in qualified:
+            name = qualified.removesuffix(".backward")  # llm.c's LayerNorm.backward: LayerNorm
     return _Spec(forward, backward, names, {n: tuple(shapes[n]) for n in names}, domains,
                  list(wrt) if wrt is not None else floats, wrt is not None, list(outputs) if outputs else None,
                  np_dtype, tolerance or TOLERANCES[np_dtype], reference, subgradients, name)
