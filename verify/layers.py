@@ -176,6 +176,11 @@ def _shapes_text(arrays: Mapping[str, np.ndarray]) -> str:
     return ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in arrays.items())
 
 
+class _OutOfTime(BaseException):
+    """Raised inside the Hypothesis run once the time budget is spent: a BaseException, so Hypothesis stops at
+    once (no shrinking, no more draws) instead of calling it a failure."""
+
+
 def _raised(spec: _Spec, phase: str, what: str, error: BaseException, arrays: Mapping[str, np.ndarray],
             params: Sequence[Any], context: dict[str, Any]) -> GradientMismatch:
     message = str(error) or "(no message)"
@@ -980,12 +985,18 @@ def _run(spec: _Spec, params: tuple[Any, ...], ranges: dict[str, tuple[int, int]
 
     started = time.perf_counter()
     failing: list[_Example] = []
+    out_of_time: list[_Example] = []
 
     def example(ex: _Example) -> None:
         if failing and budget is not None and ex != failing[-1] and time.perf_counter() - started > 2 * budget:
             # Shrinking past twice the budget: other candidates are set aside (never called passed), so
             # Hypothesis ends with the smallest failure found so far, which it replays for real.
             reject()
+        if not failing and budget is not None and time.perf_counter() - started > budget:
+            # The budget is spent (examples slower than the first, simplest one): the rest are set aside, cheaply,
+            # and the notes say how many were checked.
+            out_of_time.append(ex)
+            raise _OutOfTime
         arrays = _arrays_for(spec, ex)
         try:
             _one_example(spec, arrays, ex.params, ex.seed, ex.sizes, report, diagnose=False)
@@ -1035,14 +1046,20 @@ def _run(spec: _Spec, params: tuple[Any, ...], ranges: dict[str, tuple[int, int]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", InPlaceChange)  # reported once, below, not per example
                 runner()
+        except _OutOfTime:
+            pass  # the note below says how many were checked
         except Unsatisfiable:
-            raise LayerArgumentError("no example satisfies where= at these sizes and params; widen sizes= or relax "
-                                     "where=") from None
+            raise LayerArgumentError("no example satisfies where= at these sizes and params; widen sizes= or "
+                                         "relax where=") from None
         except Exception:
             if not failure:
                 raise
             last = failure[-1]
             raise failed(last) from last.__cause__
+    if out_of_time:
+        report.notes = [n for n in report.notes if not n.startswith("checked ")]
+        report.notes.append(f"checked {report.examples} of {examples} examples: the time budget of {budget:g} s ran "
+                            f"out after {time.perf_counter() - started:.3g} s (budget=None checks them all)")
     for note in report.notes:
         if "in place" in note and "dout" not in note:
             warnings.warn(f"{spec.name}: {note}", InPlaceChange, stacklevel=2)

@@ -239,3 +239,24 @@ def test_a_float_input_used_as_indices_hints_at_labels() -> None:
     with pytest.raises(GradientMismatch, match=r"labels\('V'\)"):
         check_layer(embed_forward, embed_backward, {"W": ("V", "D"), "ids": ("N",)},
                     sizes={"V": (2, 4), "D": (1, 3), "N": (1, 3)}, examples=3, save=False)
+
+
+def test_a_check_cut_short_by_the_budget_says_so_in_its_notes() -> None:
+    import time
+
+    def slow_forward(x, w):
+        if x.shape[0] > 1:  # the first, simplest example is fast: the budget runs out during the rest
+            time.sleep(0.002)
+        return x @ w, (x, w)
+
+    def backward(dout, cache):
+        x, w = cache
+        return dout @ w.T, x.T @ dout
+
+    began = time.perf_counter()
+    report = check_layer(slow_forward, backward, {"x": ("N", "D"), "w": ("D", "M")},
+                         sizes={"N": (1, 3), "D": (1, 3), "M": (1, 3)}, examples=25, budget=0.3)
+    took = time.perf_counter() - began
+    assert report.examples < 25
+    assert any(f"checked {report.examples} of 25 examples" in n and "budget" in n for n in report.notes), report.notes
+    assert took < 1.5  # stops soon after the budget, not after drawing the rest
