@@ -411,18 +411,22 @@ def _output_precision(spec: _Spec, result: Any) -> np.dtype | None:
 
 
 def _numeric_reference(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequence[Any],
-                       upstreams: list[np.ndarray], context: dict[str, Any], precision: np.dtype | None = None,
-                       wanted: Sequence[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                       upstreams: list[np.ndarray], context: dict[str, Any], wanted: Sequence[str] | None = None,
+                       precision: list[np.dtype] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per input in ``wanted`` (default ``wrt``): (K x shape derivatives of ``<dout_k, out_k>``, their error
-    estimates). A forward whose outputs are float32 (``precision``) rounds them to float32: that rounding,
-    not float64's, is then the noise floor of the estimate."""
+    estimates). A forward whose outputs are float32 on float64 inputs rounds them to float32: that rounding,
+    not float64's, is then the noise floor of the estimate (and the dtype is appended to ``precision``)."""
     losses = _losses(spec, params, upstreams, context)
     values = _float64(spec, arrays)
     current = dict(zip(spec.names, values))
-    outputs, _ = _split_forward(spec, _call_forward(spec, current, params, context, phase="reference"), current, context)
+    result = _call_forward(spec, current, params, context, phase="reference")
+    outputs, _ = _split_forward(spec, result, current, context)
     scale = np.array([float(np.sum(np.abs(np.asarray(o, dtype=np.float64) * u))) for o, u in zip(outputs, upstreams)])
-    if precision is not None:
-        scale = scale * (float(np.finfo(precision).eps) / float(np.finfo(np.float64).eps))
+    low = _output_precision(spec, result)
+    if low is not None:
+        scale = scale * (float(np.finfo(low).eps) / float(np.finfo(np.float64).eps))
+        if precision is not None:
+            precision.append(low)
     found = {}
     for name in (spec.wrt if wanted is None else wanted):
         g = numeric_gradient(losses, values, spec.names.index(name), scale)
@@ -636,14 +640,15 @@ def _one_example(spec: _Spec, arrays: dict[str, np.ndarray], params: Sequence[An
     if spec.reference is not None:
         refs = _torch_reference(spec, arrays, params, upstreams, context)
     else:
-        precision = _output_precision(spec, result)
-        if precision is not None:
-            note = (f"your forward returns {precision} outputs: the numerical reference carries {precision} rounding "
-                    f"(eps {np.finfo(precision).eps:.2g} relative to the outputs) as its noise floor, not float64's")
+        precision: list[np.dtype] = []
+        refs = _numeric_reference(spec, arrays, params, upstreams, context, wanted, precision)
+        if precision:
+            note = (f"your forward returns {precision[0]} outputs on float64 inputs: the numerical reference carries "
+                    f"{precision[0]} rounding (eps {np.finfo(precision[0]).eps:.2g} relative to the outputs) as its "
+                    "noise floor, not float64's")
             reference_kind = f"{NUMERIC}; {note}"
             if note not in report.notes:
                 report.notes.append(note)
-        refs = _numeric_reference(spec, arrays, params, upstreams, context, precision, wanted)
     values = _float64(spec, arrays)
     losses = _losses(spec, params, upstreams, context)
     for name, (value, estimate) in refs.items():
@@ -992,7 +997,7 @@ def _run(spec: _Spec, params: tuple[Any, ...], ranges: dict[str, tuple[int, int]
             # Shrinking past twice the budget: other candidates are set aside (never called passed), so
             # Hypothesis ends with the smallest failure found so far, which it replays for real.
             reject()
-        if not failing and budget is not None and time.perf_counter() - started > budget:
+        if not failing and budget is not None and report.examples >= 5 and time.perf_counter() - started > budget:
             # The budget is spent (examples slower than the first, simplest one): the rest are set aside, cheaply,
             # and the notes say how many were checked.
             out_of_time.append(ex)

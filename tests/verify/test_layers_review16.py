@@ -260,3 +260,13 @@ def test_a_check_cut_short_by_the_budget_says_so_in_its_notes() -> None:
     assert report.examples < 25
     assert any(f"checked {report.examples} of 25 examples" in n and "budget" in n for n in report.notes), report.notes
     assert took < 1.5  # stops soon after the budget, not after drawing the rest
+
+
+def test_a_float32_check_keeps_the_float64_reference_floor() -> None:
+    """dtype=float32 gives your code float32 arrays; the reference runs your forward on float64 ones, so its
+    noise floor stays float64's (no float32 note)."""
+    def forward(x, w):
+        return x @ w.T, (x, w)
+
+    report = check_layer(forward, f32_backward, F32, sizes=F32_SIZES, examples=4, dtype=np.float32)
+    assert not any("float32 rounding" in note for note in report.notes)
