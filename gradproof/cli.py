@@ -200,7 +200,8 @@ def _parser() -> argparse.ArgumentParser:
     layer.add_argument("--param", action="append", default=[], metavar="JSON",
                        help="an extra argument after the arrays, as JSON ('{\"stride\": 1, \"pad\": 0}', 0.1)")
     layer.add_argument("--domain", action="append", default=[], metavar="X=DOMAIN",
-                       help="an array's kind: real (default), positive, ..., labels:COUNT or bool (never differentiated)")
+                       help="an array's kind: real (default), positive, ..., labels:COUNT, bool or mask_rows (a boolean mask "
+                       "with a True in every row; never differentiated)")
     layer.add_argument("--outputs", metavar="NAMES", help="names for the forward's first outputs (next_h,next_c), or the indices of the outputs the backward takes a gradient for (0); later outputs are extras it never sees")
     layer.add_argument("--loss", action="store_true", help="NAME returns loss, grads (no backward)")
     layer.add_argument("--forward", metavar="FUNC", help="the forward's name, if not NAME_forward (a function or "

@@ -288,8 +288,9 @@ def _mask_hint(spec: _Spec, arrays: Mapping[str, np.ndarray]) -> str:
              and (~np.asarray(a).any(axis=-1)).any()]
     if not empty:
         return ""
-    return (f"\nhint: the boolean mask {empty[0]!r} has a row that is all False; if your code masks with it "
-            f"(s[~mask] = -inf), declare domains={{{empty[0]!r}: 'mask_rows'}} (at least one True per row)")
+    return (f"\nhint: the boolean mask {empty[0]!r} has a row that is all False; if a fully masked row is outside "
+            f"your layer's domain (s[~mask] = -inf, or a backward that ignores the mask), declare "
+            f"domains={{{empty[0]!r}: 'mask_rows'}} (at least one True per row)")
 
 
 _SKIP = object()  # an input the loss function returns no gradient for
@@ -696,6 +697,7 @@ def _one_example(spec: _Spec, arrays: dict[str, np.ndarray], params: Sequence[An
         text = _mismatch_text(spec, k, names, name, shape, info, reference_kind)
         if len(names) > 1:
             text += "\nverdict per output: " + "; ".join(f"{n}: {v}" for n, v in verdicts.items())
+        text += _mask_hint(spec, arrays)
         raise GradientMismatch(text, output=k, output_name=names[k], input=name, entry=entry_index(info["flat"], shape),
                                yours=info["yours"], reference=info["reference"], tolerance=info["allowed"],
                                inputs=dict(arrays), verdicts=verdicts, **context)
@@ -905,14 +907,19 @@ def check_layer(
     then ``params`` (fixed values, Hypothesis strategies, or dicts holding strategies, drawn per
     example). ``backward(dout, cache)`` returns one gradient per float input (see the module doc);
     with ``backward=None`` the forward is ``loss, grads = f(...)``. ``domains`` gives an input's
-    kind: a name from ``verify.strategies.DOMAINS`` (default ``"real"``), ``labels(count)`` or
-    ``"bool"`` (never differentiated). ``where(sizes, *params)`` keeps the examples it accepts
+    kind: a name from ``verify.strategies.DOMAINS`` (default ``"real"``), ``labels(count)``,
+    ``"bool"`` or ``"mask_rows"`` (a boolean mask with a True in every row along the last axis, for
+    ``s[~mask] = -inf``; never differentiated). ``outputs`` names the forward's first outputs (the
+    ones after them are extras, ``out, lse, cache`` to a ``backward(dout, cache)``) or gives the
+    indices of those the backward takes a gradient for. In the loss convention a dict of gradients
+    keyed by input names says which inputs are compared (the data ``X`` is not). ``where(sizes, *params)`` keeps the examples it accepts
     (a convolution's sizes that its stride divides). ``reference`` is an optional torch forward
     (autograd is then the reference); otherwise a float64 numerical derivative of your forward
     is. ``inputs`` checks one given set of arrays instead of drawing (what a failure's snippet
     does). ``seed`` None runs Hypothesis' derandomized examples (the same every run). The simplest
     example runs first; if it shows that ``examples`` of them would take more than ``budget``
-    seconds, fewer are drawn (at least 5) and the report's notes say so.
+    seconds, fewer are drawn (at least 5) and the report's notes say so; so do they when the budget runs
+    out later on. Bad arguments raise ``LayerArgumentError`` (a ValueError, TypeError and KeyError).
 
     >>> def affine_forward(x, w, b):
     ...     return x @ w + b, (x, w)

@@ -270,3 +270,22 @@ def test_a_float32_check_keeps_the_float64_reference_floor() -> None:
 
     report = check_layer(forward, f32_backward, F32, sizes=F32_SIZES, examples=4, dtype=np.float32)
     assert not any("float32 rounding" in note for note in report.notes)
+
+
+def test_a_mismatch_on_a_fully_masked_row_hints_at_mask_rows() -> None:
+    def forward(q, k, v, mask):
+        s = np.where(mask, q @ k.T, -1e9)
+        s = s - s.max(axis=1, keepdims=True)
+        p = np.exp(s)
+        p /= p.sum(axis=1, keepdims=True)
+        return p @ v, (q, k, v, p)
+
+    def backward(dout, cache):  # ignores the mask: wrong only on a fully masked row
+        q, k, v, p = cache
+        dp = dout @ v.T
+        ds = p * (dp - (dp * p).sum(axis=1, keepdims=True))
+        return ds @ k, ds.T @ q, p.T @ dout
+
+    with pytest.raises(GradientMismatch, match="mask_rows"):
+        check_layer(forward, backward, MASKED, domains={"mask": "bool"}, sizes=MASKED_SIZES, examples=20, save=False)
+    check_layer(forward, backward, MASKED, domains={"mask": "mask_rows"}, sizes=MASKED_SIZES, examples=20)
