@@ -638,6 +638,8 @@ def _one_example(spec: _Spec, arrays: dict[str, np.ndarray], params: Sequence[An
     if spec.loss:  # the gradients your function returns say which inputs are compared: no reference for the rest
         first = _run_backward(spec, arrays, params, 0, upstreams, spec.dtype, context, report.notes)
         wanted = [n for n in spec.wrt if n in first]
+        if report.examples == 0:  # the report names the inputs whose gradients are compared (not the data X)
+            report.inputs = list(wanted)
     if spec.reference is not None:
         refs = _torch_reference(spec, arrays, params, upstreams, context)
     else:

@@ -113,7 +113,7 @@ def test_a_dict_of_gradients_names_the_inputs_it_differentiates() -> None:
 
     report = check_layer(loss, None, TWO_LAYER, params=(0.1,), domains={"y": labels("C")}, sizes=TWO_LAYER_SIZES,
                          examples=4, budget=None)
-    assert report.examples == 4
+    assert report.examples == 4 and report.inputs == ["W1", "b1", "W2", "b2"]
     # X gets no gradient to compare, so the numerical reference never moves it (no time spent on it):
     # X takes one value per example.
     assert len({(x.shape, x.tobytes()) for x in seen}) <= report.examples
