@@ -857,8 +857,12 @@ def _build_spec(forward: Callable[..., Any], backward: Callable[..., Any] | None
 
 
 def _snippet(spec: _Spec, path: str | None, params: Sequence[Any]) -> str:
-    fwd = getattr(spec.forward, "__name__", "forward")
-    bwd = getattr(spec.backward, "__name__", "backward") if spec.backward else None
+    def called(function: Any, default: str) -> str:  # LayerNorm.forward, not forward; a nested function by name
+        qualified = getattr(function, "__qualname__", "")
+        return qualified if qualified and "<" not in qualified else getattr(function, "__name__", default)
+
+    fwd = called(spec.forward, "forward")
+    bwd = called(spec.backward, "backward") if spec.backward else None
     args = f"{fwd}, {bwd}" if bwd else f"{fwd}"
     source = f"dict(np.load({path!r}))" if path else "{...}"
     extra = f", params={tuple(params)!r}" if params else ""

@@ -289,3 +289,20 @@ def test_a_mismatch_on_a_fully_masked_row_hints_at_mask_rows() -> None:
     with pytest.raises(GradientMismatch, match="mask_rows"):
         check_layer(forward, backward, MASKED, domains={"mask": "bool"}, sizes=MASKED_SIZES, examples=20, save=False)
     check_layer(forward, backward, MASKED, domains={"mask": "mask_rows"}, sizes=MASKED_SIZES, examples=20)
+
+
+class Scale:
+    @staticmethod
+    def forward(x):
+        return 2 * x, None
+
+    @staticmethod
+    def backward(dout, cache):
+        return 3 * dout
+
+
+def test_a_class_layer_is_named_by_its_class_in_the_message_and_the_snippet() -> None:
+    with pytest.raises(GradientMismatch) as caught:
+        check_layer(Scale.forward, Scale.backward, {"x": (3,)}, examples=2, save=False)
+    text = str(caught.value)
+    assert text.startswith("Scale:") and "check_layer(Scale.forward, Scale.backward" in text
