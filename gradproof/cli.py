@@ -204,6 +204,8 @@ def _parser() -> argparse.ArgumentParser:
                        "with a True in every row; never differentiated)")
     layer.add_argument("--outputs", metavar="NAMES", help="names for the forward's first outputs (next_h,next_c), or the indices of the outputs the backward takes a gradient for (0); later outputs are extras it never sees")
     layer.add_argument("--loss", action="store_true", help="NAME returns loss, grads (no backward)")
+    layer.add_argument("--torch", action="store_true", help="give the layer torch tensors, not NumPy arrays (a "
+                       "layer written in torch, like llm.c's LayerNorm)")
     layer.add_argument("--forward", metavar="FUNC", help="the forward's name, if not NAME_forward (a function or "
                        "Class.method, e.g. LayerNorm.forward)")
     layer.add_argument("--backward", metavar="FUNC", help="the backward's name, if not NAME_backward (e.g. "
@@ -541,7 +543,8 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
         report = check_layer(forward, backward, shapes, params=params, sizes=sizes, domains=domains,
                              examples=args.examples, wrt=split(args.wrt),
                              outputs=[int(o) if o.lstrip('-').isdigit() else o for o in split(args.outputs) or []] or None,
-                             dtype=np.dtype(args.dtype), subgradients=args.subgradients, seed=args.seed)
+                             dtype=np.dtype(args.dtype), subgradients=args.subgradients, seed=args.seed,
+                             tensors=args.torch)
     except GradientMismatch as failure:
         verdicts = failure.verdicts or {failure.output_name or "out": f"FAILED ({failure.phase})"}
         if args.json:

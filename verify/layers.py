@@ -138,6 +138,7 @@ class _Spec:
     reference: Callable[..., Any] | None
     subgradients: bool
     name: str
+    tensors: bool = False  # your code gets torch tensors (a layer written in torch, llm.c's LayerNorm)
 
     @property
     def loss(self) -> bool:
@@ -162,6 +163,11 @@ def _same_random_numbers() -> Iterator[None]:
 
 def _copies(arrays: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     return [np.array(a, copy=True) for a in arrays.values()]
+
+
+def _given(spec: _Spec, arrays: list[np.ndarray]) -> list[Any]:
+    """What your code is called with: the arrays, or torch tensors sharing their memory (``tensors=True``)."""
+    return [torch.from_numpy(a) for a in arrays] if spec.tensors else arrays
 
 
 def _fresh(params: Sequence[Any]) -> list[Any]:
@@ -190,10 +196,12 @@ def _raised(spec: _Spec, phase: str, what: str, error: BaseException, arrays: Ma
     if isinstance(error, IndexError) and "arrays used as indices must be of integer" in message:
         text += (f"\nhint: an input used as indices is drawn as floats ({', '.join(floats)}); declare it as labels, "
                  "e.g. domains={'y': labels('V')} (integers below the size V), or 'index'")
-    elif phase == "forward" and isinstance(error, (TypeError, AttributeError)) and \
-            "torch" in getattr(spec.forward, "__globals__", {}):
+    elif phase == "forward" and not spec.tensors and isinstance(error, (TypeError, AttributeError)) and (
+            "torch" in getattr(spec.forward, "__globals__", {})
+            or any(t in message for t in ("'int' object is not callable", "'numpy.ndarray' object has no attribute",
+                                          "keepdim"))):
         text += ("\nhint: check_layer gives your code NumPy arrays; a layer written for torch tensors (x.size(), "
-                 "tensor methods) is checked with verify.check_gradient, which gives it tensors")
+                 "tensor methods) gets tensors with tensors=True (gradproof check-layer --torch)")
     elif isinstance(error, TypeError) and "'invert'" in message:
         text += ("\nhint: a mask used as ~mask must be boolean; declare it domains={'mask': 'mask_rows'} (at least "
                  "one True per row along the last axis) or 'bool'")
@@ -209,7 +217,7 @@ def _call_forward(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequenc
     __tracebackhide__ = True
     try:
         with np.errstate(all="ignore"), _same_random_numbers():
-            return spec.forward(*_copies(arrays), *_fresh(params))
+            return spec.forward(*_given(spec, _copies(arrays)), *_fresh(params))
     except Exception as error:
         what = "your forward" if phase == "forward" else "your forward (run by the numerical reference)"
         raise _raised(spec, phase, what, error, arrays, params, context) from error
@@ -495,7 +503,7 @@ def _run_backward(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequenc
     copies = _copies(given_arrays)
     try:
         with np.errstate(all="ignore"), _same_random_numbers():
-            result = spec.forward(*copies, *_fresh(params))
+            result = spec.forward(*_given(spec, copies), *_fresh(params))
     except Exception as error:
         raise _raised(spec, "forward", "your forward", error, given_arrays, params, context) from error
     _inplace(spec, given_arrays, copies, "your forward", notes)
@@ -507,7 +515,7 @@ def _run_backward(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequenc
     _check_arity(spec, len(sent), given_arrays, context)
     try:
         with np.errstate(all="ignore"):
-            grads = spec.backward(*sent, rest)  # type: ignore[misc]
+            grads = spec.backward(*_given(spec, sent), rest)  # type: ignore[misc]
     except Exception as error:
         raise _raised(spec, "backward", "your backward", error, given_arrays, params, context) from error
     if any(not np.array_equal(a, b) for a, b in zip(douts, sent)):
@@ -905,6 +913,7 @@ def check_layer(
     inputs: Mapping[str, Any] | None = None,
     save: bool = True,
     budget: float | None = 60.0,
+    tensors: bool = False,
 ) -> LayerReport:
     """Check a NumPy layer's backward against a reference at drawn shapes; raise ``GradientMismatch`` if wrong.
 
@@ -926,6 +935,8 @@ def check_layer(
     example runs first; if it shows that ``examples`` of them would take more than ``budget``
     seconds, fewer are drawn (at least 5) and the report's notes say so; so do they when the budget runs
     out later on. Bad arguments raise ``LayerArgumentError`` (a ValueError, TypeError and KeyError).
+    ``tensors=True`` gives your forward and backward torch tensors (sharing the arrays' memory) instead
+    of NumPy arrays, for a layer written in torch (llm.c's ``LayerNorm.forward``); they may return either.
 
     >>> def affine_forward(x, w, b):
     ...     return x @ w + b, (x, w)
@@ -950,7 +961,7 @@ def check_layer(
     try:
         spec, params, ranges, given_arrays = _arguments(forward, backward, shapes, params, sizes, domains, examples,
                                                         reference, wrt, outputs, dtype, tolerance, subgradients,
-                                                        inputs)
+                                                        inputs, tensors)
     except LayerArgumentError:
         raise
     except (ValueError, TypeError, KeyError) as error:  # our own argument checks, before any of your code runs
@@ -959,8 +970,8 @@ def check_layer(
 
 
 def _arguments(forward: Any, backward: Any, shapes: Any, params: Any, sizes: Any, domains: Any, examples: Any,
-               reference: Any, wrt: Any, outputs: Any, dtype: Any, tolerance: Any, subgradients: bool, inputs: Any
-               ) -> tuple[_Spec, tuple[Any, ...], dict[str, tuple[int, int]], dict[str, np.ndarray] | None]:
+               reference: Any, wrt: Any, outputs: Any, dtype: Any, tolerance: Any, subgradients: bool, inputs: Any,
+               tensors: bool = False) -> tuple[_Spec, tuple[Any, ...], dict[str, tuple[int, int]], dict[str, np.ndarray] | None]:
     """``check_layer``'s arguments, validated (every problem a ValueError, TypeError or KeyError)."""
     # One dict (a conv_param) or one number (reg) is one extra argument, not a sequence of them.
     params = tuple(params) if isinstance(params, (tuple, list)) else (params,)
@@ -982,6 +993,7 @@ def _arguments(forward: Any, backward: Any, shapes: Any, params: Any, sizes: Any
     spec = _build_spec(forward, backward, shapes, domains, wrt, outputs, dtype, tolerance, reference, subgradients,
                        ranges)
     given_arrays = _validate_given(inputs, spec.names) if inputs is not None else None
+    spec.tensors = bool(tensors)
     return spec, params, ranges, given_arrays
 
 

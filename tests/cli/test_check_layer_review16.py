@@ -115,3 +115,21 @@ def test_an_unknown_forward_name_is_one_line(tmp_path, capsys) -> None:
                  *SHAPES]) == 2
     err = capsys.readouterr().err.strip()
     assert "Affine has no 'fwd'" in err and "forward" in err and len(err.splitlines()) == 1
+
+
+TORCH_LAYER = '''import torch
+class Scale:
+    @staticmethod
+    def forward(x):
+        return x.mul(2.0), x.size()
+    @staticmethod
+    def backward(dout, cache):
+        return dout.mul(2.0)
+'''
+
+
+def test_torch_gives_a_torch_layer_tensors(tmp_path, capsys) -> None:
+    (tmp_path / "t.py").write_text(TORCH_LAYER)
+    argv = ["check-layer", str(tmp_path / "t.py"), "Scale", "--shape", "x=N", "--size", "N=1:3", "--examples", "3"]
+    assert main(argv) == 1 and "--torch" in capsys.readouterr().out
+    assert main([*argv, "--torch"]) == 0, capsys.readouterr()

@@ -306,3 +306,45 @@ def test_a_class_layer_is_named_by_its_class_in_the_message_and_the_snippet() ->
         check_layer(Scale.forward, Scale.backward, {"x": (3,)}, examples=2, save=False)
     text = str(caught.value)
     assert text.startswith("Scale:") and "check_layer(Scale.forward, Scale.backward" in text
+
+
+class TorchLayerNorm:  # llm.c's doc/layernorm style: torch tensors in, (out, cache) out
+    @staticmethod
+    def forward(x, w, b):
+        C = x.size(-1)
+        mean = x.sum(-1, keepdim=True) / C
+        xshift = x - mean
+        rstd = ((xshift**2).sum(-1, keepdim=True) / C + 1e-5) ** -0.5
+        norm = xshift * rstd
+        return norm * w + b, (x, w, mean, rstd)
+
+    @staticmethod
+    def backward(dout, cache):
+        x, w, mean, rstd = cache
+        norm = (x - mean) * rstd
+        db = dout.sum((0, 1))
+        dw = (dout * norm).sum((0, 1))
+        dnorm = dout * w
+        dx = dnorm - dnorm.mean(-1, keepdim=True) - (dnorm * norm).mean(-1, keepdim=True) * norm
+        return dx * rstd, dw, db
+
+    @staticmethod
+    def backward_wrong(dout, cache):  # the mean over the batch, not the features: right only when B*T == C
+        x = cache[0]
+        dx, dw, db = TorchLayerNorm.backward(dout, cache)
+        return dx, dw, db / x.size(-1) * x.size(0) * x.size(1)
+
+
+LN = {"x": ("B", "T", "C"), "w": "C", "b": "C"}
+LN_SIZES = {"B": (1, 2), "T": (1, 3), "C": (2, 4)}
+
+
+def test_a_torch_layer_gets_tensors_with_tensors_true() -> None:
+    with pytest.raises(GradientMismatch, match="tensors=True"):
+        check_layer(TorchLayerNorm.forward, TorchLayerNorm.backward, LN, sizes=LN_SIZES, examples=3, save=False)
+    report = check_layer(TorchLayerNorm.forward, TorchLayerNorm.backward, LN, sizes=LN_SIZES, examples=8,
+                         tensors=True)
+    assert report.examples == 8
+    with pytest.raises(GradientMismatch, match="'b'"):
+        check_layer(TorchLayerNorm.forward, TorchLayerNorm.backward_wrong, LN, sizes=LN_SIZES, examples=8,
+                    tensors=True, save=False)
