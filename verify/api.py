@@ -419,11 +419,7 @@ def _finish(error: GradientMismatch, fn: Any, yours: Any, save: bool, device: st
     if path:
         load = f"[x.to({device!r}) for x in torch.load({path!r})]" if device != "cpu" else f"torch.load({path!r})"
         text += f"\nsaved to {path}; check them again with\n  verify.check_gradient({fn_name}, {name}, {load})"
-    fields = {k: getattr(error, k) for k in ("phase", "output", "output_name", "input", "entry", "yours", "reference",
-                                             "tolerance", "seed", "sizes", "inputs", "verdicts")}
-    final = GradientMismatch(text, saved=path, **fields)
-    final.__cause__ = error.__cause__
-    return final
+    return error.retold(text, path)
 
 
 def check_gradient(

@@ -52,6 +52,20 @@ class GradientMismatch(AssertionError):
         self.saved = saved
         self.verdicts = dict(verdicts or {})
 
+    def retold(self, text: str, saved: str | None) -> GradientMismatch:
+        """The same failure with the whole message (inputs, where they were saved, how to check
+        them again) and the saved file; every field and the cause kept.
+
+        >>> e = GradientMismatch("dx differs", input="x", entry=(0,)).retold("dx differs; saved", "/tmp/f.npz")
+        >>> str(e), e.input, e.entry, e.saved
+        ('dx differs; saved', 'x', (0,), '/tmp/f.npz')
+        """
+        fields = {k: getattr(self, k) for k in ("phase", "output", "output_name", "input", "entry", "yours",
+                                                "reference", "tolerance", "seed", "sizes", "inputs", "verdicts")}
+        final = GradientMismatch(text, saved=saved, **fields)
+        final.__cause__ = self.__cause__
+        return final
+
 
 def entry_index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
     """A flat index as an index into ``shape``.

@@ -886,11 +886,7 @@ def _finish(spec: _Spec, error: GradientMismatch, params: Sequence[Any], save: b
     text += f"; seed {error.seed}" if error.seed is not None else ""
     text += "\non the inputs\n" + show_inputs(arrays)
     text += ("\nsaved to " + path if path else "") + "\ncheck them again with\n  " + _snippet(spec, path, params)
-    fields = {k: getattr(error, k) for k in ("phase", "output", "output_name", "input", "entry", "yours", "reference",
-                                             "tolerance", "seed", "sizes", "inputs", "verdicts")}
-    final = GradientMismatch(text, saved=path, **fields)
-    final.__cause__ = error.__cause__
-    return final
+    return error.retold(text, path)
 
 
 def check_layer(

@@ -69,11 +69,6 @@ def conv_backward_naive(dout, cache):
 
 def conv_pad_backward_naive(dout, cache):
     """Right at padding 1, broken at padding 0 (x[-0:] is all of x): a bug seen in public code."""
-    dx, dw, db = _conv_right(dout, cache)
-    return dx, dw, db
-
-
-def _conv_right(dout, cache):
     x, w, b, conv_param = cache
     stride, pad = conv_param["stride"], conv_param["pad"]
     F, _, HH, WW = w.shape
