@@ -358,7 +358,7 @@ class _Search:
         out += [point for switch in sorted(kinks, key=sp.default_sort_key)[:6]
                 for point in crossings(switch, base, (0.5, -0.5, 0.0, 1e-6, -1e-6, 1e-12, -1e-12), self.domain, tick,
                                        extrema=True)]
-        out += [point for switch in sorted(kinks | {a for a in arguments}, key=sp.default_sort_key)[:6]
+        out += [point for switch in sorted(kinks | arguments, key=sp.default_sort_key)[:6]
                 for point in descended(switch, base, self.domain, tick)]
         out += interiors(answer, base, self.domain, tick)
         return [point for point in out if self.domain.admits(point)]
@@ -418,9 +418,8 @@ def _independent(a: sp.Basic, b: sp.Basic) -> bool:
     >>> _independent(sp.exp(-10**4 * (x - 7)**2), sp.S.Zero), _independent(Sqrt(x)**2, x)
     (True, False)
     """
-    return not any(e.has(Sqrt, sp.log, sp.Abs, sp.Function("f")) or any(
-        not p.exp.is_Integer for p in e.atoms(sp.Pow)) or any(
-        f.func not in (sp.exp, Exp) for f in e.atoms(sp.Function)) for e in (a, b))
+    return not any(any(not p.exp.is_Integer for p in e.atoms(sp.Pow))
+                   or any(f.func not in (sp.exp, Exp) for f in e.atoms(sp.Function)) for e in (a, b))
 
 
 def _then(first: list[dict[sp.Symbol, sp.Rational]],

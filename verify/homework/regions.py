@@ -287,7 +287,7 @@ def interiors(expr: sp.Basic, base: Mapping[sp.Symbol, sp.Rational], domain: Dom
               tick: Callable[[], None] | None = None) -> list[dict[sp.Symbol, sp.Rational]]:
     """A point deep inside each piece of ``expr`` whose conditions are linear in the inputs: each
     argument of a max or min being the largest (smallest), each piecewise condition holding. Found
-    by a linear program (maximise the least slack); the others inputs stay at ``base``. A thin tube
+    by a linear program (maximise the least slack); the other inputs stay at ``base``. A thin tube
     such as ``ismax(0.5, z_1 - z_2, z_2 - z_3, z_3 - z_1, z_2 + 5)`` (1 only where z_1, z_2, z_3 are
     within 0.5 of each other and z_2 < -4.5) is met this way, which random points never do.
 
