@@ -216,6 +216,17 @@ class Vocabulary:
     matrices: dict[str, sp.MatrixSymbol] | tuple = ()
     indexed: dict[str, int] | tuple = ()
     indices: dict[str, str] | tuple = ()
+    # A rank-1 indexed symbol written whole, under its own name: p for the vector of the p_i
+    # (p -> MatrixSymbol("p", n, 1)); an entrywise answer may be given in vector form.
+    vectors: dict[str, sp.MatrixSymbol] | tuple = ()
+    # Functions the problem's forward applies, by (function, argument's name) -> the name of the
+    # result: ("softmax", "z") -> "p" reads softmax(z) as the vector p and softmax(z)_i as p_i.
+    applications: dict[tuple[str, str], str] | tuple = ()
+    # The function f stands for where the problem's activation is known ("sigma"): f(x), f'(x).
+    activation: str = ""
+    # How * between two matrices reads: "product" (the matrix product, as in mathematics) or
+    # "elementwise" (NumPy's and PyTorch's *); between a number and anything it is the product.
+    star: str = "product"
     _bases: dict[str, sp.IndexedBase] = field(default_factory=dict, compare=False)
 
     def lookup(self, name: str) -> sp.Basic:
