@@ -100,8 +100,8 @@ def test_an_exercise_table_shows_its_first_wrong_row() -> None:
     from gradproof.homework_report import student_page
     from verify.homework.problems import grade
 
-    g = grade("bp.step", "3/64; 9/800 -3/512; 1 1")
-    row = {"problem": "bp.step", "answer": "3/64; 9/800 -3/512; 1 1", "verdict": g.verdict, "score": str(g.score),
+    g = grade("bp.step", "1/8; 1/32 -1/64; 1 1")
+    row = {"problem": "bp.step", "answer": "1/8; 1/32 -1/64; 1 1", "verdict": g.verdict, "score": str(g.score),
            "feedback": g.feedback, "counterexample": json.dumps(g.counterexample)}
     page = student_page("cy", [row], {})
-    assert "First wrong row." in page and "649/640" in page and "<math" not in page  # a table is shown as typed
+    assert "First wrong row." in page and "33/32, -15/32" in page and "<math" not in page  # a table is shown as typed

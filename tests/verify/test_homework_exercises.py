@@ -32,11 +32,22 @@ def test_the_perceptron_key_is_a_real_training_run() -> None:
 
 def test_the_bp_key_matches_the_lecture_formulas_by_hand() -> None:
     rows = dict(_key("bp.step"))
-    O, H, w_kj, T = Fraction(3, 4), (Fraction(3, 5), Fraction(1, 2)), (Fraction(1), Fraction(-1, 2)), 1
+    O, H, w_kj, T = Fraction(1, 2), (Fraction(1, 2), Fraction(1, 2)), (Fraction(1), Fraction(-1, 2)), 1
     delta_k = (T - O) * O * (1 - O)
-    assert rows["delta_k"] == (delta_k,) == (Fraction(3, 64),)
+    assert rows["delta_k"] == (delta_k,) == (Fraction(1, 8),)
     assert rows["delta_j"] == tuple(h * (1 - h) * w * delta_k for h, w in zip(H, w_kj))
     assert rows["w_kj(t+1)"] == tuple(w + Fraction(1, 2) * delta_k * h for w, h in zip(w_kj, H))
+    assert rows["b_k(t+1)"] == (Fraction(-1, 4) + Fraction(1, 4) * delta_k,)  # beta = 1/4, the bias rate
+
+
+def test_the_bp_statement_is_what_its_own_weights_give(monkeypatch: pytest.MonkeyPatch) -> None:
+    from verify.homework import exercises
+
+    statement = exercises.EXERCISES["bp.step"].statement
+    assert "H = (1/2, 1/2) and O = 1/2" in statement and "beta = 1/4 for the biases" in statement
+    monkeypatch.setitem(exercises._BP, "H", ("3/5", "1/2"))  # the statement this exercise once made
+    with pytest.raises(ValueError, match="states a unit's output 3/5"):
+        exercises._bp_rows()
 
 
 @pytest.mark.parametrize("exercise", ["perceptron.table_and", "perceptron.table_lecture2d", "bp.step"])
@@ -63,7 +74,7 @@ def test_the_first_wrong_row_is_named_with_partial_credit() -> None:
 
 def test_a_rounded_value_is_wrong_with_a_hint() -> None:
     rows = _table("bp.step")
-    rows[0] = "0.0469"  # 3/64 = 0.046875
+    rows[0] = "0.1249"  # 1/8 = 0.125
     g = grade("bp.step", "\n".join(rows))
     assert g.verdict == "incorrect" and "row 1 (delta_k)" in g.feedback and "rounded" in g.feedback
 
@@ -84,9 +95,9 @@ def test_read_rows_reads_back_what_it_is_given(values: list[Fraction]) -> None:
 
 
 def test_cli_check_and_problems_list_the_exercises(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", "bp.step", "3/64"]) == 0
+    assert main(["check", "bp.step", "1/8"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("incorrect (0.1667): 1 rows given; the table has 6: row 2 (delta_j) is missing")
-    assert "row 2 (delta_j): expected 9/800, -3/512, yours nothing" in out
+    assert "row 2 (delta_j): expected 1/32, -1/64, yours nothing" in out
     assert main(["problems"]) == 0
     assert "perceptron.table_and" in capsys.readouterr().out

@@ -137,9 +137,11 @@ def _perceptron_statement(dataset: str) -> str:
 _BP = {
     "sizes": {"I": 2, "H": 2, "O": 1, "H2": 1},
     "numbers": {"I_1": "1", "I_2": "1/2", "T_1": "1", "wh_11": "1/2", "wh_12": "-1", "wh_21": "1/4", "wh_22": "1",
-                "bh_1": "0", "bh_2": "1/2", "wo_11": "1", "wo_12": "-1/2", "bo_1": "1/4", "alpha": "1/2", "beta": "1/4"},
-    "H": ("3/5", "1/2"),
-    "O": ("3/4",),
+                "bh_1": "0", "bh_2": "-3/4", "wo_11": "1", "wo_12": "-1/2", "bo_1": "-1/4", "alpha": "1/2", "beta": "1/4"},
+    # Stated in the exercise and checked against its own weights in _bp_rows: a sigmoid gives an exact
+    # fraction only at net = 0, so the weights put every unit there (1/2 + -1/2 + 0, 1/4 + 1/2 - 3/4, ...).
+    "H": ("1/2", "1/2"),
+    "O": ("1/2",),
 }
 _BP_ROWS = (("delta_k", "delta_k"), ("delta_j", "delta_j"), ("w_kj(t+1)", "update_w_output"),
             ("b_k(t+1)", "update_b_output"), ("w_ji(t+1)", "update_w_hidden"), ("b_j(t+1)", "update_b_hidden"))
@@ -156,6 +158,10 @@ def _bp_rows() -> tuple[tuple[str, tuple[Fraction, ...]], ...]:
     activation = {h.args[0]: value for h, value in hidden.items()}
     activation |= {o.xreplace(hidden).args[0]: sp.Rational(v) for o, v in zip(env["O"], _BP["O"])}
     numbers = {s: sp.Rational(v) for name, v in _BP["numbers"].items() for s in [sp.Symbol(name)]}
+    for net, value in activation.items():  # the statement's forward pass must be what its weights give
+        at_numbers = net.xreplace({s: numbers[sp.Symbol(s.name)] for s in net.free_symbols if sp.Symbol(s.name) in numbers})
+        if sp.simplify(1 / (1 + sp.exp(-at_numbers)) - value) != 0:
+            raise ValueError(f"the BP exercise states a unit's output {value}, but its weights give sigmoid({at_numbers})")
 
     def at(m: Any) -> tuple[Fraction, ...]:
         m = sp.Matrix(m).replace(lambda e: getattr(e, "func", None) == f and e.args[0] in activation,
@@ -176,8 +182,9 @@ def _bp_statement() -> str:
     return ("A BP network with 2 inputs, 2 sigmoid hidden units and 1 sigmoid output. Inputs I = "
             f"({n['I_1']}, {n['I_2']}), target T = {n['T_1']}; hidden weights w_ji = [[{n['wh_11']}, {n['wh_12']}], "
             f"[{n['wh_21']}, {n['wh_22']}]], hidden biases b_j = ({n['bh_1']}, {n['bh_2']}); output weights w_kj = "
-            f"[{n['wo_11']}, {n['wo_12']}], output bias b_k = {n['bo_1']}; alpha = {n['alpha']}, beta = {n['beta']}. "
-            f"The forward pass gave H = ({', '.join(_BP['H'])}) and O = {_BP['O'][0]}. Write, one row each and in "
+            f"[{n['wo_11']}, {n['wo_12']}], output bias b_k = {n['bo_1']}; learning rates alpha = {n['alpha']} for the "
+            f"weights and beta = {n['beta']} for the biases (w(t+1) = w + alpha delta x, b(t+1) = b + beta delta). "
+            f"The forward pass gives H = ({', '.join(_BP['H'])}) and O = {_BP['O'][0]}. Write, one row each and in "
             "this order: delta_k; delta_1, delta_2; the new w_kj (w_11, w_12); the new b_k; the new w_ji "
             "(w_11, w_12, w_21, w_22); the new b_j (b_1, b_2). Exact fractions.")
 
