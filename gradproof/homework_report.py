@@ -1,10 +1,10 @@
 """Homework feedback pages: one self-contained HTML page per student from a graded class.
 
 Built from the grade store's rows (``gradproof grade --report``) or a results.csv: for each student,
-every answer typeset (MathML, as the derivation reports do), its verdict, score, feedback and
-counterexample, plus an index page of the class. Answers are the students' own text: everything
-is escaped, and an answer is typeset only when it was read as a valid answer; otherwise its text
-is shown as it was typed.
+every answer typeset as the student wrote it (MathML from its parse tree, verify/homework/typeset.py),
+its verdict, score, feedback and counterexample, plus an index page of the class. Answers are the
+students' own text: everything is escaped, and an answer is typeset only when it was read as a
+valid answer; otherwise its text is shown as it was typed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from .report import _h, _math, _mathml, _page, _pill
+from .report import _h, _mathml, _page, _pill
 
 __all__ = ["student_page", "write_pages"]
 
@@ -25,13 +25,22 @@ _CSS = (
 
 
 def _typeset(problem_id: str, text: str, verdict: str) -> str:
-    """The answer as MathML where it reads as one, else as the text typed."""
+    r"""The answer as MathML, in the form the student wrote it, where it reads as one; else as typed.
+
+    Typeset from the answer's parse tree, not from the SymPy it reads as: a simplified form
+    (``(1/3)√3 dSK`` for ``\frac{1}{\sqrt{d_k}} dS K``) is not what the student wrote.
+
+    >>> "<mfrac>" in _typeset("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} dS K", "incorrect")
+    True
+    """
     if verdict != "invalid":
         from verify.homework.language import InvalidAnswer
-        from verify.homework.problems import read_answer
+        from verify.homework.problems import _setting, read_answer
+        from verify.homework.typeset import typeset_math
 
         try:
-            return _mathml(_math(read_answer(problem_id, text)), display=True)
+            read_answer(problem_id, text)  # typeset only what reads as an answer to this problem
+            return _mathml(typeset_math(text, _setting(problem_id, 0)[1]), display=True)
         except (InvalidAnswer, KeyError, ValueError, TypeError):
             pass
     return f'<div class="typed">{_h(text[:2000])}{"…" if len(text) > 2000 else ""}</div>'

@@ -69,7 +69,9 @@ def test_a_page_typesets_answers_and_shows_feedback(graded: Path) -> None:
     assert "__import__(&quot;os&quot;)" in text  # the invalid answer as typed, escaped
     assert "invalid" in text and "cannot read" in text
     ann = (graded / "pages" / "ann.html").read_text()
-    assert re.search(r"<msup>.*<mi>A</mi>.*<mi>T</mi>", ann, re.DOTALL) or "<mi>A</mi>" in ann
+    # typeset as written (A^\top G), not from the SymPy it reads as
+    assert re.search(r"<msup><mrow><mi>A</mi></mrow><mi>⊤</mi></msup>.*<mi>G</mi>", ann, re.DOTALL)
+    assert 'alttext="A^{\\top} G"' in ann
 
 
 def test_hostile_names_are_escaped_and_hashed(graded: Path) -> None:

@@ -1,0 +1,518 @@
+"""An answer typeset as the student wrote it: LaTeX and presentation MathML from its parse tree.
+
+Feedback pages show "your answer". Printing the SymPy expression an answer reads as would show a
+simplified form (``\\frac{1}{\\sqrt{d_k}} dS K`` came out as ``(1/3)√3 dSK``), which is not what
+the student wrote and hides the very slip the feedback is about. So this module prints the parse
+tree of ``answer.lark`` itself: fractions stay fractions and slashes slashes, factors keep their
+order, sums keep their bounds, and every bracket the student wrote is kept. Brackets are added
+only where the printed form needs them to keep the tree's meaning (a brace group ``{a+b} c``,
+invisible in LaTeX, is shown as ``(a+b) c``; ``(\\ln x)^{2}`` for the power of ``\\ln x``).
+
+What is and is not checked:
+
+- The LaTeX written here reads back, through ``language.parse`` with the same vocabulary, as the
+  same expression as the original (the tests check this on generated answers).
+- The rules of the grammar are one table, ``RULES`` (rule name -> printer). A rule that is not in
+  it (the grammar grows), or whose node has a shape its printer does not expect, is printed as its
+  source text in ``\\text{...}`` with its sub-expressions typeset in place: a new rule never breaks
+  a page, it only looks plainer.
+- Everything taken from the answer is escaped (for MathML as HTML text, for LaTeX inside
+  ``\\text{}``): the text is a student's, and hostile.
+- No recursion: the tree is walked with an explicit stack, children before parents.
+
+>>> from verify.homework.language import Vocabulary
+>>> words = Vocabulary(scalars={"d_k": 3}, matrices={"dS": None, "K": None})
+>>> typeset(r"\\frac{1}{\\sqrt{d_k}} dS K", words)
+'\\\\frac{1}{\\\\sqrt{d_k}} dS K'
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from functools import cache
+
+from lark import Token, Tree
+
+from .language import (
+    LIMITS,
+    InvalidAnswer,
+    Vocabulary,
+    _depth,
+    _parser,
+    _shadow,
+    normalise,
+)
+
+__all__ = ["RULES", "typeset", "typeset_math", "typeset_mathml"]
+
+# How tightly a printed piece holds together, as the grammar's levels: a piece can stand where the
+# grammar expects its level or a lower one without brackets (a product can be a term of a sum).
+SUM, PRODUCT, SIGNED, FACTOR, POWER, POSTFIX, ATOM = range(1, 8)
+
+
+@dataclass(frozen=True)
+class Printed:
+    """One node printed: its LaTeX, its MathML and what a parent needs to know to place it."""
+
+    latex: str
+    mathml: str
+    level: int = ATOM
+    open_end: bool = False  # ends in a sum's unbracketed body: a product written after it would join the sum
+    raised: bool = False  # ends in a superscript: a second one needs braces in LaTeX ({A^{\top}}^{\top})
+    loose: bool = False  # a function applied without brackets (\ln x): its power reads (\ln x)^{2}
+
+
+@dataclass(frozen=True)
+class _Context:
+    text: str  # the normalised text the tree was read from: positions index into it
+    words: Vocabulary
+
+
+_Printer = Callable[[Tree, list[Printed], _Context], Printed]
+
+
+class _Unexpected(Exception):
+    """A node of a known rule with a shape its printer does not know: printed as its source text."""
+
+
+# --- pieces -----------------------------------------------------------------------------------
+
+def _esc(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+_TEXT_SPECIALS = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "%": r"\%", "#": r"\#",
+                  "&": r"\&", "_": r"\_", "^": r"\^{}", "~": r"\~{}"}
+
+
+def _latex_text(text: str) -> str:
+    """``text`` as LaTeX inside ``\\text{}``, every special character escaped."""
+    return "".join(_TEXT_SPECIALS.get(ch, ch) for ch in text)
+
+
+def _shown(source: str) -> str:
+    """Source text as a reader should see it: without the suffix ``_shadow`` adds to a symbol."""
+    return source.replace("Declared", "")
+
+
+def _text(source: str) -> Printed:
+    shown = _shown(source)
+    return Printed(r"\text{" + _latex_text(shown) + "}", f"<mtext>{_esc(shown)}</mtext>")
+
+
+def _bracket(p: Printed) -> Printed:
+    return Printed(r"\left(" + p.latex + r"\right)", f"<mrow><mo>(</mo>{p.mathml}<mo>)</mo></mrow>")
+
+
+def _slot(p: Printed, level: int, closed: bool = False) -> Printed:
+    """``p`` where the grammar expects ``level``, bracketed if it holds together less tightly (or,
+    with ``closed``, if a product written after it would be read into a sum it ends with)."""
+    return _bracket(p) if p.level < level or (closed and p.open_end) else p
+
+
+def _base(p: Printed) -> Printed:
+    """``p`` under a superscript (power, transpose, prime)."""
+    p = _slot(p, POSTFIX)
+    if p.loose:  # \ln x^{2} reads (\ln x)^2 in our grammar but ln(x^2) to a reader: show the brackets
+        p = _bracket(p)
+    if p.raised:  # A^{\top}^{\top} is a LaTeX error; braces group without showing anything
+        p = replace(p, latex="{" + p.latex + "}")
+    return p
+
+
+def _row(*parts: str) -> str:
+    return "<mrow>" + "".join(parts) + "</mrow>"
+
+
+_LATIN_OR_GREEK = r"[A-Za-z]|alpha|beta|gamma|delta|epsilon|varepsilon|eta|mu|sigma|tau|theta|lambda|omega|phi|psi|pi|rho|nu|xi|zeta|kappa|chi"
+GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ϵ", "varepsilon": "ε", "eta": "η",
+         "mu": "μ", "sigma": "σ", "tau": "τ", "theta": "θ", "lambda": "λ", "omega": "ω", "phi": "ϕ", "psi": "ψ",
+         "pi": "π", "rho": "ρ", "nu": "ν", "xi": "ξ", "zeta": "ζ", "kappa": "κ", "chi": "χ"}
+# A decorated name as the normaliser spells it (xhat for \hat{x}) -> its LaTeX command and MathML accent.
+DECORATIONS = {"hat": (r"\hat", "^"), "bar": (r"\bar", "¯"), "tilde": (r"\tilde", "~")}
+
+
+@cache
+def _reads_as(latex: str) -> str | None:
+    """What the normaliser makes of ``latex``, or None where it refuses it: a spelling is printed only
+    if it reads back (the normaliser grows; this follows it)."""
+    try:
+        return normalise(latex)
+    except InvalidAnswer:
+        return None
+
+
+def _letter(base: str) -> tuple[str, str]:
+    """A name's base without subscript, as LaTeX and MathML."""
+    if base in GREEK:
+        return "\\" + base, f"<mi>{GREEK[base]}</mi>"
+    for word, (command, accent) in DECORATIONS.items():
+        inner = re.fullmatch(rf"({_LATIN_OR_GREEK}){word}", base)
+        if inner:
+            latex, mathml = _letter(inner.group(1))
+            # LaTeX: the decoration only if the normaliser reads it back as this name
+            written = f"{command}{{{latex}}}"
+            shown = written if _reads_as(written) == base else base
+            return shown, f'<mover accent="true">{mathml}<mo>{accent}</mo></mover>'
+    return base, f"<mi>{_esc(base)}</mi>"
+
+
+_PIECES = re.compile(r"[A-Za-z]+(?:_[A-Za-z0-9]+)?|\d+|\S")
+
+
+def _plain(text: str) -> tuple[str, str]:
+    """A subscript or a sum's bound (``kj``, ``i+u-1,j``, ``n_O-1``) as LaTeX and MathML, escaped."""
+    latex, mathml = [], []
+    for piece in _PIECES.findall(text.replace("!=", "≠")):
+        if piece[0].isdigit():
+            latex.append(piece)
+            mathml.append(f"<mn>{piece}</mn>")
+        elif piece[0].isalpha():
+            latex.append(piece)
+            base, _, sub = piece.partition("_")
+            letters = "".join(f"<mi>{c}</mi>" for c in base) if len(base) <= 2 else f"<mi>{base}</mi>"
+            mathml.append(f"<msub><mrow>{letters}</mrow><mi>{sub}</mi></msub>" if sub else letters)
+        elif piece in "+-=,":
+            latex.append(piece)
+            mathml.append('<mo separator="true">,</mo>' if piece == "," else f"<mo>{'−' if piece == '-' else piece}</mo>")
+        elif piece == "≠":
+            latex.append(r" \neq ")
+            mathml.append("<mo>≠</mo>")
+        else:  # anything else in a bound is the student's: shown, escaped
+            latex.append(r"\text{" + _latex_text(piece) + "}")
+            mathml.append(f"<mtext>{_esc(piece)}</mtext>")
+    return "".join(latex), _row(*mathml)
+
+
+# --- the printers, one per rule -----------------------------------------------------------------
+
+def _token(node: Tree, index: int = 0) -> str:
+    child = node.children[index]
+    if not isinstance(child, Token):
+        raise _Unexpected(node.data)
+    return str(child)
+
+
+def _trees(node: Tree, kids: list[Printed], count: int) -> list[Printed]:
+    if len(kids) != count:
+        raise _Unexpected(node.data)
+    return kids
+
+
+def _name(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    written = _token(node)
+    base, _, sub = written.partition("_")
+    if base.endswith("Declared"):  # _shadow's suffix: the problem's own sigma, not the function
+        base = base.removesuffix("Declared")
+    latex, mathml = _letter(base)
+    if not sub:
+        return Printed(latex, mathml)
+    sub_latex, sub_mathml = _plain(sub.strip("{}"))
+    if written in dict(ctx.words.scalars) or written in dict(ctx.words.matrices):
+        # a symbol declared with its subscript (d_k, W_2) is looked up by its name as written: braces
+        # would make it another name
+        return Printed(f"{latex}_{sub}", f"<msub>{mathml}{sub_mathml}</msub>")
+    return Printed(f"{latex}_{{{sub_latex}}}", f"<msub>{mathml}{sub_mathml}</msub>")
+
+
+def _number(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    written = _token(node)  # digits, a dot, an e and a sign, by the grammar
+    return Printed(written, f"<mn>{_esc(written)}</mn>")
+
+
+def _infix(latex: str, mathml: str, left: int, right: int, level: int) -> _Printer:
+    """A binary operator: its operands placed at the grammar's levels for its left and right side."""
+
+    def printer(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+        a, b = _trees(node, kids, 2)
+        a, b = _slot(a, left, closed=level == PRODUCT), _slot(b, right)
+        return Printed(f"{a.latex} {latex} {b.latex}", _row(a.mathml, mathml, b.mathml), level, b.open_end)
+
+    return printer
+
+
+def _juxtapose(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    a, b = _trees(node, kids, 2)
+    a, b = _slot(a, PRODUCT, closed=True), _slot(b, FACTOR)
+    # a space in LaTeX, as typed (dS K); invisible times and a thin space in MathML, so dS K is not dSK
+    return Printed(f"{a.latex} {b.latex}", _row(a.mathml, '<mo>&#x2062;</mo><mspace width="0.17em"/>', b.mathml),
+                   PRODUCT, b.open_end)
+
+
+def _matmul(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """``A @ B`` is the product AB, written as mathematics writes it: side by side."""
+    b = _trees(node, kids, 2)[1]
+    if b.latex[:1].isdigit() or b.latex.startswith(r"\left|"):  # A 2 and |a| |b| read otherwise: a dot
+        return _infix(r"\cdot", "<mo>⋅</mo>", PRODUCT, SIGNED, PRODUCT)(node, kids, ctx)
+    return _juxtapose(node, kids, ctx)
+
+
+def _mul(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """``*``: a centred dot, or an asterisk where the problem reads ``*`` between matrices as NumPy does."""
+    if ctx.words.star == "elementwise":
+        return _infix(r"\ast", "<mo>∗</mo>", PRODUCT, SIGNED, PRODUCT)(node, kids, ctx)
+    return _infix(r"\cdot", "<mo>⋅</mo>", PRODUCT, SIGNED, PRODUCT)(node, kids, ctx)
+
+
+def _div(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """``\\frac{a}{b}`` as a fraction and ``a/b`` as a slash: as written."""
+    a, b = _trees(node, kids, 2)
+    if isinstance(node.children[0], Token):  # the FRAC token
+        return Printed(rf"\frac{{{a.latex}}}{{{b.latex}}}", f"<mfrac>{_row(a.mathml)}{_row(b.mathml)}</mfrac>")
+    return _infix("/", "<mo>/</mo>", PRODUCT, SIGNED, PRODUCT)(node, kids, ctx)
+
+
+def _neg(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    (a,) = _trees(node, kids, 1)
+    a = _slot(a, SIGNED)
+    return Printed(("- " if a.latex.startswith("-") else "-") + a.latex, _row("<mo>−</mo>", a.mathml), SIGNED, a.open_end)
+
+
+def _pow(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    a, b = _trees(node, kids, 2)
+    a = _base(a)  # the exponent sits in braces: any expression goes there without brackets
+    return Printed(f"{a.latex}^{{{b.latex}}}", f"<msup>{_row(a.mathml)}{_row(b.mathml)}</msup>", POWER, raised=True)
+
+
+def _postfix(latex: str, mathml: str) -> _Printer:
+    def printer(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+        (a,) = _trees(node, kids, 1)
+        a = _base(a)
+        return Printed(a.latex + latex, f"<msup>{_row(a.mathml)}{mathml}</msup>", POSTFIX, raised=True)
+
+    return printer
+
+
+def _abs(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    (a,) = _trees(node, kids, 1)
+    return Printed(r"\left|" + a.latex + r"\right|", _row("<mo>|</mo>", a.mathml, "<mo>|</mo>"))
+
+
+def _sqrt(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    (a,) = _trees(node, kids, 1)
+    return Printed(rf"\sqrt{{{a.latex}}}", f"<msqrt>{_row(a.mathml)}</msqrt>")
+
+
+_SUM_TOKEN = re.compile(r"sum_(?:([a-z])|\{([^{}]*)\})(?:\^\{([^{}]*)\})?")
+
+
+def _sum_over(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """``\\sum_{k}``, ``\\sum_{k=1}^{n}``, ``\\sum_{k \\neq i}``: its bounds as the token has them."""
+    (body,) = _trees(node, kids, 1)
+    match = _SUM_TOKEN.fullmatch(_token(node))
+    if match is None:
+        raise _Unexpected("sum_over")
+    low_latex, low_mathml = _plain(match.group(1) or match.group(2))
+    latex = rf"\sum_{{{low_latex}}}"
+    sign = "<mo movablelimits=\"false\">∑</mo>"
+    if match.group(3) is None:
+        mathml = f"<munder>{sign}{low_mathml}</munder>"
+    else:
+        high_latex, high_mathml = _plain(match.group(3))
+        latex += f"^{{{high_latex}}}"
+        mathml = f"<munderover>{sign}{low_mathml}{high_mathml}</munderover>"
+    body = _slot(body, PRODUCT)
+    return Printed(f"{latex} {body.latex}", _row(mathml, body.mathml), FACTOR, open_end=True)
+
+
+def _arguments(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    return Printed(", ".join(k.latex for k in kids), '<mo separator="true">,</mo>'.join(k.mathml for k in kids))
+
+
+# How a function's name is written: LaTeX's own operators, sigma as the letter; others by
+# \operatorname where the normaliser reads that back (see _function).
+_FUNCTION_LATEX = {"exp": r"\exp", "log": r"\log", "ln": r"\ln", "tanh": r"\tanh", "max": r"\max", "min": r"\min",
+                   "sigma": r"\sigma"}
+
+
+@cache
+def _function(word: str) -> tuple[str, str]:
+    """A function's name as LaTeX and MathML."""
+    mathml = f"<mi>{GREEK.get(word, _esc(word))}</mi>"
+    if word in _FUNCTION_LATEX:
+        return _FUNCTION_LATEX[word], mathml
+    for spelling in (rf"\operatorname{{{word}}}", rf"\mathrm{{{word}}}"):
+        if _reads_as(spelling + "(x)") == f"{word}(x)":
+            return spelling, mathml
+    return word, mathml  # read back as written; italic in LaTeX, but the page shows the MathML
+
+
+def _call(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    word = _token(node)
+    (args,) = _trees(node, kids, 1)
+    if word == "sqrt" and "," not in args.latex:  # sqrt(x) is the root sign, written either way
+        return _sqrt(node, kids, ctx)
+    latex, mathml = _function(word)
+    return Printed(latex + r"\left(" + args.latex + r"\right)",
+                   _row(mathml, "<mo>&#x2061;</mo>", "<mo>(</mo>", _row(args.mathml), "<mo>)</mo>"))
+
+
+def _call1(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """``\\ln p_i``, ``\\exp x``: a function of one factor, without brackets, as written."""
+    word = _token(node)
+    (arg,) = _trees(node, kids, 1)
+    if word == "sqrt":
+        return _sqrt(node, kids, ctx)
+    latex, mathml = _function(word)
+    arg = _slot(arg, POSTFIX)
+    return Printed(f"{latex} {arg.latex}", _row(mathml, "<mo>&#x2061;</mo>", arg.mathml), loose=True)
+
+
+# The table: one printer per rule of answer.lark. A rule missing here prints as its source text.
+RULES: Mapping[str, _Printer] = {
+    "name": _name,
+    "number": _number,
+    "add": _infix("+", "<mo>+</mo>", SUM, PRODUCT, SUM),
+    "sub": _infix("-", "<mo>−</mo>", SUM, PRODUCT, SUM),
+    "mul": _mul,
+    "div": _div,
+    "matmul": _matmul,
+    "hadamard": _infix(r"\odot", "<mo>⊙</mo>", PRODUCT, SIGNED, PRODUCT),
+    "juxtapose": _juxtapose,
+    "neg": _neg,
+    "sum_over": _sum_over,
+    "pow": _pow,
+    "transpose": _postfix(r"^{\top}", "<mi>⊤</mi>"),
+    "prime": _postfix("'", "<mo>′</mo>"),
+    "abs": _abs,
+    "sqrt": _sqrt,
+    "call": _call,
+    "call1": _call1,
+    "arguments": _arguments,
+}
+# Rules whose own syntax puts one pair of round brackets around each sub-tree: f(x)'s are not the
+# student's extra brackets.
+_OWN_BRACKETS = {"call": 1}
+
+
+# --- the walk -----------------------------------------------------------------------------------
+
+def _span(node: Tree) -> tuple[int, int] | None:
+    start, end = getattr(node.meta, "start_pos", None), getattr(node.meta, "end_pos", None)
+    return None if start is None or end is None else (start, end)
+
+
+def _written_brackets(text: str, inner: tuple[int, int], outer: tuple[int, int]) -> int:
+    """How many pairs of round brackets the student wrote right around ``inner`` inside ``outer``.
+
+    The grammar inlines ``( sum )``, so a bracket leaves no node; the text around a node's span
+    says it was there. Braces (``{a+b}``) group without showing and are passed over.
+    """
+    left, right, pairs = inner[0] - 1, inner[1], 0
+    while True:
+        while left >= outer[0] and text[left] == " ":
+            left -= 1
+        while right < outer[1] and text[right] == " ":
+            right += 1
+        if left < outer[0] or right >= outer[1]:
+            return pairs
+        pair = text[left] + text[right]
+        if pair == "()":
+            pairs += 1
+        elif pair != "{}":
+            return pairs
+        left, right = left - 1, right + 1
+
+
+def _verbatim(node: Tree, kids: list[tuple[Tree, Printed]], ctx: _Context) -> Printed:
+    """A node no printer knows: its source text, with its sub-expressions typeset in place."""
+    span = _span(node)
+    if span is None:
+        return _text(" ".join(str(t) for t in node.scan_values(lambda v: isinstance(v, Token))))
+    latex, mathml, at = [], [], span[0]
+    for kid, printed in kids:
+        where = _span(kid)
+        if where is None or where[0] < at or where[1] > span[1]:
+            return _text(ctx.text[span[0]:span[1]])
+        if ctx.text[at:where[0]].strip():
+            gap = _text(ctx.text[at:where[0]].strip())
+            latex.append(gap.latex)
+            mathml.append(gap.mathml)
+        latex.append(printed.latex)
+        mathml.append(printed.mathml)
+        at = where[1]
+    if ctx.text[at:span[1]].strip():
+        gap = _text(ctx.text[at:span[1]].strip())
+        latex.append(gap.latex)
+        mathml.append(gap.mathml)
+    return Printed(" ".join(latex), _row(*mathml))
+
+
+def _print_node(node: Tree, done: Mapping[int, Printed], ctx: _Context, outer: tuple[int, int]) -> Printed:
+    trees = [c for c in node.children if isinstance(c, Tree)]
+    printer = RULES.get(node.data)
+    if printer is not None:
+        span, kids = _span(node) or outer, []
+        for kid in trees:
+            printed, where = done[id(kid)], _span(kid)
+            written = 0 if where is None else _written_brackets(ctx.text, where, span) - _OWN_BRACKETS.get(node.data, 0)
+            for _ in range(written):
+                printed = _bracket(printed)
+            kids.append(printed)
+        try:
+            return printer(node, kids, ctx)
+        except (_Unexpected, ValueError, IndexError, TypeError):
+            pass  # a shape this printer does not know: shown as written, below
+    return _verbatim(node, [(kid, done[id(kid)]) for kid in trees], ctx)
+
+
+def _printed(text: str, words: Vocabulary) -> Printed:
+    normal = _shadow(normalise(text), words)
+    if not normal:
+        raise InvalidAnswer("the answer is empty")
+    if _depth(normal) > LIMITS.depth:
+        raise InvalidAnswer(f"brackets nest more than {LIMITS.depth} deep")
+    try:
+        tree = _parser().parse(normal)
+    except Exception as error:  # lark's errors; language.parse words them for the student
+        raise InvalidAnswer("cannot read the answer") from error
+    ctx = _Context(normal, words)
+    whole = (0, len(normal))
+    done: dict[int, Printed] = {}
+    stack: list[tuple[Tree, bool]] = [(tree, False)]
+    while stack:  # children before parents, without recursion
+        node, expanded = stack.pop()
+        if expanded:
+            done[id(node)] = _print_node(node, done, ctx, whole)
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in reversed(node.children) if isinstance(c, Tree))
+    result = done[id(tree)]
+    where = _span(tree)
+    for _ in range(0 if where is None else _written_brackets(normal, where, whole)):
+        result = _bracket(result)  # (a + b) as the whole answer keeps its brackets too
+    return result
+
+
+def typeset(text: str, words: Vocabulary) -> str:
+    """The answer as LaTeX, in the student's own form; raises ``InvalidAnswer`` if it cannot be read.
+
+    >>> words = Vocabulary(indexed={"O": 1, "T": 1, "delta": 1, "w": 2}, indices={"k": "n_O", "j": "n_H"})
+    >>> typeset("(T_k - O_k) O_k (1 - O_k)", words)
+    '\\\\left(T_{k} - O_{k}\\\\right) O_{k} \\\\left(1 - O_{k}\\\\right)'
+    >>> typeset("sum_k delta_k w_kj", words)
+    '\\\\sum_{k} \\\\delta_{k} w_{kj}'
+    """
+    return _printed(text, words).latex
+
+
+def typeset_mathml(text: str, words: Vocabulary) -> str:
+    """The answer as presentation MathML (the content of a ``<math>`` element), escaped.
+
+    >>> typeset_mathml("x_i/2", Vocabulary(indexed={"x": 1}, indices={"i": "n"}))
+    '<mrow><msub><mi>x</mi><mrow><mi>i</mi></mrow></msub><mo>/</mo><mn>2</mn></mrow>'
+    """
+    return _printed(text, words).mathml
+
+
+def typeset_math(text: str, words: Vocabulary) -> dict[str, str]:
+    """LaTeX, MathML and the typed text, in the form ``gradproof.report`` lays out a formula.
+
+    >>> sorted(typeset_math("p_i - y_i", Vocabulary(indexed={"p": 1, "y": 1}, indices={"i": "n"})))
+    ['latex', 'mathml', 'text']
+    """
+    printed = _printed(text, words)
+    return {"latex": printed.latex, "mathml": printed.mathml, "text": text}
