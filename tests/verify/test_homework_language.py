@@ -58,7 +58,7 @@ def test_equivalent_spellings_read_alike(words: Vocabulary, forms: list[str]) ->
     ("exp(A)", ATT, "apply it to an entry"),
     ("1 / A", ATT, "cannot divide by a matrix"),
     ("p_i^T", CE, "only a matrix or vector has a transpose"),
-    (r"\frac{\partial L}{\partial z_i}", CE, "partial' here"),
+    (r"\frac{\partial L}{\partial z_i}", CE, "cannot read 'partial'"),
     ("", CE, "empty"),
     ("p_i +", CE, "cannot read the answer"),
 ])

@@ -163,7 +163,6 @@ def test_a_primed_matrix_grades_as_its_transpose(text: str) -> None:
 
 
 @pytest.mark.parametrize(("problem", "text"), [
-    ("bp.delta_output_sigmoid", "(T_k - O_k) f'(net_k)"), ("bp.delta_output_sigmoid", "(T_k - O_k) sigma'(O_k)"),
     ("bp.delta_output_sigmoid", "(T_k - O_k) O_k'"), ("bp.delta_output_sigmoid", "(T_k - O_k) sigma'"),
     ("softmax_ce.grad_z", "p_i' - y_i"), ("softmax_ce.grad_z", "(p_i - y_i)'"), ("attention.grad_V", "A'' G"),
     ("attention.grad_V", "(A G)' G"),

@@ -74,8 +74,9 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
@@ -84,8 +85,10 @@ import sympy as sp
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput, VisitError
 from lark.visitors import Transformer_NonRecursive
+from sympy.logic.boolalg import BooleanFunction
 
-__all__ = ["LIMITS", "InvalidAnswer", "Limits", "Vocabulary", "normalise", "parse"]
+__all__ = ["LIMITS", "AtExtremum", "InvalidAnswer", "Limits", "MaxOver", "MinOver", "Vocabulary", "normalise",
+           "parse", "star_matters"]
 
 
 @dataclass(frozen=True)
@@ -120,78 +123,176 @@ class InvalidAnswer(ValueError):
     """The answer cannot be read; the message says why, in one short line."""
 
 
-# LaTeX and Unicode spellings -> the grammar's tokens. Order matters: longer commands first.
+# LaTeX and Unicode spellings -> the grammar's tokens. Order matters: longer commands first, and
+# the arrows before \left (\leftarrow) and \le (\leq, \left).
 _REPLACEMENTS = [
-    (r"\left", ""), (r"\right", ""), (r"\,", " "), (r"\;", " "), (r"\!", ""), (r"\quad", " "), (r"\ ", " "),
-    (r"\cdot", "*"), (r"\times", "*"), (r"\odot", "⊙"), (r"\circ", "⊙"), (r"\ast", "*"),
+    (r"\leftarrow", " ← "), (r"\longleftarrow", " ← "), (r"\gets", " ← "), (r"\coloneqq", " := "), ("≔", " := "),
+    (r"\left.", ""), (r"\right.", ""), (r"\left", ""), (r"\right", ""), (r"\{", "{"), (r"\}", "}"),
+    (r"\,", " "), (r"\;", " "), (r"\:", " "), (r"\!", ""), (r"\qquad", " "), (r"\quad", " "), (r"\ ", " "),
+    (r"\cdot", "*"), (r"\times", "*"), (r"\odot", "⊙"), (r"\circ", "⊙"), (r"\ast", "*"), ("**", "^"),
     (r"^{\top}", "ᵀ"), (r"^\top", "ᵀ"), (r"^{T}", "ᵀ"), (r"^{\mathsf{T}}", "ᵀ"), (r"\top", "ᵀ"),
     (r"\exp", "exp"), (r"\log", "log"), (r"\ln", "ln"), (r"\tanh", "tanh"), (r"\max", "max"), (r"\min", "min"),
-    (r"\operatorname{ismax}", "ismax"), (r"\mathrm{ismax}", "ismax"), (r"\operatorname{softmax}", "softmax"), (r"\operatorname{rowsum}", "rowsum"), (r"\mathrm{softmax}", "softmax"),
-    ("−", "-"), ("–", "-"), ("×", "*"), ("·", "*"), ("⋅", "*"), ("∘", "⊙"), ("⊙", "⊙"), ("√", r"\sqrt"),
-    ("∑", r"\sum"), (r"\limits", ""), (r"\displaystyle", ""),
-    (r"\lvert", "|"), (r"\rvert", "|"), (r"\vert", "|"), (r"\intercal", "ᵀ"),
-    (r"^{\prime}", "'"), (r"^\prime", "'"), ("′", "'"),
+    (r"\dfrac", r"\frac"), (r"\tfrac", r"\frac"),
+    ("−", "-"), ("–", "-"), ("×", "*"), ("·", "*"), ("⋅", "*"), ("∗", "*"), ("∘", "⊙"), ("⊙", "⊙"),
+    ("√", r"\sqrt "), ("∑", r"\sum"), ("Σ", r"\sum"), (r"\nolimits", ""), (r"\limits", ""), (r"\displaystyle", ""),
+    (r"\lvert", "|"), (r"\rvert", "|"), (r"\vert", "|"), (r"\intercal", "ᵀ"), ("⊤", "ᵀ"),
+    (r"^{\prime}", "'"), (r"^\prime", "'"), ("′", "'"), ("²", "^2"), ("³", "^3"),
+    ("≥", ">="), ("≤", "<="), ("≠", "!="), ("∧", " and "), ("∂", " partial "), ("∇", "nabla"), ("∈", r"\in "),
 ]
-# A^{\mathsf T}, A^{ \top }, A^\intercal, A^\mathrm{T}: a transpose however the superscript is spelt.
+# Relations and connectives, each a whole command (\le is not the start of \left: those went above).
+_COMMANDS = [
+    (r"\geqslant", ">="), (r"\geq", ">="), (r"\ge", ">="), (r"\gt", ">"), (r"\leqslant", "<="), (r"\leq", "<="),
+    (r"\le", "<="), (r"\lt", "<"), (r"\neq", "!="), (r"\ne", "!="), (r"\land", " and "), (r"\wedge", " and "),
+    (r"\partial", " partial "), (r"\nabla", "nabla"),
+]
+# \big( \Bigl[ \biggr): sizes of brackets, not brackets of their own.
+_SIZED = re.compile(r"\\[Bb]ig{1,2}[lrm]?(?![A-Za-z])")
+# Fonts and text around a name or a function's name read as the bare name: \mathbf{W}, \text{rowsum}.
+_WRAPPERS = ("mathbf", "boldsymbol", "bm", "vec", "text", "textrm", "textbf", "textit", "mathrm", "operatorname",
+             "mathit", "mathsf", "mathcal", "mathscr", "pmb", "mbox", "boldmath")
+_WRAPPED = re.compile(r"(?<=(.))?\\(?:" + "|".join(_WRAPPERS) + r")\s*(?:\{([^{}]*)\}|\s([A-Za-z]))(?=(.?))")
+# Decorations make a name of their own: \hat{x} is xhat (a problem's normalised input), \bar{x} xbar.
+_DECORATIONS = {"hat": "hat", "widehat": "hat", "bar": "bar", "overline": "bar", "tilde": "tilde", "widetilde": "tilde"}
+_DECORATED = re.compile(r"\\(" + "|".join(_DECORATIONS) + r")\s*(?:\{\s*([A-Za-z]+)\s*\}|\s*([A-Za-z]))")
+_COMBINING = {"\u0302": "hat", "\u0304": "bar", "\u0305": "bar", "\u0303": "tilde"}
+# An indicator: \mathbb{1}, \mathbf{1}, \mathbb{I}, 𝟙 before its condition's bracket; 1[...] too, but not
+# x_1[...] or 21[...] (a 1 that belongs to a name or a number).
+_INDICATOR = re.compile(r"(?:\\math(?:bb|bf)\s*(?:\{\s*[1I]\s*\}|\s+[1I])|\\(?:boldsymbol|bm)\s*\{\s*1\s*\}|𝟙"
+                        r"|(?<![\w.])1(?=\s*(?:\[|\\\{)))\s*_?\s*(?=\[|\\\{|\{|\()")
+_SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉ᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ", "0123456789ijklmnoprstuvx"))
+_SUBSCRIPTED = re.compile(r"([A-Za-z][\u0302-\u0305]?)([" + "".join(_SUBSCRIPTS) + "]+)")
+# A primed index letter in a subscript (p_{j'}) keeps its prime; the builder reads it as a fresh index.
+# A whole-answer wrapper: $...$, $$...$$, \[...\], \(...\).
+_DELIMITERS = (("$$", "$$"), ("$", "$"), (r"\[", r"\]"), (r"\(", r"\)"))
+# A transpose however the superscript is spelt: A^{\mathsf T}, A^{ \top }, A^\intercal, A^\mathrm{T}.
 _SUPER_T = re.compile(r"\^\s*(?:\{\s*(?:\\top|\\intercal|\\math(?:sf|rm|bf)\s*(?:\{\s*T\s*\}|\s+T)|T|ᵀ)\s*\}"
                       r"|\\top(?![A-Za-z])|\\intercal(?![A-Za-z])|\\math(?:sf|rm|bf)\s*(?:\{\s*T\s*\}|\s+T(?![A-Za-z0-9_])))")
 _GREEK = ("alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "eta", "mu", "sigma", "tau", "theta", "lambda",
-          "omega", "phi", "psi", "pi", "rho", "nu", "xi", "zeta", "kappa", "chi")
-_UNICODE_GREEK = {"α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "η": "eta", "μ": "mu",
-                  "σ": "sigma", "τ": "tau", "θ": "theta", "λ": "lambda", "ω": "omega", "φ": "phi", "π": "pi"}
-# \sum or sum, a subscript (k, {k}, {k=1}, {k \neq i}) and an optional superscript ({n-1}, n, or
-# the ᵀ that ^{T} became above). Each is rewritten as sum_k, sum_{k=LOW}^{HIGH} or sum_{k!=i}, which
-# the grammar reads as one SUM token; the builder reads its bounds.
-_SUM = re.compile(r"\\?(?<![A-Za-z0-9_])sum\s*_\s*(?:\{([^{}]*)\}|([a-z]))(?:\s*\^\s*(?:\{([^{}]*)\}|([A-Za-z0-9]))|\s*(ᵀ))?")
+          "omega", "phi", "varphi", "psi", "pi", "rho", "nu", "xi", "zeta", "kappa", "chi", "iota",
+          "Delta", "Gamma", "Theta", "Lambda", "Phi", "Psi", "Omega", "Pi", "Xi", "Sigma")
+_UNICODE_GREEK = {"α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ϵ": "epsilon", "η": "eta",
+                  "μ": "mu", "σ": "sigma", "τ": "tau", "θ": "theta", "λ": "lambda", "ω": "omega", "φ": "phi",
+                  "π": "pi", "ρ": "rho", "ν": "nu", "ξ": "xi", "ζ": "zeta", "κ": "kappa", "χ": "chi", "ψ": "psi",
+                  "Δ": "Delta", "Γ": "Gamma", "Θ": "Theta", "Λ": "Lambda", "Φ": "Phi", "Ψ": "Psi", "Ω": "Omega"}
+# \sum or sum, a subscript (k, {k}, {k=1}, {k \neq i}, {i,j}, {k \in S}, {j'}) and an optional
+# superscript ({n-1}, n, or the ᵀ that ^{T} became above). Each is rewritten as sum_k,
+# sum_{k=LOW}^{HIGH} or sum_{k!=i} (several indices: one sum each), which the grammar reads as one
+# SUM token; the builder reads its bounds.
+_SUM = re.compile(r"\\?(?<![A-Za-z0-9_])sum\s*_\s*(?:\{([^{}]*)\}|([a-z]'?))(?:\s*\^\s*(?:\{([^{}]*)\}|([A-Za-z0-9]))|\s*(ᵀ))?")
+# \max_j, \max_{j}, \min_{j \in S}: a max over an index's range, one EXTREMUM token.
+_EXTREMUM = re.compile(r"(?<![A-Za-z0-9_])(max|min)\s*_\s*(?:\{\s*([a-z]'?)\s*(?:\\in(?![A-Za-z])[^{}]*)?\}|([a-z]'?)(?![A-Za-z0-9_]))")
 _NOT = r"(?:\\neq?(?![A-Za-z])|≠|!=)"
+_IN = re.compile(r"\s*\\in(?![A-Za-z]).*$")
 _TRANSPOSE = re.compile(r"\^T(?![A-Za-z0-9_{])|\.T(?![A-Za-z0-9_])")
+_READ_COMMANDS = (r"\frac", r"\sqrt", r"\cases")
 
 
 def normalise(text: str) -> str:
     """LaTeX commands and Unicode spellings as the grammar's tokens; refuses what it cannot read.
 
+    Every rewrite here respells a token (a LaTeX command as the word the grammar reads); none drops
+    anything the answer says.
+
     >>> normalise(r"\\frac{\\partial L}{\\partial z} ")
-    Traceback (most recent call last):
-    ...
-    verify.homework.language.InvalidAnswer: cannot read '\\\\partial' here; write the answer itself, e.g. p_i - y_i
+    '\\\\frac{ partial L}{ partial z}'
     >>> normalise(r"\\sum_{k=1}^{K} \\delta_k w_{kj} − X^\\top")
     'sum_{k=1}^{K} delta_k w_{kj} - Xᵀ'
     >>> normalise(r"\\sum_{k \\neq i} y_k + sum_j^n y_j")
     'sum_{k!=i} y_k + sum_{j=1}^{n} y_j'
+    >>> normalise(r"$\\hat{x}_i - \\mathbf{W}\\mathbf{x}$")
+    'xhat_i - W x'
+    >>> normalise(r"\\oint x")
+    Traceback (most recent call last):
+    ...
+    verify.homework.language.InvalidAnswer: cannot read '\\\\oint' here; write the answer with + - * / ^, \\frac{a}{b}, \\sqrt{a}, \\sum_k and named functions
     """
     if len(text) > LIMITS["characters"]:
         raise InvalidAnswer(f"the answer is {len(text)} characters long; the limit is {LIMITS['characters']}")
-    out = _SUPER_T.sub("ᵀ", text.strip())
+    out = _unwrapped(text.strip())
+    out = "".join(unicodedata.normalize("NFD", ch) if "\u00c0" <= ch <= "\u024f" else ch for ch in out)  # ŷ: y + hat
+    out = _SUBSCRIPTED.sub(lambda m: f"{m.group(1)}_{{{''.join(_SUBSCRIPTS[c] for c in m.group(2))}}}", out)
+    for mark, decoration in _COMBINING.items():
+        out = re.sub(rf"([A-Za-z]){mark}", rf"\\{decoration}{{\1}}", out)
+    out = out.replace("\\\\", " ; ")  # LaTeX's row break, between the rows of cases
+    out = re.sub(r"\\begin\s*\{\s*[dr]?cases\s*\}", r" \\cases{ ", out)
+    out = re.sub(r"\\end\s*\{\s*[dr]?cases\s*\}", " } ", out)
+    out = _SIZED.sub("", _SUPER_T.sub("ᵀ", out))
+    out = _INDICATOR.sub("𝟙", out)
+    if re.search(r"\\math(?:bb|bf)\s*\{\s*1\s*\}", out):
+        raise InvalidAnswer(r"\mathbf{1} (a vector of ones) is not read here; write the sum it stands for, "
+                            r"e.g. \sum_k a_k")
+    for _ in range(8):  # wrappers inside wrappers (\hat{\mathbf{x}}): innermost first, a few deep
+        unwrapped = _WRAPPED.sub(_unwrap_font, out)
+        unwrapped = _DECORATED.sub(lambda m: (m.group(2) or m.group(3)) + _DECORATIONS[m.group(1)], unwrapped)
+        if unwrapped == out:
+            break
+        out = unwrapped
     for old, new in _REPLACEMENTS:
         out = out.replace(old, new)
+    for old, new in _COMMANDS:
+        out = re.sub(re.escape(old) + r"(?![A-Za-z])", new, out)
+    out = out.replace("𝟙{", "𝟙{")
     for letter, name in _UNICODE_GREEK.items():
         out = out.replace(letter, name)
+    out = _EXTREMUM.sub(lambda m: f"{m.group(1)}_{{{m.group(2) or m.group(3)}}} ", out)
     out = _SUM.sub(_sum_token, out)
     for name in _GREEK:
         out = re.sub(rf"\\{name}(?![A-Za-z])", name, out)
     out = re.sub(r"[ \t\r\n]+", " ", _TRANSPOSE.sub("ᵀ", out)).strip()
-    unknown = [c for c in re.findall(r"\\[A-Za-z]+", out) if c not in (r"\frac", r"\sqrt")]
+    unknown = [c for c in re.findall(r"\\[A-Za-z]+", out) if c not in _READ_COMMANDS]
     if unknown:
-        raise InvalidAnswer(f"cannot read {unknown[0]!r} here; write the answer itself, e.g. p_i - y_i")
-    bad = sorted({ch for ch in out if not (32 <= ord(ch) < 127 or ch in "ᵀ⊙\n\t")})
+        raise InvalidAnswer(f"cannot read {unknown[0]!r} here; write the answer with + - * / ^, \\frac{{a}}{{b}}, "
+                            "\\sqrt{a}, \\sum_k and named functions")
+    bad = sorted({ch for ch in out if not (32 <= ord(ch) < 127 or ch in "ᵀ⊙←𝟙\n\t")})
     if bad:
         shown = ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in bad[:3])
         raise InvalidAnswer(f"unexpected character {shown}; use plain letters, digits and + - * / ^ ( )")
     return out
 
 
+def _unwrapped(text: str) -> str:
+    """The answer without a wrapper around all of it ($...$, $$...$$, \\[...\\], \\(...\\)) or a full
+    stop after it: typesetting, not mathematics."""
+    for opening, closing in _DELIMITERS:
+        if text.startswith(opening) and text.endswith(closing) and len(text) >= len(opening) + len(closing):
+            text = text[len(opening):len(text) - len(closing)].strip()
+            break
+    return text[:-1].rstrip() if text.endswith((".", ",")) and not text.endswith("..") else text
+
+
+def _unwrap_font(match: re.Match[str]) -> str:
+    """\\mathbf{W} as W, spaced from a letter or digit on either side so that \\mathbf{W}\\mathbf{x}
+    stays two names (W x), while \\mathbf{x}_i keeps its subscript."""
+    inner = match.group(2) if match.group(2) is not None else match.group(3)
+    before = " " if match.group(1) and (match.group(1).isalnum()) else ""
+    after = " " if match.group(4) and (match.group(4).isalnum() or match.group(4) == "\\") else ""
+    return before + inner + after
+
+
 def _sum_token(match: re.Match[str]) -> str:
     """One written sum as the grammar's SUM token, ``sum_k``, ``sum_{k=LOW}^{HIGH}`` or
-    ``sum_{k!=i}^{HIGH}`` (no ``^`` part: up to the index's size); the builder reads the bounds."""
-    subscript = match.group(2) or re.sub(r"\s+", "", re.sub(_NOT, "!=", match.group(1) or ""))
+    ``sum_{k!=i}^{HIGH}`` (no ``^`` part: up to the index's size); the builder reads the bounds.
+    ``\\sum_{i,j}`` is one sum over each index, and ``\\sum_{k \\in S}`` the index's whole range (a
+    problem's index runs over one set)."""
+    written = match.group(1)
+    if written is not None and _IN.search(written):
+        written = _IN.sub("", written)
+        if match.group(3) is not None or match.group(4) is not None:
+            raise InvalidAnswer(r"a sum over k \in S has no upper bound; write \sum_{k \in S} or \sum_{k=1}^{n}")
+    subscript = match.group(2) or re.sub(r"\s+", "", re.sub(_NOT, "!=", written or ""))
     upper = match.group(3) if match.group(3) is not None else match.group(4) or ("T" if match.group(5) else None)
     top = "" if upper is None else "^{" + re.sub(r"\s+", "", upper) + "}"
-    if re.fullmatch(r"[a-z]", subscript):
-        return f"sum_{subscript} " if not top else f"sum_{{{subscript}=1}}{top} "
-    excluded = re.fullmatch(r"([a-z])!=([a-z])", subscript)
+    several = re.fullmatch(r"([a-z]'?(?:,[a-z]'?)+)(=[^=]+)?", subscript)
+    if several:  # \sum_{i,j}, \sum_{i,j=1}^{n}: nested sums, one per index
+        start = several.group(2) or ""
+        return "".join(_sum_token(re.fullmatch(_SUM, f"sum_{{{letter}{start}}}{top}")) for letter in
+                       several.group(1).split(","))
+    if re.fullmatch(r"[a-z]'?", subscript):
+        return f"sum_{{{subscript}}} " if not top else f"sum_{{{subscript}=1}}{top} "
+    excluded = re.fullmatch(r"([a-z]'?)!=([a-z]'?)", subscript)
     if excluded:
         return f"sum_{{{excluded.group(1)}!={excluded.group(2)}}}{top} "
-    start = re.fullmatch(r"([a-z])=([^=]+)", subscript)
+    start = re.fullmatch(r"([a-z]'?)=([^=]+)", subscript)
     if start is None:
         raise InvalidAnswer(f"cannot read the sum's subscript {{{subscript[:20]}}}; write e.g. sum_k, "
                             r"\sum_{k=1}^{n} or \sum_{k \neq i}")
@@ -230,6 +331,17 @@ class Vocabulary:
     _bases: dict[str, sp.IndexedBase] = field(default_factory=dict, compare=False)
 
     def lookup(self, name: str) -> sp.Basic:
+        """The SymPy object a written name stands for, or ``InvalidAnswer`` (with a "did you mean" where a
+        known symbol differs only in case or a decoration).
+
+        >>> words = Vocabulary(indexed={"T": 1, "O": 1}, indices={"k": "n", "i": "n"})
+        >>> words.lookup("delta_{ik}")
+        KroneckerDelta(i, k)
+        >>> words.lookup("t_k")
+        Traceback (most recent call last):
+        ...
+        verify.homework.language.InvalidAnswer: unknown symbol 't_k'; did you mean T_k? This problem uses T_k, O_k
+        """
         scalars, matrices = dict(self.scalars), dict(self.matrices)
         name = name.removesuffix(_SHADOW) if name.endswith(_SHADOW) and name[: -len(_SHADOW)] in scalars | matrices else name
         if name in matrices:  # W_2: a declared matrix whose name has a subscript
@@ -238,18 +350,21 @@ class Vocabulary:
         if not subscript:
             if name in scalars:
                 return scalars[name]
-            if name in matrices:
-                return matrices[name]
+            if name in dict(self.vectors):  # p: the vector of the p_i
+                return dict(self.vectors)[name]
             if name == "e":
                 return sp.E
-            raise InvalidAnswer(f"unknown symbol {name!r}; this problem uses {self.known()}")
+            raise InvalidAnswer(self._unknown(name))
         indexed = dict(self.indexed)
         if base not in indexed:
             if name in scalars:  # a declared scalar whose name has a subscript, like d_k
                 return scalars[name]
-            raise InvalidAnswer(f"unknown symbol {name!r}; this problem uses {self.known()}")
+            if base == "delta" and "delta" not in scalars:  # \delta_{ij}: Kronecker's, where no delta is declared
+                return self._kronecker(name, subscript)
+            raise InvalidAnswer(self._unknown(name))
         letters = subscript.strip("{}").replace(" ", "")
-        parts = letters.split(",") if "," in letters else [letters] if any(c in letters for c in "+-") else list(letters)
+        parts = (letters.split(",") if "," in letters else [letters] if any(c in letters for c in "+-")
+                 else re.findall(r"[A-Za-z0-9]'?", letters))
         if len(parts) != indexed[base]:
             raise InvalidAnswer(f"{base} takes {indexed[base]} index{'es' if indexed[base] != 1 else ''}; got {name!r}")
         indices = dict(self.indices)
@@ -260,18 +375,45 @@ class Vocabulary:
             self._bases[base] = sp.IndexedBase(base, real=True)
         return self._bases[base][tuple(args)]
 
+    def _kronecker(self, name: str, subscript: str) -> sp.Expr:
+        letters = subscript.strip("{}").replace(" ", "")
+        parts = letters.split(",") if "," in letters else re.findall(r"[A-Za-z0-9]'?", letters)
+        if len(parts) != 2 or "".join(parts) != letters.replace(",", ""):
+            raise InvalidAnswer(f"{name!r}: the Kronecker delta takes two indices, as in delta_{{ij}}")
+        i, j = (self._index(part, name, dict(self.indices)) for part in parts)
+        return sp.KroneckerDelta(i, j)
+
+    def _unknown(self, name: str) -> str:
+        """The message for a name the problem does not declare, with the known symbol it most likely
+        means: the same letters in another case (t_k for T_k), or with or without a decoration (x_i for
+        xhat_i)."""
+        if name.split("_")[0] in ("partial", "nabla", "d"):
+            return (f"cannot read {name!r}: write what the derivative equals (an expression in this problem's symbols), "
+                    "optionally after 'dL/dx =', not the derivative itself")
+        base, _, subscript = name.partition("_")
+        bases = [*dict(self.scalars), *dict(self.matrices), *dict(self.indexed), *dict(self.vectors)]
+        stems = {base.removesuffix(d) for d in ("hat", "bar", "tilde")} | {base + d for d in ("hat", "bar", "tilde")}
+        guess = next((b for b in bases if b != base and b.partition("_")[0].lower() == base.lower()
+                      and b.partition("_")[2] in ("", subscript)), None)
+        guess = guess or next((b for b in bases if b in stems - {base}), None)
+        hint = ""
+        if guess is not None:
+            hint = f"did you mean {guess + ('_' + subscript if subscript and guess in dict(self.indexed) else '')}? "
+        return f"unknown symbol {name!r}; {hint}{'This' if hint else 'this'} problem uses {self.known()}"
+
     @staticmethod
     def _index(part: str, name: str, indices: Mapping[str, str]) -> sp.Expr:
-        """One subscript: a number, an index, or a sum of them like ``i+u-1`` (read here, never evaluated)."""
-        terms = re.findall(r"([+-]?)([A-Za-z]+|\d+)", part)
+        """One subscript: a number, an index, a primed index (j', a fresh index with j's range), or a
+        sum of them like ``i+u-1`` (read here, never evaluated)."""
+        terms = re.findall(r"([+-]?)([A-Za-z]+'?|\d+)", part)
         if not terms or "".join(sign + term for sign, term in terms) != part or len(terms) > 4:
             raise InvalidAnswer(f"cannot read the subscript {part!r} in {name!r}; write indices like i, 2 or i+u-1")
         total = sp.Integer(0)
         for sign, term in terms:
             if term.isdigit():
                 value: sp.Expr = sp.Integer(min(int(term), 10**6))
-            elif term in indices:
-                value = sp.Symbol(term, integer=True, positive=True)
+            elif term.rstrip("'") in indices:
+                value = _index_symbol(term)
             else:
                 raise InvalidAnswer(f"unknown index {term!r} in {name!r}; indices here: {', '.join(indices) or 'none'}")
             total += -value if sign == "-" else value
@@ -279,6 +421,7 @@ class Vocabulary:
 
     def index_bound(self, index: str) -> sp.Symbol:
         indices = dict(self.indices)
+        index = index.rstrip("'")  # j' counts like j
         if index not in indices:
             raise InvalidAnswer(f"cannot sum over {index!r}; indices here: {', '.join(indices) or 'none'}")
         return sp.Symbol(indices[index], integer=True, positive=True)
@@ -328,6 +471,12 @@ class Vocabulary:
         return ", ".join(names) or "no symbols"
 
 
+def _index_symbol(letter: str) -> sp.Symbol:
+    """An index's SymPy symbol; a primed one (j') is a fresh index named jprime, a valid identifier
+    (a symbol's name may reach generated code)."""
+    return sp.Symbol(letter.rstrip("'") + "prime" * letter.count("'"), integer=True, positive=True)
+
+
 def _is_matrix(x: sp.Basic) -> bool:
     return bool(getattr(x, "is_Matrix", False))
 
@@ -342,12 +491,95 @@ _FUNCTIONS = {
 }
 
 
+class MaxOver(sp.Sum):
+    """``\\max_j f(j)``: the largest of f over j's range, kept unevaluated while the range's size is a
+    symbol. ``.doit()`` at a concrete size is ``sp.Max`` of the terms (the grader calls it on anything
+    that has an ``sp.Sum``, which this subclasses so that it is written out with the sums).
+
+    >>> x, j = sp.IndexedBase("x", real=True), sp.Symbol("j", integer=True, positive=True)
+    >>> MaxOver(x[j], (j, 1, 3)).doit()
+    Max(x[1], x[2], x[3])
+    """
+
+    _extremum: type = sp.Max
+    _word = "max"
+
+    def doit(self, **hints: object) -> sp.Basic:
+        function = self.function.doit(**hints) if hints.get("deep", True) else self.function
+        ((k, low, high),) = self.limits
+        if not (low.is_Integer and high.is_Integer) or not 0 <= int(high) - int(low) < 10_000:
+            return self.func(function, (k, low, high))
+        return self._extremum(*[function.subs(k, v) for v in range(int(low), int(high) + 1)])
+
+    def _sympystr(self, printer: object) -> str:
+        k = self.limits[0][0]
+        return f"{self._word}_{k}({printer._print(self.function)})"  # type: ignore[attr-defined]
+
+    def _latex(self, printer: object) -> str:
+        k = self.limits[0][0]
+        return rf"\{self._word}_{{{printer._print(k)}}} {printer._print(self.function)}"  # type: ignore[attr-defined]
+
+
+class MinOver(MaxOver):
+    """``\\min_j f(j)``; see ``MaxOver``."""
+
+    _extremum = sp.Min
+    _word = "min"
+
+
+class AtExtremum(BooleanFunction):
+    """``x_i = \\max_j x_j``: x_i is the largest of them. ``.doit()`` at a concrete size, where the max is
+    ``sp.Max`` of terms among which x_i is, gives x_i >= each other term (as ``ismax`` does)."""
+
+    @classmethod
+    def eval(cls, value: sp.Expr, extremum: sp.Expr) -> None:  # kept as written until doit
+        return None
+
+    def doit(self, **hints: object) -> sp.Basic:
+        value, extremum = (a.doit(**hints) for a in self.args)
+        return _at_extremum(value, extremum) if not isinstance(extremum, MaxOver) else self.func(value, extremum)
+
+    def _sympystr(self, printer: object) -> str:
+        return f"{printer._print(self.args[0])} = {printer._print(self.args[1])}"  # type: ignore[attr-defined]
+
+    def _latex(self, printer: object) -> str:
+        return f"{printer._print(self.args[0])} = {printer._print(self.args[1])}"  # type: ignore[attr-defined]
+
+
+def _at_extremum(value: sp.Expr, extremum: sp.Expr) -> sp.Basic:
+    """``value = max(...)`` where value is one of the max's arguments: value >= each of the others."""
+    if value == extremum:
+        return sp.true
+    if isinstance(extremum, (sp.Max, sp.Min)) and value in extremum.args:
+        others = [b for b in extremum.args if b != value]
+        return sp.And(*[(value >= b) if isinstance(extremum, sp.Max) else (value <= b) for b in others])
+    return sp.Eq(value, extremum)
+
+
+_DERIVATIVES: dict[str, Callable[[sp.Expr], sp.Expr]] = {
+    "sigma": lambda x: _sigmoid(x) * (1 - _sigmoid(x)), "sigmoid": lambda x: _sigmoid(x) * (1 - _sigmoid(x)),
+    "tanh": lambda x: 1 - sp.tanh(x) ** 2, "exp": sp.exp, "log": lambda x: 1 / x, "ln": lambda x: 1 / x,
+    "relu": lambda x: sp.Piecewise((1, x > 0), (0, True)),
+}
+_RELATIONS: dict[str, Callable[[sp.Expr, sp.Expr], sp.Basic]] = {
+    "<": sp.Lt, ">": sp.Gt, "<=": sp.Le, ">=": sp.Ge, "!=": sp.Ne,
+}
+
+
+def _star_refusal(message: str) -> InvalidAnswer:
+    """A refusal that the other reading of * would avoid (star_matters reads the mark)."""
+    refused = InvalidAnswer(message)
+    refused.star = True  # type: ignore[attr-defined]
+    return refused
+
+
 class _Build(Transformer_NonRecursive):
     """The parse tree as SymPy, bottom-up, without recursion (a chain of 1,000 terms is fine)."""
 
     def __init__(self, words: Vocabulary) -> None:
         super().__init__()
         self.words = words
+        self.star_between_matrices = False  # for star_matters: did * join two matrices?
 
     def number(self, items: list[Token]) -> sp.Expr:
         value = _decimal(str(items[0]))  # digits, a dot, an exponent, by the grammar; bounded there; never sympify
@@ -363,7 +595,113 @@ class _Build(Transformer_NonRecursive):
         return _checked(lambda: items[0] - items[1], items[0], items[1], "-")
 
     def mul(self, items: list) -> sp.Basic:
-        return _checked(lambda: items[0] * items[1], items[0], items[1], "times")
+        left, right = items
+        if not (_is_matrix(left) and _is_matrix(right)):
+            return _checked(lambda: left * right, left, right, "times")
+        # * between two matrices: the problem's rule says which product (Vocabulary.star)
+        self.star_between_matrices = True
+        product_fits, same_shape = left.shape[1] == right.shape[0], left.shape == right.shape
+        if self.words.star == "elementwise":
+            if not same_shape and product_fits:
+                raise _star_refusal("* is the elementwise product here; write @ (or nothing, as in A B) for the "
+                                    "matrix product")
+            return self.hadamard([left, None, right])
+        if not product_fits and same_shape:
+            raise _star_refusal("* is the matrix product here; write ⊙ or .* for the elementwise product")
+        return _checked(lambda: left * right, left, right, "times")
+
+    def augmented(self, items: list) -> sp.Basic:  # w -= eta g: the new w, w - eta g
+        left, op, right = items
+        return self.sub([left, right]) if str(op) == "-=" else self.add([left, right])
+
+    def bracketed(self, items: list[Token]) -> sp.Basic:
+        """``p[i]``, ``w[k][j]``, ``w[k,j]``: the entry, where the name is indexed and the brackets hold
+        its indices; otherwise the brackets group (``eta[t-y]`` is eta times (t - y))."""
+        written = str(items[0])
+        base = written[:written.index("[")]
+        inside = re.findall(r"\[([^\]]*)\]", written)
+        parts = [part for group in inside for part in group.split(",")]
+        indices = dict(self.words.indices)
+        is_index = all(re.fullmatch(r"(\d+|[a-z]'?)([+-](\d+|[a-z]'?))*", part) and
+                       all(term.rstrip("'") in indices for term in re.findall(r"[A-Za-z]+'?", part)) for part in parts)
+        if base in dict(self.words.indexed) and is_index:
+            return self.words.lookup(f"{base}_{{{','.join(parts)}}}")
+        if len(inside) == 1 and "," not in inside[0]:
+            grouped = sp.Integer(0)
+            for sign, term in re.findall(r"([+-]?)([A-Za-z]+'?|\d+)", inside[0]):
+                value = sp.Integer(int(term)) if term.isdigit() else self.words.lookup(term)
+                grouped = _checked(lambda g=grouped, v=value, s=sign: g - v if s == "-" else g + v, grouped, value, "+")
+            return self.juxtapose([self.words.lookup(base), grouped])
+        raise InvalidAnswer(f"cannot read {written[:30]!r}: write an entry as {base}_{{i,j}} or {base}[i][j], "
+                            "and * before brackets that group")
+
+    def call_entry(self, items: list) -> sp.Basic:  # softmax(z)_i with softmax(z) not a known vector: refused
+        raise InvalidAnswer(f"{items[0]}(...)_i is not a quantity of this problem; write the entry's symbol")
+
+    def applied(self, items: list) -> sp.Basic:
+        """``softmax(z)`` where the problem's forward computes it: its result's name, as a vector (p) or,
+        with a subscript, an entry (p_i)."""
+        function, argument = str(items[0]), str(items[1])
+        result = dict(self.words.applications)[(function, argument)]
+        if len(items) > 2:
+            return self.words.lookup(result + str(items[2]))
+        return self.words.lookup(result)
+
+    def derivative(self, items: list) -> sp.Basic:
+        """``sigma'(x)``, ``tanh'(x)``, ``f'(x)`` (f the problem's activation): the derivative, written out."""
+        function, args = str(items[0]), items[2]
+        name = self.words.activation if function == "f" and self.words.activation else function
+        if function == "f" and not self.words.activation:
+            raise InvalidAnswer("f' is not defined in this problem; write the derivative of the function itself, "
+                                "e.g. sigma'(x) or tanh'(x)")
+        if name not in _DERIVATIVES or len(args) != 1 or _is_matrix(args[0]):
+            raise InvalidAnswer(f"{function}' of {len(args)} argument(s) is not read; write the derivative itself")
+        return _DERIVATIVES[name](args[0])
+
+    def indicator(self, items: list) -> sp.Basic:
+        condition = items[-1]
+        return sp.Piecewise((1, condition), (0, True))
+
+    def condition(self, items: list) -> sp.Basic:
+        return sp.And(*items)
+
+    def comparison(self, items: list) -> sp.Basic:
+        left, relation, right = items
+        if _is_matrix(left) or _is_matrix(right):
+            raise InvalidAnswer("a condition compares numbers, as in x_i > 0; a matrix has no order")
+        if str(relation) == "=":
+            if isinstance(right, (MaxOver, sp.Max, sp.Min)) or isinstance(left, (MaxOver, sp.Max, sp.Min)):
+                value, extremum = (left, right) if isinstance(right, (MaxOver, sp.Max, sp.Min)) else (right, left)
+                return AtExtremum(value, extremum) if isinstance(extremum, MaxOver) else _at_extremum(value, extremum)
+            return sp.Eq(left, right)
+        return _RELATIONS[str(relation)](left, right)
+
+    def case_when(self, items: list) -> tuple:
+        return (items[0], items[1])
+
+    def case_otherwise(self, items: list) -> tuple:
+        return (items[0], sp.true)
+
+    def case_rows(self, items: list) -> list:
+        return items
+
+    def cases(self, items: list) -> sp.Basic:
+        rows = items[-1]
+        if any(condition == sp.true for _, condition in rows[:-1]):
+            raise InvalidAnswer("'otherwise' is the last row of cases")
+        if any(_is_matrix(value) for value, _ in rows):
+            raise InvalidAnswer("cases take numbers, one per row; write an entry's cases")
+        if rows[-1][1] != sp.true:
+            raise InvalidAnswer(r"the cases need a last row for every other case, as in 0 & \text{otherwise}")
+        return sp.Piecewise(*rows)
+
+    def extremum_over(self, items: list) -> sp.Basic:
+        token = str(items[0])
+        word, index = token[:3], token[4:].strip("{}")
+        if _is_matrix(items[1]):
+            raise InvalidAnswer(f"{word}_{index} of a matrix: write it of an entry, as in {word}_{index} x_{index}")
+        k = _index_symbol(index)
+        return (MaxOver if word == "max" else MinOver)(items[1], (k, 1, self.words.index_bound(index)))
 
     def juxtapose(self, items: list) -> sp.Basic:  # a written number after a factor is refused in parse()
         return _checked(lambda: items[0] * items[1], items[0], items[1], "times")
@@ -412,6 +750,8 @@ class _Build(Transformer_NonRecursive):
         return sp.Abs(items[0])
 
     def sqrt(self, items: list) -> sp.Basic:
+        if _is_matrix(items[1]):
+            raise InvalidAnswer("the square root of a matrix is not read; take it of a number, as in sqrt(d)")
         return sp.sqrt(items[1])
 
     def sum_over(self, items: list) -> sp.Basic:
@@ -425,6 +765,14 @@ class _Build(Transformer_NonRecursive):
 
     def call(self, items: list) -> sp.Basic:
         function, args = str(items[0]), items[1]
+        if function == "f":  # f(x): the problem's activation; or a declared f times (x), as before f was read
+            if self.words.activation:
+                function = self.words.activation
+            elif "f" in dict(self.words.scalars) and len(args) == 1:
+                return self.juxtapose([self.words.lookup("f"), args[0]])
+            else:
+                raise InvalidAnswer("f is not defined in this problem; write the function itself, e.g. sigma(x) or "
+                                    "tanh(x)")
         if function in _FUNCTIONS:
             if len(args) != 1:
                 raise InvalidAnswer(f"{function} takes one argument; got {len(args)}")
@@ -455,7 +803,7 @@ class _Build(Transformer_NonRecursive):
         raise InvalidAnswer(f"{function}(...) is not available in this problem")
 
 
-_SUM_TOKEN = re.compile(r"sum_(?:([a-z])|\{([a-z])(?:=([^{}]*)|!=([a-z]))?\})(?:\^\{([^{}]*)\})?")
+_SUM_TOKEN = re.compile(r"sum_(?:([a-z]'?)|\{([a-z]'?)(?:=([^{}]*)|!=([a-z]'?))?\})(?:\^\{([^{}]*)\})?")
 
 
 def _summed(token: str, summand: sp.Basic, words: Vocabulary) -> sp.Basic:
@@ -479,7 +827,7 @@ def _summed(token: str, summand: sp.Basic, words: Vocabulary) -> sp.Basic:
     low = sp.Integer(1) if low_text is None else words.bound(low_text, index)
     high = size if high_text is None else words.bound(high_text, index)
     same_range = {size, *(sp.Symbol(i, integer=True, positive=True) for i, n in dict(words.indices).items()
-                          if n == size.name and i != index)}
+                          if n == size.name and i != index.rstrip("'"))}
     span = f"{index} counts from 1 to {size}"
     for bound, text, word in ((low, low_text, "from"), (high, high_text, "to")):
         if text is not None and (bound.free_symbols - same_range or (1 - bound).is_positive or (bound - size).is_positive):
@@ -489,7 +837,7 @@ def _summed(token: str, summand: sp.Basic, words: Vocabulary) -> sp.Basic:
     if (low - high - 1).is_positive:  # SymPy would read a reversed sum as minus the terms between (Karr)
         raise InvalidAnswer(f"the sum over {index} runs from {low_text} down to {high_text}; a sum counts upwards, "
                             f"as in \\sum_{{{index}=1}}^{{{size}}}")
-    k = sp.Symbol(index, integer=True, positive=True)
+    k = _index_symbol(index)
     total = sp.Sum(summand, (k, low, high))
     if other is None:
         return total
@@ -498,7 +846,7 @@ def _summed(token: str, summand: sp.Basic, words: Vocabulary) -> sp.Basic:
                             f"(from 1 to {size})")
     if high != size:
         raise InvalidAnswer(f"write a sum over {index} except {other} over the whole range: \\sum_{{{index} \\neq {other}}}")
-    return total - summand.subs(k, sp.Symbol(other, integer=True, positive=True))  # subs leaves inner sums' own k alone
+    return total - summand.subs(k, _index_symbol(other))  # subs leaves inner sums' own k alone
 
 
 def _checked(build, left: sp.Basic = None, right: sp.Basic = None, op: str = ""):
@@ -747,12 +1095,39 @@ def _quote(text: str, node: Tree) -> str:
 def parse(text: str, words: Vocabulary) -> sp.Basic:
     """Read one answer into SymPy, or raise ``InvalidAnswer`` saying why.
 
+    A left-hand side or an arrow that names the quantity is read and set aside: ``\\delta_k = ...``,
+    ``w_{kj} \\leftarrow ...``, ``dL/dz_i = ...``, ``:=``, ``<-``. In a chain ``a = b = c`` the last
+    member is the answer. ``w -= eta g`` keeps its left-hand side (it is ``w - eta g``).
+
     >>> parse("p_i - y_i", Vocabulary(indexed={"p": 1, "y": 1}, indices={"i": "n"}))
+    p[i] - y[i]
+    >>> parse(r"\\frac{\\partial L}{\\partial z_i} = p_i - y_i", Vocabulary(indexed={"p": 1, "y": 1}, indices={"i": "n"}))
     p[i] - y[i]
     >>> A, G = sp.MatrixSymbol("A", 3, 3), sp.MatrixSymbol("G", 3, 2)
     >>> parse(r"A^\\top G", Vocabulary(matrices={"A": A, "G": G}))
     A.T*G
     """
+    return _parse(text, words)[0]
+
+
+def star_matters(text: str, words: Vocabulary) -> bool:
+    """True when the answer writes ``*`` between two matrices, so that reading ``*`` the other way
+    (``Vocabulary.star``) may change it: the grader can re-read it and tell the student.
+
+    >>> A, B = sp.MatrixSymbol("A", 2, 2), sp.MatrixSymbol("B", 2, 2)
+    >>> star_matters("A * B", Vocabulary(matrices={"A": A, "B": B})), star_matters("2 * A B", Vocabulary(matrices={"A": A, "B": B}))
+    (True, False)
+    """
+    for star in (words.star, "elementwise" if words.star == "product" else "product"):
+        try:
+            return _parse(text, replace(words, star=star))[1].star_between_matrices
+        except InvalidAnswer as refused:
+            if getattr(refused, "star", False):
+                return True
+    return False
+
+
+def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
     normal = _shadow(normalise(text), words)
     if not normal:
         raise InvalidAnswer("the answer is empty")
@@ -764,12 +1139,17 @@ def parse(text: str, words: Vocabulary) -> sp.Basic:
         token = getattr(error, "token", None)
         if getattr(token, "type", None) == "PRIME":
             raise InvalidAnswer(f"cannot read the ' at column {error.column}: a prime is a transpose only right after a "
-                                "matrix (A' G); for a derivative (f', sigma') write the derivative itself") from None
+                                "matrix (A' G), or a derivative of a function (sigma'(x), tanh'(x))") from None
         column = getattr(error, "column", "?")
         raise InvalidAnswer(f"cannot read the answer at column {column}: {_context(normal, error)}") from None
     except LarkError as error:
         raise InvalidAnswer(f"cannot read the answer: {str(error).splitlines()[0][:100]}") from None
+    if tree.data == "framed":  # delta_k = ..., dL/dz = ... = ...: the last member is the answer
+        tree = tree.children[-1]
+        if isinstance(tree, Token):  # a member is always a sum, a tree; a token here is a grammar change
+            raise InvalidAnswer("cannot read the answer after '='")
     _measure(tree, normal)
+    applied = {function for function, _ in dict(words.applications)}
     for node in tree.iter_subtrees():  # `x 2` reads ambiguously; `x (1/d)` does not
         right = node.children[1] if node.data == "juxtapose" else None
         if isinstance(right, Tree) and right.data == "number":
@@ -781,15 +1161,35 @@ def parse(text: str, words: Vocabulary) -> sp.Basic:
                                 f"{shown}, or brackets")
         if node.data == "prime":
             _check_prime(node.children[0], words, _quote(normal, node.children[0]))
+        if node.data in ("call", "call_entry") and str(node.children[0]) in applied:
+            _apply(node, words)
+    builder = _Build(words)
     try:
-        result = _Build(words).transform(tree)
+        result = builder.transform(tree)
     except VisitError as error:  # lark wraps what a rule raised
         if isinstance(error.orig_exc, InvalidAnswer):
             raise error.orig_exc from None
         raise InvalidAnswer(f"cannot build the answer: {str(error.orig_exc).splitlines()[0][:100]}") from None
     if result.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
         raise InvalidAnswer("the answer is undefined (a division by zero, or the log of 0)")
-    return result
+    primed = sorted(s.name for s in getattr(result, "free_symbols", ()) if s.name.endswith("prime"))
+    if primed:  # j' is a fresh index only where a sum or max binds it
+        raise InvalidAnswer(f"the index {primed[0].removesuffix('prime')}' is not summed over; write \\sum_{{"
+                            f"{primed[0].removesuffix('prime')}'}} before it")
+    return result, builder
+
+
+def _apply(node: Tree, words: Vocabulary) -> None:
+    """``softmax(z)`` (``_i``) where the problem's forward applies softmax to z: rewritten in the tree
+    as an ``applied`` node naming its result, so that z is not looked up as a symbol of its own."""
+    arguments = node.children[1]
+    if not (isinstance(arguments, Tree) and len(arguments.children) == 1 and isinstance(arguments.children[0], Tree)
+            and arguments.children[0].data == "name"):
+        return
+    argument = arguments.children[0].children[0]
+    if (str(node.children[0]), str(argument)) in dict(words.applications):
+        node.data = "applied"
+        node.children = [node.children[0], argument, *node.children[2:]]
 
 
 def _check_prime(primed: Tree | Token, words: Vocabulary, shown: str) -> None:
