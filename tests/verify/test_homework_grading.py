@@ -54,7 +54,7 @@ WRONG = [
     ("attention.grad_V", "G^T A", "transpose", CREDIT["transpose"]),
     ("attention.grad_V", "A^T G / 2", "constant factor", CREDIT["factor"]),
     ("attention.grad_V", "A G", "differs from the gradient", 0.0),
-    ("attention.grad_V", "G^T", "has shape", 0.0),
+    ("attention.grad_V", "G^T", "the answer is 3 x 2, but dL/dV is 2 x 3 (n = 2, d_k = 3)", 0.0),
     ("information.grad_entropy", "-log(p_i)", "second term", CREDIT["mistake"]),
     ("information.grad_entropy", "p_i log(p_i)", "differs from the gradient", 0.0),
     ("perceptron.update_w", "w_i + eta (y - t) x_i", "goes up the gradient", CREDIT["mistake"]),
@@ -137,8 +137,8 @@ def test_classic_mistakes_are_diagnosed(problem: str, answer: str, words: str, s
 
 def test_a_counterexample_respects_the_assumptions() -> None:
     g = grade("softmax_ce.grad_z", "y_i - p_i")
-    ys = [v for k, v in g.counterexample["inputs"].items() if k.startswith("y_")]
-    assert all(0 < y < 1 / 3 for y in ys) and sum(ys) < 1  # y_3 = 1 - y_1 - y_2 > 0 as well
+    ys = g.counterexample["inputs"]["y"]  # the problem's y, whole: y_3 = 1 - y_1 - y_2
+    assert all(0 < y < 1 / 3 for y in ys[:-1]) and 0 < ys[-1] < 1 and abs(sum(ys) - 1) < 1e-5
 
 
 @pytest.mark.parametrize(("answer", "words"), [
@@ -159,8 +159,10 @@ def test_cli_check_and_problems(capsys) -> None:
     assert out.startswith("incorrect (0.5): sign error") and "counterexample: at" in out
     assert main(["problems", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [p["id"] for p in listed] == list(PROBLEMS) and all({"id", "statement", "symbols", "assumptions"} == set(p)
-                                                                for p in listed)
+    assert [p["id"] for p in listed] == list(PROBLEMS)
+    for p in listed:  # a formula problem also lists its forward's quantities and how * reads
+        extra = {"context", "star", "star_rule"} if isinstance(PROBLEMS[p["id"]], Problem) else set()
+        assert set(p) == {"id", "statement", "symbols", "assumptions"} | extra, p
     assert main(["check", "nope", "x"]) == 2
 
 

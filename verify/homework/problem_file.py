@@ -27,6 +27,13 @@ and the mistakes worth a diagnosis::
 is the builder's entry (``gradproof derive ENTRY --json`` lists a topic's claims) or, for a size,
 the size's name. A mistake's words may be ``sign`` or ``assumption`` for those diagnoses.
 
+A right answer may use any quantity of the problem's forward (forward.py: for attention's dL/dQ,
+A, O = A V, G, S, ...) beside the listed symbols. ``[problem.context]`` (the same schema as
+``symbols``) adds quantities; ``forbid = ["dS"]`` takes the forward's away ("in terms of Q, K, V
+only"). ``star = "elementwise"`` reads ``*`` between matrices as NumPy does (the default,
+``"product"``, is the matrix product, as in mathematics). ``sign`` says what minus the key is
+(``"you gave dE/dnet_k; delta_k = -dE/dnet_k"``); without it, "sign error".
+
 A file is checked as a whole when it is loaded, so that it cannot grade a class wrong in silence:
 every entry, claim and builder entry exists; each symbol's value has the shape its kind says (a
 scalar is not a vector, a rank-1 ``indexed`` is not a matrix, a ``matrix`` is a matrix); the free
@@ -52,7 +59,7 @@ __all__ = ["CHECKED", "ProblemFileError", "load_problems", "register", "unchecke
 
 _KINDS = ("indexed", "matrix", "scalar", "size")
 _FIELDS = {"id", "entry", "claim", "statement", "sizes", "index", "indices", "assumptions", "symbols", "mistakes",
-           "answer"}
+           "answer", "context", "forbid", "star", "sign"}
 _SYMBOL_FIELDS = {"kind", "value", "rank", "meaning", "domain"}
 _MAX_BYTES = 1_000_000  # a problem file is a few KB; this bounds what parsing may cost (~2 s worst case)
 _MAX_KEY_DEPTH = 32  # tomllib spends time and memory quadratic in a dotted key's length (10,000 parts: 400 MB)
@@ -115,22 +122,34 @@ def _problem(raw: Mapping[str, Any], where: str) -> tuple[Problem, str | None]:
 
     if not isinstance(raw["symbols"], Mapping) or not raw["symbols"]:
         raise ProblemFileError(f"{where}: symbols must be a table like p = {{ kind = \"indexed\", value = \"p\" }}")
-    uses = {}
-    for name, spec in raw["symbols"].items():
-        if not isinstance(spec, Mapping) or spec.get("kind") not in _KINDS or not isinstance(spec.get("value"), str):
-            raise ProblemFileError(f"{where}: symbol {name!r} needs kind ({', '.join(_KINDS)}) and value (a builder entry)")
-        extra = sorted(set(spec) - _SYMBOL_FIELDS)  # a misspelt "rnak = 2" would otherwise be ignored
-        if extra:
-            raise ProblemFileError(f"{where}: symbol {name!r}: unknown field {_shown(extra[0])}; fields are "
-                                   f"{', '.join(sorted(_SYMBOL_FIELDS))}")
-        rank = spec.get("rank", 1)
-        if type(rank) is not int or rank not in (1, 2):  # type(): TOML's true is an int to isinstance
-            raise ProblemFileError(f"{where}: symbol {name!r}: rank is 1 or 2")
-        if spec.get("domain", "") not in ("", "simplex", "binary"):
-            raise ProblemFileError(f"{where}: symbol {name!r}: domain is \"simplex\" (a probability vector), "
-                                   "\"binary\" (entries 0 or 1, such as a ReLU's pattern) or left out")
-        uses[name] = Use(spec["kind"], spec["value"], rank=rank, meaning=str(spec.get("meaning", "")),
-                         domain=spec.get("domain", ""))
+    uses = _uses(raw["symbols"], where, "symbol")
+    context = raw.get("context", {})
+    if not isinstance(context, Mapping):
+        raise ProblemFileError(f"{where}: context must be a table like O = {{ kind = \"matrix\", value = \"O\" }}")
+    added = _uses(context, where, "context quantity")
+    both = sorted(set(added) & set(uses))
+    if both:
+        raise ProblemFileError(f"{where}: {both[0]!r} is both a symbol and a context quantity; give it once")
+    forbid = raw.get("forbid", [])
+    if not isinstance(forbid, list) or not all(isinstance(f, str) for f in forbid):
+        raise ProblemFileError(f"{where}: forbid must be a list of names, like [\"dS\"]")
+    listed = sorted(set(forbid) & (set(uses) | set(added)))
+    if listed:  # a quantity the file both offers and forbids: one of the two is a slip
+        raise ProblemFileError(f"{where}: forbid names {listed[0]!r}, which the problem itself lists; remove one")
+    from .forward import forward
+
+    offered = forward(raw["entry"], raw["claim"]).quantities
+    unknown_forbid = sorted(set(forbid) - set(offered) - set(added))
+    if unknown_forbid:  # a misspelt name would forbid nothing, in silence
+        raise ProblemFileError(f"{where}: forbid names {unknown_forbid[0]!r}, which is not a quantity of "
+                               f"{raw['entry']}:{raw['claim']}'s forward ({', '.join(offered) or 'it has none'})")
+    star = raw.get("star", "product")
+    if star not in ("product", "elementwise"):
+        raise ProblemFileError(f"{where}: star is \"product\" (* between matrices is the matrix product) or "
+                               f"\"elementwise\" (NumPy's *), not {_shown(star)}")
+    for name in ("sign",):
+        if name in raw and not isinstance(raw[name], str):
+            raise ProblemFileError(f"{where}: {name} must be a string, not {_shown(raw[name])}")
     indices, mistakes = table("indices", str), table("mistakes", str)
     if len(mistakes) > _MAX_MISTAKES:
         raise ProblemFileError(f"{where}: {len(mistakes)} mistakes; at most {_MAX_MISTAKES} (each is graded at load)")
@@ -155,7 +174,29 @@ def _problem(raw: Mapping[str, Any], where: str) -> tuple[Problem, str | None]:
         raise ProblemFileError(f"{where}: assumptions must be a list of strings")
     return (Problem(raw["id"], raw["entry"], raw["claim"], raw["statement"], uses,
                     tuple(dict(s) for s in sizes), index=index, indices=indices,
-                    assumptions=tuple(assumptions), mistakes=mistakes), raw.get("answer"))
+                    assumptions=tuple(assumptions), mistakes=mistakes, answer=raw.get("answer", ""), context=added,
+                    forbid=tuple(forbid), star=star, sign=raw.get("sign", "")), raw.get("answer"))
+
+
+def _uses(table: Mapping[str, Any], where: str, what: str) -> dict[str, Use]:
+    """The symbols (or context quantities) a table declares, each checked for its fields."""
+    uses = {}
+    for name, spec in table.items():
+        if not isinstance(spec, Mapping) or spec.get("kind") not in _KINDS or not isinstance(spec.get("value"), str):
+            raise ProblemFileError(f"{where}: {what} {name!r} needs kind ({', '.join(_KINDS)}) and value (a builder entry)")
+        extra = sorted(set(spec) - _SYMBOL_FIELDS)  # a misspelt "rnak = 2" would otherwise be ignored
+        if extra:
+            raise ProblemFileError(f"{where}: {what} {name!r}: unknown field {_shown(extra[0])}; fields are "
+                                   f"{', '.join(sorted(_SYMBOL_FIELDS))}")
+        rank = spec.get("rank", 1)
+        if type(rank) is not int or rank not in (1, 2):  # type(): TOML's true is an int to isinstance
+            raise ProblemFileError(f"{where}: {what} {name!r}: rank is 1 or 2")
+        if spec.get("domain", "") not in ("", "simplex", "binary"):
+            raise ProblemFileError(f"{where}: {what} {name!r}: domain is \"simplex\" (a probability vector), "
+                                   "\"binary\" (entries 0 or 1, such as a ReLU's pattern) or left out")
+        uses[name] = Use(spec["kind"], spec["value"], rank=rank, meaning=str(spec.get("meaning", "")),
+                         domain=spec.get("domain", ""))
+    return uses
 
 
 def _dims(value: Any) -> str:
@@ -177,7 +218,7 @@ def _check_mapping(p: Problem, sizes: Mapping[str, int]) -> None:
 
     t = topic(p.entry)
     env = EnvCache(t.build)(t.check_sizes({k: v for k, v in sizes.items() if k in t.default_sizes}))
-    for name, use in p.uses.items():
+    for name, use in p.symbols().items():
         if use.kind == "size":
             if use.env not in sizes:
                 raise _Refused(f"symbol {name!r} is the size {use.env!r}, which is not in the sizes {dict(sizes)}")
@@ -358,6 +399,12 @@ def register(problems: Mapping[str, Problem], where: str = "problems",
             if p.id not in PROBLEMS:  # already registered, identical: loaded before, checked then
                 _checked(p, answers.get(p.id), f"{where}, {p.id}")
                 added.append(p.id)
+            elif p.answer and not PROBLEMS[p.id].answer:  # the same problem, its answer now given
+                try:
+                    _check_answers(p, p.answer)
+                except _Refused as error:
+                    raise ProblemFileError(f"{where}, {p.id}: {error}") from None
+                PROBLEMS[p.id] = p
     except ProblemFileError:
         _unregister(added)
         raise

@@ -21,9 +21,10 @@ exercises (tables checked exactly) are in exercises.py and graded by id like the
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -34,6 +35,16 @@ from derive.catalog import topic
 from derive.spec import EnvCache
 
 from .decide import Decision, OutOfTime, canonical, decide, gap
+from .feedback import (
+    asked,
+    entry_words,
+    factor_words,
+    shape_words,
+    star_words,
+    valued,
+    without_examples,
+)
+from .forward import Use, forward
 from .language import InvalidAnswer, Vocabulary, parse
 from .regions import Domain
 from .sampling import counterexample
@@ -46,20 +57,8 @@ class ProblemError(ValueError):
 
 
 # Partial credit per diagnosis; an instructor may change it.
-CREDIT = {"sign": 0.5, "factor": 0.5, "transpose": 0.5, "mistake": 0.25, "assumption": 0.5}
-
-
-@dataclass(frozen=True)
-class Use:
-    """A symbol a student may write, and where its value is in the topic's builder: an indexed
-    entry (``p_i`` -> ``env["p"][i]``), a matrix (``A`` -> ``env["A"]``) or a size (``d_k``)."""
-
-    kind: str  # "indexed" | "matrix" | "scalar" | "size"
-    env: str | Callable[[Mapping[str, Any], Mapping[str, int]], Any] = ""  # the builder's key, a function of
-    # its entries and the sizes, or a size's name
-    rank: int = 1
-    meaning: str = ""
-    domain: str = ""  # "simplex": entries drawn so that the vector is a probability vector; "binary": 0 or 1
+# "star": right only with * between matrices read the other way than the problem's rule
+CREDIT = {"sign": 0.5, "factor": 0.5, "transpose": 0.5, "mistake": 0.25, "assumption": 0.5, "star": 0.5}
 
 
 @dataclass(frozen=True)
@@ -78,10 +77,47 @@ class Problem:
     prepare: Callable[[sp.Matrix], sp.Matrix] | None = None
     # turns a claim stated case by case (max pooling: one row per argmax region) into one key
     key_from: Callable[[sp.Matrix, Mapping[str, Any], Mapping[str, int]], sp.Matrix] | None = None
+    # a reference answer (shown only when the instructor asks: grade(..., reveal=True)); not part of what
+    # the problem is: the same problem loaded again with its answer written out is the same problem
+    answer: str = field(default="", compare=False)
+    # forward quantities a student may write beside ``uses``, added to the entry's (forward.py)
+    context: Mapping[str, Use] = field(default_factory=dict)
+    forbid: tuple[str, ...] = ()  # forward quantities the instructor takes away ("in terms of dS only")
+    star: str = "product"  # how * between two matrices reads: "product" (mathematics) or "elementwise" (NumPy)
+    sign: str = ""  # what to say of minus the key (a delta's sign convention); "" says "sign error"
+
+    def forward(self) -> dict[str, Use]:
+        """The quantities a student may write beside the listed symbols: the entry's forward
+        (forward.py) and the problem's own ``context``, less what the problem lists or forbids.
+
+        >>> sorted(problem("attention.grad_Q").forward())
+        ['A', 'G', 'O', 'Q', 'S', 'V', 'dA']
+        """
+        table = {**forward(self.entry, self.claim).quantities, **self.context}
+        return {name: use for name, use in table.items() if name not in self.uses and name not in self.forbid}
+
+    def symbols(self) -> dict[str, Use]:
+        """Every symbol an answer may use: the listed ones, then the forward's."""
+        return {**self.uses, **self.forward()}
 
     def public(self) -> dict[str, Any]:
+        """What a student may read of the problem (never its key nor its reference answer).
+
+        >>> d = problem("softmax_ce.grad_z").public()
+        >>> d["star"], "answer" in d, sorted(d["symbols"])
+        ('product', False, ['p', 'y', 'z'])
+        """
         return {"id": self.id, "statement": self.statement, "assumptions": list(self.assumptions),
-                "symbols": {name: use.meaning for name, use in self.uses.items()}}
+                "symbols": {name: use.meaning for name, use in self.uses.items()},
+                "context": {name: use.meaning for name, use in self.forward().items()},
+                "star": self.star, "star_rule": STAR_RULES[self.star]}
+
+
+# How * between two matrices reads, in the words `gradproof problems` and feedback use.
+STAR_RULES = {"product": "* between two matrices is the matrix product (as in mathematics); write ⊙ or .* for the "
+                         "elementwise product",
+              "elementwise": "* between two matrices is the elementwise product (as in NumPy); write @ for the "
+                             "matrix product"}
 
 
 def _sigmoid_activation(m: sp.Matrix) -> sp.Matrix:
@@ -281,6 +317,26 @@ PROBLEMS: dict[str, Problem] = {p.id: p for p in (
 )}
 
 
+# Each problem's reference answer: checked to grade correct (tests), shown only with reveal=True.
+_ANSWERS = {
+    "softmax_ce.grad_z": "p_i - y_i", "softmax_ce.grad_z_general": "p_i sum_k y_k - y_i",
+    "bp.delta_output_sigmoid": "(T_k - O_k) O_k (1 - O_k)", "bp.delta_output_linear": "T_k - O_k",
+    "attention.grad_V": "A^T G", "perceptron.update_w": "w_i - eta (y - t) x_i", "perceptron.update_b": "b - eta (y - t)",
+    "kl.grad_q": "-p_i/q_i", "kl.grad_p": "log(p_i/q_i) + 1", "kl.grad_z": "q_i - p_i", "attention.grad_A": "G V^T",
+    "attention.grad_S": "A ⊙ (dA - rowsum(dA ⊙ A))", "attention.grad_Q": "dS K / sqrt(d_k)",
+    "attention.grad_K": "dS^T Q / sqrt(d_k)", "bp.delta_hidden": "H_j (1 - H_j) sum_k delta_k w_kj",
+    "bp.update_w_output": "w_kj + alpha delta_k H_j", "bp.update_w_hidden": "w_ji + alpha delta_j I_i",
+    "layernorm.grad_x": "(gamma_i g_i - (1/d) sum_j gamma_j g_j - xhat_i (1/d) sum_j gamma_j g_j xhat_j) / sigma",
+    "ffn.grad_W1": "X^T ((G W_2^T) ⊙ S)", "conv.grad_W": "sum_i sum_j G_ij X_{i+u-1,j+v-1}",
+    "pooling.grad_max": "g ismax(x_i, x_1, x_2, x_3, x_4)", "information.grad_entropy": "-log(p_i) - 1",
+}
+# The lecture's deltas are minus the gradient: minus the key is the gradient itself, named so.
+_SIGNS = {"bp.delta_output_sigmoid": "you gave dE/dnet_k; delta_k = -dE/dnet_k",
+          "bp.delta_output_linear": "you gave dE/dnet_k; delta_k = -dE/dnet_k",
+          "bp.delta_hidden": "you gave dE/dnet_j; delta_j = -dE/dnet_j"}
+PROBLEMS = {pid: replace(p, answer=_ANSWERS[pid], sign=_SIGNS.get(pid, "")) for pid, p in PROBLEMS.items()}
+
+
 def _value(use: Use, env: Mapping[str, Any], sizes: Mapping[str, int]) -> Any:
     return use.env(env, sizes) if callable(use.env) else env[use.env]
 
@@ -292,16 +348,18 @@ def problem(problem_id: str) -> Problem:
 
 
 def _resolved(p: Problem, sizes: Mapping[str, int], env: Mapping[str, Any]) -> dict[str, Any]:
-    """Each symbol's value at these sizes (``prepare`` applied once here, not to every answer)."""
-    values = {name: _value(use, env, sizes) for name, use in p.uses.items() if use.kind != "size"}
+    """Each symbol's value at these sizes, the forward's too (``prepare`` applied once here, not to
+    every answer)."""
+    values = {name: _value(use, env, sizes) for name, use in p.symbols().items() if use.kind != "size"}
     return {name: p.prepare(sp.Matrix(v)) if p.prepare is not None and getattr(v, "is_Matrix", False) else v
             for name, v in values.items()}
 
 
 def _vocabulary(p: Problem, sizes: Mapping[str, int], values: Mapping[str, Any]) -> Vocabulary:
-    matrices = {name: sp.MatrixSymbol(name, *values[name].shape) for name, use in p.uses.items() if use.kind == "matrix"}
-    scalars = {name: sp.Integer(sizes[use.env]) for name, use in p.uses.items() if use.kind == "size"}
-    for name, use in p.uses.items():
+    symbols = p.symbols()
+    matrices = {name: sp.MatrixSymbol(name, *values[name].shape) for name, use in symbols.items() if use.kind == "matrix"}
+    scalars = {name: sp.Integer(sizes[use.env]) for name, use in symbols.items() if use.kind == "size"}
+    for name, use in symbols.items():
         if use.kind == "scalar":
             value = values[name]
             if getattr(value, "is_Matrix", False):
@@ -310,29 +368,63 @@ def _vocabulary(p: Problem, sizes: Mapping[str, int], values: Mapping[str, Any])
                                        "value; a scalar needs one entry (or declare it indexed or a matrix)")
                 value = value[0, 0]
             scalars[name] = value
-    indexed = {name: use.rank for name, use in p.uses.items() if use.kind == "indexed"}
-    return Vocabulary(scalars=scalars, matrices=matrices, indexed=indexed, indices=dict(p.indices))
+    indexed = {name: use.rank for name, use in symbols.items() if use.kind == "indexed"}
+    # p_i's vector p, written whole (p - y): a column of the entries
+    vectors = {name: sp.MatrixSymbol(name, len(values[name]), 1) for name, rank in indexed.items()
+               if rank == 1 and name not in matrices and name not in scalars}
+    table = forward(p.entry, p.claim)
+    # softmax(z) is p only where this problem's p and z are the forward's (a problem file may map p elsewhere)
+    applications = {(function, argument): result for (function, argument), result in table.applications.items()
+                    if all(n in symbols and n in table.quantities and symbols[n].same_value(table.quantities[n])
+                           for n in (argument, result))}
+    return Vocabulary(scalars=scalars, matrices=matrices, indexed=indexed, indices=dict(p.indices), vectors=vectors,
+                      applications=applications, activation=table.activation, star=p.star)
+
+
+# Atoms an entry of an answer holds unevaluated until ``doit`` (a sum over an index): doit walks the
+# whole tree (a third of grading time), so it runs only on entries that hold one of these.
+_UNEVALUATED: tuple[type, ...] = (sp.Sum,)
+
+
+def _wholes(p: Problem, values: Mapping[str, Any]) -> dict[sp.MatrixSymbol, sp.ImmutableMatrix]:
+    """Each matrix symbol an answer may hold (a matrix, or an indexed vector written whole) -> its value."""
+    out = {}
+    for name, use in p.symbols().items():
+        if use.kind == "matrix":
+            out[sp.MatrixSymbol(name, *values[name].shape)] = sp.ImmutableMatrix(values[name])
+        elif use.kind == "indexed" and use.rank == 1 and getattr(values[name], "is_Matrix", False):
+            column = sp.Matrix(values[name]).reshape(len(values[name]), 1)
+            out[sp.MatrixSymbol(name, column.rows, 1)] = sp.ImmutableMatrix(column)
+    return out
 
 
 def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], values: Mapping[str, Any]) -> sp.Matrix:
-    """The answer at concrete sizes, in the builder's entry symbols: a matrix like the key."""
+    """The answer at concrete sizes, in the builder's entry symbols: a matrix like the key. An
+    entrywise problem answered in matrix or vector form (no free index: ``W + alpha delta H^T``)
+    is the whole matrix, compared with the key's rows x columns.
+
+    >>> values, words, key, _ = _setting("bp.update_w_output", 0)
+    >>> W, H, delta = dict(words.matrices)["W"], dict(words.vectors)["H"], dict(words.vectors)["delta"]
+    >>> p = problem("bp.update_w_output")
+    >>> _written_out(p, W + words.scalars["alpha"] * delta * H.T, p.sizes[0], values) == key
+    True
+    """
     bounds = {sp.Symbol(size, integer=True, positive=True): sp.Integer(sizes[size]) for size in set(p.indices.values())}
-    if not p.index:
-        replaced = answer.xreplace({sp.MatrixSymbol(n, *values[n].shape): sp.ImmutableMatrix(values[n])
-                                    for n, u in p.uses.items() if u.kind == "matrix"})
-        replaced = replaced.doit()
+    if not p.index or getattr(answer, "is_Matrix", False):
+        replaced = answer.xreplace(_wholes(p, values)).doit()
         return sp.Matrix(replaced) if getattr(replaced, "is_Matrix", False) else sp.Matrix([[replaced]])
 
     free = p.index.split()
+    symbols = p.symbols()
 
     def entry(*at_indices: int) -> sp.Expr:
         at = answer.xreplace({**{sp.Symbol(f, integer=True, positive=True): sp.Integer(k) for f, k in zip(free, at_indices)},
                               **bounds})
-        if at.has(sp.Sum):  # doit walks the whole tree (a third of grading time); only sums need it
+        if at.has(*_UNEVALUATED):
             at = at.doit()
         entries = {}
         for indexed in at.atoms(sp.Indexed):
-            use = p.uses[str(indexed.base)]
+            use = symbols[str(indexed.base)]
             vector = values[str(indexed.base)]
             position = [int(k) - 1 for k in indexed.indices]
             shape = vector.shape if use.rank > 1 else (len(vector),)
@@ -382,10 +474,13 @@ class Grade:
 GRADE_SECONDS = 8.0  # one answer's wall-clock budget in process; half of it for the exact route
 
 
-def grade(problem_id: str, text: str, points: int = 6, seed: int = 0, seconds: float = GRADE_SECONDS) -> Grade:
+def grade(problem_id: str, text: str, points: int = 6, seed: int = 0, seconds: float = GRADE_SECONDS,
+          reveal: bool = False) -> Grade:
     """Grade one answer: ``correct`` (proved equal: method ``symbolic``; or agreeing wherever it was
     sampled, where no proof reaches: ``numeric``), ``incorrect`` (with a counterexample, proved where
     the method says ``symbolic``, and a diagnosis where one fits) or ``invalid`` (with the reason).
+    An answer wrong as read but right with ``*`` between matrices read the other way is told so.
+    The feedback never holds the reference answer unless ``reveal`` asks for it (at its end).
 
     >>> g = grade("softmax_ce.grad_z", "p_i - y_i")
     >>> g.verdict, g.method
@@ -393,9 +488,46 @@ def grade(problem_id: str, text: str, points: int = 6, seed: int = 0, seconds: f
     >>> g = grade("softmax_ce.grad_z", "y_i - p_i")
     >>> g.verdict, g.score, "sign" in g.feedback, g.method
     ('incorrect', 0.5, True, 'symbolic')
+    >>> grade("attention.grad_Q", "dS K", reveal=True).feedback
+    'missing a factor 1/sqrt(d_k): the answer is sqrt(d_k) times the gradient; the gradient: dS K / sqrt(d_k)'
     """
+    deadline = time.monotonic() + seconds
+    result = _guarded(problem_id, text, points, seed, deadline, seconds, None)
+    p = PROBLEMS.get(problem_id)
+    if not isinstance(p, Problem):
+        return result
+    if result.verdict != "correct" and result.method != "time" and deadline - time.monotonic() > 0.2 \
+            and _star_matters(p, text):
+        other = "elementwise" if p.star == "product" else "product"
+        again = _guarded(problem_id, text, points, seed, deadline, seconds, other)
+        if again.verdict == "correct":
+            result = Grade(problem_id, "incorrect", CREDIT["star"], star_words(p.star), method=again.method)
+    if result.verdict == "invalid":
+        result.feedback = without_examples(result.feedback, [p.answer])
+    if reveal and p.answer:
+        result.feedback += f"; the gradient: {p.answer}"
+    return result
+
+
+def _star_matters(p: Problem, text: str) -> bool:
+    """Whether the answer writes * between two matrices, where the rule decides its reading (the
+    language says, once it can; until then: a * and a matrix or vector in the problem)."""
+    from . import language
+
+    words = _setting(p.id, 0)[1]
+    decides = getattr(language, "star_matters", None)
+    if decides is not None:
+        try:
+            return bool(decides(text, words))
+        except InvalidAnswer:
+            return False
+    return any(s in text for s in ("*", "\\cdot", "\\times", "·", "×")) and bool(dict(words.matrices) or dict(words.vectors))
+
+
+def _guarded(problem_id: str, text: str, points: int, seed: int, deadline: float, seconds: float,
+             star: str | None) -> Grade:
     try:
-        return _grade(problem_id, text, points, seed, time.monotonic() + seconds)
+        return _grade(problem_id, text, points, seed, deadline, star)
     except OutOfTime:
         return Grade(problem_id, "invalid", 0.0, f"the answer took more than {seconds:g} s to grade; write it more "
                      "simply", method="time")
@@ -416,9 +548,15 @@ class _Context:
     seed: int
     exact_until: float  # the exact route gives up here (and sampling takes over)
     deadline: float  # grading gives up here
+    star: str | None = None  # * read otherwise than the problem's rule (to tell a student it would be right)
 
 
-def _grade(problem_id: str, text: str, points: int, seed: int, deadline: float) -> Grade:
+def _words(problem_id: str, number: int, star: str | None) -> Vocabulary:
+    words = _setting(problem_id, number)[1]
+    return words if star is None else replace(words, star=star)
+
+
+def _grade(problem_id: str, text: str, points: int, seed: int, deadline: float, star: str | None = None) -> Grade:
     p = problem(problem_id)
     if not isinstance(p, Problem):  # a numeric exercise: a table checked exactly
         from .exercises import grade_exercise
@@ -428,19 +566,20 @@ def _grade(problem_id: str, text: str, points: int, seed: int, deadline: float) 
     exact_until = deadline - (deadline - time.monotonic()) / 2
     proved = 0
     for number, sizes in enumerate(p.sizes):
-        values, vocabulary, key, _ = _setting(problem_id, number)
+        values, _, key, _ = _setting(problem_id, number)
         try:
-            student = _written_out(p, parse(text, vocabulary), sizes, values)
+            student = _written_out(p, parse(text, _words(problem_id, number, star)), sizes, values)
         except InvalidAnswer as error:
             return Grade(problem_id, "invalid", 0.0, str(error), method="parse")
-        context = _Context(_derived(problem_id, number)[0], rng, points, seed, exact_until, deadline)
+        context = _Context(_derived(problem_id, number)[0], rng, points, seed, exact_until, deadline, star)
         if student.shape != key.shape:
             way = _same(student.T, key, context) if student.T.shape == key.shape else None
             if way is not None:
                 return Grade(problem_id, "incorrect", CREDIT["transpose"], "transposed: the answer is the key's "
                              "transpose", method=way)
-            return Grade(problem_id, "incorrect", 0.0, f"the answer has shape {student.shape}; the gradient has shape "
-                         f"{key.shape} at {dict(sizes)}", method="shape")
+            shown = {k: v for k, v in sizes.items() if k in set(p.indices.values()) or not p.index}
+            return Grade(problem_id, "incorrect", 0.0, shape_words(student.shape, key.shape, asked(p.statement, p.index),
+                                                                   shown), method="shape")
         decision = _decided(student, key, context)
         if decision.verdict == "equal":
             proved += 1
@@ -461,6 +600,29 @@ def _grade(problem_id: str, text: str, points: int, seed: int, deadline: float) 
                  f"{points} or more random points at {at_sizes}, near and far and either side of the answer's "
                  "comparisons; not proved exactly" + (f" ({proved} of the sizes proved)" if proved else ""),
                  method="numeric")
+
+
+def _in_words(p: Problem, text: str, counter: Mapping[str, Any], point: Mapping[sp.Symbol, Any], number: int,
+              shape: tuple[int, int]) -> dict[str, Any]:
+    """A counterexample as the student reads it: the problem's symbols (its listed ones, and the
+    forward's the answer wrote) at the witness point, vectors as lists and matrices as rows, sizes
+    as numbers, and the entry counted from 1 in the problem's index letters."""
+    values = _setting(p.id, number)[0]
+    sizes = p.sizes[number]
+    written = {name for name in p.forward() if re.search(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])", text)}
+    inputs: dict[str, Any] = {}
+    for name, use in p.symbols().items():
+        if name not in p.uses and name not in written:
+            continue
+        value = values.get(name)
+        if use.kind == "scalar" and getattr(value, "shape", None) == (1, 1):
+            value = value[0, 0]  # a bias b stored as a 1 x 1 matrix is one number
+        shown = int(sizes[str(use.env)]) if use.kind == "size" else valued(value, point, use.kind == "indexed"
+                                                                            and use.rank == 1)
+        if shown is not None:
+            inputs[name] = shown
+    return {"inputs": inputs, "entry": entry_words(int(counter["entry"]), shape, p.index),
+            "expected": counter["expected"], "yours": counter["yours"]}
 
 
 def _decided(a: sp.Matrix, b: sp.Matrix, context: _Context) -> Decision:
@@ -549,11 +711,13 @@ def _diagnose(p: Problem, text: str, student: sp.Matrix, key: sp.Matrix, counter
               context: _Context) -> Grade:
     """An answer shown wrong: its diagnosis (sign, constant factor, a listed mistake) where one is
     proved (or, beyond the exact route, sampled) to match at every size, with partial credit; else
-    0. A factor that is 1/sqrt(3) at d_k = 3 but 1/2 at d_k = 4 is no constant factor."""
+    0. A factor that is 1/sqrt(3) at d_k = 3 but 1/2 at d_k = 4 is no constant factor. The
+    counterexample is in the problem's own symbols (``_in_words``)."""
     proved = counter.pop("proved")
     values = counter.pop("values", None)
     witness = {"point": counter.pop("point"), "entry": counter["entry"]}
-    shown = dict(counter)
+    shown = _in_words(p, text, counter, witness["point"], number, key.shape)
+    where = f"the entry at {shown['entry']}" if p.index else f"entry {shown['entry']}" if shown["entry"] else "it"
 
     def credited(kind: str, words: str, way: str) -> Grade:
         return Grade(p.id, "incorrect", CREDIT[kind], words, shown, "symbolic" if proved and way == "symbolic" else "numeric")
@@ -566,37 +730,37 @@ def _diagnose(p: Problem, text: str, student: sp.Matrix, key: sp.Matrix, counter
         for other in range(len(p.sizes)):
             if way is None or other == number:
                 continue
-            values_m, vocabulary_m, key_m, _ = _setting(p.id, other)
-            student_m = _written_out(p, parse(text, vocabulary_m), p.sizes[other], values_m)
+            values_m, _, key_m, _ = _setting(p.id, other)
+            student_m = _written_out(p, parse(text, _words(p.id, other, context.star)), p.sizes[other], values_m)
             wanted_m = target(other, key_m)
             context_m = _Context(_derived(p.id, other)[0], context.rng, context.points, context.seed,
-                                 context.exact_until, context.deadline)
+                                 context.exact_until, context.deadline, context.star)
             found = _same(student_m, wanted_m, context_m) if wanted_m is not None and wanted_m.shape == student_m.shape \
                 else None
             way = None if found is None else "numeric" if "numeric" in (way, found) else "symbolic"
         return way
 
+    sign = f"sign error: {p.sign}" if p.sign else "sign error: the answer is minus the gradient"
     way = everywhere(lambda m, k: -k)
     if way is not None:
-        return credited("sign", "sign error: the answer is minus the gradient", way)
-    yours, expected = values if values is not None else (shown["yours"], shown["expected"])
+        return credited("sign", sign, way)
+    yours, expected = values if values is not None else (counter["yours"], counter["expected"])
     if abs(expected) > 1e-30:
         for factor, at in _factors(p, complex(yours / expected), number, exact=values is not None):
             way = everywhere(lambda m, k, at=at: k * at(m))
             if way is not None:
-                what = "a constant factor is off" if factor.is_number else "a factor is off"
-                return credited("factor", f"{what}: the answer is {factor} times the gradient", way)
+                return credited("factor", factor_words(factor), way)
     for wrong, _ in _derived(p.id, number)[1]:
         way = everywhere(lambda m, k, wrong=wrong: dict(_derived(p.id, m)[1]).get(wrong))
         if way is not None:
             what = p.mistakes[wrong]
             kind = "sign" if what == "sign" else "assumption" if what == "assumption" else "mistake"
-            words = {"sign": "sign error: the answer is minus the gradient",
+            words = {"sign": sign,
                      "assumption": "uses an assumption the problem does not grant (sum_i y_i = 1)"}.get(what, what)
             return credited(kind, words, way)
     hidden = (" (the same to the digits shown: the difference is a tiny term, proved not zero)"
               if f"{shown['expected']:g}" == f"{shown['yours']:g}" else "")
-    return Grade(p.id, "incorrect", 0.0, f"differs from the gradient: at the inputs shown, entry {shown['entry']} "
+    return Grade(p.id, "incorrect", 0.0, f"differs from the gradient: at the inputs shown, {where} "
                  f"should be {shown['expected']:g}, the answer gives {shown['yours']:g}{hidden}", shown,
                  "symbolic" if proved else "numeric")
 
