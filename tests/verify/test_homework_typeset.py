@@ -259,6 +259,51 @@ def test_round_trip_attention(answer: tuple[tuple[int, int], str]) -> None:
     _round_trip(answer[1], ATTENTION)
 
 
+# --- the notation being added to the grammar (issue 15): printed natively where the grammar has it --
+
+def _grammar_has(*rules: str) -> bool:
+    from verify.homework.language import _parser
+
+    names = {str(r.alias or r.origin.name) for r in _parser().rules}
+    return set(rules) <= names
+
+
+NEW = Vocabulary(indexed={"x": 1, "g": 1, "p": 1, "y": 1, "delta": 1, "w": 2, "H": 1, "O": 1, "T": 1, "net": 1},
+                 indices={"i": "n", "j": "n", "k": "n"}, scalars={"eta": sp.Symbol("eta", positive=True)})
+
+
+@pytest.mark.parametrize(("text", "rules", "latex"), [
+    (r"\delta_k = (T_k - O_k) O_k", ("framed",), r"\delta_{k} = \left(T_{k} - O_{k}\right) O_{k}"),
+    (r"w_{kj} \leftarrow w_{kj} + \eta \delta_k H_j", ("framed",), r"w_{kj} \leftarrow w_{kj} + \eta \delta_{k} H_{j}"),
+    (r"\frac{\partial L}{\partial x_i} = g_i", ("framed",), r"\frac{\partial L}{\partial x_{i}} = g_{i}"),
+    (r"\max_j x_j - x_i", ("extremum_over",), r"\max_{j} x_{j} - x_{i}"),
+    (r"\mathbb{1}[x_i > 0] g_i", ("indicator",), r"\mathbb{1}[x_{i} > 0] g_{i}"),
+    (r"\begin{cases} g_i & \text{if } x_i > 0 \\ 0 & \text{otherwise} \end{cases}", ("cases",),
+     r"\begin{cases} g_{i} & \text{if } x_{i} > 0 \\ 0 & \text{otherwise} \end{cases}"),
+    (r"\sigma'(net_k)", ("derivative",), r"\sigma'\left(net_{k}\right)"),
+    ("p[i] - y[i]", ("bracketed",), "p[i] - y[i]"),
+    (r"\left[p_i - y_i\right] x_i", ("indicator",), r"\left[p_{i} - y_{i}\right] x_{i}"),  # square brackets kept
+    (r"\sum_{j'} x_{j'}", ("framed",), r"\sum_{j'} x_{j'}"),
+])
+def test_new_notation_prints_natively(text: str, rules: tuple[str, ...], latex: str) -> None:
+    if not _grammar_has(*rules):
+        pytest.skip(f"the grammar has no {rules} yet")
+    assert typeset(text, NEW) == latex
+    assert "<mtext>" not in typeset_mathml(text, NEW).replace("<mtext>if&#xA0;</mtext>", "").replace(
+        "<mtext>otherwise</mtext>", "")  # natively: no part shown as source text
+    assert _same(parse(latex, NEW), parse(text, NEW))
+
+
+@settings(deadline=None)
+@given(st.sampled_from([r"\delta_k = ", r"w_{kj} \leftarrow ", r"\frac{\partial E}{\partial net_k} = ", ""]),
+       _answers(["delta_k", "w_kj", "O_k", "T_k", "H_j", r"\eta", r"[T_k - O_k]", r"\mathbb{1}[O_k > 0]",
+                 r"\max_j H_j", "O[k]"], ["delta_k w_kj"]))
+def test_round_trip_new_notation(frame: str, text: str) -> None:
+    if not _grammar_has("framed", "indicator", "extremum_over", "bracketed"):
+        pytest.skip("the grammar does not have issue 15's notation yet")
+    _round_trip(frame + text, NEW)
+
+
 # --- helpers -------------------------------------------------------------------------------------
 
 class _Balance(html.parser.HTMLParser):

@@ -20,6 +20,13 @@ What is and is not checked:
   ``\\text{}``): the text is a student's, and hostile.
 - No recursion: the tree is walked with an explicit stack, children before parents.
 
+Printed natively: names (subscripts, Greek letters, decorations such as ``\\hat{x}``, the ``\\partial``
+of a left-hand side), numbers, ``+ -``, ``*`` (``\\cdot``; ``\\ast`` where the problem reads ``*`` as
+NumPy does), ``/`` and ``\\frac``, ``@`` (side by side), ``⊙``, juxtaposition, signs, sums with their
+bounds, powers, transposes, primes, ``|x|``, roots, functions (``\\exp``, ``\\sigma``,
+``\\operatorname{softmax}``), ``softmax(z)_i``, ``\\sigma'(x)``, ``\\max_j``, ``p[i]``, indicators,
+cases, conditions, and a left-hand side or arrow (``\\delta_k = ...``, ``w \\leftarrow ...``).
+
 >>> from verify.homework.language import Vocabulary
 >>> words = Vocabulary(scalars={"d_k": 3}, matrices={"dS": None, "K": None})
 >>> typeset(r"\\frac{1}{\\sqrt{d_k}} dS K", words)
@@ -103,8 +110,11 @@ def _text(source: str) -> Printed:
     return Printed(r"\text{" + _latex_text(shown) + "}", f"<mtext>{_esc(shown)}</mtext>")
 
 
-def _bracket(p: Printed) -> Printed:
-    return Printed(r"\left(" + p.latex + r"\right)", f"<mrow><mo>(</mo>{p.mathml}<mo>)</mo></mrow>")
+def _bracket(p: Printed, kind: str = "()") -> Printed:
+    """``p`` in round brackets, or square ones where the student wrote those."""
+    opening, closing = kind
+    return Printed(rf"\left{opening}" + p.latex + rf"\right{closing}",
+                   f"<mrow><mo>{opening}</mo>{p.mathml}<mo>{closing}</mo></mrow>")
 
 
 def _slot(p: Printed, level: int, closed: bool = False) -> Printed:
@@ -131,6 +141,8 @@ _LATIN_OR_GREEK = r"[A-Za-z]|alpha|beta|gamma|delta|epsilon|varepsilon|eta|mu|si
 GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ϵ", "varepsilon": "ε", "eta": "η",
          "mu": "μ", "sigma": "σ", "tau": "τ", "theta": "θ", "lambda": "λ", "omega": "ω", "phi": "ϕ", "psi": "ψ",
          "pi": "π", "rho": "ρ", "nu": "ν", "xi": "ξ", "zeta": "ζ", "kappa": "κ", "chi": "χ"}
+# Names LaTeX writes as a command: Greek letters, and the partial of a left-hand side (dL/dz).
+SYMBOLS = {**GREEK, "partial": "∂", "nabla": "∇", "ell": "ℓ"}
 # A decorated name as the normaliser spells it (xhat for \hat{x}) -> its LaTeX command and MathML accent.
 DECORATIONS = {"hat": (r"\hat", "^"), "bar": (r"\bar", "¯"), "tilde": (r"\tilde", "~")}
 
@@ -147,8 +159,8 @@ def _reads_as(latex: str) -> str | None:
 
 def _letter(base: str) -> tuple[str, str]:
     """A name's base without subscript, as LaTeX and MathML."""
-    if base in GREEK:
-        return "\\" + base, f"<mi>{GREEK[base]}</mi>"
+    if base in SYMBOLS:  # \delta where the normaliser reads that back as delta, else delta as written
+        return ("\\" + base if _reads_as("\\" + base) == base else base), f"<mi>{SYMBOLS[base]}</mi>"
     for word, (command, accent) in DECORATIONS.items():
         inner = re.fullmatch(rf"({_LATIN_OR_GREEK}){word}", base)
         if inner:
@@ -181,6 +193,9 @@ def _plain(text: str) -> tuple[str, str]:
         elif piece == "≠":
             latex.append(r" \neq ")
             mathml.append("<mo>≠</mo>")
+        elif piece == "'":  # a primed index, j'
+            latex.append("'")
+            mathml.append("<mo>′</mo>")
         else:  # anything else in a bound is the student's: shown, escaped
             latex.append(r"\text{" + _latex_text(piece) + "}")
             mathml.append(f"<mtext>{_esc(piece)}</mtext>")
@@ -296,7 +311,7 @@ def _sqrt(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
     return Printed(rf"\sqrt{{{a.latex}}}", f"<msqrt>{_row(a.mathml)}</msqrt>")
 
 
-_SUM_TOKEN = re.compile(r"sum_(?:([a-z])|\{([^{}]*)\})(?:\^\{([^{}]*)\})?")
+_SUM_TOKEN = re.compile(r"sum_(?:([a-z]'?)|\{([^{}]*)\})(?:\^\{([^{}]*)\})?")
 
 
 def _sum_over(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
@@ -325,7 +340,7 @@ def _arguments(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
 # How a function's name is written: LaTeX's own operators, sigma as the letter; others by
 # \operatorname where the normaliser reads that back (see _function).
 _FUNCTION_LATEX = {"exp": r"\exp", "log": r"\log", "ln": r"\ln", "tanh": r"\tanh", "max": r"\max", "min": r"\min",
-                   "sigma": r"\sigma"}
+                   "sigma": r"\sigma", "f": "f"}
 
 
 @cache
@@ -361,6 +376,164 @@ def _call1(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
     return Printed(f"{latex} {arg.latex}", _row(mathml, "<mo>&#x2061;</mo>", arg.mathml), loose=True)
 
 
+def _sequence(node: Tree, kids: list[Printed]) -> list[Token | Printed]:
+    """The node's children in order, each sub-tree as printed."""
+    printed = iter(kids)
+    return [child if isinstance(child, Token) else next(printed) for child in node.children]
+
+
+# Relations and frames as the grammar's tokens have them -> LaTeX (where the normaliser reads it
+# back as the token; otherwise the token itself) and MathML.
+RELATIONS = {"=": ("=", "="), ":=": (":=", "≔"), "<-": (r"\leftarrow", "←"), "←": (r"\leftarrow", "←"),
+             "-=": ("-=", "−="), "+=": ("+=", "+="), "<": ("<", "&lt;"), ">": (">", "&gt;"),
+             "<=": (r"\leq", "≤"), ">=": (r"\geq", "≥"), "!=": (r"\neq", "≠")}
+
+
+def _relation(token: Token | Printed) -> tuple[str, str]:
+    if not isinstance(token, Token) or str(token) not in RELATIONS:
+        raise _Unexpected("relation")
+    latex, mathml = RELATIONS[str(token)]
+    if _reads_as(latex) != str(token) and not (str(token) in "←<-" and _reads_as(latex) in ("←", "<-")):
+        latex = str(token)
+    return latex, f"<mo>{mathml}</mo>"
+
+
+def _chain(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """``\\delta_k = ...``, ``w \\leftarrow ...``, ``w -= ...``, ``x_i > 0``: members and what joins them."""
+    latex, mathml = [], []
+    for i, item in enumerate(_sequence(node, kids)):
+        if i % 2:
+            relation = _relation(item)
+            latex.append(relation[0])
+            mathml.append(relation[1])
+        elif isinstance(item, Printed):
+            latex.append(item.latex)
+            mathml.append(item.mathml)
+        else:
+            raise _Unexpected(node.data)
+    if len(latex) < 3 or len(latex) % 2 == 0:
+        raise _Unexpected(node.data)
+    return Printed(" ".join(latex), _row(*mathml), SUM)
+
+
+def _gap(node: Tree, before: int, ctx: _Context) -> str:
+    """The source text between child ``before`` - 1 and child ``before``: words the grammar drops."""
+    trees = [c for c in node.children if isinstance(c, Tree)]
+    left, right = _span(trees[before - 1]), _span(trees[before])
+    return "" if left is None or right is None else ctx.text[left[1]:right[0]]
+
+
+def _condition(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """Comparisons joined by "and" or a comma, as written."""
+    latex, mathml = [kids[0].latex], [kids[0].mathml]
+    for i, kid in enumerate(kids[1:], start=1):
+        worded = "and" in _gap(node, i, ctx)
+        latex.append(r" \text{ and } " if worded and _reads_as(r"\text{ and }") == "and" else " and " if worded else ", ")
+        mathml.append("<mtext>&#xA0;and&#xA0;</mtext>" if worded else '<mo separator="true">,</mo>')
+        latex.append(kid.latex)
+        mathml.append(kid.mathml)
+    return Printed("".join(latex), _row(*mathml), SUM)
+
+
+def _indicator(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """``\\mathbb{1}[x > 0]``, ``\\mathbb{1}\\{x > 0\\}`` and Iverson's ``[x > 0]``, with the brackets written."""
+    (condition,) = _trees(node, kids, 1)
+    marked = isinstance(node.children[0], Token)
+    span, inner = _span(node), _span(next(c for c in node.children if isinstance(c, Tree)))
+    if span is None or inner is None:
+        raise _Unexpected("indicator")
+    opening = ctx.text[span[0]:inner[0]].strip()[-1:]
+    kind, latex_kind = ("{}", (r"\{", r"\}")) if opening == "{" else ("[]", ("[", "]"))
+    # no \left: the normaliser reads \mathbb{1} as the indicator only right before its bracket
+    one = r"\mathbb{1}" if _reads_as(r"\mathbb{1}[x]") == "𝟙[x]" else "1"
+    return Printed((one if marked else "") + f"{latex_kind[0]}{condition.latex}{latex_kind[1]}",
+                   _row("<mn>𝟙</mn>" if marked else "", f"<mo>{kind[0]}</mo>", condition.mathml, f"<mo>{kind[1]}</mo>"))
+
+
+def _case_when(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    value, condition = _trees(node, kids, 2)
+    worded = re.search(r"\bif\b", _gap(node, 1, ctx)) is not None
+    word = (r"\text{if } " if _reads_as(r"\text{if }") == "if" else "if ") if worded else ""
+    return Printed(f"{value.latex} & {word}{condition.latex}",
+                   f"<mtr><mtd>{value.mathml}</mtd><mtd>{'<mtext>if&#xA0;</mtext>' if worded else ''}"
+                   f"{condition.mathml}</mtd></mtr>")
+
+
+def _case_otherwise(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    (value,) = _trees(node, kids, 1)
+    word = _token(node, len(node.children) - 1)
+    latex = rf"\text{{{word}}}" if _reads_as(rf"\text{{{word}}}") == word else word
+    return Printed(f"{value.latex} & {latex}", f"<mtr><mtd>{value.mathml}</mtd><mtd><mtext>{_esc(word)}</mtext></mtd></mtr>")
+
+
+def _case_rows(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    if not kids or not all(k.mathml.startswith("<mtr>") for k in kids):
+        raise _Unexpected("case_rows")
+    return Printed(r" \\ ".join(k.latex for k in kids), "".join(k.mathml for k in kids))
+
+
+def _cases(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    (rows,) = _trees(node, kids, 1)
+    if not rows.mathml.startswith("<mtr>"):
+        raise _Unexpected("cases")
+    return Printed(r"\begin{cases} " + rows.latex + r" \end{cases}",
+                   _row("<mo>{</mo>", f'<mtable columnalign="left left">{rows.mathml}</mtable>'))
+
+
+_EXTREMUM_TOKEN = re.compile(r"(max|min)_(?:\{([a-z]'?)\}|([a-z]'?))")
+
+
+def _extremum_over(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """``\\max_{j} x_j``: like a sum, over the product after it."""
+    (body,) = _trees(node, kids, 1)
+    match = _EXTREMUM_TOKEN.fullmatch(_token(node))
+    if match is None:
+        raise _Unexpected("extremum_over")
+    word, index = match.group(1), match.group(2) or match.group(3)
+    index_latex, index_mathml = _plain(index)
+    body = _slot(body, PRODUCT)
+    return Printed(rf"{_function(word)[0]}_{{{index_latex}}} {body.latex}",
+                   _row(f'<munder><mi>{word}</mi>{index_mathml}</munder>', body.mathml), FACTOR, open_end=True)
+
+
+_INDEXED_TOKEN = re.compile(r"([A-Za-z]+)((?:\[[^\[\]]*\])+)")
+
+
+def _bracketed(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """``p[i]``, ``w[k][j]``, ``eta[t-y]``: the name and its brackets as written."""
+    match = _INDEXED_TOKEN.fullmatch(_token(node))
+    if match is None:
+        raise _Unexpected("bracketed")
+    latex, mathml = _letter(match.group(1))
+    latex_parts, mathml_parts = [latex], [mathml]
+    for inside in re.findall(r"\[([^\[\]]*)\]", match.group(2)):
+        inner_latex, inner_mathml = _plain(inside)
+        latex_parts.append(f"[{inner_latex}]")
+        mathml_parts.append(f"<mo>[</mo>{inner_mathml}<mo>]</mo>")
+    return Printed("".join(latex_parts), _row(*mathml_parts))
+
+
+def _call_entry(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """``\\operatorname{softmax}(z)_i``: an entry of a function's value."""
+    word, subscript = _token(node, 0), _token(node, len(node.children) - 1)
+    (args,) = _trees(node, kids, 1)
+    latex, mathml = _function(word)
+    sub_latex, sub_mathml = _plain(subscript.removeprefix("_").strip("{}"))
+    return Printed(latex + r"\left(" + args.latex + r"\right)_{" + sub_latex + "}",
+                   f"<msub>{_row(mathml, '<mo>&#x2061;</mo><mo>(</mo>', _row(args.mathml), '<mo>)</mo>')}{sub_mathml}</msub>")
+
+
+def _derivative(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """``\\sigma'(net_k)``, ``f'(net_j)``: a function's derivative at a point."""
+    word = _token(node, 0)
+    if _token(node, 1) != "'":
+        raise _Unexpected("derivative")
+    (args,) = _trees(node, kids, 1)
+    latex, mathml = _function(word)
+    return Printed(latex + r"'\left(" + args.latex + r"\right)",
+                   _row(f"<msup>{mathml}<mo>′</mo></msup>", "<mo>&#x2061;</mo><mo>(</mo>", _row(args.mathml), "<mo>)</mo>"))
+
+
 # The table: one printer per rule of answer.lark. A rule missing here prints as its source text.
 RULES: Mapping[str, _Printer] = {
     "name": _name,
@@ -382,10 +555,24 @@ RULES: Mapping[str, _Printer] = {
     "call": _call,
     "call1": _call1,
     "arguments": _arguments,
+    # framing, conditions, cases and entries (issue 15's notation)
+    "framed": _chain,
+    "augmented": _chain,
+    "comparison": _chain,
+    "condition": _condition,
+    "indicator": _indicator,
+    "cases": _cases,
+    "case_rows": _case_rows,
+    "case_when": _case_when,
+    "case_otherwise": _case_otherwise,
+    "extremum_over": _extremum_over,
+    "bracketed": _bracketed,
+    "call_entry": _call_entry,
+    "derivative": _derivative,
 }
-# Rules whose own syntax puts one pair of round brackets around each sub-tree: f(x)'s are not the
-# student's extra brackets.
-_OWN_BRACKETS = {"call": 1}
+# Rules whose own syntax puts one pair of brackets around each sub-tree: f(x)'s and 1[x > 0]'s are
+# not the student's extra brackets.
+_OWN_BRACKETS = {"call": 1, "call_entry": 1, "derivative": 1, "indicator": 1}
 
 
 # --- the walk -----------------------------------------------------------------------------------
@@ -395,13 +582,14 @@ def _span(node: Tree) -> tuple[int, int] | None:
     return None if start is None or end is None else (start, end)
 
 
-def _written_brackets(text: str, inner: tuple[int, int], outer: tuple[int, int]) -> int:
-    """How many pairs of round brackets the student wrote right around ``inner`` inside ``outer``.
+def _written_brackets(text: str, inner: tuple[int, int], outer: tuple[int, int]) -> list[str]:
+    """The pairs of brackets the student wrote right around ``inner`` inside ``outer``, innermost
+    first: ``"()"`` or ``"[]"``.
 
-    The grammar inlines ``( sum )``, so a bracket leaves no node; the text around a node's span
-    says it was there. Braces (``{a+b}``) group without showing and are passed over.
+    The grammar inlines ``( sum )`` and ``[ sum ]``, so a bracket leaves no node; the text around a
+    node's span says it was there. Braces (``{a+b}``) group without showing and are passed over.
     """
-    left, right, pairs = inner[0] - 1, inner[1], 0
+    left, right, pairs = inner[0] - 1, inner[1], []
     while True:
         while left >= outer[0] and text[left] == " ":
             left -= 1
@@ -410,8 +598,8 @@ def _written_brackets(text: str, inner: tuple[int, int], outer: tuple[int, int])
         if left < outer[0] or right >= outer[1]:
             return pairs
         pair = text[left] + text[right]
-        if pair == "()":
-            pairs += 1
+        if pair in ("()", "[]"):
+            pairs.append(pair)
         elif pair != "{}":
             return pairs
         left, right = left - 1, right + 1
@@ -448,14 +636,14 @@ def _print_node(node: Tree, done: Mapping[int, Printed], ctx: _Context, outer: t
         span, kids = _span(node) or outer, []
         for kid in trees:
             printed, where = done[id(kid)], _span(kid)
-            written = 0 if where is None else _written_brackets(ctx.text, where, span) - _OWN_BRACKETS.get(node.data, 0)
-            for _ in range(written):
-                printed = _bracket(printed)
+            written = [] if where is None else _written_brackets(ctx.text, where, span)
+            for kind in written[:len(written) - _OWN_BRACKETS.get(node.data, 0)]:  # the rule's own are outermost
+                printed = _bracket(printed, kind)
             kids.append(printed)
         try:
             return printer(node, kids, ctx)
-        except (_Unexpected, ValueError, IndexError, TypeError):
-            pass  # a shape this printer does not know: shown as written, below
+        except Exception:  # noqa: BLE001, S110 - a shape this printer does not know (the grammar grows): as written
+            pass
     return _verbatim(node, [(kid, done[id(kid)]) for kid in trees], ctx)
 
 
@@ -482,8 +670,8 @@ def _printed(text: str, words: Vocabulary) -> Printed:
         stack.extend((c, False) for c in reversed(node.children) if isinstance(c, Tree))
     result = done[id(tree)]
     where = _span(tree)
-    for _ in range(0 if where is None else _written_brackets(normal, where, whole)):
-        result = _bracket(result)  # (a + b) as the whole answer keeps its brackets too
+    for kind in [] if where is None else _written_brackets(normal, where, whole):
+        result = _bracket(result, kind)  # (a + b) as the whole answer keeps its brackets too
     return result
 
 
