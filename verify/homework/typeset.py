@@ -301,6 +301,13 @@ def _postfix(latex: str, mathml: str) -> _Printer:
     return printer
 
 
+def _prime(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """``A'``: the prime glyph sits high already; as a superscript it would sit twice as high."""
+    (a,) = _trees(node, kids, 1)
+    a = _base(a)
+    return Printed(a.latex + "'", _row(a.mathml, '<mo lspace="0" rspace="0">′</mo>'), POSTFIX, raised=True)
+
+
 def _abs(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
     (a,) = _trees(node, kids, 1)
     return Printed(r"\left|" + a.latex + r"\right|", _row("<mo>|</mo>", a.mathml, "<mo>|</mo>"))
@@ -322,7 +329,7 @@ def _sum_over(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
         raise _Unexpected("sum_over")
     low_latex, low_mathml = _plain(match.group(1) or match.group(2))
     latex = rf"\sum_{{{low_latex}}}"
-    sign = "<mo movablelimits=\"false\">∑</mo>"
+    sign = '<mo largeop="true" movablelimits="false">∑</mo>'  # large, bounds under and over, as in display LaTeX
     if match.group(3) is None:
         mathml = f"<munder>{sign}{low_mathml}</munder>"
     else:
@@ -477,7 +484,7 @@ def _cases(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
     if not rows.mathml.startswith("<mtr>"):
         raise _Unexpected("cases")
     return Printed(r"\begin{cases} " + rows.latex + r" \end{cases}",
-                   _row("<mo>{</mo>", f'<mtable columnalign="left left">{rows.mathml}</mtable>'))
+                   _row('<mo stretchy="true">{</mo>', f'<mtable columnalign="left left">{rows.mathml}</mtable>'))
 
 
 _EXTREMUM_TOKEN = re.compile(r"(max|min)_(?:\{([a-z]'?)\}|([a-z]'?))")
@@ -493,7 +500,8 @@ def _extremum_over(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
     index_latex, index_mathml = _plain(index)
     body = _slot(body, PRODUCT)
     return Printed(rf"{_function(word)[0]}_{{{index_latex}}} {body.latex}",
-                   _row(f'<munder><mi>{word}</mi>{index_mathml}</munder>', body.mathml), FACTOR, open_end=True)
+                   _row(f'<munder><mi>{word}</mi>{index_mathml}</munder><mo>&#x2061;</mo>', body.mathml), FACTOR,
+                   open_end=True)
 
 
 _INDEXED_TOKEN = re.compile(r"([A-Za-z]+)((?:\[[^\[\]]*\])+)")
@@ -531,7 +539,8 @@ def _derivative(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
     (args,) = _trees(node, kids, 1)
     latex, mathml = _function(word)
     return Printed(latex + r"'\left(" + args.latex + r"\right)",
-                   _row(f"<msup>{mathml}<mo>′</mo></msup>", "<mo>&#x2061;</mo><mo>(</mo>", _row(args.mathml), "<mo>)</mo>"))
+                   _row(mathml, '<mo lspace="0" rspace="0">′</mo>', "<mo>&#x2061;</mo><mo>(</mo>", _row(args.mathml),
+                        "<mo>)</mo>"))
 
 
 # The table: one printer per rule of answer.lark. A rule missing here prints as its source text.
@@ -549,7 +558,7 @@ RULES: Mapping[str, _Printer] = {
     "sum_over": _sum_over,
     "pow": _pow,
     "transpose": _postfix(r"^{\top}", "<mi>⊤</mi>"),
-    "prime": _postfix("'", "<mo>′</mo>"),
+    "prime": _prime,
     "abs": _abs,
     "sqrt": _sqrt,
     "call": _call,
