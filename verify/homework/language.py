@@ -137,13 +137,13 @@ _REPLACEMENTS = [
     ("√", r"\sqrt "), ("∑", r"\sum"), ("Σ", r"\sum"), (r"\nolimits", ""), (r"\limits", ""), (r"\displaystyle", ""),
     (r"\lvert", "|"), (r"\rvert", "|"), (r"\vert", "|"), (r"\intercal", "ᵀ"), ("⊤", "ᵀ"),
     (r"^{\prime}", "'"), (r"^\prime", "'"), ("′", "'"), ("²", "^2"), ("³", "^3"),
-    ("≥", ">="), ("≤", "<="), ("≠", "!="), ("∧", " and "), ("∂", " partial "), ("∇", "nabla"), ("∈", r"\in "),
+    ("≥", ">="), ("≤", "<="), ("≠", "!="), ("∧", " and "), ("∀", " forall "), ("∂", " partial "), ("∇", "nabla"), ("∈", r"\in "),
 ]
 # Relations and connectives, each a whole command (\le is not the start of \left: those went above).
 _COMMANDS = [
     (r"\geqslant", ">="), (r"\geq", ">="), (r"\ge", ">="), (r"\gt", ">"), (r"\leqslant", "<="), (r"\leq", "<="),
     (r"\le", "<="), (r"\lt", "<"), (r"\neq", "!="), (r"\ne", "!="), (r"\land", " and "), (r"\wedge", " and "),
-    (r"\partial", " partial "), (r"\nabla", "nabla"),
+    (r"\partial", " partial "), (r"\nabla", "nabla"), (r"\forall", " forall "),
 ]
 # \big( \Bigl[ \biggr): sizes of brackets, not brackets of their own.
 _SIZED = re.compile(r"\\[Bb]ig{1,2}[lrm]?(?![A-Za-z])")
@@ -231,6 +231,7 @@ def normalise(text: str) -> str:
         out = out.replace(old, new)
     for old, new in _COMMANDS:
         out = re.sub(re.escape(old) + r"(?![A-Za-z])", new, out)
+    out = re.sub(r"(?<![A-Za-z])for\s+(?:all|every|each)(?![A-Za-z])", " forall ", out)
     out = out.replace("𝟙{", "𝟙{")
     for letter, name in _UNICODE_GREEK.items():
         out = out.replace(letter, name)
@@ -546,6 +547,42 @@ class AtExtremum(BooleanFunction):
         return f"{printer._print(self.args[0])} = {printer._print(self.args[1])}"  # type: ignore[attr-defined]
 
 
+class AllOver(BooleanFunction):
+    """``x_i >= x_j \\forall j``: the condition for every value of the index, kept unevaluated while the
+    range's size is a symbol. Its second argument is ``Sum(1, (j, 1, n))``, which carries the range so
+    that a grader writing out the answer's sums (``.has(sp.Sum)`` then ``.doit()``) writes this out
+    too: ``.doit()`` at a concrete size is the ``And`` of the condition at each j.
+
+    >>> x = sp.IndexedBase("x", real=True)
+    >>> i, j = (sp.Symbol(s, integer=True, positive=True) for s in "ij")
+    >>> AllOver(x[i] >= x[j], sp.Sum(1, (j, 1, 3))).xreplace({i: 1}).doit()
+    (x[1] >= x[2]) & (x[1] >= x[3])
+    """
+
+    @classmethod
+    def eval(cls, condition: sp.Basic, span: sp.Sum) -> None:  # kept as written until doit
+        return None
+
+    def doit(self, **hints: object) -> sp.Basic:
+        condition, span = self.args
+        ((k, low, high),) = span.limits
+        if not (low.is_Integer and high.is_Integer) or not 0 <= int(high) - int(low) < 10_000:
+            return self
+        return sp.And(*[condition.subs(k, v) for v in range(int(low), int(high) + 1)]).doit(**hints)
+
+    @property
+    def free_symbols(self) -> set[sp.Basic]:  # the index is bound, as a sum's is
+        condition, span = self.args
+        index = span.limits[0][0]
+        return {s for s in condition.free_symbols if index not in s.free_symbols} | span.free_symbols
+
+    def _sympystr(self, printer: object) -> str:
+        return f"({printer._print(self.args[0])} for all {self.args[1].limits[0][0]})"  # type: ignore[attr-defined]
+
+    def _latex(self, printer: object) -> str:
+        return rf"{printer._print(self.args[0])} \ \forall {self.args[1].limits[0][0]}"  # type: ignore[attr-defined]
+
+
 def _at_extremum(value: sp.Expr, extremum: sp.Expr) -> sp.Basic:
     """``value = max(...)`` where value is one of the max's arguments: value >= each of the others."""
     if value == extremum:
@@ -587,6 +624,9 @@ class _Build(Transformer_NonRecursive):
 
     def name(self, items: list[Token]) -> sp.Basic:
         return self.words.lookup(str(items[0]))
+
+    def index_name(self, items: list[Token]) -> sp.Basic:  # an index in a condition: [i = k]
+        return _index_symbol(str(items[0]))
 
     def add(self, items: list) -> sp.Basic:
         return _checked(lambda: items[0] + items[1], items[0], items[1], "+")
@@ -663,7 +703,24 @@ class _Build(Transformer_NonRecursive):
         return sp.Piecewise((1, condition), (0, True))
 
     def condition(self, items: list) -> sp.Basic:
+        if isinstance(items[-1], tuple):  # ... \forall j (!= i): the whole condition at every j
+            index, other = items[-1]
+            k = _index_symbol(index)
+            condition = sp.And(*items[:-1])
+            if other is not None:
+                condition = sp.Or(sp.Eq(k, _index_symbol(other)), condition)
+            return AllOver(condition, sp.Sum(sp.Integer(1), (k, 1, self.words.index_bound(index))))
         return sp.And(*items)
+
+    def forall(self, items: list) -> tuple[str, str | None]:
+        index = str(items[0])
+        if index.rstrip("'") not in dict(self.words.indices):
+            raise InvalidAnswer(f"'for all {index}' needs an index; indices here: {', '.join(dict(self.words.indices))}")
+        if len(items) > 1:
+            if str(items[1]) != "!=" or str(items[2]).rstrip("'") not in dict(self.words.indices):
+                raise InvalidAnswer(r"write 'for all j' or 'for all j \neq i' after a condition")
+            return (index, str(items[2]))
+        return (index, None)
 
     def comparison(self, items: list) -> sp.Basic:
         left, relation, right = items
@@ -921,7 +978,7 @@ class _Size:
 
 # Nodes of one group flatten into one SymPy node (a + (b - c) is one Add, a/(b c) one Mul); a
 # minus sign joins either, and a function's arguments sit directly in its call.
-_GROUP = {"add": "+", "sub": "+", "mul": "*", "div": "*", "juxtapose": "*", "matmul": "*", "hadamard": "*",
+_GROUP = {"add": "+", "sub": "+", "augmented": "+", "mul": "*", "div": "*", "juxtapose": "*", "matmul": "*", "hadamard": "*",
           "arguments": "call", "call": "call", "call1": "call"}
 _BIG = 10**9  # estimates are capped here: every limit is far below, and the arithmetic stays small
 
@@ -970,7 +1027,7 @@ def _measure(tree: Tree, text: str) -> None:
 
 def _exponential(node: Tree, kids: list[Tree], sizes: Mapping[int, _Size]) -> int:
     """1 for exp(x) and for a power with a non-constant exponent (e^x, x^y), else 0."""
-    if node.data in ("call", "call1"):
+    if node.data in ("call", "call1", "derivative"):  # exp'(x) is exp(x)
         return int(str(node.children[0]) == "exp")
     return int(node.data == "pow" and sizes[id(kids[1])].value is None)
 
@@ -1001,8 +1058,8 @@ def _node_size(node: Tree, kids: list[_Size], quoted: Callable[[], str]) -> _Siz
     if rule == "neg":
         (kid,) = kids
         return _Size(None if kid.value is None else -kid.value, kid.degree, kid.terms, 0, kid.signs + 1)
-    if rule in ("add", "sub"):
-        value = (values[0] + values[1] if rule == "add" else values[0] - values[1]) if constant else None
+    if rule in ("add", "sub", "augmented"):  # w -= eta g is w - eta g
+        value = (values[0] + values[1] if rule == "add" else values[0] - values[1]) if constant and rule != "augmented" else None
         return _Size(value, max(k.degree for k in kids), sum(k.terms for k in kids), 0, 0)
     if _GROUP.get(rule) == "*":
         value = None
@@ -1163,6 +1220,12 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
             _check_prime(node.children[0], words, _quote(normal, node.children[0]))
         if node.data in ("call", "call_entry") and str(node.children[0]) in applied:
             _apply(node, words)
+        if node.data == "comparison":  # [i = k]: an index compared, as a number
+            for side in node.children:
+                if isinstance(side, Tree) and side.data == "name" and str(side.children[0]).rstrip("'") in dict(words.indices):
+                    side.data = "index_name"
+        if node.data == "juxtapose" and _at_step(node, normal, words):  # w_kj(t): w_kj, now
+            node.data, node.children = "name", node.children[0].children
     builder = _Build(words)
     try:
         result = builder.transform(tree)
@@ -1179,6 +1242,26 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
     return result, builder
 
 
+def _at_step(node: Tree, text: str, words: Vocabulary) -> bool:
+    """``w_kj(t)``, a name against ``(t)``: the quantity at step t, the current value, where the
+    problem has no symbol t; where it has one (a target t) it could be w_kj times t, and is refused."""
+    left, right = node.children
+    if not (isinstance(left, Tree) and left.data == "name" and isinstance(right, Tree) and right.data == "name"
+            and str(right.children[0]) == "t"):
+        return False
+    start, end = getattr(right.meta, "start_pos", None), getattr(right.meta, "end_pos", None)
+    if start is None or end is None or getattr(left.meta, "end_pos", None) != start - 1:
+        return False
+    if not (text[start - 1] == "(" and text[end:end + 1] == ")"):
+        return False
+    try:
+        words.lookup("t")
+    except InvalidAnswer:
+        return True
+    raise InvalidAnswer(f"{left.children[0]}(t) reads two ways: {left.children[0]} at step t, or {left.children[0]} "
+                        f"times t; write {left.children[0]} for the current value, or * for the product")
+
+
 def _apply(node: Tree, words: Vocabulary) -> None:
     """``softmax(z)`` (``_i``) where the problem's forward applies softmax to z: rewritten in the tree
     as an ``applied`` node naming its result, so that z is not looked up as a symbol of its own."""
@@ -1190,6 +1273,9 @@ def _apply(node: Tree, words: Vocabulary) -> None:
     if (str(node.children[0]), str(argument)) in dict(words.applications):
         node.data = "applied"
         node.children = [node.children[0], argument, *node.children[2:]]
+        return
+    known = ", ".join(f"{f}({a}) is {r}" for (f, a), r in dict(words.applications).items() if f == str(node.children[0]))
+    raise InvalidAnswer(f"{node.children[0]}({argument}) is not computed in this problem; {known}")
 
 
 def _check_prime(primed: Tree | Token, words: Vocabulary, shown: str) -> None:

@@ -1,0 +1,284 @@
+"""Answers as people write them (issue 15): the notation of Q&A answers, slides and course notes, each
+with a right answer that grades correct and a wrong one that is never credited; refusals that name the
+construct; and a round trip of every problem's key through the notations."""
+
+from __future__ import annotations
+
+import pytest
+import sympy as sp
+from hypothesis import given
+from hypothesis import strategies as st
+
+from verify.homework.language import (
+    AllOver,
+    AtExtremum,
+    InvalidAnswer,
+    MaxOver,
+    MinOver,
+    Vocabulary,
+    normalise,
+    parse,
+    star_matters,
+)
+from verify.homework.problems import PROBLEMS, grade
+
+CE = Vocabulary(indexed={"p": 1, "y": 1, "z": 1}, indices={"i": "n", "j": "n", "k": "n"},
+                vectors={"p": sp.MatrixSymbol("p", sp.Symbol("n"), 1)}, applications={("softmax", "z"): "p"})
+POOL = Vocabulary(indexed={"x": 1}, scalars={"g": sp.Symbol("g")}, indices={"i": "m", "j": "m"})
+A, B, C = sp.MatrixSymbol("A", 3, 3), sp.MatrixSymbol("B", 3, 3), sp.MatrixSymbol("C", 3, 2)
+MATS = Vocabulary(matrices={"A": A, "B": B, "C": C})
+i, j, k, n, m = (sp.Symbol(s, integer=True, positive=True) for s in "ijknm")
+p, y, x = (sp.IndexedBase(s, real=True) for s in "pyx")
+
+
+def _refused(text: str, words: Vocabulary) -> str:
+    with pytest.raises(InvalidAnswer) as caught:
+        parse(text, words)
+    message = str(caught.value)
+    assert "\n" not in message and len(message) < 220, message
+    return message
+
+
+# --- right answers in real notation grade correct; each has a wrong twin that does not -------------
+
+RIGHT_AND_WRONG = [
+    # framing: a left-hand side, an arrow, $...$ and friends
+    ("softmax_ce.grad_z", r"\frac{\partial L}{\partial z_i} = p_i - y_i", r"\frac{\partial L}{\partial z_i} = y_i - p_i"),
+    ("softmax_ce.grad_z", r"$p_i - y_i$", r"$p_i + y_i$"),
+    ("softmax_ce.grad_z", r"\[ p_i - y_i \]", r"\[ p_i \]"),
+    ("softmax_ce.grad_z", r"dL/dz_i = p_i - y_i.", r"dL/dz_i = p_i - 2 y_i."),
+    ("softmax_ce.grad_z", r"\frac{\partial L}{\partial z_i} = \frac{e^{z_i}}{\sum_j e^{z_j}} - y_i = p_i - y_i",
+     r"\frac{\partial L}{\partial z_i} = p_i - y_i = p_i"),
+    ("bp.delta_output_sigmoid", r"\delta_k = (T_k - O_k) O_k (1 - O_k)", r"\delta_k = (O_k - T_k) O_k (1 - O_k)"),
+    ("bp.update_w_output", r"w_{kj} \leftarrow w_{kj} + \alpha \delta_k H_j", (r"w_{kj} \leftarrow w_{kj} + \alpha \delta_k"
+     r" H_k")),
+    ("bp.update_w_output", r"w_{kj}(t+1) = w_{kj}(t) + \alpha \delta_k H_j", r"w_{kj}(t+1) = w_{kj}(t) + \delta_k H_j"),
+    ("bp.update_w_output", r"w_kj += \alpha \delta_k H_j", r"w_kj -= \alpha \delta_k H_j"),
+    ("perceptron.update_w", r"w_i := w_i - \eta (y - t) x_i", r"w_i := w_i + \eta (y - t) x_i"),
+    ("perceptron.update_w", r"w_i -= \eta (y - t) x_i", r"w_i -= \eta (t - y) x_i"),
+    ("perceptron.update_w", r"w_i ← w_i − η (y − t) x_i", r"w_i ← w_i − η (y − t)"),
+    ("perceptron.update_w", r"w_i <- w_i - \eta (y - t) x_i", r"w_i <- - \eta (y - t) x_i"),
+    ("attention.grad_V", r"\nabla_V L = A^{\mathsf T} G", r"\nabla_V L = A G"),
+    # sums
+    ("softmax_ce.grad_z", r"-y_i (1 - p_i) + \sum_{k \neq i} y_k p_i", r"-y_i (1 - p_i) + \sum_{k} y_k p_i"),
+    ("softmax_ce.grad_z", r"-y_i (1 - p_i) + \sum_{k \ne i} y_k p_i", r"-y_i (1 - p_i) + \sum_{k \ne i} y_k p_k"),
+    ("softmax_ce.grad_z", r"-y_i (1 - p_i) + \sum_{k≠i} y_k p_i", r"-y_i + \sum_{k≠i} y_k p_i"),
+    ("softmax_ce.grad_z", r"p_i Σ_k y_k - y_i", r"p_i Σ_k y_k - y_k"),
+    ("softmax_ce.grad_z", r"p_i ∑_{k} y_k - y_i", r"p_i ∑_{k} y_k + y_i"),
+    ("softmax_ce.grad_z", r"\frac{e^{z_i}}{\sum_{j'} e^{z_{j'}}} - y_i", r"\frac{e^{z_i}}{\sum_{j'} e^{z_i}} - y_i"),
+    ("softmax_ce.grad_z", r"\frac{e^{z_i}}{\sum\limits_{j} e^{z_j}} - y_i", r"\frac{e^{z_i}}{\sum\limits_{j=2}^{n} e^{z_j}} - y_i"),
+    ("softmax_ce.grad_z", r"\frac{\exp(z_i)}{\displaystyle\sum_{k=1}^{n} \exp(z_k)} - y_i",
+     r"\frac{\exp(z_i)}{\displaystyle\sum_{k=1}^{n-1} \exp(z_k)} - y_i"),
+    ("bp.delta_hidden", r"\delta_j = H_j (1 - H_j) \sum_{k \in \text{outputs}} \delta_k w_{kj}",
+     r"\delta_j = H_j (1 - H_j) \sum_{k \in \text{outputs}} \delta_k w_{jk}"),
+    ("conv.grad_W", r"\sum_{i,j} G_{ij} X_{i+u-1,j+v-1}", r"\sum_{i,j} G_{ij} X_{i+v-1,j+u-1}"),
+    ("conv.grad_W", r"\sum_i \sum_j G[i,j] X_{i+u-1,j+v-1}", r"\sum_i G[i,1] X_{i+u-1,v}"),
+    # Kronecker delta and indicators, cases, max over an index
+    ("softmax_ce.grad_z", r"-\sum_k y_k (\delta_{ik} - p_i)", r"-\sum_k y_k (\delta_{ik} - p_k)"),
+    ("softmax_ce.grad_z", r"-\sum_{k} y_k (δ_{ik} - p_i)", r"\sum_{k} y_k (δ_{ik} - p_i)"),
+    ("softmax_ce.grad_z", r"\sum_k y_k (p_i - \mathbb{1}[i = k])", r"\sum_k y_k (p_k - \mathbb{1}[i = k])"),
+    ("pooling.grad_max", r"\begin{cases} g & x_i = \max_j x_j \\ 0 & \text{otherwise}\end{cases}",
+     r"\begin{cases} g & x_i = \min_j x_j \\ 0 & \text{otherwise}\end{cases}"),
+    ("pooling.grad_max", r"\begin{cases} g & \text{if } x_i = \max(x_1, x_2, x_3, x_4) \\ 0 & \text{else}\end{cases}",
+     r"\begin{cases} g & \text{if } x_i > 0 \\ 0 & \text{else}\end{cases}"),
+    ("pooling.grad_max", r"\begin{cases} g, & x_i \geq x_j \text{ for all } j \\ 0, & \text{otherwise} \end{cases}",
+     r"\begin{cases} g, & x_i \geq x_1 \\ 0, & \text{otherwise} \end{cases}"),
+    ("pooling.grad_max", r"g \cdot \mathbb{1}[x_i = \max_j x_j]", r"\mathbb{1}[x_i = \max_j x_j]"),
+    ("pooling.grad_max", r"g \mathbb{1}\{x_i \geq x_j \forall j \neq i\}", r"g \mathbb{1}\{x_i \leq x_j \forall j \neq i\}"),
+    ("pooling.grad_max", r"g \, \mathbf{1}_{x_i = \max_j x_j}", r"g \, \mathbf{1}_{x_i = \max_j x_i}"),
+    ("pooling.grad_max", r"g [x_i = \max_j x_j]", r"g [x_i \ge 0]"),
+    ("pooling.grad_max", r"g \cdot 1[x_i ≥ x_j ∀ j]", r"g \cdot 1[x_i ≥ x_j ∀ j] + 1[x_i < 0]"),
+    # decorations and fonts
+    ("layernorm.grad_x", (r"\frac{1}{\sigma}\left(\gamma_i g_i - \frac{1}{d}\sum_j \gamma_j g_j - \hat{x}_i \frac{1}{d}"
+     r"\sum_j \gamma_j g_j \hat{x}_j\right)"), (r"\frac{1}{\sigma}\left(\gamma_i g_i - \frac{1}{d}\sum_j \gamma_j g_j - x_i"
+     r" \frac{1}{d}\sum_j \gamma_j g_j x_j\right)")),
+    ("layernorm.grad_x", (r"\frac{1}{\sigma}\left(\gamma_i g_i - \frac{1}{d}\sum_j \gamma_j g_j - x̂_i \frac{1}{d}"
+     r"\sum_j \gamma_j g_j x̂_j\right)"), r"\frac{1}{\sigma}\left(\gamma_i g_i - x̂_i \frac{1}{d}\sum_j \gamma_j g_j x̂_j\right)"),
+    ("layernorm.grad_x", (r"\frac{1}{\sigma}\big(\gamma_i g_i - \tfrac{1}{d}\sum_j \gamma_j g_j - \hat x_i \tfrac{1}{d}"
+     r"\sum_j \gamma_j g_j \hat x_j\big)"), r"\frac{1}{\sigma}\big(\gamma_i g_i\big)"),
+    ("softmax_ce.grad_z", r"\mathrm{softmax}(\mathbf z)_i - y_i", r"\mathrm{softmax}(\mathbf z)_i + y_i"),
+    ("softmax_ce.grad_z", r"\operatorname{softmax}(\boldsymbol{z})_i - \mathbf{y}_i", r"\operatorname{softmax}(z)_i"),
+    ("attention.grad_S", r"A \odot (dA - \text{rowsum}(dA \odot A))", r"A \odot dA"),
+    # brackets, roots, products, powers
+    ("softmax_ce.grad_z", r"\left[ p_i - y_i \right]", r"\left[ p_i - y_i \right]^2"),
+    ("softmax_ce.grad_z", r"\Big( p_i - y_i \Big)", r"\Big( p_i - y_i \Big) p_i"),
+    ("bp.delta_output_sigmoid", r"[T_k - O_k] O_k [1 - O_k]", r"[T_k - O_k] [1 - O_k]"),
+    ("bp.delta_output_sigmoid", r"\bigl(T_k - O_k\bigr) \cdot O_k \times (1 - O_k)", r"\bigl(T_k - O_k\bigr) \cdot O_k"),
+    ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} dS K", r"\frac{1}{d_k} dS K"),
+    ("attention.grad_Q", r"dS K / √d_k", r"dS K √d_k"),
+    ("attention.grad_Q", r"dS K / √(d_k)", r"K dS / √(d_k)"),
+    ("attention.grad_Q", r"\frac{dS\,K}{\sqrt d_k}", r"\frac{dS^T K}{\sqrt d_k}"),
+    ("attention.grad_Q", r"dS @ K / d_k**0.5", r"dS @ K / d_k**2"),
+    ("attention.grad_V", r"A^\intercal G", r"G^\intercal A"),
+    ("attention.grad_V", r"A' G", r"A G'"),
+    # function notation
+    ("softmax_ce.grad_z", r"softmax(z)_i - y_i", r"softmax(z)_i - y_i + 1"),
+    ("softmax_ce.grad_z", r"dL/dz_i = p[i] - y[i]", r"dL/dz_i = p[i] - y[i] p[i]"),
+    ("softmax_ce.grad_z", r"p - y", r"p + y"),
+    ("kl.grad_z", r"\mathrm{softmax}(z)_i - p_i", r"p_i - \mathrm{softmax}(z)_i"),
+    ("bp.delta_output_sigmoid", r"(T_k - O_k) f'(net_k)", r"(T_k - O_k) f'(O_k)"),
+    ("bp.delta_output_sigmoid", r"(T_k - O_k) \sigma'(net_k)", r"(T_k - O_k) \sigma(net_k)"),
+    ("bp.delta_output_sigmoid", r"(T_k - O_k) \sigma(\mathrm{net}_k)(1 - \sigma(net_k))", r"(T_k - O_k) \sigma(net_k)"),
+    ("bp.delta_hidden", r"H[j] (1 - H[j]) \sum_k \delta[k] w[k][j]", r"H[j] (1 - H[j]) \sum_k \delta[k] w[j][k]"),
+    ("bp.delta_hidden", r"H_j (1 - H_j) \sum_k \delta_k w[k,j]", r"H_j (1 - H_j) \sum_k \delta_k w[j,k]"),
+    ("bp.delta_hidden", r"f'(net_j) \sum_k \delta_k w_{kj}", r"f'(net_j) \sum_k \delta_k"),
+]
+
+
+@pytest.mark.parametrize(("problem", "right", "wrong"), RIGHT_AND_WRONG)
+def test_notation_people_write_reads_right_and_wrong(problem: str, right: str, wrong: str) -> None:
+    graded = grade(problem, right)
+    assert graded.verdict == "correct", (right, graded.feedback)
+    graded = grade(problem, wrong)
+    assert graded.verdict != "correct", (wrong, graded.feedback)
+
+
+# --- what each notation is read as --------------------------------------------------------------
+
+@pytest.mark.parametrize(("written", "normal"), [
+    (r"$\hat{x}_i - \mathbf{W}\mathbf{x}$", "xhat_i - W x"),
+    (r"\sum_{i,j} a", "sum_{i} sum_{j} a"),
+    (r"\sum_{i,j=1}^{n} a", "sum_{i=1}^{n} sum_{j=1}^{n} a"),
+    (r"\sum_{k \in \text{outputs}} \delta_k", "sum_{k} delta_k"),
+    (r"\mathbb{1}[x_i > 0]", "𝟙[x_i > 0]"),
+    (r"\mathbb{1}_{x>0}", "𝟙{x>0}"),
+    (r"1[x \geq 0 \land y \le 1]", "𝟙[x >= 0 and y <= 1]"),
+    ("x̂ᵢ + ŷ", "xhat_{i} + yhat"),
+    (r"\bar{x} + \tilde x", "xbar + xtilde"),
+    (r"\mathrm{softmax}(\mathbf z)_i", "softmax(z)_i"),
+    (r"w_{kj} \leftarrow w_{kj}", "w_{kj} ← w_{kj}"),
+    (r"w \gets w", "w ← w"),
+    (r"\Big( a \Bigr]", "( a ]"),
+    (r"\sqrt d_k + √x", r"\sqrt d_k + \sqrt x"),
+    (r"x**2", "x^2"),
+    (r"x_1[i]", "x_1[i]"),
+    (r"\max_{j \in R} x_j", "max_{j} x_j"),
+])
+def test_normalise_respells_tokens_only(written: str, normal: str) -> None:
+    assert normalise(written) == normal
+
+
+def test_kronecker_delta_where_no_delta_is_declared() -> None:
+    assert parse(r"\delta_{ik}", CE) == sp.KroneckerDelta(i, k)
+    assert parse(r"\delta_{i,k}", CE) == sp.KroneckerDelta(i, k)
+    bp = Vocabulary(indexed={"delta": 1, "w": 2}, indices={"k": "O", "j": "H"})
+    assert parse(r"\delta_k", bp) == sp.IndexedBase("delta", real=True)[k]
+
+
+def test_primed_index_is_fresh_with_the_same_range() -> None:
+    jp = sp.Symbol("jprime", integer=True, positive=True)
+    assert parse(r"\sum_{j'} p_{j'}", CE) == sp.Sum(p[jp], (jp, 1, sp.Symbol("n", integer=True, positive=True)))
+    assert "not summed over" in _refused(r"p_{j'}", CE)
+
+
+def test_max_over_an_index_writes_out_at_a_size() -> None:
+    answer = parse(r"\max_j x_j + \min_{j} x_j", POOL)
+    assert answer.atoms(MaxOver) and answer.has(sp.Sum) and isinstance(answer.atoms(MaxOver).pop(), MaxOver)
+    assert answer.xreplace({m: 3}).doit() == sp.Max(x[1], x[2], x[3]) + sp.Min(x[1], x[2], x[3])
+    assert MinOver in (type(a) for a in answer.atoms(sp.Sum))
+    case = parse(r"\begin{cases} g & x_i = \max_j x_j \\ 0 & \text{otherwise}\end{cases}", POOL)
+    assert case.atoms(AtExtremum)
+    written = case.xreplace({i: 2, m: 3}).doit()
+    assert written == sp.Piecewise((sp.Symbol("g"), sp.And(x[2] >= x[1], x[2] >= x[3])), (0, True))
+    every = parse(r"[x_i \ge x_j \forall j]", POOL)
+    assert every.atoms(AllOver) and every.has(sp.Sum)
+    assert j not in every.free_symbols and {i, m} <= every.free_symbols  # the quantifier binds j
+
+
+def test_max_of_its_arguments_is_the_comparisons() -> None:
+    assert parse(r"\mathbb{1}[x_i = \max(x_i, x_j)]", POOL) == sp.Piecewise((1, x[i] >= x[j]), (0, True))
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    (r"\begin{cases} g & x_i > 0 \end{cases}", "otherwise"),
+    (r"\begin{cases} 0 & \text{otherwise} \\ g & x_i > 0 \end{cases}", "last row"),
+    (r"\mathbf{1}", "vector of ones"),
+    (r"\oint x_i", r"'\\oint'"),
+    (r"f(x_i)", "f is not defined"),
+    (r"f'(x_i)", "f' is not defined"),
+    (r"X_i", "did you mean x_i?"),
+    (r"\hat{x}_i", "did you mean x_i?"),
+    (r"[x_i > 0", "cannot read"),
+    (r"x_i > 0", "cannot read"),
+    (r"\frac{\partial L}{\partial x_i}", "cannot read 'partial'"),
+    (r"h(x_i)", "unknown symbol"),
+])
+def test_refusals_name_the_construct(text: str, reason: str) -> None:
+    assert reason in _refused(text, POOL)
+
+
+def test_refusal_examples_are_never_a_key() -> None:
+    keys = {p.answer for p in PROBLEMS.values() if getattr(p, "answer", None)}
+    for text in (r"\oint x", r"\mathbf{1}", "sum_{k+}"):
+        with pytest.raises(InvalidAnswer) as caught:
+            normalise(text)
+        assert not any(key in str(caught.value) for key in keys), caught.value
+
+
+def test_a_time_argument_is_refused_where_t_is_a_symbol() -> None:
+    words = Vocabulary(indexed={"w": 1, "x": 1}, scalars={"t": sp.Symbol("t"), "eta": sp.Symbol("eta")},
+                       indices={"i": "n"})
+    assert "reads two ways" in _refused(r"w_i(t) - \eta x_i", words)
+
+
+def test_the_star_rule() -> None:
+    assert parse("A * B", MATS) == A * B
+    assert "⊙ or .*" in _refused("C * C", MATS)
+    elementwise = Vocabulary(matrices={"A": A, "B": B, "C": C}, star="elementwise")
+    assert parse("A * B", elementwise) == sp.HadamardProduct(A, B)
+    assert "@" in _refused("A * C", elementwise)
+    assert parse("A @ C", elementwise) == A * C and parse("2 * A", elementwise) == 2 * A
+    assert star_matters("A * B", MATS) and star_matters("C * C", MATS) and not star_matters("A B + 2 * A", MATS)
+    assert not star_matters("A (", MATS)
+
+
+def test_f_is_the_activation_where_the_problem_says_so() -> None:
+    words = Vocabulary(indexed={"net": 1}, indices={"k": "n"}, activation="sigma")
+    net = sp.IndexedBase("net", real=True)[k]
+    s = 1 / (1 + sp.exp(-net))
+    assert parse("f(net_k)", words) == s
+    assert sp.simplify(parse("f'(net_k)", words) - s * (1 - s)) == 0
+    assert sp.simplify(parse(r"\tanh'(net_k)", words) - (1 - sp.tanh(net) ** 2)) == 0
+
+
+def test_applications_read_the_forwards_result() -> None:
+    assert parse(r"\mathrm{softmax}(\mathbf{z})_i", CE) == p[i]
+    assert parse("softmax(z)", CE) == sp.MatrixSymbol("p", sp.Symbol("n"), 1)
+    assert "softmax(z) is p" in _refused("softmax(y)_i", CE)
+
+
+def test_conditions_inside_brackets_are_not_framing() -> None:
+    assert parse(r"p_i [y_i = 1]", CE) == p[i] * sp.Piecewise((1, sp.Eq(y[i], 1)), (0, True))
+    assert parse(r"[y_i<-1]", CE) == sp.Piecewise((1, y[i] < -1), (0, True))
+    assert parse(r"q = p_i = p_i - y_i", CE) == p[i] - y[i]
+
+
+# --- the round trip: every key in every notation --------------------------------------------------
+
+def _frames(key: str) -> list[str]:
+    """The key as people dress it: typeset, framed, bracketed, with LaTeX's sums."""
+    latex = key.replace("sum_", r"\sum\limits_").replace("sqrt(d_k)", r"\sqrt{d_k}")
+    return [f"${key}$", f"$$ {latex} $$", rf"\[ {latex} \]", rf"\left( {latex} \right)", f"X = {key}",
+            rf"\frac{{\partial L}}{{\partial \theta}} = {latex}", rf"\displaystyle {latex.replace('sum_', 'sum_')}",
+            key.replace("sum_", "Σ_"), key.replace("(", r"\big(").replace(")", r"\big)")]
+
+
+KEYS = {pid: problem.answer for pid, problem in PROBLEMS.items() if getattr(problem, "answer", None)}
+
+
+@pytest.mark.parametrize("pid", sorted(KEYS))
+@given(frame=st.integers(0, 8))
+def test_every_key_in_every_notation_parses_back_the_same(pid: str, frame: int) -> None:
+    from verify.homework.problems import _setting
+
+    words = _setting(pid, 0)[1]
+    key = KEYS[pid]
+    assert parse(_frames(key)[frame], words) == parse(key, words)
+
+
+@pytest.mark.parametrize("pid", sorted(KEYS))
+def test_every_key_framed_grades_correct_and_mutated_does_not(pid: str) -> None:
+    key = KEYS[pid]
+    frames = _frames(key)
+    assert grade(pid, frames[hash(pid) % len(frames)]).verdict == "correct"
+    assert grade(pid, rf"\frac{{\partial L}}{{\partial \theta}} = 2 \left( {key} \right)").verdict != "correct"
