@@ -252,9 +252,17 @@ def _infix(latex: str, mathml: str, left: int, right: int, level: int) -> _Print
 def _juxtapose(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
     a, b = _trees(node, kids, 2)
     a, b = _slot(a, PRODUCT, closed=True), _slot(b, FACTOR)
-    # a space in LaTeX, as typed (dS K); invisible times and a thin space in MathML, so dS K is not dSK
-    return Printed(f"{a.latex} {b.latex}", _row(a.mathml, '<mo>&#x2062;</mo><mspace width="0.17em"/>', b.mathml),
+    # a space in LaTeX, as typed (dS K); invisible times and a thin space in MathML, so dS K is not dSK.
+    # A bracket written against the name before it stays against it: w_kj(t) is the weight at step t.
+    space = "" if b.latex.startswith((r"\left(", r"\left[")) and _touching(node, ctx) else " "
+    return Printed(f"{a.latex}{space}{b.latex}", _row(a.mathml, '<mo>&#x2062;</mo><mspace width="0.17em"/>', b.mathml),
                    PRODUCT, b.open_end)
+
+
+def _touching(node: Tree, ctx: _Context) -> bool:
+    """Whether the two factors of a juxtaposition were written with nothing but brackets between them."""
+    left, right = (_span(c) if isinstance(c, Tree) else None for c in node.children[:2])
+    return left is not None and right is not None and set(ctx.text[left[1]:right[0]]) <= set("([")
 
 
 def _matmul(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
