@@ -268,7 +268,9 @@ def _touching(node: Tree, ctx: _Context) -> bool:
 def _matmul(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
     """``A @ B`` is the product AB, written as mathematics writes it: side by side."""
     b = _trees(node, kids, 2)[1]
-    if b.latex[:1].isdigit() or b.latex.startswith(r"\left|"):  # A 2 and |a| |b| read otherwise: a dot
+    right = node.children[-1]
+    number = isinstance(right, Tree) and right.data == "number"  # x 2 and x (2) are refused as ambiguous
+    if number or b.latex[:1].isdigit() or b.latex.startswith(r"\left|"):  # |a| |b| reads otherwise: a dot
         return _infix(r"\cdot", "<mo>⋅</mo>", PRODUCT, SIGNED, PRODUCT)(node, kids, ctx)
     return _juxtapose(node, kids, ctx)
 
