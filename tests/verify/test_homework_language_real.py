@@ -122,6 +122,19 @@ RIGHT_AND_WRONG = [
     ("bp.delta_hidden", r"H[j] (1 - H[j]) \sum_k \delta[k] w[k][j]", r"H[j] (1 - H[j]) \sum_k \delta[k] w[j][k]"),
     ("bp.delta_hidden", r"H_j (1 - H_j) \sum_k \delta_k w[k,j]", r"H_j (1 - H_j) \sum_k \delta_k w[j,k]"),
     ("bp.delta_hidden", r"f'(net_j) \sum_k \delta_k w_{kj}", r"f'(net_j) \sum_k \delta_k"),
+    ("bp.delta_hidden", r"\sum_k \delta_k w_{kj} \cdot \operatorname{Sigmoid}'(net_j)", r"\sum_k \delta_k w_{kj} \tanh'(net_j)"),
+    ("bp.delta_hidden", r"\sigma(net_j)(1 - \sigma(net_j)) \sum_k \delta_k w_{kj}",
+     r"(1 - \tanh^2(net_j)) \sum_k \delta_k w_{kj}"),
+    # the entry of a vector expression, a trailing "for all i", library spellings, math letters
+    ("softmax_ce.grad_z", r"(\mathbf{p} - \mathbf{y})_i", r"(\mathbf{p} + \mathbf{y})_i"),
+    ("softmax_ce.grad_z", r"[p - y]_i", r"[y - p]_i"),
+    ("softmax_ce.grad_z", r"p_i - y_i \quad \forall i", r"p_i \quad \forall i"),
+    ("softmax_ce.grad_z", r"p_i - y_i \text{ for all } i", r"p_i - 2 y_i \text{ for all } i"),
+    ("softmax_ce.grad_z", r"np.exp(z_i) / sum_j np.exp(z_j) - y_i", r"np.exp(z_i) / sum_j np.exp(z_i) - y_i"),
+    ("softmax_ce.grad_z", r"𝐩_i - 𝐲_i", r"𝐩_i - 𝐲_i 𝐩_i"),
+    ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} \mathrm{d}S \, K", r"\frac{1}{\sqrt{d_k}} \mathrm{d}S^\top K"),
+    ("attention.grad_Q", r"dS @ K / np.sqrt(d_k)", r"dS @ K / torch.sqrt(d_k) / 2"),
+    ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} dS \cdot K", r"\frac{1}{\sqrt{d_k}} dS"),
 ]
 
 
@@ -245,6 +258,32 @@ def test_applications_read_the_forwards_result() -> None:
     assert parse(r"\mathrm{softmax}(\mathbf{z})_i", CE) == p[i]
     assert parse("softmax(z)", CE) == sp.MatrixSymbol("p", sp.Symbol("n"), 1)
     assert "softmax(z) is p" in _refused("softmax(y)_i", CE)
+
+
+def test_cdot_is_a_product_whatever_the_star_rule() -> None:
+    elementwise = Vocabulary(matrices={"A": A, "B": B, "C": C}, star="elementwise")
+    assert parse(r"A \cdot C", elementwise) == A * C and not star_matters(r"A \cdot B", MATS)
+
+
+def test_parsing_hostile_token_soup_only_ever_refuses() -> None:
+    import random
+
+    words = Vocabulary(indexed={"x": 1, "w": 2, "p": 1}, scalars={"g": sp.Symbol("g"), "t": sp.Symbol("t")},
+                       matrices={"A": A, "C": C}, indices={"i": "n", "j": "n", "k": "m"},
+                       vectors={"p": sp.MatrixSymbol("p", sp.Symbol("n"), 1)}, applications={("softmax", "x"): "p"},
+                       activation="sigma")
+    tokens = ["x_i", "x_j", "w_{kj}", "p", "A", "C", "g", "t", "(", ")", "[", "]", "{", "}", "+", "-", "*", "/", "^", "=",
+              "<-", ":=", "-=", r"\sum_k", r"\sum_{j'}", r"\max_j", r"\mathbb{1}", r"\begin{cases}", r"\end{cases}", "&",
+              "\\\\", r"\text{otherwise}", r"\text{if}", ">", r"\geq", r"\forall j", ",", "softmax(x)", "_i", "f'(",
+              "sigma'(", "p[i]", "w[k][j]", r"\hat{x}_i", r"\sqrt", "2", "1", "0", r"\delta_{ij}", "'", "|", r"\left(",
+              r"\right)", "$", r"\tanh^2(", "ᵀ", "⊙", "@", "e", "exp(", "and", "for all i", "(t)"]
+    rng = random.Random(15)
+    for _ in range(2000):
+        text = " ".join(rng.choice(tokens) for _ in range(rng.randint(1, 12)))
+        try:
+            parse(text, words)
+        except InvalidAnswer:
+            pass
 
 
 def test_conditions_inside_brackets_are_not_framing() -> None:

@@ -129,11 +129,12 @@ _REPLACEMENTS = [
     (r"\leftarrow", " ← "), (r"\longleftarrow", " ← "), (r"\gets", " ← "), (r"\coloneqq", " := "), ("≔", " := "),
     (r"\left.", ""), (r"\right.", ""), (r"\left", ""), (r"\right", ""), (r"\{", "{"), (r"\}", "}"),
     (r"\,", " "), (r"\;", " "), (r"\:", " "), (r"\!", ""), (r"\qquad", " "), (r"\quad", " "), (r"\ ", " "),
-    (r"\cdot", "*"), (r"\times", "*"), (r"\odot", "⊙"), (r"\circ", "⊙"), (r"\ast", "*"), ("**", "^"),
+    # \cdot and \times are products in mathematics whatever the * rule (Vocabulary.star): the grammar's @
+    (r"\cdot", "@"), (r"\times", "@"), (r"\odot", "⊙"), (r"\circ", "⊙"), (r"\ast", "*"), ("**", "^"),
     (r"^{\top}", "ᵀ"), (r"^\top", "ᵀ"), (r"^{T}", "ᵀ"), (r"^{\mathsf{T}}", "ᵀ"), (r"\top", "ᵀ"),
     (r"\exp", "exp"), (r"\log", "log"), (r"\ln", "ln"), (r"\tanh", "tanh"), (r"\max", "max"), (r"\min", "min"),
     (r"\dfrac", r"\frac"), (r"\tfrac", r"\frac"),
-    ("−", "-"), ("–", "-"), ("×", "*"), ("·", "*"), ("⋅", "*"), ("∗", "*"), ("∘", "⊙"), ("⊙", "⊙"),
+    ("−", "-"), ("–", "-"), ("×", "@"), ("·", "@"), ("⋅", "@"), ("∗", "*"), ("∘", "⊙"), ("⊙", "⊙"),
     ("√", r"\sqrt "), ("∑", r"\sum"), ("Σ", r"\sum"), (r"\nolimits", ""), (r"\limits", ""), (r"\displaystyle", ""),
     (r"\lvert", "|"), (r"\rvert", "|"), (r"\vert", "|"), (r"\intercal", "ᵀ"), ("⊤", "ᵀ"),
     (r"^{\prime}", "'"), (r"^\prime", "'"), ("′", "'"), ("²", "^2"), ("³", "^3"),
@@ -185,6 +186,13 @@ _NOT = r"(?:\\neq?(?![A-Za-z])|≠|!=)"
 _IN = re.compile(r"\s*\\in(?![A-Za-z]).*$")
 _TRANSPOSE = re.compile(r"\^T(?![A-Za-z0-9_{])|\.T(?![A-Za-z0-9_])")
 _READ_COMMANDS = (r"\frac", r"\sqrt", r"\cases")
+# np.exp(x), torch.sigmoid(x), ReLU(x): a library's or a capitalised spelling of a function the
+# language reads, before its bracket (np.maximum is max).
+_SPELLED = {"maximum": "max", "minimum": "min", "ReLU": "relu", "Relu": "relu", "RELU": "relu", "Softmax": "softmax",
+            "Sigmoid": "sigmoid", "Tanh": "tanh", "Exp": "exp", "Log": "log"}
+_LIBRARY = re.compile(r"(?<![A-Za-z0-9_.])(?:(?:np|numpy|torch|math|jnp|F|nn\.functional)\.)?"
+                      r"(exp|log|sqrt|tanh|sigmoid|softmax|relu|abs|maximum|minimum|ReLU|Relu|RELU|Softmax|Sigmoid|Tanh|Exp|Log)"
+                      r"(?=\s*'?\s*\()")
 
 
 def normalise(text: str) -> str:
@@ -210,6 +218,8 @@ def normalise(text: str) -> str:
         raise InvalidAnswer(f"the answer is {len(text)} characters long; the limit is {LIMITS['characters']}")
     out = _unwrapped(text.strip())
     out = "".join(unicodedata.normalize("NFD", ch) if "\u00c0" <= ch <= "\u024f" else ch for ch in out)  # ŷ: y + hat
+    out = "".join(unicodedata.normalize("NFKC", ch) if "\U0001d400" <= ch <= "\U0001d7ff" and ch != "𝟙" else ch
+                  for ch in out)  # 𝐱, 𝑾: mathematical bold and italic letters are the letters
     out = _SUBSCRIPTED.sub(lambda m: f"{m.group(1)}_{{{''.join(_SUBSCRIPTS[c] for c in m.group(2))}}}", out)
     for mark, decoration in _COMBINING.items():
         out = re.sub(rf"([A-Za-z]){mark}", rf"\\{decoration}{{\1}}", out)
@@ -227,6 +237,7 @@ def normalise(text: str) -> str:
         if unwrapped == out:
             break
         out = unwrapped
+    out = _LIBRARY.sub(lambda m: _SPELLED.get(m.group(1), m.group(1)), out)
     for old, new in _REPLACEMENTS:
         out = out.replace(old, new)
     for old, new in _COMMANDS:
@@ -266,7 +277,7 @@ def _unwrap_font(match: re.Match[str]) -> str:
     stays two names (W x), while \\mathbf{x}_i keeps its subscript."""
     inner = match.group(2) if match.group(2) is not None else match.group(3)
     before = " " if match.group(1) and (match.group(1).isalnum()) else ""
-    after = " " if match.group(4) and (match.group(4).isalnum() or match.group(4) == "\\") else ""
+    after = " " if match.group(4) and (match.group(4).isalnum() or match.group(4) == "\\") and inner != "d" else ""
     return before + inner + after
 
 
@@ -698,6 +709,19 @@ class _Build(Transformer_NonRecursive):
             raise InvalidAnswer(f"{function}' of {len(args)} argument(s) is not read; write the derivative itself")
         return _DERIVATIVES[name](args[0])
 
+    def entry_of(self, items: list) -> sp.Basic:
+        """``(p - y)_i``: the entry of a vector expression, entry by entry (a sum, a multiple or an
+        elementwise product of the problem's vectors); refused where it would need a matrix's row."""
+        value, subscript = items[0], str(items[1])
+        if not _is_matrix(value):
+            raise InvalidAnswer(f"a subscript after brackets takes an entry of a vector, as in (p - y){subscript}")
+        return _entry(value, subscript, self.words)
+
+    def call_power(self, items: list) -> sp.Basic:  # tanh^2(x): (tanh x)^2, as LaTeX writes it
+        written = str(items[0])
+        function, power = written.split("^")
+        return sp.Pow(self.call([Token("FUNC", function), items[1]]), int(power.strip("{}")))
+
     def indicator(self, items: list) -> sp.Basic:
         condition = items[-1]
         return sp.Piecewise((1, condition), (0, True))
@@ -1027,7 +1051,7 @@ def _measure(tree: Tree, text: str) -> None:
 
 def _exponential(node: Tree, kids: list[Tree], sizes: Mapping[int, _Size]) -> int:
     """1 for exp(x) and for a power with a non-constant exponent (e^x, x^y), else 0."""
-    if node.data in ("call", "call1", "derivative"):  # exp'(x) is exp(x)
+    if node.data in ("call", "call1", "derivative", "call_power"):  # exp'(x) is exp(x)
         return int(str(node.children[0]) == "exp")
     return int(node.data == "pow" and sizes[id(kids[1])].value is None)
 
@@ -1201,6 +1225,10 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
         raise InvalidAnswer(f"cannot read the answer at column {column}: {_context(normal, error)}") from None
     except LarkError as error:
         raise InvalidAnswer(f"cannot read the answer: {str(error).splitlines()[0][:100]}") from None
+    if tree.data == "for_each":  # p_i - y_i for all i: the index is free anyway
+        tree, index = tree.children
+        if str(index) not in dict(words.indices):
+            raise InvalidAnswer(f"'for all {index}' at the end needs an index; indices here: {', '.join(dict(words.indices))}")
     if tree.data == "framed":  # delta_k = ..., dL/dz = ... = ...: the last member is the answer
         tree = tree.children[-1]
         if isinstance(tree, Token):  # a member is always a sum, a tree; a token here is a grammar change
@@ -1240,6 +1268,22 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
         raise InvalidAnswer(f"the index {primed[0].removesuffix('prime')}' is not summed over; write \\sum_{{"
                             f"{primed[0].removesuffix('prime')}'}} before it")
     return result, builder
+
+
+def _entry(value: sp.Basic, subscript: str, words: Vocabulary) -> sp.Basic:
+    """Entry ``subscript`` of a vector expression, rebuilt from the entries of its vectors."""
+    if isinstance(value, sp.MatrixSymbol) and str(value.name) in dict(words.vectors):
+        return words.lookup(f"{value.name}{subscript}")
+    if isinstance(value, sp.MatAdd):
+        return sp.Add(*[_entry(term, subscript, words) for term in value.args])
+    if isinstance(value, sp.HadamardProduct):
+        return sp.Mul(*[_entry(term, subscript, words) for term in value.args])
+    if isinstance(value, sp.MatMul):
+        scalars = [a for a in value.args if not _is_matrix(a)]
+        matrices = [a for a in value.args if _is_matrix(a)]
+        if len(matrices) == 1:
+            return sp.Mul(*scalars, _entry(matrices[0], subscript, words))
+    raise InvalidAnswer(f"cannot take the entry {subscript} of {_words(value)}; write it entry by entry, as in p_i - y_i")
 
 
 def _at_step(node: Tree, text: str, words: Vocabulary) -> bool:
