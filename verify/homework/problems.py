@@ -16,6 +16,14 @@ they sampled (sampling.py: near, far, and either side of the answer's comparison
 of the problem's listed mistakes, a diagnosis with partial credit. One answer is graded within
 ``GRADE_SECONDS`` in process. Instructors add problems in TOML (problem_file.py); the numeric
 exercises (tables checked exactly) are in exercises.py and graded by id like these.
+
+An answer may use any quantity of the problem's forward beside the listed symbols (forward.py:
+``1/sqrt(d_k) (A ⊙ (dA - rowsum(dA ⊙ A))) K`` for dL/dQ, ``p - y`` or ``softmax(z) - y`` for
+softmax cross-entropy), each written out in the same builder symbols as the key; an entrywise
+problem answered in matrix form (``W + alpha delta H^T``) is compared as the whole matrix. ``*``
+between matrices is the matrix product unless the problem says ``star = "elementwise"``; an answer
+right only with the other reading is told so. Feedback is in the problem's words (feedback.py) and
+never holds the reference answer unless ``grade(..., reveal=True)``.
 """
 
 from __future__ import annotations
@@ -405,10 +413,8 @@ def _explicit(expression: sp.Basic, wholes: Mapping[sp.MatrixSymbol, sp.Immutabl
 
     >>> A, B = sp.MatrixSymbol("A", 2, 2), sp.MatrixSymbol("B", 2, 2)
     >>> x = sp.Symbol("x")
-    >>> _explicit(x * A.T * B + sp.HadamardProduct(A, B), {A: sp.ImmutableMatrix([[1, 2], [3, 4]]), B: sp.eye(2)})
-    Matrix([
-    [x + 1,   3*x],
-    [  2*x, 4*x + 4]])
+    >>> _explicit(x * A.T * B + sp.HadamardProduct(A, B), {A: sp.ImmutableMatrix([[1, 2], [3, 4]]), B: sp.eye(2)}).tolist()
+    [[x + 1, 3*x], [2*x, 4*x + 4]]
     """
     if not getattr(expression, "is_Matrix", False):
         return expression.xreplace(wholes).doit() if expression.has(*wholes) else expression  # a scalar factor
