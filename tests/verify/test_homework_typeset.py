@@ -47,7 +47,8 @@ def _same(a: sp.Basic, b: sp.Basic) -> bool:
     ("p_i - y_i", SOFTMAX, "p_{i} - y_{i}"),
     ("(p_i - y_i)/2", SOFTMAX, r"\left(p_{i} - y_{i}\right) / 2"),
     ("(A .* dA) K", ATTENTION, r"\left(A \odot dA\right) K"),
-    ("dS @ K / sqrt(d_k)", ATTENTION, r"dS K / \sqrt{d_k}"),
+    ("dS @ K / sqrt(d_k)", ATTENTION, r"dS \cdot K / \sqrt{d_k}"),
+    (r"\delta_k \cdot w_{kj}", BP, r"\delta_{k} \cdot w_{kj}"),  # the dot written stays
     ("exp(z_i) / sum_k exp(z_k)", SOFTMAX, r"\exp\left(z_{i}\right) / \sum_{k} \exp\left(z_{k}\right)"),
     (r"\ln p_i", SOFTMAX, r"\ln p_{i}"),
     ("|z_i|", SOFTMAX, r"\left|z_{i}\right|"),

@@ -21,11 +21,12 @@ What is and is not checked:
 - No recursion: the tree is walked with an explicit stack, children before parents.
 
 Printed natively: names (subscripts, Greek letters, decorations such as ``\\hat{x}``, the ``\\partial``
-of a left-hand side), numbers, ``+ -``, ``*`` (``\\cdot``; ``\\ast`` where the problem reads ``*`` as
-NumPy does), ``/`` and ``\\frac``, ``@`` (side by side), ``⊙``, juxtaposition, signs, sums with their
-bounds, powers, transposes, primes, ``|x|``, roots, functions (``\\exp``, ``\\sigma``,
-``\\operatorname{softmax}``), ``softmax(z)_i``, ``\\sigma'(x)``, ``\\max_j``, ``p[i]``, indicators,
-cases, conditions, and a left-hand side or arrow (``\\delta_k = ...``, ``w \\leftarrow ...``).
+of a left-hand side), numbers, ``+ -``, products with a mark (``\\cdot``, ``\\times``, ``@`` and ``*``
+as ``\\cdot``; ``*`` as ``\\ast`` where the problem reads it as NumPy does), ``/`` and ``\\frac``,
+``⊙``, juxtaposition, signs, sums with their bounds, powers, transposes, primes, ``|x|``, roots,
+functions (``\\exp``, ``\\sigma``, ``\\operatorname{softmax}``), ``softmax(z)_i``, ``\\sigma'(x)``,
+``\\max_j``, ``p[i]``, indicators, cases, conditions, and a left-hand side or arrow
+(``\\delta_k = ...``, ``w \\leftarrow ...``).
 
 >>> from verify.homework.language import Vocabulary
 >>> words = Vocabulary(scalars={"d_k": 3}, matrices={"dS": None, "K": None})
@@ -266,13 +267,9 @@ def _touching(node: Tree, ctx: _Context) -> bool:
 
 
 def _matmul(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
-    """``A @ B`` is the product AB, written as mathematics writes it: side by side."""
-    b = _trees(node, kids, 2)[1]
-    right = node.children[-1]
-    number = isinstance(right, Tree) and right.data == "number"  # x 2 and x (2) are refused as ambiguous
-    if number or b.latex[:1].isdigit() or b.latex.startswith(r"\left|"):  # |a| |b| reads otherwise: a dot
-        return _infix(r"\cdot", "<mo>⋅</mo>", PRODUCT, SIGNED, PRODUCT)(node, kids, ctx)
-    return _juxtapose(node, kids, ctx)
+    """``@``: the grammar's mark for a product written with an operator, ``\\cdot``, ``\\times``, ``·`` or
+    NumPy's ``@`` (the normaliser makes them one), printed as the centred dot most of them are."""
+    return _infix(r"\cdot", "<mo>⋅</mo>", PRODUCT, SIGNED, PRODUCT)(node, kids, ctx)
 
 
 def _mul(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
