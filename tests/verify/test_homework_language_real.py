@@ -321,3 +321,23 @@ def test_every_key_framed_grades_correct_and_mutated_does_not(pid: str) -> None:
     frames = _frames(key)
     assert grade(pid, frames[hash(pid) % len(frames)]).verdict == "correct"
     assert grade(pid, rf"\frac{{\partial L}}{{\partial \theta}} = 2 \left( {key} \right)").verdict != "correct"
+
+
+def test_no_message_of_the_language_shows_a_key() -> None:
+    """The examples in refusals (e.g. ..., as in ...) show the construct, never a problem's answer: every
+    string of language.py but its docstrings and comments is checked."""
+    import ast
+    import inspect
+
+    import verify.homework.language as language
+
+    tree = ast.parse(inspect.getsource(language))
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body
+                  and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    shown = " | ".join(node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+                       and isinstance(node.value, str) and id(node) not in docstrings)
+    assert "write it entry by entry" in shown  # the scan sees the messages
+    for key in KEYS.values():
+        for written in {key, key.replace(" ", ""), key.replace("^T", "'")}:
+            assert written not in shown, written

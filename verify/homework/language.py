@@ -714,7 +714,7 @@ class _Build(Transformer_NonRecursive):
         elementwise product of the problem's vectors); refused where it would need a matrix's row."""
         value, subscript = items[0], str(items[1])
         if not _is_matrix(value):
-            raise InvalidAnswer(f"a subscript after brackets takes an entry of a vector, as in (p - y){subscript}")
+            raise InvalidAnswer(f"a subscript after brackets takes an entry of a vector, as in (a - b){subscript}")
         return _entry(value, subscript, self.words)
 
     def call_power(self, items: list) -> sp.Basic:  # tanh^2(x): (tanh x)^2, as LaTeX writes it
@@ -862,7 +862,7 @@ class _Build(Transformer_NonRecursive):
             return _FUNCTIONS[function](args[0])
         if function in ("max", "min", "ismax"):
             if not 2 <= len(args) <= 16 or any(_is_matrix(a) for a in args):
-                raise InvalidAnswer(f"{function} takes 2 to 16 scalar arguments, as in max(0, x) or ismax(x_i, x_1, x_2)")
+                raise InvalidAnswer(f"{function} takes 2 to 16 scalar arguments, as in max(0, x) or ismax(a, b, c)")
             if function in ("max", "min"):
                 return (sp.Max if function == "max" else sp.Min)(*args)
             # ismax(a, b, c, ...): 1 where a is the largest of them all, else 0 (max pooling's routing)
@@ -1220,7 +1220,7 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
         token = getattr(error, "token", None)
         if getattr(token, "type", None) == "PRIME":
             raise InvalidAnswer(f"cannot read the ' at column {error.column}: a prime is a transpose only right after a "
-                                "matrix (A' G), or a derivative of a function (sigma'(x), tanh'(x))") from None
+                                "matrix (A' B), or a derivative of a function (sigma'(x), tanh'(x))") from None
         column = getattr(error, "column", "?")
         raise InvalidAnswer(f"cannot read the answer at column {column}: {_context(normal, error)}") from None
     except LarkError as error:
@@ -1283,7 +1283,7 @@ def _entry(value: sp.Basic, subscript: str, words: Vocabulary) -> sp.Basic:
         matrices = [a for a in value.args if _is_matrix(a)]
         if len(matrices) == 1:
             return sp.Mul(*scalars, _entry(matrices[0], subscript, words))
-    raise InvalidAnswer(f"cannot take the entry {subscript} of {_words(value)}; write it entry by entry, as in p_i - y_i")
+    raise InvalidAnswer(f"cannot take the entry {subscript} of {_words(value)}; write it entry by entry: (a - b)_i is a_i - b_i")
 
 
 def _at_step(node: Tree, text: str, words: Vocabulary) -> bool:
@@ -1333,7 +1333,7 @@ def _check_prime(primed: Tree | Token, words: Vocabulary, shown: str) -> None:
     if not matrix:
         shown = shown.replace(_SHADOW, "")
         raise InvalidAnswer(f"{shown}' reads as a derivative, which answers do not use: write the derivative itself; "
-                            "a prime is a transpose only on a matrix, as in A' G")
+                            "a prime is a transpose only on a matrix, as in A' B")
 
 
 def _context(text: str, error: UnexpectedInput) -> str:
