@@ -89,6 +89,7 @@ def test_dS_K_is_missing_its_scale() -> None:
 
 
 @pytest.mark.parametrize(("answer", "verdict"), [("p - y", "correct"), ("softmax(z) - y", "correct"),
+                                                 ("(p - y)^T", "correct"), ("(p + y)^T", "incorrect"),
                                                  ("p + y", "incorrect"), ("softmax(z) + y", "incorrect")])
 def test_softmax_ce_in_vector_form(answer: str, verdict: str) -> None:
     assert grade("softmax_ce.grad_z", answer).verdict == verdict

@@ -463,7 +463,10 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], values:
     bounds = {sp.Symbol(size, integer=True, positive=True): sp.Integer(sizes[size]) for size in set(p.indices.values())}
     if not p.index or getattr(answer, "is_Matrix", False):
         if getattr(answer, "is_Matrix", False):
-            return _explicit(answer, _wholes(p, values))
+            whole = _explicit(answer, _wholes(p, values))
+            if len(p.index.split()) == 1 and whole.rows == 1 and whole.cols > 1:
+                return whole.T  # dL/dz_i for every i, as a row: a vector's layout is a convention, not an error
+            return whole
         replaced = answer.xreplace(_wholes(p, values)).doit()
         return sp.Matrix(replaced) if getattr(replaced, "is_Matrix", False) else sp.Matrix([[replaced]])
 
