@@ -25,7 +25,9 @@ RIGHT = [  # written in the forward's quantities, not (only) the listed ones
     ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} (A \odot (dA - rowsum(dA \odot A))) K"),
     ("attention.grad_Q", r"(A \odot (G V^T - rowsum((G V^T) \odot A))) K / sqrt(d_k)"),
     ("attention.grad_K", r"(A \odot (dA - rowsum(dA \odot A)))^T Q / sqrt(d_k)"),
-    ("attention.grad_V", "A^T G"),
+    ("attention.grad_V", "A^T dO"),  # FlashAttention's names: dO for G, P for A, dP for dA
+    ("attention.grad_V", "P^T dO"),
+    ("attention.grad_Q", r"(P \odot (dP - rowsum(dP \odot P))) K / sqrt(d_k)"),
     ("attention.grad_S", r"A \odot (G V^T - rowsum((G V^T) \odot A))"),
     pytest.param("attention.grad_S", r"A \odot (G V^T - rowsum(G \odot O))", marks=BROADCAST),  # FlashAttention's D
     ("bp.delta_hidden", "H_j (1 - H_j) sum_k (T_k - O_k) O_k (1 - O_k) w_kj"),
@@ -124,7 +126,8 @@ def test_the_written_out_matrix_form_is_the_key_entry_by_entry() -> None:
 def test_the_asked_gradient_is_never_context() -> None:
     """dL/dA's problem cannot be answered "dA", nor dL/dS's "dS": both are the asked gradient, or
     computed from it."""
-    for pid, name in [("attention.grad_A", "dA"), ("attention.grad_A", "dS"), ("attention.grad_S", "dS")]:
+    for pid, name in [("attention.grad_A", "dA"), ("attention.grad_A", "dP"), ("attention.grad_A", "dS"),
+                      ("attention.grad_S", "dS")]:
         assert name not in PROBLEMS[pid].symbols()
         g = grade(pid, name)
         assert g.verdict == "invalid" and f"unknown symbol '{name}'" in g.feedback, g.feedback
@@ -153,7 +156,7 @@ def test_no_forward_quantity_is_the_key() -> None:
 def test_public_lists_the_forward_apart_from_the_symbols() -> None:
     d = PROBLEMS["attention.grad_Q"].public()
     assert set(d["symbols"]) == {"dS", "K", "d_k"}
-    assert set(d["context"]) == {"Q", "V", "G", "A", "O", "S", "dA"} and "dQ" not in d["context"]
+    assert set(d["context"]) == {"Q", "V", "G", "A", "O", "S", "dA", "P", "dO", "dP"} and "dQ" not in d["context"]
     assert d["star"] == "product" and "matrix product" in d["star_rule"]
     assert "answer" not in d and PROBLEMS["attention.grad_Q"].answer not in str(d)
 
@@ -181,7 +184,8 @@ def test_a_problem_file_forbids_a_quantity(tmp_path: Path) -> None:
     g = grade("t.q", "dS K / sqrt(d_k)")
     assert g.verdict == "invalid" and "unknown symbol 'dS'" in g.feedback
     assert grade("t.q", r"(A \odot (G V^T - rowsum((G V^T) \odot A))) K / sqrt(d_k)").verdict == "correct"
-    assert set(PROBLEMS["t.q"].public()["context"]) == {"A", "O", "S"}
+    assert set(PROBLEMS["t.q"].public()["context"]) == {"A", "O", "S", "P", "dO"}  # dP is dA: forbidden with it
+    assert grade("t.q", "dP").verdict == "invalid"
 
 
 def test_a_problem_file_adds_context(tmp_path: Path) -> None:

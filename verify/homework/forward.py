@@ -13,7 +13,7 @@ the quantities downstream of its target (dL/dA's problem cannot be answered "dA"
 problem file adds quantities (``[problem.context]``) and removes them (``forbid``).
 
 >>> sorted(forward("attention", "grad_Q").quantities)
-['A', 'G', 'K', 'O', 'Q', 'S', 'V', 'dA', 'dS', 'd_k']
+['A', 'G', 'K', 'O', 'P', 'Q', 'S', 'V', 'dA', 'dO', 'dP', 'dS', 'd_k']
 >>> "dA" in forward("attention", "grad_A").quantities, "dS" in forward("attention", "grad_A").quantities
 (False, False)
 >>> forward("softmax_ce", "grad_z").applications
@@ -106,11 +106,15 @@ _ATTENTION = {
     "dA": Use("matrix", _dA, meaning="dL/dA = G V^T (n x n)"),
     "dS": Use("matrix", "dS_closed", meaning="dL/dS (n x n)"),
     "d_k": Use("size", "d_k", meaning="key width"),
+    # FlashAttention's and many course notes' names: P for the weights, dO and dP for the adjoints
+    "P": Use("matrix", "A", meaning="P = A, the attention weights (n x n)"),
+    "dO": Use("matrix", "G", meaning="dO = G = dL/dO (n x d_k)"),
+    "dP": Use("matrix", _dA, meaning="dP = dA = G V^T (n x n)"),
 }
 
 # Per entry, or per "entry:claim" where that claim's builder values differ from the entry's.
 FORWARD: dict[str, Forward] = {
-    "attention": Forward(_ATTENTION, exclude={"grad_A": ("dA", "dS"), "grad_S": ("dS",)}),
+    "attention": Forward(_ATTENTION, exclude={"grad_A": ("dA", "dP", "dS"), "grad_S": ("dS",)}),
     # dL/dS is stated for A = softmax(S) with S free: its key is in S's entries, not in Q and K
     "attention:grad_S": Forward({
         "S": Use("matrix", _scores, meaning="scores (n x n)"),
@@ -118,6 +122,9 @@ FORWARD: dict[str, Forward] = {
         "V": Use("matrix", "V", meaning="values (n x d_k)"), "G": Use("matrix", "G", meaning="dL/dO (n x d_k)"),
         "O": Use("matrix", _O_of_S, meaning="output A V (n x d_k)"),
         "dA": Use("matrix", _dA, meaning="dL/dA = G V^T (n x n)"),
+        "P": Use("matrix", "A_of_S", meaning="P = A = softmax(S) (n x n)"),
+        "dO": Use("matrix", "G", meaning="dO = G = dL/dO (n x d_k)"),
+        "dP": Use("matrix", _dA, meaning="dP = dA = G V^T (n x n)"),
     }),
     "softmax_ce": Forward({"p": Use("indexed", "p", meaning="p_i = softmax(z)_i"),
                            "z": Use("indexed", "z", meaning="logit z_i")},

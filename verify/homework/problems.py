@@ -99,10 +99,12 @@ class Problem:
         (forward.py) and the problem's own ``context``, less what the problem lists or forbids.
 
         >>> sorted(problem("attention.grad_Q").forward())
-        ['A', 'G', 'O', 'Q', 'S', 'V', 'dA']
+        ['A', 'G', 'O', 'P', 'Q', 'S', 'V', 'dA', 'dO', 'dP']
         """
         table = {**forward(self.entry, self.claim).quantities, **self.context}
-        return {name: use for name, use in table.items() if name not in self.uses and name not in self.forbid}
+        gone = [table[name] for name in self.forbid if name in table]  # and their other names (dA's dP)
+        return {name: use for name, use in table.items()
+                if name not in self.uses and name not in self.forbid and not any(use.same_value(g) for g in gone)}
 
     def symbols(self) -> dict[str, Use]:
         """Every symbol an answer may use: the listed ones, then the forward's."""
