@@ -37,6 +37,7 @@ RIGHT = [  # written in the forward's quantities, not (only) the listed ones
     ("bp.delta_output_sigmoid", "(T_k - O_k) f'(net_k)"),
     ("bp.delta_hidden", "f'(net_j) sum_k delta_k w_kj"),
     ("kl.grad_z", "softmax(z) - p"),  # there softmax(z) is q
+    ("softmax_ce.grad_z", r"\hat{y}_i - y_i"),  # the prediction y-hat is p
     ("perceptron.update_w", "w - eta (y - t) x"),
     ("bp.update_w_output", "w_kj + alpha (T_k - O_k) O_k (1 - O_k) H_j"),  # delta_k written out in O and T
     ("layernorm.grad_x", "(gamma_i g_i - (1/d) sum_j gamma_j g_j - (x_i - mu)/sigma (1/d) sum_j gamma_j g_j xhat_j) / sigma"),
@@ -49,6 +50,7 @@ WRONG = [  # one sign or one transpose away from a right form
     ("bp.delta_hidden", "H_j (1 - H_j) sum_k (T_k - O_k) O_k (1 + O_k) w_kj"),
     ("bp.delta_output_sigmoid", "(T_k - O_k) sigma(net_k)"),
     ("bp.delta_output_sigmoid", "(T_k - O_k) f'(O_k)"),  # f' at the output, not at the net input
+    ("softmax_ce.grad_z", r"y_i - \hat{y}_i"),
     ("perceptron.update_w", "w + eta (y - t) x"),
     ("bp.update_w_output", "w_kj + alpha (T_k - O_k) O_k (1 + O_k) H_j"),
 ]

@@ -127,7 +127,9 @@ FORWARD: dict[str, Forward] = {
         "dP": Use("matrix", _dA, meaning="dP = dA = G V^T (n x n)"),
     }),
     "softmax_ce": Forward({"p": Use("indexed", "p", meaning="p_i = softmax(z)_i"),
-                           "z": Use("indexed", "z", meaning="logit z_i")},
+                           "z": Use("indexed", "z", meaning="logit z_i"),
+                           # the prediction y-hat of many notes: \hat{y} - y
+                           "yhat": Use("indexed", "p", meaning="yhat_i = p_i, the prediction")},
                           applications={("softmax", "z"): "p"}),
     "information:grad_z": Forward({"q": Use("indexed", "q_z", meaning="q_i = softmax(z)_i"),
                                    "z": Use("indexed", "z", meaning="logit z_i")},
