@@ -135,6 +135,20 @@ RIGHT_AND_WRONG = [
     ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} \mathrm{d}S \, K", r"\frac{1}{\sqrt{d_k}} \mathrm{d}S^\top K"),
     ("attention.grad_Q", r"dS @ K / np.sqrt(d_k)", r"dS @ K / torch.sqrt(d_k) / 2"),
     ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} dS \cdot K", r"\frac{1}{\sqrt{d_k}} dS"),
+    ("attention.grad_Q", r"\frac1{\sqrt{d_k}} dS K", r"\frac12 dS K"),
+    ("attention.grad_Q", r"dS K ÷ \sqrt{d_k}", r"dS K ÷ d_k"),
+    # argmax, max of a vector, Python's conditional, indicator in round brackets, array-style cases
+    ("pooling.grad_max", r"g \cdot \mathbb{1}(x_i = \max_j x_j)", r"g \cdot \mathbb{1}(x_i = x_1)"),
+    ("pooling.grad_max", r"g if x_i == max(x) else 0", r"g if x_i == min(x) else 0"),
+    ("pooling.grad_max", r"g \, [i = \arg\max_j x_j]", r"g \, [i = \arg\min_j x_j]"),
+    ("pooling.grad_max", r"g \, [i = \operatorname*{arg\,max}_j x_j]", r"g \, [i \neq \operatorname*{arg\,max}_j x_j]"),
+    ("pooling.grad_max", r"\left\{ \begin{array}{ll} g & x_i = \max_j x_j \\[2pt] 0 & \text{else} \end{array} \right.",
+     r"\left\{ \begin{array}{ll} g & x_i = \max_j x_j \\[2pt] g & \text{else} \end{array} \right."),
+    ("pooling.grad_max", r"\begin{cases} g & \text{when } x_i = \max_j x_j \\ 0 & \text{otherwise}\end{cases}",
+     r"\begin{cases} g & \text{when } x_i < \max_j x_j \\ 0 & \text{otherwise}\end{cases}"),
+    # a step written as a superscript, \mathrel{+}=
+    ("bp.update_w_output", r"w_{kj}^{(t+1)} = w_{kj}^{(t)} + \alpha \delta_k H_j", r"w_{kj}^{(t+1)} = \alpha \delta_k H_j"),
+    ("bp.update_w_output", r"w_{kj} \mathrel{+}= \alpha \delta_k H_j", r"w_{kj} \mathrel{-}= \alpha \delta_k H_j"),
 ]
 
 
@@ -232,6 +246,8 @@ def test_a_time_argument_is_refused_where_t_is_a_symbol() -> None:
     words = Vocabulary(indexed={"w": 1, "x": 1}, scalars={"t": sp.Symbol("t"), "eta": sp.Symbol("eta")},
                        indices={"i": "n"})
     assert "reads two ways" in _refused(r"w_i(t) - \eta x_i", words)
+    assert "reads two ways" in _refused(r"w_i^{(t)} - \eta x_i", words)
+    assert "argmax is an index" in _refused(r"\arg\max_i x_i", words)
 
 
 def test_the_star_rule() -> None:
@@ -329,7 +345,7 @@ def test_no_message_of_the_language_shows_a_key() -> None:
     import ast
     import inspect
 
-    import verify.homework.language as language
+    from verify.homework import language
 
     tree = ast.parse(inspect.getsource(language))
     docstrings = {id(node.body[0].value) for node in ast.walk(tree)

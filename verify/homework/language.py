@@ -126,6 +126,7 @@ class InvalidAnswer(ValueError):
 # LaTeX and Unicode spellings -> the grammar's tokens. Order matters: longer commands first, and
 # the arrows before \left (\leftarrow) and \le (\leq, \left).
 _REPLACEMENTS = [
+    (r"\textstyle", ""), (r"\scriptstyle", ""), ("÷", "/"), ("==", "="), (r"\arg\max", "argmax"), (r"\arg\min", "argmin"),
     (r"\leftarrow", " ← "), (r"\longleftarrow", " ← "), (r"\gets", " ← "), (r"\coloneqq", " := "), ("≔", " := "),
     (r"\left.", ""), (r"\right.", ""), (r"\left", ""), (r"\right", ""), (r"\{", "{"), (r"\}", "}"),
     (r"\,", " "), (r"\;", " "), (r"\:", " "), (r"\!", ""), (r"\qquad", " "), (r"\quad", " "), (r"\ ", " "),
@@ -150,7 +151,7 @@ _COMMANDS = [
 _SIZED = re.compile(r"\\[Bb]ig{1,2}[lrm]?(?![A-Za-z])")
 # Fonts and text around a name or a function's name read as the bare name: \mathbf{W}, \text{rowsum}.
 _WRAPPERS = ("mathbf", "boldsymbol", "bm", "vec", "text", "textrm", "textbf", "textit", "mathrm", "operatorname",
-             "mathit", "mathsf", "mathcal", "mathscr", "pmb", "mbox", "boldmath")
+             "mathit", "mathsf", "mathcal", "mathscr", "pmb", "mbox", "boldmath", "mathrel", "mathbin", "mathop")
 _WRAPPED = re.compile(r"(?<=(.))?\\(?:" + "|".join(_WRAPPERS) + r")\s*(?:\{([^{}]*)\}|\s([A-Za-z]))(?=(.?))")
 # Decorations make a name of their own: \hat{x} is xhat (a problem's normalised input), \bar{x} xbar.
 _DECORATIONS = {"hat": "hat", "widehat": "hat", "bar": "bar", "overline": "bar", "tilde": "tilde", "widetilde": "tilde"}
@@ -181,7 +182,7 @@ _UNICODE_GREEK = {"α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε
 # SUM token; the builder reads its bounds.
 _SUM = re.compile(r"\\?(?<![A-Za-z0-9_])sum\s*_\s*(?:\{([^{}]*)\}|([a-z]'?))(?:\s*\^\s*(?:\{([^{}]*)\}|([A-Za-z0-9]))|\s*(ᵀ))?")
 # \max_j, \max_{j}, \min_{j \in S}: a max over an index's range, one EXTREMUM token.
-_EXTREMUM = re.compile(r"(?<![A-Za-z0-9_])(max|min)\s*_\s*(?:\{\s*([a-z]'?)\s*(?:\\in(?![A-Za-z])[^{}]*)?\}|([a-z]'?)(?![A-Za-z0-9_]))")
+_EXTREMUM = re.compile(r"(?<![A-Za-z0-9_])(argmax|argmin|max|min)\s*_\s*(?:\{\s*([a-z]'?)\s*(?:\\in(?![A-Za-z])[^{}]*)?\}|([a-z]'?)(?![A-Za-z0-9_]))")
 _NOT = r"(?:\\neq?(?![A-Za-z])|≠|!=)"
 _IN = re.compile(r"\s*\\in(?![A-Za-z]).*$")
 _TRANSPOSE = re.compile(r"\^T(?![A-Za-z0-9_{])|\.T(?![A-Za-z0-9_])")
@@ -223,11 +224,17 @@ def normalise(text: str) -> str:
     out = _SUBSCRIPTED.sub(lambda m: f"{m.group(1)}_{{{''.join(_SUBSCRIPTS[c] for c in m.group(2))}}}", out)
     for mark, decoration in _COMBINING.items():
         out = re.sub(rf"([A-Za-z]){mark}", rf"\\{decoration}{{\1}}", out)
-    out = out.replace("\\\\", " ; ")  # LaTeX's row break, between the rows of cases
-    out = re.sub(r"\\begin\s*\{\s*[dr]?cases\s*\}", r" \\cases{ ", out)
-    out = re.sub(r"\\end\s*\{\s*[dr]?cases\s*\}", " } ", out)
+    out = re.sub(r"\\\\(?:\s*\[[^\]]{0,12}\])?", " ; ", out)  # LaTeX's row break (\\[2pt]), between rows of cases
+    # cases, and the array that older texts write them as: \left\{ \begin{array}{ll} ... \end{array} \right.
+    out = re.sub(r"\\begin\s*\{\s*[dr]?cases\s*\}|\\left\s*\\\{\s*\\begin\s*\{\s*array\s*\}\s*\{[lrc| ]*\}", r" \\cases{ ", out)
+    out = re.sub(r"\\end\s*\{\s*[dr]?cases\s*\}|\\end\s*\{\s*array\s*\}\s*\\right\s*\.", " } ", out)
+    # \frac12, \frac1{\sqrt{d}}: LaTeX reads one digit as an argument
+    out = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", out)
+    out = re.sub(r"\\frac\s*(\d)\s*\{", r"\\frac{\1}{", out)
     out = _SIZED.sub("", _SUPER_T.sub("ᵀ", out))
     out = _INDICATOR.sub("𝟙", out)
+    out = re.sub(r"\\(?:operatorname\*?|mathrm|text)\s*\{\s*arg\s*(?:\\[,;! ])?\s*(max|min)\s*\}", r"arg\1", out)
+    out = out.replace(r"\operatorname*", r"\operatorname")
     if re.search(r"\\math(?:bb|bf)\s*\{\s*1\s*\}", out):
         raise InvalidAnswer(r"\mathbf{1} (a vector of ones) is not read here; write the sum it stands for, "
                             r"e.g. \sum_k a_k")
@@ -269,7 +276,8 @@ def _unwrapped(text: str) -> str:
         if text.startswith(opening) and text.endswith(closing) and len(text) >= len(opening) + len(closing):
             text = text[len(opening):len(text) - len(closing)].strip()
             break
-    return text[:-1].rstrip() if text.endswith((".", ",")) and not text.endswith("..") else text
+    full_stop = text.endswith((".", ",")) and not text.endswith(("..", r"\right."))
+    return text[:-1].rstrip() if full_stop else text
 
 
 def _unwrap_font(match: re.Match[str]) -> str:
@@ -604,6 +612,13 @@ def _at_extremum(value: sp.Expr, extremum: sp.Expr) -> sp.Basic:
     return sp.Eq(value, extremum)
 
 
+@dataclass(frozen=True)
+class _ArgExtremum:
+    """``argmax_j x_j`` while it is built: an index, read only where it is compared (``i = argmax_j x_j``)."""
+
+    over: MaxOver
+
+
 _DERIVATIVES: dict[str, Callable[[sp.Expr], sp.Expr]] = {
     "sigma": lambda x: _sigmoid(x) * (1 - _sigmoid(x)), "sigmoid": lambda x: _sigmoid(x) * (1 - _sigmoid(x)),
     "tanh": lambda x: 1 - sp.tanh(x) ** 2, "exp": sp.exp, "log": lambda x: 1 / x, "ln": lambda x: 1 / x,
@@ -750,6 +765,13 @@ class _Build(Transformer_NonRecursive):
         left, relation, right = items
         if _is_matrix(left) or _is_matrix(right):
             raise InvalidAnswer("a condition compares numbers, as in x_i > 0; a matrix has no order")
+        if str(relation) == "=" and isinstance(left, _ArgExtremum) != isinstance(right, _ArgExtremum):
+            # i = argmax_j x_j: x_i is the largest of the x_j
+            index, arg = (right, left) if isinstance(left, _ArgExtremum) else (left, right)
+            ((k, _, _),) = arg.over.limits
+            return AtExtremum(arg.over.function.subs(k, index), arg.over)
+        if isinstance(left, _ArgExtremum) or isinstance(right, _ArgExtremum):
+            raise InvalidAnswer("argmax is an index: compare it with one, as in [i = argmax_j a_j]")
         if str(relation) == "=":
             if isinstance(right, (MaxOver, sp.Max, sp.Min)) or isinstance(left, (MaxOver, sp.Max, sp.Min)):
                 value, extremum = (left, right) if isinstance(right, (MaxOver, sp.Max, sp.Min)) else (right, left)
@@ -777,12 +799,30 @@ class _Build(Transformer_NonRecursive):
         return sp.Piecewise(*rows)
 
     def extremum_over(self, items: list) -> sp.Basic:
-        token = str(items[0])
-        word, index = token[:3], token[4:].strip("{}")
+        word, _, index = str(items[0]).partition("_")
+        index = index.strip("{}")
         if _is_matrix(items[1]):
             raise InvalidAnswer(f"{word}_{index} of a matrix: write it of an entry, as in {word}_{index} x_{index}")
         k = _index_symbol(index)
-        return (MaxOver if word == "max" else MinOver)(items[1], (k, 1, self.words.index_bound(index)))
+        over = (MaxOver if word.endswith("max") else MinOver)(items[1], (k, 1, self.words.index_bound(index)))
+        return _ArgExtremum(over) if word.startswith("arg") else over
+
+    def _over_vector(self, function: str, vector: sp.MatrixSymbol) -> sp.Basic:
+        """max(x) of a vector: the max of its entries over a fresh index (x') of its length's range."""
+        indices = dict(self.words.indices)
+        sizes = set(indices.values())  # a concrete length: the problem's one size, if it has one
+        size = str(vector.shape[0]) if not vector.shape[0].is_Integer or len(sizes) != 1 else next(iter(sizes))
+        letter = next((i for i, n in indices.items() if n == size), None)
+        if letter is None:
+            raise InvalidAnswer(f"{function}({vector.name}): write the {function} over an index, as in "
+                                f"\\{function}_j {vector.name}_j")
+        k = _index_symbol(letter + "'")
+        entry = self.words.lookup(f"{vector.name}_{{{letter}'}}")
+        return (MaxOver if function == "max" else MinOver)(entry, (k, 1, self.words.index_bound(letter)))
+
+    def ternary(self, items: list) -> sp.Basic:  # a if cond else b
+        value, condition, _, other = items
+        return self.cases([[(value, condition), (other, sp.true)]])
 
     def juxtapose(self, items: list) -> sp.Basic:  # a written number after a factor is refused in parse()
         return _checked(lambda: items[0] * items[1], items[0], items[1], "times")
@@ -860,6 +900,8 @@ class _Build(Transformer_NonRecursive):
             if _is_matrix(args[0]):
                 raise InvalidAnswer(f"{function} of a matrix: apply it to an entry, e.g. {function}(z_i)")
             return _FUNCTIONS[function](args[0])
+        if function in ("max", "min") and len(args) == 1 and str(getattr(args[0], "name", "")) in dict(self.words.vectors):
+            return self._over_vector(function, args[0])
         if function in ("max", "min", "ismax"):
             if not 2 <= len(args) <= 16 or any(_is_matrix(a) for a in args):
                 raise InvalidAnswer(f"{function} takes 2 to 16 scalar arguments, as in max(0, x) or ismax(a, b, c)")
@@ -1235,7 +1277,8 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
             raise InvalidAnswer("cannot read the answer after '='")
     _measure(tree, normal)
     applied = {function for function, _ in dict(words.applications)}
-    for node in tree.iter_subtrees():  # `x 2` reads ambiguously; `x (1/d)` does not
+    compared: set[int] = set()
+    for node in tree.iter_subtrees_topdown():  # `x 2` reads ambiguously; `x (1/d)` does not
         right = node.children[1] if node.data == "juxtapose" else None
         if isinstance(right, Tree) and right.data == "number":
             raise InvalidAnswer(f"a number after a factor reads ambiguously; write {right.children[0]} before it or use *")
@@ -1254,6 +1297,12 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
                     side.data = "index_name"
         if node.data == "juxtapose" and _at_step(node, normal, words):  # w_kj(t): w_kj, now
             node.data, node.children = "name", node.children[0].children
+        if node.data == "pow" and _at_step(node, normal, words, superscript=True):  # w_kj^{(t)}: w_kj, now
+            node.data, node.children = "name", node.children[0].children
+        if node.data == "comparison":
+            compared.update(id(side) for side in node.children)
+        if node.data == "extremum_over" and str(node.children[0]).startswith("arg") and id(node) not in compared:
+            raise InvalidAnswer("argmax is an index: compare it with one, as in [i = argmax_j a_j]")
     builder = _Build(words)
     try:
         result = builder.transform(tree)
@@ -1286,17 +1335,22 @@ def _entry(value: sp.Basic, subscript: str, words: Vocabulary) -> sp.Basic:
     raise InvalidAnswer(f"cannot take the entry {subscript} of {_words(value)}; write it entry by entry: (a - b)_i is a_i - b_i")
 
 
-def _at_step(node: Tree, text: str, words: Vocabulary) -> bool:
-    """``w_kj(t)``, a name against ``(t)``: the quantity at step t, the current value, where the
-    problem has no symbol t; where it has one (a target t) it could be w_kj times t, and is refused."""
+def _at_step(node: Tree, text: str, words: Vocabulary, superscript: bool = False) -> bool:
+    """``w_kj(t)`` or ``w_kj^{(t)}``, a name with ``(t)`` against it: the quantity at step t, the current
+    value, where the problem has no symbol t; where it has one (a target t) it could be w_kj times (or
+    to the power) t, and is refused."""
     left, right = node.children
     if not (isinstance(left, Tree) and left.data == "name" and isinstance(right, Tree) and right.data == "name"
             and str(right.children[0]) == "t"):
         return False
     start, end = getattr(right.meta, "start_pos", None), getattr(right.meta, "end_pos", None)
-    if start is None or end is None or getattr(left.meta, "end_pos", None) != start - 1:
+    if start is None or end is None:
         return False
-    if not (text[start - 1] == "(" and text[end:end + 1] == ")"):
+    if superscript:
+        if not (text[:start].rstrip().endswith("^{(") or text[:start].replace(" ", "").endswith("^{(")) or \
+                not text[end:].replace(" ", "").startswith(")}"):
+            return False
+    elif getattr(left.meta, "end_pos", None) != start - 1 or not (text[start - 1] == "(" and text[end:end + 1] == ")"):
         return False
     try:
         words.lookup("t")
