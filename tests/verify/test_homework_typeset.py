@@ -327,6 +327,11 @@ NEW = Vocabulary(indexed={"x": 1, "g": 1, "p": 1, "y": 1, "delta": 1, "w": 2, "H
     ("p[i] - y[i]", ("bracketed",), "p[i] - y[i]"),
     (r"\left[p_i - y_i\right] x_i", ("indicator",), r"\left[p_{i} - y_{i}\right] x_{i}"),  # square brackets kept
     (r"\sum_{j'} x_{j'}", ("framed",), r"\sum_{j'} x_{j'}"),
+    (r"1 - \tanh^2(x_i)", ("call_power",), r"1 - \tanh^{2}\left(x_{i}\right)"),
+    (r"\mathbb{1}[i = \arg\max_j x_j] g_i", ("extremum_over", "indicator"),
+     r"\mathbb{1}[i = \arg\max_{j} x_{j}] g_{i}"),
+    (r"p_i - y_i \text{ for all } i", ("for_each",), r"p_{i} - y_{i} \quad \forall i"),
+    (r"\mathbb{1}[x_i \geq x_j \forall j \neq i] g_i", ("forall",), r"\mathbb{1}[x_{i} \geq x_{j} \forall j \neq i] g_{i}"),
 ])
 def test_new_notation_prints_natively(text: str, rules: tuple[str, ...], latex: str) -> None:
     if not _grammar_has(*rules):
@@ -335,6 +340,17 @@ def test_new_notation_prints_natively(text: str, rules: tuple[str, ...], latex: 
     assert "<mtext>" not in typeset_mathml(text, NEW).replace("<mtext>if&#xA0;</mtext>", "").replace(
         "<mtext>otherwise</mtext>", "")  # natively: no part shown as source text
     assert _same(parse(latex, NEW), parse(text, NEW))
+
+
+def test_an_entry_of_a_bracketed_vector_keeps_its_brackets() -> None:
+    if not _grammar_has("entry_of"):
+        pytest.skip("the grammar has no entry_of yet")
+    vectors = Vocabulary(indexed={"p": 1, "y": 1}, indices={"i": "n"},
+                         vectors={"p": sp.MatrixSymbol("p", 3, 1), "y": sp.MatrixSymbol("y", 3, 1)})
+    for text, latex in (("(p - y)_i", r"\left(p - y\right)_{i}"), ("[p - y]_i", r"\left[p - y\right]_{i}"),
+                        ("((p - y))_i", r"\left(\left(p - y\right)\right)_{i}")):
+        assert typeset(text, vectors) == latex
+        assert _same(parse(latex, vectors), parse(text, vectors))
 
 
 @settings(deadline=None)

@@ -440,7 +440,12 @@ def _gap(node: Tree, before: int, ctx: _Context) -> str:
 def _condition(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
     """Comparisons joined by "and" or a comma, as written."""
     latex, mathml = [kids[0].latex], [kids[0].mathml]
+    trees = [c for c in node.children if isinstance(c, Tree)]
     for i, kid in enumerate(kids[1:], start=1):
+        if trees[i].data == "forall":  # x_i >= x_j \forall j: said after the comparisons, with no mark between
+            latex.append(" " + kid.latex)
+            mathml.append('<mspace width="0.5em"/>' + kid.mathml)
+            continue
         worded = "and" in _gap(node, i, ctx)
         latex.append(r" \text{ and } " if worded and _reads_as(r"\text{ and }") == "and" else " and " if worded else ", ")
         mathml.append("<mtext>&#xA0;and&#xA0;</mtext>" if worded else '<mo separator="true">,</mo>')
@@ -494,7 +499,10 @@ def _cases(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
                    _row('<mo stretchy="true">{</mo>', f'<mtable columnalign="left left">{rows.mathml}</mtable>'))
 
 
-_EXTREMUM_TOKEN = re.compile(r"(max|min)_(?:\{([a-z]'?)\}|([a-z]'?))")
+_EXTREMUM_TOKEN = re.compile(r"(argmax|argmin|max|min)_(?:\{([a-z]'?)\}|([a-z]'?))")
+# \max_{j} and \arg\max_{j} (where the normaliser reads them back) and how MathML names them
+_EXTREMUM_WORDS = {"max": (r"\max", "max"), "min": (r"\min", "min"), "argmax": (r"\arg\max", "arg&#xA0;max"),
+                   "argmin": (r"\arg\min", "arg&#xA0;min")}
 
 
 def _extremum_over(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
@@ -506,8 +514,11 @@ def _extremum_over(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
     word, index = match.group(1), match.group(2) or match.group(3)
     index_latex, index_mathml = _plain(index)
     body = _slot(body, PRODUCT)
-    return Printed(rf"{_function(word)[0]}_{{{index_latex}}} {body.latex}",
-                   _row(f'<munder><mi>{word}</mi>{index_mathml}</munder><mo>&#x2061;</mo>', body.mathml), FACTOR,
+    latex, shown = _EXTREMUM_WORDS[word]
+    if not (_reads_as(latex + "_{j} x") or "").startswith(word):
+        latex = rf"\operatorname{{{word}}}"
+    return Printed(rf"{latex}_{{{index_latex}}} {body.latex}",
+                   _row(f'<munder><mi>{shown}</mi>{index_mathml}</munder><mo>&#x2061;</mo>', body.mathml), FACTOR,
                    open_end=True)
 
 
@@ -550,6 +561,61 @@ def _derivative(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
                         "<mo>)</mo>"))
 
 
+_FUNC_POWER_TOKEN = re.compile(r"([a-z]+)\^\{?(\d)\}?")
+
+
+def _call_power(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """``\\tanh^{2}(x)``: a function's value to a power, written on the function's name."""
+    match = _FUNC_POWER_TOKEN.fullmatch(_token(node))
+    (args,) = _trees(node, kids, 1)
+    if match is None:
+        raise _Unexpected("call_power")
+    word, power = match.groups()
+    latex, mathml = _function(word)
+    return Printed(rf"{latex}^{{{power}}}\left(" + args.latex + r"\right)",
+                   _row(f"<msup>{mathml}<mn>{power}</mn></msup>", "<mo>&#x2061;</mo><mo>(</mo>", _row(args.mathml),
+                        "<mo>)</mo>"))
+
+
+def _entry_of(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """``(p - y)_i``: an entry of a bracketed expression, in the brackets written."""
+    (inner,) = _trees(node, kids, 1)
+    span = _span(node)
+    kind = "[]" if span is not None and ctx.text[span[0]] == "[" else "()"
+    sub_latex, sub_mathml = _plain(_token(node, len(node.children) - 1).removeprefix("_").strip("{}"))
+    wrapped = _bracket(inner, kind)
+    return Printed(f"{wrapped.latex}_{{{sub_latex}}}", f"<msub>{wrapped.mathml}{sub_mathml}</msub>")
+
+
+def _for_all(latex_word: str) -> str:
+    return r"\forall" if _reads_as(r"\forall") == "forall" else latex_word
+
+
+def _for_each(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """``p_i - y_i \\quad \\forall i``: the answer and its free index said again."""
+    (body,) = _trees(node, kids, 1)
+    index_latex, index_mathml = _plain(_token(node, len(node.children) - 1))
+    return Printed(rf"{body.latex} \quad {_for_all('forall')} {index_latex}",
+                   _row(body.mathml, '<mspace width="1em"/><mo>∀</mo>', index_mathml), SUM)
+
+
+def _forall(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """``\\forall j \\neq i`` inside a condition."""
+    if kids or not all(isinstance(c, Token) for c in node.children) or len(node.children) not in (1, 3):
+        raise _Unexpected("forall")
+    latex, mathml = [_for_all("forall")], ["<mo>∀</mo>"]
+    for i, token in enumerate(node.children):
+        if i == 1:
+            relation = _relation(token)
+            latex.append(relation[0])
+            mathml.append(relation[1])
+        else:
+            piece = _plain(str(token))
+            latex.append(piece[0])
+            mathml.append(piece[1])
+    return Printed(" ".join(latex), _row(*mathml), SUM)
+
+
 # The table: one printer per rule of answer.lark. A rule missing here prints as its source text.
 RULES: Mapping[str, _Printer] = {
     "name": _name,
@@ -585,10 +651,14 @@ RULES: Mapping[str, _Printer] = {
     "bracketed": _bracketed,
     "call_entry": _call_entry,
     "derivative": _derivative,
+    "call_power": _call_power,
+    "entry_of": _entry_of,
+    "for_each": _for_each,
+    "forall": _forall,
 }
 # Rules whose own syntax puts one pair of brackets around each sub-tree: f(x)'s and 1[x > 0]'s are
 # not the student's extra brackets.
-_OWN_BRACKETS = {"call": 1, "call_entry": 1, "derivative": 1, "indicator": 1}
+_OWN_BRACKETS = {"call": 1, "call_entry": 1, "call_power": 1, "derivative": 1, "indicator": 1, "entry_of": 1}
 
 
 # --- the walk -----------------------------------------------------------------------------------
