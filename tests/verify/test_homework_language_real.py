@@ -149,6 +149,12 @@ RIGHT_AND_WRONG = [
     # a step written as a superscript, \mathrel{+}=
     ("bp.update_w_output", r"w_{kj}^{(t+1)} = w_{kj}^{(t)} + \alpha \delta_k H_j", r"w_{kj}^{(t+1)} = \alpha \delta_k H_j"),
     ("bp.update_w_output", r"w_{kj} \mathrel{+}= \alpha \delta_k H_j", r"w_{kj} \mathrel{-}= \alpha \delta_k H_j"),
+    # \sum_{k=1, k \neq i}^{n}; a derivative the problem names (dS = dL/dS) written as a quotient
+    ("softmax_ce.grad_z", r"-y_i (1 - p_i) + \sum_{k=1, k \neq i}^{n} y_k p_i", r"-y_i + \sum_{k=1, k \neq i}^{n} y_k p_i"),
+    ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} \frac{\partial L}{\partial S} K", r"\frac{\partial L}{\partial S} K"),
+    ("attention.grad_Q", r"(dL/dS) K / \sqrt{d_k}", r"(dL/dS)^T K / \sqrt{d_k}"),
+    ("attention.grad_S", r"A \odot (\frac{\partial L}{\partial A} - \mathrm{rowsum}(\frac{\partial L}{\partial A} \odot A))",
+     r"A \odot \frac{\partial L}{\partial A}"),
 ]
 
 

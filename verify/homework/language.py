@@ -58,9 +58,42 @@ Read this way no answer has two readings.
 
 Transposes: ``A^T``, ``A^{T}``, ``A.T``, ``A^\\top``, ``A^{\\top}``, ``A^\\intercal``,
 ``A^{\\mathsf T}``, ``A^{\\mathsf{T}}``, ``A^{\\mathrm{T}}``, ``transpose(A)`` and, on a matrix
-symbol only, the prime of MATLAB and older texts: ``A' G`` is ``A^T G``. On anything else a
-prime would mean a derivative (``f'(net_j)``, ``sigma'``), which the language does not read: it
-is refused, saying so.
+symbol only, the prime of MATLAB and older texts: ``A' B`` is ``A^T B``. A prime on a function is
+its derivative (``sigma'(x)``, ``tanh'(x)``, ``f'(x)`` where the problem's activation f is known);
+on anything else (``O_k'``) it is refused, saying so.
+
+Notation as people write it (issue 15), each read as written or refused with the construct named:
+
+- framing: ``\\delta_k = ...``, ``dL/dz_i = ...``, ``\\frac{\\partial L}{\\partial z_i} = ...``,
+  ``w \\leftarrow ...``, ``:=``, ``<-``, ``←``, ``\\gets``; a chain ``a = b = c`` is graded by its last
+  member; ``w -= eta g`` is ``w - eta g``; ``$...$``, ``$$...$$``, ``\\[...\\]``, ``\\(...\\)`` and a
+  full stop around or after the answer; a trailing ``for all i`` (``\\forall i``) on the free index.
+- sums: ``\\sum_{k \\neq i}`` (``\\ne``, ``≠``, ``k=1, k \\neq i``), ``\\sum_{i,j}``, ``\\sum_{k \\in S}``
+  (the whole range), ``\\sum\\limits``, ``\\displaystyle``, ``Σ``, ``∑``, a primed index ``j'`` (a
+  fresh index with j's range).
+- ``\\delta_{ij}`` (Kronecker's, where the problem declares no delta); indicators ``\\mathbb{1}[c]``,
+  ``\\mathbb{1}\\{c\\}``, ``\\mathbb{1}_{c}``, ``\\mathbb{1}(c)``, ``1[c]``, ``\\mathbf{1}[c]`` and
+  Iverson's ``[c]``; conditions with ``< > <= >= = !=`` (``\\geq``, ``≥``, ``==``...), joined by
+  ``and``, ``\\land`` or a comma, optionally ``for all j (\\neq i)``; ``x_i = \\max(...)`` and
+  ``i = \\arg\\max_j x_j`` mean x_i is the largest; ``\\begin{cases} a & \\text{if } c \\\\ b &
+  \\text{otherwise} \\end{cases}`` (or ``else``, ``a, c``, the ``array`` form) and ``a if c else b``
+  are ``Piecewise``; ``\\max_j x_j``, ``\\min_j``, ``max(x)`` are ``MaxOver``/``MinOver``.
+- names: ``\\hat{x}``, ``\\hat x``, ``x̂`` are xhat (``\\bar`` xbar, ``\\tilde`` xtilde); fonts and text
+  (``\\mathbf``, ``\\boldsymbol``, ``\\bm``, ``\\vec``, ``\\text``, ``\\mathrm``, ``\\operatorname``...)
+  and math bold letters are the bare name; ``x₁`` is x_1; ``p[i]``, ``w[k][j]``, ``w[k,j]`` are
+  entries where the brackets hold indices (else they group); ``(p - y)_i`` is an entry of a vector
+  expression; ``softmax(z)``, ``softmax(z)_i`` are the forward's result (``Vocabulary.applications``);
+  ``\\frac{\\partial L}{\\partial S}`` and ``dL/dS`` are the problem's ``dS`` where it has one;
+  ``w_kj(t)`` and ``w_kj^{(t)}`` are the current w_kj where the problem has no symbol t.
+- operators: ``[ ]``, ``\\left[``, ``\\big(``, ``\\Bigl[`` group; ``\\cdot``, ``\\times`` are the
+  (matrix) product whatever the ``*`` rule (``Vocabulary.star``: ``*`` between two matrices is the
+  matrix product, or with ``star="elementwise"`` NumPy's elementwise product; the other reading is
+  refused where only it fits, and ``star_matters`` tells the grader to try both); ``√x``,
+  ``√(x)``, ``\\sqrt d_k`` (one factor with its subscript); ``**``; ``np.exp``, ``torch.sqrt``;
+  ``\\tanh^2(x)``; ``\\frac12``.
+
+An unknown symbol that differs from a known one only in case or a decoration gets "did you mean
+T_k?".
 
 >>> import sympy as sp
 >>> words = Vocabulary(indexed={"O": 1, "T": 1}, indices={"k": "n_O"})
@@ -302,6 +335,12 @@ def _sum_token(match: re.Match[str]) -> str:
     subscript = match.group(2) or re.sub(r"\s+", "", re.sub(_NOT, "!=", written or ""))
     upper = match.group(3) if match.group(3) is not None else match.group(4) or ("T" if match.group(5) else None)
     top = "" if upper is None else "^{" + re.sub(r"\s+", "", upper) + "}"
+    from_one = re.fullmatch(r"([a-z]'?)=(\w+),\1!=([a-z]'?)", subscript)  # \sum_{k=1, k \neq i}^{n}
+    if from_one:
+        if from_one.group(2) != "1":
+            raise InvalidAnswer(f"a sum from {from_one.group(2)} except one term is not read; write the sum from "
+                                f"{from_one.group(2)}, minus the term")
+        subscript = f"{from_one.group(1)}!={from_one.group(3)}"
     several = re.fullmatch(r"([a-z]'?(?:,[a-z]'?)+)(=[^=]+)?", subscript)
     if several:  # \sum_{i,j}, \sum_{i,j=1}^{n}: nested sums, one per index
         start = several.group(2) or ""
@@ -1299,6 +1338,8 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
             node.data, node.children = "name", node.children[0].children
         if node.data == "pow" and _at_step(node, normal, words, superscript=True):  # w_kj^{(t)}: w_kj, now
             node.data, node.children = "name", node.children[0].children
+        if node.data == "div":
+            _named_derivative(node, words)
         if node.data == "comparison":
             compared.update(id(side) for side in node.children)
         if node.data == "extremum_over" and str(node.children[0]).startswith("arg") and id(node) not in compared:
@@ -1358,6 +1399,31 @@ def _at_step(node: Tree, text: str, words: Vocabulary, superscript: bool = False
         return True
     raise InvalidAnswer(f"{left.children[0]}(t) reads two ways: {left.children[0]} at step t, or {left.children[0]} "
                         f"times t; write {left.children[0]} for the current value, or * for the product")
+
+
+def _differential(node: Tree | Token) -> str | None:
+    """The X of a written dX, \\partial X or d X (a name), else None."""
+    if isinstance(node, Tree) and node.data == "name" and re.fullmatch(r"d[A-Za-z].*", str(node.children[0])):
+        return str(node.children[0])[1:]
+    if isinstance(node, Tree) and node.data == "juxtapose" and all(
+            isinstance(c, Tree) and c.data == "name" for c in node.children) and str(
+            node.children[0].children[0]) in ("partial", "d"):
+        return str(node.children[1].children[0])
+    return None
+
+
+def _named_derivative(node: Tree, words: Vocabulary) -> None:
+    """``\\frac{\\partial L}{\\partial S}`` or ``dL/dS`` in an answer, where the problem names that
+    derivative dS: the name dS (the problem's own notation for it)."""
+    top, bottom = (c for c in node.children if isinstance(c, Tree))
+    loss, variable = _differential(top), _differential(bottom)
+    if loss is None or variable is None or "_" in loss:
+        return
+    try:
+        words.lookup("d" + variable)
+    except InvalidAnswer:
+        return
+    node.data, node.children = "name", [Token("NAME", "d" + variable)]
 
 
 def _apply(node: Tree, words: Vocabulary) -> None:
