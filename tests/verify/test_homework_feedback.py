@@ -90,6 +90,8 @@ def test_a_forward_quantity_the_answer_wrote_is_shown() -> None:
     c = grade("bp.delta_hidden", "H_j (1 - H_j) sum_k (T_k - O_k) O_k w_kj").counterexample
     assert {"H", "w", "delta", "O", "T"} <= set(c["inputs"]) and "net" not in c["inputs"]
     assert inputs_text({"O": c["inputs"]["O"]}).startswith("O = [")
+    c = grade("softmax_ce.grad_z", r"\hat{y}_i + y_i").counterexample  # read as yhat, shown under that name
+    assert c["inputs"]["yhat"] == c["inputs"]["p"] and math.isclose(sum(c["inputs"]["yhat"]), 1, abs_tol=1e-5)
 
 
 @pytest.mark.parametrize(("problem", "answer", "words", "score"), [

@@ -660,6 +660,19 @@ def _grade(problem_id: str, text: str, points: int, seed: int, deadline: float, 
                  method="numeric")
 
 
+def _names(p: Problem, text: str, number: int) -> set[str]:
+    """The forward's quantities an answer wrote, as read (``\\hat{y}`` is yhat, ``softmax(z)`` is p):
+    its matrices, vectors and indexed symbols; a scalar quantity by its name in the text."""
+    try:
+        read = parse(text, _setting(p.id, number)[1])
+    except InvalidAnswer:  # read before, so this is not expected; show the listed symbols only
+        return set()
+    names = {str(m.name) for m in read.atoms(sp.MatrixSymbol)} | {str(b.label) for b in read.atoms(sp.IndexedBase)}
+    scalars = {name for name, use in p.forward().items() if use.kind in ("scalar", "size")
+               and re.search(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])", text)}
+    return (names & set(p.forward())) | scalars
+
+
 def _in_words(p: Problem, text: str, counter: Mapping[str, Any], point: Mapping[sp.Symbol, Any], number: int,
               shape: tuple[int, int]) -> dict[str, Any]:
     """A counterexample as the student reads it: the problem's symbols (its listed ones, and the
@@ -667,7 +680,7 @@ def _in_words(p: Problem, text: str, counter: Mapping[str, Any], point: Mapping[
     as numbers, and the entry counted from 1 in the problem's index letters."""
     values = _setting(p.id, number)[0]
     sizes = p.sizes[number]
-    written = {name for name in p.forward() if re.search(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])", text)}
+    written = _names(p, text, number)
     inputs: dict[str, Any] = {}
     for name, use in p.symbols().items():
         if name not in p.uses and name not in written:
