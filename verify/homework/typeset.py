@@ -71,6 +71,7 @@ class Printed:
     open_end: bool = False  # ends in a sum's unbracketed body: a product written after it would join the sum
     raised: bool = False  # ends in a superscript: a second one needs braces in LaTeX ({A^{\top}}^{\top})
     loose: bool = False  # a function applied without brackets (\ln x): its power reads (\ln x)^{2}
+    unbarred: bool = False  # holds a bare \max_j, which the grammar reads between bars only in brackets
 
 
 @dataclass(frozen=True)
@@ -317,6 +318,8 @@ def _prime(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
 
 def _abs(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
     (a,) = _trees(node, kids, 1)
+    if a.unbarred:  # |a + {\max_j b_j}|: the braces showed nothing, and bars do not read \max_j bare
+        a = _bracket(a)
     return Printed(r"\left|" + a.latex + r"\right|", _row("<mo>|</mo>", a.mathml, "<mo>|</mo>"))
 
 
@@ -519,7 +522,7 @@ def _extremum_over(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
         latex = rf"\operatorname{{{word}}}"
     return Printed(rf"{latex}_{{{index_latex}}} {body.latex}",
                    _row(f'<munder><mi>{shown}</mi>{index_mathml}</munder><mo>&#x2061;</mo>', body.mathml), FACTOR,
-                   open_end=True)
+                   open_end=True, unbarred=True)
 
 
 _INDEXED_TOKEN = re.compile(r"([A-Za-z]+)((?:\[[^\[\]]*\])+)")
@@ -661,6 +664,10 @@ RULES: Mapping[str, _Printer] = {
 _OWN_BRACKETS = {"call": 1, "call_entry": 1, "call_power": 1, "derivative": 1, "indicator": 1, "entry_of": 1}
 
 
+# Rules that hold their sub-trees inside their own brackets: a \max_j in there is not bare.
+_ENCLOSING = {"abs", "call", "call_entry", "call_power", "derivative", "indicator", "cases", "entry_of", "sqrt"}
+
+
 # --- the walk -----------------------------------------------------------------------------------
 
 def _span(node: Tree) -> tuple[int, int] | None:
@@ -727,7 +734,10 @@ def _print_node(node: Tree, done: Mapping[int, Printed], ctx: _Context, outer: t
                 printed = _bracket(printed, kind)
             kids.append(printed)
         try:
-            return printer(node, kids, ctx)
+            printed = printer(node, kids, ctx)
+            if node.data not in _ENCLOSING and any(k.unbarred for k in kids):
+                printed = replace(printed, unbarred=True)  # a bare \max_j inside: a bar around it must bracket it
+            return printed
         except Exception:  # noqa: BLE001, S110 - a shape this printer does not know (the grammar grows): as written
             pass
     return _verbatim(node, [(kid, done[id(kid)]) for kid in trees], ctx)
