@@ -42,6 +42,11 @@ RIGHT = [  # written in the forward's quantities, not (only) the listed ones
     ("bp.update_w_output", "w_kj + alpha (T_k - O_k) O_k (1 - O_k) H_j"),  # delta_k written out in O and T
     ("layernorm.grad_x", "(gamma_i g_i - (1/d) sum_j gamma_j g_j - (x_i - mu)/sigma (1/d) sum_j gamma_j g_j xhat_j) / sigma"),
     ("perceptron.update_b", "b - eta (y - t)"),
+    # a matrix gradient entry by entry, as notes write it (row i, column j, k summed)
+    ("attention.grad_V", r"dV_{ij} = \sum_k A_{ki} G_{kj}"),
+    ("attention.grad_A", "sum_k G_ik V_jk"),
+    ("attention.grad_S", "A_ij (dA_ij - sum_l dA_il A_il)"),
+    ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} \sum_k dS_{ik} K_{kj}"),
 ]
 WRONG = [  # one sign or one transpose away from a right form
     ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} (A \odot (dA + rowsum(dA \odot A))) K"),
@@ -53,6 +58,9 @@ WRONG = [  # one sign or one transpose away from a right form
     ("softmax_ce.grad_z", r"y_i - \hat{y}_i"),
     ("perceptron.update_w", "w + eta (y - t) x"),
     ("bp.update_w_output", "w_kj + alpha (T_k - O_k) O_k (1 + O_k) H_j"),
+    ("attention.grad_V", "sum_k A_ik G_kj"),  # A, not A^T
+    ("attention.grad_S", "A_ij (dA_ij + sum_k dA_ik A_ik)"),
+    ("attention.grad_K", "sum_k dS_ik Q_kj / sqrt(d_k)"),  # dS, not dS^T
 ]
 
 

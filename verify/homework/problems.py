@@ -93,6 +93,9 @@ class Problem:
     forbid: tuple[str, ...] = ()  # forward quantities the instructor takes away ("in terms of dS only")
     star: str = "product"  # how * between two matrices reads: "product" (mathematics) or "elementwise" (NumPy)
     sign: str = ""  # what to say of minus the key (a delta's sign convention); "" says "sign error"
+    # a matrix answer may also be given entry by entry in these letters (row, column), its matrices
+    # then indexed like dS_ik (``dV_ij = sum_k A_ki G_kj``); ``indices`` gives each letter's range
+    entries: str = ""
 
     def forward(self) -> dict[str, Use]:
         """The quantities a student may write beside the listed symbols: the entry's forward
@@ -344,7 +347,18 @@ _ANSWERS = {
 _SIGNS = {"bp.delta_output_sigmoid": "you gave dE/dnet_k; delta_k = -dE/dnet_k",
           "bp.delta_output_linear": "you gave dE/dnet_k; delta_k = -dE/dnet_k",
           "bp.delta_hidden": "you gave dE/dnet_j; delta_j = -dE/dnet_j"}
-PROBLEMS = {pid: replace(p, answer=_ANSWERS[pid], sign=_SIGNS.get(pid, "")) for pid, p in PROBLEMS.items()}
+# Attention's matrix gradients entry by entry, as notes write them (dV_ij = sum_k A_ki G_kj): the
+# range of each letter, row i and column j of the answer, k and l summed.
+_ENTRIES = {
+    "attention.grad_V": {"i": "n", "j": "d_k", "k": "n", "l": "n"},
+    "attention.grad_A": {"i": "n", "j": "n", "k": "d_k", "l": "d_k"},
+    "attention.grad_S": {"i": "n", "j": "n", "k": "n", "l": "n"},
+    "attention.grad_Q": {"i": "n", "j": "d_k", "k": "n", "l": "n"},
+    "attention.grad_K": {"i": "n", "j": "d_k", "k": "n", "l": "n"},
+}
+PROBLEMS = {pid: replace(p, answer=_ANSWERS[pid], sign=_SIGNS.get(pid, ""),
+                         **({"entries": "i j", "indices": _ENTRIES[pid]} if pid in _ENTRIES else {}))
+            for pid, p in PROBLEMS.items()}
 
 
 def _value(use: Use, env: Mapping[str, Any], sizes: Mapping[str, int]) -> Any:
@@ -379,6 +393,8 @@ def _vocabulary(p: Problem, sizes: Mapping[str, int], values: Mapping[str, Any])
                 value = value[0, 0]
             scalars[name] = value
     indexed = {name: use.rank for name, use in symbols.items() if use.kind == "indexed"}
+    if p.entries:  # A_ki beside A: a matrix read entry by entry
+        indexed.update({name: 2 for name in matrices})
     # p_i's vector p, written whole (p - y): a column of the entries
     vectors = {name: sp.MatrixSymbol(name, len(values[name]), 1) for name, rank in indexed.items()
                if rank == 1 and name not in matrices and name not in scalars}
@@ -463,7 +479,9 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], values:
     True
     """
     bounds = {sp.Symbol(size, integer=True, positive=True): sp.Integer(sizes[size]) for size in set(p.indices.values())}
-    if not p.index or getattr(answer, "is_Matrix", False):
+    by_entry = not p.index and p.entries and not getattr(answer, "is_Matrix", False) and bool(
+        {s.name for s in answer.free_symbols} & set(p.entries.split()))
+    if (not p.index and not by_entry) or getattr(answer, "is_Matrix", False):
         if getattr(answer, "is_Matrix", False):
             whole = _explicit(answer, _wholes(p, values))
             if len(p.index.split()) == 1 and whole.rows == 1 and whole.cols > 1:
@@ -472,7 +490,7 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], values:
         replaced = answer.xreplace(_wholes(p, values)).doit()
         return sp.Matrix(replaced) if getattr(replaced, "is_Matrix", False) else sp.Matrix([[replaced]])
 
-    free = p.index.split()
+    free = p.index.split() or p.entries.split()
     symbols = p.symbols()
 
     def entry(*at_indices: int) -> sp.Expr:
@@ -485,10 +503,10 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], values:
             use = symbols[str(indexed.base)]
             vector = values[str(indexed.base)]
             position = [int(k) - 1 for k in indexed.indices]
-            shape = vector.shape if use.rank > 1 else (len(vector),)
+            shape = vector.shape if use.rank > 1 or use.kind == "matrix" else (len(vector),)
             if any(not 0 <= k < n for k, n in zip(position, shape)):
                 raise InvalidAnswer(f"{indexed} is outside {indexed.base} (its shape is {' x '.join(map(str, shape))})")
-            entries[indexed] = vector[tuple(position) if use.rank > 1 else position[0]]
+            entries[indexed] = vector[tuple(position) if len(shape) > 1 else position[0]]
         return at.xreplace(entries)
 
     for summed in answer.atoms(sp.Sum):
