@@ -64,6 +64,7 @@ AT: dict[str, tuple[Callable[[int], str], str]] = {
     "exponent": (lambda m: f"1^{{{m}}} p_i", "exponent"),
     "degree": (lambda m: " ".join(["p_i"] * m), "degree"),
     "terms": (lambda m: "(z_1+z_2+z_3+y_1+y_2)^" + {1001: "10", 715: "9"}[m], "terms"),
+    "definitions": (lambda m: "p_i where " + ", ".join(f"{c}_i = y_i" for c in "abcdfhqrs"[:m]), "where clause defines"),
 }
 
 

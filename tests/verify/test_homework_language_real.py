@@ -155,6 +155,16 @@ RIGHT_AND_WRONG = [
     ("attention.grad_Q", r"(dL/dS) K / \sqrt{d_k}", r"(dL/dS)^T K / \sqrt{d_k}"),
     ("attention.grad_S", r"A \odot (\frac{\partial L}{\partial A} - \mathrm{rowsum}(\frac{\partial L}{\partial A} \odot A))",
      r"A \odot \frac{\partial L}{\partial A}"),
+    # a where clause: the answer in the student's own names, defined after it (the definition counts)
+    ("softmax_ce.grad_z", r"s_i - y_i, \text{ where } s_i = \frac{e^{z_i}}{\sum_j e^{z_j}}",
+     r"s_i - y_i, \text{ where } s_i = \frac{e^{z_i}}{\sum_{j \neq i} e^{z_j}}"),
+    ("softmax_ce.grad_z", r"\hat{s}_i - y_i \quad \text{with} \quad \hat{s} = \mathrm{softmax}(z)",
+     r"\hat{s}_i - y_i \quad \text{with} \quad \hat{s} = z"),
+    ("softmax_ce.grad_z", r"p_i - y_i, where p = softmax(z)", r"p_i - y_i, where p_i = e^{z_i}"),
+    ("softmax_ce.grad_z", r"\frac{\partial L}{\partial z_i} = a_i - y_i, where a_k = \frac{\exp(z_k)}{\sum_j \exp(z_j)}",
+     r"\frac{\partial L}{\partial z_i} = a_i - y_i, where a_k = \exp(z_k)"),
+    ("attention.grad_Q", r"dS K / s where s = \sqrt{d_k}", r"dS K / s where s = d_k"),
+    ("bp.delta_output_sigmoid", r"(T_k - y_k) y_k (1 - y_k) where y_k = O_k", r"(T_k - y_k) y_k where y_k = O_k"),
 ]
 
 
@@ -254,6 +264,13 @@ def test_a_time_argument_is_refused_where_t_is_a_symbol() -> None:
     assert "reads two ways" in _refused(r"w_i(t) - \eta x_i", words)
     assert "reads two ways" in _refused(r"w_i^{(t)} - \eta x_i", words)
     assert "argmax is an index" in _refused(r"\arg\max_i x_i", words)
+
+
+def test_where_clauses_are_bounded_and_need_index_letters() -> None:
+    assert "index letters" in _refused(r"s_q - y_i where s_q = p_i", CE)
+    assert "the limit is 4" in _refused("a where a = p_i, b = y_i, c = z_i, d = p_i, f = y_i", CE)
+    assert "degree" in _refused("s_i^8 s_j^8 where s_i = p_i^4", CE)  # a defined name is as big as its value
+    assert "defined with 1 index" in _refused("s where s_i = p_i", CE)
 
 
 def test_the_star_rule() -> None:

@@ -26,6 +26,8 @@ degree            32  total degree of a product or power (``p_i p_i ...``, ``p_i
                       a function's value counts with its argument's degree
 terms           1000  terms a product or power of sums multiplies out to (``(a+b+c)^8``);
                       a sum over an index counts as ``SUM_TERMS`` (8) terms
+definitions        4  names an answer's where clause defines (``s_i - y_i, where s_i = ...``);
+                      a defined name counts as big as its definition wherever it is used
 =============  =====  ================================================================
 
 These are checked on the parse tree before SymPy sees anything, so nothing big is ever built:
@@ -143,6 +145,7 @@ class Limits:
     exponent: int = 64
     degree: int = 32
     terms: int = 1000
+    definitions: int = 4
 
     def __getitem__(self, name: str) -> int:  # LIMITS["depth"], as when this was a dict
         return int(getattr(self, name))
@@ -388,6 +391,8 @@ class Vocabulary:
     # "elementwise" (NumPy's and PyTorch's *); between a number and anything it is the product.
     star: str = "product"
     _bases: dict[str, sp.IndexedBase] = field(default_factory=dict, compare=False)
+    # What the answer's own "where" clause defines: a name -> (its index symbols, its value).
+    _defined: dict[str, tuple[tuple[sp.Symbol, ...], sp.Basic]] = field(default_factory=dict, compare=False)
 
     def lookup(self, name: str) -> sp.Basic:
         """The SymPy object a written name stands for, or ``InvalidAnswer`` (with a "did you mean" where a
@@ -403,6 +408,8 @@ class Vocabulary:
         """
         scalars, matrices = dict(self.scalars), dict(self.matrices)
         name = name.removesuffix(_SHADOW) if name.endswith(_SHADOW) and name[: -len(_SHADOW)] in scalars | matrices else name
+        if self._defined and name.partition("_")[0] in self._defined:
+            return self._definition(name)
         if name in matrices:  # W_2: a declared matrix whose name has a subscript
             return matrices[name]
         base, _, subscript = name.partition("_")
@@ -421,9 +428,7 @@ class Vocabulary:
             if base == "delta" and "delta" not in scalars:  # \delta_{ij}: Kronecker's, where no delta is declared
                 return self._kronecker(name, subscript)
             raise InvalidAnswer(self._unknown(name))
-        letters = subscript.strip("{}").replace(" ", "")
-        parts = (letters.split(",") if "," in letters else [letters] if any(c in letters for c in "+-")
-                 else re.findall(r"[A-Za-z0-9]'?", letters))
+        parts = _subscript_parts(subscript)
         if len(parts) != indexed[base]:
             raise InvalidAnswer(f"{base} takes {indexed[base]} index{'es' if indexed[base] != 1 else ''}; got {name!r}")
         indices = dict(self.indices)
@@ -433,6 +438,25 @@ class Vocabulary:
         if base not in self._bases:
             self._bases[base] = sp.IndexedBase(base, real=True)
         return self._bases[base][tuple(args)]
+
+    def _definition(self, name: str) -> sp.Basic:
+        """A name the answer's where clause defines: its value, at the indices written (s_k for s_i = ...)."""
+        base, _, subscript = name.partition("_")
+        params, value = self._defined[base]
+        others = replace(self, _defined={k: v for k, v in self._defined.items() if k != base})
+        if not subscript:
+            if params:
+                raise InvalidAnswer(f"{base} is defined with {len(params)} index(es); write {base}_{params[0]}")
+            return value
+        if not params:
+            if _is_matrix(value):
+                return _entry(value, "_" + subscript, others)
+            raise InvalidAnswer(f"{base} is defined without an index; write {base}")
+        parts = _subscript_parts(subscript)
+        if len(parts) != len(params):
+            raise InvalidAnswer(f"{base} is defined with {len(params)} index(es); got {name!r}")
+        values = [self._index(part, name, dict(self.indices)) for part in parts]
+        return value.subs(dict(zip(params, values, strict=True)), simultaneous=True)
 
     def _kronecker(self, name: str, subscript: str) -> sp.Expr:
         letters = subscript.strip("{}").replace(" ", "")
@@ -528,6 +552,13 @@ class Vocabulary:
                    for b, r in dict(self.indexed).items()]
         names = [*dict(self.scalars), *dict(self.matrices), *indexed]
         return ", ".join(names) or "no symbols"
+
+
+def _subscript_parts(subscript: str) -> list[str]:
+    """A subscript's indices: ``kj``, ``{k,j}``, ``{i+u-1,j+v-1}``, ``{j'}``."""
+    letters = subscript.strip("{}").replace(" ", "")
+    return (letters.split(",") if "," in letters else [letters] if any(c in letters for c in "+-")
+            else re.findall(r"[A-Za-z0-9]'?", letters))
 
 
 def _index_symbol(letter: str) -> sp.Symbol:
@@ -1088,14 +1119,16 @@ _GROUP = {"add": "+", "sub": "+", "augmented": "+", "mul": "*", "div": "*", "jux
 _BIG = 10**9  # estimates are capped here: every limit is far below, and the arithmetic stays small
 
 
-def _measure(tree: Tree, text: str) -> None:
+def _measure(tree: Tree, text: str, defined: Mapping[str, _Size] | None = None) -> _Size:
     """Refuse an answer over one of ``LIMITS`` (tokens, signs, nesting, exponentials, digits, number,
-    exponent, degree, terms), naming the construct, before SymPy builds (or evaluates) any of it.
+    exponent, degree, terms), naming the construct, before SymPy builds (or evaluates) any of it. A
+    name that the answer's where clause defines counts as big as its definition (``defined``).
 
     One pass over the tree, children before parents, without recursion (an answer of 1,000 minus
     signs is a tree 1,000 deep).
 
-    >>> _measure(_parser().parse("p_i p_i"), "p_i p_i")
+    >>> _measure(_parser().parse("p_i p_i"), "p_i p_i").degree
+    2
     >>> _measure(_parser().parse("(a+b+c)^64"), "(a+b+c)^64")
     Traceback (most recent call last):
     ...
@@ -1111,6 +1144,9 @@ def _measure(tree: Tree, text: str) -> None:
         size = _node_size(node, [sizes[id(k)] for k in kids], lambda node=node: _quote(text, node))
         nesting = max([0, *(sizes[id(k)].nesting + _nests(node.data, k.data) for k in kids)])
         tower = max([0, *(sizes[id(k)].tower for k in kids)]) + _exponential(node, kids, sizes)
+        if node.data == "name" and defined and str(node.children[0]).partition("_")[0] in defined:
+            size = defined[str(node.children[0]).partition("_")[0]]  # s_k: as big as what s_i = ... says
+            nesting, tower = size.nesting, size.tower
         size = _Size(size.value, min(size.degree, _BIG), min(size.terms, _BIG), nesting, size.signs, tower)
         sizes[id(node)] = size
         if size.signs > LIMITS.signs:
@@ -1128,6 +1164,7 @@ def _measure(tree: Tree, text: str) -> None:
             raise InvalidAnswer(f"{_quote(text, node)} has degree {size.degree} (a product or power of that many "
                                 f"factors); the limit is {LIMITS.degree}: no answer here needs more, look for a "
                                 "repeated factor")
+    return sizes[id(tree)]
 
 
 def _exponential(node: Tree, kids: list[Tree], sizes: Mapping[int, _Size]) -> int:
@@ -1306,6 +1343,11 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
         raise InvalidAnswer(f"cannot read the answer at column {column}: {_context(normal, error)}") from None
     except LarkError as error:
         raise InvalidAnswer(f"cannot read the answer: {str(error).splitlines()[0][:100]}") from None
+    definitions: list[Tree] = []
+    if tree.data == "where":  # s_i - y_i, where s_i = ...: the definitions, then the answer in their terms
+        tree, *definitions = tree.children
+        if len(definitions) > LIMITS.definitions:
+            raise InvalidAnswer(f"the where clause defines {len(definitions)} names; the limit is {LIMITS.definitions}")
     if tree.data == "for_each":  # p_i - y_i for all i: the index is free anyway
         tree, index = tree.children
         if str(index) not in dict(words.indices):
@@ -1314,7 +1356,47 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
         tree = tree.children[-1]
         if isinstance(tree, Token):  # a member is always a sum, a tree; a token here is a grammar change
             raise InvalidAnswer("cannot read the answer after '='")
-    _measure(tree, normal)
+    defined: dict[str, tuple[tuple[sp.Symbol, ...], sp.Basic]] = {}
+    sizes: dict[str, _Size] = {}
+    for definition in definitions:  # each in the terms of the problem and the definitions before it
+        name, _, value_tree = definition.children
+        base, params = _defined_name(str(name), words)
+        size = _measure(value_tree, normal, sizes)
+        _prepare(value_tree, normal, words)
+        value, _ = _built(value_tree, replace(words, _defined=dict(defined)))
+        try:
+            same = words.lookup(str(name)) == value  # p = softmax(z): the problem's own p, said again
+        except InvalidAnswer:
+            same = False
+        if not same:
+            defined[base], sizes[base] = (params, value), size
+    _measure(tree, normal, sizes)
+    _prepare(tree, normal, words)
+    result, builder = _built(tree, replace(words, _defined=defined) if defined else words)
+    if result.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+        raise InvalidAnswer("the answer is undefined (a division by zero, or the log of 0)")
+    primed = sorted(s.name for s in getattr(result, "free_symbols", ()) if s.name.endswith("prime"))
+    if primed:  # j' is a fresh index only where a sum or max binds it
+        raise InvalidAnswer(f"the index {primed[0].removesuffix('prime')}' is not summed over; write \\sum_{{"
+                            f"{primed[0].removesuffix('prime')}'}} before it")
+    return result, builder
+
+
+def _defined_name(name: str, words: Vocabulary) -> tuple[str, tuple[sp.Symbol, ...]]:
+    """The name a where clause defines (s, s_i, s_{ij}) and its index symbols, or InvalidAnswer."""
+    base, _, subscript = name.partition("_")
+    parts = _subscript_parts(subscript) if subscript else []
+    if any(part.rstrip("'") not in dict(words.indices) or part.count("'") > 1 for part in parts):
+        raise InvalidAnswer(f"define {name!r} with index letters (indices here: {', '.join(dict(words.indices))}), "
+                            "as in s_i = ...")
+    if len(set(parts)) != len(parts):
+        raise InvalidAnswer(f"define {name!r} with different index letters")
+    return base, tuple(_index_symbol(part) for part in parts)
+
+
+def _prepare(tree: Tree, normal: str, words: Vocabulary) -> None:
+    """Checks on the parse tree before it is built, and the rewrites that read notation in the
+    problem's terms (softmax(z), w_kj(t), dL/dS, indices in conditions); top-down."""
     applied = {function for function, _ in dict(words.applications)}
     compared: set[int] = set()
     for node in tree.iter_subtrees_topdown():  # `x 2` reads ambiguously; `x (1/d)` does not
@@ -1344,20 +1426,16 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
             compared.update(id(side) for side in node.children)
         if node.data == "extremum_over" and str(node.children[0]).startswith("arg") and id(node) not in compared:
             raise InvalidAnswer("argmax is an index: compare it with one, as in [i = argmax_j a_j]")
+
+
+def _built(tree: Tree, words: Vocabulary) -> tuple[sp.Basic, _Build]:
     builder = _Build(words)
     try:
-        result = builder.transform(tree)
+        return builder.transform(tree), builder
     except VisitError as error:  # lark wraps what a rule raised
         if isinstance(error.orig_exc, InvalidAnswer):
             raise error.orig_exc from None
         raise InvalidAnswer(f"cannot build the answer: {str(error.orig_exc).splitlines()[0][:100]}") from None
-    if result.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
-        raise InvalidAnswer("the answer is undefined (a division by zero, or the log of 0)")
-    primed = sorted(s.name for s in getattr(result, "free_symbols", ()) if s.name.endswith("prime"))
-    if primed:  # j' is a fresh index only where a sum or max binds it
-        raise InvalidAnswer(f"the index {primed[0].removesuffix('prime')}' is not summed over; write \\sum_{{"
-                            f"{primed[0].removesuffix('prime')}'}} before it")
-    return result, builder
 
 
 def _entry(value: sp.Basic, subscript: str, words: Vocabulary) -> sp.Basic:
