@@ -165,6 +165,11 @@ RIGHT_AND_WRONG = [
      r"\frac{\partial L}{\partial z_i} = a_i - y_i, where a_k = \exp(z_k)"),
     ("attention.grad_Q", r"dS K / s where s = \sqrt{d_k}", r"dS K / s where s = d_k"),
     ("bp.delta_output_sigmoid", r"(T_k - y_k) y_k (1 - y_k) where y_k = O_k", r"(T_k - y_k) y_k where y_k = O_k"),
+    # a label before the answer, a layer's label on the left-hand side, ½
+    ("softmax_ce.grad_z", r"Answer: $p_i - y_i$", r"Answer: $p_i y_i$"),
+    ("bp.delta_output_sigmoid", r"\delta_k^{(2)} = (T_k - O_k) O_k (1 - O_k)", r"\delta_k^{(2)} = (T_k - O_k) O_k^2"),
+    ("softmax_ce.grad_z", r"½ (2 p_i - 2 y_i)", r"½ (p_i - y_i)"),
+    ("softmax_ce.grad_z", r"e^{(z_i)} / \sum_j e^{(z_j)} - y_i", r"e^{(z_i)} / \sum_j e^{(z_i)} - y_i"),
 ]
 
 
@@ -264,6 +269,12 @@ def test_a_time_argument_is_refused_where_t_is_a_symbol() -> None:
     assert "reads two ways" in _refused(r"w_i(t) - \eta x_i", words)
     assert "reads two ways" in _refused(r"w_i^{(t)} - \eta x_i", words)
     assert "argmax is an index" in _refused(r"\arg\max_i x_i", words)
+
+
+def test_a_bracketed_superscript_is_a_label_not_a_power() -> None:
+    assert "labels a layer" in _refused(r"p_i^{(2)} - y_i", CE)
+    assert "labels a layer" in _refused(r"p_i^{[l]} - y_i", CE)
+    assert parse(r"p_i^{2} - y_i", CE) == p[i] ** 2 - y[i]
 
 
 def test_where_clauses_are_bounded_and_need_index_letters() -> None:

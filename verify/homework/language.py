@@ -175,7 +175,7 @@ _REPLACEMENTS = [
     ("√", r"\sqrt "), ("∑", r"\sum"), ("Σ", r"\sum"), (r"\nolimits", ""), (r"\limits", ""), (r"\displaystyle", ""),
     (r"\lvert", "|"), (r"\rvert", "|"), (r"\vert", "|"), (r"\intercal", "ᵀ"), ("⊤", "ᵀ"),
     (r"^{\prime}", "'"), (r"^\prime", "'"), ("′", "'"), ("²", "^2"), ("³", "^3"),
-    ("≥", ">="), ("≤", "<="), ("≠", "!="), ("∧", " and "), ("∀", " forall "), ("∂", " partial "), ("∇", "nabla"), ("∈", r"\in "),
+    ("½", "(1/2)"), ("≥", ">="), ("≤", "<="), ("≠", "!="), ("∧", " and "), ("∀", " forall "), ("∂", " partial "), ("∇", "nabla"), ("∈", r"\in "),
 ]
 # Relations and connectives, each a whole command (\le is not the start of \left: those went above).
 _COMMANDS = [
@@ -308,6 +308,7 @@ def normalise(text: str) -> str:
 def _unwrapped(text: str) -> str:
     """The answer without a wrapper around all of it ($...$, $$...$$, \\[...\\], \\(...\\)) or a full
     stop after it: typesetting, not mathematics."""
+    text = re.sub(r"^(?:answer|solution|result|ans)\s*[:=]\s*", "", text, flags=re.IGNORECASE)  # "Answer: ..."
     for opening, closing in _DELIMITERS:
         if text.startswith(opening) and text.endswith(closing) and len(text) >= len(opening) + len(closing):
             text = text[len(opening):len(text) - len(closing)].strip()
@@ -1420,6 +1421,9 @@ def _prepare(tree: Tree, normal: str, words: Vocabulary) -> None:
             node.data, node.children = "name", node.children[0].children
         if node.data == "pow" and _at_step(node, normal, words, superscript=True):  # w_kj^{(t)}: w_kj, now
             node.data, node.children = "name", node.children[0].children
+        if node.data == "pow" and _labelled(node, normal):  # delta^{(2)}: a layer's label, not a square
+            raise InvalidAnswer(f"{_quote(normal, node)} labels a layer or a step (a superscript in brackets is no "
+                                "power); write the problem's own name for the quantity")
         if node.data == "div":
             _named_derivative(node, words)
         if node.data == "comparison":
@@ -1477,6 +1481,18 @@ def _at_step(node: Tree, text: str, words: Vocabulary, superscript: bool = False
         return True
     raise InvalidAnswer(f"{left.children[0]}(t) reads two ways: {left.children[0]} at step t, or {left.children[0]} "
                         f"times t; write {left.children[0]} for the current value, or * for the product")
+
+
+def _labelled(node: Tree, text: str) -> bool:
+    """``x^{(2)}``, ``W^{[1]}``, ``delta^{(l)}``: one number or letter in brackets as a superscript."""
+    exponent = node.children[1]
+    if not (isinstance(exponent, Tree) and exponent.data in ("number", "name")):
+        return False
+    start, end = getattr(exponent.meta, "start_pos", None), getattr(exponent.meta, "end_pos", None)
+    if start is None or end is None or not re.fullmatch(r"\d+|[A-Za-z]", str(exponent.children[0])):
+        return False
+    before, after = text[max(0, start - 8):start].replace(" ", ""), text[end:end + 8].replace(" ", "")
+    return (before.endswith("^{(") and after.startswith(")}")) or (before.endswith("^{[") and after.startswith("]}"))
 
 
 def _differential(node: Tree | Token) -> str | None:
