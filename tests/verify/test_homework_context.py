@@ -47,6 +47,9 @@ RIGHT = [  # written in the forward's quantities, not (only) the listed ones
     ("attention.grad_A", "sum_k G_ik V_jk"),
     ("attention.grad_S", "A_ij (dA_ij - sum_l dA_il A_il)"),
     ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} \sum_k dS_{ik} K_{kj}"),
+    ("attention.grad_Q", "sum_l dS_il K_lj / sqrt(d_k)"),  # l sums along dS's columns, whatever its declared range
+    # FlashAttention's form entry by entry: dP_ik = sum_l G_il V_kl, D_i = sum_l G_il O_il
+    ("attention.grad_Q", "sum_k (A_ik (sum_l G_il V_kl) - A_ik sum_l G_il O_il) K_kj / sqrt(d_k)"),
 ]
 WRONG = [  # one sign or one transpose away from a right form
     ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} (A \odot (dA + rowsum(dA \odot A))) K"),
@@ -61,7 +64,13 @@ WRONG = [  # one sign or one transpose away from a right form
     ("attention.grad_V", "sum_k A_ik G_kj"),  # A, not A^T
     ("attention.grad_S", "A_ij (dA_ij + sum_k dA_ik A_ik)"),
     ("attention.grad_K", "sum_k dS_ik Q_kj / sqrt(d_k)"),  # dS, not dS^T
+    ("attention.grad_Q", "sum_k (A_ik (sum_l G_il V_kl) + A_ik sum_l G_il O_il) K_kj / sqrt(d_k)"),
 ]
+
+
+def test_a_letter_summed_along_two_lengths_is_refused() -> None:
+    g = grade("attention.grad_Q", "sum_k A_ik (sum_k G_ik V_kk) K_kj")
+    assert g.verdict == "invalid" and "use a letter for each" in g.feedback, g.feedback
 
 
 @pytest.fixture(autouse=True)
@@ -179,6 +188,8 @@ statement = "S = Q K^T / sqrt(d_k), O = softmax(S) V, G = dL/dO. Give dL/dQ in Q
 sizes = [{ n = 2, d_k = 3 }, { n = 3, d_k = 2 }]
 answer = "(A .* (G V^T - rowsum((G V^T) .* A))) K / sqrt(d_k)"
 forbid = ["dS", "dA"]
+entries = "i j"
+indices = { i = "n", j = "d_k", k = "n", l = "d_k" }
 [problem.symbols]
 Q = { kind = "matrix", value = "Q" }
 K = { kind = "matrix", value = "K" }
@@ -196,6 +207,9 @@ def test_a_problem_file_forbids_a_quantity(tmp_path: Path) -> None:
     assert grade("t.q", r"(A \odot (G V^T - rowsum((G V^T) \odot A))) K / sqrt(d_k)").verdict == "correct"
     assert set(PROBLEMS["t.q"].public()["context"]) == {"A", "O", "S", "P", "dO"}  # dP is dA: forbidden with it
     assert grade("t.q", "dP").verdict == "invalid"
+    # FlashAttention's form entry by entry: D_i = sum_l G_il O_il, dP_ik = sum_l G_il V_kl
+    assert grade("t.q", "sum_k (A_ik (sum_l G_il V_kl) - A_ik sum_l G_il O_il) K_kj / sqrt(d_k)").verdict == "correct"
+    assert grade("t.q", "sum_k (A_ik (sum_l G_il V_kl) + A_ik sum_l G_il O_il) K_kj / sqrt(d_k)").verdict == "incorrect"
 
 
 def test_a_problem_file_adds_context(tmp_path: Path) -> None:

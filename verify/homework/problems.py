@@ -350,11 +350,11 @@ _SIGNS = {"bp.delta_output_sigmoid": "you gave dE/dnet_k; delta_k = -dE/dnet_k",
 # Attention's matrix gradients entry by entry, as notes write them (dV_ij = sum_k A_ki G_kj): the
 # range of each letter, row i and column j of the answer, k and l summed.
 _ENTRIES = {
-    "attention.grad_V": {"i": "n", "j": "d_k", "k": "n", "l": "n"},
-    "attention.grad_A": {"i": "n", "j": "n", "k": "d_k", "l": "d_k"},
+    "attention.grad_V": {"i": "n", "j": "d_k", "k": "n", "l": "d_k"},
+    "attention.grad_A": {"i": "n", "j": "n", "k": "d_k", "l": "n"},
     "attention.grad_S": {"i": "n", "j": "n", "k": "n", "l": "n"},
-    "attention.grad_Q": {"i": "n", "j": "d_k", "k": "n", "l": "n"},
-    "attention.grad_K": {"i": "n", "j": "d_k", "k": "n", "l": "n"},
+    "attention.grad_Q": {"i": "n", "j": "d_k", "k": "n", "l": "d_k"},
+    "attention.grad_K": {"i": "n", "j": "d_k", "k": "n", "l": "d_k"},
 }
 PROBLEMS = {pid: replace(p, answer=_ANSWERS[pid], sign=_SIGNS.get(pid, ""),
                          **({"entries": "i j", "indices": _ENTRIES[pid]} if pid in _ENTRIES else {}))
@@ -467,6 +467,42 @@ def _explicit(expression: sp.Basic, wholes: Mapping[sp.MatrixSymbol, sp.Immutabl
     return sp.Matrix(rows, cols, lambda i, j: rebuilt._entry(i, j))
 
 
+def _ranged(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], values: Mapping[str, Any],
+            bounds: Mapping[sp.Symbol, sp.Integer]) -> sp.Basic:
+    """Each sum over a letter's whole range runs along what it indexes, as a reader takes it:
+    ``sum_l G_il O_il`` sums over G's columns whatever range the problem gives the letter l (d_k,
+    where l was declared to run to n); a fixed range would silently drop or overrun terms at some
+    sizes and grade a right answer wrong. A letter that indexes two different lengths in one sum is
+    refused. Bounds other than the whole range (``sum_{k=1}^{i}``) are taken literally."""
+
+    def rebound(summed: sp.Sum) -> sp.Basic:
+        limits = []
+        for letter, low, high in summed.limits:
+            if low != 1 or not isinstance(high, sp.Symbol) or high not in bounds:
+                limits.append((letter, low, high))
+                continue
+            lengths: dict[int, str] = {}
+            for indexed in summed.function.atoms(sp.Indexed):
+                name = str(indexed.base)
+                value = values.get(name)
+                if not getattr(value, "is_Matrix", False):
+                    continue
+                use = p.symbols()[name]
+                dims = value.shape if use.kind == "matrix" or use.rank > 1 else (len(value),)
+                for position, index in enumerate(indexed.indices):
+                    if index == letter and position < len(dims):
+                        along = "entries" if len(dims) == 1 else "rows" if position == 0 else "columns"
+                        lengths.setdefault(int(dims[position]), f"{name}'s {along}")
+            if len(lengths) > 1:
+                (a, what_a), (b, what_b) = list(lengths.items())[:2]
+                raise InvalidAnswer(f"the sum over {letter} runs along {what_a} ({a}) and {what_b} ({b}): "
+                                    "use a letter for each")
+            limits.append((letter, low, sp.Integer(next(iter(lengths))) if lengths else high))
+        return sp.Sum(summed.function, *limits)
+
+    return answer.replace(lambda e: isinstance(e, sp.Sum), rebound) if answer.has(sp.Sum) else answer
+
+
 def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], values: Mapping[str, Any]) -> sp.Matrix:
     """The answer at concrete sizes, in the builder's entry symbols: a matrix like the key. An
     entrywise problem answered in matrix or vector form (no free index: ``W + alpha delta H^T``)
@@ -513,6 +549,7 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], values:
         bound_here = [str(limit[0]) for limit in summed.limits if str(limit[0]) in free]
         if bound_here:
             raise InvalidAnswer(f"the answer sums over {bound_here[0]}, its free index; sum over another, e.g. sum_k")
+    answer = _ranged(p, answer, sizes, values, bounds)
     unbound = sorted({s.name for s in answer.free_symbols if s.name in p.indices} - set(free))
     if unbound:  # free_symbols leaves out the indices a sum binds
         raise InvalidAnswer(f"the index {unbound[0]} is not summed over; the answer may use only {' and '.join(free)} freely")
