@@ -30,7 +30,8 @@ the size's name. A mistake's words may be ``sign`` or ``assumption`` for those d
 A right answer may use any quantity of the problem's forward (forward.py: for attention's dL/dQ,
 A, O = A V, G, S, ...) beside the listed symbols. ``[problem.context]`` (the same schema as
 ``symbols``) adds quantities; ``forbid = ["dS"]`` takes the forward's away ("in terms of Q, K, V
-only"). ``star = "elementwise"`` reads ``*`` between matrices as NumPy does (the default,
+only"). ``entries = "i j"`` (with ``indices``) lets a matrix answer be written entry by entry
+(``dV_ij = sum_k A_ki G_kj``). ``star = "elementwise"`` reads ``*`` between matrices as NumPy does (the default,
 ``"product"``, is the matrix product, as in mathematics). ``sign`` says what minus the key is
 (``"you gave dE/dnet_k; delta_k = -dE/dnet_k"``); without it, "sign error".
 
@@ -59,7 +60,7 @@ __all__ = ["CHECKED", "ProblemFileError", "load_problems", "register", "unchecke
 
 _KINDS = ("indexed", "matrix", "scalar", "size")
 _FIELDS = {"id", "entry", "claim", "statement", "sizes", "index", "indices", "assumptions", "symbols", "mistakes",
-           "answer", "context", "forbid", "star", "sign"}
+           "answer", "context", "forbid", "star", "sign", "entries"}
 _SYMBOL_FIELDS = {"kind", "value", "rank", "meaning", "domain"}
 _MAX_BYTES = 1_000_000  # a problem file is a few KB; this bounds what parsing may cost (~2 s worst case)
 _MAX_KEY_DEPTH = 32  # tomllib spends time and memory quadratic in a dotted key's length (10,000 parts: 400 MB)
@@ -147,7 +148,7 @@ def _problem(raw: Mapping[str, Any], where: str) -> tuple[Problem, str | None]:
     if star not in ("product", "elementwise"):
         raise ProblemFileError(f"{where}: star is \"product\" (* between matrices is the matrix product) or "
                                f"\"elementwise\" (NumPy's *), not {_shown(star)}")
-    for name in ("sign",):
+    for name in ("sign", "entries"):
         if name in raw and not isinstance(raw[name], str):
             raise ProblemFileError(f"{where}: {name} must be a string, not {_shown(raw[name])}")
     indices, mistakes = table("indices", str), table("mistakes", str)
@@ -159,6 +160,10 @@ def _problem(raw: Mapping[str, Any], where: str) -> tuple[Problem, str | None]:
     missing = [i for i in index.split() if i not in indices]
     if missing:
         raise ProblemFileError(f"{where}: the free index {missing[0]!r} is not in indices")
+    entries = raw.get("entries", "")
+    if entries and (index or len(entries.split()) != 2 or any(e not in indices for e in entries.split())):
+        raise ProblemFileError(f"{where}: entries names a matrix answer's row and column letters (\"i j\"), each in "
+                               "indices, for a problem without index")
     sizes = raw["sizes"]
     if not isinstance(sizes, list) or not sizes or not all(
             isinstance(s, Mapping) and all(type(v) is int and v > 0 for v in s.values()) for s in sizes):
@@ -175,7 +180,7 @@ def _problem(raw: Mapping[str, Any], where: str) -> tuple[Problem, str | None]:
     return (Problem(raw["id"], raw["entry"], raw["claim"], raw["statement"], uses,
                     tuple(dict(s) for s in sizes), index=index, indices=indices,
                     assumptions=tuple(assumptions), mistakes=mistakes, answer=raw.get("answer", ""), context=added,
-                    forbid=tuple(forbid), star=star, sign=raw.get("sign", "")), raw.get("answer"))
+                    forbid=tuple(forbid), star=star, sign=raw.get("sign", ""), entries=entries), raw.get("answer"))
 
 
 def _uses(table: Mapping[str, Any], where: str, what: str) -> dict[str, Use]:
