@@ -632,7 +632,7 @@ def _star_matters(p: Problem, text: str) -> bool:
     if decides is not None:
         try:
             return bool(decides(text, words))
-        except InvalidAnswer:
+        except (TypeError, ValueError, KeyError, ArithmeticError, RecursionError):  # unreadable: nothing to re-read
             return False
     return any(s in text for s in ("*", "\\cdot", "\\times", "·", "×")) and bool(dict(words.matrices) or dict(words.vectors))
 
