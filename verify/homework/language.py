@@ -115,6 +115,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
+from typing import Self
 
 import sympy as sp
 from lark import Lark, Token, Tree
@@ -582,10 +583,11 @@ _FUNCTIONS = {
 }
 
 
-class MaxOver(sp.Sum):
+class MaxOver(sp.Expr):
     """``\\max_j f(j)``: the largest of f over j's range, kept unevaluated while the range's size is a
-    symbol. ``.doit()`` at a concrete size is ``sp.Max`` of the terms (the grader calls it on anything
-    that has an ``sp.Sum``, which this subclasses so that it is written out with the sums).
+    symbol. Its arguments are f and ``Sum(1, (j, 1, n))``, which carries the range, so that a grader
+    writing out the answer's sums (``.has(sp.Sum)`` then ``.doit()``, rebinding a sum's range) writes
+    this out too: ``.doit()`` at a concrete size is ``sp.Max`` of the terms.
 
     >>> x, j = sp.IndexedBase("x", real=True), sp.Symbol("j", integer=True, positive=True)
     >>> MaxOver(x[j], (j, 1, 3)).doit()
@@ -594,12 +596,30 @@ class MaxOver(sp.Sum):
 
     _extremum: type = sp.Max
     _word = "max"
+    is_commutative = True
+
+    def __new__(cls, function: sp.Expr, span: sp.Sum | tuple) -> Self:
+        span = span if isinstance(span, sp.Sum) else sp.Sum(sp.Integer(1), span)  # a range, never a value
+        return sp.Expr.__new__(cls, function, span)
+
+    @property
+    def function(self) -> sp.Expr:
+        return self.args[0]
+
+    @property
+    def limits(self) -> tuple:
+        return self.args[1].limits
+
+    @property
+    def free_symbols(self) -> set[sp.Basic]:  # the index is bound, as a sum's is
+        index = self.limits[0][0]
+        return {s for s in self.function.free_symbols if index not in s.free_symbols} | self.args[1].free_symbols
 
     def doit(self, **hints: object) -> sp.Basic:
         function = self.function.doit(**hints) if hints.get("deep", True) else self.function
         ((k, low, high),) = self.limits
         if not (low.is_Integer and high.is_Integer) or not 0 <= int(high) - int(low) < 10_000:
-            return self.func(function, (k, low, high))
+            return self.func(function, self.args[1])
         return self._extremum(*[function.subs(k, v) for v in range(int(low), int(high) + 1)])
 
     def _sympystr(self, printer: object) -> str:
@@ -802,6 +822,9 @@ class _Build(Transformer_NonRecursive):
         if not _is_matrix(value):
             raise InvalidAnswer(f"a subscript after brackets takes an entry of a vector, as in (a - b){subscript}")
         return _entry(value, subscript, self.words)
+
+    def frac_entry(self, items: list) -> sp.Basic:  # \frac{a}{b}_i: the entry of a vector fraction
+        return self.entry_of([self.div(items[:3]), items[3]])
 
     def call_power(self, items: list) -> sp.Basic:  # tanh^2(x): (tanh x)^2, as LaTeX writes it
         written = str(items[0])
