@@ -155,6 +155,9 @@ RIGHT_AND_WRONG = [
     ("attention.grad_Q", r"(dL/dS) K / \sqrt{d_k}", r"(dL/dS)^T K / \sqrt{d_k}"),
     ("attention.grad_S", r"A \odot (\frac{\partial L}{\partial A} - \mathrm{rowsum}(\frac{\partial L}{\partial A} \odot A))",
      r"A \odot \frac{\partial L}{\partial A}"),
+    # FlashAttention's D = rowsum(dO ⊙ O), n x d_k summed, broadcast against the n x n dP
+    ("attention.grad_S", r"A \odot (G V^T - \mathrm{rowsum}(G \odot O))", r"A \odot (G V^T - \mathrm{rowsum}(G V^T))"),
+    ("attention.grad_Q", r"(A \odot (G V^T - rowsum(G \odot O))) K / \sqrt{d_k}", r"(A \odot (G V^T - rowsum(G \odot O))) K"),
     # a where clause: the answer in the student's own names, defined after it (the definition counts)
     ("softmax_ce.grad_z", r"s_i - y_i, \text{ where } s_i = \frac{e^{z_i}}{\sum_j e^{z_j}}",
      r"s_i - y_i, \text{ where } s_i = \frac{e^{z_i}}{\sum_{j \neq i} e^{z_j}}"),

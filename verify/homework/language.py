@@ -720,6 +720,22 @@ _RELATIONS: dict[str, Callable[[sp.Expr, sp.Expr], sp.Basic]] = {
 }
 
 
+def _broadcast(left: sp.Basic, right: sp.Basic) -> tuple[sp.Basic, sp.Basic]:
+    """``dP - rowsum(G ⊙ O)``: a row sum (one number per row) broadcast along the rows of the other
+    side, whatever its width (FlashAttention's D, n x d_k summed, against the n x n dP). A row sum is
+    one number per row, so this is its only reading; anything else is left to the shape check."""
+    from derive.notation import RowSum
+
+    def widened(summed: sp.Basic, other: sp.Basic) -> sp.Basic:
+        if (isinstance(summed, RowSum) and _is_matrix(other) and summed.shape[0] == other.shape[0]
+                and summed.shape[1] != other.shape[1]):
+            inner = summed.args[0]
+            return inner * sp.OneMatrix(inner.shape[1], other.shape[1])  # X 1 1^T, as wide as the other side
+        return summed
+
+    return widened(left, right), widened(right, left)
+
+
 def _star_refusal(message: str) -> InvalidAnswer:
     """A refusal that the other reading of * would avoid (star_matters reads the mark)."""
     refused = InvalidAnswer(message)
@@ -746,10 +762,12 @@ class _Build(Transformer_NonRecursive):
         return _index_symbol(str(items[0]))
 
     def add(self, items: list) -> sp.Basic:
-        return _checked(lambda: items[0] + items[1], items[0], items[1], "+")
+        left, right = _broadcast(items[0], items[1])
+        return _checked(lambda: left + right, left, right, "+")
 
     def sub(self, items: list) -> sp.Basic:
-        return _checked(lambda: items[0] - items[1], items[0], items[1], "-")
+        left, right = _broadcast(items[0], items[1])
+        return _checked(lambda: left - right, left, right, "-")
 
     def mul(self, items: list) -> sp.Basic:
         left, right = items
