@@ -69,8 +69,8 @@ HIDDEN = [
     # thin tubes: several linear comparisons at once, met by a linear program for each piece
     ("softmax_ce.grad_z", "p_i - y_i + ismax(0.5, z_1 - z_2, z_2 - z_3, z_3 - z_1, z_2 + 5)"),
     ("softmax_ce.grad_z", "p_i - y_i + ismax(0.001, z_1 - z_2, z_2 - z_1, z_1 + 500)"),
-    ("softmax_ce.grad_z", "p_i - y_i + max(0, z_1 - z_2, z_2 - z_3, z_3 - z_1, z_2 + 5, y_2 - 0.3) "
-     "- max(0, z_1 - z_2, z_2 - z_3, z_3 - z_1, z_2 + 5, y_2 - 0.2)"),
+    ("softmax_ce.grad_z", ("p_i - y_i + max(0, z_1 - z_2, z_2 - z_3, z_3 - z_1, z_2 + 5, y_2 - 0.3) "
+                           "- max(0, z_1 - z_2, z_2 - z_3, z_3 - z_1, z_2 + 5, y_2 - 0.2)")),
 ]
 
 
