@@ -36,8 +36,13 @@ def asked(statement: str, index: str) -> str:
     return f"the gradient over {' and '.join(index.split())}" if index else "the gradient"
 
 
-def shape_words(answer: tuple[int, int], key: tuple[int, int], what: str, sizes: Mapping[str, int]) -> str:
-    """One sentence for an answer of the wrong shape: both shapes as ``rows x cols``, and the sizes."""
+def shape_words(answer: tuple[int, int], key: tuple[int, int], what: str, sizes: Mapping[str, Any]) -> str:
+    """One sentence for an answer of the wrong shape: both shapes as ``rows x cols``, and the sizes
+    (or the index ranges) they come from.
+
+    >>> shape_words((2, 3), (3, 2), "the gradient over k and j", {"k": "1..3", "j": "1..2"})
+    'the answer is 2 x 3, but the gradient over k and j is 3 x 2 (k = 1..3, j = 1..2)'
+    """
     at = ", ".join(f"{name} = {value}" for name, value in sizes.items())
     return f"the answer is {answer[0]} x {answer[1]}, but {what} is {key[0]} x {key[1]}" + (f" ({at})" if at else "")
 

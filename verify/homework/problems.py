@@ -690,7 +690,10 @@ def _grade(problem_id: str, text: str, points: int, seed: int, deadline: float, 
             if way is not None:
                 return Grade(problem_id, "incorrect", CREDIT["transpose"], "transposed: the answer is the key's "
                              "transpose", method=way)
-            shown = {k: v for k, v in sizes.items() if k in set(p.indices.values()) or not p.index}
+            # a matrix answer's sizes by name (n = 2); an entrywise one's by its letters' ranges (k = 1..3), since
+            # BP's sizes are named like its symbols (H, O)
+            shown = ({letter: f"1..{sizes[p.indices[letter]]}" for letter in p.index.split()} if p.index
+                     else dict(sizes))
             return Grade(problem_id, "incorrect", 0.0, shape_words(student.shape, key.shape, asked(p.statement, p.index),
                                                                    shown), method="shape")
         decision = _decided(student, key, context)
