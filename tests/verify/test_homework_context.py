@@ -16,10 +16,6 @@ from verify.homework.problem_file import CHECKED, ProblemFileError, load_problem
 from verify.homework.problems import PROBLEMS, Problem, grade
 
 FLASH = r"(A \odot (G V^T - rowsum(G \odot O))) K / sqrt(d_k)"  # FlashAttention's backward, dP - D with D = rowsum(dO * O)
-# The answer language reads rowsum(X) with X's shape (derive's RowSum, broadcast along X's own rows);
-# FlashAttention's D = rowsum(G ⊙ O) is n x d_k summed and broadcast against the n x n dP. Until the
-# language broadcasts it, these are refused as a shape mismatch (a refusal, never a wrong verdict).
-BROADCAST = pytest.mark.xfail(reason="rowsum of an n x d_k matrix against an n x n one: language.py", strict=False)
 
 RIGHT = [  # written in the forward's quantities, not (only) the listed ones
     ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} (A \odot (dA - rowsum(dA \odot A))) K"),
@@ -29,7 +25,7 @@ RIGHT = [  # written in the forward's quantities, not (only) the listed ones
     ("attention.grad_V", "P^T dO"),
     ("attention.grad_Q", r"(P \odot (dP - rowsum(dP \odot P))) K / sqrt(d_k)"),
     ("attention.grad_S", r"A \odot (G V^T - rowsum((G V^T) \odot A))"),
-    pytest.param("attention.grad_S", r"A \odot (G V^T - rowsum(G \odot O))", marks=BROADCAST),  # FlashAttention's D
+    ("attention.grad_S", r"A \odot (G V^T - rowsum(G \odot O))"),  # FlashAttention's D = rowsum(dO ⊙ O), n x d_k summed
     ("bp.delta_hidden", "H_j (1 - H_j) sum_k (T_k - O_k) O_k (1 - O_k) w_kj"),
     ("bp.delta_output_sigmoid", "(T_k - O_k) sigma(net_k) (1 - sigma(net_k))"),
     ("bp.delta_output_linear", "T_k - net_k"),
@@ -95,7 +91,6 @@ def test_a_wrong_answer_in_the_forwards_quantities_is_wrong(problem: str, answer
     assert g.verdict == "incorrect" and g.score < 1, g.feedback
 
 
-@BROADCAST
 def test_the_flash_attention_form_is_correct_and_its_slips_are_not() -> None:
     g = grade("attention.grad_Q", FLASH)
     assert (g.verdict, g.method) == ("correct", "symbolic"), g.feedback
