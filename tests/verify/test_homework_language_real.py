@@ -170,6 +170,19 @@ RIGHT_AND_WRONG = [
     ("bp.delta_output_sigmoid", r"(T_k - y_k) y_k (1 - y_k) where y_k = O_k", r"(T_k - y_k) y_k where y_k = O_k"),
     # a label before the answer, a layer's label on the left-hand side, ½
     ("softmax_ce.grad_z", r"Answer: $p_i - y_i$", r"Answer: $p_i y_i$"),
+    # LaTeX ends a command's name where its letters end: d\sigma is d sigma, g_j\hat{x}_j two factors
+    ("layernorm.grad_x", (r"\frac{1}{d\sigma}\left(d\,\gamma_i g_i - \sum_{j=1}^{d} \gamma_j g_j - \hat{x}_i \sum_{j=1}^{d}"
+     r" \gamma_j g_j\hat{x}_j\right)"), r"\frac{1}{d\sigma}\left(d\,\gamma_i g_i - \sum_{j=1}^{d} \gamma_j g_j\right)"),
+    # NumPy's conventions where the answer shows them: @ for the product makes * elementwise; 1 - O,
+    # p / q and log(p) of vectors entry by entry
+    ("ffn.grad_W1", r"X.T @ ((G @ W_2.T) * S)", r"X.T @ (G @ W_2.T)"),
+    ("bp.delta_output_sigmoid", r"(T - O) \odot O \odot (1 - O)", r"(T - O) \odot O \odot (2 - O)"),
+    ("kl.grad_q", r"-p / q", r"p / q"),
+    ("information.grad_entropy", r"-\log(p) - 1", r"-\log(p) + 1"),
+    ("kl.grad_p", r"\log(p / q) + 1", r"\log(q / p) + 1"),
+    # a where clause that states a fact about a function names nothing: the answer is read as written
+    ("bp.delta_output_sigmoid", r"(T_k - O_k) f'(net_k), where f'(net_k) = O_k (1 - O_k)",
+     r"(T_k - O_k) f'(O_k), where f'(net_k) = O_k (1 - O_k)"),
     ("softmax_ce.grad_z", r"\frac{\partial L}{\partial \mathbf{z}}_i = p_i - y_i", r"\frac{\partial L}{\partial \mathbf{z}}_i = p_i"),
     ("softmax_ce.grad_z", r"\nabla_{z_i} L = p_i - y_i", r"\nabla_{z_i} L = y_i - p_i"),
     ("bp.delta_output_sigmoid", r"\delta_k^{(2)} = (T_k - O_k) O_k (1 - O_k)", r"\delta_k^{(2)} = (T_k - O_k) O_k^2"),
@@ -313,6 +326,13 @@ def test_applications_read_the_forwards_result() -> None:
     assert parse(r"\mathrm{softmax}(\mathbf{z})_i", CE) == p[i]
     assert parse("softmax(z)", CE) == sp.MatrixSymbol("p", sp.Symbol("n"), 1)
     assert "softmax(z) is p" in _refused("softmax(y)_i", CE)
+
+
+def test_entrywise_readings_only_for_vectors() -> None:
+    square = Vocabulary(matrices={"A": A, "B": B})
+    assert "a number with (3 x 3)" in _refused("1 - A", square)  # I - A or the ones matrix minus A?
+    assert "of a matrix" in _refused("exp(A)", square)  # the matrix exponential, or entry by entry?
+    assert "cannot divide by a matrix" in _refused("A / B", square)
 
 
 def test_cdot_is_a_product_whatever_the_star_rule() -> None:

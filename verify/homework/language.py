@@ -122,6 +122,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput, VisitError
 from lark.visitors import Transformer_NonRecursive
 from sympy.logic.boolalg import BooleanFunction
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 __all__ = ["LIMITS", "AtExtremum", "InvalidAnswer", "Limits", "MaxOver", "MinOver", "Vocabulary", "normalise",
            "parse", "star_matters"]
@@ -277,7 +278,7 @@ def normalise(text: str) -> str:
                             r"e.g. \sum_k a_k")
     for _ in range(8):  # wrappers inside wrappers (\hat{\mathbf{x}}): innermost first, a few deep
         unwrapped = _WRAPPED.sub(_unwrap_font, out)
-        unwrapped = _DECORATED.sub(lambda m: (m.group(2) or m.group(3)) + _DECORATIONS[m.group(1)], unwrapped)
+        unwrapped = _DECORATED.sub(lambda m: _spaced(m, (m.group(2) or m.group(3)) + _DECORATIONS[m.group(1)]), unwrapped)
         if unwrapped == out:
             break
         out = unwrapped
@@ -289,11 +290,11 @@ def normalise(text: str) -> str:
     out = re.sub(r"(?<![A-Za-z])for\s+(?:all|every|each)(?![A-Za-z])", " forall ", out)
     out = out.replace("𝟙{", "𝟙{")
     for letter, name in _UNICODE_GREEK.items():
-        out = out.replace(letter, name)
+        out = re.sub(letter, lambda m, name=name: _spaced(m, name), out)
     out = _EXTREMUM.sub(lambda m: f"{m.group(1)}_{{{m.group(2) or m.group(3)}}} ", out)
     out = _SUM.sub(_sum_token, out)
     for name in _GREEK:
-        out = re.sub(rf"\\{name}(?![A-Za-z])", name, out)
+        out = re.sub(rf"\\{name}(?![A-Za-z])", lambda m, name=name: _spaced(m, name), out)
     out = re.sub(r"[ \t\r\n]+", " ", _TRANSPOSE.sub("ᵀ", out)).strip()
     unknown = [c for c in re.findall(r"\\[A-Za-z]+", out) if c not in _READ_COMMANDS]
     if unknown:
@@ -316,6 +317,15 @@ def _unwrapped(text: str) -> str:
             break
     full_stop = text.endswith((".", ",")) and not text.endswith(("..", r"\right."))
     return text[:-1].rstrip() if full_stop else text
+
+
+def _spaced(match: re.Match[str], word: str) -> str:
+    """``word`` in place of the match, spaced from a letter or digit against it: d\\sigma is d sigma and
+    g_j\\hat{x}_j is g_j xhat_j (LaTeX ends a command's name where its letters end), not one name."""
+    text, start, end = match.string, match.start(), match.end()
+    before = " " if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "'") else ""
+    after = " " if end < len(text) and text[end].isalnum() else ""
+    return before + word + after
 
 
 def _unwrap_font(match: re.Match[str]) -> str:
@@ -573,6 +583,12 @@ def _is_matrix(x: sp.Basic) -> bool:
     return bool(getattr(x, "is_Matrix", False))
 
 
+def _is_vector(x: sp.Basic) -> bool:
+    """A column or row: where 1 - x, x / y and log(x) have only their entrywise reading (for a square
+    matrix 1 - A could be I - A, and exp(A) the matrix exponential)."""
+    return _is_matrix(x) and 1 in (x.shape[0], x.shape[1])
+
+
 def _sigmoid(x: sp.Expr) -> sp.Expr:
     return 1 / (1 + sp.exp(-x))
 
@@ -727,6 +743,8 @@ def _broadcast(left: sp.Basic, right: sp.Basic) -> tuple[sp.Basic, sp.Basic]:
     from derive.notation import RowSum
 
     def widened(summed: sp.Basic, other: sp.Basic) -> sp.Basic:
+        if not _is_matrix(summed) and _is_vector(other):  # 1 - O for a vector O: 1 in each entry
+            return summed * sp.OneMatrix(*other.shape)
         if (isinstance(summed, RowSum) and _is_matrix(other) and summed.shape[0] == other.shape[0]
                 and summed.shape[1] != other.shape[1]):
             inner = summed.args[0]
@@ -944,6 +962,9 @@ class _Build(Transformer_NonRecursive):
 
     def div(self, items: list) -> sp.Basic:
         items = [i for i in items if not isinstance(i, Token)]
+        if _is_vector(items[1]) and (not _is_matrix(items[0]) or items[0].shape == items[1].shape):
+            top = items[0] if _is_matrix(items[0]) else items[0] * sp.OneMatrix(*items[1].shape)
+            return sp.HadamardProduct(top, sp.HadamardPower(items[1], -1))  # p / q, entry by entry
         if _is_matrix(items[1]):
             raise InvalidAnswer("cannot divide by a matrix")
         return _checked(lambda: items[0] / items[1], items[0], items[1], "/")
@@ -1009,6 +1030,9 @@ class _Build(Transformer_NonRecursive):
         if function in _FUNCTIONS:
             if len(args) != 1:
                 raise InvalidAnswer(f"{function} takes one argument; got {len(args)}")
+            if _is_vector(args[0]):  # log(p), exp(z): entry by entry
+                u = sp.Dummy("u")
+                return ElementwiseApplyFunction(sp.Lambda(u, _FUNCTIONS[function](u)), args[0])
             if _is_matrix(args[0]):
                 raise InvalidAnswer(f"{function} of a matrix: apply it to an entry, e.g. {function}(z_i)")
             return _FUNCTIONS[function](args[0])
@@ -1369,6 +1393,8 @@ def star_matters(text: str, words: Vocabulary) -> bool:
 
 
 def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
+    if "@" in text and "*" in text.replace("**", "") and words.star == "product":
+        words = replace(words, star="elementwise")  # X.T @ (G * S): who writes @ for the product writes * for NumPy's
     normal = _shadow(normalise(text), words)
     if not normal:
         raise InvalidAnswer("the answer is empty")
@@ -1401,7 +1427,10 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
     defined: dict[str, tuple[tuple[sp.Symbol, ...], sp.Basic]] = {}
     sizes: dict[str, _Size] = {}
     for definition in definitions:  # each in the terms of the problem and the definitions before it
-        name, _, value_tree = definition.children
+        named, _, value_tree = definition.children
+        if not (isinstance(named, Tree) and named.data == "name"):
+            continue  # f'(net_k) = O_k (1 - O_k): a fact stated, which names nothing the answer could use
+        name = named.children[0]
         base, params = _defined_name(str(name), words)
         size = _measure(value_tree, normal, sizes)
         _prepare(value_tree, normal, words)
