@@ -243,3 +243,25 @@ def test_context_tables_are_data_per_entry_or_claim() -> None:
     assert forward("attention", "grad_S").quantities["A"].env == "A_of_S"  # S free: its key is in S
     assert "dS" not in forward("attention", "grad_S").quantities
     assert forward("bp", "delta_output_sigmoid").activation == "sigma"
+
+
+def test_a_causal_problem_gets_the_masked_forward(tmp_path: Path) -> None:
+    """A problem on the causal claim is graded in the masked weights: its A is the masked softmax,
+    so the FlashAttention form is right there too; a claim no table is for gets no context."""
+    (tmp_path / "set.toml").write_text("""[[problem]]
+id = "t.cq"
+entry = "attention"
+claim = "causal_grad_Q"
+statement = "Causal attention (future positions masked). Give dL/dQ."
+sizes = [{ n = 2, d_k = 3 }, { n = 3, d_k = 2 }]
+answer = "dS K / sqrt(d_k)"
+[problem.symbols]
+dS = { kind = "matrix", value = "causal_dS_closed" }
+K = { kind = "matrix", value = "K" }
+d_k = { kind = "size", value = "d_k" }
+""")
+    load_problems(tmp_path / "set.toml")
+    assert grade("t.cq", FLASH).verdict == "correct"
+    assert grade("t.cq", FLASH.replace("- rowsum", "+ rowsum")).verdict == "incorrect"
+    assert forward("attention", "causal_grad_S").quantities == {}  # A there is softmax of free scores: no table
+    assert forward("softmax_ce", "grad_Z_batch").quantities == {}

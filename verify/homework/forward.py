@@ -60,6 +60,7 @@ class Forward:
     applications: Mapping[tuple[str, str], str] = field(default_factory=dict)
     activation: str = ""
     exclude: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    claims: tuple[str, ...] = ()  # the claims an entry's table is for (their keys live in its symbols); () all
 
 
 def _attention_O(e: Mapping[str, Any], s: Mapping[str, int]) -> sp.Matrix:
@@ -112,9 +113,25 @@ _ATTENTION = {
     "dP": Use("matrix", _dA, meaning="dP = dA = G V^T (n x n)"),
 }
 
+def _causal_O(e: Mapping[str, Any], s: Mapping[str, int]) -> sp.Matrix:
+    return e["causal_A"] * e["V"]
+
+
+_CAUSAL = {
+    "A": Use("matrix", "causal_A", meaning="masked attention weights softmax(S), row by row (n x n)"),
+    "P": Use("matrix", "causal_A", meaning="P = A, the masked attention weights (n x n)"),
+    "O": Use("matrix", _causal_O, meaning="output A V (n x d_k)"),
+    "dS": Use("matrix", "causal_dS_closed", meaning="dL/dS (n x n)"),
+}
+
 # Per entry, or per "entry:claim" where that claim's builder values differ from the entry's.
 FORWARD: dict[str, Forward] = {
-    "attention": Forward(_ATTENTION, exclude={"grad_A": ("dA", "dP", "dS"), "grad_S": ("dS",)}),
+    "attention": Forward(_ATTENTION, exclude={"grad_A": ("dA", "dP", "dS")},
+                         claims=("grad_V", "grad_A", "grad_Q", "grad_K")),
+    # with the causal mask: the masked weights and dS (a masked entry of A is 0, so dS there is 0 too)
+    **{f"attention:causal_{claim}": Forward({**_ATTENTION, **_CAUSAL}, exclude={"causal_grad_A": ("dA", "dP", "dS")},
+                                            claims=(f"causal_{claim}",))
+       for claim in ("grad_V", "grad_A", "grad_Q", "grad_K")},
     # dL/dS is stated for A = softmax(S) with S free: its key is in S's entries, not in Q and K
     "attention:grad_S": Forward({
         "S": Use("matrix", _scores, meaning="scores (n x n)"),
@@ -126,7 +143,7 @@ FORWARD: dict[str, Forward] = {
         "dO": Use("matrix", "G", meaning="dO = G = dL/dO (n x d_k)"),
         "dP": Use("matrix", _dA, meaning="dP = dA = G V^T (n x n)"),
     }),
-    "softmax_ce": Forward({"p": Use("indexed", "p", meaning="p_i = softmax(z)_i"),
+    "softmax_ce": Forward(claims=("grad_z", "grad_z_general"), quantities={"p": Use("indexed", "p", meaning="p_i = softmax(z)_i"),
                            "z": Use("indexed", "z", meaning="logit z_i"),
                            # the prediction y-hat of many notes: \hat{y} - y
                            "yhat": Use("indexed", "p", meaning="yhat_i = p_i, the prediction")},
@@ -153,7 +170,7 @@ FORWARD: dict[str, Forward] = {
         "H": Use("indexed", "H", meaning="hidden output H_j"),
         "O": Use("indexed", "O", meaning="output O_k"), "T": Use("indexed", "T", meaning="target T_k"),
     }, activation="sigma"),
-    "layernorm": Forward({
+    "layernorm": Forward(claims=("grad_X",), quantities={
         "x": Use("indexed", lambda e, s: e["X"].row(0).T, meaning="the row's entries x_i"),
         "mu": Use("scalar", lambda e, s: sp.Add(*e["X"].row(0)) / s["d"], meaning="the row's mean"),
     }),
@@ -161,8 +178,19 @@ FORWARD: dict[str, Forward] = {
 
 
 def forward(entry: str, claim: str) -> Forward:
-    """The forward a problem on ``entry:claim`` is asked in, its claim's exclusions applied."""
+    """The forward a problem on ``entry:claim`` is asked in, its claim's exclusions applied; none
+    for a claim its entry's table is not for (a causal mask's A is not the unmasked one).
+
+    >>> sorted(forward("attention", "causal_grad_Q").quantities) == sorted(forward("attention", "grad_Q").quantities)
+    True
+    >>> forward("attention", "causal_grad_Q").quantities["A"].env, forward("softmax_ce", "hessian").quantities
+    ('causal_A', {})
+    >>> "dA" in forward("attention", "causal_grad_A").quantities
+    False
+    """
     table = FORWARD.get(f"{entry}:{claim}") or FORWARD.get(entry) or Forward()
+    if table.claims and claim not in table.claims:
+        return Forward()
     excluded = set(table.exclude.get(claim, ()))
     return Forward({k: v for k, v in table.quantities.items() if k not in excluded},
                    {k: v for k, v in table.applications.items() if v not in excluded and k[1] not in excluded},
