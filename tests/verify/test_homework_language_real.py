@@ -180,6 +180,11 @@ RIGHT_AND_WRONG = [
     ("kl.grad_q", r"-p / q", r"p / q"),
     ("information.grad_entropy", r"-\log(p) - 1", r"-\log(p) + 1"),
     ("kl.grad_p", r"\log(p / q) + 1", r"\log(q / p) + 1"),
+    # means: of a vector (a number, broadcast), and over an index
+    ("layernorm.grad_x", (r"\frac{1}{\sigma}\left(\gamma \odot g - \mathrm{mean}(\gamma \odot g) - \hat{x} \odot "
+     r"\mathrm{mean}(\gamma \odot g \odot \hat{x})\right)"), r"\frac{1}{\sigma}\left(\gamma \odot g - \mathrm{mean}(\gamma \odot g)\right)"),
+    ("layernorm.grad_x", r"(gamma_i g_i - mean_j(gamma_j g_j) - xhat_i mean_j(gamma_j g_j xhat_j)) / sigma",
+     r"(gamma_i g_i - mean_j(gamma_j g_j) - xhat_i mean_j(gamma_j g_j)) / sigma"),
     # a where clause that states a fact about a function names nothing: the answer is read as written
     ("bp.delta_output_sigmoid", r"(T_k - O_k) f'(net_k), where f'(net_k) = O_k (1 - O_k)",
      r"(T_k - O_k) f'(O_k), where f'(net_k) = O_k (1 - O_k)"),

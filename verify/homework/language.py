@@ -220,7 +220,7 @@ _UNICODE_GREEK = {"α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε
 # SUM token; the builder reads its bounds.
 _SUM = re.compile(r"\\?(?<![A-Za-z0-9_])sum\s*_\s*(?:\{([^{}]*)\}|([a-z]'?))(?:\s*\^\s*(?:\{([^{}]*)\}|([A-Za-z0-9]))|\s*(ᵀ))?")
 # \max_j, \max_{j}, \min_{j \in S}: a max over an index's range, one EXTREMUM token.
-_EXTREMUM = re.compile(r"(?<![A-Za-z0-9_])(argmax|argmin|max|min)\s*_\s*(?:\{\s*([a-z]'?)\s*(?:\\in(?![A-Za-z])[^{}]*)?\}|([a-z]'?)(?![A-Za-z0-9_]))")
+_EXTREMUM = re.compile(r"(?<![A-Za-z0-9_])(argmax|argmin|max|min|mean)\s*_\s*(?:\{\s*([a-z]'?)\s*(?:\\in(?![A-Za-z])[^{}]*)?\}|([a-z]'?)(?![A-Za-z0-9_]))")
 _NOT = r"(?:\\neq?(?![A-Za-z])|≠|!=)"
 _IN = re.compile(r"\s*\\in(?![A-Za-z]).*$")
 _TRANSPOSE = re.compile(r"\^T(?![A-Za-z0-9_{])|\.T(?![A-Za-z0-9_])")
@@ -934,6 +934,9 @@ class _Build(Transformer_NonRecursive):
         if _is_matrix(items[1]):
             raise InvalidAnswer(f"{word}_{index} of a matrix: write it of an entry, as in {word}_{index} x_{index}")
         k = _index_symbol(index)
+        if word == "mean":  # mean_j f(j): the sum over j's range over its size
+            size = self.words.index_bound(index)
+            return sp.Sum(items[1], (k, 1, size)) / size
         over = (MaxOver if word.endswith("max") else MinOver)(items[1], (k, 1, self.words.index_bound(index)))
         return _ArgExtremum(over) if word.startswith("arg") else over
 
@@ -1038,6 +1041,9 @@ class _Build(Transformer_NonRecursive):
             return _FUNCTIONS[function](args[0])
         if function in ("max", "min") and len(args) == 1 and str(getattr(args[0], "name", "")) in dict(self.words.vectors):
             return self._over_vector(function, args[0])
+        if function == "mean" and len(args) == 1 and _is_vector(args[0]):  # mean(gamma ⊙ g): a number
+            vector = args[0] if args[0].shape[1] == 1 else args[0].T
+            return (sp.OneMatrix(1, vector.shape[0]) * vector)[0, 0] / vector.shape[0]
         if function in ("max", "min", "ismax"):
             if not 2 <= len(args) <= 16 or any(_is_matrix(a) for a in args):
                 raise InvalidAnswer(f"{function} takes 2 to 16 scalar arguments, as in max(0, x) or ismax(a, b, c)")
