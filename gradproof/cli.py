@@ -148,6 +148,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("answer", metavar="ANSWER", help="the answer, quoted")
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.add_argument("--set", metavar="FILE.toml", help="an instructor's problem file holding PROBLEM")
+    check.add_argument("--reveal", action="store_true", help="add the problem's reference answer to the feedback of an "
+                       "answer that is not correct (by default the key is never shown)")
     check.add_argument("--time-limit", default="10", metavar="S",
                        help=f"seconds an answer may take to grade before it is called invalid (default 10, at most "
                        f"{MAX_SECONDS:g})")
@@ -175,6 +177,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="answers graded at once, one worker process each (default: one per core, at most 4)")
     grade.add_argument("--report", metavar="DIR", help="also write one HTML feedback page per student (and an "
                        "index.html) to DIR: each answer typeset, its verdict, feedback and counterexample")
+    grade.add_argument("--reveal", action="store_true", help="add each problem's reference answer to the feedback of answers "
+                       "that are not correct, in the exports and pages only (the store keeps the feedback as graded)")
     grade.add_argument("--drop-missing", action="store_true", help="remove from the store and the exports (results.csv, "
                        "Gradescope folders, --report pages) the answers that SUBMISSIONS no longer holds; without it "
                        "they are kept, with a warning that counts them")
@@ -249,9 +253,16 @@ def _cmd_problems(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(docs, indent=2, ensure_ascii=False))
         return EXIT_OK
+    rules = sorted({d["star_rule"] for d in docs if "star_rule" in d})
     for d in docs:
         print(f"{d['id']:<28} {d['statement']}")
         print(f"{'':<28} symbols: {', '.join(f'{k} ({v})' for k, v in d['symbols'].items())}")
+        if d.get("context"):
+            print(f"{'':<28} also from its forward: {', '.join(f'{k} ({v})' for k, v in d['context'].items())}")
+        if len(rules) > 1 and d.get("star_rule"):
+            print(f"{'':<28} {d['star_rule']}")
+    if len(rules) == 1:
+        print(f"\nIn every problem, {rules[0]}.")
     return EXIT_OK
 
 
@@ -320,6 +331,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
         raise UsageError(f"no problem {args.problem!r}; see 'gradproof problems'")
     with BoundedGrader(seconds) as grader:
         result = grader(args.problem, args.answer)
+    if args.reveal:
+        from verify.homework.problems import revealed
+
+        result.feedback = revealed(args.problem, result.verdict, result.feedback)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -329,8 +344,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
         if "row" in c:  # a numeric exercise's table
             print(f"  row {c['row']} ({c['label']}): expected {c['expected']}, yours {c['yours'] or 'nothing'}")
         else:
-            inputs = ", ".join(f"{k} = {v:g}" for k, v in c["inputs"].items())
-            print(f"  counterexample: at {inputs}: expected {c['expected']:g}, yours {c['yours']:g} (entry {c['entry']})")
+            from verify.homework.feedback import inputs_text
+
+            inputs = inputs_text(c["inputs"])
+            entry = f" (entry {c['entry']})" if c.get("entry") else ""
+            print(f"  counterexample: at {inputs}: expected {c['expected']:g}, yours {c['yours']:g}{entry}")
     return EXIT_OK
 
 
@@ -362,7 +380,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     warnings: list[str] = []
     try:
         if args.single:
-            document = grade_single(Path(args.single), out, seconds, warnings)
+            document = grade_single(Path(args.single), out, seconds, warnings, reveal=args.reveal)
             _warn(warnings)
             print(f"wrote {out / 'results.json'}: score {document['score']:g} of {len(document['tests'])}",
                   file=sys.stderr)
@@ -376,7 +394,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
                 graded = [g for _, g in book.grade(plan, Progress("grade"), seconds=seconds,
                                                    workers=args.workers or DEFAULT_WORKERS)]
             finally:  # also after Ctrl-C: the files show every answer committed so far
-                exported = book.export()
+                exported = book.export(reveal=args.reveal)
                 if args.report:
                     from .homework_report import write_pages
 

@@ -46,6 +46,27 @@ def _typeset(problem_id: str, text: str, verdict: str) -> str:
     return f'<div class="typed">{_h(text[:2000])}{"…" if len(text) > 2000 else ""}</div>'
 
 
+def _input(name: object, value: object) -> str:
+    """One input of a counterexample: ``K = `` and a number, a vector in brackets, or a matrix laid
+    out in rows (MathML), as the problem writes it; whatever else JSON holds, as escaped text.
+
+    >>> _input("d_k", 3)
+    'd_k = 3'
+    >>> "<mtable>" in _input("K", [[1, 2.5], [0, -1]]) and "<mn>2.5</mn>" in _input("K", [[1, 2.5], [0, -1]])
+    True
+    """
+    def number(v: object) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    if isinstance(value, list) and value and all(isinstance(r, list) and r and all(map(number, r)) for r in value):
+        rows = "".join("<mtr>" + "".join(f"<mtd><mn>{_h(f'{x:g}')}</mn></mtd>" for x in r) + "</mtr>" for r in value)
+        return (f'{_h(name)} = <math display="inline"><mrow><mo>[</mo><mtable>{rows}</mtable><mo>]</mo></mrow>'
+                "</math>")
+    if isinstance(value, list) and all(map(number, value)):
+        return f"{_h(name)} = ({', '.join(_h(f'{x:g}') for x in value)})"
+    return f"{_h(name)} = {_h(f'{value:g}' if number(value) else value)}"
+
+
 def _counterexample(raw: str) -> str:
     if not raw:
         return ""
@@ -56,7 +77,7 @@ def _counterexample(raw: str) -> str:
     if "row" in c:  # a numeric exercise's table
         return (f"<p><strong>First wrong row.</strong> Row {_h(c['row'])} ({_h(c.get('label', ''))}) should be "
                 f"<code>{_h(c.get('expected'))}</code>; your answer gives <code>{_h(c.get('yours') or '(nothing)')}</code>.</p>")
-    inputs = ", ".join(f"{_h(k)} = {_h(v)}" for k, v in c.get("inputs", {}).items())
+    inputs = ", ".join(_input(k, v) for k, v in c.get("inputs", {}).items())
     return (f"<p><strong>Counterexample.</strong> At {inputs or 'the inputs drawn'}: entry {_h(c.get('entry'))} "
             f"should be <code>{_h(c.get('expected'))}</code>; your answer gives <code>{_h(c.get('yours'))}</code>.</p>")
 

@@ -38,7 +38,7 @@ from .exports import (
     unescape,
     write_exports,
 )
-from .problems import PROBLEMS, Grade
+from .problems import PROBLEMS, Grade, revealed
 from .store import STORE_NAME, GradeStore, OutdirLock, Stored, answer_hash, fingerprint
 from .submissions import (
     MAX_ANSWER,
@@ -219,9 +219,13 @@ class Gradebook:
         assert self.store is not None
         return [{k: getattr(r, k) for k in FIELDS} for r in self.store.rows()]
 
-    def export(self) -> list[dict[str, object]]:
-        """Rebuild results.csv and the Gradescope files from the store; returns the rows exported."""
+    def export(self, reveal: bool = False) -> list[dict[str, object]]:
+        """Rebuild results.csv and the Gradescope files from the store; returns the rows exported.
+        ``reveal`` adds each problem's reference answer to the feedback of answers that are not
+        correct, in the exports only: the store keeps the feedback as graded."""
         rows = self.rows()
+        if reveal:
+            rows = [dict(r, feedback=revealed(str(r["problem"]), str(r["verdict"]), str(r["feedback"]))) for r in rows]
         write_exports(rows, self.out)
         return rows
 
@@ -336,7 +340,8 @@ def _legacy_rows(out: Path) -> list[Stored] | None:
     return rows
 
 
-def grade_single(path: Path, out: Path, seconds: float = DEFAULT_SECONDS, warnings: list[str] | None = None) -> dict:
+def grade_single(path: Path, out: Path, seconds: float = DEFAULT_SECONDS, warnings: list[str] | None = None,
+                 reveal: bool = False) -> dict:
     """One student's submission (CSV ``problem,answer``) to the ``results.json`` an autograder writes.
 
     Read as a class's file is (``read_single``): an unknown problem id, or a file without answers,
@@ -345,6 +350,9 @@ def grade_single(path: Path, out: Path, seconds: float = DEFAULT_SECONDS, warnin
     answers = read_single(path, warnings)
     with BoundedGrader(seconds) as grader:
         grades = [_blank_or_long(s.problem, s.answer) or grader(s.problem, s.answer) for s in answers]
+    if reveal:
+        for g in grades:
+            g.feedback = revealed(g.problem, g.verdict, g.feedback)
     document = gradescope_results([g.to_json() for g in grades])
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "results.json", (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))

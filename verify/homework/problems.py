@@ -617,9 +617,24 @@ def grade(problem_id: str, text: str, points: int = 6, seed: int = 0, seconds: f
             result = Grade(problem_id, "incorrect", CREDIT["star"], star_words(p.star), method=again.method)
     if result.verdict == "invalid":
         result.feedback = without_examples(result.feedback, [p.answer])
-    if reveal and p.answer:
-        result.feedback += f"; the gradient: {p.answer}"
+    if reveal:
+        result.feedback = revealed(problem_id, result.verdict, result.feedback)
     return result
+
+
+def revealed(problem_id: str, verdict: str, feedback: str) -> str:
+    """Feedback with the problem's reference answer at its end, for an answer that is not correct:
+    what ``--reveal`` shows (the key is never in feedback otherwise). A problem without a written
+    answer (a numeric table, a TOML problem without ``answer``) has nothing to reveal.
+
+    >>> revealed("kl.grad_q", "incorrect", "sign error")
+    'sign error; the gradient: -p_i/q_i'
+    >>> revealed("kl.grad_q", "correct", "correct: equal")
+    'correct: equal'
+    """
+    p = PROBLEMS.get(problem_id)
+    key = getattr(p, "answer", "") if isinstance(p, Problem) else ""
+    return f"{feedback}; the gradient: {key}" if key and verdict != "correct" else feedback
 
 
 def _star_matters(p: Problem, text: str) -> bool:
