@@ -94,6 +94,16 @@ Notation as people write it (issue 15), each read as written or refused with the
   ``√(x)``, ``\\sqrt d_k`` (one factor with its subscript); ``**``; ``np.exp``, ``torch.sqrt``;
   ``\\tanh^2(x)``; ``\\frac12``.
 
+- a where (or with) clause after the answer defines the student's own names: ``s_i - y_i, where
+  s_i = \\frac{e^{z_i}}{\\sum_j e^{z_j}}`` (substituted at the indices written; a definition counts as
+  big as its value; a stated fact such as ``f'(net_k) = ...`` defines nothing).
+- NumPy's conventions where the answer shows them: an answer that writes ``@`` reads ``*`` between
+  matrices as the elementwise product; ``1 - O``, ``p / q``, ``log(p)``, ``mean(v)`` of vectors
+  (never of square matrices, where ``1 - A`` could be ``I - A``) entry by entry; ``mean_j f(j)``; a
+  row sum broadcast along the other side's rows (FlashAttention's ``dP - rowsum(dO ⊙ O)``).
+- refused, naming the construct: a superscript in brackets (``x^{(2)}``, a layer's label, not a
+  power), ``\\mathbf{1}`` alone (a vector of ones), ``f'`` where the problem has no activation.
+
 An unknown symbol that differs from a known one only in case or a decoration gets "did you mean
 T_k?".
 
