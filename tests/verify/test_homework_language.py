@@ -51,7 +51,7 @@ def test_equivalent_spellings_read_alike(words: Vocabulary, forms: list[str]) ->
 
 @pytest.mark.parametrize(("text", "words", "reason"), [
     ("A G^T", ATT, "the inner sizes"),
-    ("p_k - y_i", CE, "unknown index 'k'"),
+    ("p_k - y_i", CE, "index k is not summed over"),
     ("w_k - 1", BP, "w takes 2 indexes"),
     ("q_i", CE, "unknown symbol 'q_i'"),
     ("A^2", ATT, "powers of matrices"),

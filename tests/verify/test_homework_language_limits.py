@@ -174,7 +174,7 @@ def test_bounds_are_a_sum_in_the_size_symbols_that_a_grader_substitutes() -> Non
     (r"\sum_{k=1}^{m} y_k", CE, "unknown 'm' in the bounds"),
     (r"\sum_{k=1}^{n/2} y_k", CE, "cannot read the bound"),
     (r"\sum_{k<3} y_k", CE, "cannot read the sum's subscript"),
-    (r"\sum_{q=1}^{n} p_i", CE, "cannot sum over 'q'"),
+    (r"\sum_{p=1}^{n} p_i", CE, "cannot sum over 'p'"),
     (r"\sum_{k \neq k} y_k", CE, "except k"),
     (r"\sum_{k \neq j} delta_k", BP, "needs another index that counts like k"),
     (r"\sum_{k \neq i}^{n-1} y_k", CE, "over the whole range"),

@@ -170,6 +170,9 @@ RIGHT_AND_WRONG = [
     ("bp.delta_output_sigmoid", r"(T_k - y_k) y_k (1 - y_k) where y_k = O_k", r"(T_k - y_k) y_k where y_k = O_k"),
     # a label before the answer, a layer's label on the left-hand side, ½
     ("softmax_ce.grad_z", r"Answer: $p_i - y_i$", r"Answer: $p_i y_i$"),
+    # a summation letter of the student's own where all of the problem's indices share one range
+    ("softmax_ce.grad_z", r"p_i \sum_a y_a - y_i", r"p_i \sum_a y_i - y_i"),
+    ("pooling.grad_max", r"g [x_i = \max_a x_a]", r"g [x_i = \min_a x_a]"),
     # LaTeX ends a command's name where its letters end: d\sigma is d sigma, g_j\hat{x}_j two factors
     ("layernorm.grad_x", (r"\frac{1}{d\sigma}\left(d\,\gamma_i g_i - \sum_{j=1}^{d} \gamma_j g_j - \hat{x}_i \sum_{j=1}^{d}"
      r" \gamma_j g_j\hat{x}_j\right)"), r"\frac{1}{d\sigma}\left(d\,\gamma_i g_i - \sum_{j=1}^{d} \gamma_j g_j\right)"),
@@ -298,6 +301,13 @@ def test_a_bracketed_superscript_is_a_label_not_a_power() -> None:
     assert "labels a layer" in _refused(r"p_i^{(2)} - y_i", CE)
     assert "labels a layer" in _refused(r"p_i^{[l]} - y_i", CE)
     assert parse(r"p_i^{2} - y_i", CE) == p[i] ** 2 - y[i]
+
+
+def test_a_letter_of_the_students_own_must_be_bound() -> None:
+    assert "index a is not summed over" in _refused("p_a - y_a", CE)
+    assert "unknown index 'n'" in _refused("p_n", CE)  # a size is no index
+    two = Vocabulary(indexed={"w": 2}, indices={"k": "O", "j": "H"})
+    assert "unknown index 'a'" in _refused(r"\sum_a w_{aj}", two)  # which range? refused
 
 
 def test_where_clauses_are_bounded_and_need_index_letters() -> None:

@@ -453,10 +453,10 @@ class Vocabulary:
         parts = _subscript_parts(subscript)
         if len(parts) != indexed[base]:
             raise InvalidAnswer(f"{base} takes {indexed[base]} index{'es' if indexed[base] != 1 else ''}; got {name!r}")
-        indices = dict(self.indices)
+        indices = self.ranges()  # the problem's letters first, then any the student may bind by a sum
         args = []
         for part in parts:
-            args.append(self._index(part, name, indices))
+            args.append(self._index(part, name, indices, len(dict(self.indices))))
         if base not in self._bases:
             self._bases[base] = sp.IndexedBase(base, real=True)
         return self._bases[base][tuple(args)]
@@ -477,7 +477,7 @@ class Vocabulary:
         parts = _subscript_parts(subscript)
         if len(parts) != len(params):
             raise InvalidAnswer(f"{base} is defined with {len(params)} index(es); got {name!r}")
-        values = [self._index(part, name, dict(self.indices)) for part in parts]
+        values = [self._index(part, name, self.ranges()) for part in parts]
         return value.subs(dict(zip(params, values, strict=True)), simultaneous=True)
 
     def _kronecker(self, name: str, subscript: str) -> sp.Expr:
@@ -485,7 +485,7 @@ class Vocabulary:
         parts = letters.split(",") if "," in letters else re.findall(r"[A-Za-z0-9]'?", letters)
         if len(parts) != 2 or "".join(parts) != letters.replace(",", ""):
             raise InvalidAnswer(f"{name!r}: the Kronecker delta takes two indices, as in delta_{{ij}}")
-        i, j = (self._index(part, name, dict(self.indices)) for part in parts)
+        i, j = (self._index(part, name, self.ranges()) for part in parts)
         return sp.KroneckerDelta(i, j)
 
     def _unknown(self, name: str) -> str:
@@ -507,7 +507,7 @@ class Vocabulary:
         return f"unknown symbol {name!r}; {hint}{'This' if hint else 'this'} problem uses {self.known()}"
 
     @staticmethod
-    def _index(part: str, name: str, indices: Mapping[str, str]) -> sp.Expr:
+    def _index(part: str, name: str, indices: Mapping[str, str], shown_count: int = 0) -> sp.Expr:
         """One subscript: a number, an index, a primed index (j', a fresh index with j's range), or a
         sum of them like ``i+u-1`` (read here, never evaluated)."""
         terms = re.findall(r"([+-]?)([A-Za-z]+'?|\d+)", part)
@@ -520,12 +520,29 @@ class Vocabulary:
             elif term.rstrip("'") in indices:
                 value = _index_symbol(term)
             else:
-                raise InvalidAnswer(f"unknown index {term!r} in {name!r}; indices here: {', '.join(indices) or 'none'}")
+                shown = ", ".join(list(indices)[:shown_count] if shown_count else indices) or "none"
+                raise InvalidAnswer(f"unknown index {term!r} in {name!r}; indices here: {shown}")
             total += -value if sign == "-" else value
         return total
 
-    def index_bound(self, index: str) -> sp.Symbol:
+    def ranges(self) -> dict[str, str]:
+        """Each index letter -> the size it runs to: the problem's, and, where all of them run to one
+        size, any other lower-case letter that names nothing here (``\\sum_a p_a``: a letter of the
+        student's own, bound by a sum; ``parse`` refuses it left free).
+
+        >>> sorted(Vocabulary(indexed={"p": 1}, indices={"i": "n"}).ranges().items())[:2]
+        [('a', 'n'), ('b', 'n')]
+        """
         indices = dict(self.indices)
+        if len(set(indices.values())) != 1:
+            return indices
+        size = next(iter(indices.values()))
+        taken = {*dict(self.scalars), *dict(self.matrices), *dict(self.indexed), *dict(self.vectors), "e", size,
+                 *(name.partition("_")[0] for name in dict(self.scalars))}
+        return {**indices, **{c: size for c in "abcdefghijklmnopqrstuvwxyz" if c not in taken and c not in indices}}
+
+    def index_bound(self, index: str) -> sp.Symbol:
+        indices = self.ranges()
         index = index.rstrip("'")  # j' counts like j
         if index not in indices:
             raise InvalidAnswer(f"cannot sum over {index!r}; indices here: {', '.join(indices) or 'none'}")
@@ -1462,6 +1479,10 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
     result, builder = _built(tree, replace(words, _defined=defined) if defined else words)
     if result.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
         raise InvalidAnswer("the answer is undefined (a division by zero, or the log of 0)")
+    adopted = sorted(s.name for s in getattr(result, "free_symbols", ()) if isinstance(s, sp.Symbol)
+                     and s.name in words.ranges() and s.name not in dict(words.indices))
+    if adopted:  # \sum_a binds a letter of the student's own; left free it means nothing here
+        raise InvalidAnswer(f"the index {adopted[0]} is not summed over; indices here: {', '.join(dict(words.indices))}")
     primed = sorted(s.name for s in getattr(result, "free_symbols", ()) if s.name.endswith("prime"))
     if primed:  # j' is a fresh index only where a sum or max binds it
         raise InvalidAnswer(f"the index {primed[0].removesuffix('prime')}' is not summed over; write \\sum_{{"
