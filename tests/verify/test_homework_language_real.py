@@ -337,6 +337,13 @@ def test_f_is_the_activation_where_the_problem_says_so() -> None:
     assert sp.simplify(parse(r"\tanh'(net_k)", words) - (1 - sp.tanh(net) ** 2)) == 0
 
 
+def test_a_linear_units_activation_is_the_identity() -> None:
+    words = Vocabulary(indexed={"net": 1, "T": 1, "O": 1}, indices={"k": "n"}, activation="identity")
+    T, O, net = (sp.IndexedBase(s, real=True) for s in ("T", "O", "net"))
+    assert parse("(T_k - O_k) f'(net_k)", words) == T[k] - O[k]
+    assert parse("f(net_k)", words) == net[k]
+
+
 def test_applications_read_the_forwards_result() -> None:
     assert parse(r"\mathrm{softmax}(\mathbf{z})_i", CE) == p[i]
     assert parse("softmax(z)", CE) == sp.MatrixSymbol("p", sp.Symbol("n"), 1)

@@ -621,6 +621,7 @@ def _sigmoid(x: sp.Expr) -> sp.Expr:
 
 
 _FUNCTIONS = {
+    "identity": lambda x: x,  # a linear unit's activation (Vocabulary.activation = "identity"): f(x) = x, f'(x) = 1
     "exp": sp.exp, "log": sp.log, "ln": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "sigmoid": _sigmoid,
     "sigma": _sigmoid, "relu": lambda x: sp.Max(0, x),
 }
@@ -756,7 +757,7 @@ class _ArgExtremum:
 _DERIVATIVES: dict[str, Callable[[sp.Expr], sp.Expr]] = {
     "sigma": lambda x: _sigmoid(x) * (1 - _sigmoid(x)), "sigmoid": lambda x: _sigmoid(x) * (1 - _sigmoid(x)),
     "tanh": lambda x: 1 - sp.tanh(x) ** 2, "exp": sp.exp, "log": lambda x: 1 / x, "ln": lambda x: 1 / x,
-    "relu": lambda x: sp.Piecewise((1, x > 0), (0, True)),
+    "relu": lambda x: sp.Piecewise((1, x > 0), (0, True)), "identity": lambda x: sp.Integer(1),
 }
 _RELATIONS: dict[str, Callable[[sp.Expr, sp.Expr], sp.Basic]] = {
     "<": sp.Lt, ">": sp.Gt, "<=": sp.Le, ">=": sp.Ge, "!=": sp.Ne,
