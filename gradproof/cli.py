@@ -334,7 +334,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if args.reveal:
         from verify.homework.problems import revealed
 
-        result.feedback = revealed(args.problem, result.verdict, result.feedback)
+        result.feedback = revealed(args.problem, result.feedback)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         return EXIT_OK

@@ -1,4 +1,4 @@
-"""--reveal: the key is in feedback only when the instructor asks, on the command line, in a class's
+"""--reveal: the key is in feedback only when the instructor asks (then for every answer), on the command line, in a class's
 exports and pages, and in an autograder's results.json; the store keeps the feedback as graded."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ def test_check_shows_the_key_only_with_reveal(capsys: pytest.CaptureFixture[str]
     assert hidden.startswith("incorrect") and KEY not in hidden and "the gradient:" not in hidden
     assert main(["check", "kl.grad_q", "p_i/q_i", "--reveal"]) == 0
     assert f"; the gradient: {KEY}" in capsys.readouterr().out
-    assert main(["check", "kl.grad_q", KEY, "--reveal"]) == 0  # a right answer needs no key
-    assert "the gradient:" not in capsys.readouterr().out
+    assert main(["check", "kl.grad_q", KEY, "--reveal"]) == 0  # a right answer is shown the key too, asked for
+    assert capsys.readouterr().out.startswith("correct") and KEY
 
 
 def test_grade_reveals_in_the_exports_but_the_store_keeps_what_was_graded(tmp_path: Path) -> None:
@@ -33,7 +33,7 @@ def test_grade_reveals_in_the_exports_but_the_store_keeps_what_was_graded(tmp_pa
     assert main(["grade", "lecture", str(tmp_path / "class.csv"), "-o", str(out), "--workers", "1", "--reveal",
                  "--report", str(tmp_path / "pages")]) == 0
     results = (out / "results.csv").read_text()
-    assert f"; the gradient: {KEY}" in results and results.count("the gradient:") == 1  # ann's only
+    assert f"; the gradient: {KEY}" in results and results.count("the gradient:") == 2  # ann's and bob's
     ann = json.loads(next((out / "gradescope").glob("ann/results.json")).read_text())
     assert ann["tests"][0]["output"].endswith(f"the gradient: {KEY}")
     assert "the gradient:" in (tmp_path / "pages" / "ann.html").read_text()

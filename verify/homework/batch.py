@@ -225,7 +225,7 @@ class Gradebook:
         correct, in the exports only: the store keeps the feedback as graded."""
         rows = self.rows()
         if reveal:
-            rows = [dict(r, feedback=revealed(str(r["problem"]), str(r["verdict"]), str(r["feedback"]))) for r in rows]
+            rows = [dict(r, feedback=revealed(str(r["problem"]), str(r["feedback"]))) for r in rows]
         write_exports(rows, self.out)
         return rows
 
@@ -352,7 +352,7 @@ def grade_single(path: Path, out: Path, seconds: float = DEFAULT_SECONDS, warnin
         grades = [_blank_or_long(s.problem, s.answer) or grader(s.problem, s.answer) for s in answers]
     if reveal:
         for g in grades:
-            g.feedback = revealed(g.problem, g.verdict, g.feedback)
+            g.feedback = revealed(g.problem, g.feedback)
     document = gradescope_results([g.to_json() for g in grades])
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "results.json", (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))

@@ -154,7 +154,8 @@ FORWARD: dict[str, Forward] = {
     "perceptron": Forward({"d": Use("scalar", "d", meaning="net input d = w . x + b")}),
     "bp:delta_output_sigmoid": Forward({"net": Use("indexed", _net("netk", "O"), meaning="net input net_k of output k")},
                                        activation="sigma"),
-    "bp:delta_output_linear": Forward({"net": Use("indexed", _net("netk", "O"), meaning="net input net_k = O_k")}),
+    "bp:delta_output_linear": Forward({"net": Use("indexed", _net("netk", "O"), meaning="net input net_k = O_k")},
+                                      activation="identity"),
     "bp:delta_hidden": Forward({
         "net": Use("indexed", _net("netj", "H"), meaning="net input net_j of hidden unit j"),
         "O": Use("indexed", _output_from_hidden, meaning="output O_k"), "T": Use("indexed", "T", meaning="target T_k"),

@@ -207,7 +207,8 @@ _DECORATED = re.compile(r"\\(" + "|".join(_DECORATIONS) + r")\s*(?:\{\s*([A-Za-z
 _COMBINING = {"\u0302": "hat", "\u0304": "bar", "\u0305": "bar", "\u0303": "tilde"}
 # An indicator: \mathbb{1}, \mathbf{1}, \mathbb{I}, 𝟙 before its condition's bracket; 1[...] too, but not
 # x_1[...] or 21[...] (a 1 that belongs to a name or a number).
-_INDICATOR = re.compile(r"(?:\\math(?:bb|bf)\s*(?:\{\s*[1I]\s*\}|\s+[1I])|\\(?:boldsymbol|bm)\s*\{\s*1\s*\}|𝟙"
+# A bold I is a symbol (the inputs I_i of BP), only a blackboard I is an indicator.
+_INDICATOR = re.compile(r"(?:\\mathbb\s*(?:\{\s*[1I]\s*\}|\s+[1I])|\\(?:mathbf|boldsymbol|bm)\s*(?:\{\s*1\s*\}|\s+1)|𝟙"
                         r"|(?<![\w.])1(?=\s*(?:\[|\\\{)))\s*_?\s*(?=\[|\\\{|\{|\()")
 _SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉ᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ", "0123456789ijklmnoprstuvx"))
 _SUBSCRIPTED = re.compile(r"([A-Za-z][\u0302-\u0305]?)([" + "".join(_SUBSCRIPTS) + "]+)")
@@ -1426,9 +1427,21 @@ def star_matters(text: str, words: Vocabulary) -> bool:
     return False
 
 
-def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
+def numpy_words(text: str, words: Vocabulary) -> Vocabulary:
+    """The vocabulary an answer is read with: one that writes ``@`` for the matrix product and also
+    ``*`` is NumPy code (``X.T @ (G * S)``), whose ``*`` is the elementwise product whatever the
+    problem's rule.
+
+    >>> numpy_words("X.T @ (G * S)", Vocabulary()).star, numpy_words("X^T (G * S)", Vocabulary()).star
+    ('elementwise', 'product')
+    """
     if "@" in text and "*" in text.replace("**", "") and words.star == "product":
-        words = replace(words, star="elementwise")  # X.T @ (G * S): who writes @ for the product writes * for NumPy's
+        return replace(words, star="elementwise")
+    return words
+
+
+def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
+    words = numpy_words(text, words)
     normal = _shadow(normalise(text), words)
     if not normal:
         raise InvalidAnswer("the answer is empty")

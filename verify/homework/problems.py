@@ -128,7 +128,8 @@ class Problem:
 
 # How * between two matrices reads, in the words `gradproof problems` and feedback use.
 STAR_RULES = {"product": "* between two matrices is the matrix product (as in mathematics); write ⊙ or .* for the "
-                         "elementwise product",
+                         "elementwise product. An answer that writes @ for the matrix product is read as NumPy code: "
+                         "its * is the elementwise product",
               "elementwise": "* between two matrices is the elementwise product (as in NumPy); write @ for the "
                              "matrix product"}
 
@@ -424,23 +425,26 @@ def _wholes(p: Problem, values: Mapping[str, Any]) -> dict[sp.MatrixSymbol, sp.I
     return out
 
 
-def _explicit(expression: sp.Basic, wholes: Mapping[sp.MatrixSymbol, sp.ImmutableMatrix]) -> sp.Matrix:
+def _explicit(expression: sp.Basic, wholes: Mapping[sp.MatrixSymbol, sp.ImmutableMatrix],
+              scalar: Callable[[sp.Expr], sp.Expr] | None = None) -> sp.Matrix:
     """A matrix expression written out with the symbols' values, bottom-up by explicit arithmetic:
     SymPy's own ``doit`` writes a product's entries as Sums and evaluates them through ``apart``
-    (seconds for attention's A dS K at n = 3), where a plain product takes milliseconds.
+    (seconds for attention's A dS K at n = 3), where a plain product takes milliseconds. A scalar
+    part (a sum over an index, an entry p_i) is written out by ``scalar`` where one is given.
 
     >>> A, B = sp.MatrixSymbol("A", 2, 2), sp.MatrixSymbol("B", 2, 2)
     >>> x = sp.Symbol("x")
     >>> _explicit(x * A.T * B + sp.HadamardProduct(A, B), {A: sp.ImmutableMatrix([[1, 2], [3, 4]]), B: sp.eye(2)}).tolist()
     [[x + 1, 3*x], [2*x, 4*x + 4]]
     """
-    if not getattr(expression, "is_Matrix", False):
-        return expression.xreplace(wholes).doit() if expression.has(*wholes) else expression  # a scalar factor
+    if not getattr(expression, "is_Matrix", False):  # a scalar factor: 1/sum_j exp(z_j), alpha
+        expression = scalar(expression) if scalar is not None else expression
+        return expression.xreplace(wholes).doit() if expression.has(*wholes) else expression
     if isinstance(expression, sp.MatrixSymbol):
         return sp.Matrix(wholes[expression]) if expression in wholes else sp.Matrix(expression.as_explicit())
     if isinstance(expression, sp.MatrixBase):
         return sp.Matrix(expression)
-    parts = [_explicit(a, wholes) for a in expression.args]
+    parts = [_explicit(a, wholes, scalar) for a in expression.args]
     if isinstance(expression, sp.MatAdd):
         total = parts[0]
         for part in parts[1:]:
@@ -517,21 +521,11 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], values:
     bounds = {sp.Symbol(size, integer=True, positive=True): sp.Integer(sizes[size]) for size in set(p.indices.values())}
     by_entry = not p.index and p.entries and not getattr(answer, "is_Matrix", False) and bool(
         {s.name for s in answer.free_symbols} & set(p.entries.split()))
-    if (not p.index and not by_entry) or getattr(answer, "is_Matrix", False):
-        if getattr(answer, "is_Matrix", False):
-            whole = _explicit(answer, _wholes(p, values))
-            if len(p.index.split()) == 1 and whole.rows == 1 and whole.cols > 1:
-                return whole.T  # dL/dz_i for every i, as a row: a vector's layout is a convention, not an error
-            return whole
-        replaced = answer.xreplace(_wholes(p, values)).doit()
-        return sp.Matrix(replaced) if getattr(replaced, "is_Matrix", False) else sp.Matrix([[replaced]])
-
-    free = p.index.split() or p.entries.split()
     symbols = p.symbols()
 
-    def entry(*at_indices: int) -> sp.Expr:
-        at = answer.xreplace({**{sp.Symbol(f, integer=True, positive=True): sp.Integer(k) for f, k in zip(free, at_indices)},
-                              **bounds})
+    def written(at: sp.Expr) -> sp.Expr:
+        """A scalar with its sizes, sums and entries (p_i, w_kj at numbers) written out."""
+        at = at.xreplace(bounds)
         if at.has(*_UNEVALUATED):
             at = at.doit()
         entries = {}
@@ -545,12 +539,34 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], values:
             entries[indexed] = vector[tuple(position) if len(shape) > 1 else position[0]]
         return at.xreplace(entries)
 
+    if (not p.index and not by_entry) or getattr(answer, "is_Matrix", False):
+        if getattr(answer, "is_Matrix", False):
+            # a vector form may hold sums over entries (exp(z) / sum_j exp(z_j)): written out like an entry's
+            whole = _explicit(_ranged(p, answer, sizes, values, bounds), _wholes(p, values), written)
+            if len(p.index.split()) == 1 and whole.rows == 1 and whole.cols > 1:
+                return whole.T  # dL/dz_i for every i, as a row: a vector's layout is a convention, not an error
+            return whole
+        replaced = answer.xreplace(_wholes(p, values)).doit()
+        return sp.Matrix(replaced) if getattr(replaced, "is_Matrix", False) else sp.Matrix([[replaced]])
+
+    free = p.index.split() or p.entries.split()
+
+    def entry(*at_indices: int) -> sp.Expr:
+        return written(answer.xreplace({sp.Symbol(f, integer=True, positive=True): sp.Integer(k)
+                                        for f, k in zip(free, at_indices)}))
+
     for summed in answer.atoms(sp.Sum):
         bound_here = [str(limit[0]) for limit in summed.limits if str(limit[0]) in free]
         if bound_here:
             raise InvalidAnswer(f"the answer sums over {bound_here[0]}, its free index; sum over another, e.g. sum_k")
     answer = _ranged(p, answer, sizes, values, bounds)
     unbound = sorted({s.name for s in answer.free_symbols if s.name in p.indices} - set(free))
+    used = {s.name for s in answer.free_symbols}
+    if len(free) == 1 and len(unbound) == 1 and free[0] not in used and p.indices[unbound[0]] == p.indices[free[0]]:
+        # dL/dz_j = p_j - y_j: the free index under another letter of its range is the same gradient
+        answer = answer.xreplace({sp.Symbol(unbound[0], integer=True, positive=True):
+                                  sp.Symbol(free[0], integer=True, positive=True)})
+        unbound = []
     if unbound:  # free_symbols leaves out the indices a sum binds
         raise InvalidAnswer(f"the index {unbound[0]} is not summed over; the answer may use only {' and '.join(free)} freely")
     rows = int(sizes[p.indices[free[0]]])
@@ -618,23 +634,24 @@ def grade(problem_id: str, text: str, points: int = 6, seed: int = 0, seconds: f
     if result.verdict == "invalid":
         result.feedback = without_examples(result.feedback, [p.answer])
     if reveal:
-        result.feedback = revealed(problem_id, result.verdict, result.feedback)
+        result.feedback = revealed(problem_id, result.feedback)
     return result
 
 
-def revealed(problem_id: str, verdict: str, feedback: str) -> str:
-    """Feedback with the problem's reference answer at its end, for an answer that is not correct:
-    what ``--reveal`` shows (the key is never in feedback otherwise). A problem without a written
-    answer (a numeric table, a TOML problem without ``answer``) has nothing to reveal.
+def revealed(problem_id: str, feedback: str) -> str:
+    """Feedback with the problem's reference answer at its end: what ``--reveal`` shows (the key is
+    never in feedback otherwise), to a right answer too, which may see another way to write it. A
+    problem without a written answer (a numeric table, a TOML problem without ``answer``) has
+    nothing to reveal.
 
-    >>> revealed("kl.grad_q", "incorrect", "sign error")
+    >>> revealed("kl.grad_q", "sign error")
     'sign error; the gradient: -p_i/q_i'
-    >>> revealed("kl.grad_q", "correct", "correct: equal")
-    'correct: equal'
+    >>> revealed("perceptron.table_and", "row 2 is wrong")
+    'row 2 is wrong'
     """
     p = PROBLEMS.get(problem_id)
     key = getattr(p, "answer", "") if isinstance(p, Problem) else ""
-    return f"{feedback}; the gradient: {key}" if key and verdict != "correct" else feedback
+    return f"{feedback}; the gradient: {key}" if key else feedback
 
 
 def _star_matters(p: Problem, text: str) -> bool:

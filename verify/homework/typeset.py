@@ -52,6 +52,7 @@ from .language import (
     _parser,
     _shadow,
     normalise,
+    numpy_words,
 )
 
 __all__ = ["RULES", "typeset", "typeset_math", "typeset_mathml"]
@@ -78,6 +79,7 @@ class Printed:
 class _Context:
     text: str  # the normalised text the tree was read from: positions index into it
     words: Vocabulary
+    numpy: bool = False  # the answer writes @ and *, so its * was read as NumPy's elementwise product
 
 
 _Printer = Callable[[Tree, list[Printed], _Context], Printed]
@@ -274,7 +276,11 @@ def _matmul(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
 
 
 def _mul(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
-    """``*``: a centred dot, or an asterisk where the problem reads ``*`` between matrices as NumPy does."""
+    r"""``*``: a centred dot; an asterisk where the problem reads ``*`` between matrices as NumPy does;
+    ``\odot`` where the answer itself is NumPy code (it writes ``@``): the printed LaTeX has no ``@``
+    left to tell, so the mark says what was read."""
+    if ctx.numpy:
+        return _infix(r"\odot", "<mo>⊙</mo>", PRODUCT, SIGNED, PRODUCT)(node, kids, ctx)
     if ctx.words.star == "elementwise":
         return _infix(r"\ast", "<mo>∗</mo>", PRODUCT, SIGNED, PRODUCT)(node, kids, ctx)
     return _infix(r"\cdot", "<mo>⋅</mo>", PRODUCT, SIGNED, PRODUCT)(node, kids, ctx)
@@ -619,6 +625,38 @@ def _forall(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
     return Printed(" ".join(latex), _row(*mathml), SUM)
 
 
+def _word(word: str) -> tuple[str, str]:
+    """A word the grammar reads (where, if, else) as LaTeX text that reads back as that word."""
+    latex = rf"\text{{ {word} }}" if _reads_as(rf"\text{{ {word} }}") == word else f" {word} "
+    return latex, f"<mtext>&#xA0;{_esc(word)}&#xA0;</mtext>"
+
+
+def _where(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    r"""``s_i - y_i, \text{ where } s_i = ...``: the answer, then the names it defines."""
+    parts = _trees(node, kids, len(kids))
+    if len(parts) < 2:
+        raise _Unexpected("where")
+    word = _word("where")
+    return Printed(f"{parts[0].latex},{word[0]}" + ", ".join(d.latex for d in parts[1:]),
+                   _row(parts[0].mathml, "<mo>,</mo>", word[1], *[d.mathml for d in parts[1:]]), SUM)
+
+
+def _ternary(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    r"""``g \text{ if } x_i = \max_j x_j \text{ else } 0``, as Python writes a choice."""
+    value, condition, other = _trees(node, kids, 3)
+    when, otherwise = _word("if"), _word(_token(node, len(node.children) - 2))
+    return Printed(f"{value.latex}{when[0]}{condition.latex}{otherwise[0]}{other.latex}",
+                   _row(value.mathml, when[1], condition.mathml, otherwise[1], other.mathml), SUM)
+
+
+def _frac_entry(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    r"""``\frac{dL}{dz}_i`` on a left-hand side: the fraction with its subscript."""
+    a, b = _trees(node, kids, 2)
+    sub_latex, sub_mathml = _plain(_token(node, len(node.children) - 1).removeprefix("_").strip("{}"))
+    return Printed(rf"\frac{{{a.latex}}}{{{b.latex}}}_{{{sub_latex}}}",
+                   f"<msub><mfrac>{_row(a.mathml)}{_row(b.mathml)}</mfrac>{sub_mathml}</msub>")
+
+
 # The table: one printer per rule of answer.lark. A rule missing here prints as its source text.
 RULES: Mapping[str, _Printer] = {
     "name": _name,
@@ -658,6 +696,10 @@ RULES: Mapping[str, _Printer] = {
     "entry_of": _entry_of,
     "for_each": _for_each,
     "forall": _forall,
+    "where": _where,
+    "definition": _chain,
+    "ternary": _ternary,
+    "frac_entry": _frac_entry,
 }
 # Rules whose own syntax puts one pair of brackets around each sub-tree: f(x)'s and 1[x > 0]'s are
 # not the student's extra brackets.
@@ -753,7 +795,7 @@ def _printed(text: str, words: Vocabulary) -> Printed:
         tree = _parser().parse(normal)
     except Exception as error:  # lark's errors; language.parse words them for the student
         raise InvalidAnswer("cannot read the answer") from error
-    ctx = _Context(normal, words)
+    ctx = _Context(normal, words, numpy_words(text, words) != words)
     whole = (0, len(normal))
     done: dict[int, Printed] = {}
     stack: list[tuple[Tree, bool]] = [(tree, False)]
