@@ -41,13 +41,32 @@ def _names(latex: str, p: Problem) -> str:
     return latex
 
 
+def _brackets(latex: str, opening: str, closing: str) -> str:
+    """Grouping brackets (not a function's: \\log\\left( stays) as ``opening`` ... ``closing``."""
+    out, kept, n = [], [], 0
+    while n < len(latex):
+        if latex.startswith(r"\left(", n):
+            grouping = n == 0 or not (latex[n - 1].isalpha() or latex[n - 1] == "}")
+            kept.append(grouping)
+            out.append(opening if grouping else r"\left(")
+            n += len(r"\left(")
+        elif latex.startswith(r"\right)", n):
+            out.append(closing if kept.pop() else r"\right)")
+            n += len(r"\right)")
+        else:
+            out.append(latex[n])
+            n += 1
+    return "".join(out)
+
+
 # Spellings, each a rewrite of the printed LaTeX that keeps its meaning; grouped so that a draw
 # takes at most one of each group (two bracket styles at once are one style).
 BRACKETS: dict[str, Spelling] = {
     "\\left( \\right)": lambda s, p: s,
     "( )": lambda s, p: s.replace(r"\left(", "(").replace(r"\right)", ")"),
-    "[ ]": lambda s, p: s.replace(r"\left(", r"\left[").replace(r"\right)", r"\right]"),
-    "\\bigl( \\bigr)": lambda s, p: s.replace(r"\left(", r"\bigl(").replace(r"\right)", r"\bigr)"),
+    "[ ]": lambda s, p: _brackets(s, "[", "]"),
+    "\\left[ \\right]": lambda s, p: _brackets(s, r"\left[", r"\right]"),
+    "\\bigl( \\bigr)": lambda s, p: _brackets(s, r"\bigl(", r"\bigr)"),
 }
 SUMS: dict[str, Spelling] = {
     "\\sum": lambda s, p: s,
@@ -140,7 +159,8 @@ def test_the_spellings_are_what_people_write() -> None:
     latex = _key_latex("bp.delta_hidden")
     assert SUMS["Σ"](latex, p).count("Σ") == 1 and r"\sum" not in SUMS["Σ"](latex, p)
     assert r"\boldsymbol{\delta}_{k}" in _names(latex, p) and r"\mathbf{w}_{kj}" in _names(latex, p)
-    assert BRACKETS["[ ]"](latex, p).startswith(r"H_{j} \left[1 - H_{j}\right]")
+    assert BRACKETS["\\left[ \\right]"](latex, p).startswith(r"H_{j} \left[1 - H_{j}\right]")
+    assert BRACKETS["[ ]"](r"\log\left(\left(a\right) b\right)", p) == r"\log\left([a] b\right)"
     v = _key_latex("attention.grad_V")
     assert TRANSPOSES["prime"](v, PROBLEMS["attention.grad_V"]) == "A' G"
     assert MUTATIONS["a transpose dropped"]("A' G") == "A G" and _flip_first_sign("X_{i+u-1} - y") == "X_{i+u-1} + y"
