@@ -5,7 +5,7 @@ The key is each problem's reference answer (``Problem.answer``, plain text). Its
 typeset.py prints from the parse tree; the other notations are spellings of that LaTeX that
 people write (Σ for \\sum, \\displaystyle\\sum\\limits, square or \\big brackets, \\mathbf and
 \\boldsymbol around names, \\intercal or \\mathsf T or a prime for a transpose, \\cdot for a product,
-a left-hand side or an arrow, $...$ around it all). Hypothesis draws a combination of them for
+a left-hand side or an arrow, $...$ around it all, Unicode ⊙ δ √ x̂ for the commands). Hypothesis draws a combination of them for
 each problem; each combination must grade ``correct``. Then it draws a mutation (minus the answer,
 twice it, half of it, a sign inside it flipped, a transpose dropped) and the mutated answer, in the
 same notation, must not grade ``correct``.
@@ -81,6 +81,13 @@ TRANSPOSES: dict[str, Spelling] = {
     "prime": lambda s, p: re.sub(r"(?<![A-Za-z_])([A-Z])\^\{\\top\}", r"\1'", s),  # A' G: on a bare matrix name
 }
 NAMES: dict[str, Spelling] = {"plain": lambda s, p: s, "bold": _names}
+_UNICODE = {r"\odot": "⊙", r"\cdot": "·", r"\delta": "δ", r"\alpha": "α", r"\eta": "η", r"\gamma": "γ",
+            r"\sigma": "σ", r"\hat{x}": "x̂", r"\sqrt": "√"}
+SYMBOLS: dict[str, Spelling] = {
+    "LaTeX commands": lambda s, p: s,
+    "Unicode": lambda s, p: re.sub("|".join(re.escape(c) + r"(?![A-Za-z])" for c in _UNICODE),
+                                   lambda m: _UNICODE[m.group(0)], s),
+}
 FRAMES: dict[str, Spelling] = {
     "none": lambda s, p: s,
     "\\frac{\\partial L}{\\partial x} =": lambda s, p: r"\frac{\partial L}{\partial \theta} = " + s,
@@ -88,7 +95,7 @@ FRAMES: dict[str, Spelling] = {
     "$ $": lambda s, p: f"${s}$",
     "$$ = $$": lambda s, p: rf"$$\nabla_\theta L = {s}$$",
 }
-GROUPS = (BRACKETS, SUMS, TRANSPOSES, NAMES, FRAMES)
+GROUPS = (BRACKETS, SUMS, TRANSPOSES, NAMES, FRAMES, SYMBOLS)
 
 
 def _key_latex(pid: str) -> str:
@@ -163,4 +170,6 @@ def test_the_spellings_are_what_people_write() -> None:
     assert BRACKETS["[ ]"](r"\log\left(\left(a\right) b\right)", p) == r"\log\left([a] b\right)"
     v = _key_latex("attention.grad_V")
     assert TRANSPOSES["prime"](v, PROBLEMS["attention.grad_V"]) == "A' G"
+    lnorm = _key_latex("layernorm.grad_x")
+    assert "x̂_{i}" in SYMBOLS["Unicode"](lnorm, PROBLEMS["layernorm.grad_x"]) and "γ_{j}" in SYMBOLS["Unicode"](lnorm, p)
     assert MUTATIONS["a transpose dropped"]("A' G") == "A G" and _flip_first_sign("X_{i+u-1} - y") == "X_{i+u-1} + y"
