@@ -438,3 +438,10 @@ def test_no_message_of_the_language_shows_a_key() -> None:
     for key in KEYS.values():
         for written in {key, key.replace(" ", ""), key.replace("^T", "'")}:
             assert written not in shown, written
+
+
+def test_an_entry_in_brackets_may_have_spaces_after_its_commas() -> None:
+    from verify.homework.problems import grade
+
+    assert grade("bp.delta_hidden", r"H_j (1 - H_j) \sum_{k} \delta_k w[k, j]").verdict == "correct"
+    assert grade("bp.delta_hidden", r"H_j (1 - H_j) \sum_{k} \delta_k w[j, k]").verdict == "incorrect"

@@ -842,7 +842,7 @@ class _Build(Transformer_NonRecursive):
         written = str(items[0])
         base = written[:written.index("[")]
         inside = re.findall(r"\[([^\]]*)\]", written)
-        parts = [part for group in inside for part in group.split(",")]
+        parts = [part.strip() for group in inside for part in group.split(",")]
         indices = dict(self.words.indices)
         is_index = all(re.fullmatch(r"(\d+|[a-z]'?)([+-](\d+|[a-z]'?))*", part) and
                        all(term.rstrip("'") in indices for term in re.findall(r"[A-Za-z]+'?", part)) for part in parts)
