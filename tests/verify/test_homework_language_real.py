@@ -307,7 +307,9 @@ def test_a_letter_of_the_students_own_must_be_bound() -> None:
     assert "index a is not summed over" in _refused("p_a - y_a", CE)
     assert "unknown index 'n'" in _refused("p_n", CE)  # a size is no index
     two = Vocabulary(indexed={"w": 2}, indices={"k": "O", "j": "H"})
-    assert "unknown index 'a'" in _refused(r"\sum_a w_{aj}", two)  # which range? refused
+    # which range? the first letter's here; the grader runs it along what it indexes (w's rows)
+    assert parse(r"\sum_a w_{aj}", two).limits[0][2] == sp.Symbol("O", integer=True, positive=True)
+    assert "index a is not summed over" in _refused("w_{aj}", two)
 
 
 def test_where_clauses_are_bounded_and_need_index_letters() -> None:
@@ -445,3 +447,60 @@ def test_an_entry_in_brackets_may_have_spaces_after_its_commas() -> None:
 
     assert grade("bp.delta_hidden", r"H_j (1 - H_j) \sum_{k} \delta_k w[k, j]").verdict == "correct"
     assert grade("bp.delta_hidden", r"H_j (1 - H_j) \sum_{k} \delta_k w[j, k]").verdict == "incorrect"
+
+
+@pytest.mark.parametrize(("problem_id", "text", "verdict"), [
+    # a left-hand side that says what the answer is: its sign counts
+    ("bp.delta_output_sigmoid", r"-\delta_k = (O_k - T_k) O_k (1 - O_k)", "correct"),
+    ("bp.delta_output_sigmoid", r"-\delta_k = (T_k - O_k) O_k (1 - O_k)", "incorrect"),
+    ("bp.delta_output_sigmoid", r"-\frac{\partial E}{\partial net_k} = (T_k - O_k) O_k (1 - O_k)", "correct"),
+    ("bp.delta_output_sigmoid", r"\delta_k = -\frac{\partial E}{\partial net_k} = (T_k - O_k) O_k (1 - O_k)", "correct"),
+    ("softmax_ce.grad_z", r"-\frac{\partial L}{\partial z_i} = y_i - p_i", "correct"),
+    ("softmax_ce.grad_z", r"-\frac{\partial L}{\partial z_i} = p_i - y_i", "incorrect"),
+    ("softmax_ce.grad_z", r"\frac{\partial L}{\partial z_j} = p_j - y_j", "correct"),
+    ("softmax_ce.grad_z", r"\frac{\partial L}{\partial o_i} = p_i - y_i", "correct"),  # a name of the source's own
+    ("attention.grad_Q", r"dQ = dS K / \sqrt{d_k}", "correct"),
+    ("ffn.grad_W1", r"\nabla_{W_1} L = X^T ((G W_2^T) \odot S)", "correct"),
+    # a left-hand side that names another quantity of the problem is a false statement
+    ("softmax_ce.grad_z", r"\frac{\partial L}{\partial y_i} = p_i - y_i", "invalid"),
+    ("attention.grad_Q", r"dK = dS K / \sqrt{d_k}", "invalid"),
+    ("ffn.grad_W1", r"\nabla_{W_2} L = X^T ((G W_2^T) \odot S)", "invalid"),
+])
+def test_a_left_hand_side_is_read_for_its_sign_and_what_it_names(problem_id: str, text: str, verdict: str) -> None:
+    from verify.homework.problems import grade
+
+    g = grade(problem_id, text)
+    assert g.verdict == verdict, g.feedback
+    if verdict == "invalid":
+        assert "left-hand side" in g.feedback and "asks for the one with respect to" in g.feedback
+
+
+def test_a_delta_problem_answered_with_the_derivative_it_names_is_told_the_convention() -> None:
+    from verify.homework.problems import grade
+
+    g = grade("bp.delta_output_sigmoid", r"\frac{\partial E}{\partial net_k} = (O_k - T_k) O_k (1 - O_k)")
+    assert g.verdict == "incorrect" and "delta_k = -dE/dnet_k" in g.feedback
+
+
+@pytest.mark.parametrize(("problem_id", "text", "verdict"), [
+    # LaTeX's one-character subscripts run together (Math Stack Exchange's softmax derivation)
+    ("softmax_ce.grad_z", r"-y_i+y_ip_i+\sum_{k\neq i}y_k({p_i})", "correct"),
+    ("softmax_ce.grad_z", r"-y_i+y_ip_i+\sum_{k\neq i}y_k({p_k})", "incorrect"),
+    # two vectors side by side, which no matrix product joins, multiply entry by entry (llm.c)
+    ("layernorm.grad_x", r"(gamma*g - mean(gamma*g) - xhat*mean(gamma*g*xhat)) / sigma", "correct"),
+    ("layernorm.grad_x", r"(gamma g - mean(gamma g) + xhat mean(gamma g xhat)) / sigma", "incorrect"),
+    # a summation letter of the student's own where the problem's letters run to different sizes
+    ("attention.grad_V", r"dV_{ij} = \sum_{a} A_{ai} G_{aj}", "correct"),
+    ("attention.grad_V", r"dV_{ij} = \sum_{a} A_{ia} G_{aj}", "incorrect"),
+    # the problem's own weight name for the whole matrix, and the row mean as x-bar
+    ("bp.update_w_output", r"w + \alpha \delta H^T", "correct"),
+    ("bp.update_w_output", r"w - \alpha \delta H^T", "incorrect"),
+    ("layernorm.grad_x", (r"\frac{1}{\sigma}\left(\gamma_i g_i - \frac{1}{d}\sum_j \gamma_j g_j - \frac{x_i - \bar{x}}"
+                          r"{d\,\sigma^2}\sum_j \gamma_j g_j (x_j - \bar{x})\right)"), "correct"),
+    ("layernorm.grad_x", (r"\frac{1}{\sigma}\left(\gamma_i g_i - \frac{1}{d}\sum_j \gamma_j g_j - \frac{x_i - \bar{x}}"
+                          r"{d\,\sigma}\sum_j \gamma_j g_j (x_j - \bar{x})\right)"), "incorrect"),
+])
+def test_notation_found_in_real_derivations(problem_id: str, text: str, verdict: str) -> None:
+    from verify.homework.problems import grade
+
+    assert grade(problem_id, text).verdict == verdict

@@ -90,12 +90,14 @@ def test_a_bracket_written_against_a_name_stays_against_it() -> None:
     assert typeset("O_k (1 - O_k)", BP) == r"O_{k} \left(1 - O_{k}\right)"
 
 
-def test_star_reads_as_the_problem_reads_it() -> None:
-    """* between matrices is a centred dot where it is the product, an asterisk where it is NumPy's."""
+def test_star_prints_as_the_asterisk_it_is_and_reads_back_as_written() -> None:
+    """* is an asterisk under either rule (a centred dot would read as a dot product of two vectors);
+    in NumPy code that writes @ too, it is printed as what it was read as, ⊙."""
     elementwise = Vocabulary(matrices=dict(ATTENTION.matrices), scalars=dict(ATTENTION.scalars), star="elementwise")
-    assert typeset("A * dA", ATTENTION) == r"A \cdot dA"
-    assert typeset("A * dA", elementwise) == r"A \ast dA"
+    assert typeset("A * dA", ATTENTION) == r"A \ast dA" == typeset("A * dA", elementwise)
     assert _same(parse(r"A \ast dA", elementwise), parse("A * dA", elementwise))
+    assert _same(parse(r"A \ast dA", ATTENTION), parse("A * dA", ATTENTION))
+    assert typeset("A @ (A * dA)", ATTENTION) == r"A \cdot \left(A \odot dA\right)"
 
 
 def test_the_mathml_is_well_formed_and_the_latex_is_its_alt_text() -> None:

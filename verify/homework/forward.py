@@ -174,6 +174,7 @@ FORWARD: dict[str, Forward] = {
     "layernorm": Forward(claims=("grad_X",), quantities={
         "x": Use("indexed", lambda e, s: e["X"].row(0).T, meaning="the row's entries x_i"),
         "mu": Use("scalar", lambda e, s: sp.Add(*e["X"].row(0)) / s["d"], meaning="the row's mean"),
+        "xbar": Use("scalar", lambda e, s: sp.Add(*e["X"].row(0)) / s["d"], meaning="the row's mean (x-bar)"),
     }),
 }
 

@@ -245,6 +245,9 @@ _LIBRARY = re.compile(r"(?<![A-Za-z0-9_.])(?:(?:np|numpy|torch|math|jnp|F|nn\.fu
                       r"(?=\s*'?\s*\()")
 
 
+_RUN_TOGETHER = re.compile(r"(?<![A-Za-z0-9_\\])([A-Za-z]+)_([A-Za-z0-9])([A-Za-z]+_)")
+
+
 def normalise(text: str) -> str:
     """LaTeX commands and Unicode spellings as the grammar's tokens; refuses what it cannot read.
 
@@ -306,6 +309,10 @@ def normalise(text: str) -> str:
     out = _SUM.sub(_sum_token, out)
     for name in _GREEK:
         out = re.sub(rf"\\{name}(?![A-Za-z])", lambda m, name=name: _spaced(m, name), out)
+    # y_ip_i: LaTeX's one-character subscripts run together, y_i p_i; with two underscores in one
+    # run the text has no other reading (w_kj, one subscript, stays one name)
+    while _RUN_TOGETHER.search(out):
+        out = _RUN_TOGETHER.sub(r"\1_\2 \3", out)
     out = re.sub(r"[ \t\r\n]+", " ", _TRANSPOSE.sub("ᵀ", out)).strip()
     unknown = [c for c in re.findall(r"\\[A-Za-z]+", out) if c not in _READ_COMMANDS]
     if unknown:
@@ -413,6 +420,9 @@ class Vocabulary:
     # How * between two matrices reads: "product" (the matrix product, as in mathematics) or
     # "elementwise" (NumPy's and PyTorch's *); between a number and anything it is the product.
     star: str = "product"
+    # What the problem asks for, as a left-hand side may name it: ("delta", 1) for delta_k,
+    # ("d/dnet", -1) for -dE/dnet_k = delta_k, ("d/dz", 1) for dL/dz_i (see ``named``).
+    asks: tuple[tuple[str, int], ...] = ()
     _bases: dict[str, sp.IndexedBase] = field(default_factory=dict, compare=False)
     # What the answer's own "where" clause defines: a name -> (its index symbols, its value).
     _defined: dict[str, tuple[tuple[sp.Symbol, ...], sp.Basic]] = field(default_factory=dict, compare=False)
@@ -527,15 +537,17 @@ class Vocabulary:
         return total
 
     def ranges(self) -> dict[str, str]:
-        """Each index letter -> the size it runs to: the problem's, and, where all of them run to one
-        size, any other lower-case letter that names nothing here (``\\sum_a p_a``: a letter of the
-        student's own, bound by a sum; ``parse`` refuses it left free).
+        """Each index letter -> the size it runs to: the problem's, and any other lower-case letter
+        that names nothing here (``\\sum_a p_a``: a letter of the student's own, bound by a sum;
+        ``parse`` refuses it left free). Where the problem's letters run to different sizes, such a
+        letter is given the first of them, and the grader runs a sum over it along what it indexes
+        (``\\sum_a A_{aj} G_{ap}`` along A's rows), as it does for every whole-range sum.
 
         >>> sorted(Vocabulary(indexed={"p": 1}, indices={"i": "n"}).ranges().items())[:2]
         [('a', 'n'), ('b', 'n')]
         """
         indices = dict(self.indices)
-        if len(set(indices.values())) != 1:
+        if not indices:
             return indices
         size = next(iter(indices.values()))
         taken = {*dict(self.scalars), *dict(self.matrices), *dict(self.indexed), *dict(self.vectors), "e", size,
@@ -615,6 +627,17 @@ def _is_vector(x: sp.Basic) -> bool:
     """A column or row: where 1 - x, x / y and log(x) have only their entrywise reading (for a square
     matrix 1 - A could be I - A, and exp(A) the matrix exponential)."""
     return _is_matrix(x) and 1 in (x.shape[0], x.shape[1])
+
+
+def _side_by_side(left: sp.Basic, right: sp.Basic) -> bool:
+    """Two vectors of one shape, which no matrix product joins (3 x 1 by 3 x 1): a product of them has
+    only the entrywise reading, as 1 - x and x / y of a vector do.
+
+    >>> g = sp.MatrixSymbol("g", 3, 1)
+    >>> _side_by_side(g, g), _side_by_side(g, g.T), _side_by_side(sp.MatrixSymbol("a", 1, 1), sp.MatrixSymbol("b", 1, 1))
+    (True, False, False)
+    """
+    return _is_vector(left) and _is_vector(right) and left.shape == right.shape and left.shape != (1, 1)
 
 
 def _sigmoid(x: sp.Expr) -> sp.Expr:
@@ -829,6 +852,8 @@ class _Build(Transformer_NonRecursive):
                                     "matrix product")
             return self.hadamard([left, None, right])
         if not product_fits and same_shape:
+            if _side_by_side(left, right):
+                return self.hadamard([left, None, right])
             raise _star_refusal("* is the matrix product here; write ⊙ or .* for the elementwise product")
         return _checked(lambda: left * right, left, right, "times")
 
@@ -987,6 +1012,8 @@ class _Build(Transformer_NonRecursive):
         return self.cases([[(value, condition), (other, sp.true)]])
 
     def juxtapose(self, items: list) -> sp.Basic:  # a written number after a factor is refused in parse()
+        if _side_by_side(items[0], items[1]):  # gamma g of two vectors (llm.c's layer norm): entry by entry
+            return self.hadamard([items[0], None, items[1]])
         return _checked(lambda: items[0] * items[1], items[0], items[1], "times")
 
     def matmul(self, items: list) -> sp.Basic:
@@ -1383,13 +1410,13 @@ def _decimal(written: str) -> Fraction:
     return value
 
 
-def _quote(text: str, node: Tree) -> str:
-    """The text a node was read from, shortened, to name the construct in a message."""
+def _quote(text: str, node: Tree, whole: bool = False) -> str:
+    """The text a node was read from, shortened (unless ``whole``), to name the construct in a message."""
     start, end = getattr(node.meta, "start_pos", None), getattr(node.meta, "end_pos", None)
     if start is None or end is None:
         return "the answer"
     shown = text[start:end]
-    return shown if len(shown) <= 40 else shown[:30] + " ... " + shown[-6:]
+    return shown if whole or len(shown) <= 40 else shown[:30] + " ... " + shown[-6:]
 
 
 def parse(text: str, words: Vocabulary) -> sp.Basic:
@@ -1467,10 +1494,13 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
         tree, index = tree.children
         if str(index) not in dict(words.indices):
             raise InvalidAnswer(f"'for all {index}' at the end needs an index; indices here: {', '.join(dict(words.indices))}")
+    negated = False
     if tree.data == "framed":  # delta_k = ..., dL/dz = ... = ...: the last member is the answer
+        members = [_quote(normal, m, whole=True) for m in tree.children[:-1] if isinstance(m, Tree)]
         tree = tree.children[-1]
         if isinstance(tree, Token):  # a member is always a sum, a tree; a token here is a grammar change
             raise InvalidAnswer("cannot read the answer after '='")
+        negated = _framing(members, words)
     defined: dict[str, tuple[tuple[sp.Symbol, ...], sp.Basic]] = {}
     sizes: dict[str, _Size] = {}
     for definition in definitions:  # each in the terms of the problem and the definitions before it
@@ -1493,6 +1523,8 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
     result, builder = _built(tree, replace(words, _defined=defined) if defined else words)
     if result.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
         raise InvalidAnswer("the answer is undefined (a division by zero, or the log of 0)")
+    if negated:
+        result = -result
     adopted = sorted(s.name for s in getattr(result, "free_symbols", ()) if isinstance(s, sp.Symbol)
                      and s.name in words.ranges() and s.name not in dict(words.indices))
     if adopted:  # \sum_a binds a letter of the student's own; left free it means nothing here
@@ -1502,6 +1534,61 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
         raise InvalidAnswer(f"the index {primed[0].removesuffix('prime')}' is not summed over; write \\sum_{{"
                             f"{primed[0].removesuffix('prime')}'}} before it")
     return result, builder
+
+
+_DERIVATIVE = re.compile(r"d[A-Za-z]*/d([A-Za-z]+(?:_\{?[A-Za-z0-9]+\}?)?)|nabla_\{?([A-Za-z]+(?:_[A-Za-z0-9]+)?)\}?\S*"
+                         r"|d([A-Z][A-Za-z]*(?:_\{?[A-Za-z0-9]+\}?)?)")
+
+
+def named(member: str) -> tuple[int, str]:
+    """What one member of a left-hand side names, as ``(sign, form)``: ``d/dX`` for a derivative with
+    respect to X (dL/dz_i, \\frac{\\partial E}{\\partial net_k}, \\nabla_W L, dQ), the name's base for
+    a plain name (delta_k, w_kj(t+1)), or "" for anything else; the sign is -1 under a leading minus.
+
+    >>> named(r"-\\frac{ partial E}{ partial net_k}"), named("dL/dz_i"), named("nabla_{W_1} L"), named("-delta_k")
+    ((-1, 'd/dnet'), (1, 'd/dz'), (1, 'd/dW_1'), (-1, 'delta'))
+    >>> named("dK"), named("w_{kj}(t+1)"), named("2 x"), named(r"\\frac{ partial E}{ partial net_{k}}")
+    ((1, 'd/dK'), (1, 'w'), (1, ''), (1, 'd/dnet'))
+    """
+    text = re.sub(r"_\{([A-Za-z0-9,]+)\}", r"_\1", re.sub(r"\s+", "", member).replace("partial", "d"))  # net_{k}: net_k
+    sign = 1
+    while text[:1] in ("-", "+"):
+        sign, text = (-sign if text[0] == "-" else sign), text[1:]
+    text = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}(_\{?[A-Za-z0-9]+\}?)?", lambda m: f"{m.group(1)}/{m.group(2)}{m.group(3) or ''}",
+                  text)
+    found = _DERIVATIVE.fullmatch(text)
+    if found:
+        variable = next(g for g in found.groups() if g)
+        # an index letter says which entry, not which quantity (z_i, net_k, W_uv); W_1 is its own name
+        return sign, "d/d" + re.sub(r"_\{?([a-z]+)\}?$", "", re.sub(r"_\{?([A-Za-z0-9]+)\}?$", r"_\1", variable))
+    plain = re.fullmatch(r"([A-Za-z]+)(?:_\{?[A-Za-z0-9,]+\}?)?(?:\(t\+1\)|\^\{?\(t\+1\)\}?)?", text)
+    return sign, plain.group(1) if plain else ""
+
+
+def _framing(members: list[str], words: Vocabulary) -> bool:
+    """Whether a left-hand side turns the answer's sign (``-\\delta_k = R`` says delta_k = -R, while
+    ``-dE/dnet_k = R`` on a delta problem is delta_k = R, and ``dE/dnet_k = R`` gave dE/dnet_k, graded
+    as R and told that delta_k = -dE/dnet_k); refuses one that names a derivative with
+    respect to another of the problem's quantities (``dK = ...`` where the problem asks for dL/dQ):
+    that statement is false, whatever its right-hand side."""
+    asks = dict(words.asks)
+    variables = {form.removeprefix("d/d") for form in asks if form.startswith("d/d")}
+    declared = {*dict(words.scalars), *dict(words.matrices), *dict(words.indexed), *dict(words.vectors)}
+    for member in members:
+        _, form = named(member)
+        variable = form.removeprefix("d/d")
+        if not variables or not form.startswith("d/d") or form in asks:
+            continue
+        full = variable if variable in declared else variable.partition("_")[0]
+        if full in declared and full not in {v if v in declared else v.partition("_")[0] for v in variables}:
+            wanted = next(f for f in asks if f.startswith("d/d")).removeprefix("d/d")
+            raise InvalidAnswer(f"the left-hand side {member.strip()} is a derivative with respect to {variable}; this "
+                                f"problem asks for the one with respect to {wanted}")
+    if not members:
+        return False
+    sign, form = named(members[-1])
+    # dE/dnet_k = R (no minus) gave dE/dnet_k, not delta_k: R is graded as it is, and told so
+    return sign < 0 and asks.get(form, 1) > 0
 
 
 def _defined_name(name: str, words: Vocabulary) -> tuple[str, tuple[sp.Symbol, ...]]:

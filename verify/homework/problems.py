@@ -37,6 +37,7 @@ from functools import cache
 from typing import Any
 
 import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixElement
 
 from derive.atoms import matrix, scalar, sigmoid, vector
 from derive.catalog import topic
@@ -53,7 +54,7 @@ from .feedback import (
     without_examples,
 )
 from .forward import Use, forward
-from .language import InvalidAnswer, Vocabulary, parse
+from .language import InvalidAnswer, Vocabulary, named, parse
 from .regions import Domain
 from .sampling import counterexample
 
@@ -396,16 +397,31 @@ def _vocabulary(p: Problem, sizes: Mapping[str, int], values: Mapping[str, Any])
     indexed = {name: use.rank for name, use in symbols.items() if use.kind == "indexed"}
     if p.entries:  # A_ki beside A: a matrix read entry by entry
         indexed.update({name: 2 for name in matrices})
-    # p_i's vector p, written whole (p - y): a column of the entries
+    # p_i's vector p, written whole (p - y): a column of the entries; w_kj's matrix w (w + alpha delta H^T)
     vectors = {name: sp.MatrixSymbol(name, len(values[name]), 1) for name, rank in indexed.items()
                if rank == 1 and name not in matrices and name not in scalars}
+    vectors |= {name: sp.MatrixSymbol(name, *values[name].shape) for name, rank in indexed.items()
+                if rank == 2 and name not in matrices and name not in scalars and getattr(values[name], "is_Matrix", False)}
     table = forward(p.entry, p.claim)
     # softmax(z) is p only where this problem's p and z are the forward's (a problem file may map p elsewhere)
     applications = {(function, argument): result for (function, argument), result in table.applications.items()
                     if all(n in symbols and n in table.quantities and symbols[n].same_value(table.quantities[n])
                            for n in (argument, result))}
     return Vocabulary(scalars=scalars, matrices=matrices, indexed=indexed, indices=dict(p.indices), vectors=vectors,
-                      applications=applications, activation=table.activation, star=p.star)
+                      applications=applications, activation=table.activation, star=p.star, asks=asks(p.statement))
+
+
+def asks(statement: str) -> tuple[tuple[str, int], ...]:
+    """What a statement asks for, as a left-hand side may name it, with the sign it carries: "Give
+    delta_k = -dE/dnet_k" asks for delta_k, which is minus the derivative by net_k.
+
+    >>> asks("Sigmoid output units. Give delta_k = -dE/dnet_k."), asks("S = Q K^T / sqrt(d_k). Given dS, give dL/dQ.")
+    ((('delta', 1), ('d/dnet', -1)), (('d/dQ', 1),))
+    """
+    found = re.search(r"\b[Gg]ive (.+?)\.(?:\s|$)", statement)
+    parts = [named(part) for part in found.group(1).split("=")] if found else []
+    parts = [(sign, form) for sign, form in parts if form]
+    return tuple((form, sign * parts[0][0]) for sign, form in parts)
 
 
 # Atoms an entry of an answer holds unevaluated until ``doit`` (a sum over an index): doit walks the
@@ -417,8 +433,8 @@ def _wholes(p: Problem, values: Mapping[str, Any]) -> dict[sp.MatrixSymbol, sp.I
     """Each matrix symbol an answer may hold (a matrix, or an indexed vector written whole) -> its value."""
     out = {}
     for name, use in p.symbols().items():
-        if use.kind == "matrix":
-            out[sp.MatrixSymbol(name, *values[name].shape)] = sp.ImmutableMatrix(values[name])
+        if use.kind == "matrix" or use.kind == "indexed" and use.rank == 2 and getattr(values[name], "is_Matrix", False):
+            out[sp.MatrixSymbol(name, *values[name].shape)] = sp.ImmutableMatrix(values[name])  # A; w_kj's w
         elif use.kind == "indexed" and use.rank == 1 and getattr(values[name], "is_Matrix", False):
             column = sp.Matrix(values[name]).reshape(len(values[name]), 1)
             out[sp.MatrixSymbol(name, column.rows, 1)] = sp.ImmutableMatrix(column)
@@ -523,11 +539,17 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], values:
         {s.name for s in answer.free_symbols} & set(p.entries.split()))
     symbols = p.symbols()
 
+    wholes = _wholes(p, values)
+
     def written(at: sp.Expr) -> sp.Expr:
-        """A scalar with its sizes, sums and entries (p_i, w_kj at numbers) written out."""
+        """A scalar with its sizes, sums and entries (p_i, w_kj at numbers) written out; an entry of a
+        matrix expression (mean(gamma g) is one of 1^T (gamma ⊙ g)) by explicit arithmetic."""
         at = at.xreplace(bounds)
         if at.has(*_UNEVALUATED):
             at = at.doit()
+        if at.has(MatrixElement):
+            at = at.replace(lambda e: isinstance(e, MatrixElement) and e.parent.has(*wholes),
+                            lambda e: _explicit(e.parent, wholes, written)[int(e.i), int(e.j)])
         entries = {}
         for indexed in at.atoms(sp.Indexed):
             use = symbols[str(indexed.base)]
@@ -542,11 +564,11 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], values:
     if (not p.index and not by_entry) or getattr(answer, "is_Matrix", False):
         if getattr(answer, "is_Matrix", False):
             # a vector form may hold sums over entries (exp(z) / sum_j exp(z_j)): written out like an entry's
-            whole = _explicit(_ranged(p, answer, sizes, values, bounds), _wholes(p, values), written)
+            whole = _explicit(_ranged(p, answer, sizes, values, bounds), wholes, written)
             if len(p.index.split()) == 1 and whole.rows == 1 and whole.cols > 1:
                 return whole.T  # dL/dz_i for every i, as a row: a vector's layout is a convention, not an error
             return whole
-        replaced = answer.xreplace(_wholes(p, values)).doit()
+        replaced = answer.xreplace(wholes).doit()
         return sp.Matrix(replaced) if getattr(replaced, "is_Matrix", False) else sp.Matrix([[replaced]])
 
     free = p.index.split() or p.entries.split()
@@ -599,6 +621,11 @@ class Grade:
         return {"problem": self.problem, "verdict": self.verdict, "score": self.score, "feedback": self.feedback,
                 "counterexample": self.counterexample, "method": self.method}
 
+
+# What SymPy or NumPy raise on an answer they cannot take (an attribute or index a construct lacks
+# included): the answer is invalid with the reason, never a crash of a class's grading.
+_REFUSALS = (TypeError, ValueError, KeyError, ArithmeticError, RecursionError, AttributeError, IndexError,
+             NotImplementedError)
 
 GRADE_SECONDS = 8.0  # one answer's wall-clock budget in process; half of it for the exact route
 
@@ -664,7 +691,7 @@ def _star_matters(p: Problem, text: str) -> bool:
     if decides is not None:
         try:
             return bool(decides(text, words))
-        except (TypeError, ValueError, KeyError, ArithmeticError, RecursionError):  # unreadable: nothing to re-read
+        except _REFUSALS:  # unreadable: nothing to re-read
             return False
     return any(s in text for s in ("*", "\\cdot", "\\times", "·", "×")) and bool(dict(words.matrices) or dict(words.vectors))
 
@@ -678,7 +705,7 @@ def _guarded(problem_id: str, text: str, points: int, seed: int, deadline: float
                      "simply", method="time")
     except ProblemError:
         raise  # the problem is broken, not the answer
-    except (TypeError, ValueError, KeyError, ArithmeticError, RecursionError) as error:  # SymPy or NumPy refusing the answer
+    except _REFUSALS as error:  # SymPy or NumPy refusing the answer
         return Grade(problem_id, "invalid", 0.0, f"cannot evaluate the answer: {str(error).splitlines()[0][:100]}",
                      method="parse")
 

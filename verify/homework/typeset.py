@@ -22,7 +22,7 @@ What is and is not checked:
 
 Printed natively: names (subscripts, Greek letters, decorations such as ``\\hat{x}``, the ``\\partial``
 of a left-hand side), numbers, ``+ -``, products with a mark (``\\cdot``, ``\\times``, ``@`` and ``*``
-as ``\\cdot``; ``*`` as ``\\ast`` where the problem reads it as NumPy does), ``/`` and ``\\frac``,
+as ``\\cdot``; ``*`` as ``\\ast``, or ``\\odot`` in NumPy code that also writes ``@``), ``/`` and ``\\frac``,
 ``⊙``, juxtaposition, signs, sums with their bounds, powers, transposes, primes, ``|x|``, roots,
 functions (``\\exp``, ``\\sigma``, ``\\operatorname{softmax}``), ``softmax(z)_i``, ``\\sigma'(x)``,
 ``\\max_j``, ``p[i]``, indicators, cases, conditions, and a left-hand side or arrow
@@ -276,14 +276,13 @@ def _matmul(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
 
 
 def _mul(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
-    r"""``*``: a centred dot; an asterisk where the problem reads ``*`` between matrices as NumPy does;
-    ``\odot`` where the answer itself is NumPy code (it writes ``@``): the printed LaTeX has no ``@``
-    left to tell, so the mark says what was read."""
+    r"""``*`` as the asterisk it is (``\ast``): it reads back as the student's ``*`` under any rule (two
+    vectors side by side multiply entry by entry, where a centred dot would be a dot product); ``\odot``
+    where the answer itself is NumPy code (it writes ``@``): the printed LaTeX has no ``@`` left to
+    tell, so the mark says what was read."""
     if ctx.numpy:
         return _infix(r"\odot", "<mo>⊙</mo>", PRODUCT, SIGNED, PRODUCT)(node, kids, ctx)
-    if ctx.words.star == "elementwise":
-        return _infix(r"\ast", "<mo>∗</mo>", PRODUCT, SIGNED, PRODUCT)(node, kids, ctx)
-    return _infix(r"\cdot", "<mo>⋅</mo>", PRODUCT, SIGNED, PRODUCT)(node, kids, ctx)
+    return _infix(r"\ast", "<mo>∗</mo>", PRODUCT, SIGNED, PRODUCT)(node, kids, ctx)
 
 
 def _div(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
