@@ -504,3 +504,30 @@ def test_notation_found_in_real_derivations(problem_id: str, text: str, verdict:
     from verify.homework.problems import grade
 
     assert grade(problem_id, text).verdict == verdict
+
+
+@pytest.mark.parametrize(("problem_id", "text", "verdict"), [
+    # a minus on a step of a chain is that step's own: only a left-hand side that names something turns the sign
+    ("softmax_ce.grad_z", r"dL/dz_i = -y_i + p_i = y_i - p_i", "incorrect"),
+    ("softmax_ce.grad_z", r"-1 = y_i - p_i", "incorrect"),
+    ("softmax_ce.grad_z", r"\frac{\partial L}{\partial z_i} = -y_i + p_i \sum_k y_k = p_i - y_i", "correct"),
+    ("attention.grad_V", r"dV = -(-A^T G) = -A^T G", "incorrect"),
+    ("bp.delta_output_sigmoid", r"\delta_k = -(O_k - T_k) O_k (1 - O_k) = (T_k - O_k) O_k (1 - O_k)", "correct"),
+    ("bp.delta_output_sigmoid", (r"\delta_k = -\frac{\partial E}{\partial O_k} \frac{\partial O_k}{\partial net_k} = "
+     r"(T_k - O_k) O_k (1 - O_k)"), "correct"),
+    ("bp.delta_output_linear", r"\delta_k = -\frac{\partial E}{\partial O_k} = T_k - O_k", "correct"),  # a step, not the LHS
+    # a set after \in is a name (the whole range), or an exclusion after it; anything else is refused, never dropped
+    ("softmax_ce.grad_z", r"\frac{e^{z_i}}{\sum_{j \in C} e^{z_j}} - y_i", "correct"),
+    ("softmax_ce.grad_z", r"\frac{e^{z_i}}{\sum_{j \in C, j \ne i} e^{z_j}} - y_i", "incorrect"),
+    ("softmax_ce.grad_z", r"\frac{e^{z_i}}{\sum_{j \in S \setminus i} e^{z_j}} - y_i", "invalid"),
+    ("softmax_ce.grad_z", r"\frac{e^{z_i}}{\sum_{j \in [1, i-1]} e^{z_j}} - y_i", "invalid"),
+    ("pooling.grad_max", r"g \mathbb{1}[x_i = \max_{j \in W} x_j]", "correct"),
+    ("pooling.grad_max", r"g \mathbb{1}[x_i = \max_{j \in S, j \ne i} x_j]", "invalid"),
+    # graded where d_k > 1: a row sum of G is not G
+    ("attention.grad_S", r"A \odot (dA - rowsum(rowsum(G) \odot O))", "incorrect"),
+    ("attention.grad_S", r"A \odot (G V^T - rowsum(G \odot O))", "correct"),
+])
+def test_found_in_review_chains_sets_and_sizes(problem_id: str, text: str, verdict: str) -> None:
+    from verify.homework.problems import grade
+
+    assert grade(problem_id, text).verdict == verdict

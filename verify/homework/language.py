@@ -231,9 +231,13 @@ _UNICODE_GREEK = {"α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε
 # SUM token; the builder reads its bounds.
 _SUM = re.compile(r"\\?(?<![A-Za-z0-9_])sum\s*_\s*(?:\{([^{}]*)\}|([a-z]'?))(?:\s*\^\s*(?:\{([^{}]*)\}|([A-Za-z0-9]))|\s*(ᵀ))?")
 # \max_j, \max_{j}, \min_{j \in S}: a max over an index's range, one EXTREMUM token.
-_EXTREMUM = re.compile(r"(?<![A-Za-z0-9_])(argmax|argmin|max|min|mean)\s*_\s*(?:\{\s*([a-z]'?)\s*(?:\\in(?![A-Za-z])[^{}]*)?\}|([a-z]'?)(?![A-Za-z0-9_]))")
+_EXTREMUM = re.compile(r"(?<![A-Za-z0-9_])(argmax|argmin|max|min|mean)\s*_\s*(?:\{\s*([a-z]'?)\s*(?:\\in(?![A-Za-z])\s*[A-Za-z]+\s*)?\}|([a-z]'?)(?![A-Za-z0-9_]))")
 _NOT = r"(?:\\neq?(?![A-Za-z])|≠|!=)"
 _IN = re.compile(r"\s*\\in(?![A-Za-z]).*$")
+# k \in S with S a name (a set's name says nothing of its members: the index's whole range), and
+# an exclusion after it, k \in S, k \neq i; any other set (\in [1, i-1], \in S \setminus i, \in N(i))
+# is refused rather than read as the whole range
+_IN_SET = re.compile(r"\s*\\in(?![A-Za-z])\s*[A-Za-z]+\s*(,\s*([a-z]'?)\s*(?:\\neq?(?![A-Za-z])|≠|!=)\s*([a-z]'?)\s*)?$")
 _TRANSPOSE = re.compile(r"\^T(?![A-Za-z0-9_{])|\.T(?![A-Za-z0-9_])")
 _READ_COMMANDS = (r"\frac", r"\sqrt", r"\cases")
 # np.exp(x), torch.sigmoid(x), ReLU(x): a library's or a capitalised spelling of a function the
@@ -362,7 +366,11 @@ def _sum_token(match: re.Match[str]) -> str:
     problem's index runs over one set)."""
     written = match.group(1)
     if written is not None and _IN.search(written):
-        written = _IN.sub("", written)
+        index, known = _IN.split(written)[0].strip(), _IN_SET.search(written)
+        if known is None or (known.group(1) and known.group(2) != index):
+            raise InvalidAnswer(rf"cannot read the set in \sum_{{{written.strip()[:30]}}}: a sum over k \in S runs over "
+                                r"k's whole range; write \sum_{k \in S}, \sum_{k \neq i} or \sum_{k=1}^{n}")
+        written = index + (f"!={known.group(3)}" if known.group(1) else "")
         if match.group(3) is not None or match.group(4) is not None:
             raise InvalidAnswer(r"a sum over k \in S has no upper bound; write \sum_{k \in S} or \sum_{k=1}^{n}")
     subscript = match.group(2) or re.sub(r"\s+", "", re.sub(_NOT, "!=", written or ""))
@@ -423,6 +431,9 @@ class Vocabulary:
     # What the problem asks for, as a left-hand side may name it: ("delta", 1) for delta_k,
     # ("d/dnet", -1) for -dE/dnet_k = delta_k, ("d/dz", 1) for dL/dz_i (see ``named``).
     asks: tuple[tuple[str, int], ...] = ()
+    # Each indexed symbol's own index letters, as the problem writes it (H -> "j", w -> "kj"), for
+    # messages that list the symbols; without it a symbol is shown with the first letter.
+    letters: dict[str, str] | tuple = ()
     _bases: dict[str, sp.IndexedBase] = field(default_factory=dict, compare=False)
     # What the answer's own "where" clause defines: a name -> (its index symbols, its value).
     _defined: dict[str, tuple[tuple[sp.Symbol, ...], sp.Basic]] = field(default_factory=dict, compare=False)
@@ -598,11 +609,15 @@ class Vocabulary:
         'T_k, O_k'
         >>> Vocabulary(indexed={"H": 1, "w": 2}, indices={"j": "H", "k": "O"}).known()
         'H_j, w (two indices: j, k)'
+        >>> Vocabulary(indexed={"H": 1, "w": 2}, indices={"k": "O", "j": "H"}, letters={"H": "j", "w": "kj"}).known()
+        'H_j, w_kj'
         """
-        letters = list(dict(self.indices)) or ["i", "j"]
-        indexed = [f"{b}_{letters[0]}" if r == 1 else f"{b} (two indices: {', '.join(letters)})"
-                   for b, r in dict(self.indexed).items()]
-        names = [*dict(self.scalars), *dict(self.matrices), *indexed]
+        letters, own = list(dict(self.indices)) or ["i", "j"], dict(self.letters)
+        matrices = dict(self.matrices)
+        indexed = [f"{b}_{own[b]}" if b in own else f"{b}_{letters[0]}" if r == 1
+                   else f"{b} (two indices: {', '.join(letters)})"
+                   for b, r in dict(self.indexed).items() if b not in matrices]  # A read entry by entry is A
+        names = [*dict(self.scalars), *matrices, *indexed]
         return ", ".join(names) or "no symbols"
 
 
@@ -1572,23 +1587,23 @@ def _framing(members: list[str], words: Vocabulary) -> bool:
     respect to another of the problem's quantities (``dK = ...`` where the problem asks for dL/dQ):
     that statement is false, whatever its right-hand side."""
     asks = dict(words.asks)
-    variables = {form.removeprefix("d/d") for form in asks if form.startswith("d/d")}
+    if not members:
+        return False
+    # The first member is the left-hand side proper; members between it and the answer are steps
+    # (-dE/dO_k dO_k/dnet_k, -y_i + p_i sum_k y_k), read for nothing: their signs are their own.
+    sign, form = named(members[0])
+    variables = {f.removeprefix("d/d") for f in asks if f.startswith("d/d")}
     declared = {*dict(words.scalars), *dict(words.matrices), *dict(words.indexed), *dict(words.vectors)}
-    for member in members:
-        _, form = named(member)
+    if variables and form.startswith("d/d") and form not in asks:
         variable = form.removeprefix("d/d")
-        if not variables or not form.startswith("d/d") or form in asks:
-            continue
         full = variable if variable in declared else variable.partition("_")[0]
         if full in declared and full not in {v if v in declared else v.partition("_")[0] for v in variables}:
             wanted = next(f for f in asks if f.startswith("d/d")).removeprefix("d/d")
-            raise InvalidAnswer(f"the left-hand side {member.strip()} is a derivative with respect to {variable}; this "
-                                f"problem asks for the one with respect to {wanted}")
-    if not members:
-        return False
-    sign, form = named(members[-1])
-    # dE/dnet_k = R (no minus) gave dE/dnet_k, not delta_k: R is graded as it is, and told so
-    return sign < 0 and asks.get(form, 1) > 0
+            raise InvalidAnswer(f"the left-hand side {members[0].strip()} is a derivative with respect to {variable}; "
+                                f"this problem asks for the one with respect to {wanted}")
+    # dE/dnet_k = R (no minus) gave dE/dnet_k, not delta_k: R is graded as it is, and told so; a minus
+    # counts only on a left-hand side that names something (-1 = R names nothing)
+    return bool(form) and sign < 0 and asks.get(form, 1) > 0
 
 
 def _defined_name(name: str, words: Vocabulary) -> tuple[str, tuple[sp.Symbol, ...]]:

@@ -240,7 +240,7 @@ PROBLEMS: dict[str, Problem] = {p.id: p for p in (
             "A = softmax(S) row by row, O = A V, upstream gradient G. With dA = G V^T, give dL/dS.",
             {"A": Use("matrix", "A_of_S", meaning="softmax(S), row by row (n x n)"),
              "dA": Use("matrix", lambda e, s: e["G"] * e["V"].T, meaning="dL/dA = G V^T (n x n)")},
-            ({"n": 2, "d_k": 1}, {"n": 3, "d_k": 1}),
+            ({"n": 2, "d_k": 3}, {"n": 3, "d_k": 2}),  # d_k > 1: rowsum(G) is not G
             mistakes={"A .* dA": "the row-sum term is missing: dS = A ⊙ (dA - rowsum(dA ⊙ A))"}),
     Problem("attention.grad_Q", "attention", "grad_Q",
             "S = Q K^T / sqrt(d_k). Given dS = dL/dS, give dL/dQ.",
@@ -408,7 +408,23 @@ def _vocabulary(p: Problem, sizes: Mapping[str, int], values: Mapping[str, Any])
                     if all(n in symbols and n in table.quantities and symbols[n].same_value(table.quantities[n])
                            for n in (argument, result))}
     return Vocabulary(scalars=scalars, matrices=matrices, indexed=indexed, indices=dict(p.indices), vectors=vectors,
-                      applications=applications, activation=table.activation, star=p.star, asks=asks(p.statement))
+                      applications=applications, activation=table.activation, star=p.star, asks=asks(p.statement),
+                      letters=_letters(symbols, indexed, p.indices))
+
+
+def _letters(symbols: Mapping[str, Use], indexed: Mapping[str, int], indices: Mapping[str, str]) -> dict[str, str]:
+    """Each indexed symbol's index letters as its meaning writes it ("hidden output H_j": j), where
+    they are the problem's letters and as many as its indices.
+
+    >>> _letters({"H": Use("indexed", "H", meaning="hidden output H_j")}, {"H": 1}, {"k": "O", "j": "H"})
+    {'H': 'j'}
+    """
+    out = {}
+    for name, rank in indexed.items():
+        written = re.search(rf"(?<![A-Za-z]){re.escape(name)}_\{{?([a-z]+)\}}?", symbols[name].meaning if name in symbols else "")
+        if written and len(written.group(1)) == rank and all(c in indices for c in written.group(1)):
+            out[name] = written.group(1)
+    return out
 
 
 def asks(statement: str) -> tuple[tuple[str, int], ...]:
