@@ -531,3 +531,24 @@ def test_found_in_review_chains_sets_and_sizes(problem_id: str, text: str, verdi
     from verify.homework.problems import grade
 
     assert grade(problem_id, text).verdict == verdict
+
+
+@pytest.mark.parametrize(("problem_id", "text", "verdict"), [
+    # a where clause's stated value for an expression is taken at its word, like a definition
+    ("bp.delta_output_sigmoid", r"(T_k - O_k) f'(net_k) where f'(net_k) = O_k (1 - O_k)", "correct"),
+    ("bp.delta_output_sigmoid", r"(T_k - O_k) f'(net_k) where f'(net_k) = 1", "incorrect"),
+    ("bp.delta_output_linear", r"(T_k - O_k) f'(net_k) where f'(net_k) = 1", "correct"),
+    ("bp.delta_output_linear", r"(T_k - O_k) f'(net_k) where f'(net_k) = 2", "invalid"),
+    ("bp.delta_output_sigmoid", r"(T_k - O_k) \sigma'(net_k) where \sigma'(x) = 1", "invalid"),
+    # a left-hand side's index letters are the answer's
+    ("softmax_ce.grad_z", r"dL/dz_j = p_i - y_i", "invalid"),
+    ("kl.grad_q", r"dKL/dq_j = -p_i/q_i", "invalid"),
+    ("softmax_ce.grad_z", r"dL/dz_j = p_j - y_j", "correct"),
+    # an upper bound named by a capital that names nothing else: the index's size
+    ("softmax_ce.grad_z", r"p_i \sum_{j=1}^{K} y_j - y_i", "correct"),
+    ("softmax_ce.grad_z", r"p_i \sum_{j=1}^{K-1} y_j - y_i", "incorrect"),
+])
+def test_found_in_review_facts_letters_and_bounds(problem_id: str, text: str, verdict: str) -> None:
+    from verify.homework.problems import grade
+
+    assert grade(problem_id, text).verdict == verdict

@@ -590,7 +590,8 @@ class Vocabulary:
         for sign, term in terms:
             if term.isdigit():
                 value: sp.Expr = sp.Integer(min(int(term), 10**6))
-            elif term == size.name or term in (index.upper(), size.name.upper()) and term not in taken:
+            elif term == size.name or (term in (index.upper(), size.name.upper()) or len(term) == 1 and term.isupper()) \
+                    and term not in taken:  # n; K for k's size; \sum_{j=1}^{K} with K classes, if K names nothing
                 value = size  # n, or the conventional capital (K for k, N for n) nothing else here is called
             elif term in indices.values() or term in indices and term != index:
                 value = sp.Symbol(term, integer=True, positive=True)  # another size or index: the range check decides
@@ -1509,19 +1510,27 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
         tree, index = tree.children
         if str(index) not in dict(words.indices):
             raise InvalidAnswer(f"'for all {index}' at the end needs an index; indices here: {', '.join(dict(words.indices))}")
-    negated = False
+    negated, lhs_letters = False, set()
     if tree.data == "framed":  # delta_k = ..., dL/dz = ... = ...: the last member is the answer
         members = [_quote(normal, m, whole=True) for m in tree.children[:-1] if isinstance(m, Tree)]
         tree = tree.children[-1]
         if isinstance(tree, Token):  # a member is always a sum, a tree; a token here is a grammar change
             raise InvalidAnswer("cannot read the answer after '='")
         negated = _framing(members, words)
+        lhs_letters = _letters_of(members[0], words) if members else set()
     defined: dict[str, tuple[tuple[sp.Symbol, ...], sp.Basic]] = {}
     sizes: dict[str, _Size] = {}
+    facts: list[tuple[sp.Basic, sp.Basic]] = []
     for definition in definitions:  # each in the terms of the problem and the definitions before it
         named, _, value_tree = definition.children
         if not (isinstance(named, Tree) and named.data == "name"):
-            continue  # f'(net_k) = O_k (1 - O_k): a fact stated, which names nothing the answer could use
+            # f'(net_k) = O_k (1 - O_k): a value stated for an expression the answer writes, taken at its
+            # word as a definition is (so f'(net_k) = 2 makes the answer wrong, not right); an expression
+            # in names the problem does not have (f(x) = x^2) is refused when it is built
+            _measure(named, normal, sizes)
+            _measure(value_tree, normal, sizes)
+            facts.append((_built(named, words)[0], _built(value_tree, words)[0]))
+            continue
         name = named.children[0]
         base, params = _defined_name(str(name), words)
         size = _measure(value_tree, normal, sizes)
@@ -1540,6 +1549,18 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
         raise InvalidAnswer("the answer is undefined (a division by zero, or the log of 0)")
     if negated:
         result = -result
+    free = {x.name for x in getattr(result, "free_symbols", ()) if isinstance(x, sp.Symbol) and x.name in words.ranges()}
+    if lhs_letters and free and free != lhs_letters:  # dL/dz_j = p_i - y_i says nothing true
+        raise InvalidAnswer(f"the left-hand side is indexed by {', '.join(sorted(lhs_letters))}, the answer by "
+                            f"{', '.join(sorted(free))}: write the same letters on both sides")
+    for stated, value in facts:
+        if not getattr(stated, "free_symbols", None):  # f'(net_k) of a linear unit is 1: a number checked at once
+            if sp.simplify(sp.sympify(stated) - value) != 0:
+                raise InvalidAnswer(f"the where clause gives {_words(value)} for what is {_words(stated)} here")
+            continue
+        if not result.has(stated):
+            raise InvalidAnswer(f"the where clause gives a value for {_words(stated)}, which the answer does not use")
+        result = result.subs(stated, value)  # subs: a product of factors inside a longer product too
     adopted = sorted(s.name for s in getattr(result, "free_symbols", ()) if isinstance(s, sp.Symbol)
                      and s.name in words.ranges() and s.name not in dict(words.indices))
     if adopted:  # \sum_a binds a letter of the student's own; left free it means nothing here
@@ -1578,6 +1599,20 @@ def named(member: str) -> tuple[int, str]:
         return sign, "d/d" + re.sub(r"_\{?([a-z]+)\}?$", "", re.sub(r"_\{?([A-Za-z0-9]+)\}?$", r"_\1", variable))
     plain = re.fullmatch(r"([A-Za-z]+)(?:_\{?[A-Za-z0-9,]+\}?)?(?:\(t\+1\)|\^\{?\(t\+1\)\}?)?", text)
     return sign, plain.group(1) if plain else ""
+
+
+def _letters_of(member: str, words: Vocabulary) -> set[str]:
+    """The index letters a left-hand side writes on what it names (dL/dz_j: j; w_{kj}(t+1): k, j),
+    or none where it writes none or anything but index letters.
+
+    >>> words = Vocabulary(indexed={"z": 1}, indices={"i": "n", "j": "n"})
+    >>> sorted(_letters_of("dL/dz_j", words)), sorted(_letters_of("w_{kj}(t+1)", words)), _letters_of("dL/dW_1", words)
+    (['j'], ['j', 'k'], set())
+    """
+    text = re.sub(r"\s+", "", member).replace("partial", "d")
+    found = re.search(r"_\{?([a-z](?:,?[a-z])*)\}?(?:\(t\+1\))?\}?$", text)
+    letters = set(found.group(1).replace(",", "")) if found and named(member)[1] else set()
+    return letters if letters <= set(words.ranges()) else set()
 
 
 def _framing(members: list[str], words: Vocabulary) -> bool:
