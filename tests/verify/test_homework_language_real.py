@@ -552,3 +552,15 @@ def test_found_in_review_facts_letters_and_bounds(problem_id: str, text: str, ve
     from verify.homework.problems import grade
 
     assert grade(problem_id, text).verdict == verdict
+
+
+@pytest.mark.parametrize(("problem_id", "text", "verdict", "words"), [
+    ("softmax_ce.grad_z", "p - y_i", "invalid", "mixes whole vectors or matrices with entries"),
+    ("bp.delta_hidden", r"\sigma'(net) \odot (W^T \delta)", "correct", "correct"),  # sigma' of a vector, entry by entry
+    ("bp.delta_hidden", r"\sigma'(net) \odot (W \delta)", "incorrect", "swapped indices"),
+])
+def test_vectors_and_entries(problem_id: str, text: str, verdict: str, words: str) -> None:
+    from verify.homework.problems import grade
+
+    g = grade(problem_id, text)
+    assert g.verdict == verdict and words in g.feedback

@@ -917,8 +917,13 @@ class _Build(Transformer_NonRecursive):
         if function == "f" and not self.words.activation:
             raise InvalidAnswer("f' is not defined in this problem; write the derivative of the function itself, "
                                 "e.g. sigma'(x) or tanh'(x)")
-        if name not in _DERIVATIVES or len(args) != 1 or _is_matrix(args[0]):
-            raise InvalidAnswer(f"{function}' of {len(args)} argument(s) is not read; write the derivative itself")
+        if name not in _DERIVATIVES or len(args) != 1:
+            raise InvalidAnswer(f"{function}' takes one argument, as in {function}'(x); write the derivative itself")
+        if _is_vector(args[0]):  # sigma'(net) of the vector: entry by entry, as sigma(net) is
+            u = sp.Dummy("u")
+            return ElementwiseApplyFunction(sp.Lambda(u, _DERIVATIVES[name](u)), args[0])
+        if _is_matrix(args[0]):
+            raise InvalidAnswer(f"{function}' of a matrix: apply it to an entry, as in {function}'(x_ij)")
         return _DERIVATIVES[name](args[0])
 
     def entry_of(self, items: list) -> sp.Basic:
@@ -1550,6 +1555,9 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
     if negated:
         result = -result
     free = {x.name for x in getattr(result, "free_symbols", ()) if isinstance(x, sp.Symbol) and x.name in words.ranges()}
+    if _is_matrix(result) and free:  # p - y_i: the whole vector p with the entry y_i
+        raise InvalidAnswer(f"the answer mixes whole vectors or matrices with entries indexed by {', '.join(sorted(free))}: "
+                            "write it whole (a - b) or entry by entry (a_i - b_i)")
     if lhs_letters and free and free != lhs_letters:  # dL/dz_j = p_i - y_i says nothing true
         raise InvalidAnswer(f"the left-hand side is indexed by {', '.join(sorted(lhs_letters))}, the answer by "
                             f"{', '.join(sorted(free))}: write the same letters on both sides")

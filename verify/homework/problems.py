@@ -129,8 +129,9 @@ class Problem:
 
 # How * between two matrices reads, in the words `gradproof problems` and feedback use.
 STAR_RULES = {"product": "* between two matrices is the matrix product (as in mathematics); write ⊙ or .* for the "
-                         "elementwise product. An answer that writes @ for the matrix product is read as NumPy code: "
-                         "its * is the elementwise product",
+                         "elementwise product. Two vectors of one shape, which no matrix product joins, multiply entry "
+                         "by entry (gamma g, gamma * g); an answer that writes @ for the matrix product is read as "
+                         "NumPy code: its * is the elementwise product",
               "elementwise": "* between two matrices is the elementwise product (as in NumPy); write @ for the "
                              "matrix product"}
 
