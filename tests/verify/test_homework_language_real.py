@@ -564,3 +564,18 @@ def test_vectors_and_entries(problem_id: str, text: str, verdict: str, words: st
 
     g = grade(problem_id, text)
     assert g.verdict == verdict and words in g.feedback
+
+
+@pytest.mark.parametrize(("problem_id", "text", "verdict"), [
+    # a value that differs only where two real inputs tie is refused, never credited
+    ("softmax_ce.grad_z", r"p_i - y_i + \mathbb{1}[y_i = 1]", "invalid"),
+    ("perceptron.update_w", r"w_i - \eta (y - t) x_i + \mathbb{1}[y = t]", "invalid"),
+    ("perceptron.update_b", r"b - \eta (y - t) if y != t else 0", "invalid"),
+    # equalities that are comparisons in disguise, or of indices, are read
+    ("pooling.grad_max", r"g \mathbb{1}[x_i = \max_j x_j]", "correct"),
+    ("softmax_ce.grad_z", r"\sum_k y_k (p_i - \delta_{ik})", "correct"),
+])
+def test_ties_between_real_inputs_are_refused(problem_id: str, text: str, verdict: str) -> None:
+    from verify.homework.problems import grade
+
+    assert grade(problem_id, text).verdict == verdict

@@ -613,6 +613,31 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], values:
     return sp.Matrix(rows, cols, lambda i, j: entry(i + 1, j + 1) if len(free) > 1 else entry(i + 1))
 
 
+def _no_ties(student: sp.Matrix) -> None:
+    """Refuse an answer whose value changes only where two real inputs are equal (1[y_i = 1],
+    1[y != t]): the inputs are real numbers, so such a set has measure zero, and neither proof nor
+    sampling can weigh what the answer says there (p_i - y_i + 1[y_i = 1] would pass as right, though
+    it is wrong for a one-hot y). Conditions on index letters (i = j) are decided before this and
+    ``x_i = max_j x_j`` is read as x_i >= each x_j, so neither is a tie.
+
+    >>> y = sp.Symbol("y", real=True)
+    >>> _no_ties(sp.Matrix([[sp.Piecewise((1, y > 0), (0, True))]]))
+    >>> _no_ties(sp.Matrix([[sp.Piecewise((1, sp.Eq(y, 1)), (0, True))]]))
+    Traceback (most recent call last):
+    ...
+    verify.homework.language.InvalidAnswer: the answer changes where y = 1 only, a set of inputs of measure zero that cannot be graded: write the condition with <, <=, > or >=
+    """
+    for piecewise in student.atoms(sp.Piecewise):
+        for _, condition in piecewise.args:
+            for tie in getattr(condition, "atoms", lambda *_: ())(sp.Eq, sp.Ne):
+                extremum = next((side for side in (tie.lhs, tie.rhs) if isinstance(side, (sp.Max, sp.Min))), None)
+                if extremum is not None and ({tie.lhs, tie.rhs} - {extremum}) <= set(extremum.args):
+                    continue  # x_2 = max(x_1, x_2, x_3): x_2 >= each of them, a comparison (max pooling's)
+                if tie.free_symbols:
+                    raise InvalidAnswer(f"the answer changes where {tie.lhs} = {tie.rhs} only, a set of inputs of "
+                                        "measure zero that cannot be graded: write the condition with <, <=, > or >=")
+
+
 def read_answer(problem_id: str, text: str) -> sp.Basic:
     """An answer as SymPy in the problem's vocabulary (at its first sizes), for typesetting;
     raises ``InvalidAnswer`` as grading would.
@@ -758,6 +783,7 @@ def _grade(problem_id: str, text: str, points: int, seed: int, deadline: float, 
         values, _, key, _ = _setting(problem_id, number)
         try:
             student = _written_out(p, parse(text, _words(problem_id, number, star)), sizes, values)
+            _no_ties(student)
         except InvalidAnswer as error:
             return Grade(problem_id, "invalid", 0.0, str(error), method="parse")
         context = _Context(_derived(problem_id, number)[0], rng, points, seed, exact_until, deadline, star)
