@@ -396,7 +396,7 @@ def test_conditions_inside_brackets_are_not_framing() -> None:
 def _frames(key: str) -> list[str]:
     """The key as people dress it: typeset, framed, bracketed, with LaTeX's sums."""
     latex = key.replace("sum_", r"\sum\limits_").replace("sqrt(d_k)", r"\sqrt{d_k}")
-    return [f"${key}$", f"$$ {latex} $$", rf"\[ {latex} \]", rf"\left( {latex} \right)", f"X = {key}",
+    return [f"${key}$", f"$$ {latex} $$", rf"\[ {latex} \]", rf"\left( {latex} \right)", rf"\mathrm{{ans}} = {key}",
             rf"\frac{{\partial L}}{{\partial \theta}} = {latex}", rf"\displaystyle {latex.replace('sum_', 'sum_')}",
             key.replace("sum_", "Σ_"), key.replace("(", r"\big(").replace(")", r"\big)")]
 
@@ -475,11 +475,13 @@ def test_a_left_hand_side_is_read_for_its_sign_and_what_it_names(problem_id: str
         assert "left-hand side" in g.feedback and "asks for the one with respect to" in g.feedback
 
 
-def test_a_delta_problem_answered_with_the_derivative_it_names_is_told_the_convention() -> None:
+def test_a_delta_problem_answered_with_the_derivative_it_names_is_read_by_the_convention() -> None:
     from verify.homework.problems import grade
 
-    g = grade("bp.delta_output_sigmoid", r"\frac{\partial E}{\partial net_k} = (O_k - T_k) O_k (1 - O_k)")
-    assert g.verdict == "incorrect" and "delta_k = -dE/dnet_k" in g.feedback
+    right = grade("bp.delta_output_sigmoid", r"\frac{\partial E}{\partial net_k} = (O_k - T_k) O_k (1 - O_k)")
+    assert right.verdict == "correct"  # a true dE/dnet_k: delta_k is minus it
+    wrong = grade("bp.delta_output_sigmoid", r"\frac{\partial E}{\partial net_k} = (T_k - O_k) O_k (1 - O_k)")
+    assert wrong.verdict == "incorrect" and "delta_k = -dE/dnet_k" in wrong.feedback
 
 
 @pytest.mark.parametrize(("problem_id", "text", "verdict"), [
@@ -579,3 +581,35 @@ def test_ties_between_real_inputs_are_refused(problem_id: str, text: str, verdic
     from verify.homework.problems import grade
 
     assert grade(problem_id, text).verdict == verdict
+
+
+_R = "(T_k - O_k) O_k (1 - O_k)"
+
+
+@pytest.mark.parametrize(("problem_id", "text", "verdict"), [
+    # the left-hand side is read: a factor, power or transpose on what the problem asks is refused
+    ("bp.delta_output_sigmoid", rf"2\delta_k = {_R}", "invalid"),
+    ("bp.delta_output_sigmoid", rf"\delta_k^2 = {_R}", "invalid"),
+    ("attention.grad_V", r"dV^T = A^T G", "invalid"),
+    # another quantity of the problem on the left is a false statement
+    ("bp.delta_output_sigmoid", rf"O_k = {_R}", "invalid"),
+    ("softmax_ce.grad_z", r"p_i = p_i - y_i", "invalid"),
+    ("softmax_ce.grad_z", r"\nabla_p L = p - y", "invalid"),
+    ("layernorm.grad_x", r"dL/d\sigma = (gamma_i g_i - (1/d) sum_j gamma_j g_j - xhat_i (1/d) sum_j gamma_j g_j xhat_j) / sigma",
+     "invalid"),
+    # dE/dnet_k is minus delta_k: a true one is right, a false one is a sign slip
+    ("bp.delta_output_sigmoid", rf"\frac{{\partial E}}{{\partial net_k}} = -{_R}", "correct"),
+    ("bp.delta_output_sigmoid", rf"dE/dnet_k = {_R}", "incorrect"),
+    # labels of the author's own, a layer's label, and the asked quantity whole are read
+    ("bp.delta_output_sigmoid", rf"E = {_R}", "correct"),
+    ("bp.delta_output_sigmoid", rf"\delta_k^{{(2)}} = {_R}", "correct"),
+    ("softmax_ce.grad_z", r"\nabla_{\mathbf z} \mathcal{L} = p - y", "correct"),
+    ("bp.update_w_output", r"W \leftarrow W + \alpha \delta H^T", "correct"),
+    ("perceptron.update_w", r"w_i \leftarrow w_i - \eta (y - t) x_i", "correct"),
+    ("perceptron.update_w", r"x_i \leftarrow w_i - \eta (y - t) x_i", "invalid"),
+])
+def test_the_left_hand_side_says_what_the_answer_is(problem_id: str, text: str, verdict: str) -> None:
+    from verify.homework.problems import grade
+
+    g = grade(problem_id, text)
+    assert g.verdict == verdict, g.feedback

@@ -1580,8 +1580,8 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
     return result, builder
 
 
-_DERIVATIVE = re.compile(r"d[A-Za-z]*/d([A-Za-z]+(?:_\{?[A-Za-z0-9]+\}?)?)|nabla_\{?([A-Za-z]+(?:_[A-Za-z0-9]+)?)\}?\S*"
-                         r"|d([A-Z][A-Za-z]*(?:_\{?[A-Za-z0-9]+\}?)?)")
+_DERIVATIVE = re.compile(r"d[A-Za-z]*/d([A-Za-z]+(?:_\{?[A-Za-z0-9]+\}?)?)|nabla_(?:\{([A-Za-z]+(?:_[A-Za-z0-9]+)?)\}|"
+                         r"([A-Za-z]))\S*|d([A-Z][A-Za-z]*(?:_\{?[A-Za-z0-9]+\}?)?)")
 
 
 def named(member: str) -> tuple[int, str]:
@@ -1595,6 +1595,7 @@ def named(member: str) -> tuple[int, str]:
     ((1, 'd/dK'), (1, 'w'), (1, ''), (1, 'd/dnet'))
     """
     text = re.sub(r"_\{([A-Za-z0-9,]+)\}", r"_\1", re.sub(r"\s+", "", member).replace("partial", "d"))  # net_{k}: net_k
+    text = re.sub(r"\^\{?[(\[][^()\[\]{}]*[)\]]\}?", "", text)  # delta_k^{(2)}, W^{[l]}: a layer's label, not a power
     sign = 1
     while text[:1] in ("-", "+"):
         sign, text = (-sign if text[0] == "-" else sign), text[1:]
@@ -1624,29 +1625,43 @@ def _letters_of(member: str, words: Vocabulary) -> set[str]:
 
 
 def _framing(members: list[str], words: Vocabulary) -> bool:
-    """Whether a left-hand side turns the answer's sign (``-\\delta_k = R`` says delta_k = -R, while
-    ``-dE/dnet_k = R`` on a delta problem is delta_k = R, and ``dE/dnet_k = R`` gave dE/dnet_k, graded
-    as R and told that delta_k = -dE/dnet_k); refuses one that names a derivative with
-    respect to another of the problem's quantities (``dK = ...`` where the problem asks for dL/dQ):
-    that statement is false, whatever its right-hand side."""
+    """Whether a left-hand side turns the answer's sign, or refuses it when it says something false.
+
+    The first member is the left-hand side proper: ``-\\delta_k = R`` says delta_k = -R, and on a
+    delta problem ``-dE/dnet_k = R`` says delta_k = R and ``dE/dnet_k = R`` says delta_k = -R. It is
+    refused when it names another quantity of the problem (``dK = ...`` where the problem asks for
+    dL/dQ; ``p_i = ...`` for dL/dz_i), or when it is no plain name or derivative but writes the
+    problem's symbols (``2 \\delta_k = R``, ``dV^T = R``): the answer would then be read as what it is
+    not. A left-hand side of names the problem does not have (``E = ...``, ``g_i = ...``) is the
+    author's own label and is read for nothing."""
     asks = dict(words.asks)
     if not members:
         return False
-    # The first member is the left-hand side proper; members between it and the answer are steps
-    # (-dE/dO_k dO_k/dnet_k, -y_i + p_i sum_k y_k), read for nothing: their signs are their own.
-    sign, form = named(members[0])
-    variables = {f.removeprefix("d/d") for f in asks if f.startswith("d/d")}
+    # The members between the first and the answer are steps; problems.grade checks them (claims).
+    lhs = members[0].replace(_SHADOW, "")
+    sign, form = named(lhs)
     declared = {*dict(words.scalars), *dict(words.matrices), *dict(words.indexed), *dict(words.vectors)}
-    if variables and form.startswith("d/d") and form not in asks:
+    asked = {f.removeprefix("d/d") for f in asks} | {f for f in asks if not f.startswith("d/d")}
+
+    def base(name: str) -> str:
+        return name if name in declared else name.partition("_")[0]
+
+    mentioned = {w for w in re.findall(r"[A-Za-z]+(?:_[A-Za-z0-9]+)?", lhs)
+                 if base(w) in declared | asked or w.startswith("d") and base(w[1:]) in declared | asked}  # dV^T
+    if not form and mentioned and asks:
+        raise InvalidAnswer(f"cannot read the left-hand side {lhs.strip()}: write the quantity alone, as in "
+                            "dL/dx = ..., or the answer without it")
+    if asks and form.startswith("d/d") and form not in asks:
         variable = form.removeprefix("d/d")
-        full = variable if variable in declared else variable.partition("_")[0]
-        if full in declared and full not in {v if v in declared else v.partition("_")[0] for v in variables}:
-            wanted = next(f for f in asks if f.startswith("d/d")).removeprefix("d/d")
-            raise InvalidAnswer(f"the left-hand side {members[0].strip()} is a derivative with respect to {variable}; "
-                                f"this problem asks for the one with respect to {wanted}")
-    # dE/dnet_k = R (no minus) gave dE/dnet_k, not delta_k: R is graded as it is, and told so; a minus
-    # counts only on a left-hand side that names something (-1 = R names nothing)
-    return bool(form) and sign < 0 and asks.get(form, 1) > 0
+        if base(variable) in declared and base(variable) not in {base(a) for a in asked}:
+            wanted = next((f.removeprefix("d/d") for f in asks if f.startswith("d/d")), "")
+            raise InvalidAnswer(f"the left-hand side {lhs.strip()} is a derivative with respect to {variable}; this "
+                                f"problem asks for {'the one with respect to ' + wanted if wanted else 'another'}")
+    if asks and form and not form.startswith("d/d") and form.lower() not in {a.lower() for a in asks} \
+            and base(form) in declared:  # W for the matrix of the w_kj asked for is the same quantity
+        raise InvalidAnswer(f"the left-hand side {lhs.strip()} is {form}, a quantity of this problem; the problem asks "
+                            f"for {next(iter(asks)).replace('d/d', 'the derivative by ')}")
+    return bool(form) and sign * asks.get(form, 1) < 0
 
 
 def _defined_name(name: str, words: Vocabulary) -> tuple[str, tuple[sp.Symbol, ...]]:

@@ -434,9 +434,13 @@ def asks(statement: str) -> tuple[tuple[str, int], ...]:
 
     >>> asks("Sigmoid output units. Give delta_k = -dE/dnet_k."), asks("S = Q K^T / sqrt(d_k). Given dS, give dL/dQ.")
     ((('delta', 1), ('d/dnet', -1)), (('d/dQ', 1),))
+    >>> asks("Give the updated weight w_kj(t+1) from hidden unit j to output unit k."), asks("Give the updated bias b.")
+    ((('w', 1),), ())
     """
     found = re.search(r"\b[Gg]ive (.+?)\.(?:\s|$)", statement)
-    parts = [named(part) for part in found.group(1).split("=")] if found else []
+    # "the updated weight w_kj(t+1) from hidden unit j ...": the formula among the words
+    parts = [named(part if " " not in part.strip() else next(
+        (w for w in part.split() if re.search(r"[_/]", w)), "")) for part in found.group(1).split("=")] if found else []
     parts = [(sign, form) for sign, form in parts if form]
     return tuple((form, sign * parts[0][0]) for sign, form in parts)
 
