@@ -613,3 +613,23 @@ def test_the_left_hand_side_says_what_the_answer_is(problem_id: str, text: str, 
 
     g = grade(problem_id, text)
     assert g.verdict == verdict, g.feedback
+
+
+@pytest.mark.parametrize(("problem_id", "text", "verdict", "words"), [
+    # a chain's steps and a where clause's values are statements: a false one makes a right value wrong
+    ("bp.delta_output_sigmoid", rf"\delta_k = (T_k - O_k) = {_R}", "incorrect", "the step T_k - O_k"),
+    ("softmax_ce.grad_z", r"dL/dz_i = y_i - p_i = p_i - y_i", "incorrect", "the step y_i - p_i"),
+    ("bp.delta_output_sigmoid", r"\delta_k = -(T_k - O_k) f'(net_k) where f'(net_k) = -O_k(1 - O_k)", "incorrect",
+     "where clause's f'(net_k)"),
+    ("bp.delta_output_sigmoid", r"(T_k - net_k) net_k (1 - net_k) where net_k = O_k", "incorrect", "net_k = O_k"),
+    # true ones, and steps that are no expression (partial derivatives), leave a right answer right
+    ("softmax_ce.grad_z", r"\frac{\partial L}{\partial z_i} = -y_i + p_i \sum_k y_k = p_i - y_i", "correct", "correct"),
+    ("bp.delta_output_sigmoid", rf"\delta_k = -\frac{{\partial E}}{{\partial net_k}} = {_R}", "correct", "correct"),
+    ("softmax_ce.grad_z", r"p_i - y_i where p_i = e^{z_i}/\sum_k e^{z_k}", "correct", "correct"),
+    ("bp.delta_output_linear", r"(T_k - net_k) where net_k = O_k", "correct", "correct"),
+])
+def test_steps_and_stated_values_are_checked(problem_id: str, text: str, verdict: str, words: str) -> None:
+    from verify.homework.problems import grade
+
+    g = grade(problem_id, text)
+    assert g.verdict == verdict and words in g.feedback, g.feedback

@@ -134,7 +134,7 @@ from lark.visitors import Transformer_NonRecursive
 from sympy.logic.boolalg import BooleanFunction
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
-__all__ = ["LIMITS", "AtExtremum", "InvalidAnswer", "Limits", "MaxOver", "MinOver", "Vocabulary", "normalise",
+__all__ = ["LIMITS", "AtExtremum", "InvalidAnswer", "Limits", "MaxOver", "MinOver", "Vocabulary", "claims", "normalise",
            "parse", "star_matters"]
 
 
@@ -836,6 +836,8 @@ class _Build(Transformer_NonRecursive):
         super().__init__()
         self.words = words
         self.star_between_matrices = False  # for star_matters: did * join two matrices?
+        # what the answer states besides itself, for the grader to check (claims): (words, left, right)
+        self.claims: list[tuple[str, sp.Basic, sp.Basic]] = []
 
     def number(self, items: list[Token]) -> sp.Expr:
         value = _decimal(str(items[0]))  # digits, a dot, an exponent, by the grammar; bounded there; never sympify
@@ -1440,6 +1442,19 @@ def _quote(text: str, node: Tree, whole: bool = False) -> str:
     return shown if whole or len(shown) <= 40 else shown[:30] + " ... " + shown[-6:]
 
 
+def claims(text: str, words: Vocabulary) -> list[tuple[str, sp.Basic, sp.Basic]]:
+    """What an answer states besides its value, each as ``(words, left, right)`` for the grader to
+    check equal: the steps of a chain (``dL/dz_i = STEP = answer``: STEP = answer) and the values a
+    where clause gives for an expression (``where f'(net_k) = O_k (1 - O_k)``). An answer is graded by
+    its value; a false statement on the way makes it wrong all the same.
+
+    >>> words = Vocabulary(indexed={"p": 1, "y": 1}, indices={"i": "n"})
+    >>> [(what, str(a), str(b)) for what, a, b in claims("dL/dz_i = y_i - p_i = p_i - y_i", words)]
+    [('the step y_i - p_i', '-p[i] + y[i]', 'p[i] - y[i]')]
+    """
+    return _parse(text, words)[1].claims
+
+
 def parse(text: str, words: Vocabulary) -> sp.Basic:
     """Read one answer into SymPy, or raise ``InvalidAnswer`` saying why.
 
@@ -1515,8 +1530,9 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
         tree, index = tree.children
         if str(index) not in dict(words.indices):
             raise InvalidAnswer(f"'for all {index}' at the end needs an index; indices here: {', '.join(dict(words.indices))}")
-    negated, lhs_letters = False, set()
-    if tree.data == "framed":  # delta_k = ..., dL/dz = ... = ...: the last member is the answer
+    negated, lhs_letters, steps = False, set(), []
+    if tree.data == "framed":
+        steps = [m for m in tree.children[1:-1] if isinstance(m, Tree)]  # a = STEP = ... = answer  # delta_k = ..., dL/dz = ... = ...: the last member is the answer
         members = [_quote(normal, m, whole=True) for m in tree.children[:-1] if isinstance(m, Tree)]
         tree = tree.children[-1]
         if isinstance(tree, Token):  # a member is always a sum, a tree; a token here is a grammar change
@@ -1525,7 +1541,8 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
         lhs_letters = _letters_of(members[0], words) if members else set()
     defined: dict[str, tuple[tuple[sp.Symbol, ...], sp.Basic]] = {}
     sizes: dict[str, _Size] = {}
-    facts: list[tuple[sp.Basic, sp.Basic]] = []
+    facts: list[tuple[str, sp.Basic, sp.Basic]] = []
+    restated: list[tuple[str, sp.Basic, sp.Basic]] = []  # the problem's own names given a value
     for definition in definitions:  # each in the terms of the problem and the definitions before it
         named, _, value_tree = definition.children
         if not (isinstance(named, Tree) and named.data == "name"):
@@ -1534,7 +1551,7 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
             # in names the problem does not have (f(x) = x^2) is refused when it is built
             _measure(named, normal, sizes)
             _measure(value_tree, normal, sizes)
-            facts.append((_built(named, words)[0], _built(value_tree, words)[0]))
+            facts.append((_quote(normal, definition), _built(named, words)[0], _built(value_tree, words)[0]))
             continue
         name = named.children[0]
         base, params = _defined_name(str(name), words)
@@ -1542,14 +1559,24 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
         _prepare(value_tree, normal, words)
         value, _ = _built(value_tree, replace(words, _defined=dict(defined)))
         try:
-            same = words.lookup(str(name)) == value  # p = softmax(z): the problem's own p, said again
+            known = words.lookup(str(name))
         except InvalidAnswer:
-            same = False
-        if not same:
+            known = None
+        if known is not None and known != value:  # net_k = O_k of the problem's own net_k: a statement to check
+            restated.append((_quote(normal, definition), known, value))
+        if known is None or known != value:  # p = softmax(z): the problem's own p, said again, changes nothing
             defined[base], sizes[base] = (params, value), size
     _measure(tree, normal, sizes)
     _prepare(tree, normal, words)
     result, builder = _built(tree, replace(words, _defined=defined) if defined else words)
+    for step in steps:  # a step that reads (no partial derivative in it) states: step = answer
+        try:
+            _measure(step, normal, sizes)
+            _prepare(step, normal, words)
+            value, _ = _built(step, replace(words, _defined=defined) if defined else words)
+        except InvalidAnswer:
+            continue
+        builder.claims.append((f"the step {_quote(normal, step)}", value, result))
     if result.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
         raise InvalidAnswer("the answer is undefined (a division by zero, or the log of 0)")
     if negated:
@@ -1561,7 +1588,8 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
     if lhs_letters and free and free != lhs_letters:  # dL/dz_j = p_i - y_i says nothing true
         raise InvalidAnswer(f"the left-hand side is indexed by {', '.join(sorted(lhs_letters))}, the answer by "
                             f"{', '.join(sorted(free))}: write the same letters on both sides")
-    for stated, value in facts:
+    builder.claims += [(f"the where clause's {quoted}", known, value) for quoted, known, value in restated]
+    for quoted, stated, value in facts:
         if not getattr(stated, "free_symbols", None):  # f'(net_k) of a linear unit is 1: a number checked at once
             if sp.simplify(sp.sympify(stated) - value) != 0:
                 raise InvalidAnswer(f"the where clause gives {_words(value)} for what is {_words(stated)} here")
@@ -1569,6 +1597,7 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
         if not result.has(stated):
             raise InvalidAnswer(f"the where clause gives a value for {_words(stated)}, which the answer does not use")
         result = result.subs(stated, value)  # subs: a product of factors inside a longer product too
+        builder.claims.append((f"the where clause's {quoted}", stated, value))
     adopted = sorted(s.name for s in getattr(result, "free_symbols", ()) if isinstance(s, sp.Symbol)
                      and s.name in words.ranges() and s.name not in dict(words.indices))
     if adopted:  # \sum_a binds a letter of the student's own; left free it means nothing here

@@ -54,7 +54,7 @@ from .feedback import (
     without_examples,
 )
 from .forward import Use, forward
-from .language import InvalidAnswer, Vocabulary, named, parse
+from .language import InvalidAnswer, Vocabulary, claims, named, parse
 from .regions import Domain
 from .sampling import counterexample
 
@@ -704,11 +704,38 @@ def grade(problem_id: str, text: str, points: int = 6, seed: int = 0, seconds: f
         again = _guarded(problem_id, text, points, seed, deadline, seconds, other)
         if again.verdict == "correct":
             result = Grade(problem_id, "incorrect", CREDIT["star"], star_words(p.star), method=again.method)
+    if result.verdict == "correct":
+        false = _false_claim(p, text, deadline, seed)
+        if false is not None:
+            result = Grade(problem_id, "incorrect", 0.0, f"the answer's value is right, but {false} is not so: a "
+                           "statement on the way to it is false", method="symbolic")
     if result.verdict == "invalid":
         result.feedback = without_examples(result.feedback, [p.answer])
     if reveal:
         result.feedback = revealed(problem_id, result.feedback)
     return result
+
+
+def _false_claim(p: Problem, text: str, deadline: float, seed: int) -> str | None:
+    """The first statement an answer makes besides its value (a step of its chain, a value its where
+    clause gives) that is proved false at the problem's first sizes, in words; None when each is
+    proved, or cannot be decided in time (the value itself was graded already)."""
+    try:
+        stated = claims(text, _words(p.id, 0, None))
+    except (InvalidAnswer, *_REFUSALS):
+        return None
+    values, _, _, _ = _setting(p.id, 0)
+    for what, left, right in stated:
+        try:
+            a, b = (_written_out(p, side, p.sizes[0], values) for side in (left, right))
+        except (InvalidAnswer, *_REFUSALS):
+            continue
+        if a.shape != b.shape:
+            return what
+        context = _Context(_derived(p.id, 0)[0], random.Random(seed), 6, seed, deadline, deadline)
+        if _decided(a, b, context).verdict == "different":
+            return what
+    return None
 
 
 def revealed(problem_id: str, feedback: str) -> str:
