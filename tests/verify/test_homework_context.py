@@ -4,7 +4,6 @@ offered, and an instructor adds (``[problem.context]``) or takes away (``forbid`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import sympy as sp
 
 from verify.homework import problems
 from verify.homework.forward import forward
-from verify.homework.problem_file import CHECKED, ProblemFileError, load_problems
+from verify.homework.problem_file import ProblemFileError, load_problems
 from verify.homework.problems import PROBLEMS, Problem, grade
 
 FLASH = r"(A \odot (G V^T - rowsum(G \odot O))) K / sqrt(d_k)"  # FlashAttention's backward, dP - D with D = rowsum(dO * O)
@@ -69,14 +68,7 @@ def test_a_letter_summed_along_two_lengths_is_refused() -> None:
     assert g.verdict == "invalid" and "use a letter for each" in g.feedback, g.feedback
 
 
-@pytest.fixture(autouse=True)
-def built_in_only() -> Iterator[None]:
-    before = dict(PROBLEMS)
-    yield
-    PROBLEMS.clear()
-    PROBLEMS.update(before)
-    CHECKED.clear()
-    problems._setting.cache_clear()
+pytestmark = pytest.mark.usefixtures("built_in_only")  # tests/verify/conftest.py
 
 
 @pytest.mark.parametrize(("problem", "answer"), RIGHT)

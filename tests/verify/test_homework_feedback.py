@@ -7,26 +7,16 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from verify.homework import problems
 from verify.homework.feedback import inputs_text
-from verify.homework.problem_file import CHECKED, load_problems
+from verify.homework.problem_file import load_problems
 from verify.homework.problems import CREDIT, PROBLEMS, Problem, grade
 
-
-@pytest.fixture(autouse=True)
-def built_in_only() -> Iterator[None]:
-    before = dict(PROBLEMS)
-    yield
-    PROBLEMS.clear()
-    PROBLEMS.update(before)
-    CHECKED.clear()
-    problems._setting.cache_clear()
+pytestmark = pytest.mark.usefixtures("built_in_only")  # tests/verify/conftest.py
 
 
 def entry_of(text: str) -> tuple[int, ...]:

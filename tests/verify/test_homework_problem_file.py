@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gradproof.cli import main
-from verify.homework.problem_file import CHECKED, ProblemFileError, load_problems
+from verify.homework.problem_file import ProblemFileError, load_problems
 from verify.homework.problems import PROBLEMS, _setting, grade
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "problems.toml"
@@ -28,14 +27,7 @@ q = { kind = "indexed", value = "q" }
 """
 
 
-@pytest.fixture(autouse=True)
-def built_in_only() -> Iterator[None]:
-    before = dict(PROBLEMS)
-    yield
-    PROBLEMS.clear()
-    PROBLEMS.update(before)
-    CHECKED.clear()
-    _setting.cache_clear()
+pytestmark = pytest.mark.usefixtures("built_in_only")  # tests/verify/conftest.py
 
 
 def test_the_example_file_grades_like_the_built_in_problems() -> None:
