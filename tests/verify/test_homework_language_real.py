@@ -633,3 +633,16 @@ def test_steps_and_stated_values_are_checked(problem_id: str, text: str, verdict
 
     g = grade(problem_id, text)
     assert g.verdict == verdict and words in g.feedback, g.feedback
+
+
+@pytest.mark.parametrize(("problem_id", "text", "verdict"), [
+    # one undeclared capital stands for one size; a single letter is no set's name
+    ("conv.grad_W", r"\sum_{i=1}^{H} \sum_{j=1}^{H} G_{ij} X_{i+u-1,j+v-1}", "invalid"),
+    ("softmax_ce.grad_z", r"p_i \sum_{j=1}^{K} y_j - y_i \sum_{k=1}^{K} y_k", "correct"),
+    ("softmax_ce.grad_z_general", r"p_i \sum_{j \in i} y_j - y_i", "invalid"),
+    ("softmax_ce.grad_z_general", r"p_i \sum_{j \in C} y_j - y_i", "correct"),
+])
+def test_capitals_and_sets_in_sum_bounds(problem_id: str, text: str, verdict: str) -> None:
+    from verify.homework.problems import grade
+
+    assert grade(problem_id, text).verdict == verdict

@@ -367,7 +367,8 @@ def _sum_token(match: re.Match[str]) -> str:
     written = match.group(1)
     if written is not None and _IN.search(written):
         index, known = _IN.split(written)[0].strip(), _IN_SET.search(written)
-        if known is None or (known.group(1) and known.group(2) != index):
+        named_set = re.sub(r"^\s*\\in\s*|[\s,].*$", "", known.group(0)) if known else ""
+        if known is None or (known.group(1) and known.group(2) != index) or re.fullmatch(r"[a-z]", named_set):
             raise InvalidAnswer(rf"cannot read the set in \sum_{{{written.strip()[:30]}}}: a sum over k \in S runs over "
                                 r"k's whole range; write \sum_{k \in S}, \sum_{k \neq i} or \sum_{k=1}^{n}")
         written = index + (f"!={known.group(3)}" if known.group(1) else "")
@@ -437,6 +438,9 @@ class Vocabulary:
     _bases: dict[str, sp.IndexedBase] = field(default_factory=dict, compare=False)
     # What the answer's own "where" clause defines: a name -> (its index symbols, its value).
     _defined: dict[str, tuple[tuple[sp.Symbol, ...], sp.Basic]] = field(default_factory=dict, compare=False)
+    # Within one answer: each capital written as a sum's bound that names nothing here -> the size it
+    # was read as (K in sum_{j=1}^{K}); one capital stands for one size (parse gives each answer a new one).
+    _capitals: dict[str, sp.Symbol] = field(default_factory=dict, compare=False)
 
     def lookup(self, name: str) -> sp.Basic:
         """The SymPy object a written name stands for, or ``InvalidAnswer`` (with a "did you mean" where a
@@ -592,6 +596,9 @@ class Vocabulary:
                 value: sp.Expr = sp.Integer(min(int(term), 10**6))
             elif term == size.name or (term in (index.upper(), size.name.upper()) or len(term) == 1 and term.isupper()) \
                     and term not in taken:  # n; K for k's size; \sum_{j=1}^{K} with K classes, if K names nothing
+                if term != size.name and self._capitals.setdefault(term, size) != size:
+                    raise InvalidAnswer(f"{term} bounds sums over indices of different sizes ({self._capitals[term]} "
+                                        f"and {size}): write each sum's own bound")
                 value = size  # n, or the conventional capital (K for k, N for n) nothing else here is called
             elif term in indices.values() or term in indices and term != index:
                 value = sp.Symbol(term, integer=True, positive=True)  # another size or index: the range check decides
@@ -1504,7 +1511,7 @@ def numpy_words(text: str, words: Vocabulary) -> Vocabulary:
 
 
 def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
-    words = numpy_words(text, words)
+    words = replace(numpy_words(text, words), _capitals={})
     normal = _shadow(normalise(text), words)
     if not normal:
         raise InvalidAnswer("the answer is empty")
