@@ -304,7 +304,9 @@ def test_a_bracketed_superscript_is_a_label_not_a_power() -> None:
 
 
 def test_a_letter_of_the_students_own_must_be_bound() -> None:
-    assert "index a is not summed over" in _refused("p_a - y_a", CE)
+    assert "index a is not summed over" in _refused("p_a - y_b", CE)  # two letters of one's own: which is free?
+    free = {x for x in parse("p_a - y_a", CE).free_symbols if x.is_Symbol and x.is_integer}
+    assert free == {sp.Symbol("a", integer=True, positive=True)}  # the one letter left free: the grader renames it
     assert "unknown index 'n'" in _refused("p_n", CE)  # a size is no index
     two = Vocabulary(indexed={"w": 2}, indices={"k": "O", "j": "H"})
     # which range? the first letter's here; the grader runs it along what it indexes (w's rows)
@@ -643,6 +645,20 @@ def test_steps_and_stated_values_are_checked(problem_id: str, text: str, verdict
     ("softmax_ce.grad_z_general", r"p_i \sum_{j \in C} y_j - y_i", "correct"),
 ])
 def test_capitals_and_sets_in_sum_bounds(problem_id: str, text: str, verdict: str) -> None:
+    from verify.homework.problems import grade
+
+    assert grade(problem_id, text).verdict == verdict
+
+
+@pytest.mark.parametrize(("problem_id", "text", "verdict"), [
+    # the free index under a letter of the author's own (Mitchell's delta_h, j for an output)
+    ("bp.delta_output_sigmoid", r"\delta_j = (T_j - O_j) O_j (1 - O_j)", "correct"),
+    ("bp.delta_hidden", r"\delta_h = H_h(1-H_h)\sum_o w_{oh}\delta_o", "correct"),
+    ("bp.delta_hidden", r"\delta_h = H_h(1-H_h)\sum_o w_{ho}\delta_o", "incorrect"),
+    ("bp.delta_output_sigmoid", r"(T_j - O_k) O_j (1 - O_j)", "invalid"),
+    ("softmax_ce.grad_z", r"p_a - y_b", "invalid"),
+])
+def test_the_free_index_under_the_authors_own_letter(problem_id: str, text: str, verdict: str) -> None:
     from verify.homework.problems import grade
 
     assert grade(problem_id, text).verdict == verdict

@@ -1607,6 +1607,9 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
         builder.claims.append((f"the where clause's {quoted}", stated, value))
     adopted = sorted(s.name for s in getattr(result, "free_symbols", ()) if isinstance(s, sp.Symbol)
                      and s.name in words.ranges() and s.name not in dict(words.indices))
+    declared_free = free & set(dict(words.indices))
+    if len(adopted) == 1 and not declared_free and not lhs_letters - set(adopted):
+        adopted = []  # delta_h = H_h (1 - H_h) ...: the free index under a letter of the author's; the grader renames it
     if adopted:  # \sum_a binds a letter of the student's own; left free it means nothing here
         raise InvalidAnswer(f"the index {adopted[0]} is not summed over; indices here: {', '.join(dict(words.indices))}")
     primed = sorted(s.name for s in getattr(result, "free_symbols", ()) if s.name.endswith("prime"))

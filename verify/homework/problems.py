@@ -603,9 +603,12 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], values:
         if bound_here:
             raise InvalidAnswer(f"the answer sums over {bound_here[0]}, its free index; sum over another, e.g. sum_k")
     answer = _ranged(p, answer, sizes, values, bounds)
-    unbound = sorted({s.name for s in answer.free_symbols if s.name in p.indices} - set(free))
+    # index letters left free: the problem's, or one of the author's own (an integer symbol no size is)
+    unbound = sorted({s.name for s in answer.free_symbols if s.name in p.indices or (
+        s.is_Symbol and s.is_integer and s.name not in sizes and len(s.name) == 1)} - set(free))
     used = {s.name for s in answer.free_symbols}
-    if len(free) == 1 and len(unbound) == 1 and free[0] not in used and p.indices[unbound[0]] == p.indices[free[0]]:
+    if len(free) == 1 and len(unbound) == 1 and free[0] not in used and \
+            p.indices.get(unbound[0], p.indices[free[0]]) == p.indices[free[0]]:
         # dL/dz_j = p_j - y_j: the free index under another letter of its range is the same gradient
         answer = answer.xreplace({sp.Symbol(unbound[0], integer=True, positive=True):
                                   sp.Symbol(free[0], integer=True, positive=True)})
