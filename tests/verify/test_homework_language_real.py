@@ -486,6 +486,12 @@ def test_a_delta_problem_answered_with_the_derivative_it_names_is_read_by_the_co
     assert wrong.verdict == "incorrect" and "delta_k = -dE/dnet_k" in wrong.feedback
 
 
+def _graded_as(problem_id: str, text: str, verdict: str) -> None:
+    """The verdict an answer gets, with its feedback shown when it is another."""
+    g = grade(problem_id, text)
+    assert g.verdict == verdict, g.feedback
+
+
 @pytest.mark.parametrize(("problem_id", "text", "verdict"), [
     # LaTeX's one-character subscripts run together (Math Stack Exchange's softmax derivation)
     ("softmax_ce.grad_z", r"-y_i+y_ip_i+\sum_{k\neq i}y_k({p_i})", "correct"),
@@ -505,9 +511,7 @@ def test_a_delta_problem_answered_with_the_derivative_it_names_is_read_by_the_co
                           r"{d\,\sigma}\sum_j \gamma_j g_j (x_j - \bar{x})\right)"), "incorrect"),
 ])
 def test_notation_found_in_real_derivations(problem_id: str, text: str, verdict: str) -> None:
-    from verify.homework.problems import grade
-
-    assert grade(problem_id, text).verdict == verdict
+    _graded_as(problem_id, text, verdict)
 
 
 @pytest.mark.parametrize(("problem_id", "text", "verdict"), [
@@ -532,9 +536,7 @@ def test_notation_found_in_real_derivations(problem_id: str, text: str, verdict:
     ("attention.grad_S", r"A \odot (G V^T - rowsum(G \odot O))", "correct"),
 ])
 def test_found_in_review_chains_sets_and_sizes(problem_id: str, text: str, verdict: str) -> None:
-    from verify.homework.problems import grade
-
-    assert grade(problem_id, text).verdict == verdict
+    _graded_as(problem_id, text, verdict)
 
 
 @pytest.mark.parametrize(("problem_id", "text", "verdict"), [
@@ -553,9 +555,7 @@ def test_found_in_review_chains_sets_and_sizes(problem_id: str, text: str, verdi
     ("softmax_ce.grad_z", r"p_i \sum_{j=1}^{K-1} y_j - y_i", "incorrect"),
 ])
 def test_found_in_review_facts_letters_and_bounds(problem_id: str, text: str, verdict: str) -> None:
-    from verify.homework.problems import grade
-
-    assert grade(problem_id, text).verdict == verdict
+    _graded_as(problem_id, text, verdict)
 
 
 @pytest.mark.parametrize(("problem_id", "text", "verdict", "words"), [
@@ -580,9 +580,7 @@ def test_vectors_and_entries(problem_id: str, text: str, verdict: str, words: st
     ("softmax_ce.grad_z", r"\sum_k y_k (p_i - \delta_{ik})", "correct"),
 ])
 def test_ties_between_real_inputs_are_refused(problem_id: str, text: str, verdict: str) -> None:
-    from verify.homework.problems import grade
-
-    assert grade(problem_id, text).verdict == verdict
+    _graded_as(problem_id, text, verdict)
 
 
 _R = "(T_k - O_k) O_k (1 - O_k)"
@@ -645,9 +643,7 @@ def test_steps_and_stated_values_are_checked(problem_id: str, text: str, verdict
     ("softmax_ce.grad_z_general", r"p_i \sum_{j \in C} y_j - y_i", "correct"),
 ])
 def test_capitals_and_sets_in_sum_bounds(problem_id: str, text: str, verdict: str) -> None:
-    from verify.homework.problems import grade
-
-    assert grade(problem_id, text).verdict == verdict
+    _graded_as(problem_id, text, verdict)
 
 
 @pytest.mark.parametrize(("problem_id", "text", "verdict"), [
@@ -659,6 +655,4 @@ def test_capitals_and_sets_in_sum_bounds(problem_id: str, text: str, verdict: st
     ("softmax_ce.grad_z", r"p_a - y_b", "invalid"),
 ])
 def test_the_free_index_under_the_authors_own_letter(problem_id: str, text: str, verdict: str) -> None:
-    from verify.homework.problems import grade
-
-    assert grade(problem_id, text).verdict == verdict
+    _graded_as(problem_id, text, verdict)
