@@ -656,3 +656,15 @@ def test_capitals_and_sets_in_sum_bounds(problem_id: str, text: str, verdict: st
 ])
 def test_the_free_index_under_the_authors_own_letter(problem_id: str, text: str, verdict: str) -> None:
     _graded_as(problem_id, text, verdict)
+
+
+@pytest.mark.parametrize(("problem_id", "text", "verdict"), [
+    # softmax of an expression the forward does not name: of a vector over its entries, of a matrix by rows
+    ("attention.grad_V", r"\mathrm{softmax}\left(\frac{Q K^T}{\sqrt{d_k}}\right)^T G", "correct"),
+    ("attention.grad_V", r"\mathrm{softmax}\left(\frac{Q K^T}{\sqrt{d_k}}\right) G", "incorrect"),
+    ("attention.grad_V", r"\mathrm{softmax}\left(Q K^T\right)^T G", "incorrect"),
+    ("softmax_ce.grad_z", r"softmax(z + 1) - y", "correct"),
+    ("softmax_ce.grad_z", r"softmax(2 z) - y", "incorrect"),
+])
+def test_softmax_of_an_expression(problem_id: str, text: str, verdict: str) -> None:
+    _graded_as(problem_id, text, verdict)

@@ -652,6 +652,24 @@ def _is_vector(x: sp.Basic) -> bool:
     return _is_matrix(x) and 1 in (x.shape[0], x.shape[1])
 
 
+def _softmax(m: sp.MatrixExpr) -> sp.MatrixExpr:
+    """softmax of a matrix expression the forward does not name (softmax(Q K^T / sqrt(d_k))): of a
+    vector over its entries, of a matrix row by row (attention's, along the last axis).
+
+    >>> S = sp.MatrixSymbol("S", 2, 2)
+    >>> sp.Matrix(_softmax(S).as_explicit())[0, 0] == sp.exp(S[0, 0]) / (sp.exp(S[0, 0]) + sp.exp(S[0, 1]))
+    True
+    """
+    from derive.notation import RowSum
+
+    u = sp.Dummy("u")
+    e = ElementwiseApplyFunction(sp.Lambda(u, sp.exp(u)), m)
+    rows, cols = m.shape
+    total = (sp.OneMatrix(rows, rows) * e if cols == 1 else e * sp.OneMatrix(cols, cols) if rows == 1
+             else RowSum(e))  # each entry's normaliser, in the entry's place
+    return sp.HadamardProduct(e, sp.HadamardPower(total, -1))
+
+
 def _side_by_side(left: sp.Basic, right: sp.Basic) -> bool:
     """Two vectors of one shape, which no matrix product joins (3 x 1 by 3 x 1): a product of them has
     only the entrywise reading, as 1 - x and x / y of a vector do.
@@ -1151,6 +1169,8 @@ class _Build(Transformer_NonRecursive):
             if not _is_matrix(args[0]):
                 raise InvalidAnswer("rowsum takes a matrix")
             return RowSum(args[0])
+        if function == "softmax" and len(args) == 1 and _is_matrix(args[0]):
+            return _softmax(args[0])
         raise InvalidAnswer(f"{function}(...) is not available in this problem")
 
 
