@@ -668,3 +668,14 @@ def test_the_free_index_under_the_authors_own_letter(problem_id: str, text: str,
 ])
 def test_softmax_of_an_expression(problem_id: str, text: str, verdict: str) -> None:
     _graded_as(problem_id, text, verdict)
+
+
+@pytest.mark.parametrize(("problem_id", "text", "verdict"), [
+    # X ⋆ G, the valid cross-correlation CNN notes write for a convolution's weight gradient
+    ("conv.grad_W", r"X \star G", "correct"),
+    ("conv.grad_W", r"X ⋆ G", "correct"),
+    ("conv.grad_W", r"2 X \star G", "incorrect"),
+    ("conv.grad_W", r"G \star X", "invalid"),  # the kernel must fit inside the signal
+])
+def test_cross_correlation(problem_id: str, text: str, verdict: str) -> None:
+    _graded_as(problem_id, text, verdict)

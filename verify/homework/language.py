@@ -179,7 +179,7 @@ _REPLACEMENTS = [
     (r"\left.", ""), (r"\right.", ""), (r"\left", ""), (r"\right", ""), (r"\{", "{"), (r"\}", "}"),
     (r"\,", " "), (r"\;", " "), (r"\:", " "), (r"\!", ""), (r"\qquad", " "), (r"\quad", " "), (r"\ ", " "),
     # \cdot and \times are products in mathematics whatever the * rule (Vocabulary.star): the grammar's @
-    (r"\cdot", "@"), (r"\times", "@"), (r"\odot", "⊙"), (r"\circ", "⊙"), (r"\ast", "*"), ("**", "^"),
+    (r"\cdot", "@"), (r"\times", "@"), (r"\odot", "⊙"), (r"\circ", "⊙"), (r"\star", "⋆"), (r"\ast", "*"), ("**", "^"),
     (r"^{\top}", "ᵀ"), (r"^\top", "ᵀ"), (r"^{T}", "ᵀ"), (r"^{\mathsf{T}}", "ᵀ"), (r"\top", "ᵀ"),
     (r"\exp", "exp"), (r"\log", "log"), (r"\ln", "ln"), (r"\tanh", "tanh"), (r"\max", "max"), (r"\min", "min"),
     (r"\dfrac", r"\frac"), (r"\tfrac", r"\frac"),
@@ -322,7 +322,7 @@ def normalise(text: str) -> str:
     if unknown:
         raise InvalidAnswer(f"cannot read {unknown[0]!r} here; write the answer with + - * / ^, \\frac{{a}}{{b}}, "
                             "\\sqrt{a}, \\sum_k and named functions")
-    bad = sorted({ch for ch in out if not (32 <= ord(ch) < 127 or ch in "ᵀ⊙←𝟙\n\t")})
+    bad = sorted({ch for ch in out if not (32 <= ord(ch) < 127 or ch in "ᵀ⊙⋆←𝟙\n\t")})
     if bad:
         shown = ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in bad[:3])
         raise InvalidAnswer(f"unexpected character {shown}; use plain letters, digits and + - * / ^ ( )")
@@ -650,6 +650,29 @@ def _is_vector(x: sp.Basic) -> bool:
     """A column or row: where 1 - x, x / y and log(x) have only their entrywise reading (for a square
     matrix 1 - A could be I - A, and exp(A) the matrix exponential)."""
     return _is_matrix(x) and 1 in (x.shape[0], x.shape[1])
+
+
+class CrossCorrelation(sp.MatrixExpr):
+    """``X ⋆ G``: the valid cross-correlation, entry (u, v) = sum_ij G_ij X_{i+u, j+v} (0-based),
+    of shape (rows X - rows G + 1) x (cols X - cols G + 1): a convolution's weight gradient.
+
+    >>> X, G = sp.MatrixSymbol("X", 3, 3), sp.MatrixSymbol("G", 2, 2)
+    >>> CrossCorrelation(X, G).shape, CrossCorrelation(X, G)._entry(0, 1)
+    ((2, 2), G[0, 0]*X[0, 1] + G[0, 1]*X[0, 2] + G[1, 0]*X[1, 1] + G[1, 1]*X[1, 2])
+    """
+
+    def __new__(cls, signal: sp.MatrixExpr, kernel: sp.MatrixExpr) -> Self:
+        return super().__new__(cls, signal, kernel)
+
+    @property
+    def shape(self) -> tuple[sp.Expr, sp.Expr]:
+        (rows, cols), (krows, kcols) = self.args[0].shape, self.args[1].shape
+        return rows - krows + 1, cols - kcols + 1
+
+    def _entry(self, i: int, j: int, **kwargs: object) -> sp.Expr:  # SymPy calls it with an entry
+        signal, kernel = self.args
+        return sp.Add(*[kernel[a, b] * signal[i + a, j + b]
+                        for a in range(int(kernel.shape[0])) for b in range(int(kernel.shape[1]))])
 
 
 def _softmax(m: sp.MatrixExpr) -> sp.MatrixExpr:
@@ -1076,6 +1099,17 @@ class _Build(Transformer_NonRecursive):
             raise InvalidAnswer("cannot divide by a matrix")
         return _checked(lambda: items[0] / items[1], items[0], items[1], "/")
 
+    def xcorr(self, items: list) -> sp.Basic:
+        """``X ⋆ G`` (``\\star``): the valid cross-correlation of X with G, entry (u, v) the sum over
+        G's entries of G_ij X_{i+u-1, j+v-1}: conv's weight gradient as CNN notes write it."""
+        left, right = items[0], items[2]
+        if not (_is_matrix(left) and _is_matrix(right)):
+            raise InvalidAnswer("⋆ (cross-correlation) takes two matrices, as in X ⋆ G")
+        if any((a - b).is_negative for a, b in zip(left.shape, right.shape)):
+            raise InvalidAnswer(f"{_words(left)} ⋆ {_words(right)}: the second must fit inside the first "
+                                f"({right.shape[0]} x {right.shape[1]} in {left.shape[0]} x {left.shape[1]})")
+        return CrossCorrelation(left, right)
+
     def hadamard(self, items: list) -> sp.Basic:
         left, right = items[0], items[2]
         if not (_is_matrix(left) and _is_matrix(right)):
@@ -1293,6 +1327,7 @@ class _Size:
 # Nodes of one group flatten into one SymPy node (a + (b - c) is one Add, a/(b c) one Mul); a
 # minus sign joins either, and a function's arguments sit directly in its call.
 _GROUP = {"add": "+", "sub": "+", "augmented": "+", "mul": "*", "div": "*", "juxtapose": "*", "matmul": "*", "hadamard": "*",
+          "xcorr": "xcorr",
           "arguments": "call", "call": "call", "call1": "call"}
 _BIG = 10**9  # estimates are capped here: every limit is far below, and the arithmetic stays small
 

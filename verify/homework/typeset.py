@@ -666,6 +666,7 @@ RULES: Mapping[str, _Printer] = {
     "div": _div,
     "matmul": _matmul,
     "hadamard": _infix(r"\odot", "<mo>⊙</mo>", PRODUCT, SIGNED, PRODUCT),
+    "xcorr": _infix(r"\star", "<mo>⋆</mo>", PRODUCT, SIGNED, PRODUCT),
     "juxtapose": _juxtapose,
     "neg": _neg,
     "sum_over": _sum_over,
