@@ -604,6 +604,7 @@ _R = "(T_k - O_k) O_k (1 - O_k)"
     ("bp.delta_output_sigmoid", rf"E = {_R}", "correct"),
     ("bp.delta_output_sigmoid", rf"\delta_k^{{(2)}} = {_R}", "correct"),
     ("softmax_ce.grad_z", r"\nabla_{\mathbf z} \mathcal{L} = p - y", "correct"),
+    ("perceptron.update_w", r"\nabla_\theta L = w_i - \eta (y - t) x_i", "correct"),  # theta, not its t
     ("bp.update_w_output", r"W \leftarrow W + \alpha \delta H^T", "correct"),
     ("perceptron.update_w", r"w_i \leftarrow w_i - \eta (y - t) x_i", "correct"),
     ("perceptron.update_w", r"x_i \leftarrow w_i - \eta (y - t) x_i", "invalid"),

@@ -1674,8 +1674,10 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
     return result, builder
 
 
+# nabla_{W_1}, nabla_W, nabla_theta: a subscript is braced, one letter, or a Greek letter's name (\nabla_\theta)
 _DERIVATIVE = re.compile(r"d[A-Za-z]*/d([A-Za-z]+(?:_\{?[A-Za-z0-9]+\}?)?)|nabla_(?:\{([A-Za-z]+(?:_[A-Za-z0-9]+)?)\}|"
-                         r"([A-Za-z]))\S*|d([A-Z][A-Za-z]*(?:_\{?[A-Za-z0-9]+\}?)?)")
+                         r"(" + "|".join(sorted(_GREEK, key=len, reverse=True)) + r"|[A-Za-z]))\S*"
+                         r"|d([A-Z][A-Za-z]*(?:_\{?[A-Za-z0-9]+\}?)?)")
 
 
 def named(member: str) -> tuple[int, str]:
