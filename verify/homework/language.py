@@ -237,7 +237,7 @@ _IN = re.compile(r"\s*\\in(?![A-Za-z]).*$")
 # k \in S with S a name (a set's name says nothing of its members: the index's whole range), and
 # an exclusion after it, k \in S, k \neq i; any other set (\in [1, i-1], \in S \setminus i, \in N(i))
 # is refused rather than read as the whole range
-_IN_SET = re.compile(r"\s*\\in(?![A-Za-z])\s*[A-Za-z]+\s*(,\s*([a-z]'?)\s*(?:\\neq?(?![A-Za-z])|≠|!=)\s*([a-z]'?)\s*)?$")
+_IN_SET = re.compile(r"\s*\\in(?![A-Za-z])\s*(?:[A-Za-z]{2,}|[A-Z])\s*(,\s*([a-z]'?)\s*(?:\\neq?(?![A-Za-z])|≠|!=)\s*([a-z]'?)\s*)?$")
 _TRANSPOSE = re.compile(r"\^T(?![A-Za-z0-9_{])|\.T(?![A-Za-z0-9_])")
 _READ_COMMANDS = (r"\frac", r"\sqrt", r"\cases")
 # np.exp(x), torch.sigmoid(x), ReLU(x): a library's or a capitalised spelling of a function the
@@ -367,8 +367,7 @@ def _sum_token(match: re.Match[str]) -> str:
     written = match.group(1)
     if written is not None and _IN.search(written):
         index, known = _IN.split(written)[0].strip(), _IN_SET.search(written)
-        named_set = re.sub(r"^\s*\\in\s*|[\s,].*$", "", known.group(0)) if known else ""
-        if known is None or (known.group(1) and known.group(2) != index) or re.fullmatch(r"[a-z]", named_set):
+        if known is None or (known.group(1) and known.group(2) != index):  # \in i: a letter is no set's name
             raise InvalidAnswer(rf"cannot read the set in \sum_{{{written.strip()[:30]}}}: a sum over k \in S runs over "
                                 r"k's whole range; write \sum_{k \in S}, \sum_{k \neq i} or \sum_{k=1}^{n}")
         written = index + (f"!={known.group(3)}" if known.group(1) else "")
