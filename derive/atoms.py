@@ -54,7 +54,7 @@ class Exp(sp.Function):
     def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
         return "exp(%s)" % printer._print(self.args[0])
 
-    def _pretty(self, printer):  # noqa: ANN001, ANN202 - SymPy's printer protocol
+    def _pretty(self, printer):
         return printer._print(sp.exp(self.args[0], evaluate=False))
 
 
@@ -83,7 +83,7 @@ class Sqrt(sp.Function):
     def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
         return "sqrt(%s)" % printer._print(self.args[0])
 
-    def _pretty(self, printer):  # noqa: ANN001, ANN202 - SymPy's printer protocol
+    def _pretty(self, printer):
         return printer._print(sp.sqrt(self.args[0], evaluate=False))
 
 

@@ -13,7 +13,7 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 __all__ = ["Partial", "Diag", "RowSum", "Softmax", "Indicator", "EntryOf", "integer_indices", "indexed", "size", "index"]
 
 
-def _pretty_call(printer, name: str, argument: sp.Basic):  # noqa: ANN001, ANN202 - SymPy's printer protocol
+def _pretty_call(printer, name: str, argument: sp.Basic):
     """``name(argument)`` for the 2-D pretty printer, with the argument pretty-printed too."""
     from sympy.printing.pretty.stringpict import prettyForm
 
@@ -42,10 +42,10 @@ class EntryOf(sp.Function):
         return None
 
 
-def integer_indices(entry):  # noqa: ANN001, ANN201 - a decorator for _entry methods
+def integer_indices(entry):
     """``_entry`` with integer indices only; other indices give an :class:`EntryOf` that waits."""
 
-    def wrapped(self, i, j, **kwargs):  # noqa: ANN001, ANN202
+    def wrapped(self, i, j, **kwargs):
         if isinstance(i, (int, sp.Integer)) and isinstance(j, (int, sp.Integer)):
             return entry(self, int(i), int(j), **kwargs)
         return EntryOf(self, i, j)
@@ -54,7 +54,7 @@ def integer_indices(entry):  # noqa: ANN001, ANN201 - a decorator for _entry met
     return wrapped
 
 
-def _row_entries(matrix: MatrixExpr, i) -> list[sp.Expr]:  # noqa: ANN001 - an index
+def _row_entries(matrix: MatrixExpr, i) -> list[sp.Expr]:
     """The entries of row ``i``; the width must be concrete (explicit entries are for concrete sizes)."""
     cols = matrix.shape[1]
     if not isinstance(cols, (int, sp.Integer)):
@@ -91,7 +91,7 @@ class Partial(sp.Expr):
     'dL/dz_j'
     """
 
-    def __new__(cls, numerator: str, denominator: str, order: int = 1) -> "Partial":
+    def __new__(cls, numerator: str, denominator: str, order: int = 1) -> Partial:
         return super().__new__(cls, sp.Symbol(numerator), sp.Symbol(denominator), sp.Integer(order))
 
     def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
@@ -104,7 +104,7 @@ class Partial(sp.Expr):
         num, den, order = self.args
         return f"d{num.name}/d{den.name}" if order == 1 else f"d^{order}{num.name}/d{den.name}^{order}"
 
-    def _pretty(self, printer):  # noqa: ANN001, ANN202
+    def _pretty(self, printer):
         from sympy.printing.pretty.stringpict import prettyForm
 
         num, den, order = self.args
@@ -123,7 +123,7 @@ class Diag(MatrixExpr):
     '\\\\operatorname{diag}\\\\left(p\\\\right) - p p^{T}'
     """
 
-    def __new__(cls, vector: MatrixExpr) -> "Diag":
+    def __new__(cls, vector: MatrixExpr) -> Diag:
         return super().__new__(cls, vector)
 
     @property
@@ -131,7 +131,7 @@ class Diag(MatrixExpr):
         rows = self.args[0].shape[0]
         return (rows, rows)
 
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001 - SymPy's signature
+    def _entry(self, i, j, **kwargs):
         return sp.KroneckerDelta(i, j) * self.args[0][i, 0]
 
     def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
@@ -140,7 +140,7 @@ class Diag(MatrixExpr):
     def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
         return "diag(%s)" % printer._print(self.args[0])
 
-    def _pretty(self, printer):  # noqa: ANN001, ANN202
+    def _pretty(self, printer):
         return _pretty_call(printer, "diag", self.args[0])
 
 
@@ -153,14 +153,14 @@ class RowSum(MatrixExpr):
     (2, 3)
     """
 
-    def __new__(cls, matrix: MatrixExpr) -> "RowSum":
+    def __new__(cls, matrix: MatrixExpr) -> RowSum:
         return super().__new__(cls, matrix)
 
     @property
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[0].shape
 
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001 - SymPy's signature
+    def _entry(self, i, j, **kwargs):
         return sp.Add(*_row_entries(self.args[0], i))
 
     def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
@@ -169,7 +169,7 @@ class RowSum(MatrixExpr):
     def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
         return "rowsum(%s)" % printer._print(self.args[0])
 
-    def _pretty(self, printer):  # noqa: ANN001, ANN202
+    def _pretty(self, printer):
         return _pretty_call(printer, "rowsum", self.args[0])
 
 
@@ -181,7 +181,7 @@ class Softmax(MatrixExpr):
     '\\\\operatorname{softmax}\\\\left(S\\\\right)'
     """
 
-    def __new__(cls, matrix: MatrixExpr) -> "Softmax":
+    def __new__(cls, matrix: MatrixExpr) -> Softmax:
         return super().__new__(cls, matrix)
 
     @property
@@ -189,7 +189,7 @@ class Softmax(MatrixExpr):
         return self.args[0].shape
 
     @integer_indices
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001 - SymPy's signature
+    def _entry(self, i, j, **kwargs):
         from .atoms import Exp
 
         exps = [Exp(x) for x in _row_entries(self.args[0], i)]  # Exp(-oo) is 0: a masked score
@@ -201,7 +201,7 @@ class Softmax(MatrixExpr):
     def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
         return "softmax(%s)" % printer._print(self.args[0])
 
-    def _pretty(self, printer):  # noqa: ANN001, ANN202
+    def _pretty(self, printer):
         return _pretty_call(printer, "softmax", self.args[0])
 
 
@@ -213,14 +213,14 @@ class Indicator(MatrixExpr):
     '\\\\mathbb{1}\\\\left[H > 0\\\\right]'
     """
 
-    def __new__(cls, matrix: MatrixExpr) -> "Indicator":
+    def __new__(cls, matrix: MatrixExpr) -> Indicator:
         return super().__new__(cls, matrix)
 
     @property
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[0].shape
 
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001 - SymPy's signature
+    def _entry(self, i, j, **kwargs):
         from .atoms import Step
 
         return Step(self.args[0][i, j])
@@ -231,7 +231,7 @@ class Indicator(MatrixExpr):
     def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
         return "1[%s > 0]" % printer._print(self.args[0])
 
-    def _pretty(self, printer):  # noqa: ANN001, ANN202
+    def _pretty(self, printer):
         from sympy.printing.pretty.stringpict import prettyForm
 
         form = printer._print(self.args[0])

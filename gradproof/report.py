@@ -40,7 +40,7 @@ def _math(expr: sp.Basic) -> dict[str, str]:
     latex = sp.latex(expr)
     try:
         markup = mathml(to_sympy_functions(expr), printer="presentation")
-    except Exception:  # a class without a MathML rule: show its LaTeX source rather than nothing
+    except Exception:  # noqa: BLE001 - a class without a MathML rule: show its LaTeX source rather than nothing
         markup = f"<mtext>{html.escape(latex)}</mtext>"
     return {"latex": latex, "mathml": markup, "text": str(expr)}
 

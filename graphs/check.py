@@ -23,7 +23,8 @@ from derive.proof import compare_matrices, compare_numerically
 from .backprop import backprop
 from .graph import Model, adjoint_symbol
 from .matrices import explicit
-from .models import MODELS, model as build_model
+from .models import MODELS
+from .models import model as build_model
 from .prove import vjp_entrywise
 
 __all__ = ["ModelCheck", "check_model", "check_all", "explicit_values", "cut_at", "named_intermediates"]

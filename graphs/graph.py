@@ -43,7 +43,7 @@ class AdjointSymbol(sp.MatrixSymbol):
     """``dA``, the adjoint of the tensor named ``A``; LaTeX ``\\mathrm{d}\\hat{X}`` for ``dXhat``
     (a plain symbol named ``dXhat`` would print as ``\\hat{dX}``)."""
 
-    def _latex(self, printer) -> str:  # noqa: ANN001 - SymPy's printer protocol
+    def _latex(self, printer) -> str:
         return r"\mathrm{d}{%s}" % printer._print(sp.Symbol(self.name[1:]))
 
 
@@ -60,26 +60,26 @@ def adjoint_symbol(label: str, shape: tuple) -> sp.MatrixSymbol:
 class Tensor:
     """A handle on one node while a model is being built."""
 
-    builder: "GraphBuilder"
+    builder: GraphBuilder
     node: str
 
     @property
     def shape(self) -> tuple:
         return self.builder.graph.nodes[self.node]["shape"]
 
-    def __add__(self, other: "Tensor") -> "Tensor":
+    def __add__(self, other: Tensor) -> Tensor:
         return self.builder.apply("add", self, other)
 
-    def __sub__(self, other: "Tensor") -> "Tensor":
+    def __sub__(self, other: Tensor) -> Tensor:
         return self.builder.apply("sub", self, other)
 
-    def __neg__(self) -> "Tensor":
+    def __neg__(self) -> Tensor:
         return self.builder.apply("neg", self)
 
-    def __matmul__(self, other: "Tensor") -> "Tensor":
+    def __matmul__(self, other: Tensor) -> Tensor:
         return self.builder.apply("matmul", self, other)
 
-    def __mul__(self, other: "Tensor | sp.Expr | int") -> "Tensor":
+    def __mul__(self, other: Tensor | sp.Expr | int) -> Tensor:
         if isinstance(other, Tensor):
             return self.builder.apply("mul", self, other)
         return self.builder.apply("scale", self, factor=sp.sympify(other))
@@ -87,7 +87,7 @@ class Tensor:
     __rmul__ = __mul__
 
     @property
-    def T(self) -> "Tensor":  # noqa: N802 - reads like the math
+    def T(self) -> Tensor:
         return self.builder.apply("transpose", self)
 
 

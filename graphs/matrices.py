@@ -46,10 +46,10 @@ class _Formula(MatrixExpr):
     text = ""
     wrap: tuple[int, ...] = ()  # arguments that need parentheses when they are not a single symbol
 
-    def __new__(cls, *args: object) -> "_Formula":
+    def __new__(cls, *args: object) -> _Formula:
         return super().__new__(cls, *(a if isinstance(a, sp.Basic) else sp.sympify(a) for a in args))
 
-    def _printed(self, printer) -> list[str]:  # noqa: ANN001 - SymPy's printer protocol
+    def _printed(self, printer) -> list[str]:
         latex = isinstance(printer, LatexPrinter)
         out = []
         for number, arg in enumerate(self.args):
@@ -59,10 +59,10 @@ class _Formula(MatrixExpr):
             out.append(text)
         return out
 
-    def _latex(self, printer) -> str:  # noqa: ANN001
+    def _latex(self, printer) -> str:
         return self.tex.format(*self._printed(printer))
 
-    def _sympystr(self, printer) -> str:  # noqa: ANN001
+    def _sympystr(self, printer) -> str:
         return self.text.format(*self._printed(printer))
 
 
@@ -89,7 +89,7 @@ class Apply(MatrixExpr):
     'X^{\\\\circ 2}'
     """
 
-    def __new__(cls, matrix: MatrixExpr, name: str | Str) -> "Apply":
+    def __new__(cls, matrix: MatrixExpr, name: str | Str) -> Apply:
         name = name if isinstance(name, Str) else Str(name)
         if name.name not in _ELEMENTWISE:
             raise ValueError(f"no elementwise function {name.name!r}; known: {', '.join(_ELEMENTWISE)}")
@@ -108,16 +108,16 @@ class Apply(MatrixExpr):
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[0].shape
 
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001 - SymPy's signature
+    def _entry(self, i, j, **kwargs):
         return _ELEMENTWISE[self.function][0](self.args[0][i, j])
 
-    def _latex(self, printer) -> str:  # noqa: ANN001
+    def _latex(self, printer) -> str:
         inner = printer._print(self.args[0])
         if self.function in ("square", "reciprocal") and isinstance(self.args[0], sp.MatrixSymbol):
             return inner + (r"^{\circ 2}" if self.function == "square" else r"^{\circ -1}")
         return _ELEMENTWISE[self.function][1].format(inner)
 
-    def _sympystr(self, printer) -> str:  # noqa: ANN001
+    def _sympystr(self, printer) -> str:
         inner = printer._print(self.args[0])
         if isinstance(self.args[0], sp.MatrixSymbol) and self.function in ("square", "reciprocal"):
             return f"{inner}²" if self.function == "square" else f"1/{inner}"
@@ -134,13 +134,13 @@ class Ones(_Formula):
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[0], self.args[1]
 
-    def _latex(self, printer) -> str:  # noqa: ANN001
+    def _latex(self, printer) -> str:
         return r"\mathbf{1}"
 
-    def _sympystr(self, printer) -> str:  # noqa: ANN001
+    def _sympystr(self, printer) -> str:
         return "𝟏"
 
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001
+    def _entry(self, i, j, **kwargs):
         return sp.S.One
 
 
@@ -160,7 +160,7 @@ class RowSums(_Formula):
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[0].shape[0], sp.S.One
 
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001
+    def _entry(self, i, j, **kwargs):
         return sp.Add(*[self.args[0][i, k] for k in range(concrete(self.args[0].shape[1]))])
 
 
@@ -176,7 +176,7 @@ class ColSums(_Formula):
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return sp.S.One, self.args[0].shape[1]
 
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001
+    def _entry(self, i, j, **kwargs):
         return sp.Add(*[self.args[0][k, j] for k in range(concrete(self.args[0].shape[0]))])
 
 
@@ -190,7 +190,7 @@ class Total(_Formula):
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return sp.S.One, sp.S.One
 
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001
+    def _entry(self, i, j, **kwargs):
         rows, cols = (concrete(s) for s in self.args[0].shape)
         return sp.Add(*[self.args[0][r, c] for r in range(rows) for c in range(cols)])
 
@@ -207,7 +207,7 @@ class Fill(_Formula):
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[1], self.args[2]
 
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001
+    def _entry(self, i, j, **kwargs):
         return self.args[0][0, 0]
 
 
@@ -223,7 +223,7 @@ class BroadcastCols(_Formula):
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[0].shape[0], self.args[1]
 
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001
+    def _entry(self, i, j, **kwargs):
         return self.args[0][i, 0]
 
 
@@ -239,7 +239,7 @@ class BroadcastRows(_Formula):
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[1], self.args[0].shape[1]
 
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001
+    def _entry(self, i, j, **kwargs):
         return self.args[0][0, j]
 
 
@@ -254,7 +254,7 @@ class LogSoftmax(_Formula):
         return self.args[0].shape
 
     @integer_indices
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001
+    def _entry(self, i, j, **kwargs):
         row = [self.args[0][i, k] for k in range(concrete(self.args[0].shape[1]))]
         return row[j] - sp.log(sp.Add(*[Exp(x) for x in row]))
 
@@ -269,14 +269,14 @@ class CausalMask(_Formula):
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[0], self.args[0]
 
-    def _latex(self, printer) -> str:  # noqa: ANN001
+    def _latex(self, printer) -> str:
         return "M"
 
-    def _sympystr(self, printer) -> str:  # noqa: ANN001
+    def _sympystr(self, printer) -> str:
         return "M"
 
     @integer_indices
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001
+    def _entry(self, i, j, **kwargs):
         return sp.S.One if j <= i else sp.S.Zero
 
 
@@ -290,7 +290,7 @@ class Masked(_Formula):
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[0].shape
 
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001
+    def _entry(self, i, j, **kwargs):
         keep = self.args[1][i, j]
         if keep in (0, 1):
             return self.args[0][i, j] if keep == 1 else sp.S.NegativeInfinity
@@ -315,7 +315,7 @@ class Corr(_Formula):
         (h, w), (kh, kw) = self.args[0].shape, self.args[1].shape
         return h - kh + 1, w - kw + 1
 
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001
+    def _entry(self, i, j, **kwargs):
         X, K = self.args
         kh, kw = (concrete(s) for s in K.shape)
         return sp.Add(*[X[i + a, j + b] * K[a, b] for a in range(kh) for b in range(kw)])
@@ -335,7 +335,7 @@ class FullConv(_Formula):
         return h + kh - 1, w + kw - 1
 
     @integer_indices
-    def _entry(self, p, q, **kwargs):  # noqa: ANN001
+    def _entry(self, p, q, **kwargs):
         G, K = self.args
         (h, w), (kh, kw) = (tuple(concrete(s) for s in m.shape) for m in (G, K))
         return sp.Add(*[
@@ -360,7 +360,7 @@ class MaxPool(_Formula):
         (h, w), k = self.args[0].shape, self.args[1]
         return h / k, w / k
 
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001
+    def _entry(self, i, j, **kwargs):
         return MaxOf(*_window(self.args[0], i, j, concrete(self.args[1])))
 
 
@@ -375,7 +375,7 @@ class MaxUnpool(_Formula):
         return self.args[1].shape
 
     @integer_indices
-    def _entry(self, p, q, **kwargs):  # noqa: ANN001
+    def _entry(self, p, q, **kwargs):
         G, X, k = self.args[0], self.args[1], concrete(self.args[2])
         i, j = p // k, q // k
         position = (p - i * k) * k + (q - j * k)
@@ -393,7 +393,7 @@ class AvgPool(_Formula):
         (h, w), k = self.args[0].shape, self.args[1]
         return h / k, w / k
 
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001
+    def _entry(self, i, j, **kwargs):
         k = concrete(self.args[1])
         return sp.Add(*_window(self.args[0], i, j, k)) / k**2
 
@@ -412,7 +412,7 @@ class Upsample(_Formula):
         return h * k, w * k
 
     @integer_indices
-    def _entry(self, p, q, **kwargs):  # noqa: ANN001
+    def _entry(self, p, q, **kwargs):
         k = concrete(self.args[1])
         return self.args[0][p // k, q // k]
 
@@ -429,7 +429,7 @@ class Flatten(_Formula):
         return sp.S.One, h * w
 
     @integer_indices
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001
+    def _entry(self, i, j, **kwargs):
         cols = concrete(self.args[0].shape[1])
         return self.args[0][j // cols, j % cols]
 
@@ -445,7 +445,7 @@ class Unflatten(_Formula):
         return self.args[1], self.args[2]
 
     @integer_indices
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001
+    def _entry(self, i, j, **kwargs):
         return self.args[0][0, i * concrete(self.args[2]) + j]
 
 
@@ -460,7 +460,7 @@ class Concat(_Formula):
         return self.args[0].shape[0], self.args[0].shape[1] + self.args[1].shape[1]
 
     @integer_indices
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001
+    def _entry(self, i, j, **kwargs):
         left = concrete(self.args[0].shape[1])
         return self.args[0][i, j] if j < left else self.args[1][i, j - left]
 
@@ -476,7 +476,7 @@ class Columns(_Formula):
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[0].shape[0], self.args[2] - self.args[1]
 
-    def _entry(self, i, j, **kwargs):  # noqa: ANN001
+    def _entry(self, i, j, **kwargs):
         return self.args[0][i, j + self.args[1]]
 
 

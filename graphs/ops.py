@@ -15,9 +15,35 @@ from __future__ import annotations
 import sympy as sp
 
 from .matrices import (
-    Apply, AvgPool, BroadcastCols, BroadcastRows, ColSums, Columns, Concat, Corr, Flatten, FullConv, Indicator,
-    LogSoftmax, Masked, MaxPool, MaxUnpool, RowSums, Softmax, Total, Unflatten, Upsample,
-    add, hadamard, matmul, neg, ones_like, rowsum, scaled, spread, transpose,
+    Apply,
+    AvgPool,
+    BroadcastCols,
+    BroadcastRows,
+    ColSums,
+    Columns,
+    Concat,
+    Corr,
+    Flatten,
+    FullConv,
+    Indicator,
+    LogSoftmax,
+    Masked,
+    MaxPool,
+    MaxUnpool,
+    RowSums,
+    Softmax,
+    Total,
+    Unflatten,
+    Upsample,
+    add,
+    hadamard,
+    matmul,
+    neg,
+    ones_like,
+    rowsum,
+    scaled,
+    spread,
+    transpose,
 )
 from .rule import EXAMPLE_SHAPES, Rule, square_examples
 
@@ -28,49 +54,49 @@ def _differ(a: sp.Expr, b: sp.Expr) -> bool:
     return sp.expand(sp.sympify(a) - sp.sympify(b)) != 0
 
 
-def _same(*shapes) -> str | None:  # noqa: ANN002
+def _same(*shapes) -> str | None:
     return "inputs must have one shape" if any(_differ(s[k], shapes[0][k]) for s in shapes for k in (0, 1)) else None
 
 
-def _matmul(a, b) -> str | None:  # noqa: ANN001
+def _matmul(a, b) -> str | None:
     return f"inner sizes differ ({a[1]} and {b[0]})" if _differ(a[1], b[0]) else None
 
 
-def _with_row(x, r) -> str | None:  # noqa: ANN001
+def _with_row(x, r) -> str | None:
     return "the second input must be a row with as many columns" if _differ(r[0], 1) or _differ(r[1], x[1]) else None
 
 
-def _with_col(x, c) -> str | None:  # noqa: ANN001
+def _with_col(x, c) -> str | None:
     return "the second input must be a column with as many rows" if _differ(c[1], 1) or _differ(c[0], x[0]) else None
 
 
-def _concat(x, y) -> str | None:  # noqa: ANN001
+def _concat(x, y) -> str | None:
     return "inputs must have as many rows" if _differ(x[0], y[0]) else None
 
 
-def _mask(x, mask) -> str | None:  # noqa: ANN001
+def _mask(x, mask) -> str | None:
     return "the mask must have the scores' shape" if any(_differ(a, b) for a, b in zip(x, mask.shape)) else None
 
 
-def _pool(x, k) -> str | None:  # noqa: ANN001
+def _pool(x, k) -> str | None:
     sizes = [s for s in x if isinstance(s, (int, sp.Integer))]
     return f"sizes must be multiples of the window {k}" if any(int(s) % k for s in sizes) else None
 
 
-def _unary(name: str, fn, vjp, summary: str, domain: str = "real") -> Rule:  # noqa: ANN001
+def _unary(name: str, fn, vjp, summary: str, domain: str = "real") -> Rule:
     return Rule(name, ("X",), lambda x: Apply(x, name), (vjp,), fn, square_examples(1), summary, {"X": domain})
 
 
-def _pool_examples():  # noqa: ANN202
+def _pool_examples():
     """Windows of 2 and of 3: with k = 2 alone, 1/k^2 and 1/(2k) could not be told apart."""
     return tuple((((k * r, k * c),), {"k": k}) for k in (2, 3) for r, c in EXAMPLE_SHAPES if k * r * k * c <= 54)
 
 
-def _row_examples():  # noqa: ANN202
+def _row_examples():
     return tuple((((r, c), (1, c)), {}) for r, c in EXAMPLE_SHAPES)
 
 
-def _col_examples():  # noqa: ANN202
+def _col_examples():
     return tuple((((r, c), (r, 1)), {}) for r, c in EXAMPLE_SHAPES)
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any, Literal
 
 import sympy as sp
@@ -257,13 +257,13 @@ def entrywise_candidate(target: Target, formula: sp.Matrix | None = None) -> Can
     return run
 
 
-@lru_cache(maxsize=None)
+@cache
 def graph_model(name: str, cut: str | None) -> Model:
     m = build_model(name)
     return cut_at(m, cut) if cut else m
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compiled(name: str, cut: str | None) -> CompiledModel:
     return compile_gradients(graph_model(name, cut))
 

@@ -21,7 +21,7 @@ import keyword
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import networkx as nx
@@ -390,7 +390,7 @@ def compile_gradients(m: Model, overrides: Mapping[str, sp.Basic] | None = None)
     return CompiledModel(m.name, labels, tuple(graph.nodes[n]["label"] for n in targets), source, namespace["gradients"])
 
 
-@lru_cache(maxsize=None)
+@cache
 def compile_model(name: str) -> CompiledModel:
     """The compiled gradients of a model from graphs/models.py, compiled once per process."""
     return compile_gradients(build_model(name))

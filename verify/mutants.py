@@ -236,7 +236,7 @@ def mutants_for(target: Target, route: str) -> list[tuple[Mutant, Candidate, boo
             wrong = candidate(tensors, sizes)
             distinct = wrong.shape != right.shape or bool(
                 ((wrong - right).abs() > 1e-9 * (1 + right.abs().max())).any())
-        except Exception:  # a mutant that does not even run is certainly wrong
+        except Exception:  # noqa: BLE001 - a mutant that does not even run is certainly wrong
             distinct = True
         out.append((mutant, candidate, distinct))
     return out

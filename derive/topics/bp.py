@@ -15,8 +15,8 @@ import sympy as sp
 
 from ..atoms import matrix, scalar, sigmoid, vector
 from ..concrete import hadamard
-from ..notation import index, indexed, size
 from ..indexcalc import index_diff
+from ..notation import index, indexed, size
 from ..spec import Claim, IndexForm, Lazy, Topic, grad, grid
 from ..types import Sizes, SymbolSpec
 

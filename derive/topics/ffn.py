@@ -32,7 +32,7 @@ def build(sizes: Sizes) -> dict:
     Y = R * W2 + _broadcast(b2, n)
     L = total(hadamard(G, Y))
     dH = hadamard(G * W2.T, S)
-    col_sums = lambda M: sp.Matrix([total(M.col(j)) for j in range(M.cols)])  # noqa: E731
+    col_sums = lambda M: sp.Matrix([total(M.col(j)) for j in range(M.cols)])
     return {
         "X": X, "G": G, "L": L, "forward": L,
         "dW2": Lazy(lambda: (grad(L, W2), R.T * G)),

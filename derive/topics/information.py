@@ -6,8 +6,8 @@ import sympy as sp
 
 from ..atoms import vector
 from ..concrete import on_simplex, softmax, total
-from ..notation import Partial, index, indexed, size
 from ..indexcalc import index_diff
+from ..notation import Partial, index, indexed, size
 from ..spec import Claim, IndexForm, Topic, grad, grid
 from ..types import Sizes, SymbolSpec
 

@@ -12,8 +12,8 @@ import sympy as sp
 
 from ..atoms import Sqrt, matrix, scalar, vector
 from ..concrete import hadamard, total
-from ..notation import Diag, RowSum, size
 from ..indexcalc import index_diff
+from ..notation import Diag, RowSum, size
 from ..spec import Claim, IndexForm, Lazy, Topic, grad, grid, pair_claim
 from ..types import Sizes, SymbolSpec
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..atoms import scalar, vector
-from ..notation import indexed, index, size
 from ..indexcalc import index_diff
+from ..notation import index, indexed, size
 from ..spec import Claim, IndexForm, Topic, grad, grid
 from ..types import Sizes, Status, Step, SymbolSpec
 
@@ -104,7 +104,7 @@ def train(
     name: str,
     samples: Sequence[Sequence[sp.Rational]],
     targets: Sequence[int],
-    eta: sp.Rational = sp.Integer(1),
+    eta: sp.Rational = sp.S.One,
     max_epochs: int = 100,
 ) -> Trace:
     """Train from ``W = 0, b = 0`` with ``w <- w + eta (t - y) x``, exactly, until an error-free epoch.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..atoms import vector, matrix
+from ..atoms import matrix, vector
 from ..concrete import on_simplex, softmax, total
-from ..notation import Diag, Partial, index, indexed, size
 from ..indexcalc import index_diff
+from ..notation import Diag, Partial, index, indexed, size
 from ..spec import Claim, IndexForm, Topic, grad, grid
 from ..types import Sizes, SymbolSpec
 

@@ -13,9 +13,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from derive.catalog import NAMES  # noqa: E402
-from gradproof.cli import main  # noqa: E402
-from gradproof.report import build_report, report_html, report_markdown, sources_fingerprint  # noqa: E402
+from derive.catalog import NAMES
+from gradproof.cli import main
+from gradproof.report import build_report, report_html, report_markdown, sources_fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
 GALLERY = ROOT / "reports"
@@ -54,7 +54,7 @@ class _Tags(HTMLParser):
         self.tags: list[str] = []
         self.attrs: list[tuple[str, str | None]] = []
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:  # noqa: ANN001
+    def handle_starttag(self, tag: str, attrs: list) -> None:
         self.tags.append(tag)
         self.attrs += attrs
 
@@ -70,13 +70,13 @@ def test_html_is_self_contained_with_mathml_and_svg(doc: dict) -> None:
     assert 'class="badge proved"' in page and "At a glance" in page and '<meta name="viewport"' in page
 
 
-def test_a_failed_check_shows_and_exits_1(monkeypatch, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_a_failed_check_shows_and_exits_1(monkeypatch, tmp_path, capsys) -> None:
     import dataclasses
 
     from verify import targets
 
     real = targets.targets_for
-    def broken(names):  # noqa: ANN001, ANN202
+    def broken(names):
         return [dataclasses.replace(t, reference=lambda v, s, t=t: -t.reference(v, s)) for t in real(names)]
     monkeypatch.setattr(targets, "targets_for", broken)
     assert main(["report", "information", "--examples", "3", "-o", str(tmp_path), "--format", "md"]) == 1
@@ -85,7 +85,7 @@ def test_a_failed_check_shows_and_exits_1(monkeypatch, tmp_path, capsys) -> None
     assert "[FAILED]" in capsys.readouterr().err
 
 
-def test_cli_writes_each_format(tmp_path) -> None:  # noqa: ANN001
+def test_cli_writes_each_format(tmp_path) -> None:
     args = ["report", "information", "--examples", "2", "-o", str(tmp_path)]
     assert main([*args, "--format", "json", "--format", "md", "--format", "html"]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
@@ -99,7 +99,7 @@ def test_cli_writes_each_format(tmp_path) -> None:  # noqa: ANN001
     (["report", "attention", "--examples", "0"], "--examples must be at least 1"),
     (["report", "nope"], "no catalog entry named 'nope'"),
 ])
-def test_bad_report_input_is_one_line_exit_2(args, words, capsys) -> None:  # noqa: ANN001
+def test_bad_report_input_is_one_line_exit_2(args, words, capsys) -> None:
     assert main(args) == 2
     err = capsys.readouterr().err
     assert words in err and len(err.strip().splitlines()) == 1
@@ -123,7 +123,7 @@ def _browser() -> str | None:
 
 
 @pytest.mark.skipif(_browser() is None, reason="no headless Chromium installed")
-def test_a_real_browser_renders_math_and_graph(tmp_path) -> None:  # noqa: ANN001
+def test_a_real_browser_renders_math_and_graph(tmp_path) -> None:
     """Headless Chromium lays the gallery page out: math has size, the graph is drawn."""
     from PIL import Image
 
@@ -168,7 +168,7 @@ def test_tex_structure(doc: dict) -> None:
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None or shutil.which("pdftoppm") is None,
                     reason="no TeX installed (Debian: texlive-latex-recommended, poppler-utils)")
-def test_pdf_compiles_and_has_pages(tmp_path) -> None:  # noqa: ANN001
+def test_pdf_compiles_and_has_pages(tmp_path) -> None:
     assert main(["report", "softmax_ce", "--format", "pdf", "--examples", "2", "-o", str(tmp_path)]) == 0
     pdf = tmp_path / "softmax_ce.pdf"
     assert pdf.read_bytes().startswith(b"%PDF")

@@ -58,7 +58,7 @@ def test_stated_assumption_is_needed_and_used() -> None:
     total = sp.Sum(y[i], (i, 1, n))
     general = sp.exp(x[j]) / sp.Sum(sp.exp(x[k]), (k, 1, n)) * total
     assert index_zero(general - sp.exp(x[j]) / sp.Sum(sp.exp(x[k]), (k, 1, n))) != 0
-    one = lambda e: e.xreplace({canonical_sums(total): 1})  # noqa: E731
+    one = lambda e: e.xreplace({canonical_sums(total): 1})
     assert index_zero(general - sp.exp(x[j]) / sp.Sum(sp.exp(x[k]), (k, 1, n)), one) == 0
 
 

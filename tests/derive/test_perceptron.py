@@ -34,7 +34,7 @@ def test_xor_cycles_and_so_never_converges() -> None:
     trace = train("XOR", *DATASETS["XOR"], max_epochs=50)
     assert not trace.converged and trace.cycle is not None
     first, again = trace.cycle
-    start = lambda epoch: next((r.w, r.b) for r in trace.rows if r.epoch == epoch - 1 and r.sample == 4)  # noqa: E731
+    start = lambda epoch: next((r.w, r.b) for r in trace.rows if r.epoch == epoch - 1 and r.sample == 4)
     assert start(first) == start(again)
 
 

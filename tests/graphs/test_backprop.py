@@ -140,7 +140,7 @@ def test_builder_rejects_bad_shapes_and_names() -> None:
     b = GraphBuilder("bad")
     a = b.input("a", (2, 3))
     with pytest.raises(ShapeError, match="matmul"):
-        a @ a  # noqa: B018
+        a @ a
     with pytest.raises(Exception, match="two tensors named 'a'"):
         b.input("a", (1, 1))
     with pytest.raises(Exception, match="scalar seed needs a 1 x 1 output"):
@@ -162,7 +162,7 @@ def test_expanded_adjoints_shown_to_users_equal_the_exact_derivative(name: str) 
         assert compare_matrices(derived, adjoint[source]).kind == "proved", source
 
 
-def _tiny(build) -> tuple:  # noqa: ANN001
+def _tiny(build) -> tuple:
     b = GraphBuilder("tiny")
     return b, build(b)
 

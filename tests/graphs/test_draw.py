@@ -18,7 +18,7 @@ def test_matplotlib_svg_shows_tensors_shapes_and_adjoints(name: str) -> None:
     svg = render(model(name), "svg", adjoints=True, engine="matplotlib").decode()
     assert svg.startswith("<?xml") and "<svg" in svg
     picture = picture_graph(model(name))
-    for key, data in picture.nodes(data=True):
+    for _key, data in picture.nodes(data=True):
         if data["node"].kind == "tensor":
             assert data["node"].title in svg
     assert {"attention": "dS = ", "bp": "dnet_j = ", "cnn": "dC = "}[name] in svg
@@ -59,14 +59,14 @@ def test_unknown_format_is_refused() -> None:
         render(model("bp"), "gif")
 
 
-def test_cli_graph_writes_a_picture(tmp_path, capsys) -> None:  # noqa: ANN001
+def test_cli_graph_writes_a_picture(tmp_path, capsys) -> None:
     target = tmp_path / "attention.svg"
     assert main(["graph", "attention", "--adjoints", "-o", str(target), "--engine", "matplotlib"]) == 0
     assert "dS = " in target.read_text()
     assert "wrote" in capsys.readouterr().err
 
 
-def test_cli_graph_accepts_catalog_names_and_json(capsys) -> None:  # noqa: ANN001
+def test_cli_graph_accepts_catalog_names_and_json(capsys) -> None:
     assert main(["graph", "conv", "--json"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["graph"]["name"] == "conv_layer"  # the conv layer alone comes first
@@ -75,17 +75,17 @@ def test_cli_graph_accepts_catalog_names_and_json(capsys) -> None:  # noqa: ANN0
     assert json.loads(capsys.readouterr().out)["graph"]["name"] == "cnn"
 
 
-def test_cli_graph_rejects_unknown_names(capsys) -> None:  # noqa: ANN001
+def test_cli_graph_rejects_unknown_names(capsys) -> None:
     assert main(["graph", "transformer"]) == 2
     assert "no graph model for 'transformer'" in capsys.readouterr().err
 
 
-def test_cli_graph_unwritable_output_is_one_line(tmp_path, capsys) -> None:  # noqa: ANN001
+def test_cli_graph_unwritable_output_is_one_line(tmp_path, capsys) -> None:
     assert main(["graph", "bp", "-o", str(tmp_path / "missing" / "bp.svg"), "--engine", "matplotlib"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("gradproof: error: cannot write") and len(err.strip().splitlines()) == 1
 
 
-def test_cli_graph_png_to_the_terminal_is_refused(capsys) -> None:  # noqa: ANN001
+def test_cli_graph_png_to_the_terminal_is_refused(capsys) -> None:
     assert main(["graph", "bp", "--format", "png", "-o", "-", "--engine", "matplotlib"]) == 2
     assert "PNG cannot go to the terminal" in capsys.readouterr().err

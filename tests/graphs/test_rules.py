@@ -11,7 +11,18 @@ import sympy as sp
 from derive.atoms import IsMax, MaxOf, Relu, Step, to_sympy_functions
 from derive.errors import GradproofError
 from graphs.matrices import (
-    Corr, Fill, Ones, RowSum, Softmax, Upsample, add, hadamard, matmul, neg, scaled, transpose,
+    Corr,
+    Fill,
+    Ones,
+    RowSum,
+    Softmax,
+    Upsample,
+    add,
+    hadamard,
+    matmul,
+    neg,
+    scaled,
+    transpose,
 )
 from graphs.ops import RULES, rule
 from graphs.prove import prove_example, prove_rule
@@ -33,7 +44,7 @@ def test_examples_cover_a_scalar_a_wide_and_a_tall_shape(name: str) -> None:
         assert (1, 1) in shapes
 
 
-def _flip_sign(row, argnum: int):  # noqa: ANN001, ANN202
+def _flip_sign(row, argnum: int):
     vjps = list(row.vjps)
     original = vjps[argnum]
     vjps[argnum] = lambda *a, **p: (lambda g: neg(original(*a, **p)(g)))
@@ -47,7 +58,7 @@ def test_a_sign_flipped_rule_fails(name: str, argnum: int) -> None:
     assert RULES[name].args[argnum] in proof.detail
 
 
-def _replace(name: str, argnum: int, wrong) -> object:  # noqa: ANN001
+def _replace(name: str, argnum: int, wrong) -> object:
     vjps = list(RULES[name].vjps)
     vjps[argnum] = wrong
     return dataclasses.replace(RULES[name], vjps=tuple(vjps))
@@ -129,7 +140,7 @@ def test_torch_forward_matches_the_sympy_forward(name: str, number: int) -> None
     values = {s: sp.Matrix(*s.shape, lambda i, j: sp.Rational(rng.randint(low, 200), 100)) for s in symbols}
     expected = explicit(row.output(*symbols, **params), values).applyfunc(_numeric)
 
-    def tensor(m: sp.Matrix) -> "torch.Tensor":
+    def tensor(m: sp.Matrix) -> torch.Tensor:
         return torch.tensor([[float(e) for e in m.row(i)] for i in range(m.rows)], dtype=torch.float64)
 
     params_torch = {k: tensor(sp.Matrix(v)) if isinstance(v, sp.MatrixBase) else v for k, v in params.items()}

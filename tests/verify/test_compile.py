@@ -36,7 +36,7 @@ POSITIVE = {"p", "q"}  # distributions under a log
 def _inputs(name: str, batch: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
     m = model(name, SIZES[name])
     tensors = {}
-    for node, data in m.graph.nodes(data=True):
+    for _node, data in m.graph.nodes(data=True):
         if data["op"] == "input":
             shape = (batch, *(int(s) for s in data["shape"]))
             x = torch.randn(*shape, generator=generator, dtype=torch.float64)

@@ -380,7 +380,7 @@ def decide(student: sp.Matrix, key: sp.Matrix, domain: Domain, deadline: float |
         for entry, (a, b) in enumerate(zip(answer, wanted)):
             check(deadline)
             if a != b:
-                found = _witness(a, b, entry, _then(search.points(None), lambda: search.anchored(a, b, deadline)), deadline)
+                found = _witness(a, b, entry, _then(search.points(None), lambda a=a, b=b: search.anchored(a, b, deadline)), deadline)
                 if found is not None:
                     return found
         return Decision("unknown", reason="the answer compares values in a way the regions do not list")
@@ -395,11 +395,11 @@ def decide(student: sp.Matrix, key: sp.Matrix, domain: Domain, deadline: float |
     if all(proved):
         return Decision("equal")
     independent = all(known is False and _independent(*pair) for pair, known in zip(pending, proved) if not known)
-    for (pair, (region, entry)), known in zip(pending.items(), proved):
+    for (_pair, (region, entry)), known in zip(pending.items(), proved):
         if not known:
             check(deadline)
             found = _witness(answer[entry], wanted[entry], entry, _then(
-                search.points(region), lambda: search.anchored(answer[entry], wanted[entry], deadline)), deadline)
+                search.points(region), lambda entry=entry: search.anchored(answer[entry], wanted[entry], deadline)), deadline)
             if found is not None:
                 return found
     if independent:  # a non-zero polynomial in independent indeterminates is a non-zero function

@@ -1,6 +1,6 @@
 """Correct NumPy layers in the (out, cache) / backward(dout, cache) convention (cs231n style)."""
 
-# ruff: noqa: RUF059, F841 - written the way assignment code is (unpacked shapes left unused)
+# ruff: noqa: F841 - written the way assignment code is (unpacked shapes left unused)
 import numpy as np
 
 

@@ -1,6 +1,6 @@
 """Subtly wrong backward passes, each the kind of slip people make (forwards are the right ones)."""
 
-# ruff: noqa: RUF059 - written the way assignment code is (unpacked shapes left unused)
+
 import numpy as np
 from right_layers import (  # noqa: F401 - the forwards are shared with the right file
     affine_forward,
