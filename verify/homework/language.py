@@ -400,9 +400,11 @@ def _sum_token(match: re.Match[str]) -> str:
 
 
 @cache
-def _parser() -> Lark:
+def _parser(start: str = "start") -> Lark:
+    """The grammar's LALR parser: ``start`` for an answer, ``program`` for a forward (graphs/expression.py)."""
     grammar = (Path(__file__).parent / "answer.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", maybe_placeholders=False, propagate_positions=True)  # positions: to quote a construct
+    # positions: to quote a construct
+    return Lark(grammar, start=start, parser="lalr", maybe_placeholders=False, propagate_positions=True)
 
 
 @dataclass(frozen=True)
