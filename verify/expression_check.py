@@ -1,0 +1,148 @@
+"""The numeric route for a forward written as an expression: its compiled gradient against autograd.
+
+A ``Forward`` (verify/expression.py) is registered among the graph models and turned into one
+``Target`` per input with a gradient, so that verify/check.py's ``check`` runs it exactly as it
+runs a catalog target's matrix route: Hypothesis draws the sizes (each size name from 1..5, only
+sizes the forward can be built at, distinct where they can be, so a swapped transpose shows), a
+generator seed and a scale; every input is drawn from its declared domain (strategies.py, batched);
+the formula side is the model's reverse-mode gradient compiled to batched torch (compile.py); the
+reference side is torch autograd of the forward run op by op with the rule table's torch column
+(graph_forward.py), which knows nothing of the VJPs; ``compare`` judges them with ``TOLERANCES``.
+
+>>> from verify.expression import read_forward
+>>> f = read_forward("L = sum((X W - Y) ⊙ (X W - Y))", {"X": "n,d", "W": "d,k", "Y": "n,k"}, wrt=["W"])
+>>> [(r.target, r.status) for r in check_forward(f, examples=3)]
+[('dL/dW', 'passed')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Literal
+
+import sympy as sp
+import torch
+
+from derive.errors import GradproofError
+from graphs.graph import Model
+
+from .check import Record, Tensors, check
+from .expression import Forward, register
+from .graph_forward import loss
+from .targets import EntrywiseRoute, Input, MatrixRoute, Target
+
+__all__ = ["SIZE_RANGE", "check_forward", "forward_targets"]
+
+# Each size name is drawn from this range: small enough that 50 examples take a second, wide
+# enough that sizes differ (a transpose that n = d hides) and that a size of 1 (a row, a column)
+# is tried.
+SIZE_RANGE = (1, 5)
+
+
+def _dims(shape: tuple[sp.Expr, ...]) -> tuple[str | int, ...]:
+    """A model shape as a target's: size names for symbols, integers as they are."""
+    return tuple(d.name if isinstance(d, sp.Symbol) else int(d) for d in shape)
+
+
+def _buildable(forward: Forward) -> Callable[[dict[str, int]], bool]:
+    """Sizes the forward can be built at (a kernel wider than its map cannot); each answer cached."""
+    seen: dict[tuple[tuple[str, int], ...], bool] = {}
+
+    def rule(sizes: dict[str, int]) -> bool:
+        key = tuple(sorted(sizes.items()))
+        if key not in seen:
+            try:
+                forward.build(sizes)
+                seen[key] = True
+            except GradproofError:  # ShapeError and ExpressionError both are
+                seen[key] = False
+        return seen[key]
+
+    return rule
+
+
+def _autograd(model: Model, wrt: str) -> Callable[[Tensors, Mapping[str, int]], torch.Tensor]:
+    """The reference: torch autograd of the op-by-op forward, with respect to ``wrt``, per batch element."""
+
+    def reference(t: Tensors, sizes: Mapping[str, int]) -> torch.Tensor:
+        leaves = {k: v.detach().clone().requires_grad_(k == wrt) for k, v in t.items()}
+        (grad,) = torch.autograd.grad(loss(model, leaves).sum(), leaves[wrt])
+        return grad
+
+    return reference
+
+
+def forward_targets(forward: Forward) -> list[Target]:
+    """One target per input with a gradient that reaches the loss, named ``dL/dW`` by the loss's
+    name; the forward is registered as a graph model (``register``) on the way.
+
+    The target has no entrywise route of its own (that is derive's closed form, which a forward
+    does not have; its exact check is graphs/check.py's): the placeholder holds the forward's check
+    sizes and is never run, since only the matrix route is checked.
+
+    >>> from verify.expression import read_forward
+    >>> f = read_forward("L = sum(softmax(X W))", {"X": "n,d", "W": "d,k"}, wrt=["W"])
+    >>> [(t.key.split(":")[1], [(i.name, i.shape) for i in t.inputs]) for t in forward_targets(f)]
+    [('dL/dW', [('X', ('n', 'd')), ('W', ('d', 'k'))])]
+    """
+    name = register(forward)
+    model = forward.build()
+    graph = model.graph
+    inputs = tuple(
+        Input(data["label"], _dims(data["shape"]), data.get("kind", "real"))
+        for _, data in graph.nodes(data=True) if data["op"] == "input"
+    )
+    reaching = {graph.nodes[n]["label"] for n in graph if graph.nodes[n]["op"] == "input"} - _unused(model)
+    ranges = dict.fromkeys(forward.size_names, SIZE_RANGE)
+    buildable = _buildable(forward)
+    loss_name = graph.nodes[model.output]["label"] or "L"
+    targets = []
+    for source in model.sources:
+        label = graph.nodes[source]["label"]
+        if label not in reaching:
+            continue
+        targets.append(Target(
+            entry=name, name=f"d{loss_name}/d{label}", inputs=inputs, reference=_autograd(model, label),
+            entrywise=EntrywiseRoute(sizes=forward.check_sizes()[0]),
+            matrix=MatrixRoute(model=name, adjoints=(label,), feed=dict, size_rule=buildable),
+            small=ranges,
+        ))
+    return targets
+
+
+def _unused(model: Model) -> set[str]:
+    """Labels of inputs with no path to the loss (their gradient is 0; nothing is claimed)."""
+    import networkx as nx
+
+    graph = model.graph
+    feeding = nx.ancestors(graph, model.output)
+    return {graph.nodes[n]["label"] for n in graph if graph.nodes[n]["op"] == "input" and n not in feeding}
+
+
+def check_forward(
+    forward: Forward, examples: int = 50, device: str = "cpu", dtype: torch.dtype = torch.float64,
+    seed: int | None = None, size: Literal["small"] = "small",
+) -> list[Record]:
+    """Check the compiled gradient of every input with a gradient against autograd of the forward.
+
+    One ``Record`` per input (verify/check.py's: its text and JSON renderers print it), in the
+    order the forward declares them; an input with a gradient that does not reach the loss gets a
+    record that was not run (``passed`` None) saying so. ``seed`` None draws Hypothesis'
+    derandomized examples (the same every run); ``size`` is ``small`` only: a forward has no
+    production-scale point of its own.
+    """
+    if size != "small":
+        raise ValueError(f"size {size!r}: a forward is checked at small drawn sizes only")
+    targets = {t.matrix.adjoints[0]: t for t in forward_targets(forward) if t.matrix}
+    model = forward.build()
+    loss_name = model.graph.nodes[model.output]["label"] or "L"
+    records = []
+    for source in model.sources:
+        label = model.graph.nodes[source]["label"]
+        if label in targets:
+            records.append(check(targets[label], "matrix", device=device, dtype=dtype, examples=examples, seed=seed))
+        else:
+            records.append(Record(forward.name, f"d{loss_name}/d{label}", "matrix", device,
+                                  str(dtype).removeprefix("torch."), 0, 0.0, 0.0, "", seed, None,
+                                  note=f"{label} does not reach {loss_name}: its gradient is 0"))
+    return records
