@@ -613,6 +613,9 @@ def register(forward: Forward) -> str:
     """
     from graphs.models import MODELS, ModelSpec
 
+    existing = MODELS.get(forward.name)
+    if existing is not None and getattr(existing.build, "__self__", None) != forward:
+        raise ExpressionError(f"{forward.name!r} already names a model; give the forward another name")
     ops = sum(1 for _, data in forward.build().graph.nodes(data=True) if data["op"] != "input")
     if ops <= _EXACT_UP_TO:
         MODELS[forward.name] = ModelSpec(forward.build, forward.check_sizes())

@@ -1,0 +1,121 @@
+"""Your own gradients, from Python or the command line: a forward expression in; derivation,
+graph, verification and report out.
+
+The command line's ``--expr``, ``--shape NAME=DIMS``, ``--wrt NAMES`` and ``--domain NAME=DOMAIN``
+(on ``derive``, ``verify``, ``graph`` and ``report``) and :func:`derive_expression` read the
+forward with verify/expression.py and register it as a graph model, so it takes every route a
+catalog model takes, and returns the same objects (``graphs.route.MatrixResult``).
+
+>>> result = derive_expression("L = sum((X W - Y) ⊙ (X W - Y))", {"X": "n,d", "W": "d,k", "Y": "n,k"}, wrt=["W"])
+>>> [(r.target, r.status.label) for r in result.results]
+[('dW', 'proved')]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from graphs.route import MatrixResult
+from verify.expression import ExpressionError, Forward, read_forward, register
+
+__all__ = ["ExpressionDerivation", "add_expression_options", "derive_expression", "forward_from_args"]
+
+
+@dataclass(frozen=True)
+class ExpressionDerivation:
+    """A forward's matrix-form gradients, each with the status the graph route earned for it."""
+
+    forward: Forward
+    results: list[MatrixResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status.kind != "failed" for r in self.results)
+
+    def to_json(self) -> dict[str, Any]:
+        """The document ``derive --expr --json`` prints."""
+        from .render import matrix_results_json
+
+        return {
+            "expr": self.forward.text,
+            "shapes": {name: [str(d) for d in shape] for name, shape in self.forward.shapes.items()},
+            "wrt": list(self.forward.wrt),
+            "domains": dict(self.forward.domains),
+            "ok": self.ok,
+            "matrix_form": matrix_results_json(self.results),
+        }
+
+    def text(self) -> str:
+        """The terminal's rendering: the forward, its shapes, then the matrix form."""
+        from .render import matrix_results_text
+
+        shapes = ", ".join(f"{name}: {' x '.join(str(d) for d in shape)}" for name, shape in self.forward.shapes.items())
+        return f"Forward: {self.forward.text}\nShapes: {shapes}\n\n" + matrix_results_text(self.results)
+
+    def _repr_html_(self) -> str:  # a notebook shows the terminal's text, not a dataclass dump
+        import html
+
+        return f"<pre>{html.escape(self.text())}</pre>"
+
+
+def derive_expression(
+    text: str, shapes: Mapping[str, str | Sequence[Any]], wrt: Iterable[str] | None = None,
+    domains: Mapping[str, str] | None = None, name: str | None = None,
+) -> ExpressionDerivation:
+    """Read a forward, derive every gradient in matrix form by reverse mode, and establish each
+    (the rules it uses proven, every adjoint checked entry by entry at small sizes).
+
+    ``shapes`` maps each input to its sizes (``"n,d"``; a vector ``"k"`` is a column); ``wrt``
+    (default: every input) the inputs with a gradient; ``domains`` their kinds for drawn examples.
+    """
+    from graphs.route import graph_results
+
+    forward = read_forward(text, shapes, wrt=wrt, domains=domains, name=name)
+    register(forward)
+    return ExpressionDerivation(forward, graph_results(forward.name))
+
+
+def add_expression_options(parser: argparse.ArgumentParser) -> None:
+    """``--expr``, ``--shape``, ``--wrt`` and ``--domain`` on a command."""
+    group = parser.add_argument_group(
+        "your own forward", "instead of a catalog name: a forward expression, e.g. --expr \"L = sum((X W - Y) ⊙ (X W - Y))\" "
+        "--shape X=n,d --shape W=d,k --shape Y=n,k --wrt W (see verify/expression.py for the language)")
+    group.add_argument("--expr", metavar="FORWARD", help="steps NAME = expression separated by ; or new lines, the last "
+                       "one the loss (1 x 1); repeat l = 1..N { ... } for stacked layers")
+    group.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
+                       help="an input's shape: sizes by name or number (X=n,d; a vector b=k is a column; W_l=d,d "
+                       "for every layer's W)")
+    group.add_argument("--wrt", metavar="NAMES", help="the inputs with a gradient, comma-separated (default: all)")
+    group.add_argument("--domain", action="append", default=[], metavar="NAME=DOMAIN",
+                       help="an input's kind for drawn examples: real (default), positive, simplex, ...")
+
+
+def _pairs(items: Sequence[str], flag: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ExpressionError(f"{flag} wants NAME=VALUE, like {flag} X=n,d; got {item!r}")
+        if name.strip() in pairs:
+            raise ExpressionError(f"{flag} {name.strip()} given twice")
+        pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def forward_from_args(args: argparse.Namespace, name: str | None = None) -> Forward | None:
+    """The forward a command's ``--expr`` options describe, registered; ``None`` without ``--expr``.
+    Options that need ``--expr`` without it are refused."""
+    if args.expr is None:
+        if args.shape or args.wrt or args.domain:
+            raise ExpressionError("--shape, --wrt and --domain describe a forward: give it with --expr")
+        return None
+    if getattr(args, "names", None) or getattr(args, "all", False):
+        raise ExpressionError("give catalog names or --expr, not both")
+    wrt = [w.strip() for w in args.wrt.split(",") if w.strip()] if args.wrt else None
+    forward = read_forward(args.expr, _pairs(args.shape, "--shape"), wrt=wrt, domains=_pairs(args.domain, "--domain"),
+                           name=name)
+    register(forward)
+    return forward
