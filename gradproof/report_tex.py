@@ -52,6 +52,8 @@ def _display(latex: str) -> str:
 def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
     """The report as a LaTeX article; ``graphics`` are PNG files of the graphs, one per model."""
     s = doc["summary"]
+    expression = doc.get("kind") == "expression"  # a forward's document: its gradients' labels stand for steps
+    counted = "gradients" if expression else "steps"
     lines = [
         r"\documentclass[11pt,a4paper]{article}",
         r"\usepackage[T1]{fontenc}\usepackage{lmodern}",
@@ -62,8 +64,8 @@ def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
         r"\begin{document}\maketitle",
         escape(doc["question"]),
         "",
-        r"\fbox{\parbox{0.95\linewidth}{\textbf{At a glance.} Steps: "
-        + ", ".join(f"{n} {escape(k.replace('_', ' '))}" for k, n in s["steps"].items())
+        r"\fbox{\parbox{0.95\linewidth}{\textbf{At a glance.} " + counted.capitalize() + ": "
+        + ", ".join(f"{n} {escape(k.replace('_', ' '))}" for k, n in s[counted].items())
         + f". Numeric checks against PyTorch autograd: {s['numeric_checks']['passed']} passed, "
         f"{s['numeric_checks']['failed']} failed. \\emph{{Proved}} means SymPy reduced the difference to exactly 0; "
         r"\emph{checked numerically} is agreement within a stated tolerance, never a proof.}}",
@@ -76,19 +78,28 @@ def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
     if doc["assumptions"]:
         lines.append("Assumptions: " + escape("; ".join(doc["assumptions"])) + ".")
     sizes = ", ".join(f"{k} = {v}" for k, v in doc["forward"]["sizes"].items())
-    lines += [r"\section*{Forward computation}", f"The scalar that is differentiated, at {escape(sizes)}:",
-              _display(doc["forward"]["math"]["latex"])]
+    intro = ("The forward as written, read at symbolic sizes; its last line is the scalar that is differentiated:"
+             if expression else f"The scalar that is differentiated, at {escape(sizes)}:")
+    lines += [r"\section*{Forward computation}", intro, _display(doc["forward"]["math"]["latex"])]
     if graphics:
         lines.append(r"\section*{Computation graph}")
         for graph, path in zip(doc["graphs"], graphics):
             lines += [r"\begin{center}", rf"\includegraphics[width=0.8\linewidth,height=0.6\textheight,keepaspectratio]{{{path}}}",
                       rf"\\ \small Model \texttt{{{escape(graph['model'])}}}", r"\end{center}"]
-    lines += [r"\section*{Derivation, step by step}", r"\begin{enumerate}"]
-    for step in doc["steps"]:
-        lines += [rf"\item {escape(step['claim'])} \status{{{escape(step['status']['label'])}}}",
-                  _display(step["math"]["latex"]), rf"\emph{{Why:}} {escape(step['reason'])}"]
-    lines += [r"\end{enumerate}", r"\section*{Results}"]
+    if not expression:
+        lines += [r"\section*{Derivation, step by step}", r"\begin{enumerate}"]
+        for step in doc["steps"]:
+            lines += [rf"\item {escape(step['claim'])} \status{{{escape(step['status']['label'])}}}",
+                      _display(step["math"]["latex"]), rf"\emph{{Why:}} {escape(step['reason'])}"]
+        lines.append(r"\end{enumerate}")
+    lines.append(r"\section*{Results}")
     for r in doc["results"]:
+        if "local" in r:  # a forward's gradient: reverse mode's forms and what its status rests on
+            lines += [rf"\subsection*{{{escape(r['target'])} \status{{{escape(r['status']['label'])}}}}}",
+                      "As reverse mode computes it:", _display(r["local"]["latex"])]
+            lines += ["Expanded:", _display(r["expanded"]["latex"])] if r["expanded"] else []
+            lines.append(rf"\emph{{Rests on:}} {escape(r['rests_on'])}")
+            continue
         lines += [rf"\subsection*{{{escape(r['target'])} \status{{{escape(r['status']['label'])}}}}}",
                   "Closed form:", _display(r["closed"]["latex"])]
         if r["index"]:
