@@ -52,9 +52,8 @@ from lark.exceptions import UnexpectedInput
 from derive.errors import GradproofError
 from derive.notation import size as size_symbol
 from graphs.graph import GraphBuilder, Model, Tensor
-from graphs.rule import ShapeError
 
-__all__ = ["ExpressionError", "Forward", "parse_shape", "read_forward"]
+__all__ = ["ExpressionError", "Forward", "claim_formulas", "parse_shape", "read_forward", "register"]
 
 Shape = tuple[sp.Expr, sp.Expr]
 
@@ -362,7 +361,7 @@ class _Reader:
     def _op(self, op: str, *args: Tensor, **params: Any) -> Tensor:
         try:
             return self.builder.apply(op, *args, **params)
-        except ShapeError as error:
+        except GradproofError as error:  # a shape the op cannot take, or an op the table lacks
             raise self._where(error) from None
 
     def _do_number(self, tree: Tree) -> _Const:
@@ -622,3 +621,39 @@ def register(forward: Forward) -> str:
     else:  # a stack of layers: its entries are too large for the zero test, and beyond size 1 to write out
         MODELS[forward.name] = ModelSpec(forward.build, ({n: 1 for n in forward.size_names},), exact=False)
     return forward.name
+
+
+def claim_formulas(
+    forward: Forward, claims: Mapping[str, str], sizes: Mapping[str, int] | None = None,
+) -> tuple[Model, dict[str, sp.Basic]]:
+    """The forward's model and, for each claim (a matrix expression in the forward's names: its
+    inputs and named steps, in the same language), the matrix formula it reads as.
+
+    >>> f = read_forward("H = X W; L = sum(H ⊙ H)", {"X": "n,d", "W": "d,k"})
+    >>> model, formulas = claim_formulas(f, {"W": "2 X^T H"})
+    >>> formulas["W"]
+    2*X.T*H
+    """
+    from verify.homework.language import InvalidAnswer, _parser, normalise
+
+    given = {size_symbol(k): sp.Integer(v) for k, v in (sizes or {}).items()}
+    reader = _Reader(forward, given)
+    model = reader.model()
+    before = set(model.graph)
+    formulas: dict[str, sp.Basic] = {}
+    for name, text in claims.items():
+        try:
+            source = normalise(f"C = {text}")
+            (step,) = _parser("program").parse(source).children
+        except (InvalidAnswer, UnexpectedInput, ValueError) as error:
+            raise ExpressionError(f"the claim for {name} ({text!r}) cannot be read: {str(error).splitlines()[0]}") from None
+        reader.here = text
+        outer = reader.forward
+        reader.forward = Forward(source, forward.shapes, forward.wrt, forward.domains, forward.name, step)
+        value = reader._eval(step.children[-1])
+        reader.forward = outer
+        if isinstance(value, _Const):
+            raise ExpressionError(f"the claim for {name} ({text!r}) is a constant, not a gradient")
+        formulas[name] = model.graph.nodes[value.node]["value"]
+    model.graph.remove_nodes_from(set(model.graph) - before)  # the claims' own nodes: not part of the forward
+    return model, formulas

@@ -1,0 +1,37 @@
+"""Catalog entries written as forwards (verify/forwards/): claims proved, wrong claims refuted."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from graphs.route import graph_results
+from verify.forwards import NAMES, check_claims, entry, forward_of
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_claim_of_a_forward_entry_is_proved_entry_by_entry(name: str) -> None:
+    item = entry(name)
+    statuses = check_claims(item)
+    assert set(statuses) == set(item.claims)
+    for claim, status in statuses.items():
+        assert status.kind == "proved_sizes", (claim, status.detail)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_forward_entrys_matrix_form_is_proved_by_the_graph_route(name: str) -> None:
+    item = entry(name)
+    forward_of(item)
+    results = [r for r in graph_results(name) if not r.intermediate]
+    assert {r.wrt for r in results} == set(item.claims)
+    assert all(r.status.kind == "proved" for r in results)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_claim_with_a_term_dropped_or_the_sign_flipped_fails_with_a_counterexample(name: str) -> None:
+    item = entry(name)
+    first = next(iter(item.claims))
+    for wrong in (f"-({item.claims[first]})", f"2 ({item.claims[first]})"):
+        status = check_claims(dataclasses.replace(item, claims={first: wrong}))[first]
+        assert status.kind == "failed" and "derived" in status.detail and "claimed" in status.detail
