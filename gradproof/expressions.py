@@ -119,3 +119,46 @@ def forward_from_args(args: argparse.Namespace, name: str | None = None) -> Forw
                            name=name)
     register(forward)
     return forward
+
+
+def claim_id(entry_name: str, wrt: str) -> str:
+    """The ``entry:claim`` id of a forward entry's claim about ``dL/dwrt``.
+
+    >>> claim_id("rmsnorm", "X")
+    'rmsnorm:grad_X'
+    """
+    return f"{entry_name}:grad_{wrt}"
+
+
+def derive_entry(name: str) -> tuple[ExpressionDerivation, dict[str, Any]]:
+    """A catalog entry written as a forward (verify/forwards/): its matrix form, and each claim's
+    status against the exact derivative."""
+    from graphs.route import graph_results
+    from verify.forwards import check_claims, entry, forward_of
+
+    item = entry(name)
+    forward = forward_of(item)
+    statuses = check_claims(item)
+    claims = [{"claim": claim_id(name, wrt), "wrt": wrt, "formula": text, "status": statuses[wrt].label,
+               "detail": statuses[wrt].detail, "ok": statuses[wrt].kind != "failed"}
+              for wrt, text in item.claims.items()]
+    return ExpressionDerivation(forward, graph_results(name)), {"name": name, "title": item.title, "claims": claims,
+                                                                 "source": item.source}
+
+
+def entry_json(name: str) -> tuple[dict[str, Any], bool]:
+    """``derive NAME --json`` for a forward entry, and whether anything failed."""
+    derivation, about = derive_entry(name)
+    ok = derivation.ok and all(c["ok"] for c in about["claims"])
+    return {**about, **derivation.to_json(), "ok": ok}, not ok
+
+
+def entry_text(name: str) -> tuple[str, bool]:
+    """``derive NAME`` for a forward entry, and whether anything failed."""
+    derivation, about = derive_entry(name)
+    lines = [f"{about['title']}  ({name}; {about['source']})", "", "Claims (the lecture's notation), each against the "
+             "exact derivative:"]
+    lines += [f"  {c['claim']}: dL/d{c['wrt']} = {c['formula']}  [{c['status']}]" + ("" if c["ok"] else f"  {c['detail']}")
+              for c in about["claims"]]
+    failed = not derivation.ok or not all(c["ok"] for c in about["claims"])
+    return "\n".join(lines) + "\n\n" + derivation.text(), failed
