@@ -10,8 +10,11 @@
    mode); ``gradproof verify`` wall time at the ci setting (50 examples) and a thorough one (200).
 3. Scale: the largest attention and encoder block verified within 10 s on this CPU (and on CUDA
    when present, with CPU agreement).
-4. Grading: 1,000 mixed answers, answers per second and p50/p95 latency.
-5. Start-up: ``gradproof --help`` and ``gradproof derive softmax_ce`` wall time, and whether the
+4. Expressions: a 12-layer Transformer encoder written as one forward expression: its matrix
+   form (read and reversed) against the catalog's one-layer block, and its compiled gradient
+   against autograd (benchmarks/expression_encoder.py).
+5. Grading: 1,000 mixed answers, answers per second and p50/p95 latency.
+6. Start-up: ``gradproof --help`` and ``gradproof derive softmax_ce`` wall time, and whether the
    derive path imports torch.
 
 ``--quick`` keeps each part small (a couple of minutes in all); the full run takes about 10
@@ -127,6 +130,13 @@ def scaling(quick: bool) -> dict:
     return out
 
 
+def expressions(quick: bool) -> dict:
+    import expression_encoder
+
+    small = ["--n", "8", "--d", "16", "--batch", "4"] if quick else []
+    return expression_encoder.main(["--layers", "12", *small])
+
+
 def grading(quick: bool) -> dict:
     import grading as grading_benchmark
 
@@ -153,9 +163,9 @@ def startup() -> dict:
 
 def _table(figures: dict) -> list[tuple[str, str, str]]:
     """(figure, value, against) rows for the printed summary."""
-    d, v, s, g, u = (
+    d, v, s, g, u, e = (
         figures.get(k, {})
-        for k in ("derivation", "verification", "scale", "grading", "startup")
+        for k in ("derivation", "verification", "scale", "grading", "startup", "expressions")
     )
     rows = []
     if d:
@@ -242,6 +252,13 @@ def _table(figures: dict) -> list[tuple[str, str, str]]:
                     f"d_k = 128, n tried up to {max(r['n'] for r in row['rows'])}",
                 )
             )
+    if e:
+        m = e["matrix_form"]
+        rows.append((f"matrix form of a {m['layers']}-layer encoder from --expr ({m['nodes']} nodes)",
+                     f"{m['expression_s']:.2f} s", "target < 1 s"))
+        for row in e["compiled"]:
+            rows.append((f"its compiled gradient vs autograd ({row['device']})", f"{row['ratio']:.2f}x",
+                         f"below 1: faster; largest difference {row['max_abs_difference']:.0e}"))
     if g:
         rows.append(
             (
@@ -267,6 +284,7 @@ PARTS = {
     "derivation": derivation,
     "verification": verification,
     "scale": scaling,
+    "expressions": expressions,
     "grading": grading,
 }
 
