@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .check import Candidate
     from .targets import Target
 
-__all__ = ["KINDS", "Mutant", "entrywise_mutants", "matrix_mutants", "mutants_for"]
+__all__ = ["KINDS", "Mutant", "Site", "entrywise_mutants", "matrix_mutants", "mutants_for", "sites"]
 
 KINDS = ("sign flipped", "factor dropped", "transpose swapped", "term dropped", "wrong index")
 
@@ -184,6 +184,96 @@ def matrix_mutants(local: dict[str, sp.Basic], order: Sequence[str]) -> Iterator
             if result is not None:
                 yield Mutant(kind, f"in d{node}: {result[1]}", {node: result[0]})
                 break
+
+
+# --- every single change of one matrix formula, with what it removed: a problem's diagnoses -------
+@dataclass(frozen=True)
+class Site:
+    """One mutation at one place of a formula: the whole mutated formula, and the part it removed
+    (the dropped factor or term, the transpose left out, the product whose factors were swapped),
+    for a message such as "a term is missing: rowsum(dA ⊙ A)"."""
+
+    kind: str
+    formula: sp.Basic
+    removed: sp.Basic
+
+
+def _dropped_factors(node: sp.Basic) -> Iterator[tuple[sp.Basic, sp.Basic]]:
+    """Each factor of a product left out in turn: a scalar coefficient (``1/sqrt(d_k)``, 2), a
+    matrix of a Hadamard product. Leaving out a matrix of a matrix product changes its shape."""
+    if isinstance(node, sp.MatMul):
+        coefficient, matrices = node.as_coeff_matrices()
+        factors = [f for f in sp.Mul.make_args(coefficient) if f not in (1, -1)]
+        for factor in factors:
+            rest = sp.Mul(*[f for f in sp.Mul.make_args(coefficient) if f is not factor])
+            yield (sp.MatMul(rest, *matrices) if rest != 1 or len(matrices) > 1 else matrices[0]), factor
+    elif isinstance(node, sp.HadamardProduct):
+        for position, factor in enumerate(node.args):
+            rest = [a for k, a in enumerate(node.args) if k != position]
+            yield (rest[0] if len(rest) == 1 else sp.HadamardProduct(*rest)), factor
+
+
+def _dropped_terms(node: sp.Basic) -> Iterator[tuple[sp.Basic, sp.Basic]]:
+    if isinstance(node, sp.MatAdd):
+        for position, term in enumerate(node.args):
+            rest = [a for k, a in enumerate(node.args) if k != position]
+            yield (rest[0] if len(rest) == 1 else sp.MatAdd(*rest)), term
+
+
+def _dropped_transposes(node: sp.Basic) -> Iterator[tuple[sp.Basic, sp.Basic]]:
+    if isinstance(node, sp.Transpose):
+        yield node.arg, node.arg
+
+
+def _swapped(node: sp.Basic) -> Iterator[tuple[sp.Basic, sp.Basic]]:
+    if isinstance(node, sp.MatMul):
+        swapped = _swap_operands(node)
+        if swapped is not None:
+            yield swapped, node
+
+
+_SITE_CHANGES = (("factor dropped", _dropped_factors), ("transpose swapped", _dropped_transposes),
+                 ("term dropped", _dropped_terms), ("wrong index", _swapped))
+
+
+def _rebuilt(expr: sp.Basic, path: tuple[int, ...], replacement: sp.Basic) -> sp.Basic:
+    if not path:
+        return replacement
+    args = list(expr.args)
+    args[path[0]] = _rebuilt(args[path[0]], path[1:], replacement)
+    return expr.func(*args)
+
+
+def _places(expr: sp.Basic, path: tuple[int, ...] = ()) -> Iterator[tuple[tuple[int, ...], sp.Basic]]:
+    """Every matrix subformula with its path of argument positions, preorder."""
+    yield path, expr
+    for position, arg in enumerate(expr.args):
+        if isinstance(arg, sp.Basic) and getattr(arg, "is_Matrix", False):
+            yield from _places(arg, path + (position,))
+
+
+def sites(formula: sp.Basic) -> Iterator[Site]:
+    """Every single mutation of a matrix formula, kind by kind, each place from the outside in:
+    each factor, term and transpose left out in turn, each product's factors swapped. Shapes are
+    not checked here (a dropped transpose may not fit): the caller keeps what it can evaluate.
+
+    >>> A, B = sp.MatrixSymbol("A", 2, 2), sp.MatrixSymbol("B", 2, 2)
+    >>> [(s.kind, str(s.formula), str(s.removed)) for s in sites(A.T * B + 2 * B)]
+    [('factor dropped', 'B + A.T*B', '2'), ('transpose swapped', 'A*B + 2*B', 'A'), ('term dropped', 'A.T*B', '2*B'), \
+('term dropped', '2*B', 'A.T*B'), ('wrong index', '2*B + B*A.T', 'A.T*B')]
+    """
+    places = list(_places(formula))
+    for kind, change in _SITE_CHANGES:
+        for path, node in places:
+            try:
+                found = list(change(node))
+            except (TypeError, ValueError, sp.ShapeError):
+                continue
+            for replacement, removed in found:
+                try:
+                    yield Site(kind, _rebuilt(formula, path, replacement), removed)
+                except (TypeError, ValueError, sp.ShapeError):  # not a well-formed formula here
+                    continue
 
 
 # --- a target's mutants, compiled, with whether each is really a different function -------------

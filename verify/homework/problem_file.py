@@ -35,6 +35,23 @@ only"). ``entries = "i j"`` (with ``indices``) lets a matrix answer be written e
 ``"product"``, is the matrix product, as in mathematics). ``sign`` says what minus the key is
 (``"you gave dE/dnet_k; delta_k = -dE/dnet_k"``); without it, "sign error".
 
+A problem may instead be written from its forward, with no catalog claim and no builder entries
+(from_forward.py): the key is reverse mode's gradient of the forward, derived when the file loads;
+every input and named step of the forward may appear in an answer; mistakes are generated from the
+key (a dropped factor, term or transpose) beside those the file lists::
+
+    [[problem]]
+    id = "hw.mse"
+    statement = "L = sum of squares of X W - Y. Give dL/dW."
+    forward = "L = sum((X W - Y) ⊙ (X W - Y))"
+    shapes = { X = "n,d", W = "d,k", Y = "n,k" }
+    wrt = "W"
+    answer = "2 X^T (X W - Y)"
+
+Its fields are ``forward``, ``shapes``, ``wrt``, and optionally ``sizes`` (default: 2 and 3 for
+each size, then 3 and 2), ``domains`` (``{ X = "positive" }``), ``generate = false`` (no generated
+mistakes), with ``id``, ``statement``, ``answer``, ``mistakes``, ``star`` and ``sign`` as above.
+
 A file is checked as a whole when it is loaded, so that it cannot grade a class wrong in silence:
 every entry, claim and builder entry exists; each symbol's value has the shape its kind says (a
 scalar is not a vector, a rank-1 ``indexed`` is not a matrix, a ``matrix`` is a matrix); the free
@@ -62,6 +79,8 @@ _KINDS = ("indexed", "matrix", "scalar", "size")
 _FIELDS = {"id", "entry", "claim", "statement", "sizes", "index", "indices", "assumptions", "symbols", "mistakes",
            "answer", "context", "forbid", "star", "sign", "entries"}
 _SYMBOL_FIELDS = {"kind", "value", "rank", "meaning", "domain"}
+_FORWARD_FIELDS = {"id", "statement", "forward", "shapes", "wrt", "answer", "sizes", "mistakes", "domains", "star",
+                   "sign", "generate"}
 _MAX_BYTES = 1_000_000  # a problem file is a few KB; this bounds what parsing may cost (~2 s worst case)
 _MAX_KEY_DEPTH = 32  # tomllib spends time and memory quadratic in a dotted key's length (10,000 parts: 400 MB)
 _MAX_SIZES, _MAX_SIZE, _MAX_MISTAKES = 8, 64, 50  # each is graded at load: seconds apiece
@@ -94,9 +113,48 @@ def _shown(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+def _from_forward(raw: Mapping[str, Any], where: str) -> tuple[Problem, str | None]:
+    """A problem written from its forward (from_forward.py), its fields checked for type."""
+    from .from_forward import ForwardProblemError, forward_problem
+
+    unknown = sorted(set(raw) - _FORWARD_FIELDS)
+    if unknown:
+        raise ProblemFileError(f"{where}: unknown field {_shown(unknown[0])} for a problem from a forward; fields are "
+                               f"{', '.join(sorted(_FORWARD_FIELDS))}")
+    for name in ("id", "statement", "forward", "shapes", "wrt"):
+        if name not in raw:
+            raise ProblemFileError(f"{where}: missing {name!r}")
+    for name in ("id", "statement", "forward", "wrt", "answer", "sign"):
+        if name in raw and not isinstance(raw[name], str):
+            raise ProblemFileError(f"{where}: {name} must be a string, not {_shown(raw[name])}")
+    if not raw["id"].strip():
+        raise ProblemFileError(f"{where}: id is empty")
+    shapes, domains, mistakes = raw["shapes"], raw.get("domains", {}), raw.get("mistakes", {})
+    for name, table in (("shapes", shapes), ("domains", domains), ("mistakes", mistakes)):
+        if not isinstance(table, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
+            raise ProblemFileError(f"{where}: {name} must be a table of strings, like X = \"n,d\"")
+    if len(mistakes) > _MAX_MISTAKES:
+        raise ProblemFileError(f"{where}: {len(mistakes)} mistakes; at most {_MAX_MISTAKES} (each is graded at load)")
+    star, generate = raw.get("star", "product"), raw.get("generate", True)
+    if star not in ("product", "elementwise"):
+        raise ProblemFileError(f"{where}: star is \"product\" or \"elementwise\", not {_shown(star)}")
+    if not isinstance(generate, bool):
+        raise ProblemFileError(f"{where}: generate is true or false")
+    try:
+        p = forward_problem(raw["id"], raw["statement"], raw["forward"], shapes, raw["wrt"], sizes=raw.get("sizes"),
+                            domains=domains, mistakes=mistakes, answer=raw.get("answer", ""), star=star,
+                            sign=raw.get("sign", ""), generate=generate)
+    except ForwardProblemError as error:
+        raise ProblemFileError(f"{where}: {error}") from None
+    return p, raw.get("answer")
+
+
 def _problem(raw: Mapping[str, Any], where: str) -> tuple[Problem, str | None]:
     """The problem a table describes and its reference answer, its fields checked for type."""
     from derive.catalog import NAMES, topic
+
+    if "forward" in raw:
+        return _from_forward(raw, where)
 
     unknown = sorted(set(raw) - _FIELDS)
     if unknown:
@@ -261,17 +319,26 @@ def _check_key(p: Problem, sizes: Mapping[str, int], key: Any) -> None:
                        f"index = {p.index!r} gives {want[0]} x {want[1]} ({runs}){hint}")
 
 
+def _own_mistakes(p: Problem) -> list[str]:
+    """The mistakes the file lists (not those generated from a forward's key, checked as generated)."""
+    generated = set(getattr(p, "generated", ()))
+    return [wrong for wrong in p.mistakes if wrong not in generated]
+
+
 def _check_answers(p: Problem, answer: str | None) -> None:
     """The reference answer grades correct and no listed mistake does, by the grader itself: a
     swapped symbol mapping fails here, where its key and the instructor's answer part ways."""
+    from .from_forward import ForwardProblem
     from .problems import grade
 
     if answer is not None:
         got = grade(p.id, answer)
         if got.verdict != "correct":
+            check = ("the forward, wrt and the answer" if isinstance(p, ForwardProblem) else
+                     "the symbol mapping (which builder entry each symbol is) and the claim")
             raise _Refused(f"the reference answer {_shown(answer)} grades {got.verdict}: {got.feedback[:200]} — check "
-                           "the symbol mapping (which builder entry each symbol is) and the claim")
-    for wrong in p.mistakes:
+                           f"{check}")
+    for wrong in _own_mistakes(p):
         got = grade(p.id, wrong)
         if got.verdict == "correct":
             raise _Refused(f"the mistake {_shown(wrong)} grades correct: it equals the key, so it can never be "
@@ -288,16 +355,18 @@ _BUILD_ERRORS = (ArithmeticError, LookupError, TypeError, ValueError, AttributeE
 def _checked(p: Problem, answer: str | None, where: str) -> None:
     """Register ``p`` and check it at each size (mapping, key shape, mistakes' shapes), then its answers;
     a failure unregisters it and raises ``ProblemFileError``."""
+    from .from_forward import ForwardProblem
     from .language import parse
     from .problems import _setting, _written_out
 
     PROBLEMS[p.id] = p
     try:
         for number, sizes in enumerate(p.sizes):
-            _check_mapping(p, sizes)
+            if not isinstance(p, ForwardProblem):  # a forward problem maps no symbol onto a builder
+                _check_mapping(p, sizes)
             values, vocabulary, key, _ = _setting(p.id, number)
             _check_key(p, sizes, key)
-            for wrong in p.mistakes:
+            for wrong in _own_mistakes(p):
                 mistake = _written_out(p, parse(wrong, vocabulary), sizes, values)
                 if mistake.shape != key.shape and mistake.T.shape != key.shape:
                     raise _Refused(f"the mistake {_shown(wrong)} has shape {mistake.shape}; the key has {key.shape} "
@@ -394,6 +463,8 @@ def register(problems: Mapping[str, Problem], where: str = "problems",
     """Check each problem at its sizes (and its reference answer in ``answers``, by id) and make them
     all gradable by id, or none of them: a problem that fails leaves the registry as it was (a
     built-in problem is never replaced)."""
+    from .from_forward import ForwardProblem
+
     answers = answers or {}
     taken = [pid for pid, p in problems.items() if pid in PROBLEMS and PROBLEMS[pid] != p]
     if taken:
@@ -413,7 +484,8 @@ def register(problems: Mapping[str, Problem], where: str = "problems",
     except ProblemFileError:
         _unregister(added)
         raise
-    CHECKED.update(pid for pid in problems if pid in answers)
+    # a problem from a forward maps no symbol that could be swapped: its key is derived, checked as such
+    CHECKED.update(pid for pid, p in problems.items() if pid in answers or isinstance(p, ForwardProblem))
     return dict(problems)
 
 
