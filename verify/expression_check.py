@@ -52,17 +52,28 @@ def _buildable(forward: Forward) -> Callable[[dict[str, int]], bool]:
         key = tuple(sorted(sizes.items()))
         if key not in seen:
             try:
-                forward.build(sizes)
-                seen[key] = True
+                graph = forward.build(sizes).graph
             except GradproofError:  # ShapeError and ExpressionError both are
                 seen[key] = False
+            else:  # a kernel wider than its map builds, with a size of 0 or less: not a forward torch can run
+                seen[key] = all(int(d) >= 1 for _, data in graph.nodes(data=True) for d in data["shape"])
         return seen[key]
 
     return rule
 
 
 def _autograd(model: Model, wrt: str) -> Callable[[Tensors, Mapping[str, int]], torch.Tensor]:
-    """The reference: torch autograd of the op-by-op forward, with respect to ``wrt``, per batch element."""
+    """The reference: torch autograd of the op-by-op forward, with respect to ``wrt``, per batch element.
+
+    Only what feeds the loss is run: a statement the loss does not use (``A = W W``) may read an
+    input the loss does not, which no example then holds.
+    """
+    import dataclasses
+
+    import networkx as nx
+
+    keep = nx.ancestors(model.graph, model.output) | {model.output}
+    model = dataclasses.replace(model, graph=model.graph.subgraph(keep).copy())
 
     def reference(t: Tensors, sizes: Mapping[str, int]) -> torch.Tensor:
         leaves = {k: v.detach().clone().requires_grad_(k == wrt) for k, v in t.items()}
