@@ -33,8 +33,8 @@ matrix and differs from the key at every size. A sign slip and a constant or siz
 ...                     {"X": "n,d", "W": "d,k", "Y": "n,k"}, "W")
 >>> p.sizes
 ({'n': 2, 'd': 3, 'k': 2}, {'n': 3, 'd': 2, 'k': 3})
->>> key_text(p)
-'X^T (X W - Y) + X^T (X W - Y)'
+>>> key_text(p), p.mistakes["X^T (X W - Y)"]
+('2 X^T (X W - Y)', 'a factor 2 is missing')
 """
 
 from __future__ import annotations
@@ -101,6 +101,7 @@ class _Setting:
     symbols: Mapping[str, sp.MatrixSymbol]  # each quantity's symbol in formulas
     shapes: Mapping[str, tuple[int, int]]
     inputs: tuple[str, ...]  # the quantities that are the forward's inputs (the others are named steps)
+    output: str  # the loss, which no answer needs
 
 
 @lru_cache(maxsize=256)
@@ -121,10 +122,11 @@ def _at(spec: ForwardSpec, sizes: tuple[tuple[str, int], ...]) -> _Setting:
     adjoints = backprop(model)
     if spec.wrt not in adjoints.adjoint:  # no path from wrt to the loss: its gradient is 0
         rows, cols = shapes[spec.wrt]
-        return _Setting(values, sp.ImmutableMatrix.zeros(rows, cols), sp.ZeroMatrix(rows, cols), symbols, shapes, inputs)
+        return _Setting(values, sp.ImmutableMatrix.zeros(rows, cols), sp.ZeroMatrix(rows, cols), symbols, shapes, inputs,
+                        model.output)
     formula = adjoints.adjoint[spec.wrt]
     key = sp.ImmutableMatrix(explicit(formula, by_symbol))
-    return _Setting(values, key, formula, symbols, shapes, inputs)
+    return _Setting(values, key, formula, symbols, shapes, inputs, model.output)
 
 
 def _key(spec: ForwardSpec, sizes: Mapping[str, int]) -> _Setting:
@@ -241,7 +243,7 @@ def _uses(spec: ForwardSpec, sizes: Mapping[str, int]) -> tuple[dict[str, Use], 
     for constant in constants:
         inputs.setdefault(constant.name, Use("scalar", _Constant(constant), meaning="the forward's constant"))
     steps = {name: Use("matrix", _Quantity(spec, name), meaning=f"the forward's step {name} ({_dims(spec, name)})")
-             for name in setting.shapes if name not in inputs and name in setting.values}
+             for name in setting.shapes if name not in inputs and name in setting.values and name != setting.output}
     return inputs, steps
 
 
@@ -270,7 +272,7 @@ def forward_problem(
     >>> p = forward_problem("demo.attn", "Give dL/dK.", "S = Q K^T / sqrt(d_k); A = softmax(S); L = sum(G ⊙ (A V))",
     ...                     {n: "n,d_k" for n in "QKVG"}, "K")
     >>> sorted(p.context), p.entry != "attention"
-    (['A', 'L', 'S'], True)
+    (['A', 'S'], True)
     """
     if not isinstance(wrt, str) or not wrt.strip():
         raise ForwardProblemError("wrt names one declared input, like wrt = \"W\"")
@@ -392,11 +394,107 @@ def key_text(p: ForwardProblem) -> str:
         return formula_text(symbolic if symbolic is not None else formula)
 
 
+@lru_cache(maxsize=256)
 def _symbolic_formula(spec: ForwardSpec) -> sp.Basic | None:
-    """The key at symbolic sizes (``1/sqrt(d_k)``, not ``sqrt(2)/2``), for showing."""
+    """The key at symbolic sizes (``1/sqrt(d_k)``, not ``sqrt(2)/2``), for showing and for mutating:
+    reverse mode's expanded adjoint, tidied (``_tidy``) where the tidy form is the same matrix at
+    the default sizes; None where the loss does not depend on ``wrt``."""
     from graphs.backprop import backprop
 
-    return backprop(_symbolic(spec)).adjoint.get(spec.wrt)
+    raw = backprop(_symbolic(spec)).adjoint.get(spec.wrt)
+    if raw is None:
+        return None
+    tidy = _tidy(raw)
+    if tidy == raw:
+        return raw
+    sizes = default_sizes(spec.forward().size_names)[0]
+    setting = _key(spec, sizes)
+    point = _point(random.Random(1), set().union(*(sp.Matrix(setting.values[n]).free_symbols for n in setting.inputs)))
+    by_symbol = {symbol: _numeric(setting.values[name], point) for name, symbol in setting.symbols.items()}
+    try:
+        from derive.notation import size
+        from graphs.matrices import explicit
+
+        at = {size(n): sp.Integer(v) for n, v in sizes.items()}
+        same = explicit(tidy.xreplace(at), by_symbol), explicit(raw.xreplace(at), by_symbol)
+        a, b = (_number(m, point) for m in same)
+    except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError, NotImplementedError):
+        return raw
+    return tidy if a is not None and b is not None and len(a) == len(b) and _close(a, b) else raw
+
+
+def _tidy(expr: sp.Basic) -> sp.Basic:
+    """A matrix formula as a person writes it: ``X ⊙ (1/X)`` cancelled, a Hadamard product taken
+    through a sum where that cancels (softmax's backward after a log: ``P ⊙ (rowsum(Y) - (1/P) ⊙
+    Y)`` is ``P ⊙ rowsum(Y) - Y``), equal terms merged (``2 X^T (X W - Y)``).
+
+    >>> X, Y = sp.MatrixSymbol("X", 2, 2), sp.MatrixSymbol("Y", 2, 2)
+    >>> from graphs.matrices import Apply, add, hadamard, matmul, neg
+    >>> answer_text(_tidy(add(matmul(X.T, add(X, neg(Y))), matmul(X.T, add(X, neg(Y))))))
+    '2 X^T (X - Y)'
+    >>> answer_text(_tidy(hadamard(X, add(Y, neg(hadamard(Apply(X, "reciprocal"), Y))))))
+    'X ⊙ Y - Y'
+    """
+    from derive.notation import RowSum
+    from graphs.matrices import matmul, scaled, split_scalar, transpose
+
+    if not getattr(expr, "is_Matrix", False) or isinstance(expr, sp.MatrixSymbol) or not expr.args:
+        return expr
+    args = [_tidy(a) if getattr(a, "is_Matrix", False) else a for a in expr.args]
+    if isinstance(expr, sp.HadamardProduct):
+        return _tidy_hadamard(args)
+    if isinstance(expr, sp.MatAdd):
+        return _tidy_add(args)
+    if isinstance(expr, sp.MatMul):
+        return matmul(*args)
+    if isinstance(expr, sp.Transpose):
+        return transpose(args[0])
+    if isinstance(expr, RowSum):
+        coefficient, matrix = split_scalar(args[0])
+        return scaled(coefficient, RowSum(matrix))
+    return expr.func(*args)
+
+
+def _reciprocal(x: sp.Basic) -> sp.Basic:
+    from graphs.matrices import Apply
+
+    return x.args[0] if isinstance(x, Apply) and x.function == "reciprocal" else Apply(x, "reciprocal")
+
+
+def _tidy_hadamard(args: Sequence[sp.Basic]) -> sp.Basic:
+    from graphs.matrices import Ones, hadamard, scaled, split_scalar
+
+    coefficient, product = split_scalar(hadamard(*args))
+    if not isinstance(product, sp.HadamardProduct):
+        return scaled(coefficient, product)
+    factors = list(product.args)
+    for factor in list(factors):  # X ⊙ (1/X) is all ones
+        if factor in factors and _reciprocal(factor) in factors and factor != _reciprocal(factor):
+            factors.remove(factor)
+            factors.remove(_reciprocal(factor))
+    if not factors:
+        return scaled(coefficient, Ones(*product.shape))
+    for k, factor in enumerate(factors):  # P ⊙ (A - (1/P) ⊙ Y): through the sum, where a reciprocal cancels
+        others = factors[:k] + factors[k + 1:]
+        if isinstance(factor, sp.MatAdd) and any(
+                _reciprocal(o) in sp.preorder_traversal(term) for o in others for term in factor.args):
+            return scaled(coefficient, _tidy_add([_tidy_hadamard([*others, term]) for term in factor.args]))
+    return scaled(coefficient, factors[0] if len(factors) == 1 else sp.HadamardProduct(*factors))
+
+
+def _tidy_add(args: Sequence[sp.Basic]) -> sp.Basic:
+    from graphs.matrices import add, scaled, split_scalar
+
+    flat = add(*args)
+    terms = flat.args if isinstance(flat, sp.MatAdd) else (flat,)
+    merged: dict[sp.Basic, sp.Expr] = {}
+    for term in terms:
+        coefficient, matrix = split_scalar(term)
+        merged[matrix] = merged.get(matrix, sp.S.Zero) + coefficient
+    kept = [scaled(c, m) for m, c in merged.items() if c != 0]
+    if not kept:
+        return sp.ZeroMatrix(*flat.shape)
+    return add(*kept)
 
 
 # --- generated mistakes ---------------------------------------------------------------------------
@@ -460,7 +558,7 @@ def _faithful(p: ForwardProblem, text: str, formula: sp.Basic) -> bool:
         point = _point(rng, set().union(*(sp.Matrix(v).free_symbols if getattr(v, "is_Matrix", False)
                                           else sp.sympify(v).free_symbols for v in symbolic.values())))
         values = {name: _numeric(v, point) for name, v in symbolic.items()}
-        by_symbol = {symbol: values[name] for name, symbol in setting.symbols.items()}
+        by_symbol = {symbol: values[name] for name, symbol in setting.symbols.items() if name in values}
         try:
             read = _written_out(p, parse(text, _vocabulary(p, sizes, symbolic)), sizes, values)
             wanted = explicit(formula.xreplace({size(n): sp.Integer(v) for n, v in sizes.items()}), by_symbol)
@@ -515,7 +613,7 @@ def public(p: Any, reveal: bool = False) -> dict[str, Any]:
     >>> p = forward_problem("demo.rev", "Give dL/dW.", "L = sum((X W - Y) ⊙ (X W - Y))",
     ...                     {"X": "n,d", "W": "d,k", "Y": "n,k"}, "W", answer="2 X^T (X W - Y)")
     >>> "key" in public(p), public(p, reveal=True)["key"], public(p, reveal=True)["answer"]
-    (False, 'X^T (X W - Y) + X^T (X W - Y)', '2 X^T (X W - Y)')
+    (False, '2 X^T (X W - Y)', '2 X^T (X W - Y)')
     """
     shown = p.public()
     if not reveal:
