@@ -19,7 +19,7 @@ from typing import Any
 import networkx as nx
 import sympy as sp
 
-from .report import Words, _math, _status, matrix_rows, translate
+from .report import Words, _math, _status, matrix_rows, numeric_summary, translate
 
 __all__ = ["build_expression_report", "forward_command", "statements_math"]
 
@@ -137,11 +137,7 @@ def build_expression_report(forward: Any, examples: int = 20, lang: str = "en",
         "summary": {
             "steps": {},
             "gradients": {kind: kinds.count(kind) for kind in dict.fromkeys(kinds)},
-            "numeric_checks": {
-                "passed": sum(c["passed"] is True for c in checks),
-                "failed": sum(c["passed"] is False for c in checks),
-                "without_formula": sum(c["passed"] is None for c in checks),
-            },
+            "numeric_checks": numeric_summary(checks),
             "ok": status.kind != "failed" and not any(c["passed"] is False for c in checks),
         },
         "reproduce": [forward_command("derive", forward),

@@ -245,3 +245,10 @@ def test_cuda_agrees_with_autograd() -> None:
     for dtype in (torch.float64, torch.float32):
         records = check_forward(_forward("cross_attention"), examples=10, device="cuda", dtype=dtype)
         assert all(r.passed is True and r.device == "cuda" for r in records), [(r.target, r.worst_input) for r in records]
+
+
+def test_the_report_in_chinese_keeps_its_structure() -> None:
+    doc = build_expression_report(_forward("mse"), examples=2, dtypes=("float64",), lang="zh")
+    page = report_html(doc)
+    assert doc["lang"] == "zh" and '<html lang="zh-CN">' in page and "--lang zh" in doc["reproduce"][-1]
+    assert "结果" in page  # the catalog's words in Chinese; the expression's own fall back to English
