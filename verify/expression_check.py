@@ -31,12 +31,15 @@ from .expression import Forward, register
 from .graph_forward import loss
 from .targets import EntrywiseRoute, Input, MatrixRoute, Target
 
-__all__ = ["SIZE_RANGE", "check_forward", "forward_targets"]
+__all__ = ["LARGE_SIZES", "SIZE_RANGE", "check_forward", "forward_targets"]
 
 # Each size name is drawn from this range: small enough that 50 examples take a second, wide
 # enough that sizes differ (a transpose that n = d hides) and that a size of 1 (a row, a column)
 # is tried.
 SIZE_RANGE = (1, 5)
+# ``size="large"``: one point at a production-like scale, each size name a different one of these
+# in turn (equal sizes would hide a transpose), checked along random directions as catalog targets are.
+LARGE_SIZES = (64, 48, 32, 56, 40, 24)
 
 
 def _dims(shape: tuple[sp.Expr, ...]) -> tuple[str | int, ...]:
@@ -105,6 +108,7 @@ def forward_targets(forward: Forward) -> list[Target]:
     )
     reaching = {graph.nodes[n]["label"] for n in graph if graph.nodes[n]["op"] == "input"} - _unused(model)
     ranges = dict.fromkeys(forward.size_names, SIZE_RANGE)
+    large = {n: LARGE_SIZES[k % len(LARGE_SIZES)] for k, n in enumerate(forward.size_names)}
     buildable = _buildable(forward)
     loss_name = graph.nodes[model.output]["label"] or "L"
     targets = []
@@ -116,7 +120,7 @@ def forward_targets(forward: Forward) -> list[Target]:
             entry=name, name=f"d{loss_name}/d{label}", inputs=inputs, reference=_autograd(model, label),
             entrywise=EntrywiseRoute(sizes=forward.check_sizes()[0]),
             matrix=MatrixRoute(model=name, adjoints=(label,), feed=dict, size_rule=buildable),
-            small=ranges,
+            small=ranges, large=large,
         ))
     return targets
 
@@ -132,26 +136,31 @@ def _unused(model: Model) -> set[str]:
 
 def check_forward(
     forward: Forward, examples: int = 50, device: str = "cpu", dtype: torch.dtype = torch.float64,
-    seed: int | None = None, size: Literal["small"] = "small",
+    seed: int | None = None, size: Literal["small", "large"] = "small",
 ) -> list[Record]:
     """Check the compiled gradient of every input with a gradient against autograd of the forward.
 
     One ``Record`` per input (verify/check.py's: its text and JSON renderers print it), in the
     order the forward declares them; an input with a gradient that does not reach the loss gets a
     record that was not run (``passed`` None) saying so. ``seed`` None draws Hypothesis'
-    derandomized examples (the same every run); ``size`` is ``small`` only: a forward has no
-    production-scale point of its own.
+    derandomized examples (the same every run). ``size="large"`` checks one point, ``LARGE_SIZES``,
+    along random directions (check.py's ``vjp`` mode), where the forward can be built there.
     """
-    if size != "small":
-        raise ValueError(f"size {size!r}: a forward is checked at small drawn sizes only")
+    if size not in ("small", "large"):
+        raise ValueError(f"size {size!r}: small or large")
     targets = {t.matrix.adjoints[0]: t for t in forward_targets(forward) if t.matrix}
+    point = next(iter(targets.values())).large if targets else {}
+    if size == "large" and targets and not _buildable(forward)(dict(point)):
+        shown = ", ".join(f"{k}={v}" for k, v in point.items())
+        raise ValueError(f"the forward cannot be built at the large sizes {shown}; check it at small sizes")
     model = forward.build()
     loss_name = model.graph.nodes[model.output]["label"] or "L"
     records = []
     for source in model.sources:
         label = model.graph.nodes[source]["label"]
         if label in targets:
-            records.append(check(targets[label], "matrix", device=device, dtype=dtype, examples=examples, seed=seed))
+            records.append(check(targets[label], "matrix", device=device, dtype=dtype, examples=examples, seed=seed,
+                                 size=size))
         else:
             records.append(Record(forward.name, f"d{loss_name}/d{label}", "matrix", device,
                                   str(dtype).removeprefix("torch."), 0, 0.0, 0.0, "", seed, None,

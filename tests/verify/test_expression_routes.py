@@ -198,6 +198,7 @@ def test_a_wrong_vjp_row_fails_both_the_exact_and_the_numeric_route(mutant: str,
     assert failed, [(r.target, r.status) for r in records]
     worst = failed[0].worst_input
     assert worst["sizes"] and abs(worst["formula"] - worst["autograd"]) > worst["allowed"]
+    assert any(r.passed is False for r in check_forward(forward, examples=2, size="large"))  # at scale, too
 
 
 def test_without_the_mutant_the_same_forwards_pass(clean_proofs) -> None:
@@ -232,6 +233,14 @@ def test_an_input_that_does_not_reach_the_loss_is_said_so() -> None:
     assert records["dL/dX"].passed is True
     assert records["dL/dW"].passed is None and records["dL/dW"].note == "W does not reach L: its gradient is 0"
     assert records["dL/dW"].to_json()["status"] == "skipped"
+
+
+def test_large_sizes_are_checked_along_random_directions() -> None:
+    records = check_forward(_forward("cross_attention"), examples=2, size="large")
+    assert all(r.passed is True and r.mode == "vjp" for r in records)
+    assert records[0].sizes == "n=64, d=48, m=32, e=56, d_k=40, d_v=24"
+    with pytest.raises(ValueError, match="cannot be built at the large sizes p=64, n=48"):  # a kernel wider than its map
+        check_forward(read_forward("L = sum(X ⋆ K)", {"K": "p,p", "X": "n,n"}), size="large")
 
 
 def test_float32_uses_its_own_tolerance() -> None:
