@@ -14,6 +14,7 @@ so rules never print ``1 ∘ X`` or ``(A^T)^T``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import sympy as sp
 from sympy.core.symbol import Str
@@ -21,11 +22,11 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from derive.atoms import Exp, IsMax, MaxOf, Relu, Sqrt, sigmoid
+from derive.atoms import Exp, IsMax, MaxOf
 from derive.notation import Diag, Indicator, RowSum, Softmax, integer_indices
 
 __all__ = [
-    "Apply", "Ones", "RowSums", "ColSums", "Total", "Fill", "BroadcastCols", "BroadcastRows",
+    "Apply", "Elementwise", "ELEMENTWISE", "register_elementwise", "Ones", "RowSums", "ColSums", "Total", "Fill", "BroadcastCols", "BroadcastRows",
     "LogSoftmax", "CausalMask", "Masked", "Corr", "FullConv", "MaxPool", "MaxUnpool", "AvgPool",
     "Upsample", "Flatten", "Unflatten", "Concat", "Columns", "Diag", "Indicator", "RowSum", "Softmax",
     "hadamard", "matmul", "add", "scaled", "neg", "transpose", "ones_like", "explicit", "concrete", "split_scalar", "spread", "rowsum",
@@ -66,17 +67,43 @@ class _Formula(MatrixExpr):
         return self.text.format(*self._printed(printer))
 
 
-# name -> (entry function, LaTeX, text); {0} is the argument
-_ELEMENTWISE: dict[str, tuple[Callable[[sp.Expr], sp.Expr], str, str]] = {
-    "exp": (Exp, r"\exp\left({0}\right)", "exp({0})"),
-    "log": (sp.log, r"\log\left({0}\right)", "log({0})"),
-    "sqrt": (Sqrt, r"\sqrt{{{0}}}", "sqrt({0})"),
-    "sigmoid": (sigmoid, r"\sigma\left({0}\right)", "sigmoid({0})"),
-    "tanh": (sp.tanh, r"\tanh\left({0}\right)", "tanh({0})"),
-    "relu": (Relu, r"\operatorname{{relu}}\left({0}\right)", "relu({0})"),
-    "square": (lambda x: x**2, r"\left({0}\right)^{{\circ 2}}", "({0})^2"),
-    "reciprocal": (lambda x: 1 / x, r"\left({0}\right)^{{\circ -1}}", "1/({0})"),
-}
+@dataclass(frozen=True)
+class Elementwise:
+    """How ``Apply`` reads and prints one function applied entry by entry.
+
+    ``scalar`` gives an entry (its SymPy function of the argument's entry); ``tex`` and ``text``
+    spell the application, ``{0}`` being the printed argument. ``power`` is the operator spelling
+    used on a bare symbol (``X^{\\circ 2}``, ``X²``) for functions that read as operators, which
+    are bracketed inside products like one. The rows of graphs/ops.py fill the registry.
+
+    >>> Elementwise(sp.exp, r"\\exp\\left({0}\\right)", "exp({0})").text.format("X")
+    'exp(X)'
+    """
+
+    scalar: Callable[[sp.Expr], sp.Expr]
+    tex: str
+    text: str
+    power: tuple[str, str] | None = None  # (LaTeX, text) on a bare symbol
+
+
+# name -> spelling; filled by graphs/ops.py, one entry per elementwise row of the table
+ELEMENTWISE: dict[str, Elementwise] = {}
+
+
+def register_elementwise(name: str, spelling: Elementwise) -> None:
+    """Make ``Apply(X, name)`` known; a second, different spelling of one name is refused."""
+    known = ELEMENTWISE.setdefault(name, spelling)
+    if known is not spelling:
+        raise ValueError(f"two elementwise functions named {name!r}")
+
+
+def _spelling(name: str) -> Elementwise:
+    if name not in ELEMENTWISE:
+        import graphs.ops  # noqa: F401 - the table's rows fill the registry when it loads
+    try:
+        return ELEMENTWISE[name]
+    except KeyError:
+        raise ValueError(f"no elementwise function {name!r}; known: {', '.join(ELEMENTWISE)}") from None
 
 
 class Apply(MatrixExpr):
@@ -91,8 +118,7 @@ class Apply(MatrixExpr):
 
     def __new__(cls, matrix: MatrixExpr, name: str | Str) -> Apply:
         name = name if isinstance(name, Str) else Str(name)
-        if name.name not in _ELEMENTWISE:
-            raise ValueError(f"no elementwise function {name.name!r}; known: {', '.join(_ELEMENTWISE)}")
+        _spelling(name.name)
         return super().__new__(cls, matrix, name)
 
     @property
@@ -100,28 +126,33 @@ class Apply(MatrixExpr):
         return self.args[1].name
 
     @property
+    def spelling(self) -> Elementwise:
+        """How this function reads and prints (its row's entry in ``ELEMENTWISE``)."""
+        return _spelling(self.function)
+
+    @property
     def precedence(self) -> int:
         # 1/X and X^2 read as operators, exp(X) as a call
-        return PRECEDENCE["Mul"] if self.function in ("reciprocal", "square") else PRECEDENCE["Atom"]
+        return PRECEDENCE["Mul"] if self.spelling.power else PRECEDENCE["Atom"]
 
     @property
     def shape(self) -> tuple[sp.Expr, sp.Expr]:
         return self.args[0].shape
 
     def _entry(self, i, j, **kwargs):
-        return _ELEMENTWISE[self.function][0](self.args[0][i, j])
+        return self.spelling.scalar(self.args[0][i, j])
 
     def _latex(self, printer) -> str:
         inner = printer._print(self.args[0])
-        if self.function in ("square", "reciprocal") and isinstance(self.args[0], sp.MatrixSymbol):
-            return inner + (r"^{\circ 2}" if self.function == "square" else r"^{\circ -1}")
-        return _ELEMENTWISE[self.function][1].format(inner)
+        if self.spelling.power and isinstance(self.args[0], sp.MatrixSymbol):
+            return self.spelling.power[0].format(inner)
+        return self.spelling.tex.format(inner)
 
     def _sympystr(self, printer) -> str:
         inner = printer._print(self.args[0])
-        if isinstance(self.args[0], sp.MatrixSymbol) and self.function in ("square", "reciprocal"):
-            return f"{inner}²" if self.function == "square" else f"1/{inner}"
-        return _ELEMENTWISE[self.function][2].format(inner)
+        if self.spelling.power and isinstance(self.args[0], sp.MatrixSymbol):
+            return self.spelling.power[1].format(inner)
+        return self.spelling.text.format(inner)
 
 
 class Ones(_Formula):

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import sympy as sp
 
+from derive.atoms import Exp, Relu, Sqrt, sigmoid
+
 from .matrices import (
     Apply,
     AvgPool,
@@ -23,6 +25,7 @@ from .matrices import (
     Columns,
     Concat,
     Corr,
+    Elementwise,
     Flatten,
     FullConv,
     Indicator,
@@ -40,6 +43,7 @@ from .matrices import (
     matmul,
     neg,
     ones_like,
+    register_elementwise,
     rowsum,
     scaled,
     spread,
@@ -83,8 +87,12 @@ def _pool(x, k) -> str | None:
     return f"sizes must be multiples of the window {k}" if any(int(s) % k for s in sizes) else None
 
 
-def _unary(name: str, fn, vjp, summary: str, domain: str = "real") -> Rule:
-    return Rule(name, ("X",), lambda x: Apply(x, name), (vjp,), fn, square_examples(1), summary, {"X": domain})
+def _elementwise(name: str, scalar, tex: str, text: str, torch, vjp, summary: str, domain: str = "real", power=None) -> Rule:
+    """An op applied entry by entry, all of it in one row: ``scalar`` (the SymPy function of one
+    entry) with its LaTeX and text spelling (``{0}`` is the argument; ``power`` the operator
+    spelling on a bare symbol) is what ``Apply(X, name)`` reads; then its torch forward and VJP."""
+    return Rule(name, ("X",), lambda x: Apply(x, name), (vjp,), torch, square_examples(1), summary, {"X": domain},
+                elementwise=Elementwise(scalar, tex, text, power))
 
 
 def _pool_examples():
@@ -128,20 +136,24 @@ _ROWS: tuple[Rule, ...] = (
          lambda t, a, b: a @ b, tuple((((r, c), (c, r)), {}) for r, c in EXAMPLE_SHAPES), "A B", check=_matmul),
     Rule("transpose", ("X",), transpose, (lambda ans, x: lambda g: transpose(g),),
          lambda t, x: x.transpose(-2, -1), square_examples(1), "X^T"),
-    _unary("exp", lambda t, x: t.exp(x), lambda ans, x: lambda g: hadamard(g, ans), "exp(X), entry by entry"),
-    _unary("log", lambda t, x: t.log(x), lambda ans, x: lambda g: hadamard(g, Apply(x, "reciprocal")),
-           "log(X) for X > 0", "positive"),
-    _unary("sqrt", lambda t, x: t.sqrt(x), lambda ans, x: lambda g: scaled(sp.Rational(1, 2), hadamard(g, Apply(ans, "reciprocal"))),
-           "sqrt(X) for X > 0", "positive"),
-    _unary("reciprocal", lambda t, x: t.reciprocal(x), lambda ans, x: lambda g: neg(hadamard(g, Apply(ans, "square"))),
-           "1 / X, entry by entry", "positive"),
-    _unary("square", lambda t, x: x * x, lambda ans, x: lambda g: scaled(2, hadamard(g, x)), "X ∘ X"),
-    _unary("sigmoid", lambda t, x: t.sigmoid(x), lambda ans, x: lambda g: hadamard(g, ans, add(ones_like(ans), neg(ans))),
-           "sigma(X) = 1 / (1 + e^{-X})"),
-    _unary("tanh", lambda t, x: t.tanh(x), lambda ans, x: lambda g: hadamard(g, add(ones_like(ans), neg(Apply(ans, "square")))),
-           "tanh(X)"),
-    _unary("relu", lambda t, x: t.relu(x), lambda ans, x: lambda g: hadamard(g, Indicator(x)),
-           "max(0, X); relu'(0) = 0, as PyTorch"),
+    _elementwise("exp", Exp, r"\exp\left({0}\right)", "exp({0})", lambda t, x: t.exp(x),
+                 lambda ans, x: lambda g: hadamard(g, ans), "exp(X), entry by entry"),
+    _elementwise("log", sp.log, r"\log\left({0}\right)", "log({0})", lambda t, x: t.log(x),
+                 lambda ans, x: lambda g: hadamard(g, Apply(x, "reciprocal")), "log(X) for X > 0", "positive"),
+    _elementwise("sqrt", Sqrt, r"\sqrt{{{0}}}", "sqrt({0})", lambda t, x: t.sqrt(x),
+                 lambda ans, x: lambda g: scaled(sp.Rational(1, 2), hadamard(g, Apply(ans, "reciprocal"))),
+                 "sqrt(X) for X > 0", "positive"),
+    _elementwise("reciprocal", lambda x: 1 / x, r"\left({0}\right)^{{\circ -1}}", "1/({0})", lambda t, x: t.reciprocal(x),
+                 lambda ans, x: lambda g: neg(hadamard(g, Apply(ans, "square"))), "1 / X, entry by entry", "positive",
+                 power=(r"{0}^{{\circ -1}}", "1/{0}")),
+    _elementwise("square", lambda x: x**2, r"\left({0}\right)^{{\circ 2}}", "({0})^2", lambda t, x: x * x,
+                 lambda ans, x: lambda g: scaled(2, hadamard(g, x)), "X ∘ X", power=(r"{0}^{{\circ 2}}", "{0}²")),
+    _elementwise("sigmoid", sigmoid, r"\sigma\left({0}\right)", "sigmoid({0})", lambda t, x: t.sigmoid(x),
+                 lambda ans, x: lambda g: hadamard(g, ans, add(ones_like(ans), neg(ans))), "sigma(X) = 1 / (1 + e^{-X})"),
+    _elementwise("tanh", sp.tanh, r"\tanh\left({0}\right)", "tanh({0})", lambda t, x: t.tanh(x),
+                 lambda ans, x: lambda g: hadamard(g, add(ones_like(ans), neg(Apply(ans, "square")))), "tanh(X)"),
+    _elementwise("relu", Relu, r"\operatorname{{relu}}\left({0}\right)", "relu({0})", lambda t, x: t.relu(x),
+                 lambda ans, x: lambda g: hadamard(g, Indicator(x)), "max(0, X); relu'(0) = 0, as PyTorch"),
     Rule("softmax", ("X",), lambda x: Softmax(x),
          (lambda ans, x: lambda g: hadamard(ans, add(g, neg(rowsum(hadamard(g, ans))))),),
          lambda t, x: t.softmax(x, -1), square_examples(1), "softmax of each row"),
@@ -198,6 +210,9 @@ _ROWS: tuple[Rule, ...] = (
 )
 
 RULES: dict[str, Rule] = {r.name: r for r in _ROWS}
+for _row in _ROWS:
+    if _row.elementwise:
+        register_elementwise(_row.name, _row.elementwise)
 
 
 def rule(name: str) -> Rule:

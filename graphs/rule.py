@@ -6,6 +6,8 @@ concrete sizes, are the SymPy forward the entrywise proofs differentiate), its f
 argument in the style of HIPS autograd: ``vjp(ans, *args, **params)(g)`` is the argument's
 adjoint given the output's adjoint ``g``; ``ans`` is the forward output, so rules may reuse it
 (``exp: g ∘ ans``). ``examples`` gives the shapes (and parameters) at which the rule is proven.
+An elementwise op's row also carries its scalar SymPy function and spelling (``elementwise``),
+which ``graphs.matrices.Apply`` reads: the row is the op's one definition.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 import sympy as sp
 
 from derive.errors import GradproofError
+
+from .matrices import Elementwise
 
 __all__ = ["Rule", "ShapeError", "Example", "VJP", "square_examples", "EXAMPLE_SHAPES"]
 
@@ -43,7 +47,8 @@ class Rule:
     """One op of the table; see the module docstring.
 
     ``domain`` says where an argument's entries live in the proofs (``positive`` for log's
-    argument); ``check`` raises ``ShapeError`` for shapes the op cannot take.
+    argument); ``check`` raises ``ShapeError`` for shapes the op cannot take; ``elementwise`` is
+    set for an op applied entry by entry (its forward is ``Apply(X, name)``).
     """
 
     name: str
@@ -55,6 +60,7 @@ class Rule:
     summary: str
     domain: Mapping[str, str] = field(default_factory=dict)
     check: Callable[..., str | None] | None = None
+    elementwise: Elementwise | None = None
 
     def __post_init__(self) -> None:
         if len(self.vjps) != len(self.args):
