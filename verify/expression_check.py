@@ -148,6 +148,9 @@ def check_forward(
     """
     if size not in ("small", "large"):
         raise ValueError(f"size {size!r}: small or large")
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        # said here: inside the check, torch's own AssertionError would read as a failed gradient
+        raise ValueError(f"device {device!r}: CUDA is not available on this machine")
     targets = {t.matrix.adjoints[0]: t for t in forward_targets(forward) if t.matrix}
     point = next(iter(targets.values())).large if targets else {}
     if size == "large" and targets and not _buildable(forward)(dict(point)):

@@ -248,6 +248,12 @@ def test_float32_uses_its_own_tolerance() -> None:
     assert record.passed is True and record.dtype == "float32" and record.tolerance.startswith("atol 0.0001")
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_cuda_without_cuda_is_refused_not_failed() -> None:
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        check_forward(_forward("mse"), examples=2, device="cuda")
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
 def test_cuda_agrees_with_autograd() -> None:
