@@ -58,6 +58,12 @@ def test_star_between_matrices_is_the_product_and_between_same_shape_vectors_ent
     assert _ops("L = sum(a * b)", {"a": "n", "b": "n"}) == ["mul", "sum"]
 
 
+def test_one_letter_names_written_together_are_their_product() -> None:
+    assert _ops("L = sum(XW)", {"X": "n,d", "W": "d,k"}) == ["matmul", "sum"]
+    with pytest.raises(ExpressionError, match="unknown name 'XV'"):
+        read_forward("L = sum(XV)", {"X": "n,d", "W": "d,k"})
+
+
 def test_named_steps_are_the_graphs_named_tensors_and_the_last_is_the_loss() -> None:
     model = read_forward("S = Q K^T / sqrt(d_k); A = softmax(S)\nL = sum(G ⊙ (A V))",
                          {"Q": "n,d_k", "K": "n,d_k", "V": "n,d_k", "G": "n,d_k"}, wrt=["Q", "K", "V"]).build()
