@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from verify.homework import problems
-from verify.homework.from_forward import ForwardProblem, forward_problem, generated_mistakes, key_text, public
+from verify.homework.from_forward import (
+    ForwardProblem,
+    ForwardProblemError,
+    forward_problem,
+    generated_mistakes,
+    key_text,
+    public,
+)
 from verify.homework.problem_file import CHECKED, ProblemFileError, load_problems, unchecked
 from verify.homework.problems import CREDIT, PROBLEMS, grade
 
@@ -242,3 +249,17 @@ def test_a_file_registers_all_its_problems_or_none(tmp_path: Path, built_in_only
     message = _refused(tmp_path, _alone(MSE) + "\n" + bad)
     assert "ff.bad" in message and "grades incorrect" in message
     assert "ff.alone" not in PROBLEMS and "ff.bad" not in PROBLEMS
+
+
+def test_a_key_that_fails_its_entrywise_check_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from graphs import ops
+    from graphs.matrices import hadamard
+
+    # softmax's VJP without its row-sum term: reverse mode's key would be wrong for every student
+    wrong = dataclasses.replace(ops.RULES["softmax"], vjps=(lambda ans, x: lambda g: hadamard(ans, g),))
+    monkeypatch.setitem(ops.RULES, "softmax", wrong)
+    with pytest.raises(ForwardProblemError, match="fails its entrywise check"):
+        forward_problem("ff.wrong_rule", "Give dL/dQ.", "S = Q K^T; A = softmax(S); L = sum(G ⊙ (A V))",
+                        {n: "n,d_k" for n in "QKVG"}, "Q", generate=False)

@@ -59,6 +59,7 @@ __all__ = ["ForwardProblem", "ForwardProblemError", "ForwardSpec", "answer_text"
 _CARRIERS = (("positional_encoding", "unit_circle"), ("conv", "grad_b"))
 _MOST_SIZES, _LARGEST_SIZE = 4, 6  # each size is written out entry by entry and graded at load
 _MOST_GENERATED = 12  # generated mistakes kept per problem
+_MOST_TRIED = 40  # mutants read back per problem (a deep forward's key has hundreds of places to mutate)
 
 
 class ForwardProblemError(ValueError):
@@ -127,6 +128,30 @@ def _at(spec: ForwardSpec, sizes: tuple[tuple[str, int], ...]) -> _Setting:
     formula = adjoints.adjoint[spec.wrt]
     key = sp.ImmutableMatrix(explicit(formula, by_symbol))
     return _Setting(values, key, formula, symbols, shapes, inputs, model.output)
+
+
+_EXACT_UP_TO = 120  # ops: beyond this the key's check compares numbers (as verify/expression.py's register does)
+
+
+@lru_cache(maxsize=256)
+def _proved_at(spec: ForwardSpec, sizes: tuple[tuple[str, int], ...]) -> str:
+    """The key's entrywise check at these sizes (graphs.check.check_model: reverse mode's adjoint
+    against the exact derivative of the loss): its kind, or the failure's words."""
+    from graphs.check import check_model
+
+    model = spec.forward().build(dict(sizes))
+    ops = sum(1 for _, data in model.graph.nodes(data=True) if data["op"] != "input")
+    outcome = check_model(model.name, dict(sizes), model=model, exact=ops <= _EXACT_UP_TO, only=(spec.wrt,))
+    return outcome.kind if outcome.kind != "failed" else f"failed: {outcome.detail}"
+
+
+def _proved(spec: ForwardSpec, sizes: Mapping[str, int]) -> None:
+    """Refuse a key that its entrywise check fails (a VJP rule wrong for this forward): grading
+    against it would mark a class wrong in silence."""
+    kind = _proved_at(spec, tuple((n, int(sizes[n])) for n in spec.forward().size_names))
+    if kind.startswith("failed"):
+        raise ForwardProblemError(f"the derived gradient by {spec.wrt} fails its entrywise check at sizes "
+                                  f"{dict(sizes)} ({kind[:160]}); this forward cannot be graded")
 
 
 def _key(spec: ForwardSpec, sizes: Mapping[str, int]) -> _Setting:
@@ -288,7 +313,11 @@ def forward_problem(
     entry, claim = _carrier(read.size_names)
     try:
         inputs, steps = _uses(spec, chosen[0])
+        for at in chosen:
+            _proved(spec, at)
     except (ArithmeticError, LookupError, TypeError, ValueError) as error:
+        if isinstance(error, ForwardProblemError):
+            raise
         raise ForwardProblemError(f"the forward cannot be written out at sizes {chosen[0]}: {error}") from None
     p = ForwardProblem(pid, entry, claim, statement, inputs, chosen, mistakes=dict(mistakes or {}), answer=answer,
                        context=steps, star=star, sign=sign, key_from=_DerivedKey(spec), spec=spec)
@@ -524,8 +553,9 @@ def generated_mistakes(p: ForwardProblem) -> dict[str, str]:
     if formula is None:
         return {}
     out: dict[str, str] = {}
+    tried = 0
     for site in sites(formula):
-        if len(out) >= _MOST_GENERATED:
+        if len(out) >= _MOST_GENERATED or tried >= _MOST_TRIED:
             break
         try:
             text = answer_text(site.formula)
@@ -533,7 +563,10 @@ def generated_mistakes(p: ForwardProblem) -> dict[str, str]:
                        answer_text(site.removed) if site.kind == "term dropped" else _atom(site.removed))
         except _Unprintable:
             continue
-        if text in out or not _faithful(p, text, site.formula):
+        if text in out:
+            continue
+        tried += 1
+        if not _faithful(p, text, site.formula):
             continue
         out[text] = _MESSAGES[site.kind].format(removed=removed)
     return out
