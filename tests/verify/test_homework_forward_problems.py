@@ -166,6 +166,16 @@ def test_every_generated_mistake_grades_incorrect(loaded: dict[str, ForwardProbl
             CREDIT["sign"], CREDIT["factor"]), (wrong, got.feedback)
 
 
+def test_wrt_may_be_one_layer_of_a_repeat(built_in_only: None) -> None:
+    p = forward_problem("ff.layers", "Give dL/dW_1.", "H = X\nrepeat l = 1..2 { H = H W_l }\nL = sum(G ⊙ H)",
+                        {"X": "n,d", "W_l": "d,d", "G": "n,d"}, "W_1")
+    PROBLEMS[p.id] = p
+    assert key_text(p) == "X^T G W_2^T" and sorted(p.context) == ["H_1", "H_2"]
+    assert grade(p.id, "X^T G W_2^T").verdict == "correct"
+    assert grade(p.id, "X^T G W_2").feedback == "a transpose is missing: write W_2^T"
+    assert grade(p.id, "H_1^T G").verdict == "incorrect"  # that is dL/dW_2
+
+
 def test_a_mutant_equal_to_the_key_is_dropped() -> None:
     # C = X^T X is symmetric: dropping the transpose of C^T in 2 X C + 2 X C^T changes nothing
     p = forward_problem("ff.sym", "Give dL/dX.", "C = X^T X; L = sum(C ⊙ C)", {"X": "n,d"}, "X", generate=False)
@@ -232,7 +242,7 @@ def _refused(tmp_path: Path, text: str) -> str:
     (('W = "d,k"', 'W = "k,k"'), "inner sizes differ (d and k)"),
     (('answer = "2 X^T (X W - Y)"', 'answer = "X^T (X W - Y)"'), "the reference answer 'X^T (X W - Y)' grades incorrect"),
     (('answer = "2 X^T (X W - Y)"', 'answer = "2 X^T (X W - Q)"'), "the reference answer '2 X^T (X W - Q)' grades invalid"),
-    (('wrt = "W"', 'wrt = "V"'), "wrt = 'V' is not a declared input"),
+    (('wrt = "W"', 'wrt = "V"'), "wrt = 'V' is not an input of the forward; its inputs are X, W, Y"),
     (("L = sum(", "L = sumsq("), "unknown function 'sumsq'"),
     (('wrt = "W"', 'wrt = "W"\nentry = "attention"'), "unknown field 'entry' for a problem from a forward"),
     (('wrt = "W"', 'wrt = "W"\nsizes = [{ n = 2, d = 3 }]'), "'k' is missing"),

@@ -14,7 +14,9 @@ the input whose gradient is asked::
 The forward is built at each grading size (graphs/graph.py), its inputs and named steps written
 out as explicit matrices of entry symbols (``graphs.check.explicit_values``), and reverse mode's
 adjoint of ``wrt`` (``graphs.backprop``) written out in them is the key, exactly as
-``graphs.check.check_model`` writes an adjoint out to prove it. The answers' context is the whole
+``graphs.check.check_model`` writes an adjoint out to prove it; the file does not load unless that
+check passes at every grading size. ``wrt`` is any input of the built forward (``W_1`` of a
+``repeat`` block's ``W_l``). The answers' context is the whole
 forward: every declared input and every named step (``S``, ``A``, ``H_1``) may appear in an answer
 as a matrix of its shape, and the sizes as numbers (``d_k``).
 
@@ -87,7 +89,8 @@ def _read(spec: ForwardSpec) -> Any:
     from verify.expression import ExpressionError, read_forward
 
     try:
-        return read_forward(spec.text, dict(spec.shapes), wrt=[spec.wrt], domains=dict(spec.domains))
+        # every input with a gradient: wrt may be one layer's input of a repeat (W_1 of W_l)
+        return read_forward(spec.text, dict(spec.shapes), wrt=None, domains=dict(spec.domains))
     except ExpressionError as error:
         raise ForwardProblemError(f"the forward does not read: {error}") from None
 
@@ -290,9 +293,10 @@ def forward_problem(
     mistakes: Mapping[str, str] | None = None, answer: str = "", star: str = "product", sign: str = "",
     generate: bool = True,
 ) -> ForwardProblem:
-    """A problem whose key is reverse mode's gradient of ``forward`` by ``wrt``, with generated
-    mistakes (``generate``) beside the instructor's. Not yet registered (problem_file.register
-    checks and registers it). ``ForwardProblemError`` (one line) for a forward that does not read.
+    """A problem whose key is reverse mode's gradient of ``forward`` by ``wrt`` (an input of the
+    built forward: ``W_1`` of a repeat's ``W_l``), with generated mistakes (``generate``) beside
+    the instructor's. Not yet registered (problem_file.register checks and registers it).
+    ``ForwardProblemError`` (one line) for a forward that does not read or whose key fails its check.
 
     >>> p = forward_problem("demo.attn", "Give dL/dK.", "S = Q K^T / sqrt(d_k); A = softmax(S); L = sum(G ⊙ (A V))",
     ...                     {n: "n,d_k" for n in "QKVG"}, "K")
@@ -304,11 +308,14 @@ def forward_problem(
     if not isinstance(shapes, Mapping) or not shapes or not all(
             isinstance(k, str) and isinstance(v, str | list) for k, v in shapes.items()):
         raise ForwardProblemError("shapes must be a table like { X = \"n,d\", W = \"d,k\" }")
-    if wrt.strip() not in shapes:
-        raise ForwardProblemError(f"wrt = {wrt!r} is not a declared input; shapes declares {', '.join(shapes)}")
     flat = tuple((k, v if isinstance(v, str) else ",".join(map(str, v))) for k, v in shapes.items())
     spec = ForwardSpec(forward, flat, wrt.strip(), tuple(sorted((domains or {}).items())))
     read = spec.forward()  # ForwardProblemError when it does not read
+    graph = _symbolic(spec).graph
+    inputs_there = [n for n, data in graph.nodes(data=True) if data["op"] == "input"]
+    if spec.wrt not in inputs_there:
+        raise ForwardProblemError(f"wrt = {wrt!r} is not an input of the forward; its inputs are "
+                                  f"{', '.join(inputs_there)}")
     chosen = _sizes(spec, sizes)
     entry, claim = _carrier(read.size_names)
     try:
