@@ -445,7 +445,7 @@ def _symbolic_formula(spec: ForwardSpec) -> sp.Basic | None:
         return raw
     sizes = default_sizes(spec.forward().size_names)[0]
     setting = _key(spec, sizes)
-    point = _point(random.Random(1), set().union(*(sp.Matrix(setting.values[n]).free_symbols for n in setting.inputs)))
+    point = _point(random.Random(1), set().union(*(sp.Matrix(v).free_symbols for v in setting.values.values())))
     by_symbol = {symbol: _numeric(setting.values[name], point) for name, symbol in setting.symbols.items()}
     try:
         from derive.notation import size
