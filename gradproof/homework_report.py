@@ -30,7 +30,7 @@ def _typeset(problem_id: str, text: str, verdict: str) -> str:
     Typeset from the answer's parse tree, not from the SymPy it reads as: a simplified form
     (``(1/3)√3 dSK`` for ``\frac{1}{\sqrt{d_k}} dS K``) is not what the student wrote.
 
-    >>> "<mfrac>" in _typeset("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} dS K", "incorrect")
+    >>> "<mfrac>" in _typeset("attention:grad_Q", r"\frac{1}{\sqrt{d_k}} dS K", "incorrect")
     True
     """
     if verdict != "invalid":
@@ -85,7 +85,7 @@ def _counterexample(raw: str) -> str:
 def student_page(student: str, rows: Sequence[Mapping[str, str]], statements: Mapping[str, str]) -> str:
     """One student's page: score, then each answer with its verdict, feedback and counterexample.
 
-    >>> page = student_page("ann", [{"problem": "softmax_ce.grad_z", "answer": "y_i - p_i", "verdict": "incorrect",
+    >>> page = student_page("ann", [{"problem": "softmax_ce:grad_z", "answer": "y_i - p_i", "verdict": "incorrect",
     ...                              "score": "0.5", "feedback": "sign error", "counterexample": ""}], {})
     >>> "<math" in page and "sign error" in page and "0.5 / 1" in page
     True
@@ -127,11 +127,18 @@ def write_pages(rows: Iterable[Mapping[str, object]], out: Path,
         read_results,
         sync_folder,
     )
-    from verify.homework.problems import PROBLEMS
+    from verify.homework.problems import PROBLEMS, canonical_id
+
+    def named(row: Mapping[str, object]) -> Mapping[str, object]:
+        """The row under its problem's canonical id (a results.csv written before ids were ``entry:claim``)."""
+        try:
+            return {**row, "problem": canonical_id(str(row["problem"]))}
+        except KeyError:  # a problem of a file not loaded now: shown as it was graded
+            return row
 
     if isinstance(rows, Path):
         rows = read_results(rows)
-    students = by_student(rows)
+    students = by_student([named(r) for r in rows])
     statements = {pid: p.statement for pid, p in PROBLEMS.items()}
     out.mkdir(parents=True, exist_ok=True)
     files, index = [], {}

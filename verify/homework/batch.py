@@ -38,12 +38,13 @@ from .exports import (
     unescape,
     write_exports,
 )
-from .problems import PROBLEMS, Grade, revealed
+from .problems import PROBLEMS, Grade, canonical_id, revealed
 from .store import STORE_NAME, GradeStore, OutdirLock, Stored, answer_hash, fingerprint
 from .submissions import (
     MAX_ANSWER,
     Submission,
     SubmissionError,
+    canonical,
     check_problems,
     last_wins,
     read_single,
@@ -100,7 +101,7 @@ class Gradebook:
     >>> import tempfile
     >>> from verify.homework.problems import grade
     >>> with Gradebook(Path(tempfile.mkdtemp())) as book:
-    ...     plan = book.plan([("ann", "kl.grad_q", "-p_i/q_i"), ("bob", "kl.grad_q", "")])
+    ...     plan = book.plan([("ann", "information:grad_q", "-p_i/q_i"), ("bob", "kl.grad_q", "")])
     ...     [(s, g.verdict) for s, g in book.grade(plan, grader=grade)], plan.summary()
     ([('ann', 'correct'), ('bob', 'invalid')], 'graded 2 new, 0 regraded (answer changed), 0 regraded (problem changed), 0 kept')
     """
@@ -153,8 +154,9 @@ class Gradebook:
         if self.imported:
             plan.notes.append(f"imported {self.imported} answers from {self.out / 'results.csv'} (it had no "
                               f"{STORE_NAME} beside it); those in this file are regraded")
-        answers = last_wins([Submission(*r) for r in rows], plan.warnings)  # type: ignore[arg-type]
+        answers = last_wins(canonical([Submission(*r) for r in rows]), plan.warnings)  # type: ignore[arg-type]
         check_problems(answers, PROBLEMS)
+        self._rename(plan)
         known = self.store.known()
         here = {(s.student, s.problem) for s in answers}
         plan.missing = [pair for pair in self.store.pairs() if pair not in here]
@@ -187,6 +189,23 @@ class Gradebook:
         self._prints = prints
         self.store.reorder(self._seqs)
         return plan
+
+    def _rename(self, plan: Plan) -> None:
+        """Stored answers under a problem's former id (``kl.grad_q``, from before ids were
+        ``entry:claim``) take its canonical id, keeping their grades: resuming regrades nothing for it."""
+        assert self.store is not None
+        names = {}
+        for stored in self.store.problems():
+            try:
+                names[stored] = canonical_id(stored)
+            except KeyError:  # a problem of a file not loaded this run: kept as it is
+                continue
+        names = {old: new for old, new in names.items() if old != new}
+        if names:
+            renamed = self.store.rename(names)
+            shown = ", ".join(f"{old} -> {new}" for old, new in list(names.items())[:3])
+            plan.notes.append(f"{renamed} stored answers were under former problem ids; they keep their grades "
+                              f"under the canonical ids ({shown}{', ...' if len(names) > 3 else ''})")
 
     def grade(self, plan: Plan, progress: Callable[[int, int, str], None] | None = None,
               grader: Callable[[str, str], Grade] | None = None, seconds: float = DEFAULT_SECONDS,

@@ -78,12 +78,13 @@ def _show(values: Sequence[Fraction]) -> str:
 def grade_exercise(exercise_id: str, text: str) -> Any:
     """Grade a table row by row: the score is the share of rows right before the first wrong one.
 
-    >>> g = grade_exercise("perceptron.table_and", "0 0 -1; 0 0 -1; 0 0 -1; 1 1 1")
-    >>> g.verdict, g.score, g.feedback.split(":")[0]
-    ('incorrect', 0.125, 'row 4 (epoch 1, sample 4) is wrong')
+    >>> g = grade_exercise("perceptron:table_and", "0 0 -1; 0 0 -1; 0 0 -1; 1 1 1")
+    >>> g.problem, g.verdict, g.score, g.feedback.split(":")[0]
+    ('perceptron:table_and', 'incorrect', 0.125, 'row 4 (epoch 1, sample 4) is wrong')
     """
-    from .problems import Grade
+    from .problems import Grade, canonical_id
 
+    exercise_id = canonical_id(exercise_id)  # perceptron.table_and, as files written before still say
     key = _key(exercise_id)
     try:
         rows = read_rows(text)
@@ -189,13 +190,11 @@ def _bp_statement() -> str:
             "(w_11, w_12, w_21, w_22); the new b_j (b_1, b_2). Exact fractions.")
 
 
-EXERCISES: dict[str, Exercise] = {
-    "perceptron.table_and": Exercise("perceptron.table_and", _perceptron_statement("AND"), _perceptron_rows("AND")),
-    "perceptron.table_lecture2d": Exercise("perceptron.table_lecture2d", _perceptron_statement("lecture2d"),
-                                           _perceptron_rows("lecture2d")),
-    "bp.step": Exercise("bp.step", _bp_statement(), _bp_rows,
-                        assumptions=("sigmoid units: f'(net) = f(net) (1 - f(net))",)),
-}
+EXERCISES: dict[str, Exercise] = {e.id: e for e in (
+    Exercise("perceptron:table_and", _perceptron_statement("AND"), _perceptron_rows("AND")),
+    Exercise("perceptron:table_lecture2d", _perceptron_statement("lecture2d"), _perceptron_rows("lecture2d")),
+    Exercise("bp:step", _bp_statement(), _bp_rows, assumptions=("sigmoid units: f'(net) = f(net) (1 - f(net))",)),
+)}
 
 
 @cache

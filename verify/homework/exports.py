@@ -152,7 +152,7 @@ def folder(student: str) -> str:
 def gradescope_results(grades: Sequence[Mapping[str, object]]) -> dict:
     """Gradescope's autograder ``results.json``: the total and one test per problem.
 
-    >>> gradescope_results([{"problem": "kl.grad_q", "verdict": "correct", "score": 1.0, "feedback": "ok"}])["score"]
+    >>> gradescope_results([{"problem": "information:grad_q", "verdict": "correct", "score": 1.0, "feedback": "ok"}])["score"]
     1.0
     """
     tests = [{"name": g["problem"], "score": g["score"], "max_score": 1.0, "output": _output(g), "visibility": "visible"}

@@ -28,6 +28,7 @@ never holds the reference answer unless ``grade(..., reveal=True)``.
 
 from __future__ import annotations
 
+import difflib
 import random
 import re
 import time
@@ -58,8 +59,8 @@ from .language import InvalidAnswer, Vocabulary, claims, named, parse
 from .regions import Domain
 from .sampling import counterexample
 
-__all__ = ["CREDIT", "GRADE_SECONDS", "PROBLEMS", "Grade", "Problem", "ProblemError", "Use", "grade", "problem",
-           "read_answer"]
+__all__ = ["CREDIT", "GRADE_SECONDS", "PROBLEMS", "Grade", "Problem", "ProblemError", "Registry", "Use", "canonical_id", "grade",
+           "problem", "read_answer", "similar_ids"]
 
 class ProblemError(ValueError):
     """A problem is defined wrongly (not the student's answer): the message names the symbol."""
@@ -102,7 +103,7 @@ class Problem:
         """The quantities a student may write beside the listed symbols: the entry's forward
         (forward.py) and the problem's own ``context``, less what the problem lists or forbids.
 
-        >>> sorted(problem("attention.grad_Q").forward())
+        >>> sorted(problem("attention:grad_Q").forward())
         ['A', 'G', 'O', 'P', 'Q', 'S', 'V', 'dA', 'dO', 'dP']
         """
         table = {**forward(self.entry, self.claim).quantities, **self.context}
@@ -117,7 +118,7 @@ class Problem:
     def public(self) -> dict[str, Any]:
         """What a student may read of the problem (never its key nor its reference answer).
 
-        >>> d = problem("softmax_ce.grad_z").public()
+        >>> d = problem("softmax_ce:grad_z").public()
         >>> d["star"], "answer" in d, sorted(d["symbols"])
         ('product', False, ['p', 'y', 'z'])
         """
@@ -177,35 +178,40 @@ def _row_sigma(env: Mapping[str, Any], sizes: Mapping[str, int]) -> sp.Expr:
     return sp.sqrt(sp.Add(*[(v - mu) ** 2 for v in x]) / len(x) + scalar("epsilon", positive=True))
 
 
+def _lecture(entry: str, claim: str, *asked: Any, **options: Any) -> Problem:
+    """A built-in problem on catalog claim ``entry:claim``, which is also its id (as in derive and verify)."""
+    return Problem(f"{entry}:{claim}", entry, claim, *asked, **options)
+
+
 _SIMPLEX = "sum_i y_i = 1 (y is a probability vector, e.g. one-hot)"
-PROBLEMS: dict[str, Problem] = {p.id: p for p in (
-    Problem("softmax_ce.grad_z", "softmax_ce", "grad_z",
+_BUILT_IN: dict[str, Problem] = {p.id: p for p in (
+    _lecture("softmax_ce", "grad_z",
             "L = -sum_i y_i log p_i with p = softmax(z) and sum_i y_i = 1. Give dL/dz_i.",
             {"p": Use("indexed", "p", meaning="p_i = softmax(z)_i"),
              "y": Use("indexed", "y1", meaning="label y_i", domain="simplex"), "z": Use("indexed", "z", meaning="logit z_i")},
             ({"n": 3, "N": 1}, {"n": 4, "N": 1}), index="i", indices={"i": "n", "j": "n", "k": "n"},
             assumptions=(_SIMPLEX,), mistakes={"y_i - p_i": "sign", "p_i": "the label term is missing"}),
-    Problem("softmax_ce.grad_z_general", "softmax_ce", "grad_z_general",
+    _lecture("softmax_ce", "grad_z_general",
             "L = -sum_i y_i log p_i with p = softmax(z); y is not assumed to sum to 1. Give dL/dz_i.",
             {"p": Use("indexed", "p", meaning="p_i = softmax(z)_i"), "y": Use("indexed", "y", meaning="label y_i"),
              "z": Use("indexed", "z", meaning="logit z_i")},
             ({"n": 3, "N": 1}, {"n": 4, "N": 1}), index="i", indices={"i": "n", "j": "n", "k": "n"},
             mistakes={"p_i - y_i": "assumption"}),
-    Problem("bp.delta_output_sigmoid", "bp", "delta_output_sigmoid",
+    _lecture("bp", "delta_output_sigmoid",
             "Sigmoid output units O_k = sigma(net_k), E = 1/2 sum_k (T_k - O_k)^2. Give delta_k = -dE/dnet_k.",
             {"O": Use("indexed", "O_sigmoid_of_net_k", meaning="output O_k"), "T": Use("indexed", "T", meaning="target T_k")},
             ({"I": 1, "H": 1, "O": 2, "H2": 1}, {"I": 1, "H": 1, "O": 3, "H2": 1}), index="k", indices={"k": "O"},
             mistakes={"(T_k - O_k)": "the derivative of the sigmoid, O_k (1 - O_k), is missing"}),
-    Problem("bp.delta_output_linear", "bp", "delta_output_linear",
+    _lecture("bp", "delta_output_linear",
             "Linear output units O_k = net_k, E = 1/2 sum_k (T_k - O_k)^2. Give delta_k = -dE/dnet_k.",
             {"O": Use("indexed", "O_linear_of_net_k", meaning="output O_k"), "T": Use("indexed", "T", meaning="target T_k")},
             ({"I": 1, "H": 1, "O": 2, "H2": 1}, {"I": 1, "H": 1, "O": 3, "H2": 1}), index="k", indices={"k": "O"},
             mistakes={"(T_k - O_k) O_k (1 - O_k)": "that is the sigmoid output's delta; here the output is linear"}),
-    Problem("attention.grad_V", "attention", "grad_V",
+    _lecture("attention", "grad_V",
             "O = A V with A = softmax(Q K^T / sqrt(d_k)) and upstream gradient G = dL/dO. Give dL/dV.",
             {"A": Use("matrix", "A", meaning="attention weights (n x n)"), "G": Use("matrix", "G", meaning="dL/dO (n x d_k)")},
             ({"n": 2, "d_k": 3}, {"n": 3, "d_k": 2})),
-    Problem("perceptron.update_w", "perceptron", "update_w",
+    _lecture("perceptron", "update_w",
             "The perceptron criterion J = (y - t)(w . x + b) for output y and target t. Give the updated weight "
             "w_i after one gradient step with rate eta.",
             {"w": Use("indexed", "w", meaning="weight w_i"), "x": Use("indexed", "x", meaning="input x_i"),
@@ -214,46 +220,46 @@ PROBLEMS: dict[str, Problem] = {p.id: p for p in (
             ({"n": 2}, {"n": 3}), index="i", indices={"i": "n"},
             mistakes={"w_i + eta (y - t) x_i": "the step goes up the gradient: it should be w - eta dJ/dw",
                       "w_i + (t - y) x_i": "the learning rate eta is missing"}),
-    Problem("perceptron.update_b", "perceptron", "update_b",
+    _lecture("perceptron", "update_b",
             "The perceptron criterion J = (y - t)(w . x + b). Give the updated bias b after one gradient step with rate eta.",
             {"b": Use("scalar", "b", meaning="bias"), "t": Use("scalar", "t", meaning="target"),
              "y": Use("scalar", "y", meaning="output"), "eta": Use("scalar", "eta", meaning="learning rate")},
             ({"n": 2}, {"n": 3}), mistakes={"b + eta (y - t)": "the step goes up the gradient: it should be b - eta dJ/db"}),
-    Problem("kl.grad_q", "information", "grad_q",
+    _lecture("information", "grad_q",
             "KL(p || q) = sum_i p_i log(p_i / q_i) with p, q > 0. Give dKL/dq_i.",
             {"p": Use("indexed", "p", meaning="p_i > 0"), "q": Use("indexed", "q", meaning="q_i > 0")},
             ({"n": 2}, {"n": 3}), index="i", indices={"i": "n", "j": "n"}),
-    Problem("kl.grad_p", "information", "grad_p",
+    _lecture("information", "grad_p",
             "KL(p || q) = sum_i p_i log(p_i / q_i) with p, q > 0. Give dKL/dp_i.",
             {"p": Use("indexed", "p", meaning="p_i > 0"), "q": Use("indexed", "q", meaning="q_i > 0")},
             ({"n": 2}, {"n": 3}), index="i", indices={"i": "n", "j": "n"},
             mistakes={"log(p_i/q_i)": "the product rule's second term, +1, is missing"}),
-    Problem("kl.grad_z", "information", "grad_z",
+    _lecture("information", "grad_z",
             "KL(p || q) with q = softmax(z) and sum_i p_i = 1. Give dKL/dz_i.",
             {"p": Use("indexed", "p1", meaning="target p_i", domain="simplex"),
              "q": Use("indexed", "q_z", meaning="q_i = softmax(z)_i"), "z": Use("indexed", "z", meaning="logit z_i")},
             ({"n": 3}, {"n": 4}), index="i", indices={"i": "n", "j": "n", "k": "n"}, assumptions=("sum_i p_i = 1",)),
-    Problem("attention.grad_A", "attention", "grad_A",
+    _lecture("attention", "grad_A",
             "O = A V with upstream gradient G = dL/dO. Give dL/dA.",
             {"G": Use("matrix", "G", meaning="dL/dO (n x d_k)"), "V": Use("matrix", "V", meaning="values (n x d_k)")},
             ({"n": 2, "d_k": 3}, {"n": 3, "d_k": 2})),
-    Problem("attention.grad_S", "attention", "grad_S",
+    _lecture("attention", "grad_S",
             "A = softmax(S) row by row, O = A V, upstream gradient G. With dA = G V^T, give dL/dS.",
             {"A": Use("matrix", "A_of_S", meaning="softmax(S), row by row (n x n)"),
              "dA": Use("matrix", lambda e, s: e["G"] * e["V"].T, meaning="dL/dA = G V^T (n x n)")},
             ({"n": 2, "d_k": 3}, {"n": 3, "d_k": 2}),  # d_k > 1: rowsum(G) is not G
             mistakes={"A .* dA": "the row-sum term is missing: dS = A ⊙ (dA - rowsum(dA ⊙ A))"}),
-    Problem("attention.grad_Q", "attention", "grad_Q",
+    _lecture("attention", "grad_Q",
             "S = Q K^T / sqrt(d_k). Given dS = dL/dS, give dL/dQ.",
             {"dS": Use("matrix", "dS_closed", meaning="dL/dS (n x n)"), "K": Use("matrix", "K", meaning="keys (n x d_k)"),
              "d_k": Use("size", "d_k", meaning="key width")},
             ({"n": 2, "d_k": 3}, {"n": 3, "d_k": 2})),
-    Problem("attention.grad_K", "attention", "grad_K",
+    _lecture("attention", "grad_K",
             "S = Q K^T / sqrt(d_k). Given dS = dL/dS, give dL/dK.",
             {"dS": Use("matrix", "dS_closed", meaning="dL/dS (n x n)"), "Q": Use("matrix", "Q", meaning="queries (n x d_k)"),
              "d_k": Use("size", "d_k", meaning="key width")},
             ({"n": 2, "d_k": 3}, {"n": 3, "d_k": 2})),
-    Problem("bp.delta_hidden", "bp", "delta_hidden",
+    _lecture("bp", "delta_hidden",
             "Sigmoid hidden units H_j = sigma(net_j) feed sigmoid output units through weights w_kj (from hidden "
             "unit j to output unit k); the output deltas delta_k are known. Give delta_j = -dE/dnet_j.",
             {"H": Use("indexed", _hidden_layer("H"), meaning="hidden output H_j"),
@@ -263,7 +269,7 @@ PROBLEMS: dict[str, Problem] = {p.id: p for p in (
             mistakes={"H_j (1 - H_j) sum_k delta_k w_jk": "swapped indices: the weight from hidden unit j to output unit "
                       "k is w_kj, so the sum runs over w_kj with j fixed",
                       "sum_k delta_k w_kj": "the sigmoid's derivative H_j (1 - H_j) is missing"}),
-    Problem("bp.update_w_output", "bp", "update_w_output",
+    _lecture("bp", "update_w_output",
             "Back-propagation with learning rate alpha: hidden outputs H_j, output deltas delta_k = -dE/dnet_k. Give the "
             "updated weight w_kj(t+1) from hidden unit j to output unit k.",
             {"w": Use("indexed", "Wo", rank=2, meaning="w_kj(t)"), "delta": Use("indexed", "delta_k", meaning="output delta delta_k"),
@@ -274,7 +280,7 @@ PROBLEMS: dict[str, Problem] = {p.id: p for p in (
                       "w_kj + delta_k H_j": "the learning rate alpha is missing",
                       "w_kj + alpha delta_k I_j": "the input to w_kj is the hidden output H_j"},
             prepare=_sigmoid_activation),
-    Problem("bp.update_w_hidden", "bp", "update_w_hidden",
+    _lecture("bp", "update_w_hidden",
             "Back-propagation with learning rate alpha: inputs I_i, hidden deltas delta_j = -dE/dnet_j. Give the updated "
             "weight w_ji(t+1) from input i to hidden unit j.",
             {"w": Use("indexed", "Wh", rank=2, meaning="w_ji(t)"), "delta": Use("indexed", "delta_j", meaning="hidden delta delta_j"),
@@ -284,7 +290,7 @@ PROBLEMS: dict[str, Problem] = {p.id: p for p in (
                       "w_ji(t+1) = w_ji + alpha delta_j I_i",
                       "w_ji + delta_j I_i": "the learning rate alpha is missing"},
             prepare=_sigmoid_activation),
-    Problem("layernorm.grad_x", "layernorm", "grad_X",
+    _lecture("layernorm", "grad_X",
             "Layer norm of one row x of length d: mu = mean(x), sigma = sqrt(mean((x - mu)^2) + epsilon), "
             "xhat_i = (x_i - mu)/sigma, y_i = gamma_i xhat_i + beta_i, upstream gradient g_i = dL/dy_i. Give dL/dx_i.",
             {"xhat": Use("indexed", lambda e, s: e["Xhat"].row(0).T, meaning="normalised input xhat_i"),
@@ -296,7 +302,7 @@ PROBLEMS: dict[str, Problem] = {p.id: p for p in (
             mistakes={"gamma_i g_i / sigma": "only the direct path: the terms through mu and sigma are missing",
                       "(gamma_i g_i - (1/d) sum_j gamma_j g_j) / sigma": "the path through sigma, "
                       "- xhat_i mean_j(gamma_j g_j xhat_j), is missing"}),
-    Problem("ffn.grad_W1", "ffn", "grad_W1",
+    _lecture("ffn", "grad_W1",
             "FFN(X) = max(0, X W_1 + b_1) W_2 + b_2 with upstream gradient G = dL/dFFN(X) and S = 1[X W_1 + b_1 > 0] "
             "the ReLU's pattern (n x h). Give dL/dW_1.",
             {"X": Use("matrix", "X", meaning="input (n x d)"), "G": Use("matrix", "G", meaning="dL/dFFN(X) (n x d)"),
@@ -305,7 +311,7 @@ PROBLEMS: dict[str, Problem] = {p.id: p for p in (
                       domain="binary")},
             ({"n": 2, "d": 3, "h": 4}, {"n": 4, "d": 2, "h": 3}),
             mistakes={"X^T (G W_2^T)": "the ReLU's derivative, the pattern S, is missing"}),
-    Problem("conv.grad_W", "conv", "grad_W",
+    _lecture("conv", "grad_W",
             "One channel, stride 1, valid cross-correlation: Y_ij = b + sum_u sum_v W_uv X_{i+u-1,j+v-1}, with "
             "upstream gradient G = dL/dY. Give dL/dW_uv.",
             {"X": Use("indexed", lambda e, s: matrix("X1_", s["oh"] + s["kh"] - 1, s["ow"] + s["kw"] - 1), rank=2,
@@ -315,7 +321,7 @@ PROBLEMS: dict[str, Problem] = {p.id: p for p in (
              {"c_in": 1, "c_out": 1, "oh": 3, "ow": 2, "kh": 3, "kw": 3}),
             index="u v", indices={"u": "kh", "v": "kw", "i": "oh", "j": "ow"},
             mistakes={"sum_i sum_j G_ij X_{i+v-1,j+u-1}": "swapped indices: W_uv meets X_{i+u-1,j+v-1}"}),
-    Problem("pooling.grad_max", "pooling", "grad_max",
+    _lecture("pooling", "grad_max",
             "Max pooling of one 2 x 2 window x_1, x_2, x_3, x_4 (read row by row; stride 2, so each x_i is in one "
             "window): y = max(x_1, x_2, x_3, x_4), upstream gradient g = dL/dy. Give dL/dx_i. Write ismax(a, b, ...) "
             "for 1 where a is the largest of its arguments, else 0.",
@@ -326,7 +332,7 @@ PROBLEMS: dict[str, Problem] = {p.id: p for p in (
                       "g / 4": "that is average pooling's gradient; max pooling routes g to the maximum only",
                       "ismax(x_i, x_1, x_2, x_3, x_4)": "the upstream gradient g is missing"},
             key_from=_max_pool_key),
-    Problem("information.grad_entropy", "information", "grad_entropy",
+    _lecture("information", "grad_entropy",
             "H(p) = -sum_i p_i log p_i with p_i > 0. Give dH/dp_i.",
             {"p": Use("indexed", "p", meaning="p_i > 0")}, ({"n": 2}, {"n": 3}), index="i", indices={"i": "n", "j": "n"},
             mistakes={"-log(p_i)": "the product rule's second term, -1, is missing"}),
@@ -335,43 +341,139 @@ PROBLEMS: dict[str, Problem] = {p.id: p for p in (
 
 # Each problem's reference answer: checked to grade correct (tests), shown only with reveal=True.
 _ANSWERS = {
-    "softmax_ce.grad_z": "p_i - y_i", "softmax_ce.grad_z_general": "p_i sum_k y_k - y_i",
-    "bp.delta_output_sigmoid": "(T_k - O_k) O_k (1 - O_k)", "bp.delta_output_linear": "T_k - O_k",
-    "attention.grad_V": "A^T G", "perceptron.update_w": "w_i - eta (y - t) x_i", "perceptron.update_b": "b - eta (y - t)",
-    "kl.grad_q": "-p_i/q_i", "kl.grad_p": "log(p_i/q_i) + 1", "kl.grad_z": "q_i - p_i", "attention.grad_A": "G V^T",
-    "attention.grad_S": "A ⊙ (dA - rowsum(dA ⊙ A))", "attention.grad_Q": "dS K / sqrt(d_k)",
-    "attention.grad_K": "dS^T Q / sqrt(d_k)", "bp.delta_hidden": "H_j (1 - H_j) sum_k delta_k w_kj",
-    "bp.update_w_output": "w_kj + alpha delta_k H_j", "bp.update_w_hidden": "w_ji + alpha delta_j I_i",
-    "layernorm.grad_x": "(gamma_i g_i - (1/d) sum_j gamma_j g_j - xhat_i (1/d) sum_j gamma_j g_j xhat_j) / sigma",
-    "ffn.grad_W1": "X^T ((G W_2^T) ⊙ S)", "conv.grad_W": "sum_i sum_j G_ij X_{i+u-1,j+v-1}",
-    "pooling.grad_max": "g ismax(x_i, x_1, x_2, x_3, x_4)", "information.grad_entropy": "-log(p_i) - 1",
+    "softmax_ce:grad_z": "p_i - y_i", "softmax_ce:grad_z_general": "p_i sum_k y_k - y_i",
+    "bp:delta_output_sigmoid": "(T_k - O_k) O_k (1 - O_k)", "bp:delta_output_linear": "T_k - O_k",
+    "attention:grad_V": "A^T G", "perceptron:update_w": "w_i - eta (y - t) x_i", "perceptron:update_b": "b - eta (y - t)",
+    "information:grad_q": "-p_i/q_i", "information:grad_p": "log(p_i/q_i) + 1", "information:grad_z": "q_i - p_i", "attention:grad_A": "G V^T",
+    "attention:grad_S": "A ⊙ (dA - rowsum(dA ⊙ A))", "attention:grad_Q": "dS K / sqrt(d_k)",
+    "attention:grad_K": "dS^T Q / sqrt(d_k)", "bp:delta_hidden": "H_j (1 - H_j) sum_k delta_k w_kj",
+    "bp:update_w_output": "w_kj + alpha delta_k H_j", "bp:update_w_hidden": "w_ji + alpha delta_j I_i",
+    "layernorm:grad_X": "(gamma_i g_i - (1/d) sum_j gamma_j g_j - xhat_i (1/d) sum_j gamma_j g_j xhat_j) / sigma",
+    "ffn:grad_W1": "X^T ((G W_2^T) ⊙ S)", "conv:grad_W": "sum_i sum_j G_ij X_{i+u-1,j+v-1}",
+    "pooling:grad_max": "g ismax(x_i, x_1, x_2, x_3, x_4)", "information:grad_entropy": "-log(p_i) - 1",
 }
 # The lecture's deltas are minus the gradient: minus the key is the gradient itself, named so.
-_SIGNS = {"bp.delta_output_sigmoid": "you gave dE/dnet_k; delta_k = -dE/dnet_k",
-          "bp.delta_output_linear": "you gave dE/dnet_k; delta_k = -dE/dnet_k",
-          "bp.delta_hidden": "you gave dE/dnet_j; delta_j = -dE/dnet_j"}
+_SIGNS = {"bp:delta_output_sigmoid": "you gave dE/dnet_k; delta_k = -dE/dnet_k",
+          "bp:delta_output_linear": "you gave dE/dnet_k; delta_k = -dE/dnet_k",
+          "bp:delta_hidden": "you gave dE/dnet_j; delta_j = -dE/dnet_j"}
 # Attention's matrix gradients entry by entry, as notes write them (dV_ij = sum_k A_ki G_kj): the
 # range of each letter, row i and column j of the answer, k and l summed.
 _ENTRIES = {
-    "attention.grad_V": {"i": "n", "j": "d_k", "k": "n", "l": "d_k"},
-    "attention.grad_A": {"i": "n", "j": "n", "k": "d_k", "l": "n"},
-    "attention.grad_S": {"i": "n", "j": "n", "k": "n", "l": "n"},
-    "attention.grad_Q": {"i": "n", "j": "d_k", "k": "n", "l": "d_k"},
-    "attention.grad_K": {"i": "n", "j": "d_k", "k": "n", "l": "d_k"},
+    "attention:grad_V": {"i": "n", "j": "d_k", "k": "n", "l": "d_k"},
+    "attention:grad_A": {"i": "n", "j": "n", "k": "d_k", "l": "n"},
+    "attention:grad_S": {"i": "n", "j": "n", "k": "n", "l": "n"},
+    "attention:grad_Q": {"i": "n", "j": "d_k", "k": "n", "l": "d_k"},
+    "attention:grad_K": {"i": "n", "j": "d_k", "k": "n", "l": "d_k"},
 }
-PROBLEMS = {pid: replace(p, answer=_ANSWERS[pid], sign=_SIGNS.get(pid, ""),
-                         **({"entries": "i j", "indices": _ENTRIES[pid]} if pid in _ENTRIES else {}))
-            for pid, p in PROBLEMS.items()}
+
+# Built-in problems' ids before ids were ``entry:claim`` where the old name was not the entry's: files
+# and stores written then still read (``kl.grad_q``); any other ``entry.claim`` reads as ``entry:claim``.
+_FORMER = {"kl.grad_q": "information:grad_q", "kl.grad_p": "information:grad_p", "kl.grad_z": "information:grad_z",
+           "layernorm.grad_x": "layernorm:grad_X"}
+
+
+class Registry(dict[str, Any]):
+    """Problems by canonical id. Read (``[]``, ``in``, ``get``) in the spellings an id had or may
+    have (``kl.grad_q``, ``softmax_ce.grad_z``), so that a file written before ids were
+    ``entry:claim`` reads, and an instructor's file cannot take a built-in's former id; iterated,
+    and written (a problem file registers its own ids), by the id itself.
+
+    >>> PROBLEMS["kl.grad_q"] is PROBLEMS["information:grad_q"], "softmax_ce.grad_z" in PROBLEMS, "kl.grad_q" in list(PROBLEMS)
+    (True, True, False)
+    """
+
+    def __missing__(self, key: str) -> Any:
+        found = _spelled(self, key)
+        if found is None:
+            raise KeyError(key)
+        return dict.__getitem__(self, found)
+
+    def __contains__(self, key: object) -> bool:
+        return _spelled(self, key) is not None
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        found = _spelled(self, key)
+        return default if found is None else dict.__getitem__(self, found)
+
+
+def _spelled(table: Mapping[str, Any], spelling: object) -> str | None:
+    """The id in ``table`` that ``spelling`` is: itself, a built-in's former id, or ``entry.claim`` for
+    ``entry:claim`` (and the other way round); None when it is none of them."""
+    if not isinstance(spelling, str):
+        return None
+    name = spelling.strip()
+    for candidate in (name, _FORMER.get(name, ""), name.replace(".", ":", 1), name.replace(":", ".", 1)):
+        if dict.__contains__(table, candidate):
+            return candidate
+    return None
+
+
+PROBLEMS = Registry({pid: replace(p, answer=_ANSWERS[pid], sign=_SIGNS.get(pid, ""),
+                                  **({"entries": "i j", "indices": _ENTRIES[pid]} if pid in _ENTRIES else {}))
+                     for pid, p in _BUILT_IN.items()})
 
 
 def _value(use: Use, env: Mapping[str, Any], sizes: Mapping[str, int]) -> Any:
     return use.env(env, sizes) if callable(use.env) else env[use.env]
 
 
-def problem(problem_id: str) -> Problem:
-    if problem_id not in PROBLEMS:
-        raise KeyError(f"no problem {problem_id!r}; there are {', '.join(PROBLEMS)}")
-    return PROBLEMS[problem_id]
+def canonical_id(spelling: str) -> str:
+    """The canonical id of a problem, however it is spelled: an id as registered (a built-in's
+    ``entry:claim``, an instructor's own from a TOML file), ``entry.claim`` for ``entry:claim`` (and
+    the other way round), or a built-in's former id. ``KeyError`` naming the ids it looks like.
+
+    >>> canonical_id("softmax_ce.grad_z"), canonical_id("kl.grad_q"), canonical_id(" bp:step "), canonical_id("KL.grad_q")
+    ('softmax_ce:grad_z', 'information:grad_q', 'bp:step', 'information:grad_q')
+    >>> canonical_id("softmax_ce:grad_y")
+    Traceback (most recent call last):
+    ...
+    KeyError: "no problem 'softmax_ce:grad_y'; did you mean softmax_ce:grad_z, softmax_ce:grad_z_general? (see 'gradproof problems')"
+    """
+    name = spelling.strip()
+    found = _spelled(PROBLEMS, name)
+    if found is not None:
+        return found
+    spellings = _spellings()
+    ways = {name.casefold(), name.replace(".", ":", 1).casefold(), name.replace(":", ".", 1).casefold()}
+    folded = {pid for way, pid in spellings.items() if way.casefold() in ways}
+    if len(folded) == 1:  # a header a spreadsheet capitalised (KL.grad_q)
+        return folded.pop()
+    near = similar_ids(name)
+    hint = f"did you mean {', '.join(near)}? (see 'gradproof problems')" if near else "see 'gradproof problems'"
+    raise KeyError(f"no problem {name!r}; {hint}")
+
+
+def similar_ids(spelling: str) -> list[str]:
+    """Canonical ids that look like ``spelling`` (in any accepted spelling), for "did you mean".
+
+    >>> similar_ids("kl.grad_x")
+    ['information:grad_z', 'information:grad_q', 'information:grad_p']
+    """
+    spellings = _spellings()
+    near = difflib.get_close_matches(spelling.strip(), list(spellings), n=3, cutoff=0.6)
+    return list(dict.fromkeys(spellings[s] for s in near))
+
+
+def _spellings() -> dict[str, str]:
+    """Every id as written and every former id, each to its canonical id."""
+    return {**{pid: pid for pid in PROBLEMS}, **{old: new for old, new in _FORMER.items() if dict.__contains__(PROBLEMS, new)}}
+
+
+def _known(spelling: str) -> str:
+    """The canonical id of a known problem; an unknown one as given (grading then says it is unknown)."""
+    try:
+        return canonical_id(spelling)
+    except KeyError:
+        return spelling
+
+
+def problem(spelling: str) -> Problem:
+    """The problem with this id, in any spelling ``canonical_id`` accepts.
+
+    >>> problem("kl.grad_q").id
+    'information:grad_q'
+    """
+    return PROBLEMS[canonical_id(spelling)]
 
 
 def _resolved(p: Problem, sizes: Mapping[str, int], env: Mapping[str, Any]) -> dict[str, Any]:
@@ -549,9 +651,9 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], values:
     entrywise problem answered in matrix or vector form (no free index: ``W + alpha delta H^T``)
     is the whole matrix, compared with the key's rows x columns.
 
-    >>> values, words, key, _ = _setting("bp.update_w_output", 0)
+    >>> values, words, key, _ = _setting("bp:update_w_output", 0)
     >>> W, H, delta = dict(words.matrices)["W"], dict(words.vectors)["H"], dict(words.vectors)["delta"]
-    >>> p = problem("bp.update_w_output")
+    >>> p = problem("bp:update_w_output")
     >>> _written_out(p, W + words.scalars["alpha"] * delta * H.T, p.sizes[0], values) == key
     True
     """
@@ -649,12 +751,13 @@ def read_answer(problem_id: str, text: str) -> sp.Basic:
     """An answer as SymPy in the problem's vocabulary (at its first sizes), for typesetting;
     raises ``InvalidAnswer`` as grading would.
 
-    >>> read_answer("attention.grad_V", r"A^\\top G")
+    >>> read_answer("attention:grad_V", r"A^\\top G")
     A.T*G
     """
-    if not isinstance(problem(problem_id), Problem):  # an unknown id is a KeyError naming the known ones
+    p = problem(problem_id)  # an unknown id is a KeyError naming the ids it looks like
+    if not isinstance(p, Problem):
         raise InvalidAnswer("a table of numbers, not a formula")
-    return parse(text, _setting(problem_id, 0)[1])
+    return parse(text, _setting(p.id, 0)[1])
 
 
 @dataclass
@@ -687,16 +790,17 @@ def grade(problem_id: str, text: str, points: int = 6, seed: int = 0, seconds: f
     An answer wrong as read but right with ``*`` between matrices read the other way is told so.
     The feedback never holds the reference answer unless ``reveal`` asks for it (at its end).
 
-    >>> g = grade("softmax_ce.grad_z", "p_i - y_i")
+    >>> g = grade("softmax_ce:grad_z", "p_i - y_i")
     >>> g.verdict, g.method
     ('correct', 'symbolic')
-    >>> g = grade("softmax_ce.grad_z", "y_i - p_i")
+    >>> g = grade("softmax_ce:grad_z", "y_i - p_i")
     >>> g.verdict, g.score, "sign" in g.feedback, g.method
     ('incorrect', 0.5, True, 'symbolic')
-    >>> grade("attention.grad_Q", "dS K", reveal=True).feedback
+    >>> grade("attention:grad_Q", "dS K", reveal=True).feedback
     'missing a factor 1/sqrt(d_k): the answer is sqrt(d_k) times the gradient; the gradient: dS K / sqrt(d_k)'
     """
     deadline = time.monotonic() + seconds
+    problem_id = _known(problem_id)
     result = _guarded(problem_id, text, points, seed, deadline, seconds, None)
     p = PROBLEMS.get(problem_id)
     if not isinstance(p, Problem):
@@ -747,12 +851,12 @@ def revealed(problem_id: str, feedback: str) -> str:
     problem without a written answer (a numeric table, a TOML problem without ``answer``) has
     nothing to reveal.
 
-    >>> revealed("kl.grad_q", "sign error")
+    >>> revealed("information:grad_q", "sign error")
     'sign error; the gradient: -p_i/q_i'
-    >>> revealed("perceptron.table_and", "row 2 is wrong")
+    >>> revealed("perceptron:table_and", "row 2 is wrong")
     'row 2 is wrong'
     """
-    p = PROBLEMS.get(problem_id)
+    p = PROBLEMS.get(_known(problem_id))
     key = getattr(p, "answer", "") if isinstance(p, Problem) else ""
     return f"{feedback}; the gradient: {key}" if key else feedback
 
@@ -953,7 +1057,7 @@ def _factors(p: Problem, ratio: complex, number: int, exact: bool) -> list[tuple
     missing 1/sqrt(d_k) is sqrt(d_k) times the gradient). Each with its value at the m-th sizes,
     for the caller to prove at every size.
 
-    >>> [str(f) for f, _ in _factors(problem("attention.grad_Q"), complex(3 ** 0.5), 0, exact=True)]
+    >>> [str(f) for f, _ in _factors(problem("attention:grad_Q"), complex(3 ** 0.5), 0, exact=True)]
     ['sqrt(3)', 'sqrt(d_k)', '3/sqrt(d_k)']
     """
     out: list[tuple[sp.Expr, Callable[[int], sp.Expr]]] = []

@@ -103,12 +103,19 @@ def _code_version() -> str:
 def fingerprint(problem: object) -> str:
     """The fingerprint an answer is graded against: the problem's definition plus the code version.
 
+    The problem's id is left out: it names the problem, it is not what answers are graded against
+    (built-in ids became ``entry:claim``; an answer graded under ``kl.grad_q`` stays graded).
+
+    >>> from dataclasses import replace
     >>> from verify.homework.problems import PROBLEMS
-    >>> a = fingerprint(PROBLEMS["kl.grad_q"])
-    >>> a == fingerprint(PROBLEMS["kl.grad_q"]) != fingerprint(PROBLEMS["kl.grad_p"])
+    >>> a = fingerprint(PROBLEMS["information:grad_q"])
+    >>> a == fingerprint(replace(PROBLEMS["information:grad_q"], id="kl.grad_q")) != fingerprint(PROBLEMS["information:grad_p"])
     True
     """
-    text = json.dumps(_canonical(problem), sort_keys=True, ensure_ascii=False, default=str)
+    described = _canonical(problem)
+    if isinstance(described, dict):
+        described.pop("id", None)
+    text = json.dumps(described, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256((_code_version() + "\0" + text).encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -196,7 +203,8 @@ class GradeStore:
 
     >>> import tempfile
     >>> with GradeStore(Path(tempfile.mkdtemp()) / "grades.sqlite") as store:
-    ...     store.put(Stored("ann", "kl.grad_q", 0, "-p_i/q_i", answer_hash("-p_i/q_i"), "f", "correct", 1.0, "ok", "symbolic", ""))
+    ...     store.put(Stored("ann", "information:grad_q", 0, "-p_i/q_i", answer_hash("-p_i/q_i"), "f", "correct", 1.0, "ok",
+    ...                      "symbolic", ""))
     ...     [(r.student, r.score) for r in store.rows()]
     [('ann', 1.0)]
     """
@@ -276,6 +284,29 @@ class GradeStore:
         """Remove these (student, problem) answers, in one transaction."""
         with self._transaction():
             self.db.executemany("DELETE FROM grades WHERE student = ? AND problem = ?", list(pairs))
+
+    def rename(self, names: Mapping[str, str]) -> int:
+        """Give stored answers their problem's new id (``{old: new}``), in one transaction; an answer
+        stored under both ids keeps the new one's row. Returns how many answers were renamed.
+
+        >>> import tempfile
+        >>> with GradeStore(Path(tempfile.mkdtemp()) / "grades.sqlite") as store:
+        ...     store.put(Stored("ann", "kl.grad_q", 0, "x", answer_hash("x"), "f", "correct", 1.0, "ok", "symbolic", ""))
+        ...     store.rename({"kl.grad_q": "information:grad_q"}), store.pairs()
+        (1, [('ann', 'information:grad_q')])
+        """
+        renamed = 0
+        with self._transaction():
+            for old, new in names.items():
+                if old == new:
+                    continue
+                renamed += self.db.execute("UPDATE OR IGNORE grades SET problem = ? WHERE problem = ?", (new, old)).rowcount
+                self.db.execute("DELETE FROM grades WHERE problem = ?", (old,))  # those the new id already had
+        return renamed
+
+    def problems(self) -> list[str]:
+        """The distinct problem ids of the stored answers."""
+        return [r[0] for r in self.db.execute("SELECT DISTINCT problem FROM grades ORDER BY problem")]
 
     def known(self) -> dict[tuple[str, str], tuple[str, str]]:
         """(student, problem) -> (answer hash, fingerprint) for every stored answer."""

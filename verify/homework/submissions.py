@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -35,7 +36,7 @@ from typing import NamedTuple
 
 from .exports import control_characters
 
-__all__ = ["MAX_ANSWER", "Submission", "SubmissionError", "check_problems", "last_wins", "read_single",
+__all__ = ["MAX_ANSWER", "Submission", "SubmissionError", "canonical", "check_problems", "last_wins", "read_single",
            "read_submissions"]
 
 MAX_ANSWER = 20_000  # characters; far beyond any real answer (the grammar reads 2,000, tables 20,000)
@@ -134,10 +135,13 @@ def read_submissions(path: Path, warnings: list[str] | None = None) -> list[Subm
 
     >>> import tempfile
     >>> f = Path(tempfile.mkdtemp()) / "s.csv"
-    >>> _ = f.write_bytes("\\ufeff Student ,softmax_ce.grad_z\\r\\nann,p_i - y_i\\r\\nbob,\\r\\n".encode())
+    >>> _ = f.write_bytes("\\ufeff Student ,softmax_ce:grad_z\\r\\nann,p_i - y_i\\r\\nbob,\\r\\n".encode())
     >>> read_submissions(f)
-    [Submission(student='ann', problem='softmax_ce.grad_z', answer='p_i - y_i', row=2), \
-Submission(student='bob', problem='softmax_ce.grad_z', answer='', row=3)]
+    [Submission(student='ann', problem='softmax_ce:grad_z', answer='p_i - y_i', row=2), \
+Submission(student='bob', problem='softmax_ce:grad_z', answer='', row=3)]
+
+    A problem id in any spelling ``problems.canonical_id`` accepts (``softmax_ce.grad_z``, as
+    files written before ids were ``entry:claim`` say) is read as its canonical id.
     """
     from .problems import PROBLEMS
 
@@ -163,6 +167,11 @@ Submission(student='bob', problem='softmax_ce.grad_z', answer='', row=3)]
         if unknown:
             raise SubmissionError(_unknown_message(unknown, "use a long CSV (student,problem,answer) or problem ids as "
                                                             "columns"))
+        same = [(i, j) for i, j in itertools.combinations(wide, 2) if wide[i] == wide[j]]
+        if same:  # KL.grad_q and information:grad_q: which of the two cells is the answer cannot be told
+            i, j = same[0]
+            raise SubmissionError(f"{path}: the columns {names[i]!r} and {names[j]!r} are the same problem, {wide[i]}; "
+                                  "keep one")
     rows = _fitting(records[1:], len(header), warnings)
     _unnamed_columns(names, rows, warnings)
     out: list[Submission] = []
@@ -173,7 +182,7 @@ Submission(student='bob', problem='softmax_ce.grad_z', answer='', row=3)]
             continue
         _control_warning(student, row, warnings)
         if long:
-            out.append(Submission(student, cells[columns["problem"]].strip(), cells[columns["answer"]], row))
+            out.append(Submission(student, _canonical(cells[columns["problem"]]), cells[columns["answer"]], row))
         else:
             out.extend(Submission(student, pid, cells[index], row) for index, pid in wide.items() if pid)
     check_problems(out, PROBLEMS)
@@ -188,10 +197,11 @@ def read_single(path: Path, warnings: list[str] | None = None) -> list[Submissio
 
     >>> import tempfile
     >>> f = Path(tempfile.mkdtemp()) / "mine.csv"
-    >>> _ = f.write_bytes(b"Problem , ANSWER\\r\\nkl.grad_q,p_i\\r\\nkl.grad_q,-p_i/q_i\\r\\n")
+    >>> _ = f.write_bytes(b"Problem , ANSWER\\r\\nkl.grad_q,p_i\\r\\ninformation:grad_q,-p_i/q_i\\r\\n")
     >>> w = []
     >>> read_single(f, w), w
-    ([Submission(student='', problem='kl.grad_q', answer='-p_i/q_i', row=3)], ['problem kl.grad_q: rows 2, 3; the last (row 3) is graded'])
+    ([Submission(student='', problem='information:grad_q', answer='-p_i/q_i', row=3)], \
+['problem information:grad_q: rows 2, 3; the last (row 3) is graded'])
     """
     from .problems import PROBLEMS
 
@@ -212,7 +222,7 @@ def read_single(path: Path, warnings: list[str] | None = None) -> list[Submissio
         if len(names) > 1:
             raise SubmissionError(f"{path} holds the answers of {len(names)} students; --single grades one "
                                   "student's file (grade a class's file without --single)")
-    out = [Submission("", cells[problem].strip(), cells[answer], row) for row, cells in rows]
+    out = [Submission("", _canonical(cells[problem]), cells[answer], row) for row, cells in rows]
     if not out:
         raise SubmissionError(f"{path} holds no answers (only a header); nothing graded")
     check_problems(out, PROBLEMS)
@@ -227,22 +237,51 @@ def _too_long(rows: list[Submission], warnings: list[str]) -> None:
                             f"{MAX_ANSWER}); graded invalid")
 
 
+def _canonical(problem: str) -> str:
+    """A problem id as typed in a file, in its canonical spelling (``kl.grad_q`` is
+    ``information:grad_q``); an unknown one as typed, for ``check_problems`` to name."""
+    from .problems import canonical_id
+
+    try:
+        return canonical_id(problem)
+    except KeyError:
+        return problem.strip()
+
+
+def canonical(rows: Iterable[Submission]) -> list[Submission]:
+    """Answers with their problem ids in canonical spelling (for answers that came from elsewhere
+    than a file read here, whose ids are canonical already).
+
+    >>> canonical([Submission("ann", "softmax_ce.grad_z", "p_i - y_i", 2)])
+    [Submission(student='ann', problem='softmax_ce:grad_z', answer='p_i - y_i', row=2)]
+    """
+    return [s._replace(problem=_canonical(s.problem)) for s in rows]
+
+
 def _problem_column(name: str, problems: Mapping[str, object]) -> str | None:
-    """A wide header's problem id: exact, else the one id equal to it ignoring case."""
-    if name in problems:
-        return name
+    """A wide header's problem id in its canonical spelling: an id as ``problems.canonical_id``
+    reads it (any case, when only one id matches), else one of ``problems`` equal to it ignoring case."""
+    pid = _canonical(name)
+    if pid in problems:
+        return pid
     matches = [pid for pid in problems if pid.casefold() == name.casefold()]
     return matches[0] if len(matches) == 1 else None
 
 
 def _unknown_message(unknown: Mapping[str, list[int]], advice: str = "see 'gradproof problems'",
                      kind: str = "row") -> str:
-    parts = []
+    from .problems import similar_ids
+
+    parts, guesses = [], []
     for pid, rows in list(unknown.items())[:10]:
         shown = ", ".join(str(r) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
         parts.append(f"{pid!r} ({kind if len(rows) == 1 else kind + 's'} {shown})")
+        near = similar_ids(pid)
+        if near:
+            guesses.append(f"{' or '.join(near)} for {pid!r}")
     more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
-    return f"unknown problem ids, nothing graded: {', '.join(parts)}{more}; {advice}"
+    guessed = f"; did you mean {', '.join(guesses)}?" if guesses else ""
+    return f"unknown problem ids, nothing graded: {', '.join(parts)}{more}{guessed}; {advice}"
 
 
 def check_problems(rows: Iterable[Submission], problems: Mapping[str, object]) -> None:

@@ -74,7 +74,7 @@ class BoundedGrader:
     """``grader(problem, answer)`` grades with a wall-time limit; use as a context manager.
 
     >>> with BoundedGrader(seconds=30) as grader:
-    ...     grader("softmax_ce.grad_z", "p_i - y_i").verdict
+    ...     grader("softmax_ce:grad_z", "p_i - y_i").verdict
     'correct'
     """
 
@@ -144,7 +144,7 @@ class BoundedPool:
     finish (not in input order); a stuck worker is killed and replaced, as with one grader.
 
     >>> with BoundedPool(seconds=30, workers=2) as pool:
-    ...     sorted((tag, g.verdict) for tag, g, _ in pool.grade([(1, "kl.grad_q", "-p_i/q_i"), (2, "kl.grad_q", "p_i")]))
+    ...     sorted((tag, g.verdict) for tag, g, _ in pool.grade([(1, "information:grad_q", "-p_i/q_i"), (2, "information:grad_q", "p_i")]))
     [(1, 'correct'), (2, 'incorrect')]
     """
 
