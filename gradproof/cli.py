@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
         help="derive one catalog entry: steps with their status, results in three notations",
         description="Derive NAME with SymPy and check every step. Exit status 1 if any step failed.",
     )
-    derive.add_argument("names", nargs="*", metavar="NAME", help="catalog entry (see 'gradproof list')")
+    derive.add_argument("names", nargs="*", metavar="NAME", help="catalog entry (see 'gradproof list'), or entry:claim "
+                        "for the entry that holds the claim")
     derive.add_argument("--all", action="store_true", help="derive every catalog entry")
     derive.add_argument("--jobs", type=int, metavar="N", help="prove claims, check graph models and render entries in N "
                         "processes at once; the output is the same (default: one per core when several "
@@ -98,7 +99,8 @@ def _parser() -> argparse.ArgumentParser:
         "gradproof verify attention:dQ --size large; gradproof verify --device cuda --json",
     )
     verify.add_argument("names", nargs="*", metavar="NAME",
-                        help="catalog entries, or ENTRY:TARGET for one target (default: every target)")
+                        help="catalog entries, or ENTRY:CLAIM (as in 'gradproof problems'; ENTRY.CLAIM too) or "
+                        "ENTRY:TARGET for one target (default: every target)")
     verify.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
                         help="where to compute (auto: cuda when available; default cpu)")
     verify.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="default float64")
@@ -141,10 +143,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Read ANSWER (plain math or LaTeX: p_i - y_i, \\frac{1}{\\sqrt{d_k}} dS K, A^\\top G) and compare it "
         "with the derived gradient at random points and several sizes. Prints the verdict (correct, incorrect, "
         "invalid), a score, feedback and, when wrong, a counterexample. Exit 0 whatever the verdict.",
-        epilog="Examples: gradproof check softmax_ce.grad_z 'p_i - y_i'; gradproof check kl.grad_q '-p_i/q_i' --json "
+        epilog="Examples: gradproof check softmax_ce:grad_z 'p_i - y_i'; gradproof check information:grad_q '-p_i/q_i' --json "
         "(an answer may start with '-')",
     )
-    check.add_argument("problem", metavar="PROBLEM", help="a problem id (see 'gradproof problems')")
+    check.add_argument("problem", metavar="PROBLEM", help="a problem id (see 'gradproof problems'): entry:claim, or "
+                       "entry.claim")
     check.add_argument("answer", metavar="ANSWER", help="the answer, quoted")
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.add_argument("--set", metavar="FILE.toml", help="an instructor's problem file holding PROBLEM")
@@ -292,8 +295,8 @@ def _check_argv(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
     option: the check command's own options are picked out (before or after the answer, with their
     values), and everything else is put after ``--``, where argparse reads it as positional.
 
-    >>> _check_argv(_parser(), ["check", "kl.grad_q", "-p_i/q_i", "--json", "--time-limit", "5"])
-    ['check', '--json', '--time-limit=5', '--', 'kl.grad_q', '-p_i/q_i']
+    >>> _check_argv(_parser(), ["check", "information:grad_q", "-p_i/q_i", "--json", "--time-limit", "5"])
+    ['check', '--json', '--time-limit=5', '--', 'information:grad_q', '-p_i/q_i']
     """
     if not argv or argv[0] != "check":  # grade: a negative --time-limit is refused by time_limit, not argparse
         return [f"{token}={argv[n + 1]}" if token == "--time-limit" and n + 1 < len(argv) else token
@@ -322,13 +325,15 @@ def _check_argv(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from verify.homework.problems import PROBLEMS
+    from verify.homework.problems import canonical_id
     from verify.homework.worker import BoundedGrader
 
     seconds = time_limit(args.time_limit)
     _load_problem_set(args.set)
-    if args.problem not in PROBLEMS:
-        raise UsageError(f"no problem {args.problem!r}; see 'gradproof problems'")
+    try:
+        args.problem = canonical_id(args.problem)  # softmax_ce.grad_z is softmax_ce:grad_z
+    except KeyError as error:
+        raise UsageError(str(error.args[0])) from None
     with BoundedGrader(seconds) as grader:
         result = grader(args.problem, args.answer)
     if args.reveal:
@@ -623,11 +628,10 @@ def _cmd_derive(args: argparse.Namespace) -> int:
     sizes = parse_sizes(args.sizes)
     if args.all == bool(args.names):
         raise UsageError("name catalog entries (see 'gradproof list') or give --all, not both")
-    names = list(NAMES) if args.all else args.names
+    # entry:claim (or entry.claim) names the entry that holds the claim; unknown names fail before any work starts
+    names = list(NAMES) if args.all else list(dict.fromkeys(_entry_of(name, topic) for name in args.names))
     if sizes and len(names) > 1:
         raise UsageError("--sizes applies to one entry at a time; name a single entry")
-    for name in names:
-        topic(name)  # unknown names fail before any work starts
     jobs = args.jobs if args.jobs is not None else (default_jobs() if len(names) > 1 else 1)
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
@@ -645,6 +649,28 @@ def _cmd_derive(args: argparse.Namespace) -> int:
             for block in blocks:
                 print(block)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _entry_of(name: str, topic: Any) -> str:
+    """The catalog entry ``name`` is, or holds: ``softmax_ce``, ``softmax_ce:grad_z`` and
+    ``softmax_ce.grad_z`` (the id ``verify`` and ``problems`` use) are all ``softmax_ce``.
+
+    >>> from derive.catalog import topic
+    >>> _entry_of("softmax_ce.grad_z", topic), _entry_of("softmax_ce:grad_z", topic)
+    ('softmax_ce', 'softmax_ce')
+    >>> _entry_of("softmax_ce:grad_y", topic)
+    Traceback (most recent call last):
+    ...
+    gradproof.cli.UsageError: softmax_ce has no claim 'grad_y'; its claims are softmax_ce:softmax_jacobian, \
+softmax_ce:grad_z_general, softmax_ce:grad_z, softmax_ce:grad_Z_batch, softmax_ce:hessian
+    """
+    entry, colon, claim = name.strip().partition(":")
+    if not colon and "." in entry:
+        entry, _, claim = entry.partition(".")
+    claims = [c.key for c in topic(entry).claims]  # an unknown entry: UnknownEntryError, naming close matches
+    if claim and claim not in claims:
+        raise UsageError(f"{entry} has no claim {claim!r}; its claims are {', '.join(f'{entry}:{c}' for c in claims)}")
+    return entry
 
 
 def _cmd_graph(args: argparse.Namespace) -> int:

@@ -106,6 +106,16 @@ class Target:
     def key(self) -> str:
         return f"{self.entry}:{self.name}"
 
+    @property
+    def claim(self) -> str:
+        """The key of derive's claim this target checks: ``entry:claim`` is the id derive, verify and
+        the homework problems share.
+
+        >>> targets_for(("softmax_ce:dL/dz",))[0].claim
+        'grad_z'
+        """
+        return _claims(self.entry)[self.name]
+
 
 # --- small helpers for feeds: vectors are 1-D per problem in the references, 2-D in the models
 def col(x: torch.Tensor) -> torch.Tensor:
@@ -484,27 +494,47 @@ TARGETS: tuple[Target, ...] = (
 
 
 def targets_for(names: tuple[str, ...] = ()) -> list[Target]:
-    """The targets of catalog entries (all when ``names`` is empty); ``entry:target`` picks one.
+    """The targets of catalog entries (all when ``names`` is empty). ``entry:claim`` picks one by
+    derive's claim (the id derive and the homework problems use; ``entry.claim`` too), and
+    ``entry:target`` by the target's name as ``gradproof list`` shows it.
 
     >>> [t.name for t in targets_for(("perceptron",))]
     ['w <- w - eta dJ/dw', 'b <- b - eta dJ/db']
+    >>> [t.name for t in targets_for(("softmax_ce:grad_z", "softmax_ce.grad_z", "softmax_ce:dL/dz"))]
+    ['dL/dz']
     """
     if not names:
         return list(TARGETS)
     chosen: list[Target] = []
     for name in names:
-        entry, _, target = name.partition(":")
-        found = [t for t in TARGETS if t.entry == entry and (not target or t.name == target)]
+        entry, target = _split(name)
+        found = [t for t in TARGETS if t.entry == entry and (not target or target in (t.name, t.claim))]
         if not found:
             from derive.catalog import close_matches
 
-            known = [t.name for t in TARGETS if t.entry == entry]
+            known = [t.claim for t in TARGETS if t.entry == entry]
             near = close_matches(entry)
-            hint = (f"; {entry} has targets {', '.join(known)}" if known
+            hint = (f"; {entry} has targets {', '.join(f'{entry}:{k}' for k in known)}" if known
                     else f"; did you mean {', '.join(near)}?" if near else "; see 'gradproof list'")
             raise KeyError(f"no catalog target {name!r}{hint}")
         chosen += [t for t in found if t not in chosen]
     return chosen
+
+
+def _split(name: str) -> tuple[str, str]:
+    """``entry:claim`` (or ``entry:target``) into its parts; ``entry.claim`` as ``entry:claim``."""
+    entry, colon, target = name.strip().partition(":")
+    if not colon and "." in entry:
+        entry, _, target = entry.partition(".")
+    return entry, target
+
+
+@functools.cache
+def _claims(entry: str) -> dict[str, str]:
+    """A catalog entry's claims by the name of the target each one states (``dL/dz`` -> ``grad_z``)."""
+    from derive.catalog import topic
+
+    return {c.target: c.key for c in topic(entry).claims if c.target}
 
 
 _ENTRY = re.compile(r"(?P<base>.+)_(?P<index>\d+|\{\d+(?:,\d+)*\})\Z")
