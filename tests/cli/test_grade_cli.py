@@ -17,11 +17,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("argv", [
-    ["check", "kl.grad_q", "-p_i/q_i"],
-    ["check", "--json", "kl.grad_q", "-p_i/q_i"],
-    ["check", "kl.grad_q", "-p_i/q_i", "--json", "--time-limit", "30"],
-    ["check", "kl.grad_q", "--time-limit=30", "-p_i/q_i"],
-    ["check", "kl.grad_q", "--", "-p_i/q_i"],
+    ["check", "information:grad_q", "-p_i/q_i"],
+    ["check", "--json", "information:grad_q", "-p_i/q_i"],
+    ["check", "information:grad_q", "-p_i/q_i", "--json", "--time-limit", "30"],
+    ["check", "information:grad_q", "--time-limit=30", "-p_i/q_i"],
+    ["check", "information:grad_q", "--", "-p_i/q_i"],
 ])
 def test_an_answer_may_start_with_a_minus(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 0
@@ -30,12 +30,12 @@ def test_an_answer_may_start_with_a_minus(argv: list[str], capsys: pytest.Captur
 
 
 def test_a_wrong_answer_starting_with_a_minus_is_graded_not_parsed_as_an_option(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", "kl.grad_q", "-q_i/p_i"]) == 0
+    assert main(["check", "information:grad_q", "-q_i/p_i"]) == 0
     assert capsys.readouterr().out.startswith("incorrect")
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e300", "0", "-1", "3601", "ten", ""])
-@pytest.mark.parametrize("command", [["check", "kl.grad_q", "-p_i/q_i"], ["grade", "lecture", "x.csv", "-o", "out"]])
+@pytest.mark.parametrize("command", [["check", "information:grad_q", "-p_i/q_i"], ["grade", "lecture", "x.csv", "-o", "out"]])
 def test_time_limit_must_be_finite_positive_and_sane(command: list[str], value: str,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*command, "--time-limit", value]) == 2
@@ -45,7 +45,7 @@ def test_time_limit_must_be_finite_positive_and_sane(command: list[str], value: 
 
 def test_unknown_problem_ids_are_listed_with_their_rows_before_grading(tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "a.csv").write_text("student,problem,answer\nann,kl.grad_q,-p_i/q_i\nbob,kl.grad_x,1\ncy,nope,2\n"
+    (tmp_path / "a.csv").write_text("student,problem,answer\nann,information:grad_q,-p_i/q_i\nbob,kl.grad_x,1\ncy,nope,2\n"
                                     "dee,kl.grad_x,3\n")
     assert main(["grade", "lecture", str(tmp_path / "a.csv"), "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
@@ -55,11 +55,11 @@ def test_unknown_problem_ids_are_listed_with_their_rows_before_grading(tmp_path:
 
 
 def test_duplicate_rows_last_wins_with_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "a.csv").write_text("student,problem,answer\nann,kl.grad_q,p_i/q_i\nbob,kl.grad_q,-p_i/q_i\n"
-                                    "ann,kl.grad_q,-p_i/q_i\n")
+    (tmp_path / "a.csv").write_text("student,problem,answer\nann,information:grad_q,p_i/q_i\nbob,information:grad_q,-p_i/q_i\n"
+                                    "ann,information:grad_q,-p_i/q_i\n")
     assert main(["grade", "lecture", str(tmp_path / "a.csv"), "-o", str(tmp_path / "out")]) == 0
     err = capsys.readouterr().err
-    assert "warning: student 'ann', problem kl.grad_q: rows 2, 4; the last (row 4) is graded" in err
+    assert "warning: student 'ann', problem information:grad_q: rows 2, 4; the last (row 4) is graded" in err
     assert "graded 2 new" in err
     rows = batch.read_results(tmp_path / "out" / "results.csv")
     assert [(r["student"], r["answer"], r["score"]) for r in rows] == [("bob", "-p_i/q_i", "1.0"), ("ann", "-p_i/q_i", "1.0")]
@@ -74,9 +74,9 @@ def test_a_changed_answer_and_a_changed_problem_are_regraded_and_counted(tmp_pat
     first = problem.index('statement = "')  # the first problem's statement changes; the others stay
     (tmp_path / "v2.toml").write_text(problem[:first] + 'statement = "Reworded. ' + problem[first + len('statement = "'):])
     (tmp_path / "a.csv").write_text("student,problem,answer\nann,hw3.softmax_grad,p_i - y_i\n"
-                                    "ann,hw3.attention_values,A^T G\nbob,kl.grad_q,-p_i/q_i\n")
+                                    "ann,hw3.attention_values,A^T G\nbob,information:grad_q,-p_i/q_i\n")
     (tmp_path / "b.csv").write_text("student,problem,answer\nann,hw3.softmax_grad,p_i - y_i\n"
-                                    "ann,hw3.attention_values,A^T G\nbob,kl.grad_q,p_i/q_i\n")
+                                    "ann,hw3.attention_values,A^T G\nbob,information:grad_q,p_i/q_i\n")
 
     def grade(problems: str, answers: str) -> str:
         done = subprocess.run([sys.executable, "-m", "gradproof", "grade", str(tmp_path / problems),
@@ -89,7 +89,7 @@ def test_a_changed_answer_and_a_changed_problem_are_regraded_and_counted(tmp_pat
     assert "graded 0 new, 1 regraded (answer changed), 1 regraded (problem changed), 1 kept" in grade("v2.toml", "b.csv")
     assert "graded 0 new, 0 regraded (answer changed), 0 regraded (problem changed), 3 kept" in grade("v2.toml", "b.csv")
     rows = {r["student"] + r["problem"]: r for r in batch.read_results(tmp_path / "out" / "results.csv")}
-    assert rows["bobkl.grad_q"]["verdict"] == "incorrect"
+    assert rows["bobinformation:grad_q"]["verdict"] == "incorrect"
 
 
 def test_the_example_class_grades(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

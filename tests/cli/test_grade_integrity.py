@@ -24,8 +24,8 @@ import pytest
 from verify.homework.exports import folder, read_results
 
 ROOT = Path(__file__).resolve().parents[2]
-FORMULAS = {"kl.grad_q": ("-p_i/q_i", "p_i/q_i"), "softmax_ce.grad_z": ("p_i - y_i", "y_i - p_i")}
-EXERCISES = ("bp.step", "perceptron.table_and", "perceptron.table_lecture2d")
+FORMULAS = {"information:grad_q": ("-p_i/q_i", "p_i/q_i"), "softmax_ce:grad_z": ("p_i - y_i", "y_i - p_i")}
+EXERCISES = ("bp:step", "perceptron:table_and", "perceptron:table_lecture2d")
 HOSTILE = ["=ann", "'=ann", "index", "Ann", "ann", folder("Ann"), "../x", "Ünïcødé 学生", "x" * 300, "@SUM(1)",
            "-1", "a,b", 'quo"te', "new\nline", "student-", "INDEX"]
 
@@ -45,7 +45,7 @@ def _class(path: Path, students: int, seed: int = 14, changed: int = 0) -> list[
         rows.append((name, problem, wrong if rng.random() < 0.05 else right))
         if number < changed:
             rows[-2] = (name, rows[-2][1], "0 0 0")
-    rows.append(("   ", "kl.grad_q", "-p_i/q_i"))  # no name: warned about and skipped
+    rows.append(("   ", "information:grad_q", "-p_i/q_i"))  # no name: warned about and skipped
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student", "problem", "answer"])
@@ -192,7 +192,7 @@ def test_a_file_size_limit_stops_a_run_and_a_resume_completes(reference: tuple[P
     code, err = _run(changed, tmp_path / "again")
     assert code == 0 and "graded 0 new, 3 regraded (answer changed), 0 regraded (problem changed), 1997 kept" in err, err
     graded = {(r["student"], r["problem"]): r["answer"] for r in read_results(tmp_path / "again" / "results.csv")}
-    assert graded[("=ann", "perceptron.table_lecture2d")] == "0 0 0"
+    assert graded[("=ann", "perceptron:table_lecture2d")] == "0 0 0"
     # the store takes the 3 answers, results.csv is past the limit: the old one stays whole
     before = (out / "results.csv").read_bytes()
     code, err = _run(changed, out, limit=100_000)

@@ -28,12 +28,12 @@ def _grade(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 
 def test_single_duplicate_rows_last_wins_with_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "mine.csv").write_text("problem,answer\nkl.grad_q,p_i/q_i\nsoftmax_ce.grad_z,p_i - y_i\n"
-                                       "kl.grad_q,-p_i/q_i\n")
+                                       "information:grad_q,-p_i/q_i\n")
     code, err = _grade(capsys, "--single", str(tmp_path / "mine.csv"), "-o", str(tmp_path / "r"))
     assert code == 0
-    assert "warning: problem kl.grad_q: rows 2, 4; the last (row 4) is graded" in err
+    assert "warning: problem information:grad_q: rows 2, 4; the last (row 4) is graded" in err
     document = json.loads((tmp_path / "r" / "results.json").read_text())
-    assert [t["name"] for t in document["tests"]] == ["softmax_ce.grad_z", "kl.grad_q"]
+    assert [t["name"] for t in document["tests"]] == ["softmax_ce:grad_z", "information:grad_q"]
     assert document["score"] == 2.0 and "score 2 of 2" in err  # not 1.5 of 3: one grade per problem
 
 
@@ -57,23 +57,23 @@ def test_single_without_answers_is_refused(tmp_path: Path, data: bytes, capsys: 
 def test_single_uses_the_class_reader(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """BOM, CRLF, header case and spaces, quoted new lines, short rows skipped with their row."""
     (tmp_path / "mine.csv").write_bytes("\ufeff Problem , ANSWER \r\nkl.grad_q ,\"-p_i\r\n/q_i\"\r\n"
-                                        "softmax_ce.grad_z,p_i,extra\r\n".encode())
+                                        "softmax_ce:grad_z,p_i,extra\r\n".encode())
     code, err = _grade(capsys, "--single", str(tmp_path / "mine.csv"), "-o", str(tmp_path / "r"))
     assert code == 0 and "row 3: 3 cells where the header has 2; row skipped" in err
     document = json.loads((tmp_path / "r" / "results.json").read_text())
-    assert [(t["name"], t["score"]) for t in document["tests"]] == [("kl.grad_q", 1.0)]
+    assert [(t["name"], t["score"]) for t in document["tests"]] == [("information:grad_q", 1.0)]
 
 
 def test_single_refuses_a_class_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "class.csv").write_text("student,problem,answer\nann,kl.grad_q,-p_i/q_i\nbob,kl.grad_q,p_i\n")
+    (tmp_path / "class.csv").write_text("student,problem,answer\nann,information:grad_q,-p_i/q_i\nbob,information:grad_q,p_i\n")
     code, err = _grade(capsys, "--single", str(tmp_path / "class.csv"), "-o", str(tmp_path / "r"))
     assert code == 2 and "holds the answers of 2 students" in err and not (tmp_path / "r").exists()
-    (tmp_path / "one.csv").write_text("student,problem,answer\nann,kl.grad_q,-p_i/q_i\n")
+    (tmp_path / "one.csv").write_text("student,problem,answer\nann,information:grad_q,-p_i/q_i\n")
     assert _grade(capsys, "--single", str(tmp_path / "one.csv"), "-o", str(tmp_path / "r"))[0] == 0
 
 
 def test_gradescope_output_does_not_repeat_the_verdict() -> None:
-    right, wrong = grade("kl.grad_q", "-p_i/q_i"), grade("kl.grad_q", "p_i/q_i")
+    right, wrong = grade("information:grad_q", "-p_i/q_i"), grade("information:grad_q", "p_i/q_i")
     assert right.feedback.startswith("correct")
     tests = exports.gradescope_results([right.to_json(), wrong.to_json()])["tests"]
     assert tests[0]["output"] == right.feedback and not tests[0]["output"].startswith("correct: correct")
@@ -85,8 +85,8 @@ def test_gradescope_output_does_not_repeat_the_verdict() -> None:
 
 def test_a_current_results_csv_is_imported_with_the_current_escaping(tmp_path: Path,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    rows = [("=cmd", "kl.grad_q", "-p_i/q_i"), ("'=cmd", "kl.grad_q", "p_i"), ("'x", "kl.grad_q", "'"),
-            ("\\b", "kl.grad_q", "\n-p_i/q_i")]
+    rows = [("=cmd", "information:grad_q", "-p_i/q_i"), ("'=cmd", "information:grad_q", "p_i"), ("'x", "information:grad_q", "'"),
+            ("\\b", "information:grad_q", "\n-p_i/q_i")]
     out = tmp_path / "out"
     list(batch.grade_class(rows, out, grader=grade))
     before = batch.read_results(out / "results.csv")
@@ -108,15 +108,15 @@ def test_an_older_results_csv_is_still_read_with_the_old_escaping_and_a_mixed_on
     out = tmp_path / "out"
     out.mkdir()
     (out / "results.csv").write_text(",".join(batch.FIELDS) + "\n"
-                                     "'=ann,kl.grad_q,correct,1.0,ok,symbolic,'-p_i/q_i,\n"
-                                     "'bob,kl.grad_q,correct,1.0,ok,symbolic,-p_i/q_i,\n")  # 'bob: the old writer's
-    list(batch.grade_class([("'bob", "kl.grad_q", "-p_i/q_i")], out, grader=grade))
+                                     "'=ann,information:grad_q,correct,1.0,ok,symbolic,'-p_i/q_i,\n"
+                                     "'bob,information:grad_q,correct,1.0,ok,symbolic,-p_i/q_i,\n")  # 'bob: the old writer's
+    list(batch.grade_class([("'bob", "information:grad_q", "-p_i/q_i")], out, grader=grade))
     assert [r["student"] for r in batch.read_results(out / "results.csv")] == ["'bob", "=ann"]
     mixed = tmp_path / "mixed"
     mixed.mkdir()
     (mixed / "results.csv").write_text(",".join(batch.FIELDS) + "\n'bob,p,correct,1.0,ok,m,a,\n''=x,p,correct,1.0,ok,m,a,\n")
     with pytest.raises(batch.SubmissionError, match="cannot tell which version"):
-        list(batch.grade_class([("ann", "kl.grad_q", "-p_i/q_i")], mixed, grader=grade))
+        list(batch.grade_class([("ann", "information:grad_q", "-p_i/q_i")], mixed, grader=grade))
     assert not (mixed / STORE_NAME).exists()
 
 
@@ -125,21 +125,21 @@ def test_an_older_results_csv_is_still_read_with_the_old_escaping_and_a_mixed_on
 
 def test_answers_missing_from_the_file_are_counted_and_dropped_on_request(tmp_path: Path,
                                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "all.csv").write_text("student,problem,answer\nann,kl.grad_q,-p_i/q_i\nbob,kl.grad_q,p_i\n"
-                                      "cy,kl.grad_q,1\ncy,softmax_ce.grad_z,p_i - y_i\ndee,kl.grad_q,2\nemm,kl.grad_q,3\n")
-    (tmp_path / "some.csv").write_text("student,problem,answer\nann,kl.grad_q,-p_i/q_i\ncy,softmax_ce.grad_z,p_i - y_i\n")
+    (tmp_path / "all.csv").write_text("student,problem,answer\nann,information:grad_q,-p_i/q_i\nbob,information:grad_q,p_i\n"
+                                      "cy,information:grad_q,1\ncy,softmax_ce:grad_z,p_i - y_i\ndee,information:grad_q,2\nemm,information:grad_q,3\n")
+    (tmp_path / "some.csv").write_text("student,problem,answer\nann,information:grad_q,-p_i/q_i\ncy,softmax_ce:grad_z,p_i - y_i\n")
     out, pages = tmp_path / "out", tmp_path / "pages"
     assert _grade(capsys, str(tmp_path / "all.csv"), "-o", str(out), "--report", str(pages))[0] == 0
     assert {"bob", "dee", "emm", "cy"} <= {p.name for p in (out / "gradescope").iterdir()}
     code, err = _grade(capsys, str(tmp_path / "some.csv"), "-o", str(out), "--report", str(pages))
     assert code == 0
-    assert "warning: the store holds 4 answers that this file does not ('bob' kl.grad_q, 'cy' kl.grad_q, " \
-           "'dee' kl.grad_q and 1 more); they stay in the exports; --drop-missing removes them" in err
+    assert "warning: the store holds 4 answers that this file does not ('bob' information:grad_q, 'cy' information:grad_q, " \
+           "'dee' information:grad_q and 1 more); they stay in the exports; --drop-missing removes them" in err
     assert len(batch.read_results(out / "results.csv")) == 6
     code, err = _grade(capsys, str(tmp_path / "some.csv"), "-o", str(out), "--report", str(pages), "--drop-missing")
     assert code == 0 and "removed 4 answers that this file no longer holds" in err
     assert [(r["student"], r["problem"]) for r in batch.read_results(out / "results.csv")] == \
-        [("ann", "kl.grad_q"), ("cy", "softmax_ce.grad_z")]
+        [("ann", "information:grad_q"), ("cy", "softmax_ce:grad_z")]
     folders = {p.name for p in (out / "gradescope").iterdir()}
     assert folders == {"ann", "cy", "students.csv"}  # stale Gradescope folders are gone
     assert {p.name for p in pages.iterdir()} == {"ann.html", "cy.html", "index.html"}  # and their pages
@@ -153,7 +153,7 @@ def test_answers_missing_from_the_file_are_counted_and_dropped_on_request(tmp_pa
 @pytest.mark.parametrize("kind", ["garbage", "other database", "damaged"])
 def test_a_damaged_or_foreign_store_is_refused_in_one_line(tmp_path: Path, kind: str,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "a.csv").write_text("student,problem,answer\nann,kl.grad_q,-p_i/q_i\n")
+    (tmp_path / "a.csv").write_text("student,problem,answer\nann,information:grad_q,-p_i/q_i\n")
     out = tmp_path / "out"
     if kind == "garbage":
         out.mkdir()
@@ -164,7 +164,7 @@ def test_a_damaged_or_foreign_store_is_refused_in_one_line(tmp_path: Path, kind:
             db.execute("CREATE TABLE people (name TEXT)")
         db.close()
     else:
-        rows = [(f"s{n}", "kl.grad_q", "x" * 3000) for n in range(200)]
+        rows = [(f"s{n}", "information:grad_q", "x" * 3000) for n in range(200)]
         list(batch.grade_class(rows, out, grader=lambda p, a: batch.Grade(p, "invalid", 0.0, "long")))
         data = bytearray((out / STORE_NAME).read_bytes())
         data[4096 + 10:4096 + 400] = b"\xff" * 390  # a b-tree page overwritten
@@ -200,8 +200,8 @@ def test_an_empty_or_half_made_store_is_ours(tmp_path: Path) -> None:
 
 
 def test_the_summary_counts_the_whole_class_on_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "a.csv").write_text("student,problem,answer\nann,kl.grad_q,-p_i/q_i\nbob,kl.grad_q,p_i/q_i\n"
-                                    "cy,kl.grad_q,\n")
+    (tmp_path / "a.csv").write_text("student,problem,answer\nann,information:grad_q,-p_i/q_i\nbob,information:grad_q,p_i/q_i\n"
+                                    "cy,information:grad_q,\n")
     args = (str(tmp_path / "a.csv"), "-o", str(tmp_path / "out"))
     code, err = _grade(capsys, *args)
     assert code == 0 and "; of those graded now: 1 correct, 1 incorrect, 1 invalid; " \
@@ -216,19 +216,19 @@ def test_the_summary_counts_the_whole_class_on_resume(tmp_path: Path, capsys: py
 
 def test_a_wide_column_without_a_header_is_not_dropped_quietly(tmp_path: Path) -> None:
     path = tmp_path / "wide.csv"
-    path.write_text("Student,softmax_ce.grad_z, ,attention.grad_V,\nann,p_i - y_i,x,A^T G,\nbob,p_i,,A^T G,\n"
+    path.write_text("Student,softmax_ce:grad_z, ,attention:grad_V,\nann,p_i - y_i,x,A^T G,\nbob,p_i,,A^T G,\n"
                     "cy,p_i,y,A^T G,\n")
     warnings: list[str] = []
     answers = batch.read_submissions(path, warnings)
     assert [(s.student, s.problem) for s in answers] == [(s, p) for s in ("ann", "bob", "cy")
-                                                         for p in ("softmax_ce.grad_z", "attention.grad_V")]
+                                                         for p in ("softmax_ce:grad_z", "attention:grad_V")]
     unnamed = "column 3 (C) has no name in the header but 2 cells (rows 2, 4); not graded: give it its problem id"
     assert warnings == [unnamed]  # the empty trailing column E is a spreadsheet's, said nothing of
 
 
 def test_a_long_column_without_a_header_is_warned_about(tmp_path: Path) -> None:
     path = tmp_path / "long.csv"
-    path.write_text("student,problem,answer,\nann,kl.grad_q,-p_i,/q_i\n")
+    path.write_text("student,problem,answer,\nann,information:grad_q,-p_i,/q_i\n")
     warnings: list[str] = []
     batch.read_submissions(path, warnings)
     assert any(w.startswith("column 4 (D) has no name in the header but 1 cell (row 2)") for w in warnings)
@@ -239,8 +239,8 @@ def test_a_long_column_without_a_header_is_warned_about(tmp_path: Path) -> None:
 
 def test_control_characters_are_escaped_in_results_csv_and_kept_in_the_store(tmp_path: Path,
                                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "a.csv").write_bytes(b'student,problem,answer\n"a\x00nn",kl.grad_q,-p_i/q_i\n'
-                                     b'b\x1bob,kl.grad_q,"\\frac{-p_i}{q_i}\x7f"\nc\\x00y,kl.grad_q,\n')
+    (tmp_path / "a.csv").write_bytes(b'student,problem,answer\n"a\x00nn",information:grad_q,-p_i/q_i\n'
+                                     b'b\x1bob,information:grad_q,"\\frac{-p_i}{q_i}\x7f"\nc\\x00y,information:grad_q,\n')
     out = tmp_path / "out"
     code, err = _grade(capsys, str(tmp_path / "a.csv"), "-o", str(out))
     assert code == 0

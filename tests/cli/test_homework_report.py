@@ -15,11 +15,11 @@ import pytest
 from gradproof.cli import main
 
 ANSWERS = ("student,problem,answer\n"
-           "ann,softmax_ce.grad_z,p_i - y_i\n"
-           "ann,attention.grad_V,A^\\top G\n"
-           "bob,softmax_ce.grad_z,y_i - p_i\n"
-           'bob,kl.grad_q,"__import__(""os"")"\n'
-           "<script>alert(1)</script>,attention.grad_S,A .* dA\n")
+           "ann,softmax_ce:grad_z,p_i - y_i\n"
+           "ann,attention:grad_V,A^\\top G\n"
+           "bob,softmax_ce:grad_z,y_i - p_i\n"
+           'bob,information:grad_q,"__import__(""os"")"\n'
+           "<script>alert(1)</script>,attention:grad_S,A .* dA\n")
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +55,8 @@ def test_one_page_per_student_and_an_index(graded: Path) -> None:
 def test_results_keep_the_answer_and_counterexample(graded: Path) -> None:
     with (graded / "out" / "results.csv").open(newline="") as handle:
         rows = {(r["student"], r["problem"]): r for r in csv.DictReader(handle)}
-    assert rows[("ann", "attention.grad_V")]["answer"] == "A^\\top G"
-    counter = json.loads(rows[("bob", "softmax_ce.grad_z")]["counterexample"])
+    assert rows[("ann", "attention:grad_V")]["answer"] == "A^\\top G"
+    counter = json.loads(rows[("bob", "softmax_ce:grad_z")]["counterexample"])
     assert counter["expected"] == -counter["yours"] != 0  # the sign error, at a real point
 
 
@@ -102,8 +102,8 @@ def test_an_exercise_table_shows_its_first_wrong_row() -> None:
     from gradproof.homework_report import student_page
     from verify.homework.problems import grade
 
-    g = grade("bp.step", "1/8; 1/32 -1/64; 1 1")
-    row = {"problem": "bp.step", "answer": "1/8; 1/32 -1/64; 1 1", "verdict": g.verdict, "score": str(g.score),
+    g = grade("bp:step", "1/8; 1/32 -1/64; 1 1")
+    row = {"problem": "bp:step", "answer": "1/8; 1/32 -1/64; 1 1", "verdict": g.verdict, "score": str(g.score),
            "feedback": g.feedback, "counterexample": json.dumps(g.counterexample)}
     page = student_page("cy", [row], {})
     assert "First wrong row." in page and "33/32, -15/32" in page and "<math" not in page  # a table is shown as typed

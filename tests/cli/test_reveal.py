@@ -12,21 +12,21 @@ import pytest
 from gradproof.cli import main
 from verify.homework.problems import problem
 
-KEY = problem("kl.grad_q").answer
+KEY = problem("information:grad_q").answer
 
 
 def test_check_shows_the_key_only_with_reveal(capsys: pytest.CaptureFixture[str]) -> None:
-    assert KEY and main(["check", "kl.grad_q", "p_i/q_i"]) == 0
+    assert KEY and main(["check", "information:grad_q", "p_i/q_i"]) == 0
     hidden = capsys.readouterr().out
     assert hidden.startswith("incorrect") and KEY not in hidden and "the gradient:" not in hidden
-    assert main(["check", "kl.grad_q", "p_i/q_i", "--reveal"]) == 0
+    assert main(["check", "information:grad_q", "p_i/q_i", "--reveal"]) == 0
     assert f"; the gradient: {KEY}" in capsys.readouterr().out
-    assert main(["check", "kl.grad_q", KEY, "--reveal"]) == 0  # a right answer is shown the key too, asked for
+    assert main(["check", "information:grad_q", KEY, "--reveal"]) == 0  # a right answer is shown the key too, asked for
     assert capsys.readouterr().out.startswith("correct") and KEY
 
 
 def test_grade_reveals_in_the_exports_but_the_store_keeps_what_was_graded(tmp_path: Path) -> None:
-    (tmp_path / "class.csv").write_text(f"student,problem,answer\nann,kl.grad_q,p_i/q_i\nbob,kl.grad_q,{KEY}\n")
+    (tmp_path / "class.csv").write_text(f"student,problem,answer\nann,information:grad_q,p_i/q_i\nbob,information:grad_q,{KEY}\n")
     out = tmp_path / "graded"
     assert main(["grade", "lecture", str(tmp_path / "class.csv"), "-o", str(out), "--workers", "1"]) == 0
     assert "the gradient:" not in (out / "results.csv").read_text()

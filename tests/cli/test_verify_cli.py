@@ -58,7 +58,7 @@ def test_a_failed_check_gives_exit_1_and_shows_where(monkeypatch, capsys) -> Non
     ("args", "words"),
     [
         (["verify", "nope"], "no catalog target 'nope'"),
-        (["verify", "attention:dZ"], "attention has targets dV, dA"),
+        (["verify", "attention:dZ"], "attention has targets attention:grad_V, attention:grad_A"),
         (["verify", "--examples", "0"], "--examples must be at least 1"),
     ],
 )

@@ -25,7 +25,7 @@ from verify.homework.store import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-_ROW = {"student": "", "problem": "kl.grad_q", "verdict": "correct", "score": 1.0, "feedback": "ok", "method": "symbolic", "answer": "",
+_ROW = {"student": "", "problem": "information:grad_q", "verdict": "correct", "score": 1.0, "feedback": "ok", "method": "symbolic", "answer": "",
             "counterexample": ""}
 
 
@@ -97,13 +97,13 @@ def test_a_failed_write_leaves_the_old_file_whole(tmp_path: Path, monkeypatch: p
 
 
 def test_the_store_commits_each_answer_and_rolls_back_a_failed_one(tmp_path: Path) -> None:
-    row = Stored("ann", "kl.grad_q", 0, "p_i", answer_hash("p_i"), "f", "incorrect", 0.0, "sign", "numeric", "")
+    row = Stored("ann", "information:grad_q", 0, "p_i", answer_hash("p_i"), "f", "incorrect", 0.0, "sign", "numeric", "")
     with GradeStore(tmp_path / "g.sqlite") as store:
         store.put(row)
         with pytest.raises(ValueError), store._transaction():
             store.db.execute("DELETE FROM grades")
             raise ValueError("a full disk, say")
-        assert store.known() == {("ann", "kl.grad_q"): (answer_hash("p_i"), "f")}
+        assert store.known() == {("ann", "information:grad_q"): (answer_hash("p_i"), "f")}
         assert store.db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     with GradeStore(tmp_path / "g.sqlite") as store:  # another connection sees it: it was committed
         assert list(store.rows()) == [row]
@@ -111,9 +111,9 @@ def test_the_store_commits_each_answer_and_rolls_back_a_failed_one(tmp_path: Pat
 
 def test_fingerprints_are_the_same_in_another_process() -> None:
     code = ("from verify.homework.problems import PROBLEMS; from verify.homework.store import fingerprint; "
-            "print(fingerprint(PROBLEMS['bp.delta_hidden']), fingerprint(PROBLEMS['bp.step']))")
+            "print(fingerprint(PROBLEMS['bp:delta_hidden']), fingerprint(PROBLEMS['bp:step']))")
     there = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    assert there == [fingerprint(PROBLEMS["bp.delta_hidden"]), fingerprint(PROBLEMS["bp.step"])]
+    assert there == [fingerprint(PROBLEMS["bp:delta_hidden"]), fingerprint(PROBLEMS["bp:step"])]
     assert len({fingerprint(p) for p in PROBLEMS.values()}) == len(PROBLEMS)
 
 
@@ -124,7 +124,7 @@ def test_one_run_per_outdir_and_the_lock_does_not_pass_to_workers(tmp_path: Path
         with batch.Gradebook(tmp_path) as book:
             with pytest.raises(BusyError, match="being graded by another gradproof grade"), batch.Gradebook(tmp_path):
                 pass
-            plan = book.plan([("ann", "kl.grad_q", "-p_i/q_i")])
+            plan = book.plan([("ann", "information:grad_q", "-p_i/q_i")])
             assert [g.verdict for _, g in book.grade(plan, grader=grader)] == ["correct"]  # forks a worker
         assert grader._process.is_alive()
         with batch.Gradebook(tmp_path):  # the worker does not hold the lock
@@ -135,7 +135,7 @@ def test_a_worker_ends_when_its_parent_end_closes_although_it_has_siblings() -> 
     from verify.homework.worker import BoundedPool
 
     with BoundedPool(seconds=60, workers=2) as pool:
-        assert len(list(pool.grade([(n, "bp.step", "1") for n in range(2)]))) == 2
+        assert len(list(pool.grade([(n, "bp:step", "1") for n in range(2)]))) == 2
         first, second = pool.graders
         assert first._process.is_alive() and second._process.is_alive()
         first._connection.close()  # as if the parent were gone: the worker reads end-of-file
@@ -146,7 +146,7 @@ def test_a_worker_ends_when_its_parent_end_closes_although_it_has_siblings() -> 
 
 
 def test_grading_stopped_part_way_still_exports_what_was_committed(tmp_path: Path) -> None:
-    rows = [(f"s{n}", "bp.step", "1") for n in range(4)]
+    rows = [(f"s{n}", "bp:step", "1") for n in range(4)]
     graded = batch.grade_class(rows, tmp_path, grader=lambda p, a: Grade(p, "incorrect", 0.0, "no", method="table"))
     next(graded), next(graded)
     graded.close()

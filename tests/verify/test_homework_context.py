@@ -17,54 +17,54 @@ from verify.homework.problems import PROBLEMS, Problem, grade
 FLASH = r"(A \odot (G V^T - rowsum(G \odot O))) K / sqrt(d_k)"  # FlashAttention's backward, dP - D with D = rowsum(dO * O)
 
 RIGHT = [  # written in the forward's quantities, not (only) the listed ones
-    ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} (A \odot (dA - rowsum(dA \odot A))) K"),
-    ("attention.grad_Q", r"(A \odot (G V^T - rowsum((G V^T) \odot A))) K / sqrt(d_k)"),
-    ("attention.grad_K", r"(A \odot (dA - rowsum(dA \odot A)))^T Q / sqrt(d_k)"),
-    ("attention.grad_V", "A^T dO"),  # FlashAttention's names: dO for G, P for A, dP for dA
-    ("attention.grad_V", "P^T dO"),
-    ("attention.grad_Q", r"(P \odot (dP - rowsum(dP \odot P))) K / sqrt(d_k)"),
-    ("attention.grad_S", r"A \odot (G V^T - rowsum((G V^T) \odot A))"),
-    ("attention.grad_S", r"A \odot (G V^T - rowsum(G \odot O))"),  # FlashAttention's D = rowsum(dO ⊙ O), n x d_k summed
-    ("bp.delta_hidden", "H_j (1 - H_j) sum_k (T_k - O_k) O_k (1 - O_k) w_kj"),
-    ("bp.delta_output_sigmoid", "(T_k - O_k) sigma(net_k) (1 - sigma(net_k))"),
-    ("bp.delta_output_linear", "T_k - net_k"),
-    ("bp.delta_output_sigmoid", "(T_k - O_k) sigma'(net_k)"),  # the problem's activation f is the sigmoid
-    ("bp.delta_output_sigmoid", "(T_k - O_k) f'(net_k)"),
-    ("bp.delta_hidden", "f'(net_j) sum_k delta_k w_kj"),
-    ("kl.grad_z", "softmax(z) - p"),  # there softmax(z) is q
-    ("softmax_ce.grad_z", r"\hat{y}_i - y_i"),  # the prediction y-hat is p
-    ("perceptron.update_w", "w - eta (y - t) x"),
-    ("bp.update_w_output", "w_kj + alpha (T_k - O_k) O_k (1 - O_k) H_j"),  # delta_k written out in O and T
-    ("layernorm.grad_x", "(gamma_i g_i - (1/d) sum_j gamma_j g_j - (x_i - mu)/sigma (1/d) sum_j gamma_j g_j xhat_j) / sigma"),
-    ("perceptron.update_b", "b - eta (y - t)"),
+    ("attention:grad_Q", r"\frac{1}{\sqrt{d_k}} (A \odot (dA - rowsum(dA \odot A))) K"),
+    ("attention:grad_Q", r"(A \odot (G V^T - rowsum((G V^T) \odot A))) K / sqrt(d_k)"),
+    ("attention:grad_K", r"(A \odot (dA - rowsum(dA \odot A)))^T Q / sqrt(d_k)"),
+    ("attention:grad_V", "A^T dO"),  # FlashAttention's names: dO for G, P for A, dP for dA
+    ("attention:grad_V", "P^T dO"),
+    ("attention:grad_Q", r"(P \odot (dP - rowsum(dP \odot P))) K / sqrt(d_k)"),
+    ("attention:grad_S", r"A \odot (G V^T - rowsum((G V^T) \odot A))"),
+    ("attention:grad_S", r"A \odot (G V^T - rowsum(G \odot O))"),  # FlashAttention's D = rowsum(dO ⊙ O), n x d_k summed
+    ("bp:delta_hidden", "H_j (1 - H_j) sum_k (T_k - O_k) O_k (1 - O_k) w_kj"),
+    ("bp:delta_output_sigmoid", "(T_k - O_k) sigma(net_k) (1 - sigma(net_k))"),
+    ("bp:delta_output_linear", "T_k - net_k"),
+    ("bp:delta_output_sigmoid", "(T_k - O_k) sigma'(net_k)"),  # the problem's activation f is the sigmoid
+    ("bp:delta_output_sigmoid", "(T_k - O_k) f'(net_k)"),
+    ("bp:delta_hidden", "f'(net_j) sum_k delta_k w_kj"),
+    ("information:grad_z", "softmax(z) - p"),  # there softmax(z) is q
+    ("softmax_ce:grad_z", r"\hat{y}_i - y_i"),  # the prediction y-hat is p
+    ("perceptron:update_w", "w - eta (y - t) x"),
+    ("bp:update_w_output", "w_kj + alpha (T_k - O_k) O_k (1 - O_k) H_j"),  # delta_k written out in O and T
+    ("layernorm:grad_X", "(gamma_i g_i - (1/d) sum_j gamma_j g_j - (x_i - mu)/sigma (1/d) sum_j gamma_j g_j xhat_j) / sigma"),
+    ("perceptron:update_b", "b - eta (y - t)"),
     # a matrix gradient entry by entry, as notes write it (row i, column j, k summed)
-    ("attention.grad_V", r"dV_{ij} = \sum_k A_{ki} G_{kj}"),
-    ("attention.grad_A", "sum_k G_ik V_jk"),
-    ("attention.grad_S", "A_ij (dA_ij - sum_l dA_il A_il)"),
-    ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} \sum_k dS_{ik} K_{kj}"),
-    ("attention.grad_Q", "sum_l dS_il K_lj / sqrt(d_k)"),  # l sums along dS's columns, whatever its declared range
+    ("attention:grad_V", r"dV_{ij} = \sum_k A_{ki} G_{kj}"),
+    ("attention:grad_A", "sum_k G_ik V_jk"),
+    ("attention:grad_S", "A_ij (dA_ij - sum_l dA_il A_il)"),
+    ("attention:grad_Q", r"\frac{1}{\sqrt{d_k}} \sum_k dS_{ik} K_{kj}"),
+    ("attention:grad_Q", "sum_l dS_il K_lj / sqrt(d_k)"),  # l sums along dS's columns, whatever its declared range
     # FlashAttention's form entry by entry: dP_ik = sum_l G_il V_kl, D_i = sum_l G_il O_il
-    ("attention.grad_Q", "sum_k (A_ik (sum_l G_il V_kl) - A_ik sum_l G_il O_il) K_kj / sqrt(d_k)"),
+    ("attention:grad_Q", "sum_k (A_ik (sum_l G_il V_kl) - A_ik sum_l G_il O_il) K_kj / sqrt(d_k)"),
 ]
 WRONG = [  # one sign or one transpose away from a right form
-    ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} (A \odot (dA + rowsum(dA \odot A))) K"),
-    ("attention.grad_Q", r"(A \odot (G V^T - rowsum((G V^T) \odot A)))^T K / sqrt(d_k)"),
-    ("attention.grad_S", r"A \odot (V G^T - rowsum((G V^T) \odot A))"),
-    ("bp.delta_hidden", "H_j (1 - H_j) sum_k (T_k - O_k) O_k (1 + O_k) w_kj"),
-    ("bp.delta_output_sigmoid", "(T_k - O_k) sigma(net_k)"),
-    ("bp.delta_output_sigmoid", "(T_k - O_k) f'(O_k)"),  # f' at the output, not at the net input
-    ("softmax_ce.grad_z", r"y_i - \hat{y}_i"),
-    ("perceptron.update_w", "w + eta (y - t) x"),
-    ("bp.update_w_output", "w_kj + alpha (T_k - O_k) O_k (1 + O_k) H_j"),
-    ("attention.grad_V", "sum_k A_ik G_kj"),  # A, not A^T
-    ("attention.grad_S", "A_ij (dA_ij + sum_k dA_ik A_ik)"),
-    ("attention.grad_K", "sum_k dS_ik Q_kj / sqrt(d_k)"),  # dS, not dS^T
-    ("attention.grad_Q", "sum_k (A_ik (sum_l G_il V_kl) + A_ik sum_l G_il O_il) K_kj / sqrt(d_k)"),
+    ("attention:grad_Q", r"\frac{1}{\sqrt{d_k}} (A \odot (dA + rowsum(dA \odot A))) K"),
+    ("attention:grad_Q", r"(A \odot (G V^T - rowsum((G V^T) \odot A)))^T K / sqrt(d_k)"),
+    ("attention:grad_S", r"A \odot (V G^T - rowsum((G V^T) \odot A))"),
+    ("bp:delta_hidden", "H_j (1 - H_j) sum_k (T_k - O_k) O_k (1 + O_k) w_kj"),
+    ("bp:delta_output_sigmoid", "(T_k - O_k) sigma(net_k)"),
+    ("bp:delta_output_sigmoid", "(T_k - O_k) f'(O_k)"),  # f' at the output, not at the net input
+    ("softmax_ce:grad_z", r"y_i - \hat{y}_i"),
+    ("perceptron:update_w", "w + eta (y - t) x"),
+    ("bp:update_w_output", "w_kj + alpha (T_k - O_k) O_k (1 + O_k) H_j"),
+    ("attention:grad_V", "sum_k A_ik G_kj"),  # A, not A^T
+    ("attention:grad_S", "A_ij (dA_ij + sum_k dA_ik A_ik)"),
+    ("attention:grad_K", "sum_k dS_ik Q_kj / sqrt(d_k)"),  # dS, not dS^T
+    ("attention:grad_Q", "sum_k (A_ik (sum_l G_il V_kl) + A_ik sum_l G_il O_il) K_kj / sqrt(d_k)"),
 ]
 
 
 def test_a_letter_summed_along_two_lengths_is_refused() -> None:
-    g = grade("attention.grad_Q", "sum_k A_ik (sum_k G_ik V_kk) K_kj")
+    g = grade("attention:grad_Q", "sum_k A_ik (sum_k G_ik V_kk) K_kj")
     assert g.verdict == "invalid" and "use a letter for each" in g.feedback, g.feedback
 
 
@@ -84,15 +84,15 @@ def test_a_wrong_answer_in_the_forwards_quantities_is_wrong(problem: str, answer
 
 
 def test_the_flash_attention_form_is_correct_and_its_slips_are_not() -> None:
-    g = grade("attention.grad_Q", FLASH)
+    g = grade("attention:grad_Q", FLASH)
     assert (g.verdict, g.method) == ("correct", "symbolic"), g.feedback
     for slip in (FLASH.replace("- rowsum", "+ rowsum"), FLASH.replace("G V^T", "V G^T"), FLASH.replace(") K", ")^T K")):
-        assert grade("attention.grad_Q", slip).verdict != "correct", slip
+        assert grade("attention:grad_Q", slip).verdict != "correct", slip
 
 
 def test_dS_K_is_missing_its_scale() -> None:
-    assert grade("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} dS K").verdict == "correct"
-    g = grade("attention.grad_Q", "dS K")
+    assert grade("attention:grad_Q", r"\frac{1}{\sqrt{d_k}} dS K").verdict == "correct"
+    g = grade("attention:grad_Q", "dS K")
     assert g.verdict == "incorrect" and "missing a factor 1/sqrt(d_k)" in g.feedback, g.feedback
 
 
@@ -100,26 +100,26 @@ def test_dS_K_is_missing_its_scale() -> None:
                                                  ("(p - y)^T", "correct"), ("(p + y)^T", "incorrect"),
                                                  ("p + y", "incorrect"), ("softmax(z) + y", "incorrect")])
 def test_softmax_ce_in_vector_form(answer: str, verdict: str) -> None:
-    assert grade("softmax_ce.grad_z", answer).verdict == verdict
+    assert grade("softmax_ce:grad_z", answer).verdict == verdict
 
 
 def test_softmax_of_z_entrywise_is_p_i() -> None:
-    assert grade("softmax_ce.grad_z", "softmax(z)_i - y_i").verdict == "correct"
-    assert grade("kl.grad_z", "softmax(z)_i - p_i").verdict == "correct"  # there softmax(z) is q
+    assert grade("softmax_ce:grad_z", "softmax(z)_i - y_i").verdict == "correct"
+    assert grade("information:grad_z", "softmax(z)_i - p_i").verdict == "correct"  # there softmax(z) is q
 
 
 def test_an_entrywise_update_in_matrix_form_is_the_whole_matrix() -> None:
-    right = grade("bp.update_w_output", r"W + \alpha \delta H^T")
+    right = grade("bp:update_w_output", r"W + \alpha \delta H^T")
     assert (right.verdict, right.method) == ("correct", "symbolic"), right.feedback
-    assert grade("bp.update_w_output", r"W + \alpha \delta H").verdict != "correct"  # H not transposed
-    wrong = grade("bp.update_w_output", r"W - \alpha \delta H^T")
+    assert grade("bp:update_w_output", r"W + \alpha \delta H").verdict != "correct"  # H not transposed
+    wrong = grade("bp:update_w_output", r"W - \alpha \delta H^T")
     assert wrong.verdict == "incorrect" and "step's sign" in wrong.feedback, wrong.feedback
-    assert grade("bp.update_w_hidden", r"W + \alpha \delta I^T").verdict == "correct"
+    assert grade("bp:update_w_hidden", r"W + \alpha \delta I^T").verdict == "correct"
 
 
 def test_the_written_out_matrix_form_is_the_key_entry_by_entry() -> None:
     """What grading compares: the matrix form, written out, is the key itself at each size."""
-    p = problems.problem("bp.update_w_output")
+    p = problems.problem("bp:update_w_output")
     for number, sizes in enumerate(p.sizes):
         values, words, key, _ = problems._setting(p.id, number)
         W, H, delta = dict(words.matrices)["W"], dict(words.vectors)["H"], dict(words.vectors)["delta"]
@@ -132,8 +132,8 @@ def test_the_written_out_matrix_form_is_the_key_entry_by_entry() -> None:
 def test_the_asked_gradient_is_never_context() -> None:
     """dL/dA's problem cannot be answered "dA", nor dL/dS's "dS": both are the asked gradient, or
     computed from it."""
-    for pid, name in [("attention.grad_A", "dA"), ("attention.grad_A", "dP"), ("attention.grad_A", "dS"),
-                      ("attention.grad_S", "dS")]:
+    for pid, name in [("attention:grad_A", "dA"), ("attention:grad_A", "dP"), ("attention:grad_A", "dS"),
+                      ("attention:grad_S", "dS")]:
         assert name not in PROBLEMS[pid].symbols()
         g = grade(pid, name)
         assert g.verdict == "invalid" and f"unknown symbol '{name}'" in g.feedback, g.feedback
@@ -160,11 +160,11 @@ def test_no_forward_quantity_is_the_key() -> None:
 
 
 def test_public_lists_the_forward_apart_from_the_symbols() -> None:
-    d = PROBLEMS["attention.grad_Q"].public()
+    d = PROBLEMS["attention:grad_Q"].public()
     assert set(d["symbols"]) == {"dS", "K", "d_k"}
     assert set(d["context"]) == {"Q", "V", "G", "A", "O", "S", "dA", "P", "dO", "dP"} and "dQ" not in d["context"]
     assert d["star"] == "product" and "matrix product" in d["star_rule"]
-    assert "answer" not in d and PROBLEMS["attention.grad_Q"].answer not in str(d)
+    assert "answer" not in d and PROBLEMS["attention:grad_Q"].answer not in str(d)
 
 
 FILE = """[[problem]]

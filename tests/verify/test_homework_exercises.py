@@ -22,7 +22,7 @@ def test_the_perceptron_key_is_a_real_training_run() -> None:
     """Replaying the rule on the key's own rows: each row follows from the one before."""
     samples, targets = DATASETS["AND"]
     w, b = [Fraction(0), Fraction(0)], Fraction(0)
-    for (label, row), (x, t) in zip(_key("perceptron.table_and"), [*zip(samples, targets)] * 10):
+    for (label, row), (x, t) in zip(_key("perceptron:table_and"), [*zip(samples, targets)] * 10):
         y = hardlim(sum(wi * Fraction(str(xi)) for wi, xi in zip(w, x)) + b)
         w = [wi + (t - y) * Fraction(str(xi)) for wi, xi in zip(w, x)]
         b += t - y
@@ -31,7 +31,7 @@ def test_the_perceptron_key_is_a_real_training_run() -> None:
 
 
 def test_the_bp_key_matches_the_lecture_formulas_by_hand() -> None:
-    rows = dict(_key("bp.step"))
+    rows = dict(_key("bp:step"))
     O, H, w_kj, T = Fraction(1, 2), (Fraction(1, 2), Fraction(1, 2)), (Fraction(1), Fraction(-1, 2)), 1
     delta_k = (T - O) * O * (1 - O)
     assert rows["delta_k"] == (delta_k,) == (Fraction(1, 8),)
@@ -43,14 +43,14 @@ def test_the_bp_key_matches_the_lecture_formulas_by_hand() -> None:
 def test_the_bp_statement_is_what_its_own_weights_give(monkeypatch: pytest.MonkeyPatch) -> None:
     from verify.homework import exercises
 
-    statement = exercises.EXERCISES["bp.step"].statement
+    statement = exercises.EXERCISES["bp:step"].statement
     assert "H = (1/2, 1/2) and O = 1/2" in statement and "beta = 1/4 for the biases" in statement
     monkeypatch.setitem(exercises._BP, "H", ("3/5", "1/2"))  # the statement this exercise once made
     with pytest.raises(ValueError, match="states a unit's output 3/5"):
         exercises._bp_rows()
 
 
-@pytest.mark.parametrize("exercise", ["perceptron.table_and", "perceptron.table_lecture2d", "bp.step"])
+@pytest.mark.parametrize("exercise", ["perceptron:table_and", "perceptron:table_lecture2d", "bp:step"])
 def test_the_exact_table_is_correct_in_any_spelling(exercise: str) -> None:
     rows = _table(exercise)
     assert grade(exercise, "\n".join(rows)).verdict == "correct"
@@ -61,21 +61,21 @@ def test_the_exact_table_is_correct_in_any_spelling(exercise: str) -> None:
 
 
 def test_the_first_wrong_row_is_named_with_partial_credit() -> None:
-    rows = _table("perceptron.table_and")
+    rows = _table("perceptron:table_and")
     rows[5] = "9, 9, 9"
-    g = grade("perceptron.table_and", "\n".join(rows))
+    g = grade("perceptron:table_and", "\n".join(rows))
     assert g.verdict == "incorrect" and g.feedback.startswith("row 6 (epoch 2, sample 2) is wrong")
     assert g.score == pytest.approx(5 / 24, abs=1e-4) and g.counterexample["row"] == 6
-    short = grade("perceptron.table_and", "\n".join(_table("perceptron.table_and")[:10]))
+    short = grade("perceptron:table_and", "\n".join(_table("perceptron:table_and")[:10]))
     assert "row 11" in short.feedback and "missing" in short.feedback
-    longer = grade("perceptron.table_and", "\n".join([*_table("perceptron.table_and"), "0 0 0"]))
+    longer = grade("perceptron:table_and", "\n".join([*_table("perceptron:table_and"), "0 0 0"]))
     assert longer.verdict == "incorrect" and "table ends there" in longer.feedback
 
 
 def test_a_rounded_value_is_wrong_with_a_hint() -> None:
-    rows = _table("bp.step")
+    rows = _table("bp:step")
     rows[0] = "0.1249"  # 1/8 = 0.125
-    g = grade("bp.step", "\n".join(rows))
+    g = grade("bp:step", "\n".join(rows))
     assert g.verdict == "incorrect" and "row 1 (delta_k)" in g.feedback and "rounded" in g.feedback
 
 
@@ -84,7 +84,7 @@ def test_a_rounded_value_is_wrong_with_a_hint() -> None:
     ("1;" * 500, "rows; the limit"), ("9" * 30, "cannot read"), ("1e999", "cannot read"),
 ])
 def test_unreadable_tables_are_invalid(text: str, words: str) -> None:
-    g = grade("perceptron.table_and", text)
+    g = grade("perceptron:table_and", text)
     assert g.verdict == "invalid" and words in g.feedback
 
 
@@ -95,9 +95,9 @@ def test_read_rows_reads_back_what_it_is_given(values: list[Fraction]) -> None:
 
 
 def test_cli_check_and_problems_list_the_exercises(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", "bp.step", "1/8"]) == 0
+    assert main(["check", "bp:step", "1/8"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("incorrect (0.1667): 1 rows given; the table has 6: row 2 (delta_j) is missing")
     assert "row 2 (delta_j): expected 1/32, -1/64, yours nothing" in out
     assert main(["problems"]) == 0
-    assert "perceptron.table_and" in capsys.readouterr().out
+    assert "perceptron:table_and" in capsys.readouterr().out

@@ -28,7 +28,7 @@ def test_a_matrix_counterexample_is_in_the_problems_symbols_and_recomputes() -> 
     """dL/dQ's problem gives dS, K and d_k: the counterexample shows those (never Q, G, V, nor
     builder names), as matrices, and the expected value is (dS K / sqrt(d_k)) at the entry shown,
     counted from 1; the answer's value is (dS^T K / sqrt(d_k)) there."""
-    g = grade("attention.grad_Q", "dS^T K / sqrt(d_k)")
+    g = grade("attention:grad_Q", "dS^T K / sqrt(d_k)")
     c = g.counterexample
     assert g.verdict == "incorrect" and set(c) == {"inputs", "entry", "expected", "yours"}
     assert list(c["inputs"]) == ["dS", "K", "d_k"]
@@ -43,7 +43,7 @@ def test_a_matrix_counterexample_is_in_the_problems_symbols_and_recomputes() -> 
 
 
 def test_an_entrywise_counterexample_names_the_index_and_recomputes() -> None:
-    g = grade("bp.delta_output_sigmoid", "(T_k - O_k) O_k (1 + O_k)")
+    g = grade("bp:delta_output_sigmoid", "(T_k - O_k) O_k (1 + O_k)")
     c = g.counterexample
     assert list(c["inputs"]) == ["O", "T"] and re.fullmatch(r"k = \d+", c["entry"])
     (k,) = entry_of(c["entry"])
@@ -54,7 +54,7 @@ def test_an_entrywise_counterexample_names_the_index_and_recomputes() -> None:
 
 
 def test_a_two_index_counterexample_uses_both_letters() -> None:
-    g = grade("bp.update_w_output", "w_kj + alpha delta_k H_j + alpha")
+    g = grade("bp:update_w_output", "w_kj + alpha delta_k H_j + alpha")
     c = g.counterexample
     assert re.fullmatch(r"k = \d+, j = \d+", c["entry"]) and set(c["inputs"]) == {"w", "delta", "H", "alpha"}
     k, j = entry_of(c["entry"])
@@ -63,32 +63,32 @@ def test_a_two_index_counterexample_uses_both_letters() -> None:
 
 
 @pytest.mark.parametrize(("problem", "answer"), [
-    ("bp.delta_output_sigmoid", "(T_k - O_k) O_k"), ("bp.delta_hidden", "H_j sum_k delta_k w_kj"),
-    ("ffn.grad_W1", r"X^T (G W_2^T \odot S) + X^T S/1000"), ("conv.grad_W", "sum_i sum_j G_ij X_{i+u-1,j+v-1} + 1"),
-    ("softmax_ce.grad_z", "p_i - y_i + max(0, z_i - 100)"), ("perceptron.update_b", "b"),
+    ("bp:delta_output_sigmoid", "(T_k - O_k) O_k"), ("bp:delta_hidden", "H_j sum_k delta_k w_kj"),
+    ("ffn:grad_W1", r"X^T (G W_2^T \odot S) + X^T S/1000"), ("conv:grad_W", "sum_i sum_j G_ij X_{i+u-1,j+v-1} + 1"),
+    ("softmax_ce:grad_z", "p_i - y_i + max(0, z_i - 100)"), ("perceptron:update_b", "b"),
 ])
 def test_a_counterexample_never_shows_internal_names(problem: str, answer: str) -> None:
     c = grade(problem, answer).counterexample
     p = PROBLEMS[problem]
     assert c and set(c["inputs"]) <= set(p.symbols()), c["inputs"]
     assert not re.search(r"netk|netj|wo_|wh_|G1_|X1_|W2_|\bs_\d", json.dumps(c)), c
-    if problem == "perceptron.update_b":
+    if problem == "perceptron:update_b":
         assert c["entry"] == "" and isinstance(c["inputs"]["b"], float)  # one number, not [[b]]
 
 
 def test_a_forward_quantity_the_answer_wrote_is_shown() -> None:
-    c = grade("bp.delta_hidden", "H_j (1 - H_j) sum_k (T_k - O_k) O_k w_kj").counterexample
+    c = grade("bp:delta_hidden", "H_j (1 - H_j) sum_k (T_k - O_k) O_k w_kj").counterexample
     assert {"H", "w", "delta", "O", "T"} <= set(c["inputs"]) and "net" not in c["inputs"]
     assert inputs_text({"O": c["inputs"]["O"]}).startswith("O = [")
-    c = grade("softmax_ce.grad_z", r"\hat{y}_i + y_i").counterexample  # read as yhat, shown under that name
+    c = grade("softmax_ce:grad_z", r"\hat{y}_i + y_i").counterexample  # read as yhat, shown under that name
     assert c["inputs"]["yhat"] == c["inputs"]["p"] and math.isclose(sum(c["inputs"]["yhat"]), 1, abs_tol=1e-5)
 
 
 @pytest.mark.parametrize(("problem", "answer", "words", "score"), [
-    ("attention.grad_Q", "dS K", "missing a factor 1/sqrt(d_k): the answer is sqrt(d_k) times the gradient", CREDIT["factor"]),
-    ("attention.grad_K", "dS^T Q / d_k", "an extra factor 1/sqrt(d_k)", CREDIT["factor"]),
-    ("softmax_ce.grad_z", "2 (p_i - y_i)", "off by a constant factor 2: the answer is 2 times the gradient", CREDIT["factor"]),
-    ("layernorm.grad_x", "d gamma_i g_i / sigma - sum_j gamma_j g_j / sigma - xhat_i sum_j gamma_j g_j xhat_j / sigma",
+    ("attention:grad_Q", "dS K", "missing a factor 1/sqrt(d_k): the answer is sqrt(d_k) times the gradient", CREDIT["factor"]),
+    ("attention:grad_K", "dS^T Q / d_k", "an extra factor 1/sqrt(d_k)", CREDIT["factor"]),
+    ("softmax_ce:grad_z", "2 (p_i - y_i)", "off by a constant factor 2: the answer is 2 times the gradient", CREDIT["factor"]),
+    ("layernorm:grad_X", "d gamma_i g_i / sigma - sum_j gamma_j g_j / sigma - xhat_i sum_j gamma_j g_j xhat_j / sigma",
      "missing a factor 1/d", CREDIT["factor"]),
 ])
 def test_a_constant_factor_is_named_in_the_problems_terms(problem: str, answer: str, words: str, score: float) -> None:
@@ -98,10 +98,10 @@ def test_a_constant_factor_is_named_in_the_problems_terms(problem: str, answer: 
 
 
 @pytest.mark.parametrize(("problem", "answer", "words"), [
-    ("bp.delta_output_sigmoid", "(O_k - T_k) O_k (1 - O_k)", "you gave dE/dnet_k; delta_k = -dE/dnet_k"),
-    ("bp.delta_output_linear", "O_k - T_k", "you gave dE/dnet_k; delta_k = -dE/dnet_k"),
-    ("bp.delta_hidden", "-H_j (1 - H_j) sum_k delta_k w_kj", "you gave dE/dnet_j; delta_j = -dE/dnet_j"),
-    ("softmax_ce.grad_z", "y_i - p_i", "sign error: the answer is minus the gradient"),
+    ("bp:delta_output_sigmoid", "(O_k - T_k) O_k (1 - O_k)", "you gave dE/dnet_k; delta_k = -dE/dnet_k"),
+    ("bp:delta_output_linear", "O_k - T_k", "you gave dE/dnet_k; delta_k = -dE/dnet_k"),
+    ("bp:delta_hidden", "-H_j (1 - H_j) sum_k delta_k w_kj", "you gave dE/dnet_j; delta_j = -dE/dnet_j"),
+    ("softmax_ce:grad_z", "y_i - p_i", "sign error: the answer is minus the gradient"),
 ])
 def test_a_sign_slip_on_a_delta_names_the_convention(problem: str, answer: str, words: str) -> None:
     g = grade(problem, answer)
@@ -109,16 +109,16 @@ def test_a_sign_slip_on_a_delta_names_the_convention(problem: str, answer: str, 
 
 
 def test_a_shape_error_is_one_sentence() -> None:
-    g = grade("attention.grad_V", "G^T")
+    g = grade("attention:grad_V", "G^T")
     assert g.feedback == "the answer is 3 x 2, but dL/dV is 2 x 3 (n = 2, d_k = 3)"
-    g = grade("bp.update_w_output", r"W^T")
+    g = grade("bp:update_w_output", r"W^T")
     assert g.verdict == "incorrect" and "(" not in g.feedback.split(",")[0] and "{" not in g.feedback
     assert g.feedback == "the answer is 2 x 3, but the gradient over k and j is 3 x 2 (k = 1..3, j = 1..2)", g.feedback
 
 
 def test_reveal_ends_the_feedback_with_the_key_and_only_then() -> None:
     for answer in ("A G", "A^T G", "@"):
-        hidden, shown = grade("attention.grad_V", answer), grade("attention.grad_V", answer, reveal=True)
+        hidden, shown = grade("attention:grad_V", answer), grade("attention:grad_V", answer, reveal=True)
         assert "A^T G" not in hidden.feedback.replace(answer, "")
         assert shown.feedback == hidden.feedback + "; the gradient: A^T G"
 
@@ -154,11 +154,11 @@ def test_feedback_never_tells_the_key() -> None:
 def test_star_between_matrices_read_the_other_way_is_named() -> None:
     """The rule is the matrix product; an answer right only with * as the elementwise product is
     told exactly that (and a problem file may take NumPy's rule)."""
-    g = grade("attention.grad_S", "A * (dA - rowsum(dA * A))")
+    g = grade("attention:grad_S", "A * (dA - rowsum(dA * A))")
     assert g.verdict == "incorrect" and g.feedback.startswith("right if * meant the elementwise product; here * is "
                                                               "the matrix product"), g.feedback
-    assert grade("attention.grad_V", "A^T * G").verdict == "correct"  # * as the product, as in mathematics
-    assert PROBLEMS["attention.grad_S"].public()["star"] == "product"
+    assert grade("attention:grad_V", "A^T * G").verdict == "correct"  # * as the product, as in mathematics
+    assert PROBLEMS["attention:grad_S"].public()["star"] == "product"
 
 
 NUMPY = """[[problem]]

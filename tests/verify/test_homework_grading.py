@@ -11,99 +11,99 @@ from gradproof.cli import main
 from verify.homework.problems import CREDIT, PROBLEMS, Problem, grade
 
 RIGHT = {
-    "softmax_ce.grad_z": ["p_i - y_i", r"p_{i}-y_{i}", r"\frac{e^{z_i}}{\sum_{k=1}^{n} e^{z_k}} - y_i",
+    "softmax_ce:grad_z": ["p_i - y_i", r"p_{i}-y_{i}", r"\frac{e^{z_i}}{\sum_{k=1}^{n} e^{z_k}} - y_i",
                           "exp(z_i)/sum_k exp(z_k) - y_i"],
-    "softmax_ce.grad_z_general": ["p_i sum_k y_k - y_i", r"p_i \sum_k y_k - y_i", "sum_j(y_j) p_i - y_i"],
-    "bp.delta_output_sigmoid": ["(T_k - O_k) O_k (1 - O_k)", r"\left(T_k-O_k\right)\cdot O_k\cdot\left(1-O_k\right)",
+    "softmax_ce:grad_z_general": ["p_i sum_k y_k - y_i", r"p_i \sum_k y_k - y_i", "sum_j(y_j) p_i - y_i"],
+    "bp:delta_output_sigmoid": ["(T_k - O_k) O_k (1 - O_k)", r"\left(T_k-O_k\right)\cdot O_k\cdot\left(1-O_k\right)",
                                 "O_k(1-O_k)(T_k-O_k)"],
-    "bp.delta_output_linear": ["T_k - O_k", "-(O_k - T_k)", r"T_{k}-O_{k}"],
-    "attention.grad_V": ["A^T G", r"A^\top G", "transpose(A) @ G", "Aᵀ·G"],
-    "information.grad_entropy": ["-(log(p_i) + 1)", r"-\ln p_i - 1", "-1 - log(p_i)"],
-    "perceptron.update_w": ["w_i - eta (y - t) x_i", "w_i + eta (t - y) x_i", r"w_i + \eta\,(t-y)\,x_i"],
-    "perceptron.update_b": ["b - eta (y - t)", "b + eta*(t-y)", r"b + \eta (t - y)"],
-    "kl.grad_q": ["-p_i/q_i", r"-\frac{p_i}{q_i}", "-p_i q_i^{-1}"],
-    "kl.grad_p": ["log(p_i/q_i) + 1", r"\ln p_i - \ln q_i + 1", "1 + log(p_i) - log(q_i)"],
-    "kl.grad_z": ["q_i - p_i", "exp(z_i)/sum_k exp(z_k) - p_i", r"\frac{e^{z_i}}{\sum_k e^{z_k}} - p_i"],
-    "attention.grad_A": ["G V^T", r"G V^\top", "G @ transpose(V)"],
-    "attention.grad_S": [r"A \odot (dA - rowsum(dA \odot A))", "A .* (dA - rowsum(dA .* A))",
+    "bp:delta_output_linear": ["T_k - O_k", "-(O_k - T_k)", r"T_{k}-O_{k}"],
+    "attention:grad_V": ["A^T G", r"A^\top G", "transpose(A) @ G", "Aᵀ·G"],
+    "information:grad_entropy": ["-(log(p_i) + 1)", r"-\ln p_i - 1", "-1 - log(p_i)"],
+    "perceptron:update_w": ["w_i - eta (y - t) x_i", "w_i + eta (t - y) x_i", r"w_i + \eta\,(t-y)\,x_i"],
+    "perceptron:update_b": ["b - eta (y - t)", "b + eta*(t-y)", r"b + \eta (t - y)"],
+    "information:grad_q": ["-p_i/q_i", r"-\frac{p_i}{q_i}", "-p_i q_i^{-1}"],
+    "information:grad_p": ["log(p_i/q_i) + 1", r"\ln p_i - \ln q_i + 1", "1 + log(p_i) - log(q_i)"],
+    "information:grad_z": ["q_i - p_i", "exp(z_i)/sum_k exp(z_k) - p_i", r"\frac{e^{z_i}}{\sum_k e^{z_k}} - p_i"],
+    "attention:grad_A": ["G V^T", r"G V^\top", "G @ transpose(V)"],
+    "attention:grad_S": [r"A \odot (dA - rowsum(dA \odot A))", "A .* (dA - rowsum(dA .* A))",
                          "hadamard(A, dA) - hadamard(A, rowsum(hadamard(dA, A)))"],
-    "attention.grad_Q": ["dS K / sqrt(d_k)", r"\frac{1}{\sqrt{d_k}} dS K", "d_k^{-1/2} dS @ K"],
-    "attention.grad_K": ["dS^T Q / sqrt(d_k)", r"\frac{dS^\top Q}{\sqrt{d_k}}", "transpose(dS) Q / sqrt(d_k)"],
-    "bp.delta_hidden": ["H_j (1 - H_j) sum_k delta_k w_kj", r"H_j(1-H_j)\sum_{k=1}^{K} w_{kj} \delta_k",
+    "attention:grad_Q": ["dS K / sqrt(d_k)", r"\frac{1}{\sqrt{d_k}} dS K", "d_k^{-1/2} dS @ K"],
+    "attention:grad_K": ["dS^T Q / sqrt(d_k)", r"\frac{dS^\top Q}{\sqrt{d_k}}", "transpose(dS) Q / sqrt(d_k)"],
+    "bp:delta_hidden": ["H_j (1 - H_j) sum_k delta_k w_kj", r"H_j(1-H_j)\sum_{k=1}^{K} w_{kj} \delta_k",
                         "sum_k w_kj delta_k H_j (1 - H_j)"],
-    "bp.update_w_output": ["w_kj + alpha delta_k H_j", r"w_{kj} + \alpha \delta_k H_j", "w_kj + alpha * H_j * delta_k"],
-    "bp.update_w_hidden": ["w_ji + alpha delta_j I_i", r"w_{ji} + \alpha\,\delta_j I_i", "alpha I_i delta_j + w_ji"],
-    "layernorm.grad_x": [
+    "bp:update_w_output": ["w_kj + alpha delta_k H_j", r"w_{kj} + \alpha \delta_k H_j", "w_kj + alpha * H_j * delta_k"],
+    "bp:update_w_hidden": ["w_ji + alpha delta_j I_i", r"w_{ji} + \alpha\,\delta_j I_i", "alpha I_i delta_j + w_ji"],
+    "layernorm:grad_X": [
         "(gamma_i g_i - (1/d) sum_j gamma_j g_j - xhat_i (1/d) sum_j gamma_j g_j xhat_j) / sigma",
         r"\frac{1}{\sigma}\left(\gamma_i g_i - \frac{1}{d}\sum_j \gamma_j g_j - xhat_i \frac{1}{d} \sum_j \gamma_j g_j xhat_j\right)",
         "(d gamma_i g_i - sum_j gamma_j g_j - xhat_i sum_j gamma_j g_j xhat_j) / (d sigma)"],
-    "ffn.grad_W1": ["X^T ((G W_2^T) .* S)", r"X^\top \left( G W_2^\top \odot S \right)", "transpose(X) @ hadamard(S, G @ W_2.T)"],
-    "pooling.grad_max": ["g ismax(x_i, x_1, x_2, x_3, x_4)", r"g \cdot \operatorname{ismax}(x_i, x_1, x_2, x_3, x_4)",
+    "ffn:grad_W1": ["X^T ((G W_2^T) .* S)", r"X^\top \left( G W_2^\top \odot S \right)", "transpose(X) @ hadamard(S, G @ W_2.T)"],
+    "pooling:grad_max": ["g ismax(x_i, x_1, x_2, x_3, x_4)", r"g \cdot \operatorname{ismax}(x_i, x_1, x_2, x_3, x_4)",
                          "ismax(x_i, x_4, x_3, x_2, x_1) * g"],
-    "conv.grad_W": ["sum_i sum_j G_ij X_{i+u-1,j+v-1}", r"\sum_{i} \sum_{j} G_{ij} X_{i+u-1, j+v-1}",
+    "conv:grad_W": ["sum_i sum_j G_ij X_{i+u-1,j+v-1}", r"\sum_{i} \sum_{j} G_{ij} X_{i+u-1, j+v-1}",
                     "sum_j sum_i X_{i+u-1,j+v-1} G_{i,j}"],
 }
 WRONG = [
-    ("softmax_ce.grad_z", "y_i - p_i", "sign error", CREDIT["sign"]),
-    ("softmax_ce.grad_z", "2 (p_i - y_i)", "constant factor", CREDIT["factor"]),
-    ("softmax_ce.grad_z", "p_i", "label term is missing", CREDIT["mistake"]),
-    ("softmax_ce.grad_z_general", "p_i - y_i", "assumption the problem does not grant", CREDIT["assumption"]),
-    ("bp.delta_output_sigmoid", "(T_k - O_k)", "derivative of the sigmoid", CREDIT["mistake"]),
-    ("bp.delta_output_sigmoid", "(O_k - T_k) O_k (1 - O_k)", "sign error", CREDIT["sign"]),
-    ("bp.delta_output_linear", "(T_k - O_k) O_k (1 - O_k)", "sigmoid output's delta", CREDIT["mistake"]),
-    ("attention.grad_V", "G^T A", "transpose", CREDIT["transpose"]),
-    ("attention.grad_V", "A^T G / 2", "constant factor", CREDIT["factor"]),
-    ("attention.grad_V", "A G", "differs from the gradient", 0.0),
-    ("attention.grad_V", "G^T", "the answer is 3 x 2, but dL/dV is 2 x 3 (n = 2, d_k = 3)", 0.0),
-    ("information.grad_entropy", "-log(p_i)", "second term", CREDIT["mistake"]),
-    ("information.grad_entropy", "p_i log(p_i)", "differs from the gradient", 0.0),
-    ("perceptron.update_w", "w_i + eta (y - t) x_i", "goes up the gradient", CREDIT["mistake"]),
-    ("perceptron.update_w", "w_i + (t - y) x_i", "learning rate eta is missing", CREDIT["mistake"]),
-    ("perceptron.update_b", "b + eta (y - t)", "goes up the gradient", CREDIT["mistake"]),
-    ("kl.grad_q", "p_i/q_i", "sign error", CREDIT["sign"]),
-    ("kl.grad_p", "log(p_i/q_i)", "second term", CREDIT["mistake"]),
-    ("kl.grad_z", "p_i - q_i", "sign error", CREDIT["sign"]),
-    ("attention.grad_A", "V G^T", "differs from the gradient", 0.0),
-    ("attention.grad_S", "A .* dA", "row-sum term is missing", CREDIT["mistake"]),
-    ("attention.grad_Q", "dS K", "sqrt(d_k) times", CREDIT["factor"]),
-    ("attention.grad_Q", "dS^T K / sqrt(d_k)", "differs from the gradient", 0.0),
-    ("attention.grad_K", "dS Q / sqrt(d_k)", "differs from the gradient", 0.0),
-    ("bp.delta_hidden", "H_j (1 - H_j) sum_k delta_k w_jk", "swapped indices", CREDIT["mistake"]),
-    ("bp.delta_hidden", "sum_k delta_k w_kj", "derivative H_j (1 - H_j) is missing", CREDIT["mistake"]),
-    ("bp.delta_hidden", "H_j (1 + H_j) sum_k delta_k w_kj", "differs from the gradient", 0.0),
-    ("bp.update_w_output", "w_kj - alpha delta_k H_j", "the step's sign", CREDIT["mistake"]),
-    ("bp.update_w_output", "w_kj + delta_k H_j", "learning rate alpha is missing", CREDIT["mistake"]),
-    ("bp.update_w_hidden", "w_ji - alpha delta_j I_i", "the step's sign", CREDIT["mistake"]),
-    ("layernorm.grad_x", "gamma_i g_i / sigma", "only the direct path", CREDIT["mistake"]),
-    ("layernorm.grad_x", "(gamma_i g_i - (1/d) sum_j gamma_j g_j) / sigma", "path through sigma", CREDIT["mistake"]),
-    ("ffn.grad_W1", "X^T (G W_2^T)", "pattern S, is missing", CREDIT["mistake"]),
-    ("ffn.grad_W1", "(G W_2^T .* S)^T X", "transpose", CREDIT["transpose"]),
-    ("ffn.grad_W1", "-X^T ((G W_2^T) .* S)", "sign error", CREDIT["sign"]),
-    ("conv.grad_W", "sum_i sum_j G_ij X_{i+v-1,j+u-1}", "swapped indices", CREDIT["mistake"]),
-    ("pooling.grad_max", "g", "only to the window's maximum", CREDIT["mistake"]),
-    ("pooling.grad_max", "g / 4", "average pooling's gradient", CREDIT["mistake"]),
-    ("pooling.grad_max", "ismax(x_i, x_1, x_2, x_3, x_4)", "upstream gradient g is missing", CREDIT["mistake"]),
-    ("pooling.grad_max", "-g ismax(x_i, x_1, x_2, x_3, x_4)", "sign error", CREDIT["sign"]),
-    ("pooling.grad_max", "g ismax(x_i, x_1, x_2)", "differs from the gradient", 0.0),
+    ("softmax_ce:grad_z", "y_i - p_i", "sign error", CREDIT["sign"]),
+    ("softmax_ce:grad_z", "2 (p_i - y_i)", "constant factor", CREDIT["factor"]),
+    ("softmax_ce:grad_z", "p_i", "label term is missing", CREDIT["mistake"]),
+    ("softmax_ce:grad_z_general", "p_i - y_i", "assumption the problem does not grant", CREDIT["assumption"]),
+    ("bp:delta_output_sigmoid", "(T_k - O_k)", "derivative of the sigmoid", CREDIT["mistake"]),
+    ("bp:delta_output_sigmoid", "(O_k - T_k) O_k (1 - O_k)", "sign error", CREDIT["sign"]),
+    ("bp:delta_output_linear", "(T_k - O_k) O_k (1 - O_k)", "sigmoid output's delta", CREDIT["mistake"]),
+    ("attention:grad_V", "G^T A", "transpose", CREDIT["transpose"]),
+    ("attention:grad_V", "A^T G / 2", "constant factor", CREDIT["factor"]),
+    ("attention:grad_V", "A G", "differs from the gradient", 0.0),
+    ("attention:grad_V", "G^T", "the answer is 3 x 2, but dL/dV is 2 x 3 (n = 2, d_k = 3)", 0.0),
+    ("information:grad_entropy", "-log(p_i)", "second term", CREDIT["mistake"]),
+    ("information:grad_entropy", "p_i log(p_i)", "differs from the gradient", 0.0),
+    ("perceptron:update_w", "w_i + eta (y - t) x_i", "goes up the gradient", CREDIT["mistake"]),
+    ("perceptron:update_w", "w_i + (t - y) x_i", "learning rate eta is missing", CREDIT["mistake"]),
+    ("perceptron:update_b", "b + eta (y - t)", "goes up the gradient", CREDIT["mistake"]),
+    ("information:grad_q", "p_i/q_i", "sign error", CREDIT["sign"]),
+    ("information:grad_p", "log(p_i/q_i)", "second term", CREDIT["mistake"]),
+    ("information:grad_z", "p_i - q_i", "sign error", CREDIT["sign"]),
+    ("attention:grad_A", "V G^T", "differs from the gradient", 0.0),
+    ("attention:grad_S", "A .* dA", "row-sum term is missing", CREDIT["mistake"]),
+    ("attention:grad_Q", "dS K", "sqrt(d_k) times", CREDIT["factor"]),
+    ("attention:grad_Q", "dS^T K / sqrt(d_k)", "differs from the gradient", 0.0),
+    ("attention:grad_K", "dS Q / sqrt(d_k)", "differs from the gradient", 0.0),
+    ("bp:delta_hidden", "H_j (1 - H_j) sum_k delta_k w_jk", "swapped indices", CREDIT["mistake"]),
+    ("bp:delta_hidden", "sum_k delta_k w_kj", "derivative H_j (1 - H_j) is missing", CREDIT["mistake"]),
+    ("bp:delta_hidden", "H_j (1 + H_j) sum_k delta_k w_kj", "differs from the gradient", 0.0),
+    ("bp:update_w_output", "w_kj - alpha delta_k H_j", "the step's sign", CREDIT["mistake"]),
+    ("bp:update_w_output", "w_kj + delta_k H_j", "learning rate alpha is missing", CREDIT["mistake"]),
+    ("bp:update_w_hidden", "w_ji - alpha delta_j I_i", "the step's sign", CREDIT["mistake"]),
+    ("layernorm:grad_X", "gamma_i g_i / sigma", "only the direct path", CREDIT["mistake"]),
+    ("layernorm:grad_X", "(gamma_i g_i - (1/d) sum_j gamma_j g_j) / sigma", "path through sigma", CREDIT["mistake"]),
+    ("ffn:grad_W1", "X^T (G W_2^T)", "pattern S, is missing", CREDIT["mistake"]),
+    ("ffn:grad_W1", "(G W_2^T .* S)^T X", "transpose", CREDIT["transpose"]),
+    ("ffn:grad_W1", "-X^T ((G W_2^T) .* S)", "sign error", CREDIT["sign"]),
+    ("conv:grad_W", "sum_i sum_j G_ij X_{i+v-1,j+u-1}", "swapped indices", CREDIT["mistake"]),
+    ("pooling:grad_max", "g", "only to the window's maximum", CREDIT["mistake"]),
+    ("pooling:grad_max", "g / 4", "average pooling's gradient", CREDIT["mistake"]),
+    ("pooling:grad_max", "ismax(x_i, x_1, x_2, x_3, x_4)", "upstream gradient g is missing", CREDIT["mistake"]),
+    ("pooling:grad_max", "-g ismax(x_i, x_1, x_2, x_3, x_4)", "sign error", CREDIT["sign"]),
+    ("pooling:grad_max", "g ismax(x_i, x_1, x_2)", "differs from the gradient", 0.0),
 ]
 
 
 def test_max_pooling_is_graded_against_every_argmax_region() -> None:
     """The key is derive's per-region claim as one piecewise column: an answer that routes g to a
     fixed entry is right in one region only, and some random point shows it."""
-    assert grade("pooling.grad_max", "g ismax(x_1, x_1, x_2, x_3, x_4)").verdict == "incorrect"
-    assert grade("pooling.grad_max", "g ismax(x_i, x_1, x_2, x_3, x_4)", seed=7).verdict == "correct"
+    assert grade("pooling:grad_max", "g ismax(x_1, x_1, x_2, x_3, x_4)").verdict == "incorrect"
+    assert grade("pooling:grad_max", "g ismax(x_i, x_1, x_2, x_3, x_4)", seed=7).verdict == "correct"
     for bad, words in [("g ismax(x_i)", "2 to 16"), ("g max(x_1)", "2 to 16")]:
-        g = grade("pooling.grad_max", bad)
+        g = grade("pooling:grad_max", bad)
         assert g.verdict == "invalid" and words in g.feedback
 
 
 @pytest.mark.parametrize(("problem", "answer", "words"), [
-    ("bp.update_w_output", "w_kj + alpha delta_k H_k", "outside H"),  # k runs past the hidden layer
-    ("conv.grad_W", "sum_i sum_j X_ij G_{i+u-1,j+v-1}", "outside G"),
-    ("conv.grad_W", "sum_i G_ij X_{i+u-1,j+v-1}", "not summed over"),
-    ("conv.grad_W", "X_{i++u,1}", "cannot read the subscript"),
-    ("layernorm.grad_x", "gamma_i g_i 2", "number after a factor"),
+    ("bp:update_w_output", "w_kj + alpha delta_k H_k", "outside H"),  # k runs past the hidden layer
+    ("conv:grad_W", "sum_i sum_j X_ij G_{i+u-1,j+v-1}", "outside G"),
+    ("conv:grad_W", "sum_i G_ij X_{i+u-1,j+v-1}", "not summed over"),
+    ("conv:grad_W", "X_{i++u,1}", "cannot read the subscript"),
+    ("layernorm:grad_X", "gamma_i g_i 2", "number after a factor"),
 ])
 def test_index_mistakes_are_invalid_with_the_reason(problem: str, answer: str, words: str) -> None:
     g = grade(problem, answer)
@@ -112,9 +112,9 @@ def test_index_mistakes_are_invalid_with_the_reason(problem: str, answer: str, w
 
 def test_a_problem_symbol_named_like_a_function_is_the_symbol() -> None:
     """layer norm's sigma is the symbol wherever it appears (the problem has no sigmoid)."""
-    assert grade("layernorm.grad_x", "gamma_i g_i / sigma").verdict == "incorrect"
-    assert "only the direct path" in grade("layernorm.grad_x", "gamma_i g_i / sigma").feedback
-    assert grade("layernorm.grad_x", "sigma(g_i)").feedback.startswith("differs")
+    assert grade("layernorm:grad_X", "gamma_i g_i / sigma").verdict == "incorrect"
+    assert "only the direct path" in grade("layernorm:grad_X", "gamma_i g_i / sigma").feedback
+    assert grade("layernorm:grad_X", "sigma(g_i)").feedback.startswith("differs")
 
 
 def test_every_problem_has_right_answers_here() -> None:
@@ -136,7 +136,7 @@ def test_classic_mistakes_are_diagnosed(problem: str, answer: str, words: str, s
 
 
 def test_a_counterexample_respects_the_assumptions() -> None:
-    g = grade("softmax_ce.grad_z", "y_i - p_i")
+    g = grade("softmax_ce:grad_z", "y_i - p_i")
     ys = g.counterexample["inputs"]["y"]  # the problem's y, whole: y_3 = 1 - y_1 - y_2
     assert all(0 < y < 1 / 3 for y in ys[:-1]) and 0 < ys[-1] < 1 and abs(sum(ys) - 1) < 1e-5
 
@@ -146,15 +146,15 @@ def test_a_counterexample_respects_the_assumptions() -> None:
     ("9^9^9", "exponent"), ("p_i / 0", "undefined"),
 ])
 def test_unreadable_answers_are_invalid(answer: str, words: str) -> None:
-    g = grade("softmax_ce.grad_z", answer)
+    g = grade("softmax_ce:grad_z", answer)
     assert g.verdict == "invalid" and g.score == 0.0 and words in g.feedback
 
 
 def test_cli_check_and_problems(capsys) -> None:
-    assert main(["check", "softmax_ce.grad_z", "p_i - y_i", "--json"]) == 0
+    assert main(["check", "softmax_ce:grad_z", "p_i - y_i", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert set(doc) == {"problem", "verdict", "score", "feedback", "counterexample", "method"} and doc["verdict"] == "correct"
-    assert main(["check", "softmax_ce.grad_z", "y_i - p_i"]) == 0  # exit 0 whatever the verdict
+    assert main(["check", "softmax_ce:grad_z", "y_i - p_i"]) == 0  # exit 0 whatever the verdict
     out = capsys.readouterr().out
     assert out.startswith("incorrect (0.5): sign error") and "counterexample: at" in out
     assert main(["problems", "--json"]) == 0
@@ -170,33 +170,33 @@ def test_proof_first_then_sampling() -> None:
     """Right answers in the fragment derive decides are proved equal, wrong ones proved different
     at a witness point (both ``symbolic``); an answer the exact route cannot split into regions
     (it compares the softmax p_i, not an input, with a number) is only sampled and says so."""
-    proved = grade("softmax_ce.grad_z", "p_i - y_i")
+    proved = grade("softmax_ce:grad_z", "p_i - y_i")
     assert proved.method == "symbolic" and "proved exactly" in proved.feedback
-    rewritten = grade("layernorm.grad_x", "(d gamma_i g_i - sum_j gamma_j g_j - xhat_i sum_j gamma_j g_j xhat_j) / (d sigma)")
+    rewritten = grade("layernorm:grad_X", "(d gamma_i g_i - sum_j gamma_j g_j - xhat_i sum_j gamma_j g_j xhat_j) / (d sigma)")
     assert (rewritten.verdict, rewritten.method) == ("correct", "symbolic")
-    sampled = grade("softmax_ce.grad_z", "p_i - y_i + max(0, p_i - 2)")  # p_i < 1: the max is always 0
+    sampled = grade("softmax_ce:grad_z", "p_i - y_i + max(0, p_i - 2)")  # p_i < 1: the max is always 0
     assert (sampled.verdict, sampled.method) == ("correct", "numeric") and "not proved" in sampled.feedback
-    wrong = grade("softmax_ce.grad_z", "y_i - p_i")
+    wrong = grade("softmax_ce:grad_z", "y_i - p_i")
     assert (wrong.verdict, wrong.method) == ("incorrect", "symbolic")
 
 
 @pytest.mark.parametrize(("problem", "answer"), [
-    ("softmax_ce.grad_z", "p_i - y_i + ismax(z_i, 3)"),  # wrong only past the default sampling range
-    ("softmax_ce.grad_z", "p_i - y_i + max(0, z_i - 2)"),
-    ("kl.grad_q", "-p_i/q_i + ismax(q_i, 2)"),
-    ("pooling.grad_max", "g ismax(x_i, x_1, x_2, x_3, x_4) + ismax(x_i, x_1, x_2, x_3, x_4) ismax(g, 2)"),
-    ("softmax_ce.grad_z", "p_i - y_i + 1/100000000000"),  # below the numeric tolerance: the symbolic step shows it
+    ("softmax_ce:grad_z", "p_i - y_i + ismax(z_i, 3)"),  # wrong only past the default sampling range
+    ("softmax_ce:grad_z", "p_i - y_i + max(0, z_i - 2)"),
+    ("information:grad_q", "-p_i/q_i + ismax(q_i, 2)"),
+    ("pooling:grad_max", "g ismax(x_i, x_1, x_2, x_3, x_4) + ismax(x_i, x_1, x_2, x_3, x_4) ismax(g, 2)"),
+    ("softmax_ce:grad_z", "p_i - y_i + 1/100000000000"),  # below the numeric tolerance: the symbolic step shows it
 ])
 def test_wrong_answers_hiding_from_the_sample_are_caught(problem: str, answer: str) -> None:
     assert grade(problem, answer).verdict == "incorrect"
 
 
 @pytest.mark.parametrize(("problem", "answer", "words"), [
-    ("kl.grad_q", "ismax(sqrt(-q_1), 0)", "cannot evaluate"),
-    ("kl.grad_q", "max(sqrt(-q_1), 0)", "cannot evaluate"),
-    ("kl.grad_q", "((((2^64)^64)^64)^64)", ""),
-    ("softmax_ce.grad_z", "sum_i p_i", "sums over i, its free index"),
-    ("conv.grad_W", "sum_i sum_j G_ij X_{i+u-1,j+v-1} + sum_u 0", "sums over u"),
+    ("information:grad_q", "ismax(sqrt(-q_1), 0)", "cannot evaluate"),
+    ("information:grad_q", "max(sqrt(-q_1), 0)", "cannot evaluate"),
+    ("information:grad_q", "((((2^64)^64)^64)^64)", ""),
+    ("softmax_ce:grad_z", "sum_i p_i", "sums over i, its free index"),
+    ("conv:grad_W", "sum_i sum_j G_ij X_{i+u-1,j+v-1} + sum_u 0", "sums over u"),
 ])
 def test_answers_sympy_cannot_evaluate_are_invalid_not_a_crash(problem: str, answer: str, words: str) -> None:
     g = grade(problem, answer)
@@ -218,9 +218,9 @@ def test_the_exact_route_is_bounded_by_the_size_of_the_common_denominator() -> N
     assert decide(sp.Matrix([huge]), sp.Matrix([1 / sp.expand(sp.Add(*z) ** 3) ** 21 / sp.Add(*z)]), Domain()).verdict \
         == "unknown"  # equal, but too large to prove
     assert decide(sp.Matrix([huge]), sp.Matrix([z[0]]), Domain()).verdict == "different"
-    assert grade("kl.grad_q", "-p_i/q_i + ((p_1+p_2+q_1+q_2+p_i+q_i)^4+1)^4").verdict in ("incorrect", "invalid")
+    assert grade("information:grad_q", "-p_i/q_i + ((p_1+p_2+q_1+q_2+p_i+q_i)^4+1)^4").verdict in ("incorrect", "invalid")
 
 
 def test_layer_norms_sigma_before_a_bracket_is_the_symbol() -> None:
     answer = "1/sigma (gamma_i g_i - (1/d) sum_j gamma_j g_j - xhat_i (1/d) sum_j gamma_j g_j xhat_j)"
-    assert grade("layernorm.grad_x", answer).verdict == "correct"
+    assert grade("layernorm:grad_X", answer).verdict == "correct"

@@ -117,7 +117,7 @@ def test_long_but_legal_answers_do_not_hit_recursion() -> None:
 def test_an_unknown_symbol_is_answered_with_the_problems_own_index_letters() -> None:
     from verify.homework.problems import grade
 
-    feedback = grade("bp.delta_output_linear", "X_k").feedback
+    feedback = grade("bp:delta_output_linear", "X_k").feedback
     assert "T_k" in feedback and "O_k" in feedback and "_i" not in feedback
 
 
@@ -127,4 +127,4 @@ def test_an_unknown_symbol_is_answered_with_the_problems_own_index_letters() -> 
 def test_min_is_read_like_max(answer: str, verdict: str) -> None:
     from verify.homework.problems import grade
 
-    assert grade("softmax_ce.grad_z", answer).verdict == verdict
+    assert grade("softmax_ce:grad_z", answer).verdict == verdict

@@ -19,7 +19,7 @@ from verify.homework.problems import grade
 
 CE = Vocabulary(indexed={"p": 1, "y": 1, "z": 1}, indices={"i": "n", "j": "n", "k": "n"})
 BP = Vocabulary(indexed={"O": 1, "T": 1, "H": 1, "w": 2, "delta": 1}, indices={"k": "n_O", "j": "n_H"})
-GENERAL = "softmax_ce.grad_z_general"  # dL/dz_i = p_i sum_k y_k - y_i: y is not assumed to sum to 1
+GENERAL = "softmax_ce:grad_z_general"  # dL/dz_i = p_i sum_k y_k - y_i: y is not assumed to sum to 1
 n = sp.Symbol("n", integer=True, positive=True)
 k = sp.Symbol("k", integer=True, positive=True)
 y = sp.IndexedBase("y", real=True)
@@ -117,7 +117,7 @@ def test_answers_just_under_the_limits_are_graded_quickly(text: str) -> None:
 
 @pytest.mark.parametrize("text", ["-p_i/q_i", "- p_i / q_i", "−p_i/q_i", r"-\frac{p_i}{q_i}", "-(p_i/q_i)", "+-p_i/q_i"])
 def test_an_answer_may_begin_with_a_minus_sign(text: str) -> None:
-    assert grade("kl.grad_q", text).verdict == "correct"
+    assert grade("information:grad_q", text).verdict == "correct"
 
 
 def test_zero_to_a_power_of_the_inputs_is_refused() -> None:

@@ -59,7 +59,7 @@ def test_scientific_notation_is_one_token_of_the_grammar_not_a_rewrite() -> None
 ])
 def test_the_issues_answers_with_numbers_grade_correct(text: str) -> None:
     """Before: 2e-1 was 2 e - 1 (graded incorrect) and 0*1e-3 was (0 e) - 3; 1e6 was refused."""
-    graded = grade("softmax_ce.grad_z", text)
+    graded = grade("softmax_ce:grad_z", text)
     assert graded.verdict == "correct", graded.feedback
 
 
@@ -139,10 +139,10 @@ def test_bars_that_cannot_be_read_are_refused_quickly(text: str, phrase: str) ->
 
 
 def test_bars_grade() -> None:
-    assert grade("softmax_ce.grad_z", "p_i - y_i + |z_i| - abs(z_i)").verdict == "correct"
-    assert grade("softmax_ce.grad_z", "p_i - y_i + 0*||z_i| - 1|").verdict == "correct"
-    assert grade("softmax_ce.grad_z", "|p_i - y_i|").verdict == "incorrect"
-    assert grade("softmax_ce.grad_z", "|z_1| z_2 |z_3|").verdict == "invalid"
+    assert grade("softmax_ce:grad_z", "p_i - y_i + |z_i| - abs(z_i)").verdict == "correct"
+    assert grade("softmax_ce:grad_z", "p_i - y_i + 0*||z_i| - 1|").verdict == "correct"
+    assert grade("softmax_ce:grad_z", "|p_i - y_i|").verdict == "incorrect"
+    assert grade("softmax_ce:grad_z", "|z_1| z_2 |z_3|").verdict == "invalid"
 
 
 # --- transposes and primes --------------------------------------------------------------------
@@ -157,15 +157,15 @@ def test_a_matrix_transpose_however_written(text: str) -> None:
 
 @pytest.mark.parametrize("text", ["A' G", r"A^{\mathsf T} G", r"A^\intercal G", r"A^{\top} G"])
 def test_a_primed_matrix_grades_as_its_transpose(text: str) -> None:
-    graded = grade("attention.grad_V", text)
+    graded = grade("attention:grad_V", text)
     assert graded.verdict == "correct", graded.feedback
-    assert grade("attention.grad_V", "G' A").verdict == "incorrect"
+    assert grade("attention:grad_V", "G' A").verdict == "incorrect"
 
 
 @pytest.mark.parametrize(("problem", "text"), [
-    ("bp.delta_output_sigmoid", "(T_k - O_k) O_k'"), ("bp.delta_output_sigmoid", "(T_k - O_k) sigma'"),
-    ("softmax_ce.grad_z", "p_i' - y_i"), ("softmax_ce.grad_z", "(p_i - y_i)'"), ("attention.grad_V", "A'' G"),
-    ("attention.grad_V", "(A G)' G"),
+    ("bp:delta_output_sigmoid", "(T_k - O_k) O_k'"), ("bp:delta_output_sigmoid", "(T_k - O_k) sigma'"),
+    ("softmax_ce:grad_z", "p_i' - y_i"), ("softmax_ce:grad_z", "(p_i - y_i)'"), ("attention:grad_V", "A'' G"),
+    ("attention:grad_V", "(A G)' G"),
 ])
 def test_a_prime_on_anything_but_a_matrix_is_refused_as_a_derivative(problem: str, text: str) -> None:
     graded = grade(problem, text)

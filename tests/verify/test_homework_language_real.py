@@ -43,159 +43,159 @@ def _refused(text: str, words: Vocabulary) -> str:
 
 RIGHT_AND_WRONG = [
     # framing: a left-hand side, an arrow, $...$ and friends
-    ("softmax_ce.grad_z", r"\frac{\partial L}{\partial z_i} = p_i - y_i", r"\frac{\partial L}{\partial z_i} = y_i - p_i"),
-    ("softmax_ce.grad_z", r"$p_i - y_i$", r"$p_i + y_i$"),
-    ("softmax_ce.grad_z", r"\[ p_i - y_i \]", r"\[ p_i \]"),
-    ("softmax_ce.grad_z", r"dL/dz_i = p_i - y_i.", r"dL/dz_i = p_i - 2 y_i."),
-    ("softmax_ce.grad_z", r"\frac{\partial L}{\partial z_i} = \frac{e^{z_i}}{\sum_j e^{z_j}} - y_i = p_i - y_i",
+    ("softmax_ce:grad_z", r"\frac{\partial L}{\partial z_i} = p_i - y_i", r"\frac{\partial L}{\partial z_i} = y_i - p_i"),
+    ("softmax_ce:grad_z", r"$p_i - y_i$", r"$p_i + y_i$"),
+    ("softmax_ce:grad_z", r"\[ p_i - y_i \]", r"\[ p_i \]"),
+    ("softmax_ce:grad_z", r"dL/dz_i = p_i - y_i.", r"dL/dz_i = p_i - 2 y_i."),
+    ("softmax_ce:grad_z", r"\frac{\partial L}{\partial z_i} = \frac{e^{z_i}}{\sum_j e^{z_j}} - y_i = p_i - y_i",
      r"\frac{\partial L}{\partial z_i} = p_i - y_i = p_i"),
-    ("bp.delta_output_sigmoid", r"\delta_k = (T_k - O_k) O_k (1 - O_k)", r"\delta_k = (O_k - T_k) O_k (1 - O_k)"),
-    ("bp.update_w_output", r"w_{kj} \leftarrow w_{kj} + \alpha \delta_k H_j", (r"w_{kj} \leftarrow w_{kj} + \alpha \delta_k"
+    ("bp:delta_output_sigmoid", r"\delta_k = (T_k - O_k) O_k (1 - O_k)", r"\delta_k = (O_k - T_k) O_k (1 - O_k)"),
+    ("bp:update_w_output", r"w_{kj} \leftarrow w_{kj} + \alpha \delta_k H_j", (r"w_{kj} \leftarrow w_{kj} + \alpha \delta_k"
      r" H_k")),
-    ("bp.update_w_output", r"w_{kj}(t+1) = w_{kj}(t) + \alpha \delta_k H_j", r"w_{kj}(t+1) = w_{kj}(t) + \delta_k H_j"),
-    ("bp.update_w_output", r"w_kj += \alpha \delta_k H_j", r"w_kj -= \alpha \delta_k H_j"),
-    ("perceptron.update_w", r"w_i := w_i - \eta (y - t) x_i", r"w_i := w_i + \eta (y - t) x_i"),
-    ("perceptron.update_w", r"w_i -= \eta (y - t) x_i", r"w_i -= \eta (t - y) x_i"),
-    ("perceptron.update_w", r"w_i ← w_i − η (y − t) x_i", r"w_i ← w_i − η (y − t)"),
-    ("perceptron.update_w", r"w_i <- w_i - \eta (y - t) x_i", r"w_i <- - \eta (y - t) x_i"),
-    ("attention.grad_V", r"\nabla_V L = A^{\mathsf T} G", r"\nabla_V L = A G"),
+    ("bp:update_w_output", r"w_{kj}(t+1) = w_{kj}(t) + \alpha \delta_k H_j", r"w_{kj}(t+1) = w_{kj}(t) + \delta_k H_j"),
+    ("bp:update_w_output", r"w_kj += \alpha \delta_k H_j", r"w_kj -= \alpha \delta_k H_j"),
+    ("perceptron:update_w", r"w_i := w_i - \eta (y - t) x_i", r"w_i := w_i + \eta (y - t) x_i"),
+    ("perceptron:update_w", r"w_i -= \eta (y - t) x_i", r"w_i -= \eta (t - y) x_i"),
+    ("perceptron:update_w", r"w_i ← w_i − η (y − t) x_i", r"w_i ← w_i − η (y − t)"),
+    ("perceptron:update_w", r"w_i <- w_i - \eta (y - t) x_i", r"w_i <- - \eta (y - t) x_i"),
+    ("attention:grad_V", r"\nabla_V L = A^{\mathsf T} G", r"\nabla_V L = A G"),
     # sums
-    ("softmax_ce.grad_z", r"-y_i (1 - p_i) + \sum_{k \neq i} y_k p_i", r"-y_i (1 - p_i) + \sum_{k} y_k p_i"),
-    ("softmax_ce.grad_z", r"-y_i (1 - p_i) + \sum_{k \ne i} y_k p_i", r"-y_i (1 - p_i) + \sum_{k \ne i} y_k p_k"),
-    ("softmax_ce.grad_z", r"-y_i (1 - p_i) + \sum_{k≠i} y_k p_i", r"-y_i + \sum_{k≠i} y_k p_i"),
-    ("softmax_ce.grad_z", r"p_i Σ_k y_k - y_i", r"p_i Σ_k y_k - y_k"),
-    ("softmax_ce.grad_z", r"p_i ∑_{k} y_k - y_i", r"p_i ∑_{k} y_k + y_i"),
-    ("softmax_ce.grad_z", r"\frac{e^{z_i}}{\sum_{j'} e^{z_{j'}}} - y_i", r"\frac{e^{z_i}}{\sum_{j'} e^{z_i}} - y_i"),
-    ("softmax_ce.grad_z", r"\frac{e^{z_i}}{\sum\limits_{j} e^{z_j}} - y_i", r"\frac{e^{z_i}}{\sum\limits_{j=2}^{n} e^{z_j}} - y_i"),
-    ("softmax_ce.grad_z", r"\frac{\exp(z_i)}{\displaystyle\sum_{k=1}^{n} \exp(z_k)} - y_i",
+    ("softmax_ce:grad_z", r"-y_i (1 - p_i) + \sum_{k \neq i} y_k p_i", r"-y_i (1 - p_i) + \sum_{k} y_k p_i"),
+    ("softmax_ce:grad_z", r"-y_i (1 - p_i) + \sum_{k \ne i} y_k p_i", r"-y_i (1 - p_i) + \sum_{k \ne i} y_k p_k"),
+    ("softmax_ce:grad_z", r"-y_i (1 - p_i) + \sum_{k≠i} y_k p_i", r"-y_i + \sum_{k≠i} y_k p_i"),
+    ("softmax_ce:grad_z", r"p_i Σ_k y_k - y_i", r"p_i Σ_k y_k - y_k"),
+    ("softmax_ce:grad_z", r"p_i ∑_{k} y_k - y_i", r"p_i ∑_{k} y_k + y_i"),
+    ("softmax_ce:grad_z", r"\frac{e^{z_i}}{\sum_{j'} e^{z_{j'}}} - y_i", r"\frac{e^{z_i}}{\sum_{j'} e^{z_i}} - y_i"),
+    ("softmax_ce:grad_z", r"\frac{e^{z_i}}{\sum\limits_{j} e^{z_j}} - y_i", r"\frac{e^{z_i}}{\sum\limits_{j=2}^{n} e^{z_j}} - y_i"),
+    ("softmax_ce:grad_z", r"\frac{\exp(z_i)}{\displaystyle\sum_{k=1}^{n} \exp(z_k)} - y_i",
      r"\frac{\exp(z_i)}{\displaystyle\sum_{k=1}^{n-1} \exp(z_k)} - y_i"),
-    ("bp.delta_hidden", r"\delta_j = H_j (1 - H_j) \sum_{k \in \text{outputs}} \delta_k w_{kj}",
+    ("bp:delta_hidden", r"\delta_j = H_j (1 - H_j) \sum_{k \in \text{outputs}} \delta_k w_{kj}",
      r"\delta_j = H_j (1 - H_j) \sum_{k \in \text{outputs}} \delta_k w_{jk}"),
-    ("conv.grad_W", r"\sum_{i,j} G_{ij} X_{i+u-1,j+v-1}", r"\sum_{i,j} G_{ij} X_{i+v-1,j+u-1}"),
-    ("conv.grad_W", r"\sum_i \sum_j G[i,j] X_{i+u-1,j+v-1}", r"\sum_i G[i,1] X_{i+u-1,v}"),
+    ("conv:grad_W", r"\sum_{i,j} G_{ij} X_{i+u-1,j+v-1}", r"\sum_{i,j} G_{ij} X_{i+v-1,j+u-1}"),
+    ("conv:grad_W", r"\sum_i \sum_j G[i,j] X_{i+u-1,j+v-1}", r"\sum_i G[i,1] X_{i+u-1,v}"),
     # Kronecker delta and indicators, cases, max over an index
-    ("softmax_ce.grad_z", r"-\sum_k y_k (\delta_{ik} - p_i)", r"-\sum_k y_k (\delta_{ik} - p_k)"),
-    ("softmax_ce.grad_z", r"-\sum_{k} y_k (δ_{ik} - p_i)", r"\sum_{k} y_k (δ_{ik} - p_i)"),
-    ("softmax_ce.grad_z", r"\sum_k y_k (p_i - \mathbb{1}[i = k])", r"\sum_k y_k (p_k - \mathbb{1}[i = k])"),
-    ("pooling.grad_max", r"\begin{cases} g & x_i = \max_j x_j \\ 0 & \text{otherwise}\end{cases}",
+    ("softmax_ce:grad_z", r"-\sum_k y_k (\delta_{ik} - p_i)", r"-\sum_k y_k (\delta_{ik} - p_k)"),
+    ("softmax_ce:grad_z", r"-\sum_{k} y_k (δ_{ik} - p_i)", r"\sum_{k} y_k (δ_{ik} - p_i)"),
+    ("softmax_ce:grad_z", r"\sum_k y_k (p_i - \mathbb{1}[i = k])", r"\sum_k y_k (p_k - \mathbb{1}[i = k])"),
+    ("pooling:grad_max", r"\begin{cases} g & x_i = \max_j x_j \\ 0 & \text{otherwise}\end{cases}",
      r"\begin{cases} g & x_i = \min_j x_j \\ 0 & \text{otherwise}\end{cases}"),
-    ("pooling.grad_max", r"\begin{cases} g & \text{if } x_i = \max(x_1, x_2, x_3, x_4) \\ 0 & \text{else}\end{cases}",
+    ("pooling:grad_max", r"\begin{cases} g & \text{if } x_i = \max(x_1, x_2, x_3, x_4) \\ 0 & \text{else}\end{cases}",
      r"\begin{cases} g & \text{if } x_i > 0 \\ 0 & \text{else}\end{cases}"),
-    ("pooling.grad_max", r"\begin{cases} g, & x_i \geq x_j \text{ for all } j \\ 0, & \text{otherwise} \end{cases}",
+    ("pooling:grad_max", r"\begin{cases} g, & x_i \geq x_j \text{ for all } j \\ 0, & \text{otherwise} \end{cases}",
      r"\begin{cases} g, & x_i \geq x_1 \\ 0, & \text{otherwise} \end{cases}"),
-    ("pooling.grad_max", r"g \cdot \mathbb{1}[x_i = \max_j x_j]", r"\mathbb{1}[x_i = \max_j x_j]"),
-    ("pooling.grad_max", r"g \mathbb{1}\{x_i \geq x_j \forall j \neq i\}", r"g \mathbb{1}\{x_i \leq x_j \forall j \neq i\}"),
-    ("pooling.grad_max", r"g \, \mathbf{1}_{x_i = \max_j x_j}", r"g \, \mathbf{1}_{x_i = \max_j x_i}"),
-    ("pooling.grad_max", r"g [x_i = \max_j x_j]", r"g [x_i \ge 0]"),
-    ("pooling.grad_max", r"g \cdot 1[x_i ≥ x_j ∀ j]", r"g \cdot 1[x_i ≥ x_j ∀ j] + 1[x_i < 0]"),
+    ("pooling:grad_max", r"g \cdot \mathbb{1}[x_i = \max_j x_j]", r"\mathbb{1}[x_i = \max_j x_j]"),
+    ("pooling:grad_max", r"g \mathbb{1}\{x_i \geq x_j \forall j \neq i\}", r"g \mathbb{1}\{x_i \leq x_j \forall j \neq i\}"),
+    ("pooling:grad_max", r"g \, \mathbf{1}_{x_i = \max_j x_j}", r"g \, \mathbf{1}_{x_i = \max_j x_i}"),
+    ("pooling:grad_max", r"g [x_i = \max_j x_j]", r"g [x_i \ge 0]"),
+    ("pooling:grad_max", r"g \cdot 1[x_i ≥ x_j ∀ j]", r"g \cdot 1[x_i ≥ x_j ∀ j] + 1[x_i < 0]"),
     # decorations and fonts
-    ("layernorm.grad_x", (r"\frac{1}{\sigma}\left(\gamma_i g_i - \frac{1}{d}\sum_j \gamma_j g_j - \hat{x}_i \frac{1}{d}"
+    ("layernorm:grad_X", (r"\frac{1}{\sigma}\left(\gamma_i g_i - \frac{1}{d}\sum_j \gamma_j g_j - \hat{x}_i \frac{1}{d}"
      r"\sum_j \gamma_j g_j \hat{x}_j\right)"), (r"\frac{1}{\sigma}\left(\gamma_i g_i - \frac{1}{d}\sum_j \gamma_j g_j - x_i"
      r" \frac{1}{d}\sum_j \gamma_j g_j x_j\right)")),
-    ("layernorm.grad_x", (r"\frac{1}{\sigma}\left(\gamma_i g_i - \frac{1}{d}\sum_j \gamma_j g_j - x̂_i \frac{1}{d}"
+    ("layernorm:grad_X", (r"\frac{1}{\sigma}\left(\gamma_i g_i - \frac{1}{d}\sum_j \gamma_j g_j - x̂_i \frac{1}{d}"
      r"\sum_j \gamma_j g_j x̂_j\right)"), r"\frac{1}{\sigma}\left(\gamma_i g_i - x̂_i \frac{1}{d}\sum_j \gamma_j g_j x̂_j\right)"),
-    ("layernorm.grad_x", (r"\frac{1}{\sigma}\big(\gamma_i g_i - \tfrac{1}{d}\sum_j \gamma_j g_j - \hat x_i \tfrac{1}{d}"
+    ("layernorm:grad_X", (r"\frac{1}{\sigma}\big(\gamma_i g_i - \tfrac{1}{d}\sum_j \gamma_j g_j - \hat x_i \tfrac{1}{d}"
      r"\sum_j \gamma_j g_j \hat x_j\big)"), r"\frac{1}{\sigma}\big(\gamma_i g_i\big)"),
-    ("softmax_ce.grad_z", r"\mathrm{softmax}(\mathbf z)_i - y_i", r"\mathrm{softmax}(\mathbf z)_i + y_i"),
-    ("softmax_ce.grad_z", r"\operatorname{softmax}(\boldsymbol{z})_i - \mathbf{y}_i", r"\operatorname{softmax}(z)_i"),
-    ("attention.grad_S", r"A \odot (dA - \text{rowsum}(dA \odot A))", r"A \odot dA"),
+    ("softmax_ce:grad_z", r"\mathrm{softmax}(\mathbf z)_i - y_i", r"\mathrm{softmax}(\mathbf z)_i + y_i"),
+    ("softmax_ce:grad_z", r"\operatorname{softmax}(\boldsymbol{z})_i - \mathbf{y}_i", r"\operatorname{softmax}(z)_i"),
+    ("attention:grad_S", r"A \odot (dA - \text{rowsum}(dA \odot A))", r"A \odot dA"),
     # brackets, roots, products, powers
-    ("softmax_ce.grad_z", r"\left[ p_i - y_i \right]", r"\left[ p_i - y_i \right]^2"),
-    ("softmax_ce.grad_z", r"\Big( p_i - y_i \Big)", r"\Big( p_i - y_i \Big) p_i"),
-    ("bp.delta_output_sigmoid", r"[T_k - O_k] O_k [1 - O_k]", r"[T_k - O_k] [1 - O_k]"),
-    ("bp.delta_output_sigmoid", r"\bigl(T_k - O_k\bigr) \cdot O_k \times (1 - O_k)", r"\bigl(T_k - O_k\bigr) \cdot O_k"),
-    ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} dS K", r"\frac{1}{d_k} dS K"),
-    ("attention.grad_Q", r"dS K / √d_k", r"dS K √d_k"),
-    ("attention.grad_Q", r"dS K / √(d_k)", r"K dS / √(d_k)"),
-    ("attention.grad_Q", r"\frac{dS\,K}{\sqrt d_k}", r"\frac{dS^T K}{\sqrt d_k}"),
-    ("attention.grad_Q", r"dS @ K / d_k**0.5", r"dS @ K / d_k**2"),
-    ("attention.grad_V", r"A^\intercal G", r"G^\intercal A"),
-    ("attention.grad_V", r"A' G", r"A G'"),
+    ("softmax_ce:grad_z", r"\left[ p_i - y_i \right]", r"\left[ p_i - y_i \right]^2"),
+    ("softmax_ce:grad_z", r"\Big( p_i - y_i \Big)", r"\Big( p_i - y_i \Big) p_i"),
+    ("bp:delta_output_sigmoid", r"[T_k - O_k] O_k [1 - O_k]", r"[T_k - O_k] [1 - O_k]"),
+    ("bp:delta_output_sigmoid", r"\bigl(T_k - O_k\bigr) \cdot O_k \times (1 - O_k)", r"\bigl(T_k - O_k\bigr) \cdot O_k"),
+    ("attention:grad_Q", r"\frac{1}{\sqrt{d_k}} dS K", r"\frac{1}{d_k} dS K"),
+    ("attention:grad_Q", r"dS K / √d_k", r"dS K √d_k"),
+    ("attention:grad_Q", r"dS K / √(d_k)", r"K dS / √(d_k)"),
+    ("attention:grad_Q", r"\frac{dS\,K}{\sqrt d_k}", r"\frac{dS^T K}{\sqrt d_k}"),
+    ("attention:grad_Q", r"dS @ K / d_k**0.5", r"dS @ K / d_k**2"),
+    ("attention:grad_V", r"A^\intercal G", r"G^\intercal A"),
+    ("attention:grad_V", r"A' G", r"A G'"),
     # function notation
-    ("softmax_ce.grad_z", r"softmax(z)_i - y_i", r"softmax(z)_i - y_i + 1"),
-    ("softmax_ce.grad_z", r"dL/dz_i = p[i] - y[i]", r"dL/dz_i = p[i] - y[i] p[i]"),
-    ("softmax_ce.grad_z", r"p - y", r"p + y"),
-    ("kl.grad_z", r"\mathrm{softmax}(z)_i - p_i", r"p_i - \mathrm{softmax}(z)_i"),
-    ("bp.delta_output_sigmoid", r"(T_k - O_k) f'(net_k)", r"(T_k - O_k) f'(O_k)"),
-    ("bp.delta_output_sigmoid", r"(T_k - O_k) \sigma'(net_k)", r"(T_k - O_k) \sigma(net_k)"),
-    ("bp.delta_output_sigmoid", r"(T_k - O_k) \sigma(\mathrm{net}_k)(1 - \sigma(net_k))", r"(T_k - O_k) \sigma(net_k)"),
-    ("bp.delta_hidden", r"H[j] (1 - H[j]) \sum_k \delta[k] w[k][j]", r"H[j] (1 - H[j]) \sum_k \delta[k] w[j][k]"),
-    ("bp.delta_hidden", r"H_j (1 - H_j) \sum_k \delta_k w[k,j]", r"H_j (1 - H_j) \sum_k \delta_k w[j,k]"),
-    ("bp.delta_hidden", r"f'(net_j) \sum_k \delta_k w_{kj}", r"f'(net_j) \sum_k \delta_k"),
-    ("bp.delta_hidden", r"\sum_k \delta_k w_{kj} \cdot \operatorname{Sigmoid}'(net_j)", r"\sum_k \delta_k w_{kj} \tanh'(net_j)"),
-    ("bp.delta_hidden", r"\sigma(net_j)(1 - \sigma(net_j)) \sum_k \delta_k w_{kj}",
+    ("softmax_ce:grad_z", r"softmax(z)_i - y_i", r"softmax(z)_i - y_i + 1"),
+    ("softmax_ce:grad_z", r"dL/dz_i = p[i] - y[i]", r"dL/dz_i = p[i] - y[i] p[i]"),
+    ("softmax_ce:grad_z", r"p - y", r"p + y"),
+    ("information:grad_z", r"\mathrm{softmax}(z)_i - p_i", r"p_i - \mathrm{softmax}(z)_i"),
+    ("bp:delta_output_sigmoid", r"(T_k - O_k) f'(net_k)", r"(T_k - O_k) f'(O_k)"),
+    ("bp:delta_output_sigmoid", r"(T_k - O_k) \sigma'(net_k)", r"(T_k - O_k) \sigma(net_k)"),
+    ("bp:delta_output_sigmoid", r"(T_k - O_k) \sigma(\mathrm{net}_k)(1 - \sigma(net_k))", r"(T_k - O_k) \sigma(net_k)"),
+    ("bp:delta_hidden", r"H[j] (1 - H[j]) \sum_k \delta[k] w[k][j]", r"H[j] (1 - H[j]) \sum_k \delta[k] w[j][k]"),
+    ("bp:delta_hidden", r"H_j (1 - H_j) \sum_k \delta_k w[k,j]", r"H_j (1 - H_j) \sum_k \delta_k w[j,k]"),
+    ("bp:delta_hidden", r"f'(net_j) \sum_k \delta_k w_{kj}", r"f'(net_j) \sum_k \delta_k"),
+    ("bp:delta_hidden", r"\sum_k \delta_k w_{kj} \cdot \operatorname{Sigmoid}'(net_j)", r"\sum_k \delta_k w_{kj} \tanh'(net_j)"),
+    ("bp:delta_hidden", r"\sigma(net_j)(1 - \sigma(net_j)) \sum_k \delta_k w_{kj}",
      r"(1 - \tanh^2(net_j)) \sum_k \delta_k w_{kj}"),
     # the entry of a vector expression, a trailing "for all i", library spellings, math letters
-    ("softmax_ce.grad_z", r"(\mathbf{p} - \mathbf{y})_i", r"(\mathbf{p} + \mathbf{y})_i"),
-    ("softmax_ce.grad_z", r"[p - y]_i", r"[y - p]_i"),
-    ("softmax_ce.grad_z", r"p_i - y_i \quad \forall i", r"p_i \quad \forall i"),
-    ("softmax_ce.grad_z", r"p_i - y_i \text{ for all } i", r"p_i - 2 y_i \text{ for all } i"),
-    ("softmax_ce.grad_z", r"np.exp(z_i) / sum_j np.exp(z_j) - y_i", r"np.exp(z_i) / sum_j np.exp(z_i) - y_i"),
-    ("softmax_ce.grad_z", r"𝐩_i - 𝐲_i", r"𝐩_i - 𝐲_i 𝐩_i"),
-    ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} \mathrm{d}S \, K", r"\frac{1}{\sqrt{d_k}} \mathrm{d}S^\top K"),
-    ("attention.grad_Q", r"dS @ K / np.sqrt(d_k)", r"dS @ K / torch.sqrt(d_k) / 2"),
-    ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} dS \cdot K", r"\frac{1}{\sqrt{d_k}} dS"),
-    ("attention.grad_Q", r"\frac1{\sqrt{d_k}} dS K", r"\frac12 dS K"),
-    ("attention.grad_Q", r"dS K ÷ \sqrt{d_k}", r"dS K ÷ d_k"),
+    ("softmax_ce:grad_z", r"(\mathbf{p} - \mathbf{y})_i", r"(\mathbf{p} + \mathbf{y})_i"),
+    ("softmax_ce:grad_z", r"[p - y]_i", r"[y - p]_i"),
+    ("softmax_ce:grad_z", r"p_i - y_i \quad \forall i", r"p_i \quad \forall i"),
+    ("softmax_ce:grad_z", r"p_i - y_i \text{ for all } i", r"p_i - 2 y_i \text{ for all } i"),
+    ("softmax_ce:grad_z", r"np.exp(z_i) / sum_j np.exp(z_j) - y_i", r"np.exp(z_i) / sum_j np.exp(z_i) - y_i"),
+    ("softmax_ce:grad_z", r"𝐩_i - 𝐲_i", r"𝐩_i - 𝐲_i 𝐩_i"),
+    ("attention:grad_Q", r"\frac{1}{\sqrt{d_k}} \mathrm{d}S \, K", r"\frac{1}{\sqrt{d_k}} \mathrm{d}S^\top K"),
+    ("attention:grad_Q", r"dS @ K / np.sqrt(d_k)", r"dS @ K / torch.sqrt(d_k) / 2"),
+    ("attention:grad_Q", r"\frac{1}{\sqrt{d_k}} dS \cdot K", r"\frac{1}{\sqrt{d_k}} dS"),
+    ("attention:grad_Q", r"\frac1{\sqrt{d_k}} dS K", r"\frac12 dS K"),
+    ("attention:grad_Q", r"dS K ÷ \sqrt{d_k}", r"dS K ÷ d_k"),
     # argmax, max of a vector, Python's conditional, indicator in round brackets, array-style cases
-    ("pooling.grad_max", r"g \cdot \mathbb{1}(x_i = \max_j x_j)", r"g \cdot \mathbb{1}(x_i = x_1)"),
-    ("pooling.grad_max", r"g if x_i == max(x) else 0", r"g if x_i == min(x) else 0"),
-    ("pooling.grad_max", r"g \, [i = \arg\max_j x_j]", r"g \, [i = \arg\min_j x_j]"),
-    ("pooling.grad_max", r"g \, [i = \operatorname*{arg\,max}_j x_j]", r"g \, [i \neq \operatorname*{arg\,max}_j x_j]"),
-    ("pooling.grad_max", r"\left\{ \begin{array}{ll} g & x_i = \max_j x_j \\[2pt] 0 & \text{else} \end{array} \right.",
+    ("pooling:grad_max", r"g \cdot \mathbb{1}(x_i = \max_j x_j)", r"g \cdot \mathbb{1}(x_i = x_1)"),
+    ("pooling:grad_max", r"g if x_i == max(x) else 0", r"g if x_i == min(x) else 0"),
+    ("pooling:grad_max", r"g \, [i = \arg\max_j x_j]", r"g \, [i = \arg\min_j x_j]"),
+    ("pooling:grad_max", r"g \, [i = \operatorname*{arg\,max}_j x_j]", r"g \, [i \neq \operatorname*{arg\,max}_j x_j]"),
+    ("pooling:grad_max", r"\left\{ \begin{array}{ll} g & x_i = \max_j x_j \\[2pt] 0 & \text{else} \end{array} \right.",
      r"\left\{ \begin{array}{ll} g & x_i = \max_j x_j \\[2pt] g & \text{else} \end{array} \right."),
-    ("pooling.grad_max", r"\begin{cases} g & \text{when } x_i = \max_j x_j \\ 0 & \text{otherwise}\end{cases}",
+    ("pooling:grad_max", r"\begin{cases} g & \text{when } x_i = \max_j x_j \\ 0 & \text{otherwise}\end{cases}",
      r"\begin{cases} g & \text{when } x_i < \max_j x_j \\ 0 & \text{otherwise}\end{cases}"),
     # a step written as a superscript, \mathrel{+}=
-    ("bp.update_w_output", r"w_{kj}^{(t+1)} = w_{kj}^{(t)} + \alpha \delta_k H_j", r"w_{kj}^{(t+1)} = \alpha \delta_k H_j"),
-    ("bp.update_w_output", r"w_{kj} \mathrel{+}= \alpha \delta_k H_j", r"w_{kj} \mathrel{-}= \alpha \delta_k H_j"),
+    ("bp:update_w_output", r"w_{kj}^{(t+1)} = w_{kj}^{(t)} + \alpha \delta_k H_j", r"w_{kj}^{(t+1)} = \alpha \delta_k H_j"),
+    ("bp:update_w_output", r"w_{kj} \mathrel{+}= \alpha \delta_k H_j", r"w_{kj} \mathrel{-}= \alpha \delta_k H_j"),
     # \sum_{k=1, k \neq i}^{n}; a derivative the problem names (dS = dL/dS) written as a quotient
-    ("softmax_ce.grad_z", r"-y_i (1 - p_i) + \sum_{k=1, k \neq i}^{n} y_k p_i", r"-y_i + \sum_{k=1, k \neq i}^{n} y_k p_i"),
-    ("attention.grad_Q", r"\frac{1}{\sqrt{d_k}} \frac{\partial L}{\partial S} K", r"\frac{\partial L}{\partial S} K"),
-    ("attention.grad_Q", r"(dL/dS) K / \sqrt{d_k}", r"(dL/dS)^T K / \sqrt{d_k}"),
-    ("attention.grad_S", r"A \odot (\frac{\partial L}{\partial A} - \mathrm{rowsum}(\frac{\partial L}{\partial A} \odot A))",
+    ("softmax_ce:grad_z", r"-y_i (1 - p_i) + \sum_{k=1, k \neq i}^{n} y_k p_i", r"-y_i + \sum_{k=1, k \neq i}^{n} y_k p_i"),
+    ("attention:grad_Q", r"\frac{1}{\sqrt{d_k}} \frac{\partial L}{\partial S} K", r"\frac{\partial L}{\partial S} K"),
+    ("attention:grad_Q", r"(dL/dS) K / \sqrt{d_k}", r"(dL/dS)^T K / \sqrt{d_k}"),
+    ("attention:grad_S", r"A \odot (\frac{\partial L}{\partial A} - \mathrm{rowsum}(\frac{\partial L}{\partial A} \odot A))",
      r"A \odot \frac{\partial L}{\partial A}"),
     # FlashAttention's D = rowsum(dO ⊙ O), n x d_k summed, broadcast against the n x n dP
-    ("attention.grad_S", r"A \odot (G V^T - \mathrm{rowsum}(G \odot O))", r"A \odot (G V^T - \mathrm{rowsum}(G V^T))"),
-    ("attention.grad_Q", r"(A \odot (G V^T - rowsum(G \odot O))) K / \sqrt{d_k}", r"(A \odot (G V^T - rowsum(G \odot O))) K"),
+    ("attention:grad_S", r"A \odot (G V^T - \mathrm{rowsum}(G \odot O))", r"A \odot (G V^T - \mathrm{rowsum}(G V^T))"),
+    ("attention:grad_Q", r"(A \odot (G V^T - rowsum(G \odot O))) K / \sqrt{d_k}", r"(A \odot (G V^T - rowsum(G \odot O))) K"),
     # a where clause: the answer in the student's own names, defined after it (the definition counts)
-    ("softmax_ce.grad_z", r"s_i - y_i, \text{ where } s_i = \frac{e^{z_i}}{\sum_j e^{z_j}}",
+    ("softmax_ce:grad_z", r"s_i - y_i, \text{ where } s_i = \frac{e^{z_i}}{\sum_j e^{z_j}}",
      r"s_i - y_i, \text{ where } s_i = \frac{e^{z_i}}{\sum_{j \neq i} e^{z_j}}"),
-    ("softmax_ce.grad_z", r"\hat{s}_i - y_i \quad \text{with} \quad \hat{s} = \mathrm{softmax}(z)",
+    ("softmax_ce:grad_z", r"\hat{s}_i - y_i \quad \text{with} \quad \hat{s} = \mathrm{softmax}(z)",
      r"\hat{s}_i - y_i \quad \text{with} \quad \hat{s} = z"),
-    ("softmax_ce.grad_z", r"p_i - y_i, where p = softmax(z)", r"p_i - y_i, where p_i = e^{z_i}"),
-    ("softmax_ce.grad_z", r"\frac{\partial L}{\partial z_i} = a_i - y_i, where a_k = \frac{\exp(z_k)}{\sum_j \exp(z_j)}",
+    ("softmax_ce:grad_z", r"p_i - y_i, where p = softmax(z)", r"p_i - y_i, where p_i = e^{z_i}"),
+    ("softmax_ce:grad_z", r"\frac{\partial L}{\partial z_i} = a_i - y_i, where a_k = \frac{\exp(z_k)}{\sum_j \exp(z_j)}",
      r"\frac{\partial L}{\partial z_i} = a_i - y_i, where a_k = \exp(z_k)"),
-    ("attention.grad_Q", r"dS K / s where s = \sqrt{d_k}", r"dS K / s where s = d_k"),
-    ("bp.delta_output_sigmoid", r"(T_k - y_k) y_k (1 - y_k) where y_k = O_k", r"(T_k - y_k) y_k where y_k = O_k"),
+    ("attention:grad_Q", r"dS K / s where s = \sqrt{d_k}", r"dS K / s where s = d_k"),
+    ("bp:delta_output_sigmoid", r"(T_k - y_k) y_k (1 - y_k) where y_k = O_k", r"(T_k - y_k) y_k where y_k = O_k"),
     # a label before the answer, a layer's label on the left-hand side, ½
-    ("softmax_ce.grad_z", r"Answer: $p_i - y_i$", r"Answer: $p_i y_i$"),
+    ("softmax_ce:grad_z", r"Answer: $p_i - y_i$", r"Answer: $p_i y_i$"),
     # a summation letter of the student's own where all of the problem's indices share one range
-    ("softmax_ce.grad_z", r"p_i \sum_a y_a - y_i", r"p_i \sum_a y_i - y_i"),
-    ("pooling.grad_max", r"g [x_i = \max_a x_a]", r"g [x_i = \min_a x_a]"),
+    ("softmax_ce:grad_z", r"p_i \sum_a y_a - y_i", r"p_i \sum_a y_i - y_i"),
+    ("pooling:grad_max", r"g [x_i = \max_a x_a]", r"g [x_i = \min_a x_a]"),
     # LaTeX ends a command's name where its letters end: d\sigma is d sigma, g_j\hat{x}_j two factors
-    ("layernorm.grad_x", (r"\frac{1}{d\sigma}\left(d\,\gamma_i g_i - \sum_{j=1}^{d} \gamma_j g_j - \hat{x}_i \sum_{j=1}^{d}"
+    ("layernorm:grad_X", (r"\frac{1}{d\sigma}\left(d\,\gamma_i g_i - \sum_{j=1}^{d} \gamma_j g_j - \hat{x}_i \sum_{j=1}^{d}"
      r" \gamma_j g_j\hat{x}_j\right)"), r"\frac{1}{d\sigma}\left(d\,\gamma_i g_i - \sum_{j=1}^{d} \gamma_j g_j\right)"),
     # NumPy's conventions where the answer shows them: @ for the product makes * elementwise; 1 - O,
     # p / q and log(p) of vectors entry by entry
-    ("ffn.grad_W1", r"X.T @ ((G @ W_2.T) * S)", r"X.T @ (G @ W_2.T)"),
-    ("bp.delta_output_sigmoid", r"(T - O) \odot O \odot (1 - O)", r"(T - O) \odot O \odot (2 - O)"),
-    ("kl.grad_q", r"-p / q", r"p / q"),
-    ("information.grad_entropy", r"-\log(p) - 1", r"-\log(p) + 1"),
-    ("kl.grad_p", r"\log(p / q) + 1", r"\log(q / p) + 1"),
+    ("ffn:grad_W1", r"X.T @ ((G @ W_2.T) * S)", r"X.T @ (G @ W_2.T)"),
+    ("bp:delta_output_sigmoid", r"(T - O) \odot O \odot (1 - O)", r"(T - O) \odot O \odot (2 - O)"),
+    ("information:grad_q", r"-p / q", r"p / q"),
+    ("information:grad_entropy", r"-\log(p) - 1", r"-\log(p) + 1"),
+    ("information:grad_p", r"\log(p / q) + 1", r"\log(q / p) + 1"),
     # means: of a vector (a number, broadcast), and over an index
-    ("layernorm.grad_x", (r"\frac{1}{\sigma}\left(\gamma \odot g - \mathrm{mean}(\gamma \odot g) - \hat{x} \odot "
+    ("layernorm:grad_X", (r"\frac{1}{\sigma}\left(\gamma \odot g - \mathrm{mean}(\gamma \odot g) - \hat{x} \odot "
      r"\mathrm{mean}(\gamma \odot g \odot \hat{x})\right)"), r"\frac{1}{\sigma}\left(\gamma \odot g - \mathrm{mean}(\gamma \odot g)\right)"),
-    ("layernorm.grad_x", r"(gamma_i g_i - mean_j(gamma_j g_j) - xhat_i mean_j(gamma_j g_j xhat_j)) / sigma",
+    ("layernorm:grad_X", r"(gamma_i g_i - mean_j(gamma_j g_j) - xhat_i mean_j(gamma_j g_j xhat_j)) / sigma",
      r"(gamma_i g_i - mean_j(gamma_j g_j) - xhat_i mean_j(gamma_j g_j)) / sigma"),
     # a where clause that states a fact about a function names nothing: the answer is read as written
-    ("bp.delta_output_sigmoid", r"(T_k - O_k) f'(net_k), where f'(net_k) = O_k (1 - O_k)",
+    ("bp:delta_output_sigmoid", r"(T_k - O_k) f'(net_k), where f'(net_k) = O_k (1 - O_k)",
      r"(T_k - O_k) f'(O_k), where f'(net_k) = O_k (1 - O_k)"),
-    ("softmax_ce.grad_z", r"\frac{\partial L}{\partial \mathbf{z}}_i = p_i - y_i", r"\frac{\partial L}{\partial \mathbf{z}}_i = p_i"),
-    ("softmax_ce.grad_z", r"\nabla_{z_i} L = p_i - y_i", r"\nabla_{z_i} L = y_i - p_i"),
-    ("bp.delta_output_sigmoid", r"\delta_k^{(2)} = (T_k - O_k) O_k (1 - O_k)", r"\delta_k^{(2)} = (T_k - O_k) O_k^2"),
-    ("softmax_ce.grad_z", r"½ (2 p_i - 2 y_i)", r"½ (p_i - y_i)"),
-    ("softmax_ce.grad_z", r"e^{(z_i)} / \sum_j e^{(z_j)} - y_i", r"e^{(z_i)} / \sum_j e^{(z_i)} - y_i"),
+    ("softmax_ce:grad_z", r"\frac{\partial L}{\partial \mathbf{z}}_i = p_i - y_i", r"\frac{\partial L}{\partial \mathbf{z}}_i = p_i"),
+    ("softmax_ce:grad_z", r"\nabla_{z_i} L = p_i - y_i", r"\nabla_{z_i} L = y_i - p_i"),
+    ("bp:delta_output_sigmoid", r"\delta_k^{(2)} = (T_k - O_k) O_k (1 - O_k)", r"\delta_k^{(2)} = (T_k - O_k) O_k^2"),
+    ("softmax_ce:grad_z", r"½ (2 p_i - 2 y_i)", r"½ (p_i - y_i)"),
+    ("softmax_ce:grad_z", r"e^{(z_i)} / \sum_j e^{(z_j)} - y_i", r"e^{(z_i)} / \sum_j e^{(z_i)} - y_i"),
 ]
 
 
@@ -447,26 +447,26 @@ def test_no_message_of_the_language_shows_a_key() -> None:
 def test_an_entry_in_brackets_may_have_spaces_after_its_commas() -> None:
     from verify.homework.problems import grade
 
-    assert grade("bp.delta_hidden", r"H_j (1 - H_j) \sum_{k} \delta_k w[k, j]").verdict == "correct"
-    assert grade("bp.delta_hidden", r"H_j (1 - H_j) \sum_{k} \delta_k w[j, k]").verdict == "incorrect"
+    assert grade("bp:delta_hidden", r"H_j (1 - H_j) \sum_{k} \delta_k w[k, j]").verdict == "correct"
+    assert grade("bp:delta_hidden", r"H_j (1 - H_j) \sum_{k} \delta_k w[j, k]").verdict == "incorrect"
 
 
 @pytest.mark.parametrize(("problem_id", "text", "verdict"), [
     # a left-hand side that says what the answer is: its sign counts
-    ("bp.delta_output_sigmoid", r"-\delta_k = (O_k - T_k) O_k (1 - O_k)", "correct"),
-    ("bp.delta_output_sigmoid", r"-\delta_k = (T_k - O_k) O_k (1 - O_k)", "incorrect"),
-    ("bp.delta_output_sigmoid", r"-\frac{\partial E}{\partial net_k} = (T_k - O_k) O_k (1 - O_k)", "correct"),
-    ("bp.delta_output_sigmoid", r"\delta_k = -\frac{\partial E}{\partial net_k} = (T_k - O_k) O_k (1 - O_k)", "correct"),
-    ("softmax_ce.grad_z", r"-\frac{\partial L}{\partial z_i} = y_i - p_i", "correct"),
-    ("softmax_ce.grad_z", r"-\frac{\partial L}{\partial z_i} = p_i - y_i", "incorrect"),
-    ("softmax_ce.grad_z", r"\frac{\partial L}{\partial z_j} = p_j - y_j", "correct"),
-    ("softmax_ce.grad_z", r"\frac{\partial L}{\partial o_i} = p_i - y_i", "correct"),  # a name of the source's own
-    ("attention.grad_Q", r"dQ = dS K / \sqrt{d_k}", "correct"),
-    ("ffn.grad_W1", r"\nabla_{W_1} L = X^T ((G W_2^T) \odot S)", "correct"),
+    ("bp:delta_output_sigmoid", r"-\delta_k = (O_k - T_k) O_k (1 - O_k)", "correct"),
+    ("bp:delta_output_sigmoid", r"-\delta_k = (T_k - O_k) O_k (1 - O_k)", "incorrect"),
+    ("bp:delta_output_sigmoid", r"-\frac{\partial E}{\partial net_k} = (T_k - O_k) O_k (1 - O_k)", "correct"),
+    ("bp:delta_output_sigmoid", r"\delta_k = -\frac{\partial E}{\partial net_k} = (T_k - O_k) O_k (1 - O_k)", "correct"),
+    ("softmax_ce:grad_z", r"-\frac{\partial L}{\partial z_i} = y_i - p_i", "correct"),
+    ("softmax_ce:grad_z", r"-\frac{\partial L}{\partial z_i} = p_i - y_i", "incorrect"),
+    ("softmax_ce:grad_z", r"\frac{\partial L}{\partial z_j} = p_j - y_j", "correct"),
+    ("softmax_ce:grad_z", r"\frac{\partial L}{\partial o_i} = p_i - y_i", "correct"),  # a name of the source's own
+    ("attention:grad_Q", r"dQ = dS K / \sqrt{d_k}", "correct"),
+    ("ffn:grad_W1", r"\nabla_{W_1} L = X^T ((G W_2^T) \odot S)", "correct"),
     # a left-hand side that names another quantity of the problem is a false statement
-    ("softmax_ce.grad_z", r"\frac{\partial L}{\partial y_i} = p_i - y_i", "invalid"),
-    ("attention.grad_Q", r"dK = dS K / \sqrt{d_k}", "invalid"),
-    ("ffn.grad_W1", r"\nabla_{W_2} L = X^T ((G W_2^T) \odot S)", "invalid"),
+    ("softmax_ce:grad_z", r"\frac{\partial L}{\partial y_i} = p_i - y_i", "invalid"),
+    ("attention:grad_Q", r"dK = dS K / \sqrt{d_k}", "invalid"),
+    ("ffn:grad_W1", r"\nabla_{W_2} L = X^T ((G W_2^T) \odot S)", "invalid"),
 ])
 def test_a_left_hand_side_is_read_for_its_sign_and_what_it_names(problem_id: str, text: str, verdict: str) -> None:
     from verify.homework.problems import grade
@@ -480,9 +480,9 @@ def test_a_left_hand_side_is_read_for_its_sign_and_what_it_names(problem_id: str
 def test_a_delta_problem_answered_with_the_derivative_it_names_is_read_by_the_convention() -> None:
     from verify.homework.problems import grade
 
-    right = grade("bp.delta_output_sigmoid", r"\frac{\partial E}{\partial net_k} = (O_k - T_k) O_k (1 - O_k)")
+    right = grade("bp:delta_output_sigmoid", r"\frac{\partial E}{\partial net_k} = (O_k - T_k) O_k (1 - O_k)")
     assert right.verdict == "correct"  # a true dE/dnet_k: delta_k is minus it
-    wrong = grade("bp.delta_output_sigmoid", r"\frac{\partial E}{\partial net_k} = (T_k - O_k) O_k (1 - O_k)")
+    wrong = grade("bp:delta_output_sigmoid", r"\frac{\partial E}{\partial net_k} = (T_k - O_k) O_k (1 - O_k)")
     assert wrong.verdict == "incorrect" and "delta_k = -dE/dnet_k" in wrong.feedback
 
 
@@ -494,20 +494,20 @@ def _graded_as(problem_id: str, text: str, verdict: str) -> None:
 
 @pytest.mark.parametrize(("problem_id", "text", "verdict"), [
     # LaTeX's one-character subscripts run together (Math Stack Exchange's softmax derivation)
-    ("softmax_ce.grad_z", r"-y_i+y_ip_i+\sum_{k\neq i}y_k({p_i})", "correct"),
-    ("softmax_ce.grad_z", r"-y_i+y_ip_i+\sum_{k\neq i}y_k({p_k})", "incorrect"),
+    ("softmax_ce:grad_z", r"-y_i+y_ip_i+\sum_{k\neq i}y_k({p_i})", "correct"),
+    ("softmax_ce:grad_z", r"-y_i+y_ip_i+\sum_{k\neq i}y_k({p_k})", "incorrect"),
     # two vectors side by side, which no matrix product joins, multiply entry by entry (llm.c)
-    ("layernorm.grad_x", r"(gamma*g - mean(gamma*g) - xhat*mean(gamma*g*xhat)) / sigma", "correct"),
-    ("layernorm.grad_x", r"(gamma g - mean(gamma g) + xhat mean(gamma g xhat)) / sigma", "incorrect"),
+    ("layernorm:grad_X", r"(gamma*g - mean(gamma*g) - xhat*mean(gamma*g*xhat)) / sigma", "correct"),
+    ("layernorm:grad_X", r"(gamma g - mean(gamma g) + xhat mean(gamma g xhat)) / sigma", "incorrect"),
     # a summation letter of the student's own where the problem's letters run to different sizes
-    ("attention.grad_V", r"dV_{ij} = \sum_{a} A_{ai} G_{aj}", "correct"),
-    ("attention.grad_V", r"dV_{ij} = \sum_{a} A_{ia} G_{aj}", "incorrect"),
+    ("attention:grad_V", r"dV_{ij} = \sum_{a} A_{ai} G_{aj}", "correct"),
+    ("attention:grad_V", r"dV_{ij} = \sum_{a} A_{ia} G_{aj}", "incorrect"),
     # the problem's own weight name for the whole matrix, and the row mean as x-bar
-    ("bp.update_w_output", r"w + \alpha \delta H^T", "correct"),
-    ("bp.update_w_output", r"w - \alpha \delta H^T", "incorrect"),
-    ("layernorm.grad_x", (r"\frac{1}{\sigma}\left(\gamma_i g_i - \frac{1}{d}\sum_j \gamma_j g_j - \frac{x_i - \bar{x}}"
+    ("bp:update_w_output", r"w + \alpha \delta H^T", "correct"),
+    ("bp:update_w_output", r"w - \alpha \delta H^T", "incorrect"),
+    ("layernorm:grad_X", (r"\frac{1}{\sigma}\left(\gamma_i g_i - \frac{1}{d}\sum_j \gamma_j g_j - \frac{x_i - \bar{x}}"
                           r"{d\,\sigma^2}\sum_j \gamma_j g_j (x_j - \bar{x})\right)"), "correct"),
-    ("layernorm.grad_x", (r"\frac{1}{\sigma}\left(\gamma_i g_i - \frac{1}{d}\sum_j \gamma_j g_j - \frac{x_i - \bar{x}}"
+    ("layernorm:grad_X", (r"\frac{1}{\sigma}\left(\gamma_i g_i - \frac{1}{d}\sum_j \gamma_j g_j - \frac{x_i - \bar{x}}"
                           r"{d\,\sigma}\sum_j \gamma_j g_j (x_j - \bar{x})\right)"), "incorrect"),
 ])
 def test_notation_found_in_real_derivations(problem_id: str, text: str, verdict: str) -> None:
@@ -516,24 +516,24 @@ def test_notation_found_in_real_derivations(problem_id: str, text: str, verdict:
 
 @pytest.mark.parametrize(("problem_id", "text", "verdict"), [
     # a minus on a step of a chain is that step's own: only a left-hand side that names something turns the sign
-    ("softmax_ce.grad_z", r"dL/dz_i = -y_i + p_i = y_i - p_i", "incorrect"),
-    ("softmax_ce.grad_z", r"-1 = y_i - p_i", "incorrect"),
-    ("softmax_ce.grad_z", r"\frac{\partial L}{\partial z_i} = -y_i + p_i \sum_k y_k = p_i - y_i", "correct"),
-    ("attention.grad_V", r"dV = -(-A^T G) = -A^T G", "incorrect"),
-    ("bp.delta_output_sigmoid", r"\delta_k = -(O_k - T_k) O_k (1 - O_k) = (T_k - O_k) O_k (1 - O_k)", "correct"),
-    ("bp.delta_output_sigmoid", (r"\delta_k = -\frac{\partial E}{\partial O_k} \frac{\partial O_k}{\partial net_k} = "
+    ("softmax_ce:grad_z", r"dL/dz_i = -y_i + p_i = y_i - p_i", "incorrect"),
+    ("softmax_ce:grad_z", r"-1 = y_i - p_i", "incorrect"),
+    ("softmax_ce:grad_z", r"\frac{\partial L}{\partial z_i} = -y_i + p_i \sum_k y_k = p_i - y_i", "correct"),
+    ("attention:grad_V", r"dV = -(-A^T G) = -A^T G", "incorrect"),
+    ("bp:delta_output_sigmoid", r"\delta_k = -(O_k - T_k) O_k (1 - O_k) = (T_k - O_k) O_k (1 - O_k)", "correct"),
+    ("bp:delta_output_sigmoid", (r"\delta_k = -\frac{\partial E}{\partial O_k} \frac{\partial O_k}{\partial net_k} = "
      r"(T_k - O_k) O_k (1 - O_k)"), "correct"),
-    ("bp.delta_output_linear", r"\delta_k = -\frac{\partial E}{\partial O_k} = T_k - O_k", "correct"),  # a step, not the LHS
+    ("bp:delta_output_linear", r"\delta_k = -\frac{\partial E}{\partial O_k} = T_k - O_k", "correct"),  # a step, not the LHS
     # a set after \in is a name (the whole range), or an exclusion after it; anything else is refused, never dropped
-    ("softmax_ce.grad_z", r"\frac{e^{z_i}}{\sum_{j \in C} e^{z_j}} - y_i", "correct"),
-    ("softmax_ce.grad_z", r"\frac{e^{z_i}}{\sum_{j \in C, j \ne i} e^{z_j}} - y_i", "incorrect"),
-    ("softmax_ce.grad_z", r"\frac{e^{z_i}}{\sum_{j \in S \setminus i} e^{z_j}} - y_i", "invalid"),
-    ("softmax_ce.grad_z", r"\frac{e^{z_i}}{\sum_{j \in [1, i-1]} e^{z_j}} - y_i", "invalid"),
-    ("pooling.grad_max", r"g \mathbb{1}[x_i = \max_{j \in W} x_j]", "correct"),
-    ("pooling.grad_max", r"g \mathbb{1}[x_i = \max_{j \in S, j \ne i} x_j]", "invalid"),
+    ("softmax_ce:grad_z", r"\frac{e^{z_i}}{\sum_{j \in C} e^{z_j}} - y_i", "correct"),
+    ("softmax_ce:grad_z", r"\frac{e^{z_i}}{\sum_{j \in C, j \ne i} e^{z_j}} - y_i", "incorrect"),
+    ("softmax_ce:grad_z", r"\frac{e^{z_i}}{\sum_{j \in S \setminus i} e^{z_j}} - y_i", "invalid"),
+    ("softmax_ce:grad_z", r"\frac{e^{z_i}}{\sum_{j \in [1, i-1]} e^{z_j}} - y_i", "invalid"),
+    ("pooling:grad_max", r"g \mathbb{1}[x_i = \max_{j \in W} x_j]", "correct"),
+    ("pooling:grad_max", r"g \mathbb{1}[x_i = \max_{j \in S, j \ne i} x_j]", "invalid"),
     # graded where d_k > 1: a row sum of G is not G
-    ("attention.grad_S", r"A \odot (dA - rowsum(rowsum(G) \odot O))", "incorrect"),
-    ("attention.grad_S", r"A \odot (G V^T - rowsum(G \odot O))", "correct"),
+    ("attention:grad_S", r"A \odot (dA - rowsum(rowsum(G) \odot O))", "incorrect"),
+    ("attention:grad_S", r"A \odot (G V^T - rowsum(G \odot O))", "correct"),
 ])
 def test_found_in_review_chains_sets_and_sizes(problem_id: str, text: str, verdict: str) -> None:
     _graded_as(problem_id, text, verdict)
@@ -541,27 +541,27 @@ def test_found_in_review_chains_sets_and_sizes(problem_id: str, text: str, verdi
 
 @pytest.mark.parametrize(("problem_id", "text", "verdict"), [
     # a where clause's stated value for an expression is taken at its word, like a definition
-    ("bp.delta_output_sigmoid", r"(T_k - O_k) f'(net_k) where f'(net_k) = O_k (1 - O_k)", "correct"),
-    ("bp.delta_output_sigmoid", r"(T_k - O_k) f'(net_k) where f'(net_k) = 1", "incorrect"),
-    ("bp.delta_output_linear", r"(T_k - O_k) f'(net_k) where f'(net_k) = 1", "correct"),
-    ("bp.delta_output_linear", r"(T_k - O_k) f'(net_k) where f'(net_k) = 2", "invalid"),
-    ("bp.delta_output_sigmoid", r"(T_k - O_k) \sigma'(net_k) where \sigma'(x) = 1", "invalid"),
+    ("bp:delta_output_sigmoid", r"(T_k - O_k) f'(net_k) where f'(net_k) = O_k (1 - O_k)", "correct"),
+    ("bp:delta_output_sigmoid", r"(T_k - O_k) f'(net_k) where f'(net_k) = 1", "incorrect"),
+    ("bp:delta_output_linear", r"(T_k - O_k) f'(net_k) where f'(net_k) = 1", "correct"),
+    ("bp:delta_output_linear", r"(T_k - O_k) f'(net_k) where f'(net_k) = 2", "invalid"),
+    ("bp:delta_output_sigmoid", r"(T_k - O_k) \sigma'(net_k) where \sigma'(x) = 1", "invalid"),
     # a left-hand side's index letters are the answer's
-    ("softmax_ce.grad_z", r"dL/dz_j = p_i - y_i", "invalid"),
-    ("kl.grad_q", r"dKL/dq_j = -p_i/q_i", "invalid"),
-    ("softmax_ce.grad_z", r"dL/dz_j = p_j - y_j", "correct"),
+    ("softmax_ce:grad_z", r"dL/dz_j = p_i - y_i", "invalid"),
+    ("information:grad_q", r"dKL/dq_j = -p_i/q_i", "invalid"),
+    ("softmax_ce:grad_z", r"dL/dz_j = p_j - y_j", "correct"),
     # an upper bound named by a capital that names nothing else: the index's size
-    ("softmax_ce.grad_z", r"p_i \sum_{j=1}^{K} y_j - y_i", "correct"),
-    ("softmax_ce.grad_z", r"p_i \sum_{j=1}^{K-1} y_j - y_i", "incorrect"),
+    ("softmax_ce:grad_z", r"p_i \sum_{j=1}^{K} y_j - y_i", "correct"),
+    ("softmax_ce:grad_z", r"p_i \sum_{j=1}^{K-1} y_j - y_i", "incorrect"),
 ])
 def test_found_in_review_facts_letters_and_bounds(problem_id: str, text: str, verdict: str) -> None:
     _graded_as(problem_id, text, verdict)
 
 
 @pytest.mark.parametrize(("problem_id", "text", "verdict", "words"), [
-    ("softmax_ce.grad_z", "p - y_i", "invalid", "mixes whole vectors or matrices with entries"),
-    ("bp.delta_hidden", r"\sigma'(net) \odot (W^T \delta)", "correct", "correct"),  # sigma' of a vector, entry by entry
-    ("bp.delta_hidden", r"\sigma'(net) \odot (W \delta)", "incorrect", "swapped indices"),
+    ("softmax_ce:grad_z", "p - y_i", "invalid", "mixes whole vectors or matrices with entries"),
+    ("bp:delta_hidden", r"\sigma'(net) \odot (W^T \delta)", "correct", "correct"),  # sigma' of a vector, entry by entry
+    ("bp:delta_hidden", r"\sigma'(net) \odot (W \delta)", "incorrect", "swapped indices"),
 ])
 def test_vectors_and_entries(problem_id: str, text: str, verdict: str, words: str) -> None:
     from verify.homework.problems import grade
@@ -572,12 +572,12 @@ def test_vectors_and_entries(problem_id: str, text: str, verdict: str, words: st
 
 @pytest.mark.parametrize(("problem_id", "text", "verdict"), [
     # a value that differs only where two real inputs tie is refused, never credited
-    ("softmax_ce.grad_z", r"p_i - y_i + \mathbb{1}[y_i = 1]", "invalid"),
-    ("perceptron.update_w", r"w_i - \eta (y - t) x_i + \mathbb{1}[y = t]", "invalid"),
-    ("perceptron.update_b", r"b - \eta (y - t) if y != t else 0", "invalid"),
+    ("softmax_ce:grad_z", r"p_i - y_i + \mathbb{1}[y_i = 1]", "invalid"),
+    ("perceptron:update_w", r"w_i - \eta (y - t) x_i + \mathbb{1}[y = t]", "invalid"),
+    ("perceptron:update_b", r"b - \eta (y - t) if y != t else 0", "invalid"),
     # equalities that are comparisons in disguise, or of indices, are read
-    ("pooling.grad_max", r"g \mathbb{1}[x_i = \max_j x_j]", "correct"),
-    ("softmax_ce.grad_z", r"\sum_k y_k (p_i - \delta_{ik})", "correct"),
+    ("pooling:grad_max", r"g \mathbb{1}[x_i = \max_j x_j]", "correct"),
+    ("softmax_ce:grad_z", r"\sum_k y_k (p_i - \delta_{ik})", "correct"),
 ])
 def test_ties_between_real_inputs_are_refused(problem_id: str, text: str, verdict: str) -> None:
     _graded_as(problem_id, text, verdict)
@@ -588,26 +588,26 @@ _R = "(T_k - O_k) O_k (1 - O_k)"
 
 @pytest.mark.parametrize(("problem_id", "text", "verdict"), [
     # the left-hand side is read: a factor, power or transpose on what the problem asks is refused
-    ("bp.delta_output_sigmoid", rf"2\delta_k = {_R}", "invalid"),
-    ("bp.delta_output_sigmoid", rf"\delta_k^2 = {_R}", "invalid"),
-    ("attention.grad_V", r"dV^T = A^T G", "invalid"),
+    ("bp:delta_output_sigmoid", rf"2\delta_k = {_R}", "invalid"),
+    ("bp:delta_output_sigmoid", rf"\delta_k^2 = {_R}", "invalid"),
+    ("attention:grad_V", r"dV^T = A^T G", "invalid"),
     # another quantity of the problem on the left is a false statement
-    ("bp.delta_output_sigmoid", rf"O_k = {_R}", "invalid"),
-    ("softmax_ce.grad_z", r"p_i = p_i - y_i", "invalid"),
-    ("softmax_ce.grad_z", r"\nabla_p L = p - y", "invalid"),
-    ("layernorm.grad_x", r"dL/d\sigma = (gamma_i g_i - (1/d) sum_j gamma_j g_j - xhat_i (1/d) sum_j gamma_j g_j xhat_j) / sigma",
+    ("bp:delta_output_sigmoid", rf"O_k = {_R}", "invalid"),
+    ("softmax_ce:grad_z", r"p_i = p_i - y_i", "invalid"),
+    ("softmax_ce:grad_z", r"\nabla_p L = p - y", "invalid"),
+    ("layernorm:grad_X", r"dL/d\sigma = (gamma_i g_i - (1/d) sum_j gamma_j g_j - xhat_i (1/d) sum_j gamma_j g_j xhat_j) / sigma",
      "invalid"),
     # dE/dnet_k is minus delta_k: a true one is right, a false one is a sign slip
-    ("bp.delta_output_sigmoid", rf"\frac{{\partial E}}{{\partial net_k}} = -{_R}", "correct"),
-    ("bp.delta_output_sigmoid", rf"dE/dnet_k = {_R}", "incorrect"),
+    ("bp:delta_output_sigmoid", rf"\frac{{\partial E}}{{\partial net_k}} = -{_R}", "correct"),
+    ("bp:delta_output_sigmoid", rf"dE/dnet_k = {_R}", "incorrect"),
     # labels of the author's own, a layer's label, and the asked quantity whole are read
-    ("bp.delta_output_sigmoid", rf"E = {_R}", "correct"),
-    ("bp.delta_output_sigmoid", rf"\delta_k^{{(2)}} = {_R}", "correct"),
-    ("softmax_ce.grad_z", r"\nabla_{\mathbf z} \mathcal{L} = p - y", "correct"),
-    ("perceptron.update_w", r"\nabla_\theta L = w_i - \eta (y - t) x_i", "correct"),  # theta, not its t
-    ("bp.update_w_output", r"W \leftarrow W + \alpha \delta H^T", "correct"),
-    ("perceptron.update_w", r"w_i \leftarrow w_i - \eta (y - t) x_i", "correct"),
-    ("perceptron.update_w", r"x_i \leftarrow w_i - \eta (y - t) x_i", "invalid"),
+    ("bp:delta_output_sigmoid", rf"E = {_R}", "correct"),
+    ("bp:delta_output_sigmoid", rf"\delta_k^{{(2)}} = {_R}", "correct"),
+    ("softmax_ce:grad_z", r"\nabla_{\mathbf z} \mathcal{L} = p - y", "correct"),
+    ("perceptron:update_w", r"\nabla_\theta L = w_i - \eta (y - t) x_i", "correct"),  # theta, not its t
+    ("bp:update_w_output", r"W \leftarrow W + \alpha \delta H^T", "correct"),
+    ("perceptron:update_w", r"w_i \leftarrow w_i - \eta (y - t) x_i", "correct"),
+    ("perceptron:update_w", r"x_i \leftarrow w_i - \eta (y - t) x_i", "invalid"),
 ])
 def test_the_left_hand_side_says_what_the_answer_is(problem_id: str, text: str, verdict: str) -> None:
     from verify.homework.problems import grade
@@ -618,16 +618,16 @@ def test_the_left_hand_side_says_what_the_answer_is(problem_id: str, text: str, 
 
 @pytest.mark.parametrize(("problem_id", "text", "verdict", "words"), [
     # a chain's steps and a where clause's values are statements: a false one makes a right value wrong
-    ("bp.delta_output_sigmoid", rf"\delta_k = (T_k - O_k) = {_R}", "incorrect", "the step T_k - O_k"),
-    ("softmax_ce.grad_z", r"dL/dz_i = y_i - p_i = p_i - y_i", "incorrect", "the step y_i - p_i"),
-    ("bp.delta_output_sigmoid", r"\delta_k = -(T_k - O_k) f'(net_k) where f'(net_k) = -O_k(1 - O_k)", "incorrect",
+    ("bp:delta_output_sigmoid", rf"\delta_k = (T_k - O_k) = {_R}", "incorrect", "the step T_k - O_k"),
+    ("softmax_ce:grad_z", r"dL/dz_i = y_i - p_i = p_i - y_i", "incorrect", "the step y_i - p_i"),
+    ("bp:delta_output_sigmoid", r"\delta_k = -(T_k - O_k) f'(net_k) where f'(net_k) = -O_k(1 - O_k)", "incorrect",
      "where clause's f'(net_k)"),
-    ("bp.delta_output_sigmoid", r"(T_k - net_k) net_k (1 - net_k) where net_k = O_k", "incorrect", "net_k = O_k"),
+    ("bp:delta_output_sigmoid", r"(T_k - net_k) net_k (1 - net_k) where net_k = O_k", "incorrect", "net_k = O_k"),
     # true ones, and steps that are no expression (partial derivatives), leave a right answer right
-    ("softmax_ce.grad_z", r"\frac{\partial L}{\partial z_i} = -y_i + p_i \sum_k y_k = p_i - y_i", "correct", "correct"),
-    ("bp.delta_output_sigmoid", rf"\delta_k = -\frac{{\partial E}}{{\partial net_k}} = {_R}", "correct", "correct"),
-    ("softmax_ce.grad_z", r"p_i - y_i where p_i = e^{z_i}/\sum_k e^{z_k}", "correct", "correct"),
-    ("bp.delta_output_linear", r"(T_k - net_k) where net_k = O_k", "correct", "correct"),
+    ("softmax_ce:grad_z", r"\frac{\partial L}{\partial z_i} = -y_i + p_i \sum_k y_k = p_i - y_i", "correct", "correct"),
+    ("bp:delta_output_sigmoid", rf"\delta_k = -\frac{{\partial E}}{{\partial net_k}} = {_R}", "correct", "correct"),
+    ("softmax_ce:grad_z", r"p_i - y_i where p_i = e^{z_i}/\sum_k e^{z_k}", "correct", "correct"),
+    ("bp:delta_output_linear", r"(T_k - net_k) where net_k = O_k", "correct", "correct"),
 ])
 def test_steps_and_stated_values_are_checked(problem_id: str, text: str, verdict: str, words: str) -> None:
     from verify.homework.problems import grade
@@ -638,10 +638,10 @@ def test_steps_and_stated_values_are_checked(problem_id: str, text: str, verdict
 
 @pytest.mark.parametrize(("problem_id", "text", "verdict"), [
     # one undeclared capital stands for one size; a single letter is no set's name
-    ("conv.grad_W", r"\sum_{i=1}^{H} \sum_{j=1}^{H} G_{ij} X_{i+u-1,j+v-1}", "invalid"),
-    ("softmax_ce.grad_z", r"p_i \sum_{j=1}^{K} y_j - y_i \sum_{k=1}^{K} y_k", "correct"),
-    ("softmax_ce.grad_z_general", r"p_i \sum_{j \in i} y_j - y_i", "invalid"),
-    ("softmax_ce.grad_z_general", r"p_i \sum_{j \in C} y_j - y_i", "correct"),
+    ("conv:grad_W", r"\sum_{i=1}^{H} \sum_{j=1}^{H} G_{ij} X_{i+u-1,j+v-1}", "invalid"),
+    ("softmax_ce:grad_z", r"p_i \sum_{j=1}^{K} y_j - y_i \sum_{k=1}^{K} y_k", "correct"),
+    ("softmax_ce:grad_z_general", r"p_i \sum_{j \in i} y_j - y_i", "invalid"),
+    ("softmax_ce:grad_z_general", r"p_i \sum_{j \in C} y_j - y_i", "correct"),
 ])
 def test_capitals_and_sets_in_sum_bounds(problem_id: str, text: str, verdict: str) -> None:
     _graded_as(problem_id, text, verdict)
@@ -649,11 +649,11 @@ def test_capitals_and_sets_in_sum_bounds(problem_id: str, text: str, verdict: st
 
 @pytest.mark.parametrize(("problem_id", "text", "verdict"), [
     # the free index under a letter of the author's own (Mitchell's delta_h, j for an output)
-    ("bp.delta_output_sigmoid", r"\delta_j = (T_j - O_j) O_j (1 - O_j)", "correct"),
-    ("bp.delta_hidden", r"\delta_h = H_h(1-H_h)\sum_o w_{oh}\delta_o", "correct"),
-    ("bp.delta_hidden", r"\delta_h = H_h(1-H_h)\sum_o w_{ho}\delta_o", "incorrect"),
-    ("bp.delta_output_sigmoid", r"(T_j - O_k) O_j (1 - O_j)", "invalid"),
-    ("softmax_ce.grad_z", r"p_a - y_b", "invalid"),
+    ("bp:delta_output_sigmoid", r"\delta_j = (T_j - O_j) O_j (1 - O_j)", "correct"),
+    ("bp:delta_hidden", r"\delta_h = H_h(1-H_h)\sum_o w_{oh}\delta_o", "correct"),
+    ("bp:delta_hidden", r"\delta_h = H_h(1-H_h)\sum_o w_{ho}\delta_o", "incorrect"),
+    ("bp:delta_output_sigmoid", r"(T_j - O_k) O_j (1 - O_j)", "invalid"),
+    ("softmax_ce:grad_z", r"p_a - y_b", "invalid"),
 ])
 def test_the_free_index_under_the_authors_own_letter(problem_id: str, text: str, verdict: str) -> None:
     _graded_as(problem_id, text, verdict)
@@ -661,11 +661,11 @@ def test_the_free_index_under_the_authors_own_letter(problem_id: str, text: str,
 
 @pytest.mark.parametrize(("problem_id", "text", "verdict"), [
     # softmax of an expression the forward does not name: of a vector over its entries, of a matrix by rows
-    ("attention.grad_V", r"\mathrm{softmax}\left(\frac{Q K^T}{\sqrt{d_k}}\right)^T G", "correct"),
-    ("attention.grad_V", r"\mathrm{softmax}\left(\frac{Q K^T}{\sqrt{d_k}}\right) G", "incorrect"),
-    ("attention.grad_V", r"\mathrm{softmax}\left(Q K^T\right)^T G", "incorrect"),
-    ("softmax_ce.grad_z", r"softmax(z + 1) - y", "correct"),
-    ("softmax_ce.grad_z", r"softmax(2 z) - y", "incorrect"),
+    ("attention:grad_V", r"\mathrm{softmax}\left(\frac{Q K^T}{\sqrt{d_k}}\right)^T G", "correct"),
+    ("attention:grad_V", r"\mathrm{softmax}\left(\frac{Q K^T}{\sqrt{d_k}}\right) G", "incorrect"),
+    ("attention:grad_V", r"\mathrm{softmax}\left(Q K^T\right)^T G", "incorrect"),
+    ("softmax_ce:grad_z", r"softmax(z + 1) - y", "correct"),
+    ("softmax_ce:grad_z", r"softmax(2 z) - y", "incorrect"),
 ])
 def test_softmax_of_an_expression(problem_id: str, text: str, verdict: str) -> None:
     _graded_as(problem_id, text, verdict)
@@ -673,10 +673,10 @@ def test_softmax_of_an_expression(problem_id: str, text: str, verdict: str) -> N
 
 @pytest.mark.parametrize(("problem_id", "text", "verdict"), [
     # X ⋆ G, the valid cross-correlation CNN notes write for a convolution's weight gradient
-    ("conv.grad_W", r"X \star G", "correct"),
-    ("conv.grad_W", r"X ⋆ G", "correct"),
-    ("conv.grad_W", r"2 X \star G", "incorrect"),
-    ("conv.grad_W", r"G \star X", "invalid"),  # the kernel must fit inside the signal
+    ("conv:grad_W", r"X \star G", "correct"),
+    ("conv:grad_W", r"X ⋆ G", "correct"),
+    ("conv:grad_W", r"2 X \star G", "incorrect"),
+    ("conv:grad_W", r"G \star X", "invalid"),  # the kernel must fit inside the signal
 ])
 def test_cross_correlation(problem_id: str, text: str, verdict: str) -> None:
     _graded_as(problem_id, text, verdict)

@@ -162,14 +162,14 @@ def test_the_key_in_every_notation_grades_correct_and_its_mutations_do_not(pid: 
 def test_the_spellings_are_what_people_write() -> None:
     """The rewrites above produce the notation they are named for (so the round trip above is
     not a round trip of unchanged text)."""
-    p = PROBLEMS["bp.delta_hidden"]
-    latex = _key_latex("bp.delta_hidden")
+    p = PROBLEMS["bp:delta_hidden"]
+    latex = _key_latex("bp:delta_hidden")
     assert SUMS["Σ"](latex, p).count("Σ") == 1 and r"\sum" not in SUMS["Σ"](latex, p)
     assert r"\boldsymbol{\delta}_{k}" in _names(latex, p) and r"\mathbf{w}_{kj}" in _names(latex, p)
     assert BRACKETS["\\left[ \\right]"](latex, p).startswith(r"H_{j} \left[1 - H_{j}\right]")
     assert BRACKETS["[ ]"](r"\log\left(\left(a\right) b\right)", p) == r"\log\left([a] b\right)"
-    v = _key_latex("attention.grad_V")
-    assert TRANSPOSES["prime"](v, PROBLEMS["attention.grad_V"]) == "A' G"
-    lnorm = _key_latex("layernorm.grad_x")
-    assert "x̂_{i}" in SYMBOLS["Unicode"](lnorm, PROBLEMS["layernorm.grad_x"]) and "γ_{j}" in SYMBOLS["Unicode"](lnorm, p)
+    v = _key_latex("attention:grad_V")
+    assert TRANSPOSES["prime"](v, PROBLEMS["attention:grad_V"]) == "A' G"
+    lnorm = _key_latex("layernorm:grad_X")
+    assert "x̂_{i}" in SYMBOLS["Unicode"](lnorm, PROBLEMS["layernorm:grad_X"]) and "γ_{j}" in SYMBOLS["Unicode"](lnorm, p)
     assert MUTATIONS["a transpose dropped"]("A' G") == "A G" and _flip_first_sign("X_{i+u-1} - y") == "X_{i+u-1} + y"

@@ -14,8 +14,8 @@ from verify.homework import typeset as ts
 from verify.homework.language import InvalidAnswer, Vocabulary, normalise, parse
 from verify.homework.typeset import typeset, typeset_math, typeset_mathml
 
-# Vocabularies as the problems declare them (softmax_ce.grad_z, bp.delta_hidden, layernorm.grad_x,
-# attention.grad_Q), written out here so that these tests follow the printer, not the problem set.
+# Vocabularies as the problems declare them (softmax_ce:grad_z, bp:delta_hidden, layernorm:grad_X,
+# attention:grad_Q), written out here so that these tests follow the printer, not the problem set.
 SOFTMAX = Vocabulary(indexed={"p": 1, "y": 1, "z": 1}, indices={"i": "n", "j": "n", "k": "n"})
 BP = Vocabulary(indexed={"H": 1, "w": 2, "delta": 1, "net": 1, "O": 1, "T": 1}, indices={"j": "H", "k": "O"})
 LAYERNORM = Vocabulary(scalars={"d": sp.Integer(3), "sigma": sp.Symbol("sigma", positive=True), "mu": sp.Symbol("mu")},
@@ -177,7 +177,7 @@ def test_hostile_text_in_a_rule_without_a_printer_is_escaped(monkeypatch: pytest
 def test_hostile_answers_on_a_page_are_escaped() -> None:
     from gradproof.homework_report import student_page
 
-    rows = [{"problem": "softmax_ce.grad_z", "answer": answer, "verdict": "incorrect", "score": "0",
+    rows = [{"problem": "softmax_ce:grad_z", "answer": answer, "verdict": "incorrect", "score": "0",
              "feedback": "<b>", "counterexample": ""}
             for answer in ("<script>alert(1)</script>", "p_i - y_i & \"'", HOSTILE[0])]
     page = student_page("eve", rows, {})
@@ -188,7 +188,7 @@ def test_hostile_answers_on_a_page_are_escaped() -> None:
 def test_a_page_shows_the_answer_as_written() -> None:
     from gradproof.homework_report import student_page
 
-    row = {"problem": "attention.grad_Q", "answer": r"\frac{1}{\sqrt{d_k}} dS K", "verdict": "correct",
+    row = {"problem": "attention:grad_Q", "answer": r"\frac{1}{\sqrt{d_k}} dS K", "verdict": "correct",
            "score": "1", "feedback": "", "counterexample": ""}
     page = student_page("ann", [row], {})
     assert "<mfrac>" in page and "<msqrt>" in page and "<mi>dS</mi>" in page and "<mn>3</mn>" not in page
@@ -251,7 +251,7 @@ def test_round_trip_layer_norm(text: str) -> None:
 
 
 def _matrices() -> st.SearchStrategy[tuple[tuple[int, int], str]]:
-    """Matrix answers of attention.grad_Q's symbols that fit together: (shape, text)."""
+    """Matrix answers of attention:grad_Q's symbols that fit together: (shape, text)."""
     leaves = st.sampled_from([(_SQUARE, n) for n in ("A", "S", "dS", "dA", "Q K^T", r"G V^\top", "(A)'")]
                              + [(_TALL, n) for n in ("K", "Q", "V", "G", "O")])
     scalars = st.sampled_from([r"\frac{1}{\sqrt{d_k}}", "2", "d_k", "(1/sqrt(d_k))", r"\sqrt{d_k}", "-1"])
