@@ -42,9 +42,21 @@ SIZE_RANGE = (1, 5)
 LARGE_SIZES = (64, 48, 32, 56, 40, 24)
 
 
-def _dims(shape: tuple[sp.Expr, ...]) -> tuple[str | int, ...]:
-    """A model shape as a target's: size names for symbols, integers as they are."""
-    return tuple(d.name if isinstance(d, sp.Symbol) else int(d) for d in shape)
+def _dims(shape: tuple[sp.Expr, ...]) -> tuple[str | int, ...] | Callable[[Mapping[str, int]], tuple[int, ...]]:
+    """A model shape as a target's: size names for symbols, integers as they are, and a function of
+    the drawn sizes where a size is arithmetic of them (``2 d_k``).
+
+    >>> n, d = sp.symbols("n d_k")
+    >>> _dims((n, sp.Integer(3))), _dims((n, 2 * d))({"n": 4, "d_k": 3})
+    (('n', 3), (4, 6))
+    """
+    if all(isinstance(d, sp.Symbol | sp.Integer) for d in shape):
+        return tuple(d.name if isinstance(d, sp.Symbol) else int(d) for d in shape)
+
+    def at(sizes: Mapping[str, int]) -> tuple[int, ...]:
+        return tuple(int(sp.sympify(d).subs({s: sizes[s.name] for s in sp.sympify(d).free_symbols})) for d in shape)
+
+    return at
 
 
 def _buildable(forward: Forward) -> Callable[[dict[str, int]], bool]:

@@ -218,6 +218,11 @@ def test_sizes_are_drawn_only_where_the_forward_builds() -> None:
     assert SIZE_RANGE == (1, 5)
 
 
+def test_sizes_written_as_arithmetic_of_size_names() -> None:
+    forward = read_forward("L = sum(G ⊙ (X W))", {"X": "n,2 d", "W": "2 d,d+1", "G": "n,d+1"}, wrt=["X", "W"])
+    assert [r.passed for r in check_forward(forward, examples=10)] == [True, True]
+
+
 def test_inputs_are_drawn_from_their_declared_domains() -> None:
     shapes = {"P": "n,d", "G": "n,d"}
     positive = read_forward("L = sum(G ⊙ sqrt(P))", shapes, wrt=["P"], domains={"P": "positive"})
