@@ -273,3 +273,45 @@ def test_a_key_that_fails_its_entrywise_check_is_refused(monkeypatch: pytest.Mon
     with pytest.raises(ForwardProblemError, match="fails its entrywise check"):
         forward_problem("ff.wrong_rule", "Give dL/dQ.", "S = Q K^T; A = softmax(S); L = sum(G ⊙ (A V))",
                         {n: "n,d_k" for n in "QKVG"}, "Q", generate=False)
+
+
+def _formulas() -> st.SearchStrategy:
+    """Matrix formulas as reverse mode builds them (graphs.matrices' constructors), over three 2 x 2
+    matrices, in the constructs the answer language reads."""
+    import sympy as sp
+
+    from derive.notation import Softmax
+    from graphs.matrices import add, hadamard, matmul, neg, rowsum, transpose
+
+    leaves = st.sampled_from([sp.MatrixSymbol(name, 2, 2) for name in "ABC"])
+    factors = st.sampled_from([sp.Integer(2), sp.Rational(1, 2), 1 / sp.sqrt(3), sp.Integer(-3)])
+
+    def extend(children: st.SearchStrategy) -> st.SearchStrategy:
+        pairs = st.tuples(children, children)
+        return st.one_of(pairs.map(lambda t: matmul(*t)), pairs.map(lambda t: add(*t)),
+                         pairs.map(lambda t: add(t[0], neg(t[1]))), pairs.map(lambda t: hadamard(*t)),
+                         children.map(transpose), children.map(rowsum), children.map(Softmax),
+                         st.tuples(factors, children).map(lambda t: matmul(*t)))
+
+    return st.recursive(leaves, extend, max_leaves=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_formulas())
+def test_a_printed_formula_reads_back_as_itself(formula: object) -> None:
+    import random
+
+    import sympy as sp
+
+    from graphs.matrices import explicit
+    from verify.homework.from_forward import answer_text
+    from verify.homework.language import Vocabulary, parse
+
+    matrices = {name: sp.MatrixSymbol(name, 2, 2) for name in "ABC"}
+    rng = random.Random(0)
+    values = {m: sp.ImmutableMatrix(2, 2, [sp.Rational(rng.randint(-9, 9), rng.randint(1, 5)) for _ in range(4)])
+              for m in matrices.values()}
+    text = answer_text(formula)
+    read = parse(text, Vocabulary(matrices=matrices))
+    difference = explicit(formula, values) - explicit(read, values)
+    assert all(abs(complex(sp.N(e, 30))) < 1e-20 for e in difference), (text, formula, read)

@@ -372,7 +372,7 @@ def answer_text(expr: sp.Basic) -> str:
     '1/sqrt(d_k) (A ⊙ (G V^T - rowsum((G V^T) ⊙ A))) V'
     """
     from derive.notation import RowSum, Softmax
-    from graphs.matrices import Apply, BroadcastRows, Ones
+    from graphs.matrices import Apply, BroadcastRows, Ones, neg
 
     if isinstance(expr, sp.MatrixSymbol):
         return str(expr.name)
@@ -391,7 +391,7 @@ def answer_text(expr: sp.Basic) -> str:
         for number, term in enumerate(expr.args):
             coefficient = term.as_coeff_matrices()[0] if isinstance(term, sp.MatMul) else sp.S.One
             negative = coefficient.could_extract_minus_sign()
-            text = answer_text(-term if negative else term)
+            text = answer_text(neg(term) if negative else term)  # -term would fold A A into A**2
             if isinstance(term, sp.MatAdd):
                 text = f"({text})"
             out.append(("-" if number == 0 else " - ") + text if negative else (text if number == 0 else " + " + text))
