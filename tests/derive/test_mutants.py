@@ -54,7 +54,7 @@ def _mutant(claim: Claim, mutate) -> Claim:
 
 
 @pytest.mark.parametrize("mutation", list(GENERIC))
-@pytest.mark.parametrize("name, claim", CLAIMS, ids=[f"{n}.{c.key}" for n, c in CLAIMS])
+@pytest.mark.parametrize("name, claim", CLAIMS, ids=[f"{n}:{c.key}" for n, c in CLAIMS])
 def test_generic_mutants_fail(name: str, claim: Claim, mutation: str) -> None:
     t = topic(name)
     mutate = GENERIC[mutation]
@@ -72,7 +72,7 @@ def test_generic_mutants_fail(name: str, claim: Claim, mutation: str) -> None:
 INDEX_CLAIMS = [(n, c) for n, c in CLAIMS if c.index is not None]
 
 
-@pytest.mark.parametrize("name, claim", INDEX_CLAIMS, ids=[f"{n}.{c.key}" for n, c in INDEX_CLAIMS])
+@pytest.mark.parametrize("name, claim", INDEX_CLAIMS, ids=[f"{n}:{c.key}" for n, c in INDEX_CLAIMS])
 def test_index_form_mutants_are_not_proved(name: str, claim: Claim) -> None:
     index = claim.index
     assert index_status(index.derived(), index.claimed(), index.assume)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from derive.topics.perceptron import DATASETS, hardlim
 from gradproof.cli import main
-from verify.homework.exercises import _key, read_rows
+from verify.homework.exercises import EXERCISES, _key, read_rows
 from verify.homework.problems import grade
 
 
@@ -50,7 +50,7 @@ def test_the_bp_statement_is_what_its_own_weights_give(monkeypatch: pytest.Monke
         exercises._bp_rows()
 
 
-@pytest.mark.parametrize("exercise", ["perceptron:table_and", "perceptron:table_lecture2d", "bp:step"])
+@pytest.mark.parametrize("exercise", sorted(EXERCISES))
 def test_the_exact_table_is_correct_in_any_spelling(exercise: str) -> None:
     rows = _table(exercise)
     assert grade(exercise, "\n".join(rows)).verdict == "correct"
