@@ -140,3 +140,23 @@ def test_an_instructors_file_cannot_take_a_former_id(tmp_path: Path, built_in_on
     (tmp_path / "p.toml").write_text(taken, encoding="utf-8")
     with pytest.raises(ProblemFileError, match="the id 'kl.grad_q' is already taken"):
         load_problems(tmp_path / "p.toml")
+
+
+def test_a_results_file_with_former_ids_is_imported_under_the_canonical_ones(tmp_path: Path) -> None:
+    rows = batch.read_submissions(ROOT / "examples" / "class.csv")
+    out = tmp_path / "out"
+    list(batch.grade_class(rows, out, grader=grade))
+    first = _results(out)
+    results = out / "results.csv"
+    former = {new: old for old, new in DOTTED.items()}  # the renamed ones last: kl.grad_q, not information.grad_q
+    with results.open("w", newline="", encoding="utf-8") as handle:  # as a version before ids were entry:claim wrote it
+        writer = csv.DictWriter(handle, list(first[0]))
+        writer.writeheader()
+        writer.writerows({**r, "problem": former[r["problem"]]} for r in first)
+    assert "kl.grad_q" in results.read_text(encoding="utf-8") and "information:" not in results.read_text(encoding="utf-8")
+    (out / "grades.sqlite").unlink()
+    plans: list[batch.Plan] = []
+    list(batch.grade_class(rows, out, grader=grade, plans=plans))
+    assert plans[0].count("imported") == 16 and not plans[0].missing  # regraded once, as any import is
+    assert [(r["student"], r["problem"], r["verdict"]) for r in _results(out)] == \
+        [(r["student"], r["problem"], r["verdict"]) for r in first]
