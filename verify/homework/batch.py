@@ -9,7 +9,8 @@ Resuming: an answer already in the store is kept when its text and its problem's
 unchanged; it is regraded when the answer changed or the problem (or the grading code) changed.
 The store keeps answers of earlier runs that are not in today's file, with a warning that counts
 them; exports list today's answers in the file's order, then those. ``drop_missing`` removes them
-from the store (and so from the exports).
+from the store (and so from the exports). Answers stored under a built-in problem's former id
+(``kl.grad_q``, before ids were ``entry:claim``) take its canonical id first, grades kept.
 
 A results.csv without a store beside it (written by a version without a store, or by this one
 with grades.sqlite deleted since) is imported into the store once: its rows are kept, those in
