@@ -1,6 +1,9 @@
 """Lecture problems whose answer keys come from derive/ (never typed twice), and their grading.
 
-A problem names a catalog claim; its key is that claim's proven closed form, written out at
+A problem names a catalog claim, and a built-in problem's id is that claim's, ``entry:claim``, as in
+``gradproof derive`` and ``gradproof verify``; ``canonical_id`` reads any spelling of an id
+(``entry.claim``, a former id such as ``kl.grad_q``), and ``PROBLEMS`` is read in those spellings too.
+The problem's key is that claim's proven closed form, written out at
 concrete sizes by the topic's own builder (``claim.claimed(env)``). A student's answer, read by
 the answer language, is written out at the same sizes by mapping each symbol the problem lets a
 student use onto the builder's entries (``p_i`` is the i-th entry of the softmax ``env["p"]``, in
