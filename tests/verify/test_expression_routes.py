@@ -174,8 +174,8 @@ def clean_proofs():
     rule_proofs.cache_clear()
 
 
-@pytest.mark.parametrize("mutant", list(MUTANTS))
-def test_a_wrong_vjp_row_fails_both_the_exact_and_the_numeric_route(mutant: str, monkeypatch, clean_proofs) -> None:
+def _mutated(mutant: str, monkeypatch) -> Forward:
+    """The mutant's row put in the table (for this test only), and its forward under a fresh name."""
     op, argnum, wrong, case, inline = MUTANTS[mutant]
     row = ops.RULES[op]
     vjps = list(row.vjps)
@@ -183,10 +183,15 @@ def test_a_wrong_vjp_row_fails_both_the_exact_and_the_numeric_route(mutant: str,
     monkeypatch.setitem(ops.RULES, op, dataclasses.replace(row, vjps=tuple(vjps)))
     suffix = f"_mutant_{op}_{next(_fresh)}"  # a fresh name: compiled gradients are cached by model name
     if case:
-        forward = _forward(case, suffix)
-    else:
-        text, shapes, wrt = inline
-        forward = read_forward(text, shapes, wrt=wrt, name=f"inline{suffix}")
+        return _forward(case, suffix)
+    text, shapes, wrt = inline
+    return read_forward(text, shapes, wrt=wrt, name=f"inline{suffix}")
+
+
+@pytest.mark.parametrize("mutant", list(MUTANTS))
+def test_a_wrong_vjp_row_fails_both_the_exact_and_the_numeric_route(mutant: str, monkeypatch, clean_proofs) -> None:
+    op = MUTANTS[mutant][0]
+    forward = _mutated(mutant, monkeypatch)
     name = register(forward)
     assert op in forward.build().ops
     assert model_status(name).kind == "failed"
@@ -199,6 +204,15 @@ def test_a_wrong_vjp_row_fails_both_the_exact_and_the_numeric_route(mutant: str,
     worst = failed[0].worst_input
     assert worst["sizes"] and abs(worst["formula"] - worst["autograd"]) > worst["allowed"]
     assert any(r.passed is False for r in check_forward(forward, examples=2, size="large"))  # at scale, too
+
+
+def test_a_wrong_vjp_row_shows_in_the_report(monkeypatch, clean_proofs) -> None:
+    doc = build_expression_report(_mutated("tanh' with a sign flipped", monkeypatch), examples=5, dtypes=("float64",))
+    assert doc["summary"]["ok"] is False and doc["summary"]["gradients"] == {"failed": 4}
+    assert doc["summary"]["numeric_checks"]["failed"] == 4
+    assert all("rule tanh" in r["rests_on"] for r in doc["results"])
+    page = report_html(doc)
+    assert '<span class="badge failed">4 FAILED</span>' in page and '<span class="badge FAILED">FAILED</span>' in page
 
 
 def test_without_the_mutant_the_same_forwards_pass(clean_proofs) -> None:
