@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .expressions import add_expression_options
+
 __all__ = ["main", "parse_sizes"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -70,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=N",
         help="concrete sizes at which to show (and also prove) the entrywise results, e.g. n=3,d_k=2",
     )
+    add_expression_options(derive)
     graph = commands.add_parser(
         "graph",
         help="draw a model's computation graph, optionally with every adjoint",
@@ -80,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         "densenet.",
         epilog="Example: gradproof graph attention --adjoints -o attention.svg",
     )
-    graph.add_argument("name", metavar="NAME", help="a model, or a catalog entry that has one")
+    graph.add_argument("name", metavar="NAME", nargs="?", help="a model, or a catalog entry that has one (or --expr)")
     graph.add_argument("--format", choices=("svg", "png", "dot", "json"), default=None,
                        help="picture or source format (default: from -o's extension, else svg)")
     graph.add_argument("--adjoints", action="store_true", help="annotate each named tensor with its adjoint dX = ...")
@@ -88,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("--engine", choices=("auto", "dot", "matplotlib"), default="auto",
                        help="renderer for svg/png (default: dot when installed, else matplotlib)")
     graph.add_argument("--json", action="store_true", help="same as --format json, to stdout unless -o")
+    add_expression_options(graph)
     verify = commands.add_parser(
         "verify",
         help="check every gradient numerically against PyTorch autograd on Hypothesis inputs",
@@ -114,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--seed", type=int, default=None,
                         help="draw a different stream of examples (default: the same derandomized ones every run)")
     verify.add_argument("--json", action="store_true", help="machine-readable records")
+    add_expression_options(verify)
     report = commands.add_parser(
         "report",
         help="write derivation reports a lecturer can hand out (Markdown, HTML, LaTeX/PDF, JSON)",
@@ -133,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="Hypothesis examples per numeric check (default 20)")
     report.add_argument("--lang", choices=("en", "zh"), default="en",
                         help="en (default), or zh: the lecture's Chinese for titles, sections, reasons and captions")
+    add_expression_options(report)
     problems = commands.add_parser("problems", help="the homework problems students can be checked on",
                                    description="List the built-in homework problems: id, statement, the symbols an "
                                    "answer may use, assumptions.")
@@ -605,31 +611,48 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     from derive.catalog import NAMES, topic
 
+    from .expressions import entry_listing
     from .render import list_json
 
     topics = [topic(name) for name in NAMES]
+    rows = list_json(topics) + entry_listing()
     if args.json:
-        print(json.dumps(list_json(topics), indent=2, ensure_ascii=False))
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
         return EXIT_OK
-    for t in topics:
-        print(f"{t.name:<22} {t.title}")
-        print(f"{'':<22} section {t.section}")
-        print(f"{'':<22} targets: {', '.join(t.targets) or '(identities only)'}")
+    for row in rows:
+        print(f"{row['name']:<22} {row['title']}")
+        print(f"{'':<22} section {row['section']}")
+        print(f"{'':<22} targets: {', '.join(row['targets']) or '(identities only)'}")
     return EXIT_OK
 
 
 def _cmd_derive(args: argparse.Namespace) -> int:
     from derive.catalog import NAMES, topic
     from derive.parallel import default_jobs
+    from verify.forwards import NAMES as FORWARD_NAMES
 
     from .derive_all import derive_entries, render_entry
+    from .expressions import ExpressionDerivation, entry_json, entry_text, forward_from_args
     from .progress import Progress
 
+    forward = forward_from_args(args)
+    if forward is not None:
+        if args.sizes or args.all:
+            raise UsageError("--sizes and --all are for catalog entries, not --expr")
+        from graphs.route import graph_results
+
+        derivation = ExpressionDerivation(forward, graph_results(forward.name))
+        print(json.dumps(derivation.to_json(), indent=2, ensure_ascii=False) if args.json else derivation.text())
+        return EXIT_OK if derivation.ok else EXIT_FAILED
     sizes = parse_sizes(args.sizes)
     if args.all == bool(args.names):
         raise UsageError("name catalog entries (see 'gradproof list') or give --all, not both")
+    forwards = list(FORWARD_NAMES) if args.all else [n for n in args.names if n in FORWARD_NAMES]
+    if forwards and sizes:
+        raise UsageError(f"--sizes is for entries derived by index calculus; {forwards[0]} is checked at its own sizes")
     # entry:claim (or entry.claim) names the entry that holds the claim; unknown names fail before any work starts
-    names = list(NAMES) if args.all else list(dict.fromkeys(_entry_of(name, topic) for name in args.names))
+    names = list(NAMES) if args.all else list(dict.fromkeys(_entry_of(name, topic) for name in args.names
+                                                             if name not in FORWARD_NAMES))
     if sizes and len(names) > 1:
         raise UsageError("--sizes applies to one entry at a time; name a single entry")
     jobs = args.jobs if args.jobs is not None else (default_jobs() if len(names) > 1 else 1)
@@ -639,6 +662,9 @@ def _cmd_derive(args: argparse.Namespace) -> int:
         rendered = derive_entries(names, jobs, args.json, progress=Progress(f"deriving in {jobs} processes"))
     else:
         rendered = [render_entry(name, args.json, sizes, progress=Progress(name)) for name in names]
+    for name in forwards:
+        document, entry_failed = entry_json(name) if args.json else entry_text(name)
+        rendered.append(([document], entry_failed))
     failed = any(entry_failed for _, entry_failed in rendered)
     if args.json:
         documents = [block for blocks, _ in rendered for block in blocks]
@@ -679,11 +705,22 @@ def _cmd_graph(args: argparse.Namespace) -> int:
     from graphs.draw import render
     from graphs.models import model, models_for_entry
 
+    from .expressions import forward_from_args
+
     fmt = "json" if args.json else args.format
     if fmt is None:
         suffix = Path(args.output).suffix.lstrip(".") if args.output and args.output != "-" else ""
         fmt = suffix if suffix in ("svg", "png", "dot", "json") else "svg"
-    names = models_for_entry(args.name)
+    forward = forward_from_args(args)
+    if forward is None and args.name is None:
+        raise UsageError("name a model or a catalog entry (see 'gradproof list'), or give a forward with --expr")
+    if forward is None and args.name not in models_for_entry(args.name):
+        from verify.forwards import NAMES as FORWARD_NAMES
+        from verify.forwards import entry, forward_of
+
+        if args.name in FORWARD_NAMES:
+            forward_of(entry(args.name))
+    names = (forward.name,) if forward is not None else models_for_entry(args.name)
     if not names:
         from graphs.models import MODELS
 
@@ -714,17 +751,37 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from verify.check import DTYPES, run_check
     from verify.targets import targets_for
 
+    from .expressions import forward_from_args, forward_targets_for
     from .progress import Progress
     from .render import records_text
 
+    forward = forward_from_args(args)
+    device = _device(args.device)
+    if forward is not None:
+        from verify.expression_check import check_forward
+
+        if args.route == "entrywise":
+            raise UsageError("--route entrywise: a forward has no closed form of its own; its exact entrywise check "
+                             "is in 'gradproof derive --expr'")
+        try:
+            records = check_forward(forward, examples=args.examples, device=device, dtype=DTYPES[args.dtype],
+                                    seed=args.seed, size=args.size)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        print(json.dumps([r.to_json() for r in records], indent=2, ensure_ascii=False) if args.json
+              else records_text(records))
+        return EXIT_FAILED if any(r.passed is False for r in records) else EXIT_OK
+    catalog, forwards = forward_targets_for(tuple(args.names))
     try:
-        targets = targets_for(tuple(args.names))
+        targets = targets_for(catalog) if catalog or not forwards else []
     except KeyError as error:
         raise UsageError(str(error.args[0])) from None
-    device = _device(args.device)
     routes = ("entrywise", "matrix") if args.route == "both" else (args.route,)
-    records = run_check(targets, routes, progress=Progress("verify"), device=device, dtype=DTYPES[args.dtype],
-                        examples=args.examples, size=args.size, seed=args.seed)
+    options = {"device": device, "dtype": DTYPES[args.dtype], "examples": args.examples, "size": args.size,
+               "seed": args.seed}
+    records = run_check(targets, routes, progress=Progress("verify"), **options) if targets else []
+    if forwards and "matrix" in routes:  # an entry written as a forward has the graph route only
+        records += run_check(forwards, ("matrix",), progress=Progress("verify forwards"), **options)
     if args.json:
         print(json.dumps([r.to_json() for r in records], indent=2, ensure_ascii=False))
     else:
@@ -737,8 +794,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     from derive.catalog import NAMES, topic
 
-    if args.all == bool(args.names):
-        raise UsageError("name catalog entries (see 'gradproof list') or give --all, not both")
     formats = args.format or ["md", "html"]
     if "pdf" in formats:
         import shutil
@@ -747,20 +802,34 @@ def _cmd_report(args: argparse.Namespace) -> int:
             raise UsageError("--format pdf needs pdflatex; install TeX (Debian: texlive-latex-recommended) or use tex")
     if args.examples < 1:
         raise UsageError("--examples must be at least 1")
-    names = list(NAMES) if args.all else args.names
-    for name in names:
-        topic(name)  # unknown names fail before any work starts
+    from verify.forwards import NAMES as FORWARD_NAMES
+
+    from .expressions import forward_from_args
+
+    forward = forward_from_args(args)
+    if forward is None and args.all == bool(args.names):
+        raise UsageError("name catalog entries (see 'gradproof list') or give --all, not both")
+    names = [] if forward is not None else list(NAMES) + list(FORWARD_NAMES) if args.all else \
+        list(dict.fromkeys(n if n in FORWARD_NAMES else _entry_of(n, topic) for n in args.names))
     out = Path(args.output)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UsageError(f"cannot write to {out}: {error.strerror or error}") from None
+    from .expression_report import build_expression_report
     from .progress import Progress
     from .report import build_report, index_html, index_markdown, sources_fingerprint
 
     docs = []
-    for name in names:
-        doc = build_report(name, examples=args.examples, progress=Progress(f"report {name}"), lang=args.lang)
+    for name in names or [forward.name]:
+        progress = Progress(f"report {name}")
+        if forward is not None or name in FORWARD_NAMES:
+            from verify.forwards import entry, forward_of
+
+            shown = forward if forward is not None else forward_of(entry(name))
+            doc = build_expression_report(shown, examples=args.examples, lang=args.lang, progress=progress)
+        else:
+            doc = build_report(name, examples=args.examples, progress=progress, lang=args.lang)
         docs.append(doc)
         written = _write_report(out, doc, formats)
         print(f"{name}: {', '.join(written)}  [{'ok' if doc['summary']['ok'] else 'FAILED'}]", file=sys.stderr)
@@ -852,6 +921,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_derive(args)
     except UsageError as error:
         return _fail(str(error))
+    except BrokenPipeError:  # `gradproof problems | head`: the reader left; nothing more to say
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as error:  # our own errors are one line; anything else is a bug
         from derive.errors import GradproofError
 
@@ -860,8 +934,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # `gradproof problems | head`: the reader left; nothing more to say
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK

@@ -16,10 +16,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from graphs.route import MatrixResult
-from verify.expression import ExpressionError, Forward, read_forward, register
+if TYPE_CHECKING:  # the command line's --help must not import SymPy: these load on first use
+    from graphs.route import MatrixResult
+    from verify.expression import Forward
 
 __all__ = ["ExpressionDerivation", "add_expression_options", "derive_expression", "forward_from_args"]
 
@@ -72,6 +73,7 @@ def derive_expression(
     (default: every input) the inputs with a gradient; ``domains`` their kinds for drawn examples.
     """
     from graphs.route import graph_results
+    from verify.expression import read_forward, register
 
     forward = read_forward(text, shapes, wrt=wrt, domains=domains, name=name)
     register(forward)
@@ -94,6 +96,8 @@ def add_expression_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _pairs(items: Sequence[str], flag: str) -> dict[str, str]:
+    from verify.expression import ExpressionError
+
     pairs: dict[str, str] = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -105,14 +109,16 @@ def _pairs(items: Sequence[str], flag: str) -> dict[str, str]:
     return pairs
 
 
-def forward_from_args(args: argparse.Namespace, name: str | None = None) -> Forward | None:
-    """The forward a command's ``--expr`` options describe, registered; ``None`` without ``--expr``.
-    Options that need ``--expr`` without it are refused."""
+def forward_from_args(args: argparse.Namespace, name: str = "forward") -> Forward | None:
+    """The forward a command's ``--expr`` options describe, registered as the graph model ``name``;
+    ``None`` without ``--expr``. Options that need ``--expr`` without it are refused."""
+    from verify.expression import ExpressionError, read_forward, register
+
     if args.expr is None:
         if args.shape or args.wrt or args.domain:
             raise ExpressionError("--shape, --wrt and --domain describe a forward: give it with --expr")
         return None
-    if getattr(args, "names", None) or getattr(args, "all", False):
+    if getattr(args, "names", None) or getattr(args, "all", False) or getattr(args, "name", None):
         raise ExpressionError("give catalog names or --expr, not both")
     wrt = [w.strip() for w in args.wrt.split(",") if w.strip()] if args.wrt else None
     forward = read_forward(args.expr, _pairs(args.shape, "--shape"), wrt=wrt, domains=_pairs(args.domain, "--domain"),
@@ -162,3 +168,38 @@ def entry_text(name: str) -> tuple[str, bool]:
               for c in about["claims"]]
     failed = not derivation.ok or not all(c["ok"] for c in about["claims"])
     return "\n".join(lines) + "\n\n" + derivation.text(), failed
+
+
+def entry_listing() -> list[dict[str, Any]]:
+    """``gradproof list``'s rows for the entries written as forwards."""
+    from verify.forwards import NAMES, entry
+
+    rows = []
+    for name in NAMES:
+        item = entry(name)
+        rows.append({"name": name, "title": item.title, "section": f"written as a forward (verify/forwards/{name}.py)",
+                     "targets": [f"dL/d{wrt}" for wrt in item.claims]})
+    return rows
+
+
+def forward_targets_for(names: Sequence[str]) -> tuple[tuple[str, ...], list[Any]]:
+    """``verify NAMES`` split: the catalog names left for verify/targets.py, and the targets of the
+    entries written as forwards (all of them when ``names`` is empty). ``rmsnorm:grad_X`` (or
+    ``rmsnorm.grad_X``, or ``rmsnorm:dL/dX``) picks one claim's."""
+    from verify.expression import ExpressionError
+    from verify.forwards import NAMES, entry, entry_targets
+
+    catalog: list[str] = []
+    targets: list[Any] = []
+    for name in names or NAMES:
+        head, _, claim = name.replace(".", ":", 1).partition(":")
+        if head not in NAMES:
+            catalog.append(name)
+            continue
+        found = [t for t in entry_targets(entry(head))
+                 if not claim or claim in (t.name, f"grad_{t.matrix.adjoints[0]}")]
+        if not found:
+            known = ", ".join(claim_id(head, w) for w in entry(head).claims)
+            raise ExpressionError(f"{head} has no claim {claim!r}; its claims are {known}")
+        targets += found
+    return tuple(catalog), targets

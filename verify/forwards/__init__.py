@@ -26,7 +26,7 @@ from typing import Any
 from derive.errors import UnknownEntryError
 from derive.types import Status
 
-__all__ = ["NAMES", "ForwardEntry", "check_claims", "entry", "forward_of"]
+__all__ = ["NAMES", "ForwardEntry", "check_claims", "entry", "entry_targets", "forward_of"]
 
 # One row per entry: the module under verify/forwards/ that defines ENTRY.
 NAMES: tuple[str, ...] = ("rmsnorm",)
@@ -103,3 +103,29 @@ def check_claims(item: ForwardEntry, top: int = 2) -> dict[str, Status]:
                                         f"at {shown}: {outcome.detail}")
     return {name: statuses.get(name, Status("proved_sizes", grid, "the claim against the exact derivative, "
                                             "entry by entry")) for name in item.claims}
+
+
+def entry_targets(item: ForwardEntry) -> list[Any]:
+    """The entry's numeric checks: one verify ``Target`` per claim, its compiled gradient (the graph
+    route's) against torch autograd of the practitioners' reference, on Hypothesis inputs."""
+    import dataclasses
+
+    from verify.expression_check import forward_targets
+
+    targets = []
+    for target in forward_targets(forward_of(item)):
+        wrt = target.matrix.adjoints[0]
+        targets.append(dataclasses.replace(target, reference=_autograd_of(item, wrt),
+                                           notes=f"against autograd of the reference ({item.source or item.name})"))
+    return targets
+
+
+def _autograd_of(item: ForwardEntry, wrt: str) -> Callable[..., Any]:
+    def reference(t: Mapping[str, Any], sizes: Mapping[str, int]) -> Any:
+        import torch
+
+        leaves = {k: v.detach().clone().requires_grad_(k == wrt) for k, v in t.items()}
+        (grad,) = torch.autograd.grad(item.reference(torch, leaves).sum(), leaves[wrt])
+        return grad
+
+    return reference
