@@ -100,6 +100,13 @@ def _pool_examples():
     return tuple((((k * r, k * c),), {"k": k}) for k in (2, 3) for r, c in EXAMPLE_SHAPES if k * r * k * c <= 54)
 
 
+def _planes(pool, x, k: int):
+    """torch's 2-D ``pool`` (which takes ``(N, C, H, W)``) of every matrix of ``x``, whatever batch
+    dimensions lead: the batched convention the compiled gradients take as well."""
+    out = pool(x.reshape(-1, 1, *x.shape[-2:]), k)
+    return out.reshape(*x.shape[:-2], *out.shape[-2:])
+
+
 def _row_examples():
     return tuple((((r, c), (1, c)), {}) for r, c in EXAMPLE_SHAPES)
 
@@ -171,6 +178,12 @@ _ROWS: tuple[Rule, ...] = (
     Rule("row_mean", ("X",), lambda x: scaled(1 / x.shape[1], RowSums(x)),
          (lambda ans, x: lambda g: scaled(1 / x.shape[1], BroadcastCols(g, x.shape[1])),),
          lambda t, x: x.mean(-1, keepdim=True), square_examples(1), "the column of row means"),
+    Rule("col_sum", ("X",), lambda x: ColSums(x), (lambda ans, x: lambda g: BroadcastRows(g, x.shape[0]),),
+         lambda t, x: x.sum(-2, keepdim=True), square_examples(1), "1^T X: the row of column sums"),
+    Rule("col_mean", ("X",), lambda x: scaled(1 / x.shape[0], ColSums(x)),
+         (lambda ans, x: lambda g: scaled(1 / x.shape[0], BroadcastRows(g, x.shape[0])),),
+         lambda t, x: x.mean(-2, keepdim=True), square_examples(1),
+         "the row of column means (batch norm's mean over the batch)"),
     Rule("add_row", ("X", "r"), lambda x, r: add(x, BroadcastRows(r, x.shape[0])),
          (lambda ans, x, r: lambda g: g, lambda ans, x, r: lambda g: ColSums(g)),
          lambda t, x, r: x + r, _row_examples(), "X + 1 r: a row (a bias) added to every row", check=_with_row),
@@ -198,11 +211,11 @@ _ROWS: tuple[Rule, ...] = (
          tuple((((r + 1, c + 1), (2, 2)), {}) for r, c in EXAMPLE_SHAPES) + ((((3, 4), (1, 3)), {}),),
          "X ⋆ K: valid 2-D cross-correlation (a convolution layer)"),
     Rule("max_pool", ("X",), lambda x, k: MaxPool(x, k), (lambda ans, x, k: lambda g: MaxUnpool(g, x, k),),
-         lambda t, x, k: t.nn.functional.max_pool2d(x.unsqueeze(-3), k).squeeze(-3),
+         lambda t, x, k: _planes(t.nn.functional.max_pool2d, x, k),
          _pool_examples() + ((((2, 3),), {"k": 1}),),
          "k x k max pooling, stride k; ties go to the first maximum", check=_pool),
     Rule("avg_pool", ("X",), lambda x, k: AvgPool(x, k), (lambda ans, x, k: lambda g: scaled(1 / sp.sympify(k) ** 2, Upsample(g, k)),),
-         lambda t, x, k: t.nn.functional.avg_pool2d(x.unsqueeze(-3), k).squeeze(-3),
+         lambda t, x, k: _planes(t.nn.functional.avg_pool2d, x, k),
          _pool_examples(),
          "k x k average pooling, stride k", check=_pool),
     Rule("flatten", ("X",), lambda x: Flatten(x), (lambda ans, x: lambda g: Unflatten(g, *x.shape),),
