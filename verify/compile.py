@@ -7,11 +7,14 @@ its local formula in the order reverse mode visited them (so ``dA`` is computed 
 by ``dS``), and returns the inputs' adjoints by name. Sizes (``n``, ``d_k``) are read off the
 inputs' shapes, so one compiled function serves every size.
 
-Code is printed by a subclass of SymPy's ``TorchPrinter`` with one ``_print_<Class>`` method per
-matrix class (no string pasting of formulas), and fixes what PITFALLS.md measured: transposes
+Code is printed by a subclass of SymPy's ``TorchPrinter`` (no string pasting of formulas). A node
+that is an op's forward (``exp(X)``, ``softmax(S)``, ``maxpool_k(X)``) becomes a run-time call of
+that op's torch column in graphs/ops.py, the same code verify/graph_forward.py runs for autograd,
+so compile.py holds no second copy of any op; VJP-only helpers (full convolution, unpooling,
+broadcasts) have a ``_print_<Class>`` method each. The printer fixes what PITFALLS.md measured: transposes
 are ``.transpose(-2, -1)`` (batch-safe), scalar powers of sizes are Python arithmetic (sizes
-are ints), and every custom class has a printer method. Names are checked against
-``[A-Za-z][A-Za-z0-9_]*`` before they reach the generated code. The source is kept on the
+are ints), and every custom class is printed (by its rule, or a method). Names are checked against
+``[A-Za-z][A-Za-z0-9_]*`` (rule names against the table) before they reach the generated code. The source is kept on the
 function (``compiled.source``) for inspection, and each model is compiled once per process.
 """
 
@@ -32,6 +35,7 @@ from graphs import matrices as mx
 from graphs.backprop import backprop
 from graphs.graph import Model, adjoint_symbol
 from graphs.models import model as build_model
+from graphs.ops import RULES
 
 __all__ = [
     "CONSTANTS",
@@ -47,6 +51,7 @@ __all__ = [
 CONSTANTS: dict[str, float] = {"epsilon": 1e-5}
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+_RULE = re.compile(r"[a-z][a-z0-9_]*\Z")
 
 
 def _identifier(name: str) -> str:
@@ -56,8 +61,70 @@ def _identifier(name: str) -> str:
     return name
 
 
+def _rule_name(name: str) -> str:
+    """A rule's name, checked before it is printed into generated code as ``_rules[name]``."""
+    if name not in RULES or not _RULE.match(name):
+        raise ValueError(f"{name!r} is no op of the rule table that generated code may call")
+    return name
+
+
+_CLASSES: dict[tuple[tuple[str, int], ...], dict[type, str]] = {}
+
+
+def _forward_classes() -> dict[type, str]:
+    """The matrix class whose node *is* a rule's forward, for every rule whose forward is one.
+
+    Read off the table: a rule qualifies when its forward, built at each of its examples, is a node of
+    a class of graphs/matrices.py (or derive/notation.py) whose arguments are the rule's inputs and
+    then its parameters, in order, so the rule's torch column takes them as they stand
+    (``MaxPool(X, k)`` is ``max_pool``'s ``torch(torch, X, k)``). Elementwise rules share ``Apply``
+    and are told apart by its function. Two rules building one class is an error in the table.
+    """
+    table = tuple((name, id(row)) for name, row in RULES.items())  # the table as it is now (tests patch rows)
+    if table in _CLASSES:
+        return _CLASSES[table]
+    found: dict[type, str] = {}
+    for name, row in RULES.items():
+        built = {_forward_class(row, example) for example in row.examples}
+        if row.elementwise or len(built) != 1 or None in built:
+            continue
+        (cls,) = built
+        if cls in found:
+            raise ValueError(f"rules {found[cls]} and {name} both build {cls.__name__}")
+        found[cls] = name
+    _CLASSES.clear()  # one table at a time
+    _CLASSES[table] = found
+    return found
+
+
+def _forward_class(row: Any, example: Any) -> type | None:
+    """The class of the rule's forward at one example, if that node is the rule applied as it stands."""
+    shapes, params = example
+    inputs = [sp.MatrixSymbol(arg, *shape) for arg, shape in zip(row.args, shapes)]
+    out = row.forward(*inputs, **params)
+    expected = (*inputs, *(sp.sympify(v) for v in params.values()))
+    return None if type(out).__module__.startswith("sympy") or out.args != expected else type(out)
+
+
 class _BatchedTorchPrinter(TorchPrinter):
-    """Matrix formulas as torch expressions over the last two dimensions; scalars as Python numbers."""
+    """Matrix formulas as torch expressions over the last two dimensions; scalars as Python numbers.
+
+    A node that is an op's forward (``Apply``, ``Softmax``, ``MaxPool``...) is printed as a call of
+    that rule's torch column at run time (``_rules["softmax"].torch(torch, S)``): the table's row is
+    the one definition of the op, here as in verify/graph_forward.py. Methods below print SymPy's
+    own algebra and the VJP-only helpers (full convolution, unpooling, broadcasts, indicators).
+    """
+
+    def _print(self, expr: Any, **kwargs: Any) -> str:
+        if isinstance(expr, mx.Apply):
+            return self._rule_call(expr.function, expr.args[0])
+        name = _forward_classes().get(type(expr)) if isinstance(expr, sp.Basic) else None
+        if name is not None:
+            return self._rule_call(name, *expr.args)
+        return super()._print(expr, **kwargs)
+
+    def _rule_call(self, name: str, *args: sp.Basic) -> str:
+        return f"_rules[{_rule_name(name)!r}].torch(torch, " + ", ".join(self._print(a) for a in args) + ")"
 
     def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
         return _identifier(expr.name)
@@ -116,37 +183,14 @@ class _BatchedTorchPrinter(TorchPrinter):
     def _print_Ones(self, expr: mx.Ones) -> str:
         return f"_ops.ones({self._size(expr.shape[0])}, {self._size(expr.shape[1])})"
 
-    def _print_Apply(self, expr: mx.Apply) -> str:
-        inner = self._print(expr.args[0])
-        return {
-            "exp": "torch.exp({0})", "log": "torch.log({0})", "sqrt": "torch.sqrt({0})",
-            "sigmoid": "torch.sigmoid({0})", "tanh": "torch.tanh({0})", "relu": "torch.relu({0})",
-            "square": "(({0}) ** 2)", "reciprocal": "(1 / ({0}))",
-        }[expr.function].format(inner)
-
     def _call(self, helper: str, *args: sp.Basic) -> str:
         return f"_ops.{helper}(" + ", ".join(self._print(a) for a in args) + ")"
 
     def _print_Indicator(self, expr: sp.Basic) -> str:
         return self._call("indicator", expr.args[0])
 
-    def _print_Softmax(self, expr: sp.Basic) -> str:
-        return f"torch.softmax({self._print(expr.args[0])}, -1)"
-
-    def _print_LogSoftmax(self, expr: sp.Basic) -> str:
-        return f"torch.log_softmax({self._print(expr.args[0])}, -1)"
-
     def _print_RowSum(self, expr: sp.Basic) -> str:
         return self._call("rowsum_broadcast", expr.args[0])
-
-    def _print_RowSums(self, expr: sp.Basic) -> str:
-        return f"({self._print(expr.args[0])}).sum(-1, keepdim=True)"
-
-    def _print_ColSums(self, expr: sp.Basic) -> str:
-        return f"({self._print(expr.args[0])}).sum(-2, keepdim=True)"
-
-    def _print_Total(self, expr: sp.Basic) -> str:
-        return f"({self._print(expr.args[0])}).sum((-2, -1), keepdim=True)"
 
     def _print_Fill(self, expr: mx.Fill) -> str:
         # A 1 x 1, a column or a row, broadcast to the expression's shape.
@@ -162,35 +206,17 @@ class _BatchedTorchPrinter(TorchPrinter):
 
     _print_ImmutableMatrix = _print_ImmutableDenseMatrix
 
-    def _print_Masked(self, expr: mx.Masked) -> str:
-        return self._call("masked", *expr.args)
-
-    def _print_Corr(self, expr: mx.Corr) -> str:
-        return self._call("corr", *expr.args)
-
     def _print_FullConv(self, expr: mx.FullConv) -> str:
         return self._call("fullconv", *expr.args)
-
-    def _print_MaxPool(self, expr: mx.MaxPool) -> str:
-        return self._call("maxpool", *expr.args)
 
     def _print_MaxUnpool(self, expr: mx.MaxUnpool) -> str:
         return self._call("maxunpool", *expr.args)
 
-    def _print_AvgPool(self, expr: mx.AvgPool) -> str:
-        return self._call("avgpool", *expr.args)
-
     def _print_Upsample(self, expr: mx.Upsample) -> str:
         return self._call("upsample", *expr.args)
 
-    def _print_Flatten(self, expr: mx.Flatten) -> str:
-        return f"({self._print(expr.args[0])}).flatten(-2).unsqueeze(-2)"
-
     def _print_Unflatten(self, expr: mx.Unflatten) -> str:
         return f"_ops.unflatten({self._print(expr.args[0])}, {self._size(expr.shape[0])}, {self._size(expr.shape[1])})"
-
-    def _print_Concat(self, expr: mx.Concat) -> str:
-        return f"torch.cat([{self._print(expr.args[0])}, {self._print(expr.args[1])}], -1)"
 
     def _print_Columns(self, expr: mx.Columns) -> str:
         return f"({self._print(expr.args[0])})[..., {self._size(expr.args[1])}:{self._size(expr.args[2])}]"
@@ -218,6 +244,9 @@ class _BatchedTorchPrinter(TorchPrinter):
 
     def _print_cos(self, expr: sp.Basic) -> str:
         return self._function("cos", expr)
+
+    def _print_tanh(self, expr: sp.Basic) -> str:
+        return self._function("tanh", expr)
 
     def _print_Relu(self, expr: sp.Basic) -> str:
         return self._function("relu", expr)
@@ -264,26 +293,13 @@ class _Runtime:
     def rowsum_broadcast(self, x: Any) -> Any:
         return x.sum(-1, keepdim=True).expand_as(x)
 
-    def masked(self, x: Any, mask: Any) -> Any:
-        return x.masked_fill(mask == 0, float("-inf"))
-
-    def corr(self, x: Any, k: Any) -> Any:
-        patches = x.unfold(-2, k.shape[-2], 1).unfold(-2, k.shape[-1], 1)
-        return (patches * k[..., None, None, :, :]).sum((-2, -1))
-
     def fullconv(self, g: Any, k: Any) -> Any:
         kh, kw = k.shape[-2], k.shape[-1]
         padded = self.torch.nn.functional.pad(g, (kw - 1, kw - 1, kh - 1, kh - 1))
-        return self.corr(padded, k.flip(-2, -1))
+        return RULES["conv"].torch(self.torch, padded, k.flip(-2, -1))  # a full convolution is a correlation
 
     def _windows(self, x: Any, k: int) -> Any:
         return x.unfold(-2, k, k).unfold(-2, k, k)  # (..., p, q, k, k)
-
-    def maxpool(self, x: Any, k: int) -> Any:
-        return self._windows(x, k).amax((-2, -1))
-
-    def avgpool(self, x: Any, k: int) -> Any:
-        return self._windows(x, k).mean((-2, -1))
 
     def maxunpool(self, g: Any, x: Any, k: int) -> Any:
         windows = self._windows(x, k).flatten(-2)  # (..., p, q, k*k)
@@ -384,7 +400,7 @@ def compile_gradients(m: Model, overrides: Mapping[str, sp.Basic] | None = None)
     source = "\n".join(lines) + "\n"
     import torch
 
-    namespace: dict[str, Any] = {"torch": torch, "_Runtime": _Runtime}
+    namespace: dict[str, Any] = {"torch": torch, "_Runtime": _Runtime, "_rules": RULES}
     exec(compile(source, f"<gradproof {m.name}>", "exec"), namespace)  # noqa: S102 - our own printed code
     labels = tuple(graph.nodes[n]["label"] for n in leaves) + ((seed_name,) if seed_name else ())
     return CompiledModel(m.name, labels, tuple(graph.nodes[n]["label"] for n in targets), source, namespace["gradients"])
