@@ -115,6 +115,17 @@ def _col_examples():
     return tuple((((r, c), (r, 1)), {}) for r, c in EXAMPLE_SHAPES)
 
 
+_GELU_C, _GELU_A = sp.sqrt(2 / sp.pi), sp.Rational(44715, 10**6)  # exact, as the tanh form's constants
+
+
+def _gelu_slope(x):
+    """GELU'(X) = (1 + T) / 2 + c X ∘ (1 - T^2) ∘ (1 + 3a X^2) / 2, T = tanh(c (X + a X^3)), in matrix ops."""
+    t = Apply(scaled(_GELU_C, add(x, scaled(_GELU_A, hadamard(x, Apply(x, "square"))))), "tanh")
+    ones = ones_like(x)
+    return add(scaled(sp.Rational(1, 2), add(ones, t)), scaled(_GELU_C / 2, hadamard(
+        x, add(ones, neg(Apply(t, "square"))), add(ones, scaled(3 * _GELU_A, Apply(x, "square"))))))
+
+
 _MASKS = {  # a general 0/1 mask per example shape, every row keeping at least one entry
     (1, 1): sp.ImmutableMatrix([[1]]),
     (2, 3): sp.ImmutableMatrix([[1, 0, 1], [0, 1, 0]]),
@@ -161,6 +172,9 @@ _ROWS: tuple[Rule, ...] = (
                  lambda ans, x: lambda g: hadamard(g, add(ones_like(ans), neg(Apply(ans, "square")))), "tanh(X)"),
     _elementwise("relu", Relu, r"\operatorname{{relu}}\left({0}\right)", "relu({0})", lambda t, x: t.relu(x),
                  lambda ans, x: lambda g: hadamard(g, Indicator(x)), "max(0, X); relu'(0) = 0, as PyTorch"),
+    _elementwise("gelu", lambda x: x * (1 + sp.tanh(_GELU_C * (x + _GELU_A * x**3))) / 2, r"\operatorname{{GELU}}\left({0}\right)",
+                 "gelu({0})", lambda t, x: t.nn.functional.gelu(x, approximate="tanh"),
+                 lambda ans, x: lambda g: hadamard(g, _gelu_slope(x)), "GELU, tanh form: X ∘ (1 + tanh(sqrt(2/pi) (X + 0.044715 X^3))) / 2"),
     Rule("softmax", ("X",), lambda x: Softmax(x),
          (lambda ans, x: lambda g: hadamard(ans, add(g, neg(rowsum(hadamard(g, ans))))),),
          lambda t, x: t.softmax(x, -1), square_examples(1), "softmax of each row"),
