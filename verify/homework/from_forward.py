@@ -54,11 +54,6 @@ from .problems import Problem, Use
 __all__ = ["ForwardProblem", "ForwardProblemError", "ForwardSpec", "answer_text", "default_sizes",
            "forward_problem", "generated_mistakes", "key_text", "public"]
 
-# The grader keys every problem by a catalog entry's builder (problems._setting); a problem from a
-# forward needs none. Until problems.py takes a problem without an entry, a carrier entry with no
-# forward table of its own stands in: its builder runs (a few ms) and its key is replaced by the
-# derived one (``Problem.key_from``). Only its sizes that the forward does not use are built.
-_CARRIERS = (("positional_encoding", "unit_circle"), ("conv", "grad_b"))
 _MOST_SIZES, _LARGEST_SIZE = 4, 6  # each size is written out entry by entry and graded at load
 _MOST_GENERATED = 12  # generated mistakes kept per problem
 _MOST_TRIED = 40  # mutants read back per problem (a deep forward's key has hundreds of places to mutate)
@@ -250,15 +245,6 @@ def _sizes(spec: ForwardSpec, given: Sequence[Mapping[str, Any]] | None) -> tupl
     return tuple(out)
 
 
-def _carrier(size_names: Sequence[str]) -> tuple[str, str]:
-    from derive.catalog import topic
-
-    for entry, claim in _CARRIERS:
-        if not set(topic(entry).default_sizes) & set(size_names):
-            return entry, claim
-    raise ForwardProblemError(f"the sizes {', '.join(size_names)} are all taken by the grader's carriers; rename one")
-
-
 def _uses(spec: ForwardSpec, sizes: Mapping[str, int]) -> tuple[dict[str, Use], dict[str, Use]]:
     """The declared inputs and sizes (listed symbols), and the forward's named steps (context)."""
     setting = _key(spec, sizes)
@@ -310,14 +296,14 @@ def forward_problem(
         raise ForwardProblemError("shapes must be a table like { X = \"n,d\", W = \"d,k\" }")
     flat = tuple((k, v if isinstance(v, str) else ",".join(map(str, v))) for k, v in shapes.items())
     spec = ForwardSpec(forward, flat, wrt.strip(), tuple(sorted((domains or {}).items())))
-    read = spec.forward()  # ForwardProblemError when it does not read
+    spec.forward()  # ForwardProblemError when it does not read
     graph = _symbolic(spec).graph
     inputs_there = [n for n, data in graph.nodes(data=True) if data["op"] == "input"]
     if spec.wrt not in inputs_there:
         raise ForwardProblemError(f"wrt = {wrt!r} is not an input of the forward; its inputs are "
                                   f"{', '.join(inputs_there)}")
     chosen = _sizes(spec, sizes)
-    entry, claim = _carrier(read.size_names)
+    entry, claim = "", spec.wrt  # no catalog claim: problems._setting takes the derived key
     try:
         inputs, steps = _uses(spec, chosen[0])
         for at in chosen:

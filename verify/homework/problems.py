@@ -1174,11 +1174,14 @@ def _setting(problem_id: str, number: int) -> tuple[dict[str, Any], Vocabulary, 
     """A problem at its ``number``-th sizes: its symbols' values, the vocabulary, the key (prepared)
     and the probability vectors' entries; built once per process, since every answer needs them."""
     p = problem(problem_id)
-    t = topic(p.entry)
     sizes = p.sizes[number]
-    # a problem may name sizes of its own (pooling's m = k^2 entries) beside the topic's
-    env = EnvCache(t.build)(t.check_sizes({k: v for k, v in sizes.items() if k in t.default_sizes}))
-    key = sp.Matrix(next(c for c in t.claims if c.key == p.claim).claimed(env))
+    if p.entry:
+        t = topic(p.entry)
+        # a problem may name sizes of its own (pooling's m = k^2 entries) beside the topic's
+        env = EnvCache(t.build)(t.check_sizes({k: v for k, v in sizes.items() if k in t.default_sizes}))
+        key = sp.Matrix(next(c for c in t.claims if c.key == p.claim).claimed(env))
+    else:  # a problem written from a forward (from_forward.py): no catalog claim; key_from derives the key
+        env, key = {}, sp.zeros(0, 0)
     if p.key_from is not None:
         key = p.key_from(key, env, sizes)
     if len(p.index.split()) == 1 and key.rows == 1:
