@@ -202,7 +202,7 @@ def read_forward(
     ...
     verify.expression.ExpressionError: in 'X W': matmul: inner sizes differ (d and k) (got A: n x d, B: k x m)
     """
-    from verify.homework.language import InvalidAnswer, _parser, normalise
+    from verify.homework.language import InvalidAnswer, _parser, normalise, split_products
 
     declared = {identifier(k): parse_shape(v) for k, v in shapes.items()}
     chosen = tuple(identifier(w) for w in (declared if wrt is None else wrt))
@@ -222,6 +222,9 @@ def read_forward(
         raise ExpressionError("the forward is empty; write it as L = ..., e.g. L = sum((X W - Y) ⊙ (X W - Y))")
     try:
         joined = normalise(joined)
+        # XW is X W where both are one-letter tensors (declared, or named by a step): split before parsing
+        steps = set(re.findall(r"(?:^|;|\{)\s*([A-Z])\s*=(?!=)", joined))
+        joined = split_products(joined, {n for n in declared if len(n) == 1} | steps)
         tree = _parser("program").parse(joined)
     except InvalidAnswer as error:
         raise ExpressionError(str(error)) from None
@@ -378,12 +381,6 @@ class _Reader:
             return self._input(name, declared, self.forward.shapes[declared])
         if name in self.forward.size_names:
             return _Const(self.sizes.get(size_symbol(name), size_symbol(name)))
-        split = self._split(name)
-        if split is not None:  # XW: the product of X and W, written without a space
-            product = self._do_name(Tree("name", [Token("NAME", split[0])]))
-            for part in split[1:]:
-                product = self._product(product, self._do_name(Tree("name", [Token("NAME", part)])), "")
-            return product
         if name in _CONSTANTS:
             return _Const(_CONSTANTS[name])
         if name in _UNARY or re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}\s*\(", self.forward.text):
@@ -391,13 +388,6 @@ class _Reader:
         declared = ", ".join(self.forward.shapes) or "none"
         raise ExpressionError(f"unknown name {name!r} (in {self.here!r}); declare its shape (--shape {name}=n,d) or "
                               f"assign it first; declared: {declared}")
-
-    def _split(self, name: str) -> list[str] | None:
-        """``XW`` as ``X``, ``W`` when each letter is a one-letter tensor the forward knows."""
-        known = {n for n in (*self.forward.shapes, *self.bound) if len(n) == 1}
-        if len(name) < 2 or not name.isalpha() or not all(letter in known for letter in name):
-            return None
-        return list(name)
 
     def _input(self, name: str, declared: str, shape: tuple[sp.Expr, ...]) -> Tensor:
         concrete = tuple(sp.sympify(d).xreplace(self.sizes) for d in shape)

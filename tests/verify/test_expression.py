@@ -60,6 +60,8 @@ def test_star_between_matrices_is_the_product_and_between_same_shape_vectors_ent
 
 def test_one_letter_names_written_together_are_their_product() -> None:
     assert _ops("L = sum(XW)", {"X": "n,d", "W": "d,k"}) == ["matmul", "sum"]
+    assert _ops("L = sum(XW^T)", {"X": "n,d", "W": "k,d"}) == ["transpose", "matmul", "sum"]  # X (W^T)
+    assert _ops("S = X W; L = sum(SS^T)", {"X": "n,d", "W": "d,d"})[-2:] == ["matmul", "sum"]
     with pytest.raises(ExpressionError, match="unknown name 'XV'"):
         read_forward("L = sum(XV)", {"X": "n,d", "W": "d,k"})
 

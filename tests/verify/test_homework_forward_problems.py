@@ -96,7 +96,6 @@ def test_right_answers_in_several_spellings_are_proved_correct(loaded: dict[str,
     assert (got.verdict, got.method) == ("correct", "symbolic"), got.feedback
 
 
-@pytest.mark.xfail(strict=True, reason="language.py reads XW as one unknown name, not X times W (change requested)")
 def test_a_product_written_without_a_space_is_correct(loaded: dict[str, ForwardProblem]) -> None:
     assert grade("ff.mse", "X^T (XW-Y) + X^T (XW-Y)").verdict == "correct"
 

@@ -354,11 +354,28 @@ def test_applications_read_the_forwards_result() -> None:
     assert "softmax(z) is p" in _refused("softmax(y)_i", CE)
 
 
-def test_entrywise_readings_only_for_vectors() -> None:
+def test_numbers_functions_and_division_of_matrices_are_entrywise_as_in_forwards() -> None:
+    """One language with the forwards (verify/expression.py) and NumPy: 1 - A is 1 - A_ij in each
+    entry (not I - A), exp(A) is entry by entry (not the matrix exponential), A / B divides entries."""
     square = Vocabulary(matrices={"A": A, "B": B})
-    assert "a number with (3 x 3)" in _refused("1 - A", square)  # I - A or the ones matrix minus A?
-    assert "of a matrix" in _refused("exp(A)", square)  # the matrix exponential, or entry by entry?
-    assert "cannot divide by a matrix" in _refused("A / B", square)
+    ones = sp.OneMatrix(*A.shape)
+    assert _explicit(parse("1 - A", square)) == _explicit(ones - A)
+    assert _explicit(parse("exp(A)", square)) == _explicit(A).applyfunc(sp.exp)
+    assert _explicit(parse("A / B", square)) == sp.matrix_multiply_elementwise(_explicit(A), _explicit(B).applyfunc(lambda b: 1 / b))
+
+
+def test_a_row_or_a_column_broadcasts_over_a_matrix_as_in_forwards() -> None:
+    g, s = sp.MatrixSymbol("g", 3, 1), sp.MatrixSymbol("s", 3, 1)
+    words = Vocabulary(matrices={"A": A, "g": g, "s": s})
+    explicit_a = _explicit(A)
+    assert _explicit(parse("A ⊙ (1 g^T)", words)) == sp.Matrix(3, 3, lambda i, j: explicit_a[i, j] * g[j, 0])
+    assert _explicit(parse("A / s", words)) == sp.Matrix(3, 3, lambda i, j: explicit_a[i, j] / s[i, 0])
+    assert _explicit(parse("A + 1 g^T", words)) == sp.Matrix(3, 3, lambda i, j: explicit_a[i, j] + g[j, 0])
+    assert _explicit(parse("colsum(A)", words)) == sp.Matrix(1, 3, lambda i, j: sum(explicit_a[k, j] for k in range(3)))
+
+
+def _explicit(x: sp.Basic) -> sp.Matrix:
+    return sp.Matrix(sp.Matrix(x.as_explicit()).applyfunc(lambda e: sp.simplify(e.doit())))
 
 
 def test_cdot_is_a_product_whatever_the_star_rule() -> None:

@@ -648,8 +648,8 @@ def _is_matrix(x: sp.Basic) -> bool:
 
 
 def _is_vector(x: sp.Basic) -> bool:
-    """A column or row: where 1 - x, x / y and log(x) have only their entrywise reading (for a square
-    matrix 1 - A could be I - A, and exp(A) the matrix exponential)."""
+    """A column or row. (Of any matrix, 1 - A, A / B and exp(A) are read entry by entry, as NumPy and
+    the forwards of verify/expression.py read them: never I - A or the matrix exponential.)"""
     return _is_matrix(x) and 1 in (x.shape[0], x.shape[1])
 
 
@@ -855,20 +855,39 @@ _RELATIONS: dict[str, Callable[[sp.Expr, sp.Expr], sp.Basic]] = {
 
 def _broadcast(left: sp.Basic, right: sp.Basic) -> tuple[sp.Basic, sp.Basic]:
     """``dP - rowsum(G ⊙ O)``: a row sum (one number per row) broadcast along the rows of the other
-    side, whatever its width (FlashAttention's D, n x d_k summed, against the n x n dP). A row sum is
-    one number per row, so this is its only reading; anything else is left to the shape check."""
-    from derive.notation import RowSum
+    side, whatever its width (FlashAttention's D, n x d_k summed, against the n x n dP); a number
+    added to every entry (``1 - H``); a row added to every row (``1 b^T``) and a column to every
+    column, as NumPy and the forwards broadcast. Anything else is left to the shape check."""
 
     def widened(summed: sp.Basic, other: sp.Basic) -> sp.Basic:
-        if not _is_matrix(summed) and _is_vector(other):  # 1 - O for a vector O: 1 in each entry
+        if not _is_matrix(summed) and _is_matrix(other):  # 1 - H: 1 in each entry, as NumPy and forwards read it
             return summed * sp.OneMatrix(*other.shape)
-        if (isinstance(summed, RowSum) and _is_matrix(other) and summed.shape[0] == other.shape[0]
-                and summed.shape[1] != other.shape[1]):
-            inner = summed.args[0]
-            return inner * sp.OneMatrix(inner.shape[1], other.shape[1])  # X 1 1^T, as wide as the other side
+        if not (_is_matrix(summed) and _is_matrix(other)) or summed.shape == other.shape:
+            return summed
+        coefficient, rows = _row_sum_of(summed)
+        if rows is not None and summed.shape[0] == other.shape[0]:
+            inner = rows.args[0]
+            return coefficient * inner * sp.OneMatrix(inner.shape[1], other.shape[1])  # X 1 1^T, as wide as the other
+        if summed.shape[0] == 1 and summed.shape[1] == other.shape[1] and other.shape[0] != 1:
+            return sp.OneMatrix(other.shape[0], 1) * summed  # a row (a bias, 1 b^T) added to every row
+        if summed.shape[1] == 1 and summed.shape[0] == other.shape[0] and other.shape[1] != 1:
+            return summed * sp.OneMatrix(1, other.shape[1])  # a column (one number per row) to every column
         return summed
 
     return widened(left, right), widened(right, left)
+
+
+def _row_sum_of(x: sp.Basic) -> tuple[sp.Expr, sp.Basic | None]:
+    """``c rowsum(X)`` as (c, rowsum(X)); (1, None) for anything else."""
+    from derive.notation import RowSum
+
+    if isinstance(x, RowSum):
+        return sp.Integer(1), x
+    if isinstance(x, sp.MatMul):
+        coefficient, matrices = x.as_coeff_matrices()
+        if len(matrices) == 1 and isinstance(matrices[0], RowSum):
+            return coefficient, matrices[0]
+    return sp.Integer(1), None
 
 
 def _star_refusal(message: str) -> InvalidAnswer:
@@ -1093,10 +1112,10 @@ class _Build(Transformer_NonRecursive):
 
     def div(self, items: list) -> sp.Basic:
         items = [i for i in items if not isinstance(i, Token)]
-        if _is_vector(items[1]) and (not _is_matrix(items[0]) or items[0].shape == items[1].shape):
-            top = items[0] if _is_matrix(items[0]) else items[0] * sp.OneMatrix(*items[1].shape)
-            return sp.HadamardProduct(top, sp.HadamardPower(items[1], -1))  # p / q, entry by entry
-        if _is_matrix(items[1]):
+        if _is_matrix(items[1]):  # p / q, X / s (s one number per row): entry by entry, broadcast as + is
+            top, bottom = _broadcast(items[0], items[1])
+            if _is_matrix(top) and top.shape == bottom.shape:
+                return sp.HadamardProduct(top, sp.HadamardPower(bottom, -1))
             raise InvalidAnswer("cannot divide by a matrix")
         return _checked(lambda: items[0] / items[1], items[0], items[1], "/")
 
@@ -1115,6 +1134,7 @@ class _Build(Transformer_NonRecursive):
         left, right = items[0], items[2]
         if not (_is_matrix(left) and _is_matrix(right)):
             return _checked(lambda: left * right, left, right, "⊙")
+        left, right = _broadcast(left, right)  # X ⊙ (1 g^T): a row scales every row
         return _checked(lambda: sp.HadamardProduct(left, right), left, right, "⊙")
 
     def neg(self, items: list) -> sp.Basic:
@@ -1172,11 +1192,9 @@ class _Build(Transformer_NonRecursive):
         if function in _FUNCTIONS:
             if len(args) != 1:
                 raise InvalidAnswer(f"{function} takes one argument; got {len(args)}")
-            if _is_vector(args[0]):  # log(p), exp(z): entry by entry
+            if _is_matrix(args[0]):  # log(p), exp(Z), tanh(H): entry by entry, as in NumPy and in forwards
                 u = sp.Dummy("u")
                 return ElementwiseApplyFunction(sp.Lambda(u, _FUNCTIONS[function](u)), args[0])
-            if _is_matrix(args[0]):
-                raise InvalidAnswer(f"{function} of a matrix: apply it to an entry, e.g. {function}(z_i)")
             return _FUNCTIONS[function](args[0])
         if function in ("max", "min") and len(args) == 1 and str(getattr(args[0], "name", "")) in dict(self.words.vectors):
             return self._over_vector(function, args[0])
@@ -1198,12 +1216,17 @@ class _Build(Transformer_NonRecursive):
             return self.transpose(args)
         if function == "hadamard":
             return self.hadamard([args[0], None, args[1]])
-        if function == "rowsum":
+        if function in ("rowsum", "rowmean"):
             from derive.notation import RowSum
 
             if not _is_matrix(args[0]):
-                raise InvalidAnswer("rowsum takes a matrix")
-            return RowSum(args[0])
+                raise InvalidAnswer(f"{function} takes a matrix")
+            return RowSum(args[0]) if function == "rowsum" else RowSum(args[0]) / args[0].shape[1]
+        if function in ("colsum", "colmean"):  # 1^T X: the row of column sums, as in forwards
+            if not _is_matrix(args[0]):
+                raise InvalidAnswer(f"{function} takes a matrix")
+            total = sp.OneMatrix(1, args[0].shape[0]) * args[0]
+            return total if function == "colsum" else total / args[0].shape[0]
         if function == "softmax" and len(args) == 1 and _is_matrix(args[0]):
             return _softmax(args[0])
         raise InvalidAnswer(f"{function}(...) is not available in this problem")
@@ -1302,6 +1325,23 @@ def _depth(text: str) -> int:
 
 _FUNCTION_WORDS = ("exp", "log", "ln", "tanh", "sigma", "sqrt")
 _SHADOW = "Declared"  # a suffix no function word has: sigma -> sigmaDeclared when a problem declares sigma
+
+
+_CAPITALS_RUN = re.compile(r"(?<![A-Za-z0-9_\\])([A-Z]{2,4})(?![A-Za-z0-9_({'])")
+
+
+def split_products(normal: str, names: set[str]) -> str:
+    """``XW`` as ``X W`` where each letter is a one-letter matrix of ``names`` and the run itself is
+    none: a product written without spaces, split before parsing so that ``XW^T`` is ``X W^T``.
+
+    >>> split_products("XW^T + QK", {"X", "W", "Q"})
+    'X W^T + QK'
+    """
+    def split(match: re.Match[str]) -> str:
+        run = match.group(1)
+        return " ".join(run) if run not in names and all(letter in names for letter in run) else run
+
+    return _CAPITALS_RUN.sub(split, normal)
 
 
 def _shadow(normal: str, words: Vocabulary) -> str:
@@ -1569,6 +1609,7 @@ def numpy_words(text: str, words: Vocabulary) -> Vocabulary:
 def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
     words = replace(numpy_words(text, words), _capitals={})
     normal = _shadow(normalise(text), words)
+    normal = split_products(normal, {name for name in dict(words.matrices) if len(name) == 1})
     if not normal:
         raise InvalidAnswer("the answer is empty")
     if _depth(normal) > LIMITS["depth"]:
