@@ -144,6 +144,8 @@ def _parser() -> argparse.ArgumentParser:
                                    "answer may use, assumptions.")
     problems.add_argument("--json", action="store_true", help="machine-readable output")
     problems.add_argument("--set", metavar="FILE.toml", help="also list an instructor's problem file (checked as loaded)")
+    problems.add_argument("--reveal", action="store_true", help="also show each problem's key (a forward problem's derived "
+                          "gradient) and reference answer: for the instructor, not the class")
     check = commands.add_parser(
         "check", help="check one answer to a homework problem",
         description="Read ANSWER (plain math or LaTeX: p_i - y_i, \\frac{1}{\\sqrt{d_k}} dS K, A^\\top G) and compare it "
@@ -233,8 +235,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_problem_set(path: str | None) -> None:
-    """Register an instructor's TOML problems (beside the built-in ones); a bad file is a usage error."""
+def _load_problem_set(path: str | None, forwards: bool = True) -> None:
+    """Register an instructor's TOML problems (beside the built-in ones); a bad file is a usage error.
+    ``forwards``: also the problems of the catalog entries written as forwards (verify/forwards/)."""
+    if forwards:
+        from verify.forwards import register_problems
+
+        register_problems()
     if path is None or path == "lecture":
         return
     from pathlib import Path
@@ -254,11 +261,12 @@ def _load_problem_set(path: str | None) -> None:
 
 
 def _cmd_problems(args: argparse.Namespace) -> int:
+    from verify.homework.from_forward import public
     from verify.homework.problems import PROBLEMS
 
     _load_problem_set(args.set)
 
-    docs = [p.public() for p in PROBLEMS.values()]
+    docs = [public(p, reveal=args.reveal) for p in PROBLEMS.values()]
     if args.json:
         print(json.dumps(docs, indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -270,6 +278,10 @@ def _cmd_problems(args: argparse.Namespace) -> int:
             print(f"{'':<28} also from its forward: {', '.join(f'{k} ({v})' for k, v in d['context'].items())}")
         if len(rules) > 1 and d.get("star_rule"):
             print(f"{'':<28} {d['star_rule']}")
+        if d.get("key"):
+            print(f"{'':<28} key: {d['key']}")
+        if d.get("answer") and d.get("answer") != d.get("key"):
+            print(f"{'':<28} answer: {d['answer']}")
     if len(rules) == 1:
         print(f"\nIn every problem, {rules[0]}.")
     return EXIT_OK
@@ -331,11 +343,13 @@ def _check_argv(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from verify.forwards import NAMES as FORWARD_NAMES
     from verify.homework.problems import canonical_id
     from verify.homework.worker import BoundedGrader
 
     seconds = time_limit(args.time_limit)
-    _load_problem_set(args.set)
+    # an entry written as a forward has its problems built on demand (its mistakes are generated: seconds)
+    _load_problem_set(args.set, forwards=args.problem.replace(".", ":").split(":")[0] in FORWARD_NAMES)
     try:
         args.problem = canonical_id(args.problem)  # softmax_ce.grad_z is softmax_ce:grad_z
     except KeyError as error:

@@ -26,7 +26,7 @@ from typing import Any
 from derive.errors import UnknownEntryError
 from derive.types import Status
 
-__all__ = ["NAMES", "ForwardEntry", "check_claims", "entry", "entry_targets", "forward_of"]
+__all__ = ["NAMES", "ForwardEntry", "check_claims", "entry", "entry_targets", "forward_of", "register_problems"]
 
 # One row per entry: the module under verify/forwards/ that defines ENTRY.
 NAMES: tuple[str, ...] = ("rmsnorm",)
@@ -129,3 +129,31 @@ def _autograd_of(item: ForwardEntry, wrt: str) -> Callable[..., Any]:
         return grad
 
     return reference
+
+
+def register_problems(names: tuple[str, ...] = NAMES) -> list[str]:
+    """A homework problem per claim of each entry (``rmsnorm:grad_X``): the key is the derived
+    gradient, the claim its reference answer, checked as the problem registers (problem_file.py's
+    ``register``: all or none). Registered once per process; returns the ids."""
+    from verify.homework.from_forward import forward_problem
+    from verify.homework.problem_file import register
+    from verify.homework.problems import PROBLEMS
+
+    ids: list[str] = []
+    for name in names:
+        item = entry(name)
+        problems, answers = {}, {}
+        for wrt, claim in item.claims.items():
+            pid = f"{name}:grad_{wrt}"
+            ids.append(pid)
+            if pid in PROBLEMS:
+                continue
+            given = ", ".join(f"{k} ({v})" for k, v in item.meaning.items())
+            statement = f"{item.title}: {item.forward.replace('; ', '; ')}. Give dL/d{wrt}." + \
+                (f" Here {given}." if given else "")
+            problems[pid] = forward_problem(pid, statement, item.forward, item.shapes, wrt, domains=item.domains,
+                                            answer=claim)
+            answers[pid] = claim
+        if problems:
+            register(problems, where=f"verify/forwards/{name}.py", answers=answers)
+    return ids

@@ -15,7 +15,7 @@ ENTRY = ForwardEntry(
     wrt=("X", "g"),
     domains={"X": "spread_rows"},
     claims={
-        "g": "rowsum((G ⊙ R)^T)",
+        "g": "colsum(G ⊙ R)^T",
         "X": "(G ⊙ (1 g^T) - R ⊙ rowmean(G ⊙ (1 g^T) ⊙ R)) / s",
     },
     meaning={"X": "the rows to normalise", "g": "the gain (a column; applied to every row)",
