@@ -735,6 +735,7 @@ def _cmd_graph(args: argparse.Namespace) -> int:
         if args.name in FORWARD_NAMES:
             forward_of(entry(args.name))
     names = (forward.name,) if forward is not None else models_for_entry(args.name)
+    default_name = args.expr_name if forward is not None else names[0] if names else ""
     if not names:
         from graphs.models import MODELS
 
@@ -745,7 +746,7 @@ def _cmd_graph(args: argparse.Namespace) -> int:
         data = render(model(names[0]), fmt, adjoints=args.adjoints, engine=args.engine)
     except RuntimeError as error:  # dot asked for but missing, or dot failing
         raise UsageError(str(error)) from None
-    target = args.output or ("-" if args.json else f"{names[0]}.{fmt}")
+    target = args.output or ("-" if args.json else f"{default_name}.{fmt}")
     if target == "-":
         if fmt == "png":
             raise UsageError("a PNG cannot go to the terminal; give -o FILE")
@@ -842,6 +843,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
             shown = forward if forward is not None else forward_of(entry(name))
             doc = build_expression_report(shown, examples=args.examples, lang=args.lang, progress=progress)
+            if forward is not None:
+                doc = {**doc, "name": args.expr_name}  # the files' name; the model keeps its own
         else:
             doc = build_report(name, examples=args.examples, progress=progress, lang=args.lang)
         docs.append(doc)

@@ -93,6 +93,8 @@ def add_expression_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--wrt", metavar="NAMES", help="the inputs with a gradient, comma-separated (default: all)")
     group.add_argument("--domain", action="append", default=[], metavar="NAME=DOMAIN",
                        help="an input's kind for drawn examples: real (default), positive, simplex, ...")
+    group.add_argument("--name", dest="expr_name", default="forward", metavar="NAME",
+                       help="what output files are called (default: forward, as in forward.html and forward.svg)")
 
 
 def _pairs(items: Sequence[str], flag: str) -> dict[str, str]:
@@ -109,8 +111,9 @@ def _pairs(items: Sequence[str], flag: str) -> dict[str, str]:
     return pairs
 
 
-def forward_from_args(args: argparse.Namespace, name: str = "forward") -> Forward | None:
-    """The forward a command's ``--expr`` options describe, registered as the graph model ``name``;
+def forward_from_args(args: argparse.Namespace) -> Forward | None:
+    """The forward a command's ``--expr`` options describe, registered as a graph model (named by a
+    hash of its text, so that a second forward in one process is never the first's compiled code);
     ``None`` without ``--expr``. Options that need ``--expr`` without it are refused."""
     from verify.expression import ExpressionError, read_forward, register
 
@@ -121,8 +124,7 @@ def forward_from_args(args: argparse.Namespace, name: str = "forward") -> Forwar
     if getattr(args, "names", None) or getattr(args, "all", False) or getattr(args, "name", None):
         raise ExpressionError("give catalog names or --expr, not both")
     wrt = [w.strip() for w in args.wrt.split(",") if w.strip()] if args.wrt else None
-    forward = read_forward(args.expr, _pairs(args.shape, "--shape"), wrt=wrt, domains=_pairs(args.domain, "--domain"),
-                           name=name)
+    forward = read_forward(args.expr, _pairs(args.shape, "--shape"), wrt=wrt, domains=_pairs(args.domain, "--domain"))
     register(forward)
     return forward
 

@@ -35,3 +35,17 @@ def test_a_claim_with_a_term_dropped_or_the_sign_flipped_fails_with_a_counterexa
     for wrong in (f"-({item.claims[first]})", f"2 ({item.claims[first]})"):
         status = check_claims(dataclasses.replace(item, claims={first: wrong}))[first]
         assert status.kind == "failed" and "derived" in status.detail and "claimed" in status.detail
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_numeric_check_compares_with_the_practitioners_reference(name: str) -> None:
+    from verify.check import check
+    from verify.forwards import entry_targets
+
+    item = entry(name)
+    for target in entry_targets(item):
+        assert check(target, "matrix", examples=5).passed is True
+    # the same gradients against a reference that computes something else: every check must fail
+    wrong = dataclasses.replace(item, reference=lambda torch, t: 1.01 * item.reference(torch, t))
+    for target in entry_targets(wrong):
+        assert check(target, "matrix", examples=5).passed is False

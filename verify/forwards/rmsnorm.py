@@ -21,6 +21,7 @@ ENTRY = ForwardEntry(
     meaning={"X": "the rows to normalise", "g": "the gain (a column; applied to every row)",
              "G": "the upstream gradient dL/dY", "s": "each row's root mean square", "R": "the normalised rows"},
     source="Zhang and Sennrich, Root Mean Square Layer Normalization, 2019",
-    reference=lambda torch, t: (t["G"] * torch.nn.functional.rms_norm(
-        t["X"], (t["X"].shape[-1],), t["g"][..., 0], eps=1e-5)).sum((-2, -1)),
+    # torch's own RMSNorm (its weight takes one gain vector, not a batch of them: the gain multiplies after)
+    reference=lambda torch, t: (t["G"] * torch.nn.functional.rms_norm(t["X"], (t["X"].shape[-1],), eps=1e-5)
+                                * t["g"].transpose(-2, -1)).sum((-2, -1)),
 )
