@@ -60,10 +60,25 @@ Shape = tuple[sp.Expr, sp.Expr]
 # Names that are numbers, not tensors. epsilon is the model constant compile.py gives a value.
 _CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "epsilon": sp.Symbol("epsilon", positive=True),
                                   "eps": sp.Symbol("epsilon", positive=True)}
-_UNARY = {"exp": "exp", "log": "log", "ln": "log", "sqrt": "sqrt", "sigmoid": "sigmoid", "sigma": "sigmoid",
-          "tanh": "tanh", "relu": "relu", "gelu": "gelu", "softmax": "softmax", "log_softmax": "log_softmax",
-          "sum": "sum", "mean": "mean", "rowsum": "row_sum", "rowmean": "row_mean", "colsum": "col_sum",
-          "colmean": "col_mean", "transpose": "transpose"}
+# The lecture's spellings of some rows' names; every other one-argument row is called by its own name.
+_ALIASES = {"ln": "log", "sigma": "sigmoid", "rowsum": "row_sum", "rowmean": "row_mean", "colsum": "col_sum",
+            "colmean": "col_mean"}
+
+
+def functions() -> dict[str, str]:
+    """The functions a forward may call, each the name of a one-argument row of the rule table
+    (graphs/ops.py) without parameters, or one of its lecture spellings: a row added there is a
+    function here, with nothing else to write.
+
+    >>> functions()["gelu"], functions()["rowsum"]
+    ('gelu', 'row_sum')
+    """
+    from graphs.ops import RULES
+
+    own = {name: name for name, row in RULES.items() if len(row.args) == 1 and not any(p for _, p in row.examples)}
+    return {**own, **{alias: op for alias, op in _ALIASES.items() if op in RULES}}
+
+
 _SCALAR_FUNCTIONS: dict[str, Callable[[sp.Expr], sp.Expr]] = {
     "exp": sp.exp, "log": sp.log, "ln": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh,
     "sigmoid": lambda x: 1 / (1 + sp.exp(-x)), "sigma": lambda x: 1 / (1 + sp.exp(-x)),
@@ -383,8 +398,11 @@ class _Reader:
             return _Const(self.sizes.get(size_symbol(name), size_symbol(name)))
         if name in _CONSTANTS:
             return _Const(_CONSTANTS[name])
-        if name in _UNARY or re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}\s*\(", self.forward.text):
-            raise ExpressionError(f"unknown function {name!r} (in {self.here!r}); there are {', '.join(sorted(_UNARY))}")
+        if name in functions():
+            raise ExpressionError(f"{name} is a function (in {self.here!r}); write {name}(...) with its argument")
+        if re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}\s*\(", self.forward.text):
+            raise ExpressionError(f"unknown function {name!r} (in {self.here!r}); there are "
+                                  f"{', '.join(sorted(functions()))}")
         declared = ", ".join(self.forward.shapes) or "none"
         raise ExpressionError(f"unknown name {name!r} (in {self.here!r}); declare its shape (--shape {name}=n,d) or "
                               f"assign it first; declared: {declared}")
@@ -492,7 +510,14 @@ class _Reader:
         return self._op("matmul", a, b)
 
     def _do_juxtapose(self, tree: Tree) -> Tensor | _Const:
+        head = tree.children[0]
+        if isinstance(head, Tree) and head.data == "name" and self._is_function(str(head.children[0])):
+            return self._apply(str(head.children[0]), [self._eval(tree.children[-1])])  # softplus(X): a row's name
         return self._product(*self._pair(tree), "")
+
+    def _is_function(self, raw: str) -> bool:
+        name = identifier(raw)
+        return name in functions() and name not in self.bound and name not in self.forward.shapes
 
     def _do_matmul(self, tree: Tree) -> Tensor | _Const:
         return self._product(*self._pair(tree), "@")
@@ -578,9 +603,10 @@ class _Reader:
             for other in args[1:]:
                 joined = self._op("concat", joined, other)
             return joined
-        if function not in _UNARY:
+        known = functions()
+        if function not in known:
             raise ExpressionError(f"in {self.here!r}: {function}(...) has no VJP rule; the functions are "
-                                  f"{', '.join(sorted(_UNARY))}")
+                                  f"{', '.join(sorted(known))}")
         if len(args) != 1:
             raise ExpressionError(f"in {self.here!r}: {function} takes one argument; got {len(args)}")
         (x,) = args
@@ -588,7 +614,7 @@ class _Reader:
             if function not in _SCALAR_FUNCTIONS:
                 raise ExpressionError(f"in {self.here!r}: {function} of a constant; it takes a tensor")
             return _Const(_SCALAR_FUNCTIONS[function](x.value))
-        return self._op(_UNARY[function], x)
+        return self._op(known[function], x)
 
 
 _CONSTRUCTS = {

@@ -197,3 +197,19 @@ def test_well_shaped_compositions_build_a_scalar_loss_with_an_adjoint_for_every_
     for source in model.sources:
         assert source in adjoints.local
         assert adjoints.local[source].shape == model.graph.nodes[source]["shape"]
+
+
+def test_a_row_added_to_the_rule_table_is_a_function_of_the_language_with_nothing_else_written(monkeypatch) -> None:
+    """softplus, as a new row would add it: the forward calls it by its name and reverse mode takes its VJP."""
+    from graphs import ops
+    from graphs.rule import Rule, square_examples
+
+    softplus = Rule("softplus", ("X",), lambda x: ops.Apply(ops.add(ops.ones_like(x), ops.Apply(x, "exp")), "log"),
+                    (lambda ans, x: lambda g: ops.hadamard(g, ops.Apply(ops.neg(x), "sigmoid")),),
+                    lambda t, x: t.nn.functional.softplus(x), square_examples(1), "log(1 + exp(X))")
+    monkeypatch.setitem(ops.RULES, "softplus", softplus)
+    model = read_forward("L = sum(softplus(X W))", {"X": "n,d", "W": "d,k"}).build()
+    assert [data["op"] for _, data in model.graph.nodes(data=True) if data["op"] != "input"] == ["matmul", "softplus", "sum"]
+    assert "W" in backprop(model).local
+    with pytest.raises(ExpressionError, match="softplus is a function"):
+        read_forward("L = sum(softplus)", {"X": "n,d"})
