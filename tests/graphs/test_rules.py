@@ -11,7 +11,10 @@ import sympy as sp
 from derive.atoms import IsMax, MaxOf, Relu, Step, to_sympy_functions
 from derive.errors import GradproofError
 from graphs.matrices import (
+    ELEMENTWISE,
+    Apply,
     Corr,
+    Elementwise,
     Fill,
     Ones,
     RowSum,
@@ -21,6 +24,7 @@ from graphs.matrices import (
     hadamard,
     matmul,
     neg,
+    register_elementwise,
     scaled,
     transpose,
 )
@@ -86,6 +90,12 @@ MISTAKES = {
     "row mean: missing 1/m": ("row_mean", 0, lambda ans, x: lambda g: RULES["row_sum"].vjps[0](ans, x)(g)),
     "add_row: bias gradient not summed over rows": ("add_row", 1, lambda ans, x, r: lambda g: g),
     "mul_col: scale gradient without the input": ("mul_col", 1, lambda ans, x, c: lambda g: RULES["add_col"].vjps[1](ans, x, c)(g)),
+    "col mean: missing 1/n": ("col_mean", 0, lambda ans, x: lambda g: RULES["col_sum"].vjps[0](ans, x)(g)),
+    "gelu: (1 + tanh)/2 alone, the product rule's second term dropped": (
+        "gelu", 0, lambda ans, x: lambda g: hadamard(g, scaled(sp.Rational(1, 2), add(Ones(*x.shape), Apply(
+            scaled(sp.sqrt(2 / sp.pi), add(x, scaled(sp.Rational(44715, 10**6), hadamard(x, Apply(x, "square"))))), "tanh"))))),
+    "gelu: sigmoid's slope (the GELU(x) ~ x sigma(1.702 x) form)": (
+        "gelu", 0, lambda ans, x: lambda g: hadamard(g, Apply(scaled(sp.Rational(1702, 1000), x), "sigmoid"))),
 }
 
 
@@ -176,3 +186,27 @@ def test_text_brackets_products_inside_products() -> None:
     assert formula_text(hadamard(G, Apply(G, "reciprocal"))) == "G ⊙ (1/G)"
     latex = sp.latex(hadamard(G, BroadcastRows(sp.MatrixSymbol("r", 1, 2), 2)))
     assert latex == r"G \circ \left(\mathbf{1} r\right)"
+
+
+def test_every_elementwise_row_is_what_apply_reads_and_prints() -> None:
+    """The row is the one definition: Apply's entries and spelling are the row's own objects."""
+    assert set(ELEMENTWISE) == {name for name, row in RULES.items() if row.elementwise}
+    X = sp.MatrixSymbol("X", 1, 1)
+    for name, row in RULES.items():
+        if row.elementwise:
+            assert ELEMENTWISE[name] is row.elementwise
+            assert Apply(X, name).as_explicit()[0, 0] == row.elementwise.scalar(X[0, 0])
+            assert row.forward(X) == Apply(X, name)
+
+
+def test_elementwise_spellings_are_unchanged_and_a_second_definition_is_refused() -> None:
+    X, Y = sp.MatrixSymbol("X", 2, 2), sp.MatrixSymbol("Y", 2, 2)
+    assert sp.latex(Apply(X, "square")) == r"X^{\circ 2}"
+    assert sp.latex(Apply(X + Y, "square")) == r"\left(X + Y\right)^{\circ 2}"
+    assert sp.latex(Apply(X, "reciprocal")) == r"X^{\circ -1}" and str(Apply(X, "reciprocal")) == "1/X"
+    assert sp.latex(Apply(X, "sqrt")) == r"\sqrt{X}" and str(Apply(X + Y, "exp")) == "exp(X + Y)"
+    assert sp.latex(Apply(X, "gelu")) == r"\operatorname{GELU}\left(X\right)" and str(Apply(X, "gelu")) == "gelu(X)"
+    with pytest.raises(ValueError, match="two elementwise functions named 'exp'"):
+        register_elementwise("exp", Elementwise(sp.exp, "e^{{{0}}}", "e^{0}"))
+    with pytest.raises(ValueError, match="no elementwise function 'softplus'"):
+        Apply(X, "softplus")
