@@ -3,8 +3,12 @@
 Each VJP is curried as in HIPS autograd: ``lambda ans, *args, **params: lambda g: adjoint``,
 and reuses the forward output ``ans`` where the math allows (exp, sigmoid, tanh, softmax, sqrt,
 reciprocal). Every row is proven entrywise against the exact derivative by ``graphs.prove`` (a test
-walks the whole table). Torch forwards take the ``torch`` module first and accept a leading
-batch dimension; a mask is a 0/1 tensor, a pooling window an int.
+walks the whole table). Torch forwards take the ``torch`` module first and accept any leading
+batch dimensions; a mask is a 0/1 tensor, a pooling window an int. The torch column is the op's
+only torch code: verify/graph_forward.py runs it for autograd, and verify/compile.py's generated
+gradients call it for every forward they need. An elementwise row (``_elementwise``) also carries
+the op's scalar SymPy function and its LaTeX and text spelling, which ``Apply`` reads: adding an
+op is adding a row here, nothing else.
 
 >>> sorted(RULES)[:4]
 ['add', 'add_col', 'add_row', 'avg_pool']

@@ -256,7 +256,7 @@ class _BatchedTorchPrinter(TorchPrinter):
 
 
 class _Runtime:
-    """The helpers generated code calls (``_ops.corr``...); bound to a device and dtype per call."""
+    """The helpers generated code calls (``_ops.fullconv``...); bound to a device and dtype per call."""
 
     def __init__(self, torch: Any, like: Any) -> None:
         self.torch, self.like = torch, like

@@ -1,7 +1,8 @@
 """Run a model's graph forward in torch, op by op, with the rule table's torch column.
 
 This is the autograd side of a check: torch differentiates this forward itself, knowing nothing
-of the matrix-form VJPs that verify/compile.py turns into code.
+of the matrix-form VJPs that verify/compile.py turns into code. The compiled gradients compute
+the forward values they need with the same torch column, so an op's torch code exists once.
 """
 
 from __future__ import annotations
