@@ -21,7 +21,7 @@ from derive.notation import size
 from .graph import GraphBuilder, Model, Tensor
 from .matrices import CausalMask
 
-__all__ = ["ENTRY_MODELS", "MODELS", "ModelSpec", "model", "models_for_entry"]
+__all__ = ["CATALOG_MODELS", "ENTRY_MODELS", "MODELS", "ModelSpec", "model", "models_for_entry"]
 
 Sizes = Mapping[str, sp.Expr | int]
 
@@ -300,6 +300,9 @@ MODELS: dict[str, ModelSpec] = {
     "max_pool": ModelSpec(max_pool, ({"h": 2, "w": 4}, {"h": 4, "w": 2})),
     "avg_pool": ModelSpec(avg_pool, ({"h": 2, "w": 4}, {"h": 4, "w": 2})),
 }
+
+# The catalog's own models. MODELS also takes forwards registered at run time (verify/expression.py).
+CATALOG_MODELS: tuple[str, ...] = tuple(MODELS)
 
 # catalog entry -> the models that carry its gradients
 ENTRY_MODELS: dict[str, tuple[str, ...]] = {

@@ -48,14 +48,16 @@ def forward(model: Model, tensors: dict[str, Any]) -> dict[str, Any]:
 
     values: dict[str, Any] = {}
     sizes: dict[sp.Symbol, int] = {}  # symbolic sizes, read off the input tensors
+    feeding = nx.ancestors(model.graph, model.output) | {model.output}
     for node in nx.topological_sort(model.graph):
+        if node not in feeding:  # a step the loss does not use (A = W W) may read an input no one gave
+            continue
         data = model.graph.nodes[node]
         if data["op"] == "input":
-            if node in nx.ancestors(model.graph, model.output):
-                values[node] = tensors[data["label"]]
-                for size, actual in zip(data["shape"], values[node].shape[-2:]):
-                    if isinstance(size, sp.Symbol):
-                        sizes[size] = actual
+            values[node] = tensors[data["label"]]
+            for size, actual in zip(data["shape"], values[node].shape[-2:]):
+                if isinstance(size, sp.Symbol):
+                    sizes[size] = actual
             continue
         args = [values[a] for a in data["args"]]
         params = {k: _param(torch, v, args[0], sizes) for k, v in data["params"].items()}

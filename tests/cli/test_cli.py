@@ -20,7 +20,9 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 def test_list_json_names_every_entry(capsys) -> None:
     assert main(["list", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)
-    assert [e["name"] for e in entries] == list(NAMES)
+    from verify.forwards import NAMES as FORWARD_NAMES
+
+    assert [e["name"] for e in entries] == list(NAMES) + list(FORWARD_NAMES)
     for entry in entries:
         assert set(entry) == {"name", "title", "section", "targets"}
         assert entry["title"] and entry["section"]

@@ -8,7 +8,7 @@ import pytest
 
 from gradproof.cli import main
 from graphs.draw import dot_available, picture_graph, render
-from graphs.models import MODELS, model
+from graphs.models import CATALOG_MODELS, model
 
 needs_dot = pytest.mark.skipif(not dot_available(), reason="Graphviz's dot is not installed")
 
@@ -43,7 +43,7 @@ def test_dot_source_has_every_tensor_and_op() -> None:
         assert token in source
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(CATALOG_MODELS))
 def test_json_is_node_link_with_formulas(name: str) -> None:
     document = json.loads(render(model(name), "json", adjoints=True))
     m = model(name)

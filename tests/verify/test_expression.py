@@ -213,3 +213,12 @@ def test_a_row_added_to_the_rule_table_is_a_function_of_the_language_with_nothin
     assert "W" in backprop(model).local
     with pytest.raises(ExpressionError, match="softplus is a function"):
         read_forward("L = sum(softplus)", {"X": "n,d"})
+
+
+def test_a_step_the_loss_does_not_use_is_not_run_by_the_op_by_op_forward() -> None:
+    import torch
+
+    from verify.graph_forward import loss
+
+    model = read_forward("A = W W; L = sum(X ⊙ X)", {"X": "n,d", "W": "d,d"}).build()
+    assert float(loss(model, {"X": torch.ones(2, 3)})) == 6.0  # W is never given: A is not computed
