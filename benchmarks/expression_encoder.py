@@ -16,12 +16,10 @@ Numbers are printed, never asserted.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 LAYER = """
   A_1 = softmax(X W_{Q1,l} W_{K1,l}^T X^T / sqrt(d_k)) X W_{V1,l}
@@ -46,12 +44,9 @@ def encoder_text(layers: int) -> str:
 
 
 def _median(run, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    from compiled_vs_autograd import _seconds  # a warm-up run, then the median (and the minimum)
+
+    return _seconds(run, repeats)[0]
 
 
 def matrix_form(layers: int, repeats: int) -> dict:

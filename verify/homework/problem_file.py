@@ -113,22 +113,28 @@ def _shown(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _from_forward(raw: Mapping[str, Any], where: str) -> tuple[Problem, str | None]:
-    """A problem written from its forward (from_forward.py), its fields checked for type."""
-    from .from_forward import ForwardProblemError, forward_problem
-
-    unknown = sorted(set(raw) - _FORWARD_FIELDS)
+def _fields(raw: Mapping[str, Any], where: str, known: set[str], required: tuple[str, ...],
+            strings: tuple[str, ...], kind: str = "") -> None:
+    """A table's fields: none unknown, the required ones there, the textual ones strings, an id."""
+    unknown = sorted(set(raw) - known)
     if unknown:
-        raise ProblemFileError(f"{where}: unknown field {_shown(unknown[0])} for a problem from a forward; fields are "
-                               f"{', '.join(sorted(_FORWARD_FIELDS))}")
-    for name in ("id", "statement", "forward", "shapes", "wrt"):
+        raise ProblemFileError(f"{where}: unknown field {_shown(unknown[0])}{kind}; fields are {', '.join(sorted(known))}")
+    for name in required:
         if name not in raw:
             raise ProblemFileError(f"{where}: missing {name!r}")
-    for name in ("id", "statement", "forward", "wrt", "answer", "sign"):
+    for name in strings:
         if name in raw and not isinstance(raw[name], str):
             raise ProblemFileError(f"{where}: {name} must be a string, not {_shown(raw[name])}")
     if not raw["id"].strip():
         raise ProblemFileError(f"{where}: id is empty")
+
+
+def _from_forward(raw: Mapping[str, Any], where: str) -> tuple[Problem, str | None]:
+    """A problem written from its forward (from_forward.py), its fields checked for type."""
+    from .from_forward import ForwardProblemError, forward_problem
+
+    _fields(raw, where, _FORWARD_FIELDS, ("id", "statement", "forward", "shapes", "wrt"),
+            ("id", "statement", "forward", "wrt", "answer", "sign"), " for a problem from a forward")
     shapes, domains, mistakes = raw["shapes"], raw.get("domains", {}), raw.get("mistakes", {})
     for name, table in (("shapes", shapes), ("domains", domains), ("mistakes", mistakes)):
         if not isinstance(table, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
@@ -156,17 +162,8 @@ def _problem(raw: Mapping[str, Any], where: str) -> tuple[Problem, str | None]:
     if "forward" in raw:
         return _from_forward(raw, where)
 
-    unknown = sorted(set(raw) - _FIELDS)
-    if unknown:
-        raise ProblemFileError(f"{where}: unknown field {_shown(unknown[0])}; fields are {', '.join(sorted(_FIELDS))}")
-    for name in ("id", "entry", "claim", "statement", "sizes", "symbols"):
-        if name not in raw:
-            raise ProblemFileError(f"{where}: missing {name!r}")
-    for name in ("id", "entry", "claim", "statement", "answer", "index"):
-        if name in raw and not isinstance(raw[name], str):
-            raise ProblemFileError(f"{where}: {name} must be a string, not {_shown(raw[name])}")
-    if not raw["id"].strip():
-        raise ProblemFileError(f"{where}: id is empty")
+    _fields(raw, where, _FIELDS, ("id", "entry", "claim", "statement", "sizes", "symbols"),
+            ("id", "entry", "claim", "statement", "answer", "index"))
     if raw["entry"] not in NAMES:
         raise ProblemFileError(f"{where}: no catalog entry {_shown(raw['entry'])}; entries are {', '.join(NAMES)}")
     claims = [c.key for c in topic(raw["entry"]).claims]
