@@ -839,10 +839,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     for name in names or [forward.name]:
         progress = Progress(f"report {name}")
         if forward is not None or name in FORWARD_NAMES:
-            from verify.forwards import entry, forward_of
+            from verify.forwards import claims_for_report, entry, forward_of
 
             shown = forward if forward is not None else forward_of(entry(name))
-            doc = build_expression_report(shown, examples=args.examples, lang=args.lang, progress=progress)
+            claims = claims_for_report(entry(name)) if forward is None else None
+            doc = build_expression_report(shown, examples=args.examples, lang=args.lang, progress=progress,
+                                          claims=claims)
             if forward is not None:
                 doc = {**doc, "name": args.expr_name}  # the files' name; the model keeps its own
         else:

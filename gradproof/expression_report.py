@@ -13,7 +13,7 @@ steps' would.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import networkx as nx
@@ -80,7 +80,8 @@ def _symbols(model: Any, words: Words) -> list[dict[str, Any]]:
 
 def build_expression_report(forward: Any, examples: int = 20, lang: str = "en",
                             dtypes: Sequence[str] = ("float64", "float32"),
-                            progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
+                            progress: Callable[[int, int, str], None] | None = None,
+                            claims: Mapping[str, tuple[Any, Any]] | None = None) -> dict[str, Any]:
     """The whole report of a forward expression as a JSON-able document (``kind: expression``).
 
     >>> from verify.expression import read_forward
@@ -110,6 +111,10 @@ def build_expression_report(forward: Any, examples: int = 20, lang: str = "en",
          "index": None, "entrywise": None, "entrywise_sizes": {}}
         for m in matrix if not m.intermediate
     ]
+    for r in results:  # a catalog entry written as a forward: its claim in the lecture's notation, and its status
+        if claims and r["wrt"] in claims:
+            formula, claimed = claims[r["wrt"]]
+            r["claim"] = {"math": _math(formula), "status": _status(claimed.label, claimed.kind)}
     if progress:
         progress(1, stages, "graph picture")
     graphs = [{"model": name, "svg": render(model, "svg", adjoints=True).decode()}]

@@ -172,6 +172,7 @@ UI_EN.update({
     "forward_expr": "The forward as written, read at symbolic sizes; its last line is the scalar that is differentiated:",
     "gradients": "Gradients", "local": "In terms of the adjoints of later tensors (as reverse mode computes it)",
     "expanded": "Expanded", "rests_on": "Rests on",
+    "claim": "The claim, in the lecture's notation, against the exact derivative",
 })
 LANGUAGES = ("en", "zh")
 
@@ -290,7 +291,10 @@ def report_markdown(doc: Mapping[str, Any], svg_files: Sequence[str] = ()) -> st
     out += [f"## {w.ui('results')}", ""]
     for r in doc["results"]:
         if "local" in r:  # a forward's gradient: reverse mode's forms and what its status rests on
-            out += [f"### {r['target']} — {_badge(r['status'])}", "", f"{w.ui('local')}:", "", f"$$ {r['local']['latex']} $$", ""]
+            out += [f"### {r['target']} — {_badge(r['status'])}", ""]
+            if r.get("claim"):
+                out += [f"{w.ui('claim')}: $ {r['claim']['math']['latex']} $ — {_badge(r['claim']['status'])}", ""]
+            out += [f"{w.ui('local')}:", "", f"$$ {r['local']['latex']} $$", ""]
             out += [f"{w.ui('expanded')}:", "", f"$$ {r['expanded']['latex']} $$", ""] if r["expanded"] else []
             out += [f"*{w.ui('rests_on')}:* {r['rests_on']}", ""]
             continue
@@ -390,6 +394,9 @@ def report_html(doc: Mapping[str, Any]) -> str:
     for r in doc["results"]:
         parts.append(f"<h3>{_h(r['target'])} {_pill(r['status']['kind'], r['status']['label'])}</h3>")
         if "local" in r:  # a forward's gradient: reverse mode's forms and what its status rests on
+            if r.get("claim"):
+                parts.append(f"<p>{_h(w.ui('claim'))}: {_mathml(r['claim']['math'])} "
+                             f"{_pill(r['claim']['status']['kind'], r['claim']['status']['label'])}</p>")
             parts.append(f"<p>{_h(w.ui('local'))}:</p>{_mathml(r['local'], display=True)}")
             if r["expanded"]:
                 parts.append(f"<p>{_h(w.ui('expanded'))}:</p>{_mathml(r['expanded'], display=True)}")

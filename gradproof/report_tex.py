@@ -95,8 +95,11 @@ def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
     lines.append(r"\section*{Results}")
     for r in doc["results"]:
         if "local" in r:  # a forward's gradient: reverse mode's forms and what its status rests on
-            lines += [rf"\subsection*{{{escape(r['target'])} \status{{{escape(r['status']['label'])}}}}}",
-                      "As reverse mode computes it:", _display(r["local"]["latex"])]
+            lines.append(rf"\subsection*{{{escape(r['target'])} \status{{{escape(r['status']['label'])}}}}}")
+            if r.get("claim"):
+                lines += [rf"The claim, in the lecture's notation \status{{{escape(r['claim']['status']['label'])}}}:",
+                          _display(r["claim"]["math"]["latex"])]
+            lines += ["As reverse mode computes it:", _display(r["local"]["latex"])]
             lines += ["Expanded:", _display(r["expanded"]["latex"])] if r["expanded"] else []
             lines.append(rf"\emph{{Rests on:}} {escape(r['rests_on'])}")
             continue

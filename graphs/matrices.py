@@ -13,6 +13,7 @@ so rules never print ``1 ∘ X`` or ``(A^T)^T``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,6 +41,41 @@ def concrete(value: sp.Expr) -> int:
     return int(value)
 
 
+_TOKEN = re.compile(r"[A-Za-z]{2,}|[A-Za-z]|\d+(?:\.\d+)?|\S")
+
+
+def _mathml(printer, template: str, args: list) -> object:
+    """MathML from a node's text template (``"{0} 𝟏"``, ``"exp({0})"``): each ``{n}`` the argument's
+    MathML, words as upright identifiers, numbers as numbers, the rest as operators. One template
+    per class serves the terminal and the reports' MathML alike."""
+    row = printer.dom.createElement("mrow")
+    for piece in re.split(r"(\{\d+\})", template):
+        slot = re.fullmatch(r"\{(\d+)\}", piece)
+        if slot:
+            row.appendChild(args[int(slot.group(1))])
+            continue
+        for token in _TOKEN.findall(piece):
+            tag = "mn" if token[0].isdigit() else "mi" if token[0].isalpha() else "mo"
+            node = printer.dom.createElement(tag)
+            if tag == "mi" and len(token) > 1:
+                node.setAttribute("mathvariant", "normal")
+            node.appendChild(printer.dom.createTextNode(token))
+            row.appendChild(node)
+    return row
+
+
+def _bracketed(printer, node: object) -> object:
+    row = printer.dom.createElement("mrow")
+    for part in ("(", node, ")"):
+        if isinstance(part, str):
+            bracket = printer.dom.createElement("mo")
+            bracket.appendChild(printer.dom.createTextNode(part))
+            row.appendChild(bracket)
+        else:
+            row.appendChild(part)
+    return row
+
+
 class _Formula(MatrixExpr):
     """A matrix-valued node printed from two templates, ``{0}``, ``{1}``... being the printed args."""
 
@@ -65,6 +101,14 @@ class _Formula(MatrixExpr):
 
     def _sympystr(self, printer) -> str:
         return self.text.format(*self._printed(printer))
+
+    def _mathml_presentation(self, printer) -> object:
+        args = []
+        for number, arg in enumerate(self.args):
+            node = printer._print(arg)
+            wrapped = number in self.wrap and not isinstance(arg, (sp.MatrixSymbol, sp.Transpose, Ones))
+            args.append(_bracketed(printer, node) if wrapped else node)
+        return _mathml(printer, self.text, args)
 
 
 @dataclass(frozen=True)
@@ -154,6 +198,12 @@ class Apply(MatrixExpr):
             return self.spelling.power[1].format(inner)
         return self.spelling.text.format(inner)
 
+    def _mathml_presentation(self, printer) -> object:
+        inner = printer._print(self.args[0])
+        if self.spelling.power and isinstance(self.args[0], sp.MatrixSymbol):
+            return _mathml(printer, self.spelling.power[1], [inner])
+        return _mathml(printer, self.spelling.text, [inner])
+
 
 class Ones(_Formula):
     """The all-ones matrix ``1`` of a given shape (printed bold, so it cannot read as the number 1)."""
@@ -170,6 +220,12 @@ class Ones(_Formula):
 
     def _sympystr(self, printer) -> str:
         return "𝟏"
+
+    def _mathml_presentation(self, printer) -> object:
+        one = printer.dom.createElement("mn")
+        one.setAttribute("mathvariant", "bold")
+        one.appendChild(printer.dom.createTextNode("1"))
+        return one
 
     def _entry(self, i, j, **kwargs):
         return sp.S.One

@@ -49,3 +49,16 @@ def test_the_numeric_check_compares_with_the_practitioners_reference(name: str) 
     wrong = dataclasses.replace(item, reference=lambda torch, t: 1.01 * item.reference(torch, t))
     for target in entry_targets(wrong):
         assert check(target, "matrix", examples=5).passed is False
+
+
+def test_the_report_of_a_forward_entry_shows_each_claim_with_its_status() -> None:
+    from gradproof.expression_report import build_expression_report
+    from gradproof.report import report_html
+    from verify.forwards import claims_for_report
+
+    item = entry("rmsnorm")
+    doc = build_expression_report(forward_of(item), examples=2, dtypes=("float64",), claims=claims_for_report(item))
+    claimed = {r["wrt"]: r["claim"]["status"]["label"] for r in doc["results"]}
+    assert claimed == {"X": "proved n<=2, d<=2", "g": "proved n<=2, d<=2"}
+    page = report_html(doc)
+    assert page.count("The claim, in the lecture") == 2 and "apply(" not in page and "str()" not in page

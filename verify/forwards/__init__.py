@@ -157,3 +157,12 @@ def register_problems(names: tuple[str, ...] = NAMES) -> list[str]:
         if problems:
             register(problems, where=f"verify/forwards/{name}.py", answers=answers)
     return ids
+
+
+def claims_for_report(item: ForwardEntry) -> dict[str, tuple[Any, Status]]:
+    """Each claim's matrix formula (at symbolic sizes) and its status, as the report shows them."""
+    from verify.expression import claim_formulas
+
+    statuses = check_claims(item)
+    _, formulas = claim_formulas(forward_of(item), item.claims)
+    return {wrt: (formulas[wrt], statuses[wrt]) for wrt in item.claims}
