@@ -239,11 +239,12 @@ def records_text(records: Sequence[Any]) -> str:
     lines = []
     for r in records:
         where = f"{r.route:<9} {r.dtype} {r.device}"
+        name = f"{r.claim} ({r.target})" if r.claim else f"{r.entry}:{r.target}"
         if r.passed is None:
-            lines.append(f"  skipped  {r.entry}:{r.target:<26} {where}  ({r.note})")
+            lines.append(f"  skipped  {name:<40} {where}  ({r.note})")
             continue
         lines.append(
-            f"  {r.status:<7}  {r.entry}:{r.target:<26} {where}  {r.examples} examples, {r.mode}, {r.sizes}; "
+            f"  {r.status:<7}  {name:<40} {where}  {r.examples} examples, {r.mode}, {r.sizes}; "
             f"max abs error {r.max_abs_error:.2g}, max rel error {r.max_rel_error:.2g}; tolerance {r.tolerance}"
         )
         if r.passed is False:

@@ -199,6 +199,7 @@ class Record:
     sizes: str = ""
     mode: str = "full"
     note: str = ""
+    claim: str = ""  # the entry:claim id derive and the homework problems use, where the target has one
 
     @property
     def status(self) -> str:
@@ -323,7 +324,7 @@ def check(
     tolerance = TOLERANCES[dtype]
     dtype_name = str(dtype).removeprefix("torch.")
     record = Record(target.entry, target.name, route, device, dtype_name, 0, 0.0, 0.0, tolerance.describe(),
-                    seed, None, note=target.notes)
+                    seed, None, note=target.notes, claim=f"{target.entry}:{target.claim}" if target.claim else "")
     if route == "matrix" and target.matrix is None:
         record.note = target.notes or "no graph model carries this target"
         return record

@@ -87,3 +87,10 @@ def test_a_forward_entry_is_in_the_catalog_commands(capsys: pytest.CaptureFixtur
     assert main(["verify", "rmsnorm", "--examples", "5", "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
     assert {r["target"] for r in records} == {"dL/dX", "dL/dg"} and all(r["status"] == "passed" for r in records)
+    assert {r["claim"] for r in records} == {"rmsnorm:grad_X", "rmsnorm:grad_g"}  # the ids problems and derive use
+
+
+def test_verify_records_name_the_claim_by_the_id_derive_and_problems_use(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "softmax_ce:grad_z", "--examples", "3", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert records and {r["claim"] for r in records} == {"softmax_ce:grad_z"}

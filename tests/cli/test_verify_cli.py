@@ -28,7 +28,7 @@ def test_verify_json_records(capsys) -> None:
 def test_verify_text_one_target_float32(capsys) -> None:
     assert main(["verify", "attention:dQ", "--dtype", "float32", "--examples", "5", "--route", "matrix"]) == 0
     out = capsys.readouterr().out
-    assert "passed   attention:dQ" in out and "float32 cpu" in out and "tolerance atol 0.0001" in out
+    assert "passed   attention:grad_Q (dQ)" in out and "float32 cpu" in out and "tolerance atol 0.0001" in out
     assert out.strip().endswith("1 passed, 0 failed, 0 without a formula on that route")
 
 
@@ -41,7 +41,7 @@ def test_verify_large_is_production_size(capsys) -> None:
 def test_a_route_without_formula_is_listed_not_failed(capsys) -> None:
     assert main(["verify", "softmax_ce:d2L/dz2", "--examples", "3"]) == 0
     out = capsys.readouterr().out
-    assert "skipped  softmax_ce:d2L/dz2" in out and "second derivative" in out
+    assert "skipped  softmax_ce:hessian (d2L/dz2)" in out and "second derivative" in out
 
 
 def test_a_failed_check_gives_exit_1_and_shows_where(monkeypatch, capsys) -> None:
@@ -52,7 +52,7 @@ def test_a_failed_check_gives_exit_1_and_shows_where(monkeypatch, capsys) -> Non
     monkeypatch.setattr(targets, "targets_for", lambda names: [broken])
     assert main(["verify", "softmax_ce:dL/dz", "--examples", "5"]) == 1
     out = capsys.readouterr().out
-    assert "FAILED   softmax_ce:dL/dz" in out and "formula" in out and "vs autograd" in out and "seed" in out
+    assert "FAILED   softmax_ce:grad_z (dL/dz)" in out and "formula" in out and "vs autograd" in out and "seed" in out
     assert "0 passed, 2 failed" in out
 
 

@@ -115,7 +115,7 @@ def entry_targets(item: ForwardEntry) -> list[Any]:
     targets = []
     for target in forward_targets(forward_of(item)):
         wrt = target.matrix.adjoints[0]
-        targets.append(dataclasses.replace(target, reference=_autograd_of(item, wrt),
+        targets.append(dataclasses.replace(target, reference=_autograd_of(item, wrt), claim_id=f"grad_{wrt}",
                                            notes=f"against autograd of the reference ({item.source or item.name})"))
     return targets
 
