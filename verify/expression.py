@@ -238,8 +238,8 @@ def read_forward(
     try:
         joined = normalise(joined)
         # XW is X W where both are one-letter tensors (declared, or named by a step): split before parsing
-        steps = set(re.findall(r"(?:^|;|\{)\s*([A-Z])\s*=(?!=)", joined))
-        joined = split_products(joined, {n for n in declared if len(n) == 1} | steps)
+        steps = set(re.findall(r"(?:^|;|\{)\s*([A-Za-z][A-Za-z0-9_]*)\s*=(?!=)", joined))
+        joined = split_products(joined, {n for n in (*declared, *steps) if len(n) == 1}, set(declared) | steps)
         tree = _parser("program").parse(joined)
     except InvalidAnswer as error:
         raise ExpressionError(str(error)) from None

@@ -60,8 +60,11 @@ def test_star_between_matrices_is_the_product_and_between_same_shape_vectors_ent
 
 def test_one_letter_names_written_together_are_their_product() -> None:
     assert _ops("L = sum(XW)", {"X": "n,d", "W": "d,k"}) == ["matmul", "sum"]
-    assert _ops("L = sum(XW^T)", {"X": "n,d", "W": "k,d"}) == ["transpose", "matmul", "sum"]  # X (W^T)
-    assert _ops("S = X W; L = sum(SS^T)", {"X": "n,d", "W": "d,d"})[-2:] == ["matmul", "sum"]
+    assert _ops("L = sum(XW^T)", {"X": "n,d", "W": "k,d"}) == ["transpose", "matmul", "sum"]  # X W^T, as math reads it
+    assert _ops("L = sum(Y ⊙ XW)", {"X": "n,n", "W": "n,n", "Y": "n,n"}) == ["matmul", "mul", "sum"]  # Y ⊙ (X W)
+    assert _ops("S = X W; L = sum(SS)", {"X": "n,d", "W": "d,n"})[-2:] == ["matmul", "sum"]
+    model = read_forward("L = sum(XW ⊙ Y)", {"XW": "n,k", "X": "n,d", "W": "d,k", "Y": "n,k"}, wrt=["XW"]).build()
+    assert model.sources == ["XW"]  # a declared two-letter name is never split
     with pytest.raises(ExpressionError, match="unknown name 'XV'"):
         read_forward("L = sum(XV)", {"X": "n,d", "W": "d,k"})
 

@@ -1327,19 +1327,25 @@ _FUNCTION_WORDS = ("exp", "log", "ln", "tanh", "sigma", "sqrt")
 _SHADOW = "Declared"  # a suffix no function word has: sigma -> sigmaDeclared when a problem declares sigma
 
 
-_CAPITALS_RUN = re.compile(r"(?<![A-Za-z0-9_\\])([A-Z]{2,4})(?![A-Za-z0-9_({'])")
+_CAPITALS_RUN = re.compile(r"(?<![A-Za-z0-9_\\])([A-Z]{2,4})((?:ᵀ|'|\^(?:\d|\{[^{}]*\}))*)(?![A-Za-z0-9_({'^])")
 
 
-def split_products(normal: str, names: set[str]) -> str:
-    """``XW`` as ``X W`` where each letter is a one-letter matrix of ``names`` and the run itself is
-    none: a product written without spaces, split before parsing so that ``XW^T`` is ``X W^T``.
+def split_products(normal: str, names: set[str], known: set[str] = frozenset()) -> str:
+    """``XW`` as ``(X W)`` where each letter is a one-letter matrix of ``names`` and the run itself
+    names nothing ``known``: a product written without spaces, split before parsing into one
+    bracketed factor, a transpose or power on its last letter as math writes it: ``Y ⊙ XW`` is
+    ``Y ⊙ (X W)`` and ``GVᵀ`` is ``(G Vᵀ)``.
 
-    >>> split_products("XW^T + QK", {"X", "W", "Q"})
-    'X W^T + QK'
+    >>> split_products("GVᵀ + XW + QK", {"X", "W", "G", "V", "Q"})
+    '(G Vᵀ) + (X W) + QK'
+    >>> split_products("XW", {"X", "W"}, known={"XW"})
+    'XW'
     """
     def split(match: re.Match[str]) -> str:
-        run = match.group(1)
-        return " ".join(run) if run not in names and all(letter in names for letter in run) else run
+        run, postfix = match.group(1), match.group(2)
+        if run in names or run in known or not all(letter in names for letter in run):
+            return match.group(0)
+        return "(" + " ".join(run) + postfix + ")"
 
     return _CAPITALS_RUN.sub(split, normal)
 
@@ -1609,7 +1615,9 @@ def numpy_words(text: str, words: Vocabulary) -> Vocabulary:
 def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
     words = replace(numpy_words(text, words), _capitals={})
     normal = _shadow(normalise(text), words)
-    normal = split_products(normal, {name for name in dict(words.matrices) if len(name) == 1})
+    matrices = set(dict(words.matrices))
+    normal = split_products(normal, {name for name in matrices if len(name) == 1},
+                            matrices | set(dict(words.scalars)) | set(dict(words.vectors)))
     if not normal:
         raise InvalidAnswer("the answer is empty")
     if _depth(normal) > LIMITS["depth"]:
