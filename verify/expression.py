@@ -53,7 +53,7 @@ from derive.errors import GradproofError
 from derive.notation import size as size_symbol
 from graphs.graph import GraphBuilder, Model, Tensor
 
-__all__ = ["ExpressionError", "Forward", "claim_formulas", "parse_shape", "read_forward", "register"]
+__all__ = ["ExpressionError", "Forward", "claim_formulas", "parse_shape", "read_forward", "register", "size_grid"]
 
 Shape = tuple[sp.Expr, sp.Expr]
 
@@ -147,6 +147,22 @@ def _dimension(part: str, text: object) -> sp.Expr:
     return total
 
 
+def size_grid(names: Sequence[str], low: int) -> tuple[dict[str, int], ...]:
+    """Two assignments of the sizes ``low``, ``low + 1``, ``low + 2`` in which any two sizes differ in
+    at least one (up to nine sizes): a transpose that square sizes hide, or a factor 1/n where 1/k
+    was due, shows in one of them.
+
+    >>> size_grid(("n", "d", "k"), 2)
+    ({'n': 2, 'd': 3, 'k': 4}, {'n': 3, 'd': 4, 'k': 2})
+    >>> size_grid((), 1)
+    ({},)
+    """
+    if not names:
+        return ({},)
+    return ({n: low + k % 3 for k, n in enumerate(names)},
+            {n: low + (k + 1 + k // 3) % 3 for k, n in enumerate(names)})
+
+
 def _same(a: sp.Expr, b: sp.Expr) -> bool:
     return sp.expand(sp.sympify(a) - sp.sympify(b)) == 0
 
@@ -180,10 +196,8 @@ class Forward:
         return tuple(names)
 
     def check_sizes(self) -> tuple[dict[str, int], ...]:
-        """Two small size assignments for the entrywise check: every size 2, then 3 and 1 alternating
-        (so a transpose that square sizes hide shows)."""
-        names = self.size_names
-        return ({n: 2 for n in names}, {n: 3 if k % 2 == 0 else 1 for k, n in enumerate(names)})
+        """Two small size assignments for the entrywise check (``size_grid`` from 1)."""
+        return size_grid(self.size_names, 1)
 
     def build(self, sizes: Mapping[str, int] | None = None) -> Model:
         """The computation graph, at symbolic sizes or at the given integers."""
@@ -637,7 +651,7 @@ def register(forward: Forward) -> str:
     >>> from graphs.models import MODELS
     >>> name = register(read_forward("L = sum(X ⊙ X)", {"X": "n,d"}, name="demo_square"))
     >>> MODELS[name].check_sizes
-    ({'n': 2, 'd': 2}, {'n': 3, 'd': 1})
+    ({'n': 1, 'd': 2}, {'n': 2, 'd': 3})
     """
     from graphs.models import MODELS, ModelSpec
 

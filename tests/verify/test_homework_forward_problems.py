@@ -84,7 +84,7 @@ def test_the_file_names_no_catalog_claim_and_the_key_is_derived(loaded: dict[str
     assert key_text(loaded["ff.softmax"]) == "X^T (P ⊙ rowsum(Y) - Y)"
     assert key_text(loaded["ff.keys"]) == "1/sqrt(d_k) (A ⊙ (G V^T - rowsum((G V^T) ⊙ A)))^T Q"
     # sizes derived from the forward: every size above 1, each different at the second sizes
-    assert loaded["ff.keys"].sizes == ({"n": 2, "d_k": 3}, {"n": 3, "d_k": 2})
+    assert loaded["ff.keys"].sizes == ({"n": 2, "d_k": 3}, {"n": 3, "d_k": 4})
     # the key is derived, so there is no symbol mapping to swap: no warning for a missing answer
     assert unchecked(loaded) == []
 
@@ -314,3 +314,17 @@ def test_a_printed_formula_reads_back_as_itself(formula: object) -> None:
     read = parse(text, Vocabulary(matrices=matrices))
     difference = explicit(formula, values) - explicit(read, values)
     assert all(abs(complex(sp.N(e, 30))) < 1e-20 for e in difference), (text, formula, read)
+
+
+def test_sizes_never_coincide_so_a_factor_of_the_wrong_size_is_caught() -> None:
+    """mean over n x k entries: 2/(n k) is right; 2/n^2 and 2/k^2 are not, whatever n and k were."""
+    from verify.homework.problem_file import register as register_problems
+
+    p = forward_problem("t.mse_mean", "Give dL/dW.", "L = mean((X W - Y) ⊙ (X W - Y))",
+                        {"X": "n,d", "W": "d,k", "Y": "n,k"}, "W")
+    assert all(len(set(sizes.values())) == 3 for sizes in p.sizes)
+    register_problems({"t.mse_mean": p})
+    assert grade("t.mse_mean", "2/(n k) X^T (X W - Y)").verdict == "correct"
+    for wrong in ("2/(n^2) X^T (X W - Y)", "2/(k^2) X^T (X W - Y)"):
+        assert grade("t.mse_mean", wrong).verdict == "incorrect", wrong
+    assert "missing a factor 1/k" in grade("t.mse_mean", "2/n X^T (X W - Y)").feedback

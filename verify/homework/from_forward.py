@@ -34,7 +34,7 @@ matrix and differs from the key at every size. A sign slip and a constant or siz
 >>> p = forward_problem("demo.mse", "Give dL/dW.", "L = sum((X W - Y) ⊙ (X W - Y))",
 ...                     {"X": "n,d", "W": "d,k", "Y": "n,k"}, "W")
 >>> p.sizes
-({'n': 2, 'd': 3, 'k': 2}, {'n': 3, 'd': 2, 'k': 3})
+({'n': 2, 'd': 3, 'k': 4}, {'n': 3, 'd': 4, 'k': 2})
 >>> key_text(p), p.mistakes["X^T (X W - Y)"]
 ('2 X^T (X W - Y)', 'a factor 2 is missing')
 """
@@ -211,17 +211,17 @@ class ForwardProblem(Problem):
 
 
 def default_sizes(size_names: Sequence[str]) -> tuple[dict[str, int], ...]:
-    """Two grading sizes: 2 and 3 alternating, then 3 and 2, so that every size is above 1 and
-    differs between the two.
+    """Two grading sizes from 2, 3 and 4, in which any two sizes differ in at least one (so that
+    2/n^2 is not taken for 2/(n k)) and every size is above 1 (``rowsum(G)`` is not ``G``).
 
     >>> default_sizes(("n", "d_k"))
-    ({'n': 2, 'd_k': 3}, {'n': 3, 'd_k': 2})
+    ({'n': 2, 'd_k': 3}, {'n': 3, 'd_k': 4})
     >>> default_sizes(())
     ({},)
     """
-    if not size_names:
-        return ({},)
-    return tuple({name: (a, b)[k % 2] for k, name in enumerate(size_names)} for a, b in ((2, 3), (3, 2)))
+    from verify.expression import size_grid
+
+    return size_grid(size_names, 2)
 
 
 def _sizes(spec: ForwardSpec, given: Sequence[Mapping[str, Any]] | None) -> tuple[dict[str, int], ...]:
