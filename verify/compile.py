@@ -284,6 +284,11 @@ class _Runtime:
     def causal(self, n: int) -> Any:
         return self.torch.ones(n, n, dtype=self.like.dtype, device=self.like.device).tril()
 
+    def shaped(self, x: Any, like: Any) -> Any:
+        """``x`` broadcast to the shape of ``like`` (with its batch dimensions) where it lacks them."""
+        x = self.tensor(x)
+        return x if x.shape == like.shape else x.expand(self.torch.broadcast_shapes(x.shape, like.shape))
+
     def expand(self, x: Any, rows: int, cols: int) -> Any:
         return x.expand(*x.shape[:-2], rows, cols)
 
@@ -395,7 +400,9 @@ def compile_gradients(m: Model, overrides: Mapping[str, sp.Basic] | None = None)
         if data["label"] and data["op"] != "input":
             value = seed if node == m.output else printer.doprint(local[node])
             lines.append(f"    {_identifier(adjoint_symbol(data['label'], data['shape']).name)} = {value}")
-    returned = ", ".join(f"{graph.nodes[n]['label']!r}: {printer.doprint(local[n])}" for n in targets)
+    # each gradient as its input's shape: a constant one (d sum(X) / dX = 1) carries no batch of its own
+    returned = ", ".join(f"{graph.nodes[n]['label']!r}: _ops.shaped({printer.doprint(local[n])}, "
+                         f"{_identifier(graph.nodes[n]['label'])})" for n in targets)
     lines.append(f"    return {{{returned}}}")
     source = "\n".join(lines) + "\n"
     import torch

@@ -286,3 +286,10 @@ def test_the_report_in_chinese_keeps_its_structure() -> None:
     page = report_html(doc)
     assert doc["lang"] == "zh" and '<html lang="zh-CN">' in page and "--lang zh" in doc["reproduce"][-1]
     assert "结果" in page  # the catalog's words in Chinese; the expression's own fall back to English
+
+
+@pytest.mark.parametrize("text", ["L = sum(X)", "L = mean(X)", "L = sum(X) + sum(W ⊙ W)"])
+def test_a_constant_gradient_is_checked_at_every_batch_element(text: str) -> None:
+    """d sum(X) / dX is all ones: compiled, it has no batch dimension of its own, and is broadcast."""
+    forward = read_forward(text, {"X": "n,d", "W": "n,d"})
+    assert all(r.passed for r in check_forward(forward, examples=3))
