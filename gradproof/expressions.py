@@ -14,6 +14,7 @@ catalog model takes, and returns the same objects (``graphs.route.MatrixResult``
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -121,6 +122,9 @@ def forward_from_args(args: argparse.Namespace) -> Forward | None:
         if args.shape or args.wrt or args.domain:
             raise ExpressionError("--shape, --wrt and --domain describe a forward: give it with --expr")
         return None
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", args.expr_name):
+        raise ExpressionError(f"--name {args.expr_name!r}: a file name of letters, digits, _ and - (no folders); the "
+                              "files go where -o says")
     if getattr(args, "names", None) or getattr(args, "all", False) or getattr(args, "name", None):
         raise ExpressionError("give catalog names or --expr, not both")
     wrt = [w.strip() for w in args.wrt.split(",") if w.strip()] if args.wrt else None

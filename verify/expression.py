@@ -84,6 +84,7 @@ _SCALAR_FUNCTIONS: dict[str, Callable[[sp.Expr], sp.Expr]] = {
     "sigmoid": lambda x: 1 / (1 + sp.exp(-x)), "sigma": lambda x: 1 / (1 + sp.exp(-x)),
 }
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+_LARGEST_LITERAL = 64  # a literal size; the entrywise check writes every entry out at it
 _MOST_STEPS = 20_000  # ops a forward may build (12 encoder layers take about 800)
 
 
@@ -136,8 +137,11 @@ def _dimension(part: str, text: object) -> sp.Expr:
                                   f"{part!r} in {text!r}")
         product: sp.Expr = sp.Integer(1)
         for factor in factors:
-            if factor.isdigit() and int(factor) > 0:
+            if factor.isdigit() and 0 < int(factor) <= _LARGEST_LITERAL:
                 product *= sp.Integer(int(factor))
+            elif factor.isdigit() and int(factor) > _LARGEST_LITERAL:
+                raise ExpressionError(f"a size of {int(factor)} in {text!r}: sizes above {_LARGEST_LITERAL} are named "
+                                      "(n, d), so that the checks can take them small and verify can draw them")
             elif _IDENTIFIER.match(factor) and factor not in _CONSTANTS:
                 product *= size_symbol(factor)
             else:
@@ -249,22 +253,47 @@ def read_forward(
     joined = re.sub(r";\s*}", " }", joined)
     if not joined:
         raise ExpressionError("the forward is empty; write it as L = ..., e.g. L = sum((X W - Y) ⊙ (X W - Y))")
+    from verify.homework.language import LIMITS, _depth
+
     try:
         joined = normalise(joined)
+        if _depth(joined) > LIMITS["depth"] or re.search(r"(?:-\s*){9}", joined):
+            raise ExpressionError(f"the forward nests brackets or signs more than {LIMITS['depth']} deep; name the "
+                                  "inner steps (H = ...; L = ...)")
         # XW is X W where both are one-letter tensors (declared, or named by a step): split before parsing
         steps = set(re.findall(r"(?:^|;|\{)\s*([A-Za-z][A-Za-z0-9_]*)\s*=(?!=)", joined))
         joined = split_products(joined, {n for n in (*declared, *steps) if len(n) == 1}, set(declared) | steps)
         tree = _parser("program").parse(joined)
     except InvalidAnswer as error:
-        raise ExpressionError(str(error)) from None
+        raise ExpressionError(str(error).replace("the answer", "the forward")) from None
     except UnexpectedInput as error:
         raise ExpressionError(f"cannot read the forward at column {error.column}: "
                               f"{error.get_context(joined).splitlines()[0].strip()!r}; write steps as NAME = "
                               "expression, separated by ; or new lines") from None
     digest = hashlib.sha256(repr((joined, sorted(declared.items(), key=str), chosen, sorted(kinds.items()))).encode())
     forward = Forward(joined, declared, chosen, kinds, name or f"expr_{digest.hexdigest()[:10]}", tree)
-    forward.build()  # every error at symbolic sizes now, not at the first check
+    try:
+        model = forward.build()  # every error at symbolic sizes now, not at the first check
+    except RecursionError:
+        raise ExpressionError("the forward nests too deeply to read; name the inner steps (H = ...; L = ...)") from None
+    import networkx as nx
+
+    feeding = {model.graph.nodes[n]["label"] for n in nx.ancestors(model.graph, model.output)}
+    unused = [w for w in chosen if w not in feeding and not any(_is_layer_of(n, w) for n in feeding)]
+    if wrt is not None and unused:
+        raise ExpressionError(f"--wrt {unused[0]}: the loss does not depend on it (its gradient is 0); the loss reads "
+                              f"{', '.join(sorted(n for n in feeding if n in declared or _declared_as(n, declared))) or 'no input'}")
     return forward
+
+
+def _is_layer_of(label: str, template: str) -> bool:
+    """``W_3`` is a layer of ``W_l`` (a repeat's template: one part of the name is the loop letter)."""
+    a, b = label.split("_"), template.split("_")
+    return len(a) == len(b) and a[0] == b[0] and all(x == y or (x.isdigit() and len(y) == 1) for x, y in zip(a[1:], b[1:]))
+
+
+def _declared_as(label: str, declared: Mapping[str, object]) -> bool:
+    return any(_is_layer_of(label, d) for d in declared)
 
 
 def _check_domain(name: str, domain: str) -> None:
@@ -642,6 +671,9 @@ _CONSTRUCTS = {
 # Ops at symbolic sizes up to which the entrywise check is exact at two small sizes; a larger model
 # (12 encoder layers: about 800 ops) is compared at random points at size 1 only (12 s for those 800).
 _EXACT_UP_TO = 120
+# Ops along the longest path: an entry of a deeper chain (tanh of tanh of ... of sums) grows
+# geometrically with it, and its zero test with it (8 tanh layers at size 2: minutes).
+_EXACT_DEPTH = 16
 
 
 def register(forward: Forward) -> str:
@@ -658,11 +690,20 @@ def register(forward: Forward) -> str:
     existing = MODELS.get(forward.name)
     if existing is not None and getattr(existing.build, "__self__", None) != forward:
         raise ExpressionError(f"{forward.name!r} already names a model; give the forward another name")
-    ops = sum(1 for _, data in forward.build().graph.nodes(data=True) if data["op"] != "input")
-    if ops <= _EXACT_UP_TO:
+    import networkx as nx
+
+    graph = forward.build().graph
+    ops = sum(1 for _, data in graph.nodes(data=True) if data["op"] != "input")
+    if ops <= _EXACT_UP_TO and nx.dag_longest_path_length(graph) <= _EXACT_DEPTH:
         MODELS[forward.name] = ModelSpec(forward.build, forward.check_sizes())
-    else:  # a stack of layers: its entries are too large for the zero test, and beyond size 1 to write out
-        MODELS[forward.name] = ModelSpec(forward.build, ({n: 1 for n in forward.size_names},), exact=False)
+    else:  # a stack of layers: too large or deep to write out entry by entry; checked by numbers in torch
+        from functools import partial
+
+        from graphs.check import NUMERIC_CHECKS
+
+        sizes = forward.check_sizes()
+        MODELS[forward.name] = ModelSpec(forward.build, sizes, exact=False)
+        NUMERIC_CHECKS[forward.name] = partial(_numeric_check, forward, sizes)
     return forward.name
 
 
@@ -700,3 +741,51 @@ def claim_formulas(
         formulas[name] = model.graph.nodes[value.node]["value"]
     model.graph.remove_nodes_from(set(model.graph) - before)  # the claims' own nodes: not part of the forward
     return model, formulas
+
+
+def _numeric_check(forward: Forward, grid: tuple[dict[str, int], ...], draws: int = 3) -> list[Any]:
+    """A deep or large forward's model check: all its compiled gradients against torch autograd of
+    its op-by-op forward, one autograd call per drawn example (sizes 3 to 5), within verify's
+    float64 tolerance taken against the example's largest gradient of any input: a layer whose
+    gradient has vanished to rounding (1e-19 beside gradients of 1) is judged by the rounding of the
+    whole backward, not by its own size. ``numeric``, or ``failed`` with the input and the sizes."""
+    import torch
+
+    from graphs.check import ModelCheck
+    from verify.check import TOLERANCES
+    from verify.compile import compile_model
+    from verify.strategies import make
+
+    tolerance = TOLERANCES[torch.float64]
+    compiled = compile_model(forward.name)
+    generator = torch.Generator().manual_seed(0)
+    for draw in range(draws):
+        sizes = {n: 3 + (k + draw) % 3 for k, n in enumerate(forward.size_names)}
+        model = forward.build(sizes)
+        # weights as initialised (variance 1 / fan_in) unless a domain was declared: a stack of layers
+        # fed standard normal weights saturates
+        tensors = {data["label"]: make("weight" if data["role"] == "parameter" and data.get("kind", "real") == "real"
+                                       else data.get("kind", "real"),
+                                       (2, *(int(d) for d in data["shape"])), generator, torch.float64)
+                   for _, data in model.graph.nodes(data=True) if data["op"] == "input"}
+        tensors = {k: v for k, v in tensors.items() if k in compiled.inputs}
+        expected = _autograd(model, tensors, compiled.targets, torch.float64)
+        got = compiled(**tensors)
+        scale = max(float(e.abs().max()) for e in expected) if expected else 0.0
+        for target, reference in zip(compiled.targets, expected):
+            error = (got[target] - reference).abs()
+            if not bool((error <= tolerance.atol * scale + tolerance.rtol * reference.abs()).all()):
+                shown = ", ".join(f"{k}={v}" for k, v in sizes.items())
+                return [ModelCheck(forward.name, sizes, "failed", f"d{target} at {shown}: the compiled gradient and "
+                                   f"torch autograd differ by {float(error.max()):.3g} (largest gradient {scale:.3g})")]
+    return [ModelCheck(forward.name, grid[0], "numeric", f"too deep or large to write out entry by entry: every "
+                       f"compiled gradient agreed with torch autograd on {draws} drawn examples, sizes 3 to 5")]
+
+
+def _autograd(model: Model, tensors: Mapping[str, Any], targets: Sequence[str], dtype: Any) -> tuple[Any, ...]:
+    import torch
+
+    from verify.graph_forward import loss
+
+    leaves = {k: v.to(dtype).clone().requires_grad_(k in targets) for k, v in tensors.items()}
+    return torch.autograd.grad(loss(model, leaves).sum(), [leaves[t] for t in targets])

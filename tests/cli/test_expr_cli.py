@@ -68,6 +68,8 @@ def test_report_expr_writes_a_page_with_the_gradients(tmp_path: Path) -> None:
     (["derive", "--expr", "L = sum(X)", "--shape", "X"], "--shape wants NAME=VALUE"),
     (["verify", "--expr", "L = sum(X)", "--shape", "X=n,d", "--domain", "X=nowhere"], "unknown domain"),
     (["derive", "softmax_ce", "--expr", "L = sum(X)", "--shape", "X=n,d"], "not both"),
+    (["report", "--expr", "L = sum(X)", "--shape", "X=n,d", "--name", "../escape"], "no folders"),
+    (["derive", "--expr", "L = sum(X)", "--shape", "X=n,d", "--shape", "W=d,k", "--wrt", "W"], "does not depend on it"),
 ])
 def test_bad_expressions_are_one_line_on_stderr_and_exit_2(args: list[str], message: str) -> None:
     result = _run(*args)

@@ -138,6 +138,9 @@ def test_a_registered_forward_takes_the_graph_route_and_is_proved() -> None:
     ("repeat l = 3..1 { X = X }\nL = sum(X)", {"X": "n,d"}, "the range must run up"),
     ("L = 3", {"X": "n,d"}, "the loss L is a constant"),
     ("L = sum(X) / 0", {"X": "n,d"}, "division by 0"),
+    ("L = sum(" + "-" * 600 + "X)", {"X": "n,d"}, "nests brackets or signs"),
+    ("L = sum(" + "tanh(" * 200 + "X" + ")" * 200 + ")", {"X": "n,d"}, "nests brackets or signs"),
+    ("L = sum(X)", {"X": "99999999999999999999,d"}, "sizes above 64 are named"),
 ])
 def test_bad_forwards_are_one_line_errors_that_say_what_is_wrong(text: str, shapes: dict[str, str], message: str) -> None:
     with pytest.raises(ExpressionError, match=message) as error:
@@ -150,6 +153,8 @@ def test_bad_declarations_are_one_line_errors() -> None:
         read_forward("L = sum(X)", {"X": "n,d"}, wrt=["V"])
     with pytest.raises(ExpressionError, match="--domain X=probability: unknown domain"):
         read_forward("L = sum(X)", {"X": "n,d"}, domains={"X": "probability"})
+    with pytest.raises(ExpressionError, match="--wrt W: the loss does not depend on it"):
+        read_forward("L = sum(X)", {"X": "n,d", "W": "d,k"}, wrt=["W"])
     with pytest.raises(ExpressionError, match="a shape is one or two sizes"):
         read_forward("L = sum(X)", {"X": "n,d,c"})
 

@@ -247,7 +247,7 @@ def test_inputs_are_drawn_from_their_declared_domains() -> None:
 
 
 def test_an_input_that_does_not_reach_the_loss_is_said_so() -> None:
-    forward = read_forward("A = W W; L = sum(X ⊙ X)", {"X": "n,d", "W": "d,d"}, wrt=["X", "W"])
+    forward = read_forward("A = W W; L = sum(X ⊙ X)", {"X": "n,d", "W": "d,d"})  # W: every input, by default
     records = {r.target: r for r in check_forward(forward, examples=5)}
     assert records["dL/dX"].passed is True
     assert records["dL/dW"].passed is None and records["dL/dW"].note == "W does not reach L: its gradient is 0"
@@ -293,3 +293,26 @@ def test_a_constant_gradient_is_checked_at_every_batch_element(text: str) -> Non
     """d sum(X) / dX is all ones: compiled, it has no batch dimension of its own, and is broadcast."""
     forward = read_forward(text, {"X": "n,d", "W": "n,d"})
     assert all(r.passed for r in check_forward(forward, examples=3))
+
+
+def test_a_deep_stack_is_checked_by_numbers_and_a_wrong_rule_fails_that_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """20 tanh layers are too deep to write out entry by entry: the model check compares every compiled
+    gradient with autograd instead (``numeric``), and a wrong tanh row fails it."""
+    import dataclasses
+
+    from graphs import ops
+    from graphs.matrices import hadamard
+    from graphs.route import graph_results
+    from verify.expression import _numeric_check
+
+    text = "repeat l = 1..20 { X = tanh(X W_l) }\nL = sum(X)"
+    forward = read_forward(text, {"X": "n,d", "W_l": "d,d"}, name="deep_tanh_right")
+    register(forward)
+    statuses = {r.status.kind for r in graph_results(forward.name)}
+    assert statuses == {"numeric"}
+    wrong = dataclasses.replace(ops.RULES["tanh"], vjps=(lambda ans, x: lambda g: hadamard(g, ans),))
+    monkeypatch.setitem(ops.RULES, "tanh", wrong)
+    broken = read_forward(text, {"X": "n,d", "W_l": "d,d"}, name="deep_tanh_wrong")
+    register(broken)
+    (outcome,) = _numeric_check(broken, broken.check_sizes())
+    assert outcome.kind == "failed" and "compiled gradient and torch autograd differ" in outcome.detail
