@@ -278,12 +278,37 @@ def read_forward(
         raise ExpressionError("the forward nests too deeply to read; name the inner steps (H = ...; L = ...)") from None
     import networkx as nx
 
+    positive = _positive_inputs(model, declared, kinds)
+    if positive:  # log(X), sqrt(X), 1/X of an input: drawn positive unless its domain is declared
+        kinds = {**kinds, **dict.fromkeys(positive, "positive")}
+        forward = Forward(joined, declared, chosen, kinds, forward.name if name else
+                          f"expr_{hashlib.sha256((digest.hexdigest() + repr(sorted(kinds.items()))).encode()).hexdigest()[:10]}",
+                          tree)
+        model = forward.build()
     feeding = {model.graph.nodes[n]["label"] for n in nx.ancestors(model.graph, model.output)}
     unused = [w for w in chosen if w not in feeding and not any(_is_layer_of(n, w) for n in feeding)]
     if wrt is not None and unused:
         raise ExpressionError(f"--wrt {unused[0]}: the loss does not depend on it (its gradient is 0); the loss reads "
                               f"{', '.join(sorted(n for n in feeding if n in declared or _declared_as(n, declared))) or 'no input'}")
     return forward
+
+
+def _positive_inputs(model: Model, declared: Mapping[str, object], kinds: Mapping[str, str]) -> list[str]:
+    """Declared inputs without a declared domain that an op takes only positive (log, sqrt, 1/X: the
+    rule table's ``domain``), directly."""
+    from graphs.ops import RULES
+
+    out = []
+    for _, data in model.graph.nodes(data=True):
+        if data["op"] == "input" or data["op"] not in RULES:
+            continue
+        row = RULES[data["op"]]
+        for argument, source in zip(row.args, data["args"]):
+            label = model.graph.nodes[source]["label"]
+            if model.graph.nodes[source]["op"] == "input" and row.domain.get(argument) == "positive" \
+                    and label in declared and label not in kinds and label not in out:
+                out.append(label)
+    return out
 
 
 def _is_layer_of(label: str, template: str) -> bool:

@@ -230,3 +230,9 @@ def test_a_step_the_loss_does_not_use_is_not_run_by_the_op_by_op_forward() -> No
 
     model = read_forward("A = W W; L = sum(X ⊙ X)", {"X": "n,d", "W": "d,d"}).build()
     assert float(loss(model, {"X": torch.ones(2, 3)})) == 6.0  # W is never given: A is not computed
+
+
+def test_an_input_under_log_or_sqrt_is_drawn_positive_unless_its_domain_is_declared() -> None:
+    assert read_forward("L = sum(sqrt(X) + log(Y) ⊙ Z)", {"X": "n,d", "Y": "n,d", "Z": "n,d"}).domains == \
+        {"X": "positive", "Y": "positive"}
+    assert read_forward("L = sum(sqrt(X))", {"X": "n,d"}, domains={"X": "simplex"}).domains == {"X": "simplex"}
