@@ -241,7 +241,9 @@ def test_inputs_are_drawn_from_their_declared_domains() -> None:
     shapes = {"P": "n,d", "G": "n,d"}
     positive = read_forward("L = sum(G ⊙ sqrt(P))", shapes, wrt=["P"], domains={"P": "positive"})
     assert [r.passed for r in check_forward(positive, examples=10)] == [True]
-    real = read_forward("L = sum(G ⊙ sqrt(P))", shapes, wrt=["P"])  # negative entries: NaN on both sides, a failure
+    assert read_forward("L = sum(G ⊙ sqrt(P))", shapes, wrt=["P"]).domains == {"P": "positive"}  # by the rule's domain
+    # declared real: negative entries, NaN on both sides, a failure
+    real = read_forward("L = sum(G ⊙ sqrt(P))", shapes, wrt=["P"], domains={"P": "real"})
     (record,) = check_forward(real, examples=10)
     assert record.passed is False and record.worst_input["autograd"] != record.worst_input["autograd"]
 
