@@ -93,6 +93,13 @@ class ExpressionError(GradproofError, ValueError):
 
 
 @dataclass(frozen=True)
+class _Rows:
+    """``1 b^T``: a row repeated down as many rows as the matrix it meets (a broadcast, not a tensor)."""
+
+    row: Tensor
+
+
+@dataclass(frozen=True)
 class _Const:
     """A number in the forward: a literal, a size, pi, epsilon, or arithmetic of them."""
 
@@ -426,7 +433,9 @@ class _Reader:
         object.__setattr__(tensor, "node", label)
 
     # --- expressions
-    def _eval(self, tree: Tree | Token) -> Tensor | _Const:
+    def _eval(self, tree: Tree | Token, broadcast: bool = False) -> Tensor | _Const:
+        """The value of a subtree. ``1 b^T`` (a row times the ones column) is read only where
+        ``broadcast`` says a matrix beside it fixes its number of rows (+, -, ⊙, /)."""
         if isinstance(tree, Token):
             raise ExpressionError(f"cannot read {str(tree)!r} here")
         self.steps += 1
@@ -438,6 +447,11 @@ class _Reader:
             raise ExpressionError(f"{_CONSTRUCTS.get(str(tree.data), str(tree.data))} is not part of a forward "
                                   f"(in {self.here!r}); write the matrix operations")
         result = handler(tree)
+        if isinstance(result, _Rows):
+            if not broadcast:
+                raise ExpressionError(f"{self.here!r} is the ones column times a row: as many rows as the matrix it "
+                                      "is added to or multiplies, so write it beside that matrix (X W + 1 b^T)")
+            result = result.row
         self.here = outer
         return result
 
@@ -485,18 +499,18 @@ class _Reader:
         self.bound[name] = tensor
         return tensor
 
-    def _pair(self, tree: Tree) -> tuple[Tensor | _Const, Tensor | _Const]:
-        return self._eval(tree.children[0]), self._eval(tree.children[-1])
+    def _pair(self, tree: Tree, broadcast: bool = False) -> tuple[Tensor | _Const, Tensor | _Const]:
+        return self._eval(tree.children[0], broadcast), self._eval(tree.children[-1], broadcast)
 
     def _do_neg(self, tree: Tree) -> Tensor | _Const:
         x = self._eval(tree.children[-1])
         return _Const(-x.value) if isinstance(x, _Const) else self._op("neg", x)
 
     def _do_add(self, tree: Tree) -> Tensor | _Const:
-        return self._sum(*self._pair(tree), subtract=False)
+        return self._sum(*self._pair(tree, broadcast=True), subtract=False)
 
     def _do_sub(self, tree: Tree) -> Tensor | _Const:
-        return self._sum(*self._pair(tree), subtract=True)
+        return self._sum(*self._pair(tree, broadcast=True), subtract=True)
 
     def _sum(self, a: Tensor | _Const, b: Tensor | _Const, subtract: bool) -> Tensor | _Const:
         if isinstance(a, _Const) and isinstance(b, _Const):
@@ -541,7 +555,7 @@ class _Reader:
                                f"tensor: sizes {'; '.join(differ)} differ, and neither is a row or column to broadcast")
 
     def _do_hadamard(self, tree: Tree) -> Tensor | _Const:
-        a, b = self._pair(tree)
+        a, b = self._pair(tree, broadcast=True)
         return self._times(a, b, "⊙")
 
     def _times(self, a: Tensor | _Const, b: Tensor | _Const, symbol: str) -> Tensor | _Const:
@@ -570,6 +584,8 @@ class _Reader:
         if isinstance(a, _Const) and a.ones and isinstance(b, Tensor) and not _same(b.shape[0], 1):
             raise ExpressionError(f"in {self.here!r}: 1 beside a {_shape_text(b.shape)} tensor: the ones column "
                                   "goes before a row (1 b^T); for column sums write colsum(X)")
+        if isinstance(a, _Const) and a.ones and isinstance(b, Tensor):
+            return _Rows(b)  # 1 b^T: the row, to be broadcast by what it meets
         if isinstance(a, _Const) or isinstance(b, _Const):
             return self._scale(a, b)
         if symbol == "*" and _same(a.shape[0], b.shape[0]) and _same(a.shape[1], b.shape[1]) \
@@ -594,7 +610,7 @@ class _Reader:
         return self._product(*self._pair(tree), "*")
 
     def _do_div(self, tree: Tree) -> Tensor | _Const:
-        a, b = self._pair(tree)
+        a, b = self._pair(tree, broadcast=True)
         if isinstance(b, _Const):
             if b.value == 0:
                 raise ExpressionError(f"in {self.here!r}: division by 0")

@@ -141,6 +141,8 @@ def test_a_registered_forward_takes_the_graph_route_and_is_proved() -> None:
     ("L = sum(" + "-" * 600 + "X)", {"X": "n,d"}, "nests brackets or signs"),
     ("L = sum(" + "tanh(" * 200 + "X" + ")" * 200 + ")", {"X": "n,d"}, "nests brackets or signs"),
     ("L = sum(X)", {"X": "99999999999999999999,d"}, "sizes above 64 are named"),
+    ("B = 1 b^T; L = sum(B)", {"b": "k"}, "the ones column times a row"),
+    ("L = sum(exp(1 b^T))", {"b": "k"}, "the ones column times a row"),
 ])
 def test_bad_forwards_are_one_line_errors_that_say_what_is_wrong(text: str, shapes: dict[str, str], message: str) -> None:
     with pytest.raises(ExpressionError, match=message) as error:
