@@ -328,3 +328,14 @@ def test_sizes_never_coincide_so_a_factor_of_the_wrong_size_is_caught() -> None:
     for wrong in ("2/(n^2) X^T (X W - Y)", "2/(k^2) X^T (X W - Y)"):
         assert grade("t.mse_mean", wrong).verdict == "incorrect", wrong
     assert "missing a factor 1/k" in grade("t.mse_mean", "2/n X^T (X W - Y)").feedback
+
+
+def test_rowsum_written_for_a_column_gradient_is_the_column_of_row_sums() -> None:
+    """In answers rowsum(X) is the lecture's broadcast; asked for a column (dL/dc), it is the row sums."""
+    from verify.homework.problem_file import register as register_problems
+
+    p = forward_problem("t.colscale", "Give dL/dc.", "Y = X ⊙ c; L = sum(G ⊙ Y)", {"X": "n,d", "c": "n", "G": "n,d"}, "c")
+    register_problems({"t.colscale": p})
+    assert grade("t.colscale", "rowsum(G ⊙ X)").verdict == "correct"
+    assert grade("t.colscale", "rowsum(G)").verdict == "incorrect"
+    assert "the answer is" in grade("t.colscale", "G ⊙ X").feedback  # a matrix is still no column

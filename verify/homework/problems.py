@@ -58,7 +58,7 @@ from .feedback import (
     without_examples,
 )
 from .forward import Use, forward
-from .language import InvalidAnswer, Vocabulary, claims, named, parse
+from .language import InvalidAnswer, Vocabulary, _row_sum_of, claims, named, parse
 from .regions import Domain
 from .sampling import counterexample
 
@@ -923,11 +923,15 @@ def _grade(problem_id: str, text: str, points: int, seed: int, deadline: float, 
     for number, sizes in enumerate(p.sizes):
         values, _, key, _ = _setting(problem_id, number)
         try:
-            student = _written_out(p, parse(text, _words(problem_id, number, star)), sizes, values)
+            answer = parse(text, _words(problem_id, number, star))
+            student = _written_out(p, answer, sizes, values)
             _no_ties(student)
         except InvalidAnswer as error:
             return Grade(problem_id, "invalid", 0.0, str(error), method="parse")
         context = _Context(_derived(problem_id, number)[0], rng, points, seed, exact_until, deadline, star)
+        if student.shape != key.shape and key.shape[1] == 1 and student.shape[0] == key.shape[0] \
+                and _row_sum_of(answer)[1] is not None:
+            student = student[:, :1]  # rowsum(X) asked as a column (dL/dc): the row sums, as forwards read it
         if student.shape != key.shape:
             way = _same(student.T, key, context) if student.T.shape == key.shape else None
             if way is not None:
