@@ -41,8 +41,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import sympy as sp
@@ -79,10 +80,6 @@ def functions() -> dict[str, str]:
     return {**own, **{alias: op for alias, op in _ALIASES.items() if op in RULES}}
 
 
-_SCALAR_FUNCTIONS: dict[str, Callable[[sp.Expr], sp.Expr]] = {
-    "exp": sp.exp, "log": sp.log, "ln": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh,
-    "sigmoid": lambda x: 1 / (1 + sp.exp(-x)), "sigma": lambda x: 1 / (1 + sp.exp(-x)),
-}
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _LARGEST_LITERAL = 64  # a literal size; the entrywise check writes every entry out at it
 _MOST_STEPS = 20_000  # ops a forward may build (12 encoder layers take about 800)
@@ -159,19 +156,22 @@ def _dimension(part: str, text: object) -> sp.Expr:
 
 
 def size_grid(names: Sequence[str], low: int) -> tuple[dict[str, int], ...]:
-    """Two assignments of the sizes ``low``, ``low + 1``, ``low + 2`` in which any two sizes differ in
-    at least one (up to nine sizes): a transpose that square sizes hide, or a factor 1/n where 1/k
-    was due, shows in one of them.
+    """Two assignments of the sizes ``low``, ``low + 1`` (and ``low + 2`` for three sizes or more) in
+    which any two sizes differ in at least one (up to nine sizes), and a lone size differs between
+    the two: a transpose that square sizes hide, or a factor 1/n where 1/k was due, shows.
 
     >>> size_grid(("n", "d", "k"), 2)
     ({'n': 2, 'd': 3, 'k': 4}, {'n': 3, 'd': 4, 'k': 2})
+    >>> size_grid(("n", "d_k"), 2), size_grid(("n",), 1)
+    (({'n': 2, 'd_k': 3}, {'n': 3, 'd_k': 2}), ({'n': 1}, {'n': 2}))
     >>> size_grid((), 1)
     ({},)
     """
     if not names:
         return ({},)
-    return ({n: low + k % 3 for k, n in enumerate(names)},
-            {n: low + (k + 1 + k // 3) % 3 for k, n in enumerate(names)})
+    values = 2 if len(names) <= 2 else 3  # as few distinct values as the sizes need: the checks grow with them
+    return ({n: low + k % values for k, n in enumerate(names)},
+            {n: low + (k + 1 + k // 3) % values for k, n in enumerate(names)})
 
 
 def _same(a: sp.Expr, b: sp.Expr) -> bool:
@@ -277,21 +277,20 @@ def read_forward(
         raise ExpressionError(f"cannot read the forward at column {error.column}: "
                               f"{error.get_context(joined).splitlines()[0].strip()!r}; write steps as NAME = "
                               "expression, separated by ; or new lines") from None
-    digest = hashlib.sha256(repr((joined, sorted(declared.items(), key=str), chosen, sorted(kinds.items()))).encode())
-    forward = Forward(joined, declared, chosen, kinds, name or f"expr_{digest.hexdigest()[:10]}", tree)
-    try:
-        model = forward.build()  # every error at symbolic sizes now, not at the first check
-    except RecursionError:
-        raise ExpressionError("the forward nests too deeply to read; name the inner steps (H = ...; L = ...)") from None
-    import networkx as nx
+    def made(kinds: Mapping[str, str]) -> tuple[Forward, Model]:
+        digest = hashlib.sha256(repr((joined, sorted(declared.items(), key=str), chosen, sorted(kinds.items()))).encode())
+        forward = Forward(joined, declared, chosen, kinds, name or f"expr_{digest.hexdigest()[:10]}", tree)
+        try:
+            return forward, forward.build()  # every error at symbolic sizes now, not at the first check
+        except RecursionError:
+            raise ExpressionError("the forward nests too deeply to read; name the inner steps (H = ...; L = ...)") from None
 
+    forward, model = made(kinds)
     positive = _positive_inputs(model, declared, kinds)
     if positive:  # log(X), sqrt(X), 1/X of an input: drawn positive unless its domain is declared
-        kinds = {**kinds, **dict.fromkeys(positive, "positive")}
-        forward = Forward(joined, declared, chosen, kinds, forward.name if name else
-                          f"expr_{hashlib.sha256((digest.hexdigest() + repr(sorted(kinds.items()))).encode()).hexdigest()[:10]}",
-                          tree)
-        model = forward.build()
+        forward, model = made({**kinds, **dict.fromkeys(positive, "positive")})
+    import networkx as nx
+
     feeding = {model.graph.nodes[n]["label"] for n in nx.ancestors(model.graph, model.output)}
     unused = [w for w in chosen if w not in feeding and not any(_is_layer_of(n, w) for n in feeding)]
     if wrt is not None and unused:
@@ -385,9 +384,7 @@ class _Reader:
     def _quote(self, tree: Tree) -> str:
         meta = tree.meta if isinstance(tree, Tree) else None
         text = self.forward.text
-        if meta is not None and not meta.empty:
-            return text[meta.start_pos:meta.end_pos] if text[meta.start_pos:meta.end_pos] else ""
-        return ""
+        return text[meta.start_pos:meta.end_pos] if meta is not None and not meta.empty else ""
 
     def _name(self, raw: str) -> str:
         """A name with the layer's number put in for the loop letter (``W_l`` in layer 3: ``W_3``)."""
@@ -520,22 +517,14 @@ class _Reader:
         if isinstance(a, _Const):
             return self._op("shift", self._op("neg", b) if subtract else b, constant=a.value)
         op = self._broadcast(a, b, "add", "add_row", "add_col")
-        if op is None and subtract:
-            op = None
-        if subtract:
-            if op == "add":
-                return self._op("sub", a, b)
-            if op in ("add_row", "add_col"):
-                return self._op(op, a, self._op("neg", b))
-            if self._broadcast(b, a, "add", "add_row", "add_col"):
-                return self._op(self._broadcast(b, a, "add", "add_row", "add_col"), self._op("neg", b), a)
-        else:
-            if op:
-                return self._op(op, a, b)
-            flipped = self._broadcast(b, a, "add", "add_row", "add_col")
-            if flipped:
-                return self._op(flipped, b, a)
-        raise self._mismatch("+" if not subtract else "-", a, b)
+        if op == "add" and subtract:
+            return self._op("sub", a, b)
+        if op:  # b broadcast over a
+            return self._op(op, a, self._op("neg", b) if subtract else b)
+        flipped = self._broadcast(b, a, "add", "add_row", "add_col")
+        if flipped:  # a broadcast over b
+            return self._op(flipped, self._op("neg", b) if subtract else b, a)
+        raise self._mismatch("-" if subtract else "+", a, b)
 
     def _broadcast(self, a: Tensor, b: Tensor, same: str, row: str, col: str) -> str | None:
         """The op that combines ``a`` with ``b`` broadcast to ``a``'s shape, if any."""
@@ -629,29 +618,19 @@ class _Reader:
         p = sp.nsimplify(exponent.value)
         if p == 1:
             return base
-        if p == 2:
-            return self._op("square", base)
         if p == sp.Rational(1, 2):
             return self._op("sqrt", base)
         if p == -1:
             return self._op("reciprocal", base)
         if p == sp.Rational(-1, 2):
             return self._op("reciprocal", self._op("sqrt", base))
-        if p.is_Integer and 2 < p <= 16:
+        if p.is_Integer and 2 <= abs(p) <= 16:  # X^3 = X^2 ⊙ X, X^-3 = 1 / X^3
             result = self._op("square", base)
-            for _ in range(int(p) - 2):
+            for _ in range(abs(int(p)) - 2):
                 result = self._op("mul", result, base)
-            return result
-        if p.is_Integer and -16 <= p < -1:
-            return self._op("reciprocal", self._do_pow_of(base, -p))
+            return result if p > 0 else self._op("reciprocal", result)
         raise ExpressionError(f"in {self.here!r}: no VJP rule for the power {p}; the rules have X^2 (and integer "
                               "powers up to 16), sqrt(X) and 1/X")
-
-    def _do_pow_of(self, base: Tensor, p: sp.Integer) -> Tensor:
-        result = self._op("square", base)
-        for _ in range(int(p) - 2):
-            result = self._op("mul", result, base)
-        return result
 
     def _do_transpose(self, tree: Tree) -> Tensor | _Const:
         x = self._eval(tree.children[0])
@@ -695,9 +674,11 @@ class _Reader:
             raise ExpressionError(f"in {self.here!r}: {function} takes one argument; got {len(args)}")
         (x,) = args
         if isinstance(x, _Const):
-            if function not in _SCALAR_FUNCTIONS:
+            from verify.homework.language import _FUNCTIONS  # sqrt(d_k): a number, as the answers read it
+
+            if function not in _FUNCTIONS:
                 raise ExpressionError(f"in {self.here!r}: {function} of a constant; it takes a tensor")
-            return _Const(_SCALAR_FUNCTIONS[function](x.value))
+            return _Const(_FUNCTIONS[function](x.value))
         return self._op(known[function], x)
 
 
@@ -724,7 +705,7 @@ def register(forward: Forward) -> str:
     >>> from graphs.models import MODELS
     >>> name = register(read_forward("L = sum(X ⊙ X)", {"X": "n,d"}, name="demo_square"))
     >>> MODELS[name].check_sizes
-    ({'n': 1, 'd': 2}, {'n': 2, 'd': 3})
+    ({'n': 1, 'd': 2}, {'n': 2, 'd': 1})
     """
     from graphs.models import MODELS, ModelSpec
 
@@ -738,8 +719,6 @@ def register(forward: Forward) -> str:
     if ops <= _EXACT_UP_TO and nx.dag_longest_path_length(graph) <= _EXACT_DEPTH:
         MODELS[forward.name] = ModelSpec(forward.build, forward.check_sizes())
     else:  # a stack of layers: too large or deep to write out entry by entry; checked by numbers in torch
-        from functools import partial
-
         from graphs.check import NUMERIC_CHECKS
 
         sizes = forward.check_sizes()
@@ -795,6 +774,7 @@ def _numeric_check(forward: Forward, grid: tuple[dict[str, int], ...], draws: in
     from graphs.check import ModelCheck
     from verify.check import TOLERANCES
     from verify.compile import compile_model
+    from verify.reference import gradients
     from verify.strategies import make
 
     tolerance = TOLERANCES[torch.float64]
@@ -810,7 +790,7 @@ def _numeric_check(forward: Forward, grid: tuple[dict[str, int], ...], draws: in
                                        (2, *(int(d) for d in data["shape"])), generator, torch.float64)
                    for _, data in model.graph.nodes(data=True) if data["op"] == "input"}
         tensors = {k: v for k, v in tensors.items() if k in compiled.inputs}
-        expected = _autograd(model, tensors, compiled.targets, torch.float64)
+        expected = gradients(partial(_loss_of, model), compiled.targets, tensors)
         got = compiled(**tensors)
         scale = max(float(e.abs().max()) for e in expected) if expected else 0.0
         for target, reference in zip(compiled.targets, expected):
@@ -823,10 +803,9 @@ def _numeric_check(forward: Forward, grid: tuple[dict[str, int], ...], draws: in
                        f"compiled gradient agreed with torch autograd on {draws} drawn examples, sizes 3 to 5")]
 
 
-def _autograd(model: Model, tensors: Mapping[str, Any], targets: Sequence[str], dtype: Any) -> tuple[Any, ...]:
-    import torch
 
+
+def _loss_of(model: Model, **leaves: Any) -> Any:
     from verify.graph_forward import loss
 
-    leaves = {k: v.to(dtype).clone().requires_grad_(k in targets) for k, v in tensors.items()}
-    return torch.autograd.grad(loss(model, leaves).sum(), [leaves[t] for t in targets])
+    return loss(model, leaves)

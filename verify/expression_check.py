@@ -90,12 +90,9 @@ def _autograd(model: Model, wrt: str) -> Callable[[Tensors, Mapping[str, int]], 
     keep = nx.ancestors(model.graph, model.output) | {model.output}
     model = dataclasses.replace(model, graph=model.graph.subgraph(keep).copy())
 
-    def reference(t: Tensors, sizes: Mapping[str, int]) -> torch.Tensor:
-        leaves = {k: v.detach().clone().requires_grad_(k == wrt) for k, v in t.items()}
-        (grad,) = torch.autograd.grad(loss(model, leaves).sum(), leaves[wrt])
-        return grad
+    from .reference import gradient
 
-    return reference
+    return lambda t, sizes: gradient(lambda **leaves: loss(model, leaves), wrt, t)
 
 
 def forward_targets(forward: Forward) -> list[Target]:

@@ -12,7 +12,7 @@ batched too, so one call checks many independent problems. Vectors are 1-D per b
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -31,6 +31,7 @@ __all__ = [
     "entropy",
     "ffn_loss",
     "gradient",
+    "gradients",
     "hessian",
     "kl_divergence",
     "kl_through_softmax",
@@ -55,9 +56,19 @@ def gradient(loss: Callable[..., torch.Tensor], wrt: str, values: Tensors) -> to
     >>> gradient(lambda x: (x ** 2).sum(-1), "x", {"x": x})
     tensor([[2., 4.]], dtype=torch.float64)
     """
-    leaves = {k: (v.detach().clone().requires_grad_(k == wrt)) for k, v in values.items()}
-    (grad,) = torch.autograd.grad(loss(**leaves).sum(), [leaves[wrt]])
+    (grad,) = gradients(loss, (wrt,), values)
     return grad
+
+
+def gradients(loss: Callable[..., torch.Tensor], wrt: Sequence[str], values: Tensors) -> tuple[torch.Tensor, ...]:
+    """d loss / d values[w] for each ``w`` of ``wrt``, from one backward pass.
+
+    >>> x, y = (torch.tensor([[1.0, 2.0]], dtype=torch.float64) for _ in range(2))
+    >>> [g.tolist() for g in gradients(lambda x, y: (x * y).sum(-1), ("x", "y"), {"x": x, "y": 3 * y})]
+    [[[3.0, 6.0]], [[1.0, 2.0]]]
+    """
+    leaves = {k: (v.detach().clone().requires_grad_(k in wrt)) for k, v in values.items()}
+    return torch.autograd.grad(loss(**leaves).sum(), [leaves[w] for w in wrt])
 
 
 def hessian(loss: Callable[..., torch.Tensor], wrt: str, values: Tensors) -> torch.Tensor:

@@ -84,7 +84,7 @@ def test_the_file_names_no_catalog_claim_and_the_key_is_derived(loaded: dict[str
     assert key_text(loaded["ff.softmax"]) == "X^T (P ⊙ rowsum(Y) - Y)"
     assert key_text(loaded["ff.keys"]) == "1/sqrt(d_k) (A ⊙ (G V^T - rowsum((G V^T) ⊙ A)))^T Q"
     # sizes derived from the forward: every size above 1, each different at the second sizes
-    assert loaded["ff.keys"].sizes == ({"n": 2, "d_k": 3}, {"n": 3, "d_k": 4})
+    assert loaded["ff.keys"].sizes == ({"n": 2, "d_k": 3}, {"n": 3, "d_k": 2})
     # the key is derived, so there is no symbol mapping to swap: no warning for a missing answer
     assert unchecked(loaded) == []
 

@@ -121,14 +121,11 @@ def entry_targets(item: ForwardEntry) -> list[Any]:
 
 
 def _autograd_of(item: ForwardEntry, wrt: str) -> Callable[..., Any]:
-    def reference(t: Mapping[str, Any], sizes: Mapping[str, int]) -> Any:
-        import torch
+    import torch
 
-        leaves = {k: v.detach().clone().requires_grad_(k == wrt) for k, v in t.items()}
-        (grad,) = torch.autograd.grad(item.reference(torch, leaves).sum(), leaves[wrt])
-        return grad
+    from verify.reference import gradient
 
-    return reference
+    return lambda t, sizes: gradient(lambda **leaves: item.reference(torch, leaves), wrt, t)
 
 
 def register_problems(names: tuple[str, ...] = NAMES) -> list[str]:

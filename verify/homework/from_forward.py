@@ -215,7 +215,7 @@ def default_sizes(size_names: Sequence[str]) -> tuple[dict[str, int], ...]:
     2/n^2 is not taken for 2/(n k)) and every size is above 1 (``rowsum(G)`` is not ``G``).
 
     >>> default_sizes(("n", "d_k"))
-    ({'n': 2, 'd_k': 3}, {'n': 3, 'd_k': 4})
+    ({'n': 2, 'd_k': 3}, {'n': 3, 'd_k': 2})
     >>> default_sizes(())
     ({},)
     """
