@@ -19,7 +19,8 @@ from typing import Any
 import networkx as nx
 import sympy as sp
 
-from .report import Words, _math, _status, matrix_rows, numeric_summary, translate
+from .report import _math, _status, matrix_rows, numeric_summary
+from .words import Words, translate
 
 __all__ = ["build_expression_report", "forward_command", "statements_math"]
 

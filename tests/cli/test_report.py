@@ -191,13 +191,13 @@ def test_every_reason_has_its_chinese() -> None:
         keys |= {f"{name}.{s.key}" for s in (t.facts() if t.facts else ())}
         assert name in zh["titles"] and name in zh["sections"], name
     assert sorted(keys - set(zh["reasons"])) == []
-    from gradproof.report import UI_EN
+    from gradproof.words import UI_EN
 
     assert set(UI_EN) <= set(zh["ui"])
 
 
 def test_chinese_report(doc: dict) -> None:
-    from gradproof.report import translate
+    from gradproof.words import translate
 
     zh = translate(doc, "zh")
     page, text = report_html(zh), report_markdown(zh)
