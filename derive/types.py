@@ -141,3 +141,14 @@ class Derivation:
     @property
     def ok(self) -> bool:
         return all(step.status.ok for step in self.steps)
+
+    # Jupyter's displays; the printing lives in gradproof/notebook.py (imported on use: derive/ never imports gradproof)
+    def _repr_html_(self) -> str:
+        from gradproof.notebook import derivation_html
+
+        return derivation_html(self)
+
+    def _repr_latex_(self) -> str:
+        from gradproof.notebook import derivation_latex
+
+        return derivation_latex(self)

@@ -57,10 +57,10 @@ class ExpressionDerivation:
         shapes = ", ".join(f"{name}: {' x '.join(str(d) for d in shape)}" for name, shape in self.forward.shapes.items())
         return f"Forward: {self.forward.text}\nShapes: {shapes}\n\n" + matrix_results_text(self.results)
 
-    def _repr_html_(self) -> str:  # a notebook shows the terminal's text, not a dataclass dump
-        import html
+    def _repr_html_(self) -> str:  # a notebook shows the forward and its gradients typeset (gradproof/notebook.py)
+        from .notebook import expression_html
 
-        return f"<pre>{html.escape(self.text())}</pre>"
+        return expression_html(self)
 
 
 def derive_expression(

@@ -36,6 +36,17 @@ class Adjoints:
     order: tuple[str, ...]  # the nodes visited, output first
     seed: sp.Basic
 
+    # Jupyter's displays (gradproof/notebook.py, imported on use: graphs/ never imports gradproof)
+    def _repr_html_(self) -> str:
+        from gradproof.notebook import adjoints_html
+
+        return adjoints_html(self)
+
+    def _repr_latex_(self) -> str:
+        from gradproof.notebook import adjoints_latex
+
+        return adjoints_latex(self)
+
 
 def seed_of(model: Model) -> sp.Basic:
     """``G`` with the output's shape, or ``1`` (1 x 1) for a scalar loss."""

@@ -117,6 +117,11 @@ class Model:
         """The rule names this model uses, sorted."""
         return tuple(sorted({data["op"] for _, data in self.graph.nodes(data=True) if data["op"] != "input"}))
 
+    def _repr_svg_(self) -> str:  # Jupyter: the picture (gradproof/notebook.py, imported on use)
+        from gradproof.notebook import model_svg
+
+        return model_svg(self)
+
 
 class GraphBuilder:
     """Records tensors and ops into an ``nx.DiGraph``.

@@ -39,6 +39,17 @@ class MatrixResult:
     intermediate: bool = False  # the adjoint of a named tensor inside the model (dS), not of an input
     notes: tuple[str, ...] = ()
 
+    # Jupyter's displays (gradproof/notebook.py, imported on use: graphs/ never imports gradproof)
+    def _repr_html_(self) -> str:
+        from gradproof.notebook import matrix_result_html
+
+        return matrix_result_html(self)
+
+    def _repr_latex_(self) -> str:
+        from gradproof.notebook import matrix_result_latex
+
+        return matrix_result_latex(self)
+
 
 def tree_size(expr: sp.Basic) -> int:
     """Nodes of ``expr`` as a printed tree, counted without walking shared subtrees twice.

@@ -213,6 +213,11 @@ class Record:
         out["status"] = self.status
         return out
 
+    def _repr_html_(self) -> str:  # Jupyter: a one-row table (gradproof/notebook.py, imported on use)
+        from gradproof.notebook import record_html
+
+        return record_html(self)
+
 
 # --- the routes' candidates ---------------------------------------------------------------------
 _FORMULAS: dict[str, sp.Matrix] = {}

@@ -776,6 +776,11 @@ class Grade:
         return {"problem": self.problem, "verdict": self.verdict, "score": self.score, "feedback": self.feedback,
                 "counterexample": self.counterexample, "method": self.method}
 
+    def _repr_html_(self) -> str:  # Jupyter: verdict, feedback, counterexample (gradproof/notebook.py, on use)
+        from gradproof.notebook import grade_html
+
+        return grade_html(self)
+
 
 # What SymPy or NumPy raise on an answer they cannot take (an attribute or index a construct lacks
 # included): the answer is invalid with the reason, never a crash of a class's grading.
