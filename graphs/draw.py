@@ -1,22 +1,29 @@
 """Pictures of a model's graph: Graphviz when ``dot`` is installed, matplotlib otherwise.
 
-Tensors are boxes (inputs at the top: parameters blue, data grey; named values white) with their
-shapes; ops are ellipses between them. With ``adjoints=True`` every named tensor also shows its
-adjoint, ``dA = ...``, in the local form reverse mode computed (in terms of the adjoints below
-it). Unnamed intermediate tensors are folded into the op that makes them, so the picture shows
-the lecture's quantities and the ops between them. Layers run top to bottom, inputs first.
+Tensors are boxes with their shapes, coloured by role (``ROLE_COLOURS``: parameters blue, inputs
+green, constant data grey, named values white); ops are yellow ellipses between them.
+``legend(model)`` names the colours a given picture uses, for its caption. With
+``adjoints=True`` every named tensor also shows its adjoint, ``dA = ...``, in the local form
+reverse mode computed (in terms of the adjoints below it). Unnamed intermediate tensors are
+folded into the op that makes them, so the picture shows the lecture's quantities and the ops
+between them. Layers run top to bottom, inputs first.
 
-Formats: ``svg`` and ``png`` (a picture), ``dot`` (Graphviz source), ``json`` (networkx
-node-link data with formulas as text and LaTeX).
+Formats: ``svg``, ``png`` and ``pdf`` (a picture), ``dot`` (Graphviz source), ``json``
+(networkx node-link data with formulas as text and LaTeX). ``format_for_path`` reads the
+format from a file name.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import shutil
 import subprocess
 import textwrap
 from dataclasses import dataclass
+from pathlib import PurePath
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import sympy as sp
@@ -25,15 +32,66 @@ from .backprop import Adjoints, backprop
 from .graph import Model
 from .text import formula_text
 
-__all__ = ["FORMATS", "render", "picture_graph", "to_dot", "to_json", "dot_available"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-FORMATS = ("svg", "png", "dot", "json")
-_FILL = {"parameter": "#dbeafe", "input": "#dcfce7", "constant": "#e5e7eb", "value": "#ffffff"}
+__all__ = [
+    "FORMATS", "ROLE_COLOURS", "dot_available", "format_for_path", "legend", "picture_graph", "render", "roles_shown",
+    "to_dot", "to_json",
+]
+
+FORMATS = ("svg", "png", "pdf", "dot", "json")
+# File extensions (lower case) -> format; .gv is Graphviz's own extension for DOT source.
+_EXTENSIONS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot", ".json": "json"}
+# role -> (fill colour, its name in a caption). "op" is the ellipses' role in the picture.
+ROLE_COLOURS: dict[str, tuple[str, str]] = {
+    "parameter": ("#dbeafe", "blue"),
+    "input": ("#dcfce7", "green"),
+    "constant": ("#e5e7eb", "grey"),
+    "value": ("#ffffff", "white"),
+    "op": ("#fef3c7", "yellow"),
+}
+# role -> what its nodes are, in words for a caption (plural, lower case).
+ROLE_DESCRIPTIONS: dict[str, str] = {
+    "parameter": "parameters",
+    "input": "inputs with a gradient",
+    "constant": "data without a gradient",
+    "value": "named intermediate tensors",
+    "op": "operations",
+}
 _OP_SYMBOL = {
-    "add": "+", "sub": "−", "neg": "−x", "mul": "⊙", "matmul": "@", "transpose": "ᵀ", "scale": "×c",
+    "add": "+", "sub": "−", "neg": "−x", "mul": "⊙", "matmul": "@", "transpose": "transpose", "scale": "×c",
     "add_row": "+ row", "add_col": "+ col", "mul_row": "⊙ row", "mul_col": "⊙ col",
 }
 _WRAP = 46
+_CELL_PADDING = 2  # points above and below each label line in Graphviz: room for an underscore
+
+
+def format_for_path(path: str, requested: str | None = None) -> str:
+    """The format to write ``path`` in: its extension's, which an explicit ``requested`` must match.
+
+    The extension is read case-insensitively (``.svg .png .pdf .dot .gv .json``). A path without
+    an extension, or ``-`` (standard output), takes ``requested`` (``svg`` when none).
+
+    >>> format_for_path("attention.PDF")
+    'pdf'
+    >>> format_for_path("-", "json")
+    'json'
+    >>> format_for_path("a.pdf", "svg")
+    Traceback (most recent call last):
+    ValueError: a.pdf ends in .pdf, which is pdf, but svg was asked for; drop one or make them agree
+    """
+    if requested is not None and requested not in FORMATS:
+        raise ValueError(f"unknown format {requested!r}; use one of {', '.join(FORMATS)}")
+    suffix = "" if path == "-" else PurePath(path).suffix.lower()
+    if not suffix:
+        return requested or "svg"
+    if suffix not in _EXTENSIONS:
+        raise ValueError(f"cannot write a graph as {suffix} ({path}); use one of {', '.join(_EXTENSIONS)}")
+    fmt = _EXTENSIONS[suffix]
+    if requested is not None and requested != fmt:
+        raise ValueError(f"{path} ends in {suffix}, which is {fmt}, but {requested} was asked for; drop one or make them agree")
+    return fmt
 
 
 def dot_available() -> bool:
@@ -99,12 +157,56 @@ def picture_graph(model: Model, adjoints: Adjoints | None = None) -> nx.DiGraph:
     return picture
 
 
+def roles_shown(model: Model) -> list[str]:
+    """The roles (keys of ``ROLE_COLOURS``) that occur in the model's picture, in the table's order.
+
+    >>> from graphs.models import model
+    >>> roles_shown(model("attention"))
+    ['parameter', 'value', 'op']
+    """
+    present = {data["node"].role for _, data in picture_graph(model).nodes(data=True)}
+    return [role for role in ROLE_COLOURS if role in present]
+
+
+def legend(model: Model) -> list[tuple[str, str]]:
+    """(what the nodes are, colour name) for each colour the model's picture uses: for a caption.
+
+    >>> from graphs.models import model
+    >>> legend(model("multihead_attention"))[:2]
+    [('parameters', 'blue'), ('inputs with a gradient', 'green')]
+    """
+    return [(ROLE_DESCRIPTIONS[role], ROLE_COLOURS[role][1]) for role in roles_shown(model)]
+
+
 def _dot_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def _html_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def html_label(item: PictureNode) -> str:
+    """A node's Graphviz HTML-like label: one table row per line, the name in bold on top.
+
+    Each line is its own cell with padding above and below, so the underscore of ``d_k`` has
+    clear space before the next line; in a plain ``\\l``-separated label it touched the line
+    below and read as an overbar (``dO = Ḡ``). Real ``<SUB>`` runs were tried and rejected:
+    Graphviz places each run at an x it estimates with its own font metrics, and in a browser
+    the subscript lands a few pixels off (``d  k``).
+
+    >>> html_label(PictureNode("S", "tensor", "S", "n × n\\ndS = A ⊙ (dA - rowsum(dA ⊙ A))", "value"))[:84]
+    '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2"><TR><TD><B>S</B>'
+    """
+    title = f"<B>{_html_escape(item.title)}</B>" if item.kind == "tensor" else _html_escape(item.title)
+    rows = [f"<TR><TD>{title}</TD></TR>"]
+    align = ' ALIGN="LEFT"' if item.kind == "tensor" else ""
+    rows += [f"<TR><TD{align}>{_html_escape(line)}</TD></TR>" for line in item.detail.split("\n") if line]
+    return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="{_CELL_PADDING}">{"".join(rows)}</TABLE>>'
+
+
 def to_dot(model: Model, adjoints: Adjoints | None = None) -> str:
-    """Graphviz source for the picture (top to bottom).
+    """Graphviz source for the picture (top to bottom), labels as HTML-like tables.
 
     >>> from graphs.models import model
     >>> "softmax" in to_dot(model("attention"))
@@ -119,14 +221,12 @@ def to_dot(model: Model, adjoints: Adjoints | None = None) -> str:
     ]
     for key, data in picture.nodes(data=True):
         item: PictureNode = data["node"]
-        label = item.title + (f"\\n{_dot_escape(item.detail)}" if item.detail else "")
+        fill = ROLE_COLOURS[item.role][0]
         if item.kind == "tensor":
-            style = f'shape=box, style="rounded,filled", fillcolor="{_FILL[item.role]}"'
-            if item.detail.count("\n"):
-                label = item.title + "\\n" + "\\l".join(_dot_escape(item.detail).split("\\n")) + "\\l"
+            style = f'shape=box, style="rounded,filled", fillcolor="{fill}", margin="0.1,0.04"'
         else:
-            style = 'shape=ellipse, style=filled, fillcolor="#fef3c7", fontsize=11'
-        lines.append(f'  "{_dot_escape(key)}" [label="{label}", {style}];')
+            style = f'shape=ellipse, style=filled, fillcolor="{fill}", fontsize=11, margin="0.06,0.02"'
+        lines.append(f'  "{_dot_escape(key)}" [label={html_label(item)}, {style}];')
     for source, target in picture.edges:
         lines.append(f'  "{_dot_escape(source)}" -> "{_dot_escape(target)}";')
     lines.append("}")
@@ -178,52 +278,205 @@ def _layers(picture: nx.DiGraph) -> list[list[str]]:
     return layers
 
 
-def _matplotlib(model: Model, adjoints: Adjoints | None, fmt: str) -> bytes:
-    import io
+# The matplotlib fallback's geometry, in points: the axes span the figure and one data unit is
+# one point, so label sizes, gaps and arrowheads are exact and the figure is as big as its content.
+_MPL_FONT = 10.5  # every label: 9.5 px when the widest figure (6 in) is scaled to a 390 px phone
+_MPL_TITLE_FONT = 13.0
+_MPL_MAX_WIDTH = 432.0  # 6 in; a wide layer wraps onto more rows, so the figure grows taller, not wider
+_MPL_MARGIN, _MPL_PAD = 10.0, 5.0
+_MPL_GAP_X, _MPL_GAP_Y = 14.0, 34.0  # the vertical gap leaves every edge room for its arrowhead
+_MPL_LINESPACING = 1.4  # room under an underscore (d_k) before the next line
+_MPL_ARROW = "-|>,head_length=0.5,head_width=0.22"
+_MPL_ARROW_SCALE = 14.0  # head 7 pt long
+_MPL_ARROW_GAP = 2.0  # the tip stops this far outside its target, so the target never hides it
 
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+@dataclass
+class _Shape:
+    """A node's outline in the matplotlib picture: a box or an ellipse, centred at (x, y)."""
 
-    matplotlib.rcParams["svg.fonttype"] = "none"  # keep labels as text: smaller, searchable, selectable
+    kind: str  # "box" or "ellipse"
+    width: float
+    height: float
+    title_height: float = 0.0  # a box's bold name line, above its detail lines
+    x: float = 0.0
+    y: float = 0.0
+
+    def exit_fraction(self, dx: float, dy: float) -> float:
+        """The t at which the ray from the centre along (dx, dy) leaves the outline."""
+        half_w, half_h = self.width / 2, self.height / 2
+        if self.kind == "ellipse":
+            return 1 / math.hypot(dx / half_w, dy / half_h)
+        return min(half_w / abs(dx) if dx else math.inf, half_h / abs(dy) if dy else math.inf)
+
+
+def _mpl_text(item: PictureNode) -> tuple[str, str]:
+    """(title, detail) as matplotlib draws them; an op's two parts share one centred block."""
+    clean = lambda text: text.replace("𝟏", "1")  # DejaVu Sans has no bold digit
+    if item.kind == "op":
+        return clean(item.title + (f"\n{item.detail}" if item.detail else "")), ""
+    return clean(item.title), clean(item.detail)
+
+
+def _measure(picture: nx.DiGraph) -> dict[str, tuple[float, float, float, float]]:
+    """(title width, title height, detail width, detail height) of every node's text, in points."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(dpi=72)  # at 72 dpi a pixel is a point
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    sizes = {}
+    for key, data in picture.nodes(data=True):
+        item: PictureNode = data["node"]
+        title, detail = _mpl_text(item)
+        weight = "bold" if item.kind == "tensor" else "normal"
+        box = figure.text(0, 0, title, fontsize=_MPL_FONT, fontweight=weight, linespacing=_MPL_LINESPACING).get_window_extent(renderer)
+        sizes[key] = (box.width, box.height, 0.0, 0.0)
+        if detail:
+            more = figure.text(0, 0, detail, fontsize=_MPL_FONT, linespacing=_MPL_LINESPACING).get_window_extent(renderer)
+            sizes[key] = (box.width, box.height, more.width, more.height)
+    return sizes
+
+
+def _shapes(picture: nx.DiGraph) -> dict[str, _Shape]:
+    shapes = {}
+    for key, (title_w, title_h, detail_w, detail_h) in _measure(picture).items():
+        if picture.nodes[key]["node"].kind == "op":  # the ellipse round the text's box, plus padding
+            shapes[key] = _Shape("ellipse", (title_w + 2 * _MPL_PAD) * math.sqrt(2), (title_h + 4) * math.sqrt(2))
+        else:
+            height = title_h + (detail_h + 2 if detail_h else 0) + 2 * _MPL_PAD
+            shapes[key] = _Shape("box", max(title_w, detail_w) + 2 * _MPL_PAD, height, title_h)
+    return shapes
+
+
+def _rows(layers: list[list[str]], shapes: dict[str, _Shape], usable: float) -> list[list[str]]:
+    """Each layer in order, wrapped onto as many rows as it needs to fit the usable width."""
+    rows: list[list[str]] = []
+    for layer in layers:
+        row: list[str] = []
+        for node in layer:
+            width = sum(shapes[n].width for n in row) + _MPL_GAP_X * len(row) + shapes[node].width
+            if row and width > usable:
+                rows.append(row)
+                row = []
+            row.append(node)
+        rows.append(row)
+    return rows
+
+
+def _spread(row: list[str], desired: dict[str, float], shapes: dict[str, _Shape], usable: float) -> None:
+    """x of each node in a row: near its desired x, no two overlapping, all inside [0, usable]."""
+    order = sorted(row, key=lambda n: desired[n])
+    xs = [desired[n] for n in order]
+    for i in range(1, len(order)):
+        xs[i] = max(xs[i], xs[i - 1] + (shapes[order[i - 1]].width + shapes[order[i]].width) / 2 + _MPL_GAP_X)
+    shift = sum(desired[n] for n in order) / len(order) - sum(xs) / len(xs)  # pushing apart keeps the row's centre
+    left = xs[0] + shift - shapes[order[0]].width / 2
+    right = xs[-1] + shift + shapes[order[-1]].width / 2
+    shift += max(0.0, -left) - max(0.0, right - usable) if right - left <= usable else -left
+    for node, x in zip(order, xs):
+        shapes[node].x = x + shift
+
+
+def _layout(picture: nx.DiGraph, shapes: dict[str, _Shape], top: float) -> float:
+    """Places every shape (y downwards from ``top``); returns the bottom of the lowest row."""
+    usable = _MPL_MAX_WIDTH - 2 * _MPL_MARGIN
+    rows = _rows(_layers(picture), shapes, usable)
+    y = top
+    for row in rows:
+        height = max(shapes[n].height for n in row)
+        for node in row:
+            shapes[node].y = y + height / 2
+        y += height + _MPL_GAP_Y
+    for first_pass in (True, False):  # the second pass puts each input above its consumers
+        for row in rows:
+            desired = {}
+            for node in row:
+                near = list(picture.predecessors(node)) or ([] if first_pass else list(picture.successors(node)))
+                desired[node] = sum(shapes[n].x for n in near) / len(near) if near else usable / 2
+            _spread(row, desired, shapes, usable)
+    return y - _MPL_GAP_Y
+
+
+def _edge_ends(source: _Shape, target: _Shape) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Where an edge leaves its source's outline and where its tip stops, short of the target's."""
+    dx, dy = target.x - source.x, target.y - source.y
+    length = math.hypot(dx, dy)
+    t_source, t_target = source.exit_fraction(dx, dy), 1 - target.exit_fraction(-dx, -dy)
+    gap = _MPL_ARROW_GAP / length
+    start = (source.x + dx * (t_source + 0.5 / length), source.y + dy * (t_source + 0.5 / length))
+    return start, (source.x + dx * (t_target - gap), source.y + dy * (t_target - gap))
+
+
+def _matplotlib_figure(model: Model, adjoints: Adjoints | None) -> Figure:
+    """The fallback picture as a matplotlib ``Figure`` (no pyplot: no global state, no backend switch).
+
+    Node outlines have gid ``node KEY``, arrows ``edge SOURCE -> TARGET``; the tests read them.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Ellipse, FancyArrowPatch, FancyBboxPatch
 
     picture = picture_graph(model, adjoints)
-    layers = _layers(picture)
-    width = max(len(layer) for layer in layers)
-    x_step, y_step = (4.2 if adjoints else 2.6), (1.9 if adjoints else 1.2)
-    coords = {
-        node: ((rank - (len(layer) - 1) / 2) * x_step, -depth * y_step)
-        for depth, layer in enumerate(layers)
-        for rank, node in enumerate(layer)
-    }
-    figure, axes = plt.subplots(figsize=(max(6.0, width * x_step * 0.9), max(4.0, len(layers) * y_step * 0.85)))
+    shapes = _shapes(picture)
+    title = "\n".join(textwrap.wrap(model.title, 56))
+    top = _MPL_MARGIN + _MPL_TITLE_FONT * 1.3 * (title.count("\n") + 1) + 8
+    bottom = _layout(picture, shapes, top)
+    left = min(s.x - s.width / 2 for s in shapes.values())
+    right = max(s.x + s.width / 2 for s in shapes.values())
+    width = max(right - left, min(len(max(title.split("\n"), key=len)) * 7.5, _MPL_MAX_WIDTH - 2 * _MPL_MARGIN))
+    width, height = width + 2 * _MPL_MARGIN, bottom + _MPL_MARGIN
+    offset = _MPL_MARGIN - left + (width - 2 * _MPL_MARGIN - (right - left)) / 2
+    for shape in shapes.values():  # to data coordinates: x from the left margin, y upwards
+        shape.x, shape.y = shape.x + offset, height - shape.y
+
+    figure = Figure(figsize=(width / 72, height / 72), dpi=72)
+    FigureCanvasAgg(figure)
+    axes = figure.add_axes((0, 0, 1, 1))
+    axes.set_xlim(0, width)
+    axes.set_ylim(0, height)
     axes.set_axis_off()
-    axes.set_title(model.title, fontsize=13)
+    axes.text(width / 2, height - _MPL_MARGIN, title, ha="center", va="top", fontsize=_MPL_TITLE_FONT)
     for source, target in picture.edges:
-        axes.annotate("", xy=coords[target], xytext=coords[source],
-                      arrowprops={"arrowstyle": "-|>", "color": "#555555", "shrinkA": 18, "shrinkB": 18, "lw": 0.9})
-    for node, data in picture.nodes(data=True):
+        start, tip = _edge_ends(shapes[source], shapes[target])
+        axes.add_patch(FancyArrowPatch(start, tip, arrowstyle=_MPL_ARROW, mutation_scale=_MPL_ARROW_SCALE, shrinkA=0,
+                                       shrinkB=0, color="#555555", lw=0.9, zorder=1, gid=f"edge {source} -> {target}"))
+    for key, data in picture.nodes(data=True):
         item: PictureNode = data["node"]
-        text = item.title + (f"\n{item.detail}" if item.detail else "")
-        text = text.replace("𝟏", "1")  # DejaVu Sans has no bold digit
-        if item.kind == "tensor":
-            box = {"boxstyle": "round,pad=0.4", "facecolor": _FILL[item.role], "edgecolor": "#333333"}
-        else:
-            box = {"boxstyle": "ellipse,pad=0.3", "facecolor": "#fef3c7", "edgecolor": "#a16207"}
-        axes.text(*coords[node], text, ha="center", va="center", fontsize=8.5 if item.kind == "tensor" else 8, bbox=box)
-    xs = [x for x, _ in coords.values()]
-    ys = [y for _, y in coords.values()]
-    axes.set_xlim(min(xs) - x_step * 0.8, max(xs) + x_step * 0.8)
-    axes.set_ylim(min(ys) - y_step * 0.8, max(ys) + y_step * 0.6)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt, bbox_inches="tight", dpi=150)
-    plt.close(figure)
+        shape, (text, detail) = shapes[key], _mpl_text(item)
+        fill = ROLE_COLOURS[item.role][0]
+        if item.kind == "op":
+            axes.add_patch(Ellipse((shape.x, shape.y), shape.width, shape.height, facecolor=fill, edgecolor="#a16207",
+                                   lw=0.9, zorder=2, gid=f"node {key}"))
+            axes.text(shape.x, shape.y, text, ha="center", va="center", multialignment="center", fontsize=_MPL_FONT,
+                      linespacing=_MPL_LINESPACING, zorder=3)
+            continue
+        box_top = shape.y + shape.height / 2
+        axes.add_patch(FancyBboxPatch((shape.x - shape.width / 2, shape.y - shape.height / 2), shape.width, shape.height,
+                                      boxstyle="round,pad=0,rounding_size=4", facecolor=fill, edgecolor="#333333", lw=0.9,
+                                      zorder=2, gid=f"node {key}"))
+        axes.text(shape.x, box_top - _MPL_PAD, text, ha="center", va="top", fontsize=_MPL_FONT,
+                                 fontweight="bold", linespacing=_MPL_LINESPACING, zorder=3)
+        if detail:
+            axes.text(shape.x - shape.width / 2 + _MPL_PAD, box_top - _MPL_PAD - shape.title_height - 2, detail, ha="left", va="top",
+                      fontsize=_MPL_FONT, linespacing=_MPL_LINESPACING, zorder=3)
+    return figure
+
+
+def _matplotlib(model: Model, adjoints: Adjoints | None, fmt: str) -> bytes:
+    import matplotlib
+
+    figure = _matplotlib_figure(model, adjoints)
+    # Text stays text in SVG (smaller, searchable); fixed ids and no dates make the bytes reproducible.
+    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt, {})
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": model.name}):
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=fmt, dpi=150, metadata=metadata)
     return buffer.getvalue()
 
 
 def render(model: Model, fmt: str = "svg", adjoints: bool = False, engine: str = "auto") -> bytes:
-    """The picture (or source) of a model in one of ``FORMATS``.
+    """The picture (or source) of a model in one of ``FORMATS`` (svg, png, pdf, dot, json).
 
     ``engine`` is ``auto`` (Graphviz when ``dot`` is installed, else matplotlib), ``dot`` or
     ``matplotlib``.
