@@ -280,6 +280,27 @@ def _table(figures: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
+def speed_table(figures: dict) -> str:
+    """The figures as README's Speed table: a line naming the run, then the Markdown table.
+
+    tests/cli/test_readme.py checks that README shows exactly this for benchmarks/results/latest.json.
+    """
+    rows = _table(figures)
+    machine, versions = figures["machine"], figures["versions"]
+    parts = figures.get("dates", {})
+    dated = "; ".join(f"{part} {day}" for part, day in parts.items() if day != figures["date"])
+    lines = [
+        f"Run of {figures['date']}{' (' + dated + ')' if dated else ''}{' --quick' if figures.get('quick') else ''}: "
+        f"{machine['processor']}, {machine['cpus']} CPUs{', ' + machine['cuda'] if machine['cuda'] else ', no GPU'}, "
+        f"python {versions['python']}, torch {versions['torch']}, sympy {versions['sympy']}.",
+        "",
+        "| figure | value | against |",
+        "|---|---|---|",
+        *(f"| {figure} | {value} | {against} |" for figure, value, against in rows),
+    ]
+    return "\n".join(lines)
+
+
 PARTS = {
     "derivation": derivation,
     "verification": verification,
@@ -327,16 +348,12 @@ def main(argv: list[str] | None = None) -> dict:
         start = time.perf_counter()
         figures[name] = startup() if name == "startup" else PARTS[name](args.quick)
         print(f"   ({time.perf_counter() - start:.0f} s)", flush=True)
-    rows = _table(figures)
-    width = max(len(r[0]) for r in rows) if rows else 10
-    print(
-        f"\n{figures['date']}, {figures['machine']['processor']}, {figures['machine']['cpus']} CPUs"
-        f"{', ' + figures['machine']['cuda'] if figures['machine']['cuda'] else ''}, python "
-        f"{figures['versions']['python']}, torch {figures['versions']['torch']}, sympy {figures['versions']['sympy']}"
-    )
-    print("| figure | value | against |\n|---|---|---|")
-    for figure, value, against in rows:
-        print(f"| {figure:<{width}} | {value} | {against} |")
+    if args.only and args.json.is_file():
+        # A partial run updates its parts and keeps the others, each with the date it was measured.
+        kept = json.loads(args.json.read_text())
+        dates = {part: kept.get("date") for part in [*PARTS, "startup"] if part in kept} | kept.get("dates", {})
+        figures = {**kept, **figures, "dates": {**dates, **{part: figures["date"] for part in args.only}}}
+    print("\n" + speed_table(figures))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
         json.dumps(
