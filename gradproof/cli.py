@@ -21,6 +21,22 @@ class UsageError(Exception):
     """Bad input on the command line: printed as one line, exit status 2."""
 
 
+class _ArgumentError(Exception):
+    """argparse's complaint about the command line, raised instead of exiting so that ``--json``
+    can answer it as a JSON error; without ``--json`` argparse's own message and exit follow."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser (its subcommands' too) whose usage errors reach ``main``."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise _ArgumentError(self, message)
+
+
 def parse_sizes(items: Sequence[str]) -> dict[str, int]:
     """``["n=3,d_k=2"]`` or ``["n=3", "d_k=2"]`` -> ``{"n": 3, "d_k": 2}``.
 
@@ -42,7 +58,7 @@ def parse_sizes(items: Sequence[str]) -> dict[str, int]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gradproof",
         description="Derive, check and explain the gradients of a neural-network lecture: "
         "exact SymPy derivations, labelled 'proved' (symbolic, all sizes), "
@@ -84,8 +100,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Example: gradproof graph attention --adjoints -o attention.svg",
     )
     graph.add_argument("name", metavar="NAME", nargs="?", help="a model, or a catalog entry that has one (or --expr)")
-    graph.add_argument("--format", choices=("svg", "png", "dot", "json"), default=None,
-                       help="picture or source format (default: from -o's extension, else svg)")
+    graph.add_argument("--format", choices=("svg", "png", "pdf", "dot", "json"), default=None,
+                       help="picture or source format (default: from -o's extension, else svg); -o's extension "
+                       "must agree with it")
     graph.add_argument("--adjoints", action="store_true", help="annotate each named tensor with its adjoint dX = ...")
     graph.add_argument("-o", "--output", metavar="FILE", help="write here (default: NAME.FORMAT; '-' for stdout)")
     graph.add_argument("--engine", choices=("auto", "dot", "matplotlib"), default="auto",
@@ -138,6 +155,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="Hypothesis examples per numeric check (default 20)")
     report.add_argument("--lang", choices=("en", "zh"), default="en",
                         help="en (default), or zh: the lecture's Chinese for titles, sections, reasons and captions")
+    report.add_argument("--json", action="store_true", help="on stdout, what was written (machine-readable); "
+                        "errors as JSON")
     add_expression_options(report)
     problems = commands.add_parser("problems", help="the homework problems students can be checked on",
                                    description="List the built-in homework problems: id, statement, the symbols an "
@@ -268,7 +287,9 @@ def _cmd_problems(args: argparse.Namespace) -> int:
 
     docs = [public(p, reveal=args.reveal) for p in PROBLEMS.values()]
     if args.json:
-        print(json.dumps(docs, indent=2, ensure_ascii=False))
+        from .render import envelope
+
+        _print_json(envelope("problems", problems=docs))
         return EXIT_OK
     rules = sorted({d["star_rule"] for d in docs if "star_rule" in d})
     for d in docs:
@@ -361,7 +382,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
         result.feedback = revealed(args.problem, result.feedback)
     if args.json:
-        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        from .render import envelope
+
+        _print_json(envelope("check", **result.to_json()))
         return EXIT_OK
     print(f"{result.verdict} ({result.score:g}): {result.feedback}")
     if result.counterexample:
@@ -455,8 +478,14 @@ def _warn(warnings: list[str], most: int = 20) -> None:
         print(f"gradproof: warning: and {len(warnings) - most} more warnings like these", file=sys.stderr)
 
 
-def _fail(message: str) -> int:
-    print(f"gradproof: error: {message}", file=sys.stderr)
+def _fail(message: str, as_json: bool = False, command: str | None = None) -> int:
+    """One line on stderr, or under ``--json`` a ``gradproof/error`` object on stdout; exit status 2."""
+    if as_json:
+        from .render import error_json
+
+        _print_json(error_json(" ".join(message.split()), EXIT_USAGE, command))
+    else:
+        print(f"gradproof: error: {message}", file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -579,6 +608,8 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
     from verify.failure import GradientMismatch
     from verify.layers import LayerArgumentError, check_layer
 
+    from .render import envelope
+
     def split(text: str | None) -> list[str] | None:
         return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
@@ -591,12 +622,11 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
     except GradientMismatch as failure:
         verdicts = failure.verdicts or {failure.output_name or "out": f"FAILED ({failure.phase})"}
         if args.json:
-            print(json.dumps({"layer": args.name, "file": args.file, "passed": False, "outputs": verdicts,
-                              "phase": failure.phase, "output": failure.output_name, "input": failure.input,
-                              "entry": list(failure.entry) if failure.entry is not None else None,
-                              "yours": failure.yours, "reference": failure.reference, "allowed": failure.tolerance,
-                              "sizes": failure.sizes, "seed": failure.seed, "saved": failure.saved,
-                              "message": str(failure)}, indent=2))
+            _print_json(envelope("check-layer", layer=args.name, file=args.file, passed=False, outputs=verdicts,
+                                 phase=failure.phase, output=failure.output_name, input=failure.input,
+                                 entry=list(failure.entry) if failure.entry is not None else None,
+                                 yours=failure.yours, reference=failure.reference, allowed=failure.tolerance,
+                                 sizes=failure.sizes, seed=failure.seed, saved=failure.saved, message=str(failure)))
         else:
             print(f"{args.name} ({args.file}): FAILED")
             for name, verdict in verdicts.items():
@@ -606,11 +636,16 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
     except LayerArgumentError as error:  # check_layer's own argument checks; a bug of ours is no 'bad input'
         raise UsageError(str(error)) from None
     if args.json:
-        print(json.dumps({"layer": args.name, "file": args.file, "passed": True, "examples": report.examples,
-                          "outputs": {n: "passed" for n in report.outputs}, "inputs": report.inputs,
-                          "reference": report.reference, "tolerance": report.tolerance,
-                          "max_abs_error": report.max_abs_error, "max_rel_error": report.max_rel_error,
-                          "sizes_seen": report.sizes_seen, "notes": report.notes}, indent=2))
+        from dataclasses import asdict
+
+        from verify.layers import TOLERANCES
+
+        rule = TOLERANCES.get(np.dtype(args.dtype))
+        tolerance = {**(asdict(rule) if rule is not None else {}), "text": report.tolerance}
+        _print_json(envelope("check-layer", layer=args.name, file=args.file, passed=True, examples=report.examples,
+                             outputs={n: "passed" for n in report.outputs}, inputs=report.inputs,
+                             reference=report.reference, tolerance=tolerance, max_abs_error=report.max_abs_error,
+                             max_rel_error=report.max_rel_error, sizes_seen=report.sizes_seen, notes=report.notes))
         return EXIT_OK
     print(f"{args.name} ({args.file}): passed on {report.examples} examples at {len(report.sizes_seen)} shapes")
     for name in report.outputs:
@@ -626,12 +661,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from derive.catalog import NAMES, topic
 
     from .expressions import entry_listing
-    from .render import list_json
+    from .render import envelope, list_json
 
     topics = [topic(name) for name in NAMES]
     rows = list_json(topics) + entry_listing()
     if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        _print_json(envelope("list", entries=rows))
         return EXIT_OK
     for row in rows:
         print(f"{row['name']:<22} {row['title']}")
@@ -656,7 +691,12 @@ def _cmd_derive(args: argparse.Namespace) -> int:
         from graphs.route import graph_results
 
         derivation = ExpressionDerivation(forward, graph_results(forward.name))
-        print(json.dumps(derivation.to_json(), indent=2, ensure_ascii=False) if args.json else derivation.text())
+        if args.json:
+            from .render import envelope
+
+            _print_json(envelope("derive", ok=derivation.ok, entries=[{"name": args.expr_name, **derivation.to_json()}]))
+        else:
+            print(derivation.text())
         return EXIT_OK if derivation.ok else EXIT_FAILED
     sizes = parse_sizes(args.sizes)
     if args.all == bool(args.names):
@@ -680,10 +720,10 @@ def _cmd_derive(args: argparse.Namespace) -> int:
         document, entry_failed = entry_json(name) if args.json else entry_text(name)
         rendered.append(([document], entry_failed))
     failed = any(entry_failed for _, entry_failed in rendered)
-    if args.json:
-        documents = [block for blocks, _ in rendered for block in blocks]
-        single = len(documents) == 1 and not args.all
-        print(json.dumps(documents[0] if single else documents, indent=2, ensure_ascii=False))
+    if args.json:  # one entry or all of them: the same envelope, entries in the order named
+        from .render import envelope
+
+        _print_json(envelope("derive", ok=not failed, entries=[block for blocks, _ in rendered for block in blocks]))
     else:
         for blocks, _ in rendered:
             for block in blocks:
@@ -716,15 +756,17 @@ softmax_ce:grad_z_general, softmax_ce:grad_z, softmax_ce:grad_Z_batch, softmax_c
 def _cmd_graph(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from graphs.draw import render
+    from graphs.draw import format_for_path, render
     from graphs.models import model, models_for_entry
 
     from .expressions import forward_from_args
 
-    fmt = "json" if args.json else args.format
-    if fmt is None:
-        suffix = Path(args.output).suffix.lstrip(".") if args.output and args.output != "-" else ""
-        fmt = suffix if suffix in ("svg", "png", "dot", "json") else "svg"
+    if args.json and args.format not in (None, "json"):
+        raise UsageError(f"--json is --format json; it cannot go with --format {args.format}")
+    try:  # the file's extension decides (a.pdf is a PDF), and an explicit --format must agree with it
+        fmt = format_for_path(args.output or "-", "json" if args.json else args.format)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     forward = forward_from_args(args)
     if forward is None and args.name is None:
         raise UsageError("name a model or a catalog entry (see 'gradproof list'), or give a forward with --expr")
@@ -746,10 +788,14 @@ def _cmd_graph(args: argparse.Namespace) -> int:
         data = render(model(names[0]), fmt, adjoints=args.adjoints, engine=args.engine)
     except RuntimeError as error:  # dot asked for but missing, or dot failing
         raise UsageError(str(error)) from None
+    if fmt == "json":  # the node-link graph inside the versioned envelope
+        from .render import envelope
+
+        data = (json.dumps(envelope("graph", **json.loads(data)), indent=2, ensure_ascii=False) + "\n").encode()
     target = args.output or ("-" if args.json else f"{default_name}.{fmt}")
     if target == "-":
-        if fmt == "png":
-            raise UsageError("a PNG cannot go to the terminal; give -o FILE")
+        if fmt in ("png", "pdf"):
+            raise UsageError(f"a {fmt.upper()} cannot go to the terminal; give -o FILE")
         sys.stdout.write(data.decode())
     else:
         try:
@@ -768,7 +814,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     from .expressions import forward_from_args, forward_targets_for
     from .progress import Progress
-    from .render import records_text
+    from .render import fit_text, records_json, records_text
 
     forward = forward_from_args(args)
     device = _device(args.device)
@@ -783,8 +829,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                                     seed=args.seed, size=args.size)
         except ValueError as error:
             raise UsageError(str(error)) from None
-        print(json.dumps([r.to_json() for r in records], indent=2, ensure_ascii=False) if args.json
-              else records_text(records))
+        if args.json:
+            _print_json(records_json(records))
+        else:
+            print(fit_text(records_text(records)))
         return EXIT_FAILED if any(r.passed is False for r in records) else EXIT_OK
     catalog, forwards = forward_targets_for(tuple(args.names))
     try:
@@ -798,9 +846,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if forwards and "matrix" in routes:  # an entry written as a forward has the graph route only
         records += run_check(forwards, ("matrix",), progress=Progress("verify forwards"), **options)
     if args.json:
-        print(json.dumps([r.to_json() for r in records], indent=2, ensure_ascii=False))
+        _print_json(records_json(records))
     else:
-        print(records_text(records))
+        print(fit_text(records_text(records)))
     return EXIT_FAILED if any(r.passed is False for r in records) else EXIT_OK
 
 
@@ -809,12 +857,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     from derive.catalog import NAMES, topic
 
-    formats = args.format or ["md", "html"]
-    if "pdf" in formats:
-        import shutil
+    formats = list(dict.fromkeys(args.format or ["md", "html"]))
+    if "pdf" in formats:  # milliseconds now, rather than a LaTeX error after the numeric checks
+        from .report_tex import tex_problems
 
-        if shutil.which("pdflatex") is None:
-            raise UsageError("--format pdf needs pdflatex; install TeX (Debian: texlive-latex-recommended) or use tex")
+        problems = tex_problems(args.lang)
+        if problems:
+            raise UsageError(f"--format pdf cannot be made here: {'; '.join(problems)} (or use --format tex)")
     if args.examples < 1:
         raise UsageError("--examples must be at least 1")
     from verify.forwards import NAMES as FORWARD_NAMES
@@ -827,15 +876,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     names = [] if forward is not None else list(NAMES) + list(FORWARD_NAMES) if args.all else \
         list(dict.fromkeys(n if n in FORWARD_NAMES else _entry_of(n, topic) for n in args.names))
     out = Path(args.output)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot write to {out}: {error.strerror or error}") from None
+    _check_output_dir(out, [args.expr_name] if forward is not None else names, formats)
     from .expression_report import build_expression_report
     from .progress import Progress
     from .report import build_report, index_html, index_markdown, sources_fingerprint
 
-    docs = []
+    docs: list[dict] = []
+    files: list[dict[str, Any]] = []
     for name in names or [forward.name]:
         progress = Progress(f"report {name}")
         if forward is not None or name in FORWARD_NAMES:
@@ -850,7 +897,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
         else:
             doc = build_report(name, examples=args.examples, progress=progress, lang=args.lang)
         docs.append(doc)
-        written = _write_report(out, doc, formats)
+        try:
+            written = _write_report(out, doc, formats)
+        except OSError as error:  # checked writable at the start; a full disk can still stop it
+            raise UsageError(f"cannot write {error.filename or out}: {error.strerror or error}") from None
+        files.append({"name": doc["name"], "ok": bool(doc["summary"]["ok"]), "files": written})
         print(f"{name}: {', '.join(written)}  [{'ok' if doc['summary']['ok'] else 'FAILED'}]", file=sys.stderr)
     if len(docs) > 1:
         if "md" in formats:
@@ -859,7 +910,36 @@ def _cmd_report(args: argparse.Namespace) -> int:
             (out / "index.html").write_text(index_html(docs))
     if args.all:
         (out / "SOURCES").write_text(sources_fingerprint() + "\n")
-    return EXIT_OK if all(d["summary"]["ok"] for d in docs) else EXIT_FAILED
+    ok = all(d["summary"]["ok"] for d in docs)
+    if args.json:
+        from .render import envelope
+
+        _print_json(envelope("report", ok=ok, directory=str(out), formats=formats, entries=files))
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+_EXTENSIONS = {"md": ".md", "html": ".html", "json": ".json", "tex": ".tex", "pdf": ".pdf"}
+
+
+def _check_output_dir(out: Any, names: Sequence[str], formats: Sequence[str]) -> None:
+    """Refuse, before any slow work, an output directory that is a file or cannot be written, and
+    report files whose names an existing directory takes: one line, exit 2, instead of an OSError
+    after minutes of checks."""
+    import tempfile
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"-o {out} is a file; -o names the directory the reports go into")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):  # the real test: permissions, read-only mounts, ACLs
+            pass
+    except OSError as error:
+        raise UsageError(f"cannot write to {out}: {error.strerror or error}") from None
+    for name in names:
+        for fmt in formats:
+            path = out / f"{name}{_EXTENSIONS[fmt]}"
+            if path.is_dir():
+                raise UsageError(f"cannot write {path}: a directory of that name is in the way")
 
 
 def _write_report(out: Any, doc: dict, formats: list[str]) -> list[str]:
@@ -867,7 +947,10 @@ def _write_report(out: Any, doc: dict, formats: list[str]) -> list[str]:
 
     name, written = doc["name"], []
     if "json" in formats:
-        (out / f"{name}.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+        from .render import envelope
+
+        document = envelope("report-document", **{k: v for k, v in doc.items() if k not in ("schema", "version")})
+        (out / f"{name}.json").write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
         written.append(f"{name}.json")
     if "md" in formats:
         svgs = [f"{name}.{g['model']}.svg" for g in doc["graphs"]]
@@ -910,16 +993,27 @@ def _device(choice: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status.
+    """Run the command line; returns the exit status. With ``--json`` on the command line, an
+    error is a ``gradproof/error`` object on stdout (same exit status).
 
     >>> main(["derive", "softmax"])
     2
     """
     parser = _parser()
-    args = parser.parse_args(_check_argv(parser, list(sys.argv[1:] if argv is None else argv)))
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(tokens)
+    try:
+        args = parser.parse_args(_check_argv(parser, tokens))
+    except _ArgumentError as error:
+        if not as_json:
+            argparse.ArgumentParser.error(error.parser, str(error))  # usage and exit 2, as argparse does
+        return _fail(str(error), as_json=True, command=tokens[0] if tokens else None)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    if argv is None:  # the real command line (tests calling main() keep their own Hypothesis setup)
+        _hypothesis_storage_outside_cwd()
+    as_json = bool(getattr(args, "json", False))
     try:
         if args.command == "list":
             return _cmd_list(args)
@@ -939,7 +1033,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_check_layer(args)
         return _cmd_derive(args)
     except UsageError as error:
-        return _fail(str(error))
+        return _fail(str(error), as_json, args.command)
     except BrokenPipeError:  # `gradproof problems | head`: the reader left; nothing more to say
         import os
 
@@ -949,7 +1043,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         from derive.errors import GradproofError
 
         if isinstance(error, GradproofError):
-            return _fail(str(error))
+            return _fail(str(error), as_json, args.command)
         raise
     except KeyboardInterrupt:
         return 130
+
+
+def _wants_json(tokens: list[str]) -> bool:
+    """Whether ``--json`` is among the options (before a ``--``, after which all is positional).
+
+    >>> _wants_json(["derive", "x", "--json"]), _wants_json(["check", "p", "--", "--json"])
+    (True, False)
+    """
+    options = tokens[:tokens.index("--")] if "--" in tokens else tokens
+    return "--json" in options
+
+
+def _hypothesis_storage_outside_cwd() -> None:
+    """Hypothesis caches what it learns of local source files (``constants``) under ``./.hypothesis``
+    unless ``HYPOTHESIS_STORAGE_DIRECTORY`` says where: point it at the user's cache folder, so that
+    ``verify`` or ``report`` run in a lecture folder leaves nothing there. A value set by the user wins."""
+    import os
+    from pathlib import Path
+
+    if "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ:
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = str(cache / "gradproof" / "hypothesis")
+
+
+def _print_json(document: Any) -> None:
+    print(json.dumps(document, indent=2, ensure_ascii=False))

@@ -84,12 +84,23 @@ def list_json(topics: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _pretty(expr: sp.Basic) -> str:
+def _pretty(expr: sp.Basic, columns: int | None = None) -> str:
+    """SymPy's 2-D picture of ``expr``; one wider than ``columns`` is cut into column bands,
+    stacked (SymPy's own wrapping), so a terminal never folds a picture line by line."""
     if isinstance(expr, sp.MatrixBase) and expr.rows > 1 and expr.cols > 0:
         laid_out = _pretty_matrix(expr)
-        if laid_out is not None:
+        if laid_out is not None and (columns is None or _widest(laid_out) <= columns):
             return laid_out
-    return sp.pretty(expr, use_unicode=True, wrap_line=False)
+    if columns is None:
+        return sp.pretty(expr, use_unicode=True, wrap_line=False)
+    picture = sp.pretty(expr, use_unicode=True, wrap_line=False)
+    if _widest(picture) <= columns:
+        return picture
+    return sp.pretty(expr, use_unicode=True, wrap_line=True, num_columns=columns)
+
+
+def _widest(text: str) -> int:
+    return max((len(line) for line in text.splitlines()), default=0)
 
 
 def _pretty_matrix(matrix: sp.MatrixBase) -> str | None:
@@ -156,6 +167,7 @@ def _trace_text(trace: dict[str, Any]) -> list[str]:
 def derivation_text(derivation: Derivation) -> str:
     """Readable math for a terminal: steps with their status, then each result in three notations."""
     sizes = ", ".join(f"{k}={v}" for k, v in derivation.forward_sizes.items())
+    columns = text_width() - 6  # pictures are indented six
     out = [f"{derivation.title}  [{derivation.name}]", f"Lecture: {derivation.section}", ""]
     if derivation.assumptions:
         out.append("Assumptions:")
@@ -181,18 +193,18 @@ def derivation_text(derivation: Derivation) -> str:
     for result in derivation.results:
         out.append(f"  {result.target}  [{result.status.label}]")
         out.append("    closed form:")
-        out.append(_indent(_pretty(result.closed), "      "))
+        out.append(_indent(_pretty(result.closed, columns), "      "))
         if result.index is not None:
             out.append("    index form (symbolic sizes):")
-            out.append(_indent(_pretty(result.index), "      "))
+            out.append(_indent(_pretty(result.index, columns), "      "))
         ops = sp.count_ops(result.entrywise)
         if ops <= _TEXT_OPS_LIMIT:
             out.append(f"    entrywise at {sizes}:")
-            out.append(_indent(_pretty(result.entrywise), "      "))
+            out.append(_indent(_pretty(result.entrywise, columns), "      "))
         else:
             out.append(f"    entrywise at {sizes}: {ops} operations (see --json)")
         out.append("")
-    return "\n".join(out).rstrip() + "\n"
+    return fit_text("\n".join(out).rstrip()) + "\n"
 
 
 def matrix_results_json(results: list[Any]) -> list[dict[str, Any]]:
@@ -231,7 +243,7 @@ def matrix_results_text(results: list[Any]) -> str:
             if r.expanded is not None and r.expanded != r.local:
                 out.append(f"    {' ' * len(r.target)} = {formula_text(r.expanded)}")
     out.append("  (dX is the adjoint dL/dX; 'gradproof graph NAME --adjoints' draws them on the graph)")
-    return "\n".join(out) + "\n"
+    return fit_text("\n".join(out)) + "\n"
 
 
 def records_text(records: Sequence[Any]) -> str:
@@ -262,3 +274,135 @@ def records_text(records: Sequence[Any]) -> str:
     skipped = sum(r.passed is None for r in records)
     lines.append(f"{passed} passed, {failed} failed, {skipped} without a formula on that route")
     return "\n".join(lines)
+
+
+# --- machine output: one versioned envelope per command (schemas/ describes each kind) ----------
+SCHEMA_VERSION = 1
+
+
+def envelope(kind: str, **body: Any) -> dict[str, Any]:
+    """The one top-level object every ``--json`` output is: ``schema`` names its kind (a file in
+    schemas/), ``version`` changes only when a field is renamed or removed.
+
+    >>> envelope("list", entries=[])
+    {'schema': 'gradproof/list', 'version': 1, 'entries': []}
+    """
+    return {"schema": f"gradproof/{kind}", "version": SCHEMA_VERSION, **body}
+
+
+def error_json(message: str, status: int, command: str | None = None) -> dict[str, Any]:
+    """An error under ``--json``: the one line a terminal would show, and the exit status.
+
+    >>> error_json("no entry 'x'", 2, "derive")["error"]
+    "no entry 'x'"
+    """
+    return envelope("error", error=message, exit_status=status, command=command)
+
+
+_SIZE = r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:=\s*(-?\d+)|in \[(-?\d+),\s*(-?\d+)\])"
+
+
+def sizes_json(text: str) -> dict[str, int | list[int]]:
+    """verify's size label as data: a size fixed (``n=3``) or drawn from a range (``n in [1, 4]``).
+
+    >>> sizes_json("n=3, d_k=2")
+    {'n': 3, 'd_k': 2}
+    >>> sizes_json("n in [1, 4], d_k in [1, 3]")
+    {'n': [1, 4], 'd_k': [1, 3]}
+    """
+    import re
+
+    out: dict[str, int | list[int]] = {}
+    for name, value, low, high in re.findall(_SIZE, text):
+        out[name] = int(value) if value else [int(low), int(high)]
+    return out
+
+
+def tolerance_json(dtype: str, text: str) -> dict[str, Any]:
+    """A check's tolerance as numbers (``|error| <= atol x scale + rtol x |autograd| + spread x
+    rounding``), with the sentence the terminal prints."""
+    from verify.check import TOLERANCES
+
+    rule = next((t for d, t in TOLERANCES.items() if str(d).removeprefix("torch.") == dtype), None)
+    numbers = {"atol": rule.atol, "rtol": rule.rtol, "spread": rule.spread} if rule is not None else {}
+    return {**numbers, "text": text}
+
+
+def record_json(record: Any) -> dict[str, Any]:
+    """One verify record as data: sizes and tolerance as objects, and a skipped check's errors
+    ``null`` (nothing was measured) with the reason in ``skipped``."""
+    out = record.to_json()
+    out["sizes"] = sizes_json(record.sizes)
+    out["tolerance"] = tolerance_json(record.dtype, record.tolerance)
+    out["skipped"] = None
+    if record.passed is None:
+        out.update(max_abs_error=None, max_rel_error=None, skipped=record.note or "no formula on this route")
+    return out
+
+
+def records_json(records: Sequence[Any]) -> dict[str, Any]:
+    """The ``verify --json`` document: every record and the counts."""
+    counts = {s: sum(r.status == s for r in records) for s in ("passed", "FAILED", "skipped")}
+    return envelope("verify", ok=counts["FAILED"] == 0,
+                    summary={"passed": counts["passed"], "failed": counts["FAILED"], "skipped": counts["skipped"]},
+                    records=[record_json(r) for r in records])
+
+
+# --- text that fits the terminal ------------------------------------------------------------------
+def text_width() -> int:
+    """Columns to print in: the terminal's (``COLUMNS`` wins), 100 when not a terminal; at least 40."""
+    import shutil
+
+    return max(40, shutil.get_terminal_size((100, 24)).columns)
+
+
+def _depths(text: str) -> list[int]:
+    depth, out = 0, []
+    for char in text:
+        if char in ")]}":
+            depth -= 1
+        out.append(depth)
+        if char in "([{":
+            depth += 1
+    return out
+
+
+def _break_at(text: str, limit: int, start: int) -> int:
+    """Where to cut ``text`` to keep ``limit`` columns: before a top-level + or -, else at a space,
+    else at ``limit`` itself (a hard wrap)."""
+    depths = _depths(text)
+    spaces = [i for i in range(start + 1, min(limit, len(text) - 1) + 1) if text[i] == " "]
+    operators = [i for i in spaces if depths[i] == 0 and text[i + 1] in "+-−" and i + 2 < len(text)
+                 and text[i + 2] == " "]
+    return (operators or spaces or [limit])[-1]
+
+
+def fold_line(line: str, width: int) -> list[str]:
+    """One line folded to ``width`` columns, the continuation lines indented four more.
+
+    >>> fold_line("  x = aaaa + (b + c) - dddd", 18)
+    ['  x = aaaa', '      + (b + c)', '      - dddd']
+    >>> fold_line("abcdefghijkl", 8)
+    ['abcdefgh', '    ijkl']
+    """
+    if len(line) <= width:
+        return [line]
+    lead = len(line) - len(line.lstrip())
+    prefix = " " * min(lead + 4, width // 2)
+    out, rest, start = [], line, lead
+    while len(rest) > width:
+        cut = _break_at(rest, width, start)
+        out.append(rest[:cut].rstrip())
+        rest = prefix + rest[cut:].lstrip()
+        start = len(prefix)
+    return out + [rest] if rest.strip() else out
+
+
+def fit_text(text: str, width: int | None = None) -> str:
+    """Every line of ``text`` folded to the terminal's width (``fold_line``); lines that fit are kept.
+
+    >>> [len(line) for line in fit_text("short\\n" + "a + " * 20 + "b", 40).split("\\n")]
+    [5, 37, 39, 11]
+    """
+    width = width or text_width()
+    return "\n".join(part for line in text.split("\n") for part in fold_line(line, width))
