@@ -303,12 +303,21 @@ def grade_html(grade: Any) -> str:
                          f"yours {_h(c.get('yours') or 'nothing')}</p>")
         else:
             inputs = c.get("inputs", {})
-            rows = [(f"<code>{_h(k)}</code>", _h(v)) for k, v in inputs.items()] if isinstance(inputs, Mapping) else []
+            rows = [(f"<code>{_h(k)}</code>", _value(v)) for k, v in inputs.items()] if isinstance(inputs, Mapping) else []
             entry = f" (entry {_h(c['entry'])})" if c.get("entry") else ""
             parts.append(f"<p>Counterexample{entry}: expected {_h(c.get('expected'))}, yours {_h(c.get('yours'))}</p>")
             if rows:
                 parts.append(_folded("at the inputs", _table(("input", "value"), rows)))
     return '<div class="gradproof">' + "".join(parts) + "</div>"
+
+
+def _value(value: Any) -> str:
+    """A counterexample's input: a matrix (nested lists) typeset, anything else as text."""
+    if isinstance(value, list) and value and all(isinstance(row, list) for row in value):
+        return _formula(sp.Matrix(value))
+    if isinstance(value, list):
+        return _formula(sp.Matrix([value]).T)  # a vector is a column, as the lecture writes it
+    return _h(value)
 
 
 class Checks(list):  # type: ignore[type-arg]
