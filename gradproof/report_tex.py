@@ -1,18 +1,44 @@
 """A report as LaTeX source (and PDF through ``pdflatex`` when TeX is installed).
 
 Lays out the same document ``gradproof.report.build_report`` returns: formulas are SymPy's own
-LaTeX, text is escaped, graph pictures are PNG files next to the source.
+LaTeX, prose is escaped with its ASCII math (``e^{z_i}``, ``d_k``, ``K^T``) typeset as math,
+graph pictures are PNG files next to the source. A formula wider than the line is never shrunk:
+TeX measures it and, when it does not fit, sets it over several lines (breaking at top-level
+``+``/``-``/``=``), and a matrix entry by entry or row by row.
+
+What TeX needs is known up front (:func:`tex_problems`), so a command can refuse before any slow
+work; :func:`compile_pdf` runs ``pdflatex`` in a temporary directory and leaves only the PDF.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["compile_pdf", "escape", "report_tex"]
+__all__ = ["LANGUAGES", "compile_pdf", "escape", "overfull_boxes", "prose", "report_tex", "tex_problems"]
+
+# The template's packages, each with the Debian package that ships it: the preamble is built from
+# this table and tex_problems() checks the same table, so the two cannot drift apart.
+PACKAGES: tuple[tuple[str, str, str], ...] = (
+    ("fontenc", "[T1]", "texlive-latex-base"),
+    ("lmodern", "", "lmodern"),
+    ("geometry", "[margin=2cm]", "texlive-latex-base"),
+    ("amsmath", "", "texlive-latex-base"),
+    ("amssymb", "", "texlive-base"),
+    ("graphicx", "", "texlive-latex-base"),
+    ("longtable", "", "texlive-latex-base"),
+    ("booktabs", "", "texlive-latex-recommended"),
+    ("xcolor", "", "texlive-latex-recommended"),
+)
+ENGINE = ("pdflatex", "texlive-latex-base")
+# Languages the PDF can typeset: pdflatex's fonts have no CJK glyphs, so zh would come out as '?'.
+LANGUAGES = ("en",)
 
 # Characters in our prose that pdflatex's default fonts lack, as the math they stand for.
 _UNICODE = {
@@ -23,6 +49,41 @@ _UNICODE = {
 }
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
             "}": r"\}", "|": r"\textbar{}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}"}
+
+
+def tex_problems(lang: str = "en") -> list[str]:
+    """What is missing to make a PDF report, one line per fix (empty when everything is there).
+
+    Asks ``kpsewhich`` for every package of the template in one call, so it takes milliseconds and
+    can run before any slow work. Lines name the Debian packages that provide what is missing.
+
+    >>> tex_problems("xx")[-1]
+    'the PDF report is in English only (no xx); use --format html or md for --lang xx'
+    """
+    problems = []
+    if shutil.which(ENGINE[0]) is None:
+        problems.append(f"{ENGINE[0]} is not installed (Debian: {ENGINE[1]})")
+    missing = _missing_packages()
+    for debian in dict.fromkeys(pkg for _, _, pkg in PACKAGES):
+        names = [f"{sty}.sty" for sty, _, pkg in PACKAGES if pkg == debian and sty in missing]
+        if names:
+            problems.append(f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} missing (Debian: {debian})")
+    if lang not in LANGUAGES:
+        problems.append(f"the PDF report is in English only (no {lang}); use --format html or md for --lang {lang}")
+    return problems
+
+
+def _missing_packages() -> set[str]:
+    # kpsewhich prints one path per file it finds; a package is missing when no path ends in its name.
+    names = [sty for sty, _, _ in PACKAGES]
+    if shutil.which("kpsewhich") is None:
+        return set(names)
+    try:
+        found = subprocess.run(["kpsewhich", *(f"{n}.sty" for n in names)], capture_output=True, text=True,
+                               timeout=30, check=False).stdout.split()
+    except (OSError, subprocess.TimeoutExpired):
+        return set(names)
+    return set(names) - {Path(p).stem for p in found}
 
 
 def escape(text: str) -> str:
@@ -44,25 +105,251 @@ def escape(text: str) -> str:
     return "".join(out)
 
 
+# --- prose with ASCII math ------------------------------------------------------------------------
+# A word with sub- or superscripts (e^{z_i}, d_k, K^T, W_Q^h, delta^(l), dL/dz_j, the ^2 after a
+# parenthesis) is math the lecture writes in ASCII; it is set as math, everything else is escaped.
+_SCRIPT = r"[_^](?:\{(?:[^{}]|\{[^{}]*\})*\}|\([^()]*\)|[A-Za-z0-9]+)"
+_TOKEN = re.compile(rf"(?<![\w.\\'])(?:[A-Za-z][A-Za-z0-9]*/)?[A-Za-z0-9]*'?(?:{_SCRIPT})+")
+_PART = re.compile(rf"([A-Za-z0-9]*'?)((?:{_SCRIPT})+)")
+_ONE_SCRIPT = re.compile(_SCRIPT)
+_GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "eta", "theta", "lambda", "mu", "pi", "rho", "sigma",
+          "tau", "phi", "omega"}
+_FUNCTIONS = {"sum": r"\sum", "sin": r"\sin", "cos": r"\cos", "log": r"\log", "exp": r"\exp", "max": r"\max"}
+_ARROWS = (("<-", r"$\leftarrow$"), ("->", r"$\to$"), ("<=", r"$\le$"), (">=", r"$\ge$"))
+
+
+def prose(text: str) -> str:
+    """Text for LaTeX whose ASCII math is typeset as math and the rest escaped.
+
+    >>> prose("quotient rule on e^{z_i} / sum_k e^{z_k}, 100%")
+    'quotient rule on $e^{z_{i}}$ / $\\\\sum_{k}$ $e^{z_{k}}$, 100\\\\%'
+    >>> prose("w <- w - eta dJ/dw, torch.nn.functional.layer_norm")
+    'w $\\\\leftarrow$ w - eta dJ/dw, torch.nn.functional.layer\\\\_norm'
+    """
+    out, at = [], 0
+    for found in _TOKEN.finditer(text):
+        math = _token_math(found.group())
+        if math is None:
+            continue
+        out += [_plain(text[at:found.start()]), f"${math}$"]
+        at = found.end()
+    out.append(_plain(text[at:]))
+    return "".join(out)
+
+
+def _plain(text: str) -> str:
+    pieces = [text]
+    for ascii_arrow, tex in _ARROWS:  # arrows and comparisons read as symbols, not as '<' and '-'
+        pieces = [p for piece in pieces for p in _interleave(piece.split(ascii_arrow), tex)]
+    return "".join(p if p.startswith("$") and p.endswith("$") and len(p) > 1 else escape(p) for p in pieces)
+
+
+def _interleave(parts: list[str], sep: str) -> list[str]:
+    out = [parts[0]]
+    for part in parts[1:]:
+        out += [sep, part]
+    return out
+
+
+def _token_math(token: str) -> str | None:
+    # A token with characters TeX would read as commands is left to escape(); better plain than broken.
+    if any(ch in token for ch in "\\&%$#~\""):
+        return None
+    prefix, _, rest = token.rpartition("/") if "/" in token.split("_")[0].split("^")[0] else ("", "", token)
+    part = _PART.fullmatch(rest)
+    if part is None:
+        return None
+    scripts = "".join(_script_math(s.group()) for s in _ONE_SCRIPT.finditer(part.group(2)))
+    return (_base_math(prefix) + "/" if prefix else "") + _base_math(part.group(1)) + scripts
+
+
+def _base_math(base: str) -> str:
+    prime = "'" if base.endswith("'") else ""
+    word = base.rstrip("'")
+    if word in _GREEK:
+        return "\\" + word + prime
+    if word in _FUNCTIONS:
+        return _FUNCTIONS[word] + prime
+    if len(word) >= 4 and word.endswith("hat") and word[:-3].isalpha():  # Xhat, Ghat: the lecture's hats
+        return r"\hat{" + _base_math(word[:-3]) + "}" + prime
+    if len(word) > 1 and word.isalpha():  # a multi-letter name keeps its letters together
+        return r"\mathit{" + word + "}" + prime
+    return word + prime
+
+
+def _script_math(script: str) -> str:
+    mark, body = script[0], script[1:]
+    if body.startswith("{"):
+        inner = body[1:-1]
+        return mark + "{" + _TOKEN.sub(lambda m: _token_math(m.group()) or m.group(), inner) + "}"
+    if body.startswith("("):
+        return mark + "{" + body + "}"
+    if len(body) >= 3 and body.isalpha() and body not in _GREEK:  # d_model: a word, set upright
+        return mark + r"{\mathrm{" + body + "}}"
+    return mark + "{" + (_base_math(body) if body in _GREEK else body) + "}"
+
+
+# --- formulas that fit the line -------------------------------------------------------------------
+_COMMAND = re.compile(r"\\(?:[A-Za-z]+|.)")
+_MATRIX = re.compile(r"\\left\[\\begin\{(matrix|array)\}(?:\{[clr|]*\})?(.*)\\end\{\1\}\\right\]", re.DOTALL)
+# Words in parentheses inside a formula ("dS (causal mask)") are a label: upright, not a product.
+_WORDS = re.compile(r"(?<![\\\w])\(([a-z]+(?: [a-z]+)+)\)")
+_SHORT_CELL = 40  # characters of LaTeX: cells up to this long are listed row by row, longer ones one by one
+
+
+def _delimiter(latex: str, at: int) -> int:
+    """The end of the delimiter that starts at ``at`` (after ``\\left`` or ``\\right``)."""
+    while at < len(latex) and latex[at] == " ":
+        at += 1
+    if at < len(latex) and latex[at] == "\\":
+        command = _COMMAND.match(latex, at)
+        return command.end() if command else at + 1
+    return at + 1
+
+
+def _groups(latex: str) -> list[tuple[int, int, int, int]]:
+    """The ``\\left ... \\right`` groups at the top level of ``latex``: (start, content start,
+    content end, end) of each; groups inside braces or inside other groups are not listed."""
+    groups, braces, opened, stack = [], 0, 0, 0
+    at = 0
+    while at < len(latex):
+        ch = latex[at]
+        if ch == "\\":
+            command = _COMMAND.match(latex, at)
+            name = command.group() if command else "\\"
+            end = command.end() if command else at + 1
+            if name == r"\left":
+                end = _delimiter(latex, end)
+                if braces == 0 and stack == 0:
+                    opened, content = at, end
+                stack += 1
+            elif name == r"\right":
+                closing = end
+                end = _delimiter(latex, end)
+                stack -= 1
+                if braces == 0 and stack == 0:
+                    groups.append((opened, content, closing - len(r"\right"), end))
+            at = end
+            continue
+        braces += {"{": 1, "}": -1}.get(ch, 0)
+        at += 1
+    return groups
+
+
+def _breakable(latex: str, depth: int = 3) -> str:
+    r"""``latex`` with its top-level ``\left ... \right`` groups opened up, so TeX may break a line
+    at a ``+`` inside them; each delimiter keeps its height through a ``\vphantom`` of the content.
+
+    >>> _breakable(r"a \left(b + c\right)")
+    'a \\left(\\vphantom{b + c}\\right.b + c\\left.\\vphantom{b + c}\\right)'
+    """
+    if depth == 0:
+        return latex
+    out, at = [], 0
+    for start, begin, finish, end in _groups(latex):
+        content = latex[begin:finish]
+        if r"\begin" in content:  # a matrix inside cannot be broken; leave its group whole
+            continue
+        opening, closing = latex[start:begin], latex[finish:end]
+        out += [latex[at:start], f"{opening}\\vphantom{{{content}}}\\right.", _breakable(content, depth - 1),
+                f"\\left.\\vphantom{{{content}}}{closing}"]
+        at = end
+    out.append(latex[at:])
+    return "".join(out)
+
+
+def _split(text: str, separator: str) -> list[str]:
+    """``text`` split at ``separator`` where it is outside every brace and environment."""
+    parts, braces, begun, at, last = [], 0, 0, 0, 0
+    while at < len(text):
+        if text.startswith(separator, at) and braces == 0 and begun == 0:
+            parts.append(text[last:at])
+            at = last = at + len(separator)
+            continue
+        if text[at] == "\\":
+            command = _COMMAND.match(text, at)
+            begun += {r"\begin": 1, r"\end": -1}.get(command.group() if command else "", 0)
+            at = command.end() if command else at + 1
+            continue
+        braces += {"{": 1, "}": -1}.get(text[at], 0)
+        at += 1
+    return [*parts, text[last:]]
+
+
+def _matrix_cells(latex: str) -> list[list[str]] | None:
+    """The cells of ``latex`` when it is one bracketed matrix (SymPy's form), row by row."""
+    found = _MATRIX.fullmatch(latex.strip())
+    if found is None or r"\begin" in found.group(2):
+        return None
+    return [[cell.strip() for cell in _split(row, "&")] for row in _split(found.group(2), r"\\") if row.strip()]
+
+
 def _display(latex: str) -> str:
-    # Long entrywise forms would run off the page: let them break inside a resized box.
-    return "\\[\n\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{$\\displaystyle " + latex + "$}\n\\]"
+    """A display formula: centred when it fits the line, else set over lines (never shrunk)."""
+    latex = _WORDS.sub(r"\\ \\text{(\1)}", latex)
+    cells = _matrix_cells(latex)
+    if cells is None:
+        broken = [r"\gpline{" + _breakable(latex) + "}"]
+    elif max(len(c) for row in cells for c in row) <= _SHORT_CELL:  # many short cells: one line per row
+        broken = [rf"\gpline{{\text{{row {i}:}}\quad " + r",\allowbreak\ ".join(row) + "}"
+                  for i, row in enumerate(cells, 1)]
+    else:  # long cells: one entry at a time, each free to break
+        single = len(cells[0]) == 1
+        broken = [rf"\gpline{{\text{{entry {i if single else f'({i}, {j})'}:}}\quad {_breakable(cell)}}}"
+                  for i, row in enumerate(cells, 1) for j, cell in enumerate(row, 1)]
+    return "\\gpmath{" + latex + "}{%\n" + "\n".join(broken) + "}"
+
+
+_PREAMBLE = r"""\setlength{\parindent}{0pt}\setlength{\parskip}{0.5em}
+% A status box cannot break: let a line before it stretch rather than run into the margin.
+\setlength{\emergencystretch}{3em}
+\newcommand{\status}[1]{\colorbox{black!8}{\small\textsf{#1}}}
+% A formula is measured first: displayed when it fits the line, else its broken form (#2) is set,
+% one ragged paragraph per line with hanging indentation. Nothing is scaled down.
+\newsavebox{\gpbox}
+\newcommand{\gpmath}[2]{\sbox{\gpbox}{$\displaystyle #1$}\ifdim\wd\gpbox>\linewidth
+  \par\smallskip #2\par\smallskip\else\[\usebox{\gpbox}\]\fi}
+\newcommand{\gpline}[1]{{\raggedright\leftskip=1em\hangindent=2em\hangafter=1\noindent$\displaystyle #1$\par}}"""
+
+
+def _reproduce(commands: Sequence[str]) -> list[str]:
+    # The document names the HTML report; this page is the PDF, so its own command says --format pdf.
+    out = []
+    for command in commands:
+        if command.startswith("gradproof report"):
+            command = re.sub(r"--format \S+", "--format pdf", command) if "--format" in command \
+                else command + " --format pdf"
+        out.append(command)
+    return out
 
 
 def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
-    """The report as a LaTeX article; ``graphics`` are PNG files of the graphs, one per model."""
+    """The report as a LaTeX article; ``graphics`` are PNG files of the graphs, one per model.
+
+    Raises ValueError for a language the PDF cannot typeset (see :data:`LANGUAGES`).
+
+    >>> doc = {"title": "T", "section": "1.", "question": "Why e^{z_i}?", "lang": "en", "symbols": [],
+    ...        "summary": {"steps": {"proved": 1}, "numeric_checks": {"passed": 0, "failed": 0}},
+    ...        "assumptions": [], "forward": {"sizes": {"n": 2}, "math": {"latex": "x"}}, "graphs": [],
+    ...        "steps": [], "results": [], "checks": [], "reproduce": ["gradproof report t --format html"]}
+    >>> tex = report_tex(doc)
+    >>> "Why $e^{z_{i}}$?" in tex, "$ gradproof report t --format pdf" in tex
+    (True, True)
+    """
+    lang = doc.get("lang", "en")
+    if lang not in LANGUAGES:
+        raise ValueError(f"the PDF report is in English only (no {lang}); use --format html or md for --lang {lang}")
     s = doc["summary"]
     expression = doc.get("kind") == "expression"  # a forward's document: its gradients' labels stand for steps
     counted = "gradients" if expression else "steps"
+    packages = "".join(rf"\usepackage{options}{{{sty}}}" for sty, options, _ in PACKAGES)
     lines = [
         r"\documentclass[11pt,a4paper]{article}",
-        r"\usepackage[T1]{fontenc}\usepackage{lmodern}",
-        r"\usepackage[margin=2cm]{geometry}\usepackage{amsmath,amssymb,graphicx,longtable,booktabs,xcolor}",
-        r"\setlength{\parindent}{0pt}\setlength{\parskip}{0.5em}",
-        r"\newcommand{\status}[1]{\colorbox{black!8}{\small\textsf{#1}}}",
-        rf"\title{{{escape(doc['title'])}}}\author{{gradproof}}\date{{{escape(doc['section'])}}}",
+        packages,
+        _PREAMBLE,
+        rf"\title{{{prose(doc['title'])}}}\author{{gradproof}}\date{{{prose(doc['section'])}}}",
         r"\begin{document}\maketitle",
-        escape(doc["question"]),
+        prose(doc["question"]),
         "",
         r"\fbox{\parbox{0.95\linewidth}{\textbf{At a glance.} " + counted.capitalize() + ": "
         + ", ".join(f"{n} {escape(k.replace('_', ' '))}" for k, n in s[counted].items())
@@ -70,16 +357,16 @@ def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
         f"{s['numeric_checks']['failed']} failed. \\emph{{Proved}} means SymPy reduced the difference to exactly 0; "
         r"\emph{checked numerically} is agreement within a stated tolerance, never a proof.}}",
         r"\section*{Symbols}",
-        r"\begin{longtable}{llll}\toprule symbol & shape & domain & meaning\\\midrule",
+        r"\begin{longtable}{@{}lllp{0.45\linewidth}@{}}\toprule symbol & shape & domain & meaning\\\midrule",
     ]
-    lines += [f"{escape(x['name'])} & {escape(' x '.join(x['shape']) or 'scalar')} & {escape(x['domain'])} & "
-              f"{escape(x['meaning'])}\\\\" for x in doc["symbols"]]
+    lines += [f"{prose(x['name'])} & {prose(' × '.join(x['shape']) or 'scalar')} & {prose(x['domain'])} & "
+              f"{prose(x['meaning'])}\\\\" for x in doc["symbols"]]
     lines.append(r"\bottomrule\end{longtable}")
     if doc["assumptions"]:
-        lines.append("Assumptions: " + escape("; ".join(doc["assumptions"])) + ".")
+        lines.append("Assumptions: " + prose("; ".join(doc["assumptions"])) + ".")
     sizes = ", ".join(f"{k} = {v}" for k, v in doc["forward"]["sizes"].items())
     intro = ("The forward as written, read at symbolic sizes; its last line is the scalar that is differentiated:"
-             if expression else f"The scalar that is differentiated, at {escape(sizes)}:")
+             if expression else f"The scalar that is differentiated, at {prose(sizes)}:")
     lines += [r"\section*{Forward computation}", intro, _display(doc["forward"]["math"]["latex"])]
     if graphics:
         lines.append(r"\section*{Computation graph}")
@@ -89,49 +376,105 @@ def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
     if not expression:
         lines += [r"\section*{Derivation, step by step}", r"\begin{enumerate}"]
         for step in doc["steps"]:
-            lines += [rf"\item {escape(step['claim'])} \status{{{escape(step['status']['label'])}}}",
-                      _display(step["math"]["latex"]), rf"\emph{{Why:}} {escape(step['reason'])}"]
+            lines += [rf"\item {prose(step['claim'])} \status{{{escape(step['status']['label'])}}}",
+                      _display(step["math"]["latex"]), rf"\emph{{Why:}} {prose(step['reason'])}"]
         lines.append(r"\end{enumerate}")
     lines.append(r"\section*{Results}")
     for r in doc["results"]:
-        if "local" in r:  # a forward's gradient: reverse mode's forms and what its status rests on
-            lines.append(rf"\subsection*{{{escape(r['target'])} \status{{{escape(r['status']['label'])}}}}}")
-            if r.get("claim"):
-                lines += [rf"The claim, in the lecture's notation \status{{{escape(r['claim']['status']['label'])}}}:",
-                          _display(r["claim"]["math"]["latex"])]
-            lines += ["As reverse mode computes it:", _display(r["local"]["latex"])]
-            lines += ["Expanded:", _display(r["expanded"]["latex"])] if r["expanded"] else []
-            lines.append(rf"\emph{{Rests on:}} {escape(r['rests_on'])}")
-            continue
-        lines += [rf"\subsection*{{{escape(r['target'])} \status{{{escape(r['status']['label'])}}}}}",
-                  "Closed form:", _display(r["closed"]["latex"])]
-        if r["index"]:
-            lines += ["Index form:", _display(r["index"]["latex"])]
-        sizes = ", ".join(f"{k} = {v}" for k, v in r["entrywise_sizes"].items())
-        lines += ([f"Entrywise at {escape(sizes)}:", _display(r["entrywise"]["latex"])] if r["entrywise"]
-                  else [f"Entrywise at {escape(sizes)}: too long to typeset; it is in the JSON report."])
-    lines += [r"\section*{Numeric checks against PyTorch autograd}", r"{\small\begin{longtable}{lllllll}\toprule",
+        lines += _result(r)
+    lines += [r"\section*{Numeric checks against PyTorch autograd}", r"{\small\begin{longtable}{@{}lllllll@{}}\toprule",
               r"target & route & dtype & examples & max abs error & max rel error & result\\\midrule"]
     for c in doc["checks"]:
         err = [v if isinstance(v, str) else f"{v:.2g}" for v in (c["max_abs_error"], c["max_rel_error"])]
-        lines.append(f"{escape(c['target'])} & {c['route']} & {c['dtype']} & {c['examples']} & {escape(err[0])} & "
-                     f"{escape(err[1])} & {escape(c['status'])}\\\\")
+        lines.append(f"{prose(c['target'])} & {escape(c['route'])} & {escape(c['dtype'])} & {c['examples']} & "
+                     f"{escape(err[0])} & {escape(err[1])} & {escape(c['status'])}\\\\")
     tolerances = sorted({c["tolerance"] for c in doc["checks"] if c["tolerance"]})
-    lines += [r"\bottomrule\end{longtable}}", "Tolerances: " + escape("; ".join(tolerances)) + ".",
-              r"\section*{Reproduce}", r"\begin{verbatim}"] + [f"$ {c}" for c in doc["reproduce"]] + [r"\end{verbatim}",
-              r"\end{document}", ""]
+    lines += [r"\bottomrule\end{longtable}}", "Tolerances: " + prose("; ".join(tolerances)) + ".",
+              r"\section*{Reproduce}", r"\begin{verbatim}"] + [f"$ {c}" for c in _reproduce(doc["reproduce"])] + [
+              r"\end{verbatim}", r"\end{document}", ""]
     return "\n".join(lines)
 
 
-def compile_pdf(tex: Path, timeout: float = 300) -> Path:
-    """Run ``pdflatex`` twice (for longtable) next to the source; the PDF's path, or a RuntimeError
-    with the log's first error."""
-    if shutil.which("pdflatex") is None:
-        raise RuntimeError("pdflatex is not installed; install TeX (Debian: texlive-latex-recommended) for --format pdf")
-    for _ in range(2):
-        run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=tex.parent,
-                             capture_output=True, text=True, timeout=timeout, check=False)
-        if run.returncode != 0:
-            errors = [line for line in run.stdout.splitlines() if line.startswith("!")]
-            raise RuntimeError(f"pdflatex failed on {tex.name}: {errors[0] if errors else run.stdout[-300:]}")
-    return tex.with_suffix(".pdf")
+def _result(r: Mapping[str, Any]) -> list[str]:
+    lines = [rf"\subsection*{{{prose(r['target'])} \status{{{escape(r['status']['label'])}}}}}"]
+    if "local" in r:  # a forward's gradient: reverse mode's forms and what its status rests on
+        if r.get("claim"):
+            lines += [rf"The claim, in the lecture's notation \status{{{escape(r['claim']['status']['label'])}}}:",
+                      _display(r["claim"]["math"]["latex"])]
+        lines += ["As reverse mode computes it:", _display(r["local"]["latex"])]
+        lines += ["Expanded:", _display(r["expanded"]["latex"])] if r["expanded"] else []
+        return [*lines, rf"\emph{{Rests on:}} {prose(r['rests_on'])}"]
+    lines += ["Closed form:", _display(r["closed"]["latex"])]
+    if r["index"]:
+        lines += ["Index form:", _display(r["index"]["latex"])]
+    sizes = ", ".join(f"{k} = {v}" for k, v in r["entrywise_sizes"].items())
+    return lines + ([f"Entrywise at {prose(sizes)}:", _display(r["entrywise"]["latex"])] if r["entrywise"]
+                    else [f"Entrywise at {prose(sizes)}: too long to typeset; it is in the JSON report."])
+
+
+_OVERFULL = re.compile(r"^Overfull \\hbox \((\d+(?:\.\d+)?)pt too wide\)(.*)$", re.MULTILINE)
+
+
+def overfull_boxes(log: str, tolerance_pt: float = 2.0) -> list[str]:
+    r"""The log's ``Overfull \hbox`` lines wider than ``tolerance_pt``: text or a formula that
+    runs into the margin.
+
+    >>> overfull_boxes("Overfull \\hbox (0.5pt too wide) in paragraph at lines 3--4\n"
+    ...                "Overfull \\hbox (41.2pt too wide) detected at line 90")
+    ['Overfull \\hbox (41.2pt too wide) detected at line 90']
+    """
+    return [m.group() for m in _OVERFULL.finditer(log) if float(m.group(1)) > tolerance_pt]
+
+
+def _first_error(log: str) -> str:
+    """The first TeX error of a log as one line: its message and the source line it stopped at."""
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("! "):
+            where = next((w.strip() for w in lines[i + 1:i + 12] if re.match(r"l\.\d+", w)), "")
+            return line[2:].strip() + (f" (at {where[:120]})" if where else "")
+    tail = [line for line in lines if line.strip()][-1:]
+    return tail[0][:200] if tail else "no log"
+
+
+def compile_pdf(tex: Path, timeout: float = 300, log: Path | None = None) -> Path:
+    """Typeset ``tex`` with ``pdflatex`` into ``tex``'s PDF; the PDF's path.
+
+    pdflatex works in a temporary directory (its .aux, .log and .out never appear beside the
+    output) and the PDF replaces the old one only once it is complete. Graphics are looked up next
+    to ``tex``. ``log``, when given, receives the last run's log. A failure raises RuntimeError
+    naming the first TeX error line, and leaves nothing at the PDF's path that was not there.
+    """
+    if shutil.which(ENGINE[0]) is None:
+        raise RuntimeError(f"{ENGINE[0]} is not installed; install TeX (Debian: {ENGINE[1]}, "
+                           "texlive-latex-recommended, lmodern) for --format pdf")
+    tex = Path(tex).resolve()
+    target = tex.with_suffix(".pdf")
+    # max_print_line: TeX wraps its log at 79 columns by default, which cuts error lines in two.
+    env = {**os.environ, "max_print_line": "1000"}
+    with tempfile.TemporaryDirectory(prefix="gradproof-tex-") as work:
+        built, text = Path(work) / target.name, ""
+        for _ in range(3):  # longtable settles its column widths on the second run
+            command = [ENGINE[0], "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",
+                       f"-output-directory={work}", tex.name]
+            try:
+                run = subprocess.run(command, cwd=tex.parent, capture_output=True, text=True, timeout=timeout,
+                                     check=False, env=env, stdin=subprocess.DEVNULL)
+            except subprocess.TimeoutExpired:
+                raise RuntimeError(f"{ENGINE[0]} took more than {timeout:g} s on {tex.name}") from None
+            log_file = built.with_suffix(".log")
+            text = log_file.read_text(errors="replace") if log_file.exists() else run.stdout
+            if run.returncode != 0 or not built.exists():
+                raise RuntimeError(f"{ENGINE[0]} failed on {tex.name}: {_first_error(text)}")
+            if "Rerun to get" not in text and "Rerun LaTeX" not in text:
+                break
+        if log is not None:
+            Path(log).write_text(text)
+        # Copy beside the target, then rename: a reader never sees half a PDF, even across filesystems.
+        partial = target.with_name(f".{target.name}.partial")
+        try:
+            shutil.copyfile(built, partial)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+    return target
