@@ -6,7 +6,8 @@ assumptions, reasons) is looked up through ``Words``; anything a locale lacks fa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = ["LANGUAGES", "STATUS_WORDS", "UI_EN", "Words", "translate"]
@@ -92,19 +93,188 @@ class Words:
     def reason(self, name: str, key: str, default: str) -> str:
         return self._get("reasons", f"{name}.{key}", default)
 
+    def claim(self, name: str, key: str, default: str) -> str:
+        """A derivation step's claim (``[claims]``, keyed ``entry.step``)."""
+        return self._get("claims", f"{name}.{key}", default)
+
+    def symbol(self, name: str, symbol: str, default: str) -> str:
+        """What a symbol of an entry means (``[symbols]``, keyed ``entry.symbol``)."""
+        return self._get("symbols", f"{name}.{symbol}", default)
+
+    def assumption(self, name: str, index: int, default: str) -> str:
+        """An entry's assumption, by its place in the entry's list (``[assumptions]``, ``entry.0``)."""
+        return self._get("assumptions", f"{name}.{index}", default)
+
+    def domain(self, text: str) -> str:
+        """A symbol's domain (``real``, ``positive``, ...); shared by all entries, so keyed by its text."""
+        return self._get("domains", text, text)
+
+    def term(self, word: str) -> str:
+        """A one-word value a table shows: a route (``entrywise``), a check's outcome (``passed``).
+
+        >>> Words("zh").term("passed"), Words("en").term("passed")
+        ('通过', 'passed')
+        """
+        return self._get("terms", word, word)
+
+    def label(self, label: str, kind: str) -> str:
+        """A status badge: ``proved n<=3, d_k<=3`` keeps its sizes, the word before them is translated.
+
+        >>> Words("zh").label("proved n<=3, N<=3", "proved_sizes"), Words("zh").label("numeric", "numeric")
+        ('已证明 n<=3, N<=3', '仅数值核对')
+        """
+        word = "proved" if kind == "proved_sizes" else kind
+        if not label.startswith(word):  # a label this module does not know the shape of: left as it is
+            return label
+        return self._sets(self._get("labels", word, word) + label[len(word):])
+
+    def target(self, text: str) -> str:
+        """A result's name: its notation is kept, a gloss in parentheses is translated.
+
+        >>> Words("zh").target("dX (max pooling)"), Words("zh").target("dQ")
+        ('dX（最大池化）', 'dQ')
+        """
+        found = _GLOSS.fullmatch(text)
+        if not found or found["gloss"] not in self.table.get("phrases", {}):
+            return text
+        return self.table["phrases"][found["gloss"]].format(found["notation"])
+
+    def note(self, text: str) -> str:
+        """A numeric check's note (from verify/targets.py and verify/check.py), keyed by its English text."""
+        return self._get("notes", text, "") or self._generated(text)
+
+    def tolerance(self, text: str) -> str:
+        """A check's tolerance rule (verify/check.py's ``Tolerance.describe``) with its numbers kept.
+
+        >>> Words("zh").tolerance("atol 1e-10 x scale + rtol 1e-10 x |autograd| + 16 x autograd's own rounding")
+        'atol 1e-10 × 尺度 + rtol 1e-10 × |autograd| + 16 × autograd 自身的舍入误差'
+        """
+        return self._generated(text)
+
+    def sizes(self, text: str) -> str:
+        """The sizes a check drew (``n in [1, 5], d in [2, 8]``), ``in`` written as set membership."""
+        return self._sets(text)
+
+    def detail(self, text: str) -> str:
+        """What a status rests on (derive/proof.py, graphs/route.py): its ``;``-separated parts translated
+        one by one, a part with numbers in it through a pattern.
+
+        >>> Words("zh").detail("index form at symbolic sizes; entrywise too")
+        '下标形式在符号尺寸下成立；逐元素也成立'
+        """
+        if self.lang == "en" or not text:
+            return text
+        parts = [self._get("details", part, "") or self._generated(part) for part in text.split("; ")]
+        return self._get("ui", "detail_separator", "; ").join(parts)
+
+    def _generated(self, text: str) -> str:
+        """Text a module writes from a template with numbers in it: matched, and rewritten from the
+        locale's template of the same name (``[generated]``); unmatched text is left as it is."""
+        for name, pattern in _GENERATED.items():
+            found = pattern.fullmatch(text)
+            if found and name in self.table.get("generated", {}):
+                return self.table["generated"][name].format(**found.groupdict())
+        return text
+
+    def _sets(self, text: str) -> str:
+        # "n in [1, 5]", "(h, w, k, s) in {...}": membership, which every language writes as ∈
+        return text if self.lang == "en" else _MEMBER.sub(" ∈ ", text)
+
+
+# "dX (max pooling)": the notation, then a gloss in words
+_GLOSS = re.compile(r"(?P<notation>.+?) \((?P<gloss>[a-z][a-z -]*)\)")
+_MEMBER = re.compile(r" in (?=[\[{])")
+# English texts other modules build with numbers in them; the locale's [generated] table has one
+# template per name, with the same fields.
+_GENERATED: dict[str, re.Pattern[str]] = {
+    # verify/check.py, Tolerance.describe
+    "tolerance": re.compile(r"atol (?P<atol>\S+) x scale \+ rtol (?P<rtol>\S+) x \|autograd\| \+ (?P<spread>\S+) x "
+                            r"autograd's own rounding"),
+    # graphs/route.py, model_status
+    "rules_proven": re.compile(r"(?P<count>\d+) rules \((?P<rules>[^)]*)\) proven entrywise"),
+    "adjoints_checked": re.compile(r"every adjoint checked entrywise against the exact derivative "
+                                   r"\((?P<checks>\d+) checks at (?P<sizes>\d+) sizes?\)"),
+    "rule_failed": re.compile(r"rule (?P<rule>\S+) at (?P<shapes>.+?): (?P<detail>.+)"),
+    "model_failed": re.compile(r"model check at (?P<sizes>.+?): (?P<detail>.+)"),
+    # verify/expression_check.py
+    "unreached": re.compile(r"(?P<input>\S+) does not reach (?P<loss>\S+): its gradient is 0"),
+    # derive/proof.py
+    "failed_at": re.compile(r"at (?P<sizes>[^:]+): (?P<detail>.+)"),
+}
+
+
+def _status(words: Words, status: Mapping[str, Any]) -> dict[str, Any]:
+    """A status dict (label, kind, meaning) in ``words``' language, its English label kept as ``label_en``."""
+    return dict(status, label=words.label(status["label"], status["kind"]), label_en=status["label"],
+                meaning=words.status(status["kind"]))
+
+
+def _symbols(words: Words, name: str, symbols: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [dict(s, meaning=words.symbol(name, s["name"], s["meaning"]), meaning_en=s["meaning"],
+                 domain=words.domain(s["domain"]), domain_en=s["domain"]) for s in symbols]
+
+
+def _step(words: Words, name: str, step: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(step, reason=words.reason(name, step["key"], step["reason"]), reason_en=step["reason"])
+    if words.lang != "en":
+        out.update(claim=words.claim(name, step["key"], step["claim"]), claim_en=step["claim"],
+                   status=_status(words, step["status"]), detail=words.detail(step.get("detail", "")),
+                   detail_en=step.get("detail", ""))
+    return out
+
+
+def _result(words: Words, result: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(result, target=words.target(result["target"]), target_en=result["target"],
+               status=_status(words, result["status"]))
+    if "rests_on" in result:
+        out.update(rests_on=words.detail(result["rests_on"]), rests_on_en=result["rests_on"])
+    if result.get("claim"):
+        out["claim"] = dict(result["claim"], status=_status(words, result["claim"]["status"]))
+    return out
+
+
+def _check(words: Words, check: Mapping[str, Any]) -> dict[str, Any]:
+    """A numeric check's row: ``route`` and ``status`` stay machine words (a CSS class, a schema's enum);
+    what a reader sees of them is ``route_text`` and ``status_text``."""
+    return dict(check, target=words.target(check["target"]), target_en=check["target"],
+                tolerance=words.tolerance(check["tolerance"]), tolerance_en=check["tolerance"],
+                note=words.note(check.get("note", "")), note_en=check.get("note", ""),
+                sizes=words.sizes(check["sizes"]), sizes_en=check["sizes"],
+                route_text=words.term(check["route"]), status_text=words.term(check["status"]))
+
 
 def translate(doc: Mapping[str, Any], lang: str) -> dict[str, Any]:
-    """The document with its titles, section and reasons in ``lang`` (the English kept alongside).
+    """The document in ``lang``: titles, section, question, reasons, and (for another language than
+    English) step claims, symbol meanings and domains, assumptions, status badges and what they rest
+    on, result names, and the numeric checks' routes, outcomes, sizes, tolerances and notes. Every
+    translated field keeps its English alongside (``reason_en``, ``meaning_en``, ``assumptions_en``, ...).
 
     >>> translate({"name": "bp", "title": "t", "section": "s", "steps": [], "targets": ["dE"]}, "zh")["section"]
     '2. BP 网络'
+    >>> doc = {"name": "pooling", "title": "t", "section": "s", "steps": [], "targets": ["dX (max pooling)"],
+    ...        "symbols": [{"name": "X", "shape": [], "domain": "real", "meaning": "input feature map"}]}
+    >>> zh = translate(doc, "zh")
+    >>> zh["targets"], zh["symbols"][0]["meaning"], zh["symbols"][0]["meaning_en"]
+    (['dX（最大池化）'], '输入特征图', 'input feature map')
     """
     words = Words(lang)
+    name = doc["name"]
     out = dict(doc)
     out["lang"] = lang
-    out["title"] = words.title(doc["name"], doc["title"])
-    out["section"] = words.section(doc["name"], doc["section"])
-    out["steps"] = [dict(step, reason=words.reason(doc["name"], step["key"], step["reason"]), reason_en=step["reason"])
-                    for step in doc["steps"]]
-    out["question"] = words.ui("question", title=out["title"], targets=", ".join(doc["targets"]), section=out["section"])
+    out["title"] = words.title(name, doc["title"])
+    out["section"] = words.section(name, doc["section"])
+    out["steps"] = [_step(words, name, step) for step in doc["steps"]]
+    targets = list(doc["targets"])
+    if lang != "en":
+        targets = [words.target(t) for t in doc["targets"]]
+        out.update(targets=targets, targets_en=list(doc["targets"]))
+        if "symbols" in doc:
+            out["symbols"] = _symbols(words, name, doc["symbols"])
+        if "assumptions" in doc:
+            out["assumptions"] = [words.assumption(name, i, a) for i, a in enumerate(doc["assumptions"])]
+            out["assumptions_en"] = list(doc["assumptions"])
+        out["results"] = [_result(words, r) for r in doc.get("results", [])]
+        out["matrix_form"] = [dict(m, status=_status(words, m["status"])) for m in doc.get("matrix_form", [])]
+        out["checks"] = [_check(words, c) for c in doc.get("checks", [])]
+    out["question"] = words.ui("question", title=out["title"], targets=", ".join(targets), section=out["section"])
     return out

@@ -1,0 +1,124 @@
+"""--lang zh: no English prose left on a report page (issue 18, "zh complete for every string a user sees").
+
+Each catalog entry's report, and one forward expression's, is built in Chinese with one example in
+float64 (the numeric table then has every kind of row: routes, outcomes, sizes, tolerances, notes),
+rendered to HTML and Markdown, and read as a user reads it. What is not prose is removed first:
+math (``<math>``, ``$...$``), code and commands (``<code>``, ``<pre>``, backticks), the graph
+pictures (``<svg>``: their words belong to graphs/draw.py), and then identifiers and numbers. Any
+run of two or more English words that remains fails the test, with the words and where they are.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from derive.catalog import NAMES
+from gradproof.report import build_report, report_html, report_markdown
+
+# Proper names, the few terms a Chinese lecture writes in English too (softmax 的雅可比矩阵, sigmoid
+# 输出, the tolerance's atol and rtol, the device cpu), and the Greek letters the notation spells out
+# (the symbol table lists "alpha, beta").
+ALLOWED = frozenset({
+    "pytorch", "sympy", "hypothesis", "autograd", "torch", "gradproof", "novikoff", "hebb", "transformer", "softmax",
+    "sigmoid", "relu", "tanh", "atol", "rtol", "cpu", "cuda",
+    "alpha", "beta", "gamma", "delta", "epsilon", "eta", "mu", "sigma",
+})
+# A word: letters only, all lower case or capitalised ("The"); dL, Xhat, AND, d_k, float64 are notation.
+_WORD = re.compile(r"[a-z]{2,}|[A-Z][a-z]+")
+# A name right before "(" is a function of the notation: sum(...), softmax(z), corr(X[c], G[o]).
+_TOKEN = re.compile(r"[A-Za-z]+\(|[A-Za-z0-9_']+|\S")
+
+
+def english_runs(text: str) -> list[str]:
+    """Runs of two or more English words (separated by spaces, commas or hyphens) in prose.
+
+    >>> english_runs("梯度 dL/dz (general) 与 upstream gradient, row by row；max pooling 的 n <= 3")
+    ['upstream gradient, row by row', 'max pooling']
+    >>> english_runs("已证明 n<=3, d_k<=3；PyTorch autograd 的数值核对：sum(G ⊙ O)，log p_i")
+    []
+    """
+    runs: list[list[str]] = [[]]
+    for token in _TOKEN.findall(text):
+        if _WORD.fullmatch(token) and token.lower() not in ALLOWED:
+            runs[-1].append(token)
+        elif token in {",", "-"} and runs[-1]:
+            runs[-1].append(token)
+        elif runs[-1]:
+            runs.append([])
+    shown = [" ".join(run).replace(" ,", ",").replace(" - ", "-").rstrip(",- ") for run in runs]
+    return [run for run in shown if len(_WORD.findall(run)) >= 2]
+
+
+def html_prose(page: str) -> str:
+    """The text a reader sees on an HTML page, less math, code, pictures and the page's head."""
+    for tag in ("head", "math", "code", "pre", "svg", "style"):
+        page = re.sub(rf"<{tag}\b.*?</{tag}>", " | ", page, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " | ", page))  # a tag ends a run: table cells do not read on
+
+
+def markdown_prose(text: str) -> str:
+    """The text of a Markdown report, less math, code, commands and the targets of links and pictures."""
+    text = re.sub(r"```.*?```", " | ", text, flags=re.S)
+    text = re.sub(r"\$\$.*?\$\$", " | ", text, flags=re.S)
+    text = re.sub(r"\$[^$\n]*\$", " | ", text)
+    text = re.sub(r"`[^`\n]*`", " | ", text)
+    return re.sub(r"\]\([^)]*\)", "]", text)
+
+
+def _english(doc: dict) -> list[str]:
+    svgs = [f"{doc['name']}.{g['model']}.svg" for g in doc["graphs"]]
+    found = [f"html: {run}" for run in english_runs(html_prose(report_html(doc)))]
+    return found + [f"md: {run}" for run in english_runs(markdown_prose(report_markdown(doc, svgs)))]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_catalog_report_in_zh_has_no_english_prose(name: str) -> None:
+    doc = build_report(name, examples=1, dtypes=("float64",), lang="zh")
+    assert doc["checks"] and doc["symbols"]  # the walk covers the numeric table and the symbols
+    assert _english(doc) == []
+
+
+def test_forward_report_in_zh_has_no_english_prose() -> None:
+    """A catalog entry written as a forward (rmsnorm): its claims, what they rest on, its checks."""
+    from gradproof.expression_report import build_expression_report
+    from verify.forwards import claims_for_report, entry, forward_of
+
+    item = entry("rmsnorm")
+    doc = build_expression_report(forward_of(item), examples=1, dtypes=("float64",), lang="zh",
+                                  claims=claims_for_report(item))
+    assert doc["checks"] and any(r.get("claim") for r in doc["results"])
+    assert _english(doc) == []
+
+
+def test_the_walk_finds_english_on_an_untranslated_page() -> None:
+    """The detector is not blind: the same page in English is full of runs, in its prose and its table."""
+    doc = build_report("information", examples=1, dtypes=("float64",), lang="en")
+    found = _english(doc)
+    assert any("checks against" in run for run in found) and any("the data distribution" in run for run in found)
+    assert any("own rounding" in run for run in found)
+
+
+def test_translated_fields_keep_their_english() -> None:
+    """Every translated field keeps the English next to it (JSON readers and the lecturer's own check)."""
+    from gradproof.words import translate
+
+    doc = {"name": "softmax_ce", "title": "Softmax cross-entropy", "section": "s", "targets": ["dL/dz (general)"],
+           "symbols": [{"name": "z", "shape": ["n"], "domain": "real", "meaning": "logits, the scores before softmax"}],
+           "assumptions": ["A"], "results": [], "matrix_form": [],
+           "steps": [{"key": "grad_z", "claim": "dL/dz = p - y, when sum_i y_i = 1", "reason": "r", "detail": "",
+                      "status": {"label": "proved n<=3, N<=3", "kind": "proved_sizes", "meaning": "m"}}],
+           "checks": [{"target": "dL/dz (general)", "route": "matrix", "status": "passed", "sizes": "n in [2, 8]",
+                       "note": "labels that need not sum to 1",
+                       "tolerance": "atol 1e-10 x scale + rtol 1e-10 x |autograd| + 16 x autograd's own rounding"}]}
+    zh = translate(doc, "zh")
+    step, check = zh["steps"][0], zh["checks"][0]
+    assert step["claim"] == "当 sum_i y_i = 1 时，dL/dz = p - y" and step["claim_en"] == doc["steps"][0]["claim"]
+    assert step["status"]["label"] == "已证明 n<=3, N<=3" and step["status"]["label_en"] == "proved n<=3, N<=3"
+    assert zh["targets"] == ["dL/dz（一般形式）"] and zh["targets_en"] == doc["targets"]
+    assert check["sizes"] == "n ∈ [2, 8]" and check["route"] == "matrix" and check["route_text"] == "矩阵形式"
+    assert check["status"] == "passed" and check["status_text"] == "通过" and check["note_en"] == doc["checks"][0]["note"]
+    assert zh["symbols"][0]["meaning"] == "logits，即 softmax 之前的得分" and zh["assumptions_en"] == ["A"]
+    assert translate(doc, "en")["targets"] == doc["targets"] and "targets_en" not in translate(doc, "en")
