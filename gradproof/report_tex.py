@@ -32,6 +32,7 @@ PACKAGES: tuple[tuple[str, str, str], ...] = (
     ("amsmath", "", "texlive-latex-base"),
     ("amssymb", "", "texlive-base"),
     ("graphicx", "", "texlive-latex-base"),
+    ("array", "", "texlive-latex-base"),
     ("longtable", "", "texlive-latex-base"),
     ("booktabs", "", "texlive-latex-recommended"),
     ("xcolor", "", "texlive-latex-recommended"),
@@ -194,7 +195,8 @@ _COMMAND = re.compile(r"\\(?:[A-Za-z]+|.)")
 _MATRIX = re.compile(r"\\left\[\\begin\{(matrix|array)\}(?:\{[clr|]*\})?(.*)\\end\{\1\}\\right\]", re.DOTALL)
 # Words in parentheses inside a formula ("dS (causal mask)") are a label: upright, not a product.
 _WORDS = re.compile(r"(?<![\\\w])\(([a-z]+(?: [a-z]+)+)\)")
-_SHORT_CELL = 40  # characters of LaTeX: cells up to this long are listed row by row, longer ones one by one
+_SHORT_CELL = 40
+_TALL = 24  # rows: a taller matrix is listed row by row, so it can continue on the next page  # characters of LaTeX: cells up to this long are listed row by row, longer ones one by one
 
 
 def _delimiter(latex: str, at: int) -> int:
@@ -236,23 +238,95 @@ def _groups(latex: str) -> list[tuple[int, int, int, int]]:
     return groups
 
 
+def _brace_end(latex: str, at: int) -> int:
+    """The index after the brace group that opens at ``at`` (``latex[at] == "{"``)."""
+    depth = 0
+    while at < len(latex):
+        if latex[at] == "\\":
+            at += 2
+            continue
+        depth += {"{": 1, "}": -1}.get(latex[at], 0)
+        at += 1
+        if depth == 0:
+            return at
+    return at
+
+
+def _fractions(latex: str) -> list[tuple[int, int, int, int]]:
+    """The top-level ``\\frac{N}{D}`` of ``latex``: (start, numerator's brace, denominator's brace, end)."""
+    found, braces, stack, at = [], 0, 0, 0
+    while at < len(latex):
+        if latex[at] == "\\":
+            command = _COMMAND.match(latex, at)
+            name = command.group() if command else "\\"
+            stack += {r"\left": 1, r"\right": -1}.get(name, 0)
+            if name == r"\frac" and braces == 0 and stack == 0 and latex[command.end():command.end() + 1] == "{":
+                middle = _brace_end(latex, command.end())
+                if latex[middle:middle + 1] == "{":
+                    end = _brace_end(latex, middle)
+                    found.append((at, command.end(), middle, end))
+                    at = end
+                    continue
+            at = command.end() if command else at + 1
+            continue
+        braces += {"{": 1, "}": -1}.get(latex[at], 0)
+        at += 1
+    return found
+
+
+def _unbrace(latex: str) -> str:
+    r"""SymPy's ``f{\left(x \right)}`` as ``f\left(x \right)``, so the group can be opened up."""
+    out, at = [], 0
+    while (start := latex.find(r"{\left", at)) != -1:
+        end = _brace_end(latex, start)
+        inner = latex[start + 1:end - 1]
+        groups = _groups(inner)
+        whole = len(groups) == 1 and groups[0][0] == 0 and groups[0][3] == len(inner.rstrip())
+        if whole and start > 0 and latex[start - 1].isalpha():  # a function's argument, not a script
+            out += [latex[at:start], inner]
+        else:
+            out.append(latex[at:start + 1])
+            end = start + 1
+        at = end
+    return "".join(out) + latex[at:]
+
+
+_LONG_FRACTION = 120  # characters of LaTeX: a longer fraction is written (N) / (D) so that N and D can break
+
+
+def _opened(opening: str, content: str, closing: str, depth: int) -> str:
+    # The delimiters take their height from an invisible copy of the content; the content itself
+    # sits at the top level, where TeX may break a line after any + or -.
+    return (f"{opening}\\vphantom{{{content}}}\\right.{_breakable(content, depth - 1)}"
+            f"\\left.\\vphantom{{{content}}}{closing}")
+
+
 def _breakable(latex: str, depth: int = 3) -> str:
-    r"""``latex`` with its top-level ``\left ... \right`` groups opened up, so TeX may break a line
-    at a ``+`` inside them; each delimiter keeps its height through a ``\vphantom`` of the content.
+    r"""``latex`` with its top-level ``\left ... \right`` groups (and long fractions) opened up, so
+    TeX may break a line at a ``+`` inside them; each delimiter keeps its height through a
+    ``\vphantom`` of the content.
 
     >>> _breakable(r"a \left(b + c\right)")
     'a \\left(\\vphantom{b + c}\\right.b + c\\left.\\vphantom{b + c}\\right)'
     """
     if depth == 0:
         return latex
-    out, at = [], 0
+    latex = _unbrace(latex)
+    pieces = []
     for start, begin, finish, end in _groups(latex):
         content = latex[begin:finish]
-        if r"\begin" in content:  # a matrix inside cannot be broken; leave its group whole
-            continue
-        opening, closing = latex[start:begin], latex[finish:end]
-        out += [latex[at:start], f"{opening}\\vphantom{{{content}}}\\right.", _breakable(content, depth - 1),
-                f"\\left.\\vphantom{{{content}}}{closing}"]
+        if r"\begin" not in content:  # a matrix inside cannot be broken; leave its group whole
+            pieces.append((start, end, _opened(latex[start:begin], content, latex[finish:end], depth)))
+    for start, numerator, denominator, end in _fractions(latex):
+        top, bottom = latex[numerator + 1:denominator - 1], latex[denominator + 1:end - 1]
+        # Only a long numerator gains: a wide denominator (a root, an exponent) would not break anyway,
+        # and setting it beside the numerator instead of under it would only widen the line.
+        if len(top) > max(_LONG_FRACTION, len(bottom)) and r"\begin" not in top + bottom:
+            pieces.append((start, end, _opened(r"\left(", top, r"\right)", depth) + r" \Big/ "
+                           + _opened(r"\left(", bottom, r"\right)", depth)))
+    out, at = [], 0
+    for start, end, text in sorted(pieces):
+        out += [latex[at:start], text]
         at = end
     out.append(latex[at:])
     return "".join(out)
@@ -297,19 +371,30 @@ def _display(latex: str) -> str:
         single = len(cells[0]) == 1
         broken = [rf"\gpline{{\text{{entry {i if single else f'({i}, {j})'}:}}\quad {_breakable(cell)}}}"
                   for i, row in enumerate(cells, 1) for j, cell in enumerate(row, 1)]
+    if cells is not None and len(cells) > _TALL:  # taller than a page: a display could not break across pages
+        return "\\par\\smallskip\n" + "\n".join(broken) + "\n\\smallskip"
     return "\\gpmath{" + latex + "}{%\n" + "\n".join(broken) + "}"
 
 
 _PREAMBLE = r"""\setlength{\parindent}{0pt}\setlength{\parskip}{0.5em}
 % A status box cannot break: let a line before it stretch rather than run into the margin.
 \setlength{\emergencystretch}{3em}
-\newcommand{\status}[1]{\colorbox{black!8}{\small\textsf{#1}}}
+% A status box cannot break: it goes to the next line (the line before it ragged) when it must.
+\newcommand{\status}[1]{\unskip\hskip 0.5em plus 1fil\penalty0\hskip 0pt plus -1fil\relax
+  \colorbox{black!8}{\small\textsf{#1}}}
+% A long status (a list of sizes) is set as text that can break, not as a box wider than the line.
+\newcommand{\longstatus}[1]{\unskip\hskip 0.5em plus 1fil\penalty0\hskip 0pt plus -1fil\relax{\small\textsf{#1}}}
 % A formula is measured first: displayed when it fits the line, else its broken form (#2) is set,
 % one ragged paragraph per line with hanging indentation. Nothing is scaled down.
 \newsavebox{\gpbox}
 \newcommand{\gpmath}[2]{\sbox{\gpbox}{$\displaystyle #1$}\ifdim\wd\gpbox>\linewidth
   \par\smallskip #2\par\smallskip\else\[\usebox{\gpbox}\]\fi}
 \newcommand{\gpline}[1]{{\raggedright\leftskip=1em\hangindent=2em\hangafter=1\noindent$\displaystyle #1$\par}}"""
+
+
+def _status(label: str) -> str:
+    """A status badge; a long one (a list of sizes) as text that can break over lines."""
+    return (r"\status{" if len(label) <= 40 else r"\longstatus{") + escape(label) + "}"
 
 
 def _reproduce(commands: Sequence[str]) -> list[str]:
@@ -333,7 +418,7 @@ def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
     ...        "assumptions": [], "forward": {"sizes": {"n": 2}, "math": {"latex": "x"}}, "graphs": [],
     ...        "steps": [], "results": [], "checks": [], "reproduce": ["gradproof report t --format html"]}
     >>> tex = report_tex(doc)
-    >>> "Why $e^{z_{i}}$?" in tex, "$ gradproof report t --format pdf" in tex
+    >>> "Why $e^{z_{i}}$?" in tex, "gradproof report t --format pdf" in tex
     (True, True)
     """
     lang = doc.get("lang", "en")
@@ -357,7 +442,8 @@ def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
         f"{s['numeric_checks']['failed']} failed. \\emph{{Proved}} means SymPy reduced the difference to exactly 0; "
         r"\emph{checked numerically} is agreement within a stated tolerance, never a proof.}}",
         r"\section*{Symbols}",
-        r"\begin{longtable}{@{}lllp{0.45\linewidth}@{}}\toprule symbol & shape & domain & meaning\\\midrule",
+        r"\begin{longtable}{@{}" + "".join(rf">{{\raggedright\arraybackslash}}p{{{w}\linewidth}}" for w in (0.17, 0.2, 0.17, 0.38))
+        + r"@{}}\toprule symbol & shape & domain & meaning\\\midrule",
     ]
     lines += [f"{prose(x['name'])} & {prose(' × '.join(x['shape']) or 'scalar')} & {prose(x['domain'])} & "
               f"{prose(x['meaning'])}\\\\" for x in doc["symbols"]]
@@ -376,7 +462,7 @@ def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
     if not expression:
         lines += [r"\section*{Derivation, step by step}", r"\begin{enumerate}"]
         for step in doc["steps"]:
-            lines += [rf"\item {prose(step['claim'])} \status{{{escape(step['status']['label'])}}}",
+            lines += [rf"\item {prose(step['claim'])} {_status(step['status']['label'])}",
                       _display(step["math"]["latex"]), rf"\emph{{Why:}} {prose(step['reason'])}"]
         lines.append(r"\end{enumerate}")
     lines.append(r"\section*{Results}")
@@ -390,16 +476,17 @@ def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
                      f"{escape(err[0])} & {escape(err[1])} & {escape(c['status'])}\\\\")
     tolerances = sorted({c["tolerance"] for c in doc["checks"] if c["tolerance"]})
     lines += [r"\bottomrule\end{longtable}}", "Tolerances: " + prose("; ".join(tolerances)) + ".",
-              r"\section*{Reproduce}", r"\begin{verbatim}"] + [f"$ {c}" for c in _reproduce(doc["reproduce"])] + [
-              r"\end{verbatim}", r"\end{document}", ""]
+              r"\section*{Reproduce}", r"{\ttfamily\raggedright"]
+    # Not verbatim: a forward's command may hold Unicode (⊙) that only escape() can set.
+    lines += [rf"\$ {escape(c)}\par" for c in _reproduce(doc["reproduce"])] + ["}", r"\end{document}", ""]
     return "\n".join(lines)
 
 
 def _result(r: Mapping[str, Any]) -> list[str]:
-    lines = [rf"\subsection*{{{prose(r['target'])} \status{{{escape(r['status']['label'])}}}}}"]
+    lines = [rf"\subsection*{{{prose(r['target'])} {_status(r['status']['label'])}}}"]
     if "local" in r:  # a forward's gradient: reverse mode's forms and what its status rests on
         if r.get("claim"):
-            lines += [rf"The claim, in the lecture's notation \status{{{escape(r['claim']['status']['label'])}}}:",
+            lines += [rf"The claim, in the lecture's notation {_status(r['claim']['status']['label'])}:",
                       _display(r["claim"]["math"]["latex"])]
         lines += ["As reverse mode computes it:", _display(r["local"]["latex"])]
         lines += ["Expanded:", _display(r["expanded"]["latex"])] if r["expanded"] else []
