@@ -418,7 +418,7 @@ def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
     ...        "assumptions": [], "forward": {"sizes": {"n": 2}, "math": {"latex": "x"}}, "graphs": [],
     ...        "steps": [], "results": [], "checks": [], "reproduce": ["gradproof report t --format html"]}
     >>> tex = report_tex(doc)
-    >>> "Why $e^{z_{i}}$?" in tex, "gradproof report t --format pdf" in tex
+    >>> "Why $e^{z_{i}}$?" in tex, "report t -{}-{}format pdf" in tex
     (True, True)
     """
     lang = doc.get("lang", "en")
@@ -478,7 +478,9 @@ def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
     lines += [r"\bottomrule\end{longtable}}", "Tolerances: " + prose("; ".join(tolerances)) + ".",
               r"\section*{Reproduce}", r"{\ttfamily\raggedright"]
     # Not verbatim: a forward's command may hold Unicode (⊙) that only escape() can set.
-    lines += [rf"\$ {escape(c)}\par" for c in _reproduce(doc["reproduce"])] + ["}", r"\end{document}", ""]
+    # "-{}": T1 typewriter fonts join "--" into an en dash, which would not paste back into a shell.
+    lines += [rf"\$ {escape(c).replace('-', '-{}')}\par" for c in _reproduce(doc["reproduce"])]
+    lines += ["}", r"\end{document}", ""]
     return "\n".join(lines)
 
 
