@@ -59,11 +59,16 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     header = "".join(f'<th style="text-align:left">{_h(h)}</th>' for h in head)
     body = "".join("<tr>" + "".join(f'<td style="text-align:left;vertical-align:top">{cell}</td>' for cell in row)
                    + "</tr>" for row in rows)
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+    return _scroll(f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>")
 
 
 def _folded(summary: str, markup: str, open_: bool = False) -> str:
     return f"<details{' open' if open_ else ''}><summary>{_h(summary)}</summary>{markup}</details>"
+
+
+def _scroll(markup: str) -> str:
+    """A line that scrolls sideways when wider than the notebook (a phone), instead of being cut off."""
+    return f'<div style="overflow-x:auto;overflow-y:hidden;max-width:100%;padding:.2em 0">{markup}</div>'
 
 
 def _svg_element(svg: str) -> str:
@@ -111,24 +116,24 @@ def derivation_html(d: Any) -> str:
         parts.append("<p>Assumptions: " + "; ".join(_h(a) for a in d.assumptions) + "</p>")
     forward = _formula(d.forward, display=True)
     heading = f"Forward (at {sizes})" if sizes else "Forward"
-    parts.append(_folded(heading, forward) if sp.count_ops(d.forward) > _FORWARD_FOLDED_FROM
-                 else f"<p>{_h(heading)}:</p>{forward}")
-    steps = _table(("#", "claim", "", "status"),
-                   ((str(i), f"{_h(s.claim)}<br><small>because {_h(s.reason)}</small>", _formula(s.expr),
-                     _badge(s.status.label, s.status.kind)) for i, s in enumerate(d.steps, start=1)))
-    parts += ["<h4>Steps</h4>", steps, "<h4>Results</h4>"]
-    rows = []
+    parts.append(_folded(heading, _scroll(forward)) if sp.count_ops(d.forward) > _FORWARD_FOLDED_FROM
+                 else f"<p>{_h(heading)}:</p>{_scroll(forward)}")
+    # Blocks, not a four-column table: a step's claim, formula and reason each get the full width (a phone's too)
+    steps = "".join(f"<li><div>{_badge(s.status.label, s.status.kind)} {_h(s.claim)}</div>{_scroll(_formula(s.expr))}"
+                    f"<div><small>because {_h(s.reason)}</small></div></li>" for s in d.steps)
+    parts += ["<h4>Steps</h4>", f"<ol>{steps}</ol>", "<h4>Results</h4>"]
     for r in d.results:
-        cells = [f"closed form: {_formula(r.closed)}"]
+        lines = [f"<div><b>{_h(r.target)}</b> {_badge(r.status.label, r.status.kind)}</div>",
+                 _scroll(f"closed form: {_formula(r.closed)}")]
         if r.index is not None:
-            cells.append(f"index form: {_formula(r.index)}")
+            lines.append(_scroll(f"index form: {_formula(r.index)}"))
         at = ", ".join(f"{k} = {v}" for k, v in r.entrywise_sizes.items())
-        if sp.count_ops(r.entrywise) <= _ENTRYWISE_SHOWN_UP_TO:
-            cells.append(_folded(f"entrywise at {at}", _formula(r.entrywise, display=True)))
+        ops = sp.count_ops(r.entrywise)
+        if ops <= _ENTRYWISE_SHOWN_UP_TO:
+            lines.append(_folded(f"entrywise at {at}", _scroll(_formula(r.entrywise, display=True))))
         else:
-            cells.append(f"<small>entrywise at {_h(at)}: {sp.count_ops(r.entrywise)} operations (see the JSON)</small>")
-        rows.append((_h(r.target), "<br>".join(cells), _badge(r.status.label, r.status.kind)))
-    parts.append(_table(("target", "", "status"), rows))
+            lines.append(f"<div><small>entrywise at {_h(at)}: {ops} operations (see the JSON)</small></div>")
+        parts.append('<div style="margin:0 0 .8em">' + "".join(lines) + "</div>")
     return '<div class="gradproof">' + "".join(parts) + "</div>"
 
 
