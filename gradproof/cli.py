@@ -947,9 +947,11 @@ def _write_report(out: Any, doc: dict, formats: list[str]) -> list[str]:
 
     name, written = doc["name"], []
     if "json" in formats:
-        from .render import envelope
+        from .render import check_json, envelope
 
-        document = envelope("report-document", **{k: v for k, v in doc.items() if k not in ("schema", "version")})
+        body = {k: v for k, v in doc.items() if k not in ("schema", "version")}
+        body["checks"] = [check_json(c) for c in doc.get("checks", [])]  # tolerances and sizes as data, as verify
+        document = envelope("report-document", **body)
         (out / f"{name}.json").write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
         written.append(f"{name}.json")
     if "md" in formats:

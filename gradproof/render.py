@@ -329,14 +329,27 @@ def tolerance_json(dtype: str, text: str) -> dict[str, Any]:
 
 
 def record_json(record: Any) -> dict[str, Any]:
-    """One verify record as data: sizes and tolerance as objects, and a skipped check's errors
-    ``null`` (nothing was measured) with the reason in ``skipped``."""
-    out = record.to_json()
-    out["sizes"] = sizes_json(record.sizes)
-    out["tolerance"] = tolerance_json(record.dtype, record.tolerance)
+    """One verify record (``verify.check.Record``) as the ``check`` object of schemas/defs.json."""
+    return check_json(record.to_json())
+
+
+def check_json(record: dict[str, Any]) -> dict[str, Any]:
+    """A record's JSON (``Record.to_json()``) with its sizes and tolerance as data, and a skipped
+    check's errors ``null`` (nothing was measured) with the reason in ``skipped``.
+
+    >>> doc = check_json({"passed": None, "note": "no graph model", "dtype": "float64", "sizes": "",
+    ...                   "tolerance": "atol ...", "max_abs_error": 0.0, "max_rel_error": 0.0})
+    >>> doc["max_abs_error"], doc["skipped"], doc["tolerance"]["rtol"]
+    (None, 'no graph model', 1e-10)
+    """
+    out = dict(record)
+    if isinstance(out.get("sizes"), str):
+        out["sizes"] = sizes_json(out["sizes"])
+    if isinstance(out.get("tolerance"), str):
+        out["tolerance"] = tolerance_json(str(out.get("dtype")), out["tolerance"])
     out["skipped"] = None
-    if record.passed is None:
-        out.update(max_abs_error=None, max_rel_error=None, skipped=record.note or "no formula on this route")
+    if out.get("passed") is None:
+        out.update(max_abs_error=None, max_rel_error=None, skipped=out.get("note") or "no formula on this route")
     return out
 
 

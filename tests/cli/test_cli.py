@@ -19,7 +19,9 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 def test_list_json_names_every_entry(capsys) -> None:
     assert main(["list", "--json"]) == 0
-    entries = json.loads(capsys.readouterr().out)
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["schema"], doc["version"]) == ("gradproof/list", 1)
+    entries = doc["entries"]
     from verify.forwards import NAMES as FORWARD_NAMES
 
     assert [e["name"] for e in entries] == list(NAMES) + list(FORWARD_NAMES)
@@ -37,7 +39,9 @@ def test_list_text(capsys) -> None:
 
 def test_derive_json_contract(capsys) -> None:
     assert main(["derive", "information", "--json"]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    out = json.loads(capsys.readouterr().out)
+    assert (out["schema"], out["version"], out["ok"], len(out["entries"])) == ("gradproof/derive", 1, True, 1)
+    (doc,) = out["entries"]
     assert {"name", "title", "assumptions", "steps", "results"} <= set(doc)
     for step in doc["steps"]:
         assert {"claim", "latex", "reason", "status"} <= set(step)
@@ -56,7 +60,7 @@ def test_derive_text_shows_status_and_three_notations(capsys) -> None:
 
 def test_derive_at_chosen_sizes(capsys) -> None:
     assert main(["derive", "softmax_ce", "--sizes", "n=5", "--json"]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    (doc,) = json.loads(capsys.readouterr().out)["entries"]
     result = next(r for r in doc["results"] if r["target"] == "dL/dz")
     assert result["entrywise"]["sizes"]["n"] == 5
     assert "z_5" in result["entrywise"]["sympy"]
@@ -124,7 +128,7 @@ def test_perceptron_text_shows_the_training_tables(capsys) -> None:
 
 def test_perceptron_json_carries_the_traces(capsys) -> None:
     assert main(["derive", "perceptron", "--json"]) == 0
-    traces = json.loads(capsys.readouterr().out)["tables"]["traces"]
+    traces = json.loads(capsys.readouterr().out)["entries"][0]["tables"]["traces"]
     assert set(traces) == {"AND", "OR", "lecture2d", "XOR"}
     assert traces["lecture2d"]["converged"] and not traces["XOR"]["converged"]
     assert traces["lecture2d"]["rows"][0]["x"] == ["-1/2", "-1/2"]
@@ -132,7 +136,7 @@ def test_perceptron_json_carries_the_traces(capsys) -> None:
 
 def test_derive_gains_the_matrix_form_from_the_graph_route(capsys) -> None:
     assert main(["derive", "attention", "--json"]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    (doc,) = json.loads(capsys.readouterr().out)["entries"]
     rows = {(r["model"], r["target"]): r for r in doc["matrix_form"]}
     assert rows[("attention", "dV")]["expanded"] == "Aᵀ G"
     assert rows[("attention", "dQ")]["local"] == "1/√d_k dS K"

@@ -31,7 +31,7 @@ def test_derive_expr_prints_the_matrix_form_proved(capsys: pytest.CaptureFixture
 
 def test_derive_expr_json_is_one_object_with_the_gradients(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["derive", *SOFTMAX_REGRESSION, "--json"]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    (doc,) = json.loads(capsys.readouterr().out)["entries"]  # the same envelope as a catalog entry's
     assert doc["wrt"] == ["W", "b"] and doc["domains"] == {"Y": "simplex"} and doc["ok"] is True
     gradients = {r["target"]: r for r in doc["matrix_form"] if not r["intermediate"]}
     assert set(gradients) == {"dW", "db"}
@@ -40,7 +40,7 @@ def test_derive_expr_json_is_one_object_with_the_gradients(capsys: pytest.Captur
 
 def test_verify_expr_checks_every_gradient_against_autograd(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", *SOFTMAX_REGRESSION, "--examples", "5", "--json"]) == 0
-    records = json.loads(capsys.readouterr().out)
+    records = json.loads(capsys.readouterr().out)["records"]
     assert {r["target"] for r in records} == {"dL/dW", "dL/db"}
     assert all(r["status"] == "passed" for r in records)
 
@@ -80,19 +80,19 @@ def test_bad_expressions_are_one_line_on_stderr_and_exit_2(args: list[str], mess
 
 def test_a_forward_entry_is_in_the_catalog_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list", "--json"]) == 0
-    names = [e["name"] for e in json.loads(capsys.readouterr().out)]
+    names = [e["name"] for e in json.loads(capsys.readouterr().out)["entries"]]
     assert "rmsnorm" in names
     assert main(["derive", "rmsnorm", "--json"]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    (doc,) = json.loads(capsys.readouterr().out)["entries"]
     assert {c["claim"]: c["status"] for c in doc["claims"]} == {"rmsnorm:grad_g": "proved n<=2, d<=2",
                                                                  "rmsnorm:grad_X": "proved n<=2, d<=2"}
     assert main(["verify", "rmsnorm", "--examples", "5", "--json"]) == 0
-    records = json.loads(capsys.readouterr().out)
+    records = json.loads(capsys.readouterr().out)["records"]
     assert {r["target"] for r in records} == {"dL/dX", "dL/dg"} and all(r["status"] == "passed" for r in records)
     assert {r["claim"] for r in records} == {"rmsnorm:grad_X", "rmsnorm:grad_g"}  # the ids problems and derive use
 
 
 def test_verify_records_name_the_claim_by_the_id_derive_and_problems_use(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", "softmax_ce:grad_z", "--examples", "3", "--json"]) == 0
-    records = json.loads(capsys.readouterr().out)
+    records = json.loads(capsys.readouterr().out)["records"]
     assert records and {r["claim"] for r in records} == {"softmax_ce:grad_z"}

@@ -15,14 +15,18 @@ from verify.targets import TARGETS
 
 def test_verify_json_records(capsys) -> None:
     assert main(["verify", "information", "--examples", "5", "--json"]) == 0
-    records = json.loads(capsys.readouterr().out)
+    doc = json.loads(capsys.readouterr().out)
+    records = doc["records"]
+    assert (doc["schema"], doc["ok"], doc["summary"]) == ("gradproof/verify", True,
+                                                          {"passed": len(records), "failed": 0, "skipped": 0})
     assert {(r["target"], r["route"]) for r in records} == {  # every target of the entry, on each route it has
         (t.name, route) for t in TARGETS if t.entry == "information" for route in ("entrywise", "matrix")
         if route == "entrywise" or t.matrix is not None
     }
     for r in records:
         assert r["status"] == "passed" and r["examples"] >= 5 and r["device"] == "cpu" and r["dtype"] == "float64"
-        assert r["tolerance"].startswith("atol 1e-10") and r["max_abs_error"] < 1e-10
+        assert (r["tolerance"]["atol"], r["tolerance"]["rtol"]) == (1e-10, 1e-10) and r["max_abs_error"] < 1e-10
+        assert r["tolerance"]["text"].startswith("atol 1e-10") and r["skipped"] is None
 
 
 def test_verify_text_one_target_float32(capsys) -> None:
@@ -34,14 +38,18 @@ def test_verify_text_one_target_float32(capsys) -> None:
 
 def test_verify_large_is_production_size(capsys) -> None:
     assert main(["verify", "attention:dK", "--size", "large", "--examples", "2", "--route", "matrix", "--json"]) == 0
-    (record,) = json.loads(capsys.readouterr().out)
-    assert record["sizes"] == "n=512, d_k=64" and record["mode"] == "vjp" and record["passed"]
+    (record,) = json.loads(capsys.readouterr().out)["records"]
+    assert record["sizes"] == {"n": 512, "d_k": 64} and record["mode"] == "vjp" and record["passed"]
 
 
 def test_a_route_without_formula_is_listed_not_failed(capsys) -> None:
     assert main(["verify", "softmax_ce:d2L/dz2", "--examples", "3"]) == 0
     out = capsys.readouterr().out
     assert "skipped  softmax_ce:hessian (d2L/dz2)" in out and "second derivative" in out
+    assert main(["verify", "softmax_ce:d2L/dz2", "--examples", "3", "--json"]) == 0
+    skipped = [r for r in json.loads(capsys.readouterr().out)["records"] if r["status"] == "skipped"]
+    assert skipped and all(r["max_abs_error"] is None and r["max_rel_error"] is None and r["passed"] is None
+                           and "second derivative" in r["skipped"] for r in skipped)
 
 
 def test_a_failed_check_gives_exit_1_and_shows_where(monkeypatch, capsys) -> None:
