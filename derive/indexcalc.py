@@ -14,6 +14,12 @@ What is *not* handled (left uncollapsed, so never proved by mistake): deltas who
 a non-trivial function of the bound index (``KroneckerDelta(i + a, c)``), deltas against an
 index bound by an enclosing sum or appearing in the limits, and expressions in which one name
 is both bound and free.
+
+``collapse_in_ranges`` is the variant that assumes nothing: a delta whose argument is
+``index + offset`` collapses to ``f(value) * Between(value, lower, upper)``, an explicit
+indicator that the value lies in the summation range, and an indicator is dropped only where the
+stated ranges of the free indices prove it equal to 1 (VJP rules at symbolic shapes, with
+offsets: convolution, concatenation).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import sympy as sp
 
 from .zero import rational_residual
 
-__all__ = ["collapse_deltas", "canonical_sums", "index_zero", "index_diff"]
+__all__ = ["Between", "collapse_deltas", "collapse_in_ranges", "canonical_sums", "index_zero", "index_diff"]
 
 
 def index_diff(expr: sp.Expr, entry: sp.Indexed | sp.Symbol) -> sp.Expr:
@@ -212,3 +218,116 @@ def _zero_by_parts(expr: sp.Expr) -> sp.Expr:
         if part != 0:
             residual += sp.Sum(part, *limits)
     return residual
+
+
+class Between(sp.Function):
+    """``1`` when the integer ``x`` lies in ``[lower, upper]``, else ``0``; opaque while symbolic.
+
+    >>> import sympy as sp
+    >>> Between(2, 0, 3), Between(4, 0, 3)
+    (1, 0)
+    >>> Between(sp.Symbol("p", integer=True), 0, 3).is_number
+    False
+    """
+
+    @classmethod
+    def eval(cls, x: sp.Expr, lower: sp.Expr, upper: sp.Expr) -> sp.Expr | None:
+        below, above = sp.sympify(x - lower), sp.sympify(upper - x)
+        if below.is_negative or above.is_negative:
+            return sp.S.Zero
+        if below.is_number and above.is_number:
+            return sp.S.One
+        return None
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return sp.S.Zero  # integer-valued in integer arguments: no derivative against entries
+
+    def _latex(self, printer, exp: str | None = None) -> str:
+        x, lower, upper = (printer._print(a) for a in self.args)
+        tex = r"\mathbb{1}\left[%s \le %s \le %s\right]" % (lower, x, upper)
+        return r"%s^{%s}" % (tex, exp) if exp else tex
+
+
+Ranges = dict[sp.Symbol, tuple[sp.Expr, sp.Expr]]
+
+
+def _unit_solution(delta: sp.KroneckerDelta, index: sp.Symbol) -> sp.Expr | None:
+    """The value of ``index`` that makes ``delta`` 1, when its argument is ``±index + rest``."""
+    difference = sp.expand(delta.args[0] - delta.args[1])
+    slope = difference.diff(index)
+    rest = sp.expand(difference - slope * index)
+    if slope not in (1, -1) or index in rest.free_symbols:
+        return None
+    return -rest / slope
+
+
+def _proved_nonnegative(value: sp.Expr, ranges: Ranges) -> bool:
+    """``value >= 0`` for every free index in its stated range: the worst case of a linear value
+    (each index at the end of its range that lowers it) must be non-negative for every size."""
+    value = sp.expand(value)
+    worst = value
+    for symbol, (lower, upper) in ranges.items():
+        slope = value.diff(symbol)
+        if slope == 0:
+            continue
+        if not slope.is_number or value.diff(symbol, 2) != 0:
+            return False
+        worst = worst.subs(symbol, lower if slope > 0 else upper)
+    worst = sp.expand(worst)
+    return bool(worst.is_nonnegative) and not (worst.free_symbols & set(ranges))
+
+
+def _discharge(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
+    """Every ``Between`` that the free indices' ranges prove true replaced by 1."""
+    def holds(e: sp.Basic) -> bool:
+        x, lower, upper = e.args
+        return _proved_nonnegative(x - lower, ranges) and _proved_nonnegative(upper - x, ranges)
+
+    return expr.replace(lambda e: isinstance(e, Between) and holds(e), lambda e: sp.S.One)
+
+
+def _split_ranged(summand: sp.Expr, index: sp.Symbol, lower: sp.Expr, upper: sp.Expr) -> sp.Expr:
+    """One sum of a collapsed summand: ``Sum(f(i) delta(i + c, e))`` becomes ``f(e - c)`` times
+    ``Between(e - c, lower, upper)``; constants move out, the rest stays summed."""
+    total = sp.S.Zero
+    for term in sp.Add.make_args(sp.expand(sp.expand_log(summand))):
+        factors = sp.Mul.make_args(term)
+        for delta in (f for f in factors if isinstance(f, sp.KroneckerDelta) and index in f.free_symbols):
+            value = _unit_solution(delta, index)
+            if value is not None:
+                total += _fresh_bound(term / delta).subs(index, value) * Between(value, lower, upper)
+                break
+        else:
+            constant = sp.Mul(*[f for f in factors if index not in f.free_symbols])
+            varying = sp.Mul(*[f for f in factors if index in f.free_symbols])
+            total += constant * (upper - lower + 1) if varying == 1 else constant * sp.Sum(varying, (index, lower, upper))
+    return total
+
+
+def collapse_in_ranges(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
+    """Resolve ``KroneckerDelta`` factors with explicit range indicators, then drop those that
+    ``ranges`` (each free index's ``(lower, upper)``) prove; nothing is assumed.
+
+    >>> import sympy as sp
+    >>> n, k = sp.Symbol("n", integer=True, positive=True), sp.Symbol("k", integer=True, positive=True)
+    >>> i, j, a = sp.symbols("i j a", integer=True)
+    >>> x = sp.IndexedBase("x")
+    >>> collapse_in_ranges(sp.Sum(x[i] * sp.KroneckerDelta(i, j), (i, 0, n - 1)), {j: (0, n - 1)})
+    x[j]
+    >>> collapse_in_ranges(sp.Sum(x[i] * sp.KroneckerDelta(i, j), (i, 0, n - 1)), {j: (0, n)})
+    Between(j, 0, n - 1)*x[j]
+    >>> collapse_in_ranges(sp.Sum(x[i] * sp.KroneckerDelta(i + k, j), (i, 0, n - 1)), {j: (0, n + k - 1)})
+    Between(j - k, 0, n - 1)*x[j - k]
+    """
+    return _discharge(_collapse_ranged(expr), ranges)
+
+
+def _collapse_ranged(expr: sp.Expr) -> sp.Expr:
+    if not isinstance(expr, sp.Basic) or not expr.args:
+        return expr
+    if isinstance(expr, sp.Sum):
+        result = _collapse_ranged(expr.function)
+        for index, lower, upper in expr.limits:  # innermost first
+            result = _split_ranged(result, index, lower, upper)
+        return result
+    return expr.func(*[_collapse_ranged(a) for a in expr.args])

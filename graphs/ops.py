@@ -19,6 +19,7 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.atoms import Exp, Relu, Sqrt, sigmoid
+from derive.notation import size
 
 from .matrices import (
     Apply,
@@ -136,6 +137,10 @@ _MASKS = {  # a general 0/1 mask per example shape, every row keeping at least o
     (3, 2): sp.ImmutableMatrix([[1, 0], [1, 1], [0, 1]]),
 }
 
+# Symbolic shapes of the index-form proofs (graphs/prove_index.py): a row or a column beside X.
+_ROW_SYMBOLIC = ((("n", "m"), (1, "m")), {})
+_COL_SYMBOLIC = ((("n", "m"), ("n", 1)), {})
+
 _ROWS: tuple[Rule, ...] = (
     Rule("add", ("X", "Y"), lambda x, y: add(x, y), (lambda ans, x, y: lambda g: g, lambda ans, x, y: lambda g: g),
          lambda t, x, y: x + y, square_examples(2), "X + Y", check=_same),
@@ -145,17 +150,18 @@ _ROWS: tuple[Rule, ...] = (
     Rule("scale", ("X",), lambda x, factor: scaled(factor, x), (lambda ans, x, factor: lambda g: scaled(factor, g),),
          lambda t, x, factor: x * float(factor),
          tuple((shapes, {"factor": sp.Symbol("c", real=True)}) for shapes, _ in square_examples(1)),
-         "c X for a constant c"),
+         "c X for a constant c", symbolic=((("n", "m"),), {"factor": sp.Symbol("c", real=True)})),
     Rule("shift", ("X",), lambda x, constant: add(x, scaled(constant, ones_like(x))),
          (lambda ans, x, constant: lambda g: g,), lambda t, x, constant: x + float(constant),
          tuple((shapes, {"constant": sp.Symbol("c", real=True)}) for shapes, _ in square_examples(1)),
-         "X + c for a constant c (the epsilon under a square root)"),
+         "X + c for a constant c (the epsilon under a square root)", symbolic=((("n", "m"),), {"constant": sp.Symbol("c", real=True)})),
     Rule("mul", ("X", "Y"), lambda x, y: hadamard(x, y),
          (lambda ans, x, y: lambda g: hadamard(g, y), lambda ans, x, y: lambda g: hadamard(g, x)),
          lambda t, x, y: x * y, square_examples(2), "X ∘ Y (Hadamard)", check=_same),
     Rule("matmul", ("A", "B"), lambda a, b: matmul(a, b),
          (lambda ans, a, b: lambda g: matmul(g, transpose(b)), lambda ans, a, b: lambda g: matmul(transpose(a), g)),
-         lambda t, a, b: a @ b, tuple((((r, c), (c, r)), {}) for r, c in EXAMPLE_SHAPES), "A B", check=_matmul),
+         lambda t, a, b: a @ b, tuple((((r, c), (c, r)), {}) for r, c in EXAMPLE_SHAPES), "A B", check=_matmul,
+         symbolic=((("n", "k"), ("k", "m")), {})),
     Rule("transpose", ("X",), transpose, (lambda ans, x: lambda g: transpose(g),),
          lambda t, x: x.transpose(-2, -1), square_examples(1), "X^T"),
     _elementwise("exp", Exp, r"\exp\left({0}\right)", "exp({0})", lambda t, x: t.exp(x),
@@ -204,40 +210,50 @@ _ROWS: tuple[Rule, ...] = (
          "the row of column means (batch norm's mean over the batch)"),
     Rule("add_row", ("X", "r"), lambda x, r: add(x, BroadcastRows(r, x.shape[0])),
          (lambda ans, x, r: lambda g: g, lambda ans, x, r: lambda g: ColSums(g)),
-         lambda t, x, r: x + r, _row_examples(), "X + 1 r: a row (a bias) added to every row", check=_with_row),
+         lambda t, x, r: x + r, _row_examples(), "X + 1 r: a row (a bias) added to every row", check=_with_row,
+         symbolic=_ROW_SYMBOLIC),
     Rule("add_col", ("X", "c"), lambda x, c: add(x, BroadcastCols(c, x.shape[1])),
          (lambda ans, x, c: lambda g: g, lambda ans, x, c: lambda g: RowSums(g)),
-         lambda t, x, c: x + c, _col_examples(), "X + c 1^T: a column added to every column", check=_with_col),
+         lambda t, x, c: x + c, _col_examples(), "X + c 1^T: a column added to every column", check=_with_col,
+         symbolic=_COL_SYMBOLIC),
     Rule("mul_row", ("X", "r"), lambda x, r: hadamard(x, BroadcastRows(r, x.shape[0])),
          (lambda ans, x, r: lambda g: hadamard(g, BroadcastRows(r, x.shape[0])), lambda ans, x, r: lambda g: ColSums(hadamard(g, x))),
-         lambda t, x, r: x * r, _row_examples(), "X ∘ (1 r): every row scaled entrywise (layer norm's gain)", check=_with_row),
+         lambda t, x, r: x * r, _row_examples(), "X ∘ (1 r): every row scaled entrywise (layer norm's gain)", check=_with_row,
+         symbolic=_ROW_SYMBOLIC),
     Rule("mul_col", ("X", "c"), lambda x, c: hadamard(x, BroadcastCols(c, x.shape[1])),
          (lambda ans, x, c: lambda g: hadamard(g, BroadcastCols(c, x.shape[1])), lambda ans, x, c: lambda g: RowSums(hadamard(g, x))),
-         lambda t, x, c: x * c, _col_examples(), "X ∘ (c 1^T): row i scaled by c_i", check=_with_col),
+         lambda t, x, c: x * c, _col_examples(), "X ∘ (c 1^T): row i scaled by c_i", check=_with_col,
+         symbolic=_COL_SYMBOLIC),
     Rule("mask", ("X",), lambda x, mask: Masked(x, mask), (lambda ans, x, mask: lambda g: hadamard(g, mask),),
          lambda t, x, mask: x.masked_fill(mask == 0, float("-inf")),
          tuple(((shape,), {"mask": _MASKS[shape]}) for shape in EXAMPLE_SHAPES),
-         "where(M, X, -inf): masked scores before a softmax", check=_mask),
+         "where(M, X, -inf): masked scores before a softmax", check=_mask,
+         symbolic=((("n", "m"),), {"mask": sp.MatrixSymbol("M", size("n"), size("m"))})),
     Rule("concat", ("X", "Y"), lambda x, y: Concat(x, y),
          (lambda ans, x, y: lambda g: Columns(g, 0, x.shape[1]),
           lambda ans, x, y: lambda g: Columns(g, x.shape[1], x.shape[1] + y.shape[1])),
          lambda t, x, y: t.cat([x, y], -1), tuple((((r, c), (r, c + 1)), {}) for r, c in EXAMPLE_SHAPES),
-         "[X, Y]: features side by side (DenseNet)", check=_concat),
+         "[X, Y]: features side by side (DenseNet)", check=_concat,
+         symbolic=((("n", "p"), ("n", "q")), {})),
     Rule("conv", ("X", "K"), lambda x, k: Corr(x, k),
          (lambda ans, x, k: lambda g: FullConv(g, k), lambda ans, x, k: lambda g: Corr(x, g)),
          lambda t, x, k: (x.unfold(-2, k.shape[-2], 1).unfold(-2, k.shape[-1], 1) * k[..., None, None, :, :]).sum((-2, -1)),
          tuple((((r + 1, c + 1), (2, 2)), {}) for r, c in EXAMPLE_SHAPES) + ((((3, 4), (1, 3)), {}),),
-         "X ⋆ K: valid 2-D cross-correlation (a convolution layer)"),
+         "X ⋆ K: valid 2-D cross-correlation (a convolution layer)",
+         symbolic=((("h", "w"), ("r", "s")), {})),
     Rule("max_pool", ("X",), lambda x, k: MaxPool(x, k), (lambda ans, x, k: lambda g: MaxUnpool(g, x, k),),
          lambda t, x, k: _planes(t.nn.functional.max_pool2d, x, k),
          _pool_examples() + ((((2, 3),), {"k": 1}),),
-         "k x k max pooling, stride k; ties go to the first maximum", check=_pool),
+         "k x k max pooling, stride k; ties go to the first maximum", check=_pool,
+         shape_only="a maximum over a k x k window has no index form for a symbolic k (MaxOf takes a list of entries)"),
     Rule("avg_pool", ("X",), lambda x, k: AvgPool(x, k), (lambda ans, x, k: lambda g: scaled(1 / sp.sympify(k) ** 2, Upsample(g, k)),),
          lambda t, x, k: _planes(t.nn.functional.avg_pool2d, x, k),
          _pool_examples(),
-         "k x k average pooling, stride k", check=_pool),
+         "k x k average pooling, stride k", check=_pool,
+         shape_only="its gradient routes G[floor(p/k), floor(q/k)]: floor division has no index-form collapse here"),
     Rule("flatten", ("X",), lambda x: Flatten(x), (lambda ans, x: lambda g: Unflatten(g, *x.shape),),
-         lambda t, x: x.flatten(-2).unsqueeze(-2), square_examples(1), "vec(X)^T: a map as one row"),
+         lambda t, x: x.flatten(-2).unsqueeze(-2), square_examples(1), "vec(X)^T: a map as one row",
+         shape_only="vec's index j maps to (floor(j/m), j mod m): floor division has no index-form collapse here"),
 )
 
 RULES: dict[str, Rule] = {r.name: r for r in _ROWS}

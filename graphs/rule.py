@@ -8,6 +8,11 @@ adjoint given the output's adjoint ``g``; ``ans`` is the forward output, so rule
 (``exp: g ∘ ans``). ``examples`` gives the shapes (and parameters) at which the rule is proven.
 An elementwise op's row also carries its scalar SymPy function and spelling (``elementwise``),
 which ``graphs.matrices.Apply`` reads: the row is the op's one definition.
+
+Each row is also proved at symbolic shapes in index form (graphs/prove_index.py): ``symbolic``
+gives those shapes as size names (``(("n", "k"), ("k", "m"))`` for a product; every input
+``n x m`` when left out) and any parameters; a row whose forward has no index form at symbolic
+sizes says why in ``shape_only`` and is proved at its example shapes only.
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ class Rule:
     domain: Mapping[str, str] = field(default_factory=dict)
     check: Callable[..., str | None] | None = None
     elementwise: Elementwise | None = None
+    symbolic: Example | None = None  # input shapes as size names ("n"), and parameters
+    shape_only: str = ""  # why the row has no index-form proof at symbolic shapes
 
     def __post_init__(self) -> None:
         if len(self.vjps) != len(self.args):
