@@ -274,6 +274,30 @@ def _fractions(latex: str) -> list[tuple[int, int, int, int]]:
     return found
 
 
+def _exponentials(latex: str) -> list[tuple[int, int, int]]:
+    """The top-level ``e^{X}`` of ``latex``: (start, exponent's brace, end)."""
+    found, braces, stack, at = [], 0, 0, 0
+    while at < len(latex):
+        if latex[at] == "\\":
+            command = _COMMAND.match(latex, at)
+            stack += {r"\left": 1, r"\right": -1}.get(command.group() if command else "", 0)
+            at = command.end() if command else at + 1
+            continue
+        if latex.startswith("e^{", at) and braces == 0 and stack == 0 and not latex[at - 1:at].isalnum():
+            end = _brace_end(latex, at + 2)
+            found.append((at, at + 2, end))
+            at = end
+            continue
+        braces += {"{": 1, "}": -1}.get(latex[at], 0)
+        at += 1
+    return found
+
+
+def _sum(latex: str) -> bool:
+    """Whether ``latex`` is a sum at its top level (outside braces), so a line may break in it."""
+    return len(_split(latex, " + ")) + len(_split(latex, " - ")) > 2
+
+
 def _unbrace(latex: str) -> str:
     r"""SymPy's ``f{\left(x \right)}`` as ``f\left(x \right)``, so the group can be opened up."""
     out, at = [], 0
@@ -291,20 +315,23 @@ def _unbrace(latex: str) -> str:
     return "".join(out) + latex[at:]
 
 
-_LONG_FRACTION = 120  # characters of LaTeX: a longer fraction is written (N) / (D) so that N and D can break
+# Characters of LaTeX: in the second, deeper form (used only where the first still overflows) a
+# longer fraction is written (N) / (D) so that N and D can break, a longer exponent exp(X).
+_LONG_FRACTION = 120
+_LONG_EXPONENT = 40
 
 
-def _opened(opening: str, content: str, closing: str, depth: int) -> str:
+def _opened(opening: str, content: str, closing: str, depth: int, deep: bool) -> str:
     # The delimiters take their height from an invisible copy of the content; the content itself
     # sits at the top level, where TeX may break a line after any + or -.
-    return (f"{opening}\\vphantom{{{content}}}\\right.{_breakable(content, depth - 1)}"
+    return (f"{opening}\\vphantom{{{content}}}\\right.{_breakable(content, depth - 1, deep)}"
             f"\\left.\\vphantom{{{content}}}{closing}")
 
 
-def _breakable(latex: str, depth: int = 3) -> str:
-    r"""``latex`` with its top-level ``\left ... \right`` groups (and long fractions) opened up, so
-    TeX may break a line at a ``+`` inside them; each delimiter keeps its height through a
-    ``\vphantom`` of the content.
+def _breakable(latex: str, depth: int = 8, deep: bool = False) -> str:
+    r"""``latex`` with its top-level ``\left ... \right`` groups opened up, so TeX may break a line
+    at a ``+`` inside them; each delimiter keeps its height through a ``\vphantom`` of the content.
+    ``deep`` opens long fractions and exponents too (readable, but less so: a last resort).
 
     >>> _breakable(r"a \left(b + c\right)")
     'a \\left(\\vphantom{b + c}\\right.b + c\\left.\\vphantom{b + c}\\right)'
@@ -316,14 +343,19 @@ def _breakable(latex: str, depth: int = 3) -> str:
     for start, begin, finish, end in _groups(latex):
         content = latex[begin:finish]
         if r"\begin" not in content:  # a matrix inside cannot be broken; leave its group whole
-            pieces.append((start, end, _opened(latex[start:begin], content, latex[finish:end], depth)))
-    for start, numerator, denominator, end in _fractions(latex):
+            pieces.append((start, end, _opened(latex[start:begin], content, latex[finish:end], depth, deep)))
+    for start, numerator, denominator, end in _fractions(latex) if deep else ():
         top, bottom = latex[numerator + 1:denominator - 1], latex[denominator + 1:end - 1]
         # Only a long numerator gains: a wide denominator (a root, an exponent) would not break anyway,
         # and setting it beside the numerator instead of under it would only widen the line.
-        if len(top) > max(_LONG_FRACTION, len(bottom)) and r"\begin" not in top + bottom:
-            pieces.append((start, end, _opened(r"\left(", top, r"\right)", depth) + r" \Big/ "
-                           + _opened(r"\left(", bottom, r"\right)", depth)))
+        long = len(top) + len(bottom) > _LONG_FRACTION
+        if long and (len(top) >= len(bottom) or _sum(bottom)) and r"\begin" not in top + bottom:
+            pieces.append((start, end, _opened(r"\left(", top, r"\right)", depth, deep) + r" \Big/ "
+                           + _opened(r"\left(", bottom, r"\right)", depth, deep)))
+    for start, brace, end in _exponentials(latex) if deep else ():  # a long exponent cannot break: write it exp(X)
+        power = latex[brace + 1:end - 1]
+        if len(power) > _LONG_EXPONENT and r"\begin" not in power:
+            pieces.append((start, end, r"\exp" + _opened(r"\left(", power, r"\right)", depth, deep)))
     out, at = [], 0
     for start, end, text in sorted(pieces):
         out += [latex[at:start], text]
@@ -362,18 +394,22 @@ def _display(latex: str) -> str:
     """A display formula: centred when it fits the line, else set over lines (never shrunk)."""
     latex = _WORDS.sub(r"\\ \\text{(\1)}", latex)
     cells = _matrix_cells(latex)
-    if cells is None:
-        broken = [r"\gpline{" + _breakable(latex) + "}"]
-    elif max(len(c) for row in cells for c in row) <= _SHORT_CELL:  # many short cells: one line per row
-        broken = [rf"\gpline{{\text{{row {i}:}}\quad " + r",\allowbreak\ ".join(row) + "}"
-                  for i, row in enumerate(cells, 1)]
-    else:  # long cells: one entry at a time, each free to break
-        single = len(cells[0]) == 1
-        broken = [rf"\gpline{{\text{{entry {i if single else f'({i}, {j})'}:}}\quad {_breakable(cell)}}}"
-                  for i, row in enumerate(cells, 1) for j, cell in enumerate(row, 1)]
+    shallow, deep = _lines(latex, cells, deep=False), _lines(latex, cells, deep=True)
     if cells is not None and len(cells) > _TALL:  # taller than a page: a display could not break across pages
-        return "\\par\\smallskip\n" + "\n".join(broken) + "\n\\smallskip"
-    return "\\gpmath{" + latex + "}{%\n" + "\n".join(broken) + "}"
+        return "\\par\\smallskip\n\\gpbroken{%\n" + shallow + "}{%\n" + deep + "}\\smallskip"
+    return "\\gpmath{" + latex + "}{%\n" + shallow + "}{%\n" + deep + "}"
+
+
+def _lines(latex: str, cells: list[list[str]] | None, deep: bool) -> str:
+    """A formula's broken form: itself, or a matrix row by row (short cells) or entry by entry."""
+    if cells is None:
+        return r"\gpline{" + _breakable(latex, deep=deep) + "}"
+    if max(len(c) for row in cells for c in row) <= _SHORT_CELL:  # many short cells: one line per row
+        return "\n".join(rf"\gpline{{\text{{row {i}:}}\quad " + r",\allowbreak\ ".join(row) + "}"
+                         for i, row in enumerate(cells, 1))
+    single = len(cells[0]) == 1
+    return "\n".join(rf"\gpline{{\text{{entry {i if single else f'({i}, {j})'}:}}\quad {_breakable(c, deep=deep)}}}"
+                     for i, row in enumerate(cells, 1) for j, c in enumerate(row, 1))
 
 
 _PREAMBLE = r"""\setlength{\parindent}{0pt}\setlength{\parskip}{0.5em}
@@ -384,12 +420,19 @@ _PREAMBLE = r"""\setlength{\parindent}{0pt}\setlength{\parskip}{0.5em}
   \colorbox{black!8}{\small\textsf{#1}}}
 % A long status (a list of sizes) is set as text that can break, not as a box wider than the line.
 \newcommand{\longstatus}[1]{\unskip\hskip 0.5em plus 1fil\penalty0\hskip 0pt plus -1fil\relax{\small\textsf{#1}}}
-% A formula is measured first: displayed when it fits the line, else its broken form (#2) is set,
-% one ragged paragraph per line with hanging indentation. Nothing is scaled down.
-\newsavebox{\gpbox}
-\newcommand{\gpmath}[2]{\sbox{\gpbox}{$\displaystyle #1$}\ifdim\wd\gpbox>\linewidth
-  \par\smallskip #2\par\smallskip\else\[\usebox{\gpbox}\]\fi}
-\newcommand{\gpline}[1]{{\raggedright\leftskip=1em\hangindent=2em\hangafter=1\noindent$\displaystyle #1$\par}}"""
+% A formula is measured first: displayed when it fits the line, else set by \gpbroken: its broken
+% form #2 (ragged lines with hanging indentation), or the deeper #3 where a line of #2 still runs
+% into the margin (the trial is silent; what is set warns as usual). Nothing is scaled down.
+\newsavebox{\gpbox}\newsavebox{\gppar}\newif\ifgpover
+\newcommand{\gpmath}[3]{\sbox{\gpbox}{$\displaystyle #1$}\ifdim\wd\gpbox>\linewidth
+  \par\smallskip\gpbroken{#2}{#3}\par\smallskip\else\[\usebox{\gpbox}\]\fi}
+\newcommand{\gpbroken}[2]{\setbox\gppar=\vbox{\hfuzz=\maxdimen\hbadness=10000 #1}\global\gpoverfalse\setbox0=\vbox{\unvcopy\gppar\gpscan}%
+  \ifgpover#2\else\unvbox\gppar\fi}
+% Takes the lines of a paragraph off from the bottom; a line whose content is wider than the line is overfull.
+\def\gpscan{\setbox2=\lastbox\ifvoid2\else\setbox4=\hbox{\unhcopy2}%
+  \ifdim\wd4>\dimexpr\wd2+1pt\relax\global\gpovertrue\fi\unskip\unpenalty\unskip\expandafter\gpscan\fi}
+\newcommand{\gpline}[1]{{\hsize=\linewidth\raggedright\leftskip=1em\hangindent=2em\hangafter=1\noindent
+  $\displaystyle #1$\par}}"""
 
 
 def _status(label: str) -> str:
@@ -442,7 +485,7 @@ def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
         f"{s['numeric_checks']['failed']} failed. \\emph{{Proved}} means SymPy reduced the difference to exactly 0; "
         r"\emph{checked numerically} is agreement within a stated tolerance, never a proof.}}",
         r"\section*{Symbols}",
-        r"\begin{longtable}{@{}" + "".join(rf">{{\raggedright\arraybackslash}}p{{{w}\linewidth}}" for w in (0.17, 0.2, 0.17, 0.38))
+        r"\begin{longtable}{@{}" + "".join(rf">{{\raggedright\arraybackslash}}p{{{w}\linewidth}}" for w in (0.15, 0.15, 0.2, 0.42))
         + r"@{}}\toprule symbol & shape & domain & meaning\\\midrule",
     ]
     lines += [f"{prose(x['name'])} & {prose(' × '.join(x['shape']) or 'scalar')} & {prose(x['domain'])} & "
