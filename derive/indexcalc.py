@@ -145,6 +145,12 @@ def canonical_sums(expr: sp.Expr, depth: int = 0) -> sp.Expr:
     >>> y = sp.IndexedBase("y")
     >>> canonical_sums(sp.Sum(y[i], (i, 0, n - 1))) == canonical_sums(sp.Sum(y[k], (k, 0, n - 1)))
     True
+
+    Indices already named as another level's canonical name are renamed all at once, never merged:
+
+    >>> b0, b1 = sp.Symbol("_bound0", integer=True), sp.Symbol("_bound1", integer=True)
+    >>> canonical_sums(sp.Sum(y[b0, b1], (b1, 0, 2), (b0, 0, 3)))
+    Sum(y[_bound1, _bound0], (_bound0, 0, 2), (_bound1, 0, 3))
     """
     if not isinstance(expr, sp.Basic) or not expr.args:
         return expr
@@ -157,8 +163,10 @@ def canonical_sums(expr: sp.Expr, depth: int = 0) -> sp.Expr:
             lower, upper = lower.xreplace(renames), upper.xreplace(renames)
             fresh = sp.Symbol(f"_bound{depth + level}", integer=True)
             renames[index] = fresh
-            function = function.xreplace({index: fresh})
             limits.append((fresh, lower, upper))
+        # One simultaneous replacement: renaming one index after another would capture an index
+        # already called by the next one's new name (_bound1 -> _bound0, then _bound0 -> _bound1).
+        function = function.xreplace(renames)
         inner = canonical_sums(function, depth + len(limits))
         return sp.Sum(inner, *limits)
     return expr.func(*[canonical_sums(a, depth) for a in expr.args])
