@@ -8,10 +8,13 @@ from typing import Any, Literal
 
 import sympy as sp
 
-__all__ = ["SymbolSpec", "Status", "Step", "Result", "Derivation", "Sizes", "size_label"]
+__all__ = ["SymbolSpec", "Status", "Step", "StepKind", "Result", "Derivation", "Sizes", "size_label"]
 
 Sizes = Mapping[str, int]
 StatusKind = Literal["proved", "proved_sizes", "numeric", "failed"]
+# What a step states: an equation (the default, every gradient), an inequality proved by a certificate
+# (derive/theorems.py), or an expectation reduced to stated moments.
+StepKind = Literal["identity", "inequality", "expectation"]
 
 
 def size_label(grid: tuple[Mapping[str, int], ...]) -> str:
@@ -96,13 +99,22 @@ class Status:
 
 @dataclass(frozen=True)
 class Step:
-    """One claim of a derivation, in words and math, with the reason and how it was checked."""
+    """One claim of a derivation, in words and math, with the reason and how it was checked.
+
+    ``kind`` says what is claimed (an identity unless told); ``proof`` lists, for a theorem, what
+    its proof rests on (lemmas with their own proofs, stated moments, the steps of an induction).
+
+    >>> Step("KL >= 0", sp.S.Zero, "Gibbs", Status("proved"), kind="inequality").kind
+    'inequality'
+    """
 
     claim: str
     expr: sp.Basic
     reason: str
     status: Status
     key: str = ""
+    kind: StepKind = "identity"
+    proof: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

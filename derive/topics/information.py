@@ -9,7 +9,8 @@ from ..concrete import on_simplex, softmax, total
 from ..indexcalc import index_diff
 from ..notation import Partial, index, indexed, size
 from ..spec import Claim, IndexForm, Topic, grad, grid
-from ..types import Sizes, SymbolSpec
+from ..theorems import ONE_MINUS_EXP, PHI, Certificate, Inequality, Term, inequality_step
+from ..types import Sizes, Step, SymbolSpec
 
 
 def _entropy(p: sp.Matrix) -> sp.Expr:
@@ -179,4 +180,176 @@ TOPIC = Topic(
             ),
         ),
     ),
+    facts=lambda: _facts(),
 )
+
+
+# The lecture's inequalities (issue 19), each proved by a certificate (derive/theorems.py): the gap
+# is rewritten as weights >= 0 times lemmas >= 0, plus multiples of stated assumptions.
+_THEOREM_SIZES = tuple({"n": n} for n in range(1, 6))
+
+
+def _simplex_point(symbols: list[sp.Symbol], rng) -> list[sp.Rational]:
+    weights = [rng.randint(1, 20) for _ in symbols]
+    return [sp.Rational(w, sum(weights)) for w in weights]
+
+
+def _pq(sizes: Sizes) -> tuple[list[sp.Symbol], list[sp.Symbol]]:
+    n = sizes["n"]
+    return list(vector("p", n, positive=True)), list(vector("q", n, positive=True))
+
+
+def _pq_points(sizes: Sizes, rng) -> list[dict]:
+    p, q = _pq(sizes)
+    n = len(p)
+    uniform = [sp.Rational(1, n)] * n
+    points = [dict(zip(p + q, uniform + uniform))]  # the equality cases: p = q, and p uniform
+    for _ in range(8):
+        a = _simplex_point(p, rng)
+        points.append(dict(zip(p + q, a + _simplex_point(q, rng))))
+        points.append(dict(zip(p + q, a + a)))
+        points.append(dict(zip(p + q, uniform + a)))
+    return points
+
+
+def _sums_are_one(sizes: Sizes | None) -> dict[str, sp.Expr]:
+    if sizes is None:
+        return {"sum p = 1": _sum(_p[_i]) - 1, "sum q = 1": _sum(_q[_i]) - 1}
+    p, q = _pq(sizes)
+    return {"sum p = 1": sp.Add(*p) - 1, "sum q = 1": sp.Add(*q) - 1}
+
+
+def _gibbs(sizes: Sizes) -> Certificate:
+    p, q = _pq(sizes)
+    return Certificate(
+        gap=sp.Add(*[pi * sp.log(pi / qi) for pi, qi in zip(p, q)]),
+        terms=tuple(Term(pi, PHI, qi / pi) for pi, qi in zip(p, q)),
+        multipliers={"sum p = 1": sp.S.One, "sum q = 1": -sp.S.One},
+    )
+
+
+GIBBS = Inequality(
+    key="gibbs",
+    statement="Gibbs' inequality: D_KL(p||q) >= 0 for distributions p, q",
+    reason="with t_i = q_i / p_i and sum_i p_i = sum_i q_i = 1, D_KL(p||q) = sum_i p_i (t_i - 1 - log t_i), "
+    "a sum of p_i > 0 times t - 1 - log t >= 0 (the lemma, proved by the sign of its derivative)",
+    display=sp.GreaterThan(sp.Symbol("D_KL(p||q)"), 0, evaluate=False),
+    assumptions=_sums_are_one,
+    certificate=_gibbs,
+    points=_pq_points,
+    sizes=_THEOREM_SIZES,
+    symbolic=lambda: Certificate(
+        gap=_KL, terms=(Term(_p[_i], PHI, _q[_i] / _p[_i], (_i, 1, _n)),),
+        multipliers={"sum p = 1": sp.S.One, "sum q = 1": -sp.S.One},
+    ),
+    rests_on=("p_i > 0, q_i > 0 and sum_i p_i = sum_i q_i = 1 (stated)",),
+    equality="D_KL(p||q) = 0 if and only if p = q: every weight p_i is > 0 and t - 1 - log t = 0 only at t = 1, "
+    "so every q_i / p_i = 1",
+)
+
+
+def _entropy_bound(sizes: Sizes) -> Certificate:
+    p, _ = _pq(sizes)
+    n = len(p)
+    return Certificate(
+        gap=sp.log(n) + sp.Add(*[pi * sp.log(pi) for pi in p]),
+        terms=tuple(Term(pi, PHI, 1 / (n * pi)) for pi in p),
+        multipliers={"sum p = 1": 1 - sp.log(n)},
+    )
+
+
+ENTROPY_BOUND = Inequality(
+    key="entropy_bound",
+    statement="H(p) <= log n for a distribution p on n outcomes",
+    reason="log n - H(p) = D_KL(p||u) with u_i = 1/n: sum_i p_i (t_i - 1 - log t_i) with t_i = 1 / (n p_i), "
+    "after sum_i p_i = 1; each term is p_i > 0 times t - 1 - log t >= 0",
+    display=sp.LessThan(sp.Symbol("H(p)"), sp.log(_n), evaluate=False),
+    assumptions=_sums_are_one,
+    certificate=_entropy_bound,
+    points=_pq_points,
+    sizes=_THEOREM_SIZES,
+    symbolic=lambda: Certificate(
+        gap=sp.log(_n) - _H, terms=(Term(_p[_i], PHI, 1 / (_n * _p[_i]), (_i, 1, _n)),),
+        multipliers={"sum p = 1": 1 - sp.log(_n)},
+    ),
+    rests_on=("p_i > 0 and sum_i p_i = 1 (stated)",),
+    equality="H(p) = log n if and only if p is uniform (every 1 / (n p_i) = 1)",
+)
+
+
+# log-sum-exp: LSE(z) = log sum_i e^{z_i}. LSE is symmetric in the z_i, so say z_1 = m is the largest
+# and write z_i = m - u_i with u_i >= 0; e^{z_i} = e^m e^{-u_i}, so LSE(z) = log(e^m s) with s = 1 + sum_{i>1} e^{-u_i}.
+_m = sp.Symbol("m", real=True)
+_n_value = sp.Symbol("n", positive=True)  # n as a positive number; the assumption n_value = n ties it to the size
+
+
+def _lse_parts(sizes: Sizes) -> tuple[list[sp.Symbol], sp.Expr, sp.Expr]:
+    u = [sp.Symbol(f"u_{i}", nonnegative=True) for i in range(2, sizes["n"] + 1)]
+    s = 1 + sp.Add(*[sp.exp(-ui) for ui in u])
+    return u, s, sp.log(sp.exp(_m) * s)
+
+
+def _lse_assumptions(sizes: Sizes | None) -> dict[str, sp.Expr]:
+    return {"n = size": _n_value - (sizes or {"n": _n})["n"]}
+
+
+def _lse_points(sizes: Sizes, rng) -> list[dict]:
+    u, _, _ = _lse_parts(sizes)
+    points = [{_m: sp.Rational(rng.randint(-30, 30), 10), _n_value: sizes["n"], **dict.fromkeys(u, sp.S.Zero)}]
+    for _ in range(12):
+        points.append({_m: sp.Rational(rng.randint(-30, 30), 10), _n_value: sizes["n"],
+                       **{ui: sp.Rational(rng.randint(0, 40), 10) for ui in u}})
+    return points
+
+
+def _lse_lower(sizes: Sizes) -> Certificate:
+    u, s, lse = _lse_parts(sizes)
+    return Certificate(gap=lse - _m, terms=(Term(sp.S.One, PHI, 1 / s), *(Term(sp.exp(-ui) / s) for ui in u)))
+
+
+def _lse_upper(sizes: Sizes) -> Certificate:
+    u, s, lse = _lse_parts(sizes)
+    return Certificate(
+        gap=_m + sp.log(_n_value) - lse,
+        terms=(Term(sp.S.One, PHI, s / _n_value), *(Term(1 / _n_value, ONE_MINUS_EXP, -ui) for ui in u)),
+        multipliers={"n = size": 1 / _n_value},
+    )
+
+
+_LSE_SIZES = tuple({"n": n} for n in range(1, 7))
+_LSE_SETUP = ("LSE is symmetric in its entries, so z_1 = m = max_i z_i without loss of generality; "
+              "z_i = m - u_i with u_i >= 0, and e^{z_i} = e^m e^{-u_i} takes e^m out of the sum")
+
+LSE_LOWER = Inequality(
+    key="lse_lower",
+    statement="max_i z_i <= LSE(z) = log sum_i e^{z_i}",
+    reason="LSE(z) - m = log s with s = 1 + sum_{i>1} e^{-u_i} >= 1: log s = (1/s - 1 - log(1/s)) + "
+    "sum_{i>1} e^{-u_i} / s, a lemma term and positive terms",
+    display=sp.LessThan(sp.Symbol("max_i z_i"), sp.Symbol("LSE(z)"), evaluate=False),
+    assumptions=_lse_assumptions,
+    certificate=_lse_lower,
+    points=_lse_points,
+    sizes=_LSE_SIZES,
+    rests_on=(_LSE_SETUP,),
+    equality="equality only for n = 1 (for n >= 2, s > 1)",
+)
+
+LSE_UPPER = Inequality(
+    key="lse_upper",
+    statement="LSE(z) <= max_i z_i + log n",
+    reason="m + log n - LSE(z) = -log(s/n) = (s/n - 1 - log(s/n)) + sum_{i>1} (1/n)(1 - e^{-u_i}), "
+    "lemma terms with s/n > 0 and -u_i <= 0",
+    display=sp.LessThan(sp.Symbol("LSE(z)"), sp.Symbol("max_i z_i") + sp.log(_n), evaluate=False),
+    assumptions=_lse_assumptions,
+    certificate=_lse_upper,
+    points=_lse_points,
+    sizes=_LSE_SIZES,
+    rests_on=(_LSE_SETUP,),
+    equality="equality if and only if every z_i equals the maximum (every u_i = 0)",
+)
+
+THEOREMS = (GIBBS, ENTROPY_BOUND, LSE_LOWER, LSE_UPPER)
+
+
+def _facts() -> list[Step]:
+    return [inequality_step(theorem) for theorem in THEOREMS]

@@ -1,0 +1,282 @@
+"""The lecture's theorems that are not gradients: inequalities and expectations, proved so they cannot be faked.
+
+An equality goes through the zero test like every other claim (``spec.Claim``). An inequality
+``gap >= 0`` needs a *certificate*: an identity
+
+    gap = sum_k w_k f_k(a_k) + sum_j c_j h_j
+
+where every ``h_j`` is 0 by a stated assumption (``sum_i p_i - 1``), every weight ``w_k`` is
+nonnegative by SymPy's assumptions on the symbols (a positive entry, a declared nonnegative slack),
+and every ``f_k`` is a :class:`Lemma`, a function of one variable proved nonnegative on an
+interval that holds ``a_k``. The identity is decided by the project's zero test (entrywise at
+concrete sizes, or :func:`derive.indexcalc.index_zero` at symbolic size); a lemma by calculus in
+SymPy (the critical points of ``f`` on the interval, and its limits at the ends). Before any of
+that, the gap is evaluated at the theorem's points (the equality cases, and random points): a
+negative value is a counterexample and the theorem is ``failed``. A certificate that does not
+check, with no counterexample found, is only ``numeric``.
+
+An expectation is reduced by linearity to moments that are stated (``E[q_i] = 0``,
+``E[q_i q_j] = delta_ij``), and the result is compared with the claimed value by the zero test.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+
+import sympy as sp
+
+from .indexcalc import index_zero
+from .proof import compare_matrices
+from .types import Status, Step
+
+__all__ = [
+    "Lemma", "LemmaProof", "Term", "Certificate", "Inequality", "prove_lemma", "check_certificate",
+    "counterexample", "prove_inequality", "expectation", "PHI", "ONE_MINUS_EXP",
+]
+
+_DIGITS = 30
+_SLACK = sp.Float("1e-25")
+
+
+@dataclass(frozen=True)
+class Lemma:
+    """``function(variable) >= 0`` on ``domain``: the nonnegative pieces certificates are made of.
+
+    >>> PHI.name
+    't - 1 - log t >= 0 for t > 0'
+    """
+
+    name: str
+    variable: sp.Symbol
+    function: sp.Expr
+    domain: sp.Interval
+
+    def __call__(self, argument: sp.Expr) -> sp.Expr:
+        return self.function.xreplace({self.variable: argument})
+
+
+@dataclass(frozen=True)
+class LemmaProof:
+    """The outcome of :func:`prove_lemma`: the least value, where it is 0, and the argument in words."""
+
+    ok: bool
+    minimum: sp.Expr
+    zeros: tuple[sp.Expr, ...]
+    text: str
+
+
+_t = sp.Symbol("t", positive=True)
+_u = sp.Symbol("u", real=True)
+PHI = Lemma("t - 1 - log t >= 0 for t > 0", _t, _t - 1 - sp.log(_t), sp.Interval.open(0, sp.oo))
+ONE_MINUS_EXP = Lemma("1 - e^u >= 0 for u <= 0", _u, 1 - sp.exp(_u), sp.Interval(-sp.oo, 0))
+
+
+@cache
+def prove_lemma(lemma: Lemma) -> LemmaProof:
+    """A differentiable function on an interval takes its least value at a critical point inside,
+    or at (or as a limit towards) an end. SymPy finds the critical points (``solveset`` of the
+    derivative, which must be a finite set) and the values there; the lemma holds when none is negative.
+
+    >>> proof = prove_lemma(PHI)
+    >>> proof.ok, proof.minimum, proof.zeros
+    (True, 0, (1,))
+    >>> prove_lemma(Lemma("log t >= 0 for t > 0", _t, sp.log(_t), sp.Interval.open(0, sp.oo))).ok
+    False
+    """
+    x, f, domain = lemma.variable, lemma.function, lemma.domain
+    derivative = sp.diff(f, x)
+    critical = sp.solveset(derivative, x, domain.interior)
+    if critical.is_empty:
+        critical = []
+    elif not isinstance(critical, sp.FiniteSet):
+        return LemmaProof(False, sp.nan, (), f"critical points of {f} on {domain} not a finite set: {critical}")
+    candidates: list[tuple[sp.Expr, sp.Expr, bool]] = [(c, sp.simplify(f.subs(x, c)), True) for c in critical]
+    for end, is_open, direction in ((domain.start, domain.left_open, "+"), (domain.end, domain.right_open, "-")):
+        if end.is_infinite or is_open:
+            candidates.append((end, sp.limit(f, x, end, direction), False))  # approached, never attained
+        else:
+            candidates.append((end, sp.simplify(f.subs(x, end)), True))
+    values = [value for _, value, _ in candidates]
+    if not all(v.is_extended_real for v in values):
+        return LemmaProof(False, sp.nan, (), f"values {values} are not all real")
+    minimum = sp.Min(*values)
+    ok = bool(minimum >= 0)
+    zeros = tuple(point for point, value, attained in candidates if attained and value == 0)
+    shown = ", ".join(f"f({point}) = {value}" if attained else f"f -> {value} at {point}"
+                      for point, value, attained in candidates)
+    text = (f"f = {f}, f' = {derivative} vanishes on {domain} only at {sorted(critical, key=str) or 'no point'}; "
+            f"{shown}; so f >= {minimum} there")
+    return LemmaProof(ok, minimum, zeros, text)
+
+
+@dataclass(frozen=True)
+class Term:
+    """``weight * lemma(argument)``, or ``weight`` alone when ``lemma`` is None; summed over
+    ``limits`` (``(i, 1, n)``) at symbolic size."""
+
+    weight: sp.Expr
+    lemma: Lemma | None = None
+    argument: sp.Expr = sp.S.Zero
+    limits: tuple = ()
+
+    def value(self) -> sp.Expr:
+        inner = self.weight * (self.lemma(self.argument) if self.lemma else sp.S.One)
+        return sp.Sum(inner, self.limits) if self.limits else inner
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """``gap = sum(term values) + sum(c_j * h_j)``, with ``h_j`` the theorem's assumptions (0 by assumption)."""
+
+    gap: sp.Expr
+    terms: tuple[Term, ...]
+    multipliers: Mapping[str, sp.Expr] = field(default_factory=dict)  # assumption name -> c_j
+
+
+def _in_domain(argument: sp.Expr, domain: sp.Interval) -> bool:
+    low = (argument - domain.start).is_positive if domain.left_open else (argument - domain.start).is_nonnegative
+    high = (domain.end - argument).is_positive if domain.right_open else (domain.end - argument).is_nonnegative
+    return bool((domain.start.is_infinite or low) and (domain.end.is_infinite or high))
+
+
+def check_certificate(certificate: Certificate, assumptions: Mapping[str, sp.Expr], symbolic: bool) -> str | None:
+    """None when the certificate proves ``gap >= 0``; else what is wrong with it.
+
+    >>> x = sp.Symbol("x", positive=True)
+    >>> check_certificate(Certificate(x - 1 - sp.log(x), (Term(sp.S.One, PHI, x),)), {}, False) is None
+    True
+    >>> check_certificate(Certificate(1 + sp.log(x) - x, (Term(sp.S.One, PHI, x),)), {}, False)
+    'the identity gap = certificate does not reduce to 0'
+    """
+    unknown = set(certificate.multipliers) - set(assumptions)
+    if unknown:
+        return f"multipliers for assumptions not stated: {sorted(unknown)}"
+    total = sp.Add(*[term.value() for term in certificate.terms])
+    total += sp.Add(*[c * assumptions[name] for name, c in certificate.multipliers.items()])
+    if symbolic:
+        same = index_zero(certificate.gap - total) == 0
+    else:
+        same = compare_matrices(sp.Matrix([certificate.gap]), sp.Matrix([total])).kind == "proved"
+    if not same:
+        return "the identity gap = certificate does not reduce to 0"
+    for term in certificate.terms:
+        if not term.weight.is_nonnegative:
+            return f"weight {term.weight} is not known to be >= 0"
+        if term.lemma is None:
+            continue
+        if not prove_lemma(term.lemma).ok:
+            return f"lemma {term.lemma.name!r} is not proved: {prove_lemma(term.lemma).text}"
+        if not _in_domain(term.argument, term.lemma.domain):
+            return f"{term.argument} is not known to lie in {term.lemma.domain}"
+    return None
+
+
+def counterexample(gap: sp.Expr, points: Sequence[Mapping[sp.Symbol, sp.Expr]]) -> str | None:
+    """The first point where ``gap < 0`` (evaluated with 30 digits), in words; None if there is none.
+
+    >>> x = sp.Symbol("x", real=True)
+    >>> counterexample(x**2 - 1, [{x: 2}, {x: sp.Rational(1, 2)}])
+    'gap = -0.75000000 < 0 at x=1/2'
+    """
+    for point in points:
+        value = sp.N(gap.xreplace(dict(point)), _DIGITS)
+        if value.is_number and value < -_SLACK:
+            shown = ", ".join(f"{s}={v}" for s, v in point.items())
+            return f"gap = {sp.N(value, 8)} < 0 at {shown}"
+    return None
+
+
+@dataclass(frozen=True)
+class Inequality:
+    """A theorem ``gap >= 0`` at the sizes in ``sizes`` (each with its certificate and points) and,
+    when ``symbolic`` is given, at symbolic size (its certificate with sums over an index)."""
+
+    key: str
+    statement: str
+    reason: str
+    display: sp.Basic
+    assumptions: Callable[[Mapping[str, int] | None], Mapping[str, sp.Expr]]
+    certificate: Callable[[Mapping[str, int]], Certificate]
+    points: Callable[[Mapping[str, int], random.Random], Sequence[Mapping[sp.Symbol, sp.Expr]]]
+    sizes: tuple[Mapping[str, int], ...]
+    symbolic: Callable[[], Certificate] | None = None
+    rests_on: tuple[str, ...] = ()
+    equality: str = ""
+
+
+def prove_inequality(theorem: Inequality, seed: int = 0) -> Status:
+    """Search for a counterexample at every size, then check the certificates.
+
+    >>> from derive.topics.information import GIBBS
+    >>> prove_inequality(GIBBS).label
+    'proved'
+    """
+    rng = random.Random(seed)
+    done: list[Mapping[str, int]] = []
+    problems: list[str] = []
+    for sizes in theorem.sizes:
+        done.append(sizes)
+        certificate = theorem.certificate(sizes)
+        bad = counterexample(certificate.gap, theorem.points(sizes, rng))
+        shown = ", ".join(f"{k}={v}" for k, v in sizes.items())
+        if bad:
+            return Status("failed", tuple(done), f"at {shown}: counterexample: {bad}")
+        problem = check_certificate(certificate, theorem.assumptions(sizes), symbolic=False)
+        if problem:
+            problems.append(f"at {shown}: {problem}")
+    if problems:
+        return Status("numeric", tuple(done), "no counterexample at the sampled points, but the certificate "
+                      "does not check: " + "; ".join(problems))
+    if theorem.symbolic is not None:
+        problem = check_certificate(theorem.symbolic(), theorem.assumptions(None), symbolic=True)
+        if problem is None:
+            return Status("proved", tuple(done), "certificate at symbolic size; entrywise at every listed size too")
+        return Status("proved_sizes", tuple(done), f"certificate at every listed size; at symbolic size: {problem}")
+    return Status("proved_sizes", tuple(done), "certificate at every listed size")
+
+
+def inequality_step(theorem: Inequality) -> Step:
+    """The theorem as a derivation step of kind ``inequality``, with what its proof rests on."""
+    status = prove_inequality(theorem)
+    proof = tuple(f"lemma: {prove_lemma(lemma).text}" for lemma in _lemmas(theorem)) + theorem.rests_on
+    claim = theorem.statement + (f"; {theorem.equality}" if theorem.equality else "")
+    return Step(claim, theorem.display, theorem.reason, status, theorem.key, kind="inequality", proof=proof)
+
+
+def _lemmas(theorem: Inequality) -> list[Lemma]:
+    found: list[Lemma] = []
+    for term in theorem.certificate(theorem.sizes[0]).terms:
+        if term.lemma is not None and term.lemma not in found:
+            found.append(term.lemma)
+    return found
+
+
+def expectation(polynomial: sp.Expr, variables: Sequence[sp.Symbol], moments: Mapping[int, sp.Expr]) -> sp.Expr:
+    """``E[polynomial]`` for independent ``variables`` that share the moments ``E[x^k] = moments[k]``,
+    by linearity: each monomial's expectation is the product of its variables' moments.
+
+    A moment that is needed and not stated raises ``KeyError``: nothing is assumed silently.
+
+    >>> q1, q2 = sp.symbols("q1 q2", real=True)
+    >>> expectation((q1 + q2) ** 2, [q1, q2], {1: 0, 2: 1})
+    2
+    >>> expectation(q1**4, [q1], {1: 0, 2: 1})
+    Traceback (most recent call last):
+    ...
+    KeyError: 'the moment E[x^4] is needed and not stated'
+    """
+    poly = sp.Poly(sp.expand(polynomial), *variables)
+    total = sp.S.Zero
+    for powers, coefficient in poly.terms():
+        value = coefficient
+        for power in powers:
+            if power == 0:
+                continue
+            if power not in moments:
+                raise KeyError(f"the moment E[x^{power}] is needed and not stated")
+            value *= moments[power]
+        total += value
+    return sp.expand(total)
