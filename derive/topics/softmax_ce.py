@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..atoms import matrix, vector
+from ..atoms import matrix, scalar, vector
 from ..concrete import on_simplex, softmax, total
 from ..indexcalc import index_diff
 from ..notation import Diag, Partial, index, indexed, size
-from ..spec import Claim, IndexForm, Topic, grad, grid
+from ..spec import Claim, IndexForm, Topic, grad, grid, pair_claim
 from ..types import Sizes, SymbolSpec
 
 
@@ -21,6 +21,8 @@ def build(sizes: Sizes) -> dict:
     def loss(labels: sp.Matrix) -> sp.Expr:
         return -sp.Add(*[labels[i] * sp.log(p[i]) for i in range(n)])
 
+    c = scalar("c")
+    jacobian = sp.Matrix(n, n, lambda i, j: sp.diff(p[i], z[j]))
     Z, Y = matrix("Z", batch, n), matrix("Y", batch, n)
     Y1 = sp.Matrix.vstack(*[on_simplex(Y.row(s).T).T for s in range(batch)])
     P = sp.Matrix.vstack(*[softmax(Z.row(s).T).T for s in range(batch)])
@@ -28,6 +30,9 @@ def build(sizes: Sizes) -> dict:
     return {
         "z": z, "y": y, "p": p, "y1": y1, "L": loss(y), "L1": loss(y1),
         "Z": Z, "P": P, "Y1": Y1, "L_batch": batch_loss, "forward": loss(y),
+        "shift": (softmax(z + c * sp.ones(n, 1)), p),
+        "jacobian_rows": (jacobian * sp.ones(n, 1), sp.zeros(n, 1)),
+        "grad_total": (sp.Matrix([total(grad(loss(y), z))]), sp.zeros(1, 1)),
     }
 
 
@@ -48,6 +53,14 @@ def _sum_y_is_one(residual: sp.Expr) -> sp.Expr:
     from ..indexcalc import canonical_sums
 
     return residual.xreplace({canonical_sums(sp.Sum(_y[_i], (_i, 1, _n))): sp.S.One})
+
+
+_c = sp.Symbol("c", real=True)
+
+
+def _jacobian(i: sp.Symbol, j: sp.Symbol) -> sp.Expr:
+    """Entry (i, j) of the softmax Jacobian as the claim softmax_jacobian proves it."""
+    return _p(i) * sp.KroneckerDelta(i, j) - _p(i) * _p(j)
 
 
 def _vec(name: str) -> sp.MatrixSymbol:
@@ -146,6 +159,41 @@ TOPIC = Topic(
             derived=lambda e: sp.hessian(e["L1"], list(e["z"])),
             claimed=lambda e: sp.diag(*e["p"]) - e["p"] * e["p"].T,
             sizes=grid(n=range(1, 5), N=[1]),
+        ),
+        # The lecture's facts about softmax besides its gradient (issue 19).
+        pair_claim(
+            "shift",
+            key="shift_invariance",
+            statement="softmax(z + c 1) = softmax(z) for every constant c: adding c to every logit changes nothing",
+            reason="e^{z_i + c} = e^{z_i} e^c, and e^c cancels between numerator and denominator",
+            display=lambda: sp.Eq(sp.Function("softmax")(_vec("z") + _c * sp.MatrixSymbol("1", _n, 1)),
+                                  sp.Function("softmax")(_vec("z")), evaluate=False),
+            index=IndexForm(
+                derived=lambda: sp.exp(_z[_i] + _c) / sp.Sum(sp.exp(_z[_k] + _c), (_k, 1, _n)),
+                claimed=lambda: _p(_i),
+            ),
+        ),
+        pair_claim(
+            "jacobian_rows",
+            key="jacobian_rows_sum_zero",
+            statement="every row of the softmax Jacobian sums to 0: sum_j dp_i/dz_j = 0",
+            reason="sum_j dp_i/dz_j is the derivative of p_i(z + c 1) in c, which is 0 by shift invariance; "
+            "at symbolic n, sum_j p_i (delta_ij - p_j) = p_i - p_i sum_j p_j = 0 from the proved Jacobian",
+            display=lambda: sp.Eq(sp.Sum(Partial("p_i", "z_j"), (_j, 1, _n)), 0, evaluate=False),
+            index=IndexForm(derived=lambda: sp.Sum(_jacobian(_i, _j), (_j, 1, _n)), claimed=lambda: sp.S.Zero),
+        ),
+        pair_claim(
+            "grad_total",
+            key="grad_sums_to_zero",
+            statement="the entries of dL/dz sum to 0: sum_j dL/dz_j = 0 (with sum_i y_i = 1 it is "
+            "sum_j (p_j - y_j) = 1 - 1; in fact for every y)",
+            reason="L(z + c 1) = L(z) by shift invariance, so the gradient is orthogonal to 1; at symbolic n, "
+            "summing the proved general form p_j sum_i y_i - y_j over j, with sum_j p_j = 1",
+            display=lambda: sp.Eq(sp.Sum(Partial("L", "z_j"), (_j, 1, _n)), 0, evaluate=False),
+            index=IndexForm(
+                derived=lambda: sp.Sum(_p(_j) * sp.Sum(_y[_i], (_i, 1, _n)) - _y[_j], (_j, 1, _n)),
+                claimed=lambda: sp.S.Zero,
+            ),
         ),
     ),
 )
