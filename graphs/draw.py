@@ -195,7 +195,7 @@ def html_label(item: PictureNode) -> str:
     Graphviz places each run at an x it estimates with its own font metrics, and in a browser
     the subscript lands a few pixels off (``d  k``).
 
-    >>> html_label(PictureNode("S", "tensor", "S", "n × n\\ndS = A ⊙ (dA - rowsum(dA ⊙ A))", "value"))[:84]
+    >>> html_label(PictureNode("S", "tensor", "S", "n × n\\ndS = A ⊙ (dA - rowsum(dA ⊙ A))", "value"))[:82]
     '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2"><TR><TD><B>S</B>'
     """
     title = f"<B>{_html_escape(item.title)}</B>" if item.kind == "tensor" else _html_escape(item.title)
@@ -349,63 +349,141 @@ def _shapes(picture: nx.DiGraph) -> dict[str, _Shape]:
     return shapes
 
 
-def _rows(layers: list[list[str]], shapes: dict[str, _Shape], usable: float) -> list[list[str]]:
-    """Each layer in order, wrapped onto as many rows as it needs to fit the usable width."""
+def _gap(a: _Shape, b: _Shape) -> float:
+    """Room between neighbours in a row: less between an edge's waypoint and anything else."""
+    return _MPL_GAP_X if a.kind != "point" and b.kind != "point" else _MPL_GAP_X / 2
+
+
+def _row_width(row: list[str], shapes: dict[str, _Shape]) -> float:
+    return sum(shapes[n].width for n in row) + sum(_gap(shapes[a], shapes[b]) for a, b in zip(row, row[1:]))
+
+
+def _rows(picture: nx.DiGraph, layers: list[list[str]], shapes: dict[str, _Shape],
+          budgets: list[float]) -> tuple[list[list[str]], list[int]]:
+    """Each layer in order, wrapped onto as many rows as its budget (a width) needs; and the
+    layer of each row.
+
+    Nodes with more outgoing edges go to the layer's later rows, nearer their consumers: every
+    edge from an earlier row needs a waypoint in each row below it.
+    """
     rows: list[list[str]] = []
-    for layer in layers:
+    layer_of: list[int] = []
+    for number, layer in enumerate(layers):
         row: list[str] = []
-        for node in layer:
-            width = sum(shapes[n].width for n in row) + _MPL_GAP_X * len(row) + shapes[node].width
-            if row and width > usable:
+        for node in sorted(layer, key=picture.out_degree):
+            if row and _row_width([*row, node], shapes) > budgets[number]:
                 rows.append(row)
+                layer_of.append(number)
                 row = []
             row.append(node)
         rows.append(row)
-    return rows
+        layer_of.append(number)
+    return rows, layer_of
 
 
 def _spread(row: list[str], desired: dict[str, float], shapes: dict[str, _Shape], usable: float) -> None:
-    """x of each node in a row: near its desired x, no two overlapping, all inside [0, usable]."""
+    """x of each node in a row: near its desired x, no two overlapping, all inside [0, usable].
+
+    Each node is held between where it would sit with the row packed to the left and packed to
+    the right; a row too wide for ``usable`` is packed to the left.
+    """
     order = sorted(row, key=lambda n: desired[n])
-    xs = [desired[n] for n in order]
+    widths = [shapes[n].width for n in order]
+    steps = [(a.width + b.width) / 2 + _gap(a, b) for a, b in zip((shapes[n] for n in order), (shapes[n] for n in order[1:]))]
+    lowest = [widths[0] / 2]
+    for step in steps:
+        lowest.append(lowest[-1] + step)
+    highest = [usable - widths[-1] / 2]
+    for step in reversed(steps):
+        highest.insert(0, highest[0] - step)
+    xs = [min(max(desired[n], low), max(high, low)) for n, low, high in zip(order, lowest, highest)]
     for i in range(1, len(order)):
-        xs[i] = max(xs[i], xs[i - 1] + (shapes[order[i - 1]].width + shapes[order[i]].width) / 2 + _MPL_GAP_X)
-    shift = sum(desired[n] for n in order) / len(order) - sum(xs) / len(xs)  # pushing apart keeps the row's centre
-    left = xs[0] + shift - shapes[order[0]].width / 2
-    right = xs[-1] + shift + shapes[order[-1]].width / 2
-    shift += max(0.0, -left) - max(0.0, right - usable) if right - left <= usable else -left
+        xs[i] = max(xs[i], xs[i - 1] + steps[i - 1])
     for node, x in zip(order, xs):
-        shapes[node].x = x + shift
+        shapes[node].x = x
 
 
-def _layout(picture: nx.DiGraph, shapes: dict[str, _Shape], top: float) -> float:
-    """Places every shape (y downwards from ``top``); returns the bottom of the lowest row."""
+def _route(picture: nx.DiGraph, rows: list[list[str]], shapes: dict[str, _Shape]) -> tuple[nx.DiGraph, dict]:
+    """Adds a narrow waypoint in every row an edge passes, as Graphviz does with virtual nodes.
+
+    The rows keep room for the edge there, so it runs between nodes, never behind one (where it
+    would seem to end at that node). Returns the graph of short hops and each edge's waypoints.
+    """
+    row_of = {node: number for number, row in enumerate(rows) for node in row}
+    routed = nx.DiGraph()
+    routed.add_nodes_from(picture.nodes)
+    waypoints: dict[tuple[str, str], list[str]] = {}
+    for source, target in picture.edges:
+        chain = []
+        for number in range(row_of[source] + 1, row_of[target]):
+            chain.append(f"via {source} -> {target} @{number}")
+            rows[number].append(chain[-1])
+            shapes[chain[-1]] = _Shape("point", 2.0, 0.0)
+        nx.add_path(routed, [source, *chain, target])
+        waypoints[(source, target)] = chain
+    return routed, waypoints
+
+
+def _layout(picture: nx.DiGraph, shapes: dict[str, _Shape], top: float) -> tuple[float, dict]:
+    """Places every shape (y downwards from ``top``); returns the bottom of the lowest row, and
+    each edge's waypoints (see ``_route``).
+
+    A row that its waypoints make too wide sends nodes of its layer to a further row, until
+    every row fits: the figure grows taller, never wider than ``_MPL_MAX_WIDTH``.
+    """
     usable = _MPL_MAX_WIDTH - 2 * _MPL_MARGIN
-    rows = _rows(_layers(picture), shapes, usable)
+    layers = _layers(picture)
+    budgets = [usable] * len(layers)
+    real = dict(shapes)
+    for _ in range(8):
+        shapes.clear()
+        shapes.update(real)
+        rows, layer_of = _rows(picture, layers, shapes, budgets)
+        routed, waypoints = _route(picture, rows, shapes)
+        over = {}
+        for row, layer in zip(rows, layer_of):
+            excess = _row_width(row, shapes) - usable
+            if excess > 0 and sum(shapes[n].kind != "point" for n in row) > 1:
+                over[layer] = max(over.get(layer, 0.0), excess)
+        if not over:
+            break
+        for layer, excess in over.items():
+            budgets[layer] -= excess
     y = top
     for row in rows:
         height = max(shapes[n].height for n in row)
         for node in row:
             shapes[node].y = y + height / 2
+            if shapes[node].kind == "point":  # the edge runs straight down through the row
+                shapes[node].height = height
         y += height + _MPL_GAP_Y
     for first_pass in (True, False):  # the second pass puts each input above its consumers
         for row in rows:
             desired = {}
             for node in row:
-                near = list(picture.predecessors(node)) or ([] if first_pass else list(picture.successors(node)))
+                near = list(routed.predecessors(node)) or ([] if first_pass else list(routed.successors(node)))
                 desired[node] = sum(shapes[n].x for n in near) / len(near) if near else usable / 2
             _spread(row, desired, shapes, usable)
-    return y - _MPL_GAP_Y
+    return y - _MPL_GAP_Y, waypoints
 
 
-def _edge_ends(source: _Shape, target: _Shape) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Where an edge leaves its source's outline and where its tip stops, short of the target's."""
-    dx, dy = target.x - source.x, target.y - source.y
-    length = math.hypot(dx, dy)
-    t_source, t_target = source.exit_fraction(dx, dy), 1 - target.exit_fraction(-dx, -dy)
-    gap = _MPL_ARROW_GAP / length
-    start = (source.x + dx * (t_source + 0.5 / length), source.y + dy * (t_source + 0.5 / length))
-    return start, (source.x + dx * (t_target - gap), source.y + dy * (t_target - gap))
+def _edge_path(points: list[_Shape]) -> list[tuple[float, float]]:
+    """An edge's polyline: from where it leaves its source's outline, down through each row it
+    crosses (at its waypoint there), to its tip, which stops short of the target's outline.
+
+    Coordinates here are the axes': y upwards."""
+    ends = [(p.x, p.y + p.height / 2, p.x, p.y - p.height / 2) for p in points[1:-1]]
+    source, target = points[0], points[-1]
+    first = (ends[0][0], ends[0][1]) if ends else (target.x, target.y)
+    last = (ends[-1][2], ends[-1][3]) if ends else (source.x, source.y)
+    dx, dy = first[0] - source.x, first[1] - source.y
+    t = source.exit_fraction(dx, dy) + 1.5 / math.hypot(dx, dy)  # clear of the outline's stroke
+    vertices = [(source.x + dx * t, source.y + dy * t)]
+    for x_top, y_top, x_bottom, y_bottom in ends:
+        vertices += [(x_top, y_top), (x_bottom, y_bottom)]
+    dx, dy = target.x - last[0], target.y - last[1]
+    t = 1 - target.exit_fraction(-dx, -dy) - _MPL_ARROW_GAP / math.hypot(dx, dy)
+    return [*vertices, (last[0] + dx * t, last[1] + dy * t)]
 
 
 def _matplotlib_figure(model: Model, adjoints: Adjoints | None) -> Figure:
@@ -416,12 +494,13 @@ def _matplotlib_figure(model: Model, adjoints: Adjoints | None) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Ellipse, FancyArrowPatch, FancyBboxPatch
+    from matplotlib.path import Path
 
     picture = picture_graph(model, adjoints)
     shapes = _shapes(picture)
     title = "\n".join(textwrap.wrap(model.title, 56))
     top = _MPL_MARGIN + _MPL_TITLE_FONT * 1.3 * (title.count("\n") + 1) + 8
-    bottom = _layout(picture, shapes, top)
+    bottom, waypoints = _layout(picture, shapes, top)
     left = min(s.x - s.width / 2 for s in shapes.values())
     right = max(s.x + s.width / 2 for s in shapes.values())
     width = max(right - left, min(len(max(title.split("\n"), key=len)) * 7.5, _MPL_MAX_WIDTH - 2 * _MPL_MARGIN))
@@ -437,9 +516,10 @@ def _matplotlib_figure(model: Model, adjoints: Adjoints | None) -> Figure:
     axes.set_ylim(0, height)
     axes.set_axis_off()
     axes.text(width / 2, height - _MPL_MARGIN, title, ha="center", va="top", fontsize=_MPL_TITLE_FONT)
-    for source, target in picture.edges:
-        start, tip = _edge_ends(shapes[source], shapes[target])
-        axes.add_patch(FancyArrowPatch(start, tip, arrowstyle=_MPL_ARROW, mutation_scale=_MPL_ARROW_SCALE, shrinkA=0,
+    for (source, target), chain in waypoints.items():
+        vertices = _edge_path([shapes[source], *(shapes[w] for w in chain), shapes[target]])
+        path = Path(vertices, [Path.MOVETO] + [Path.LINETO] * (len(vertices) - 1))
+        axes.add_patch(FancyArrowPatch(path=path, arrowstyle=_MPL_ARROW, mutation_scale=_MPL_ARROW_SCALE, shrinkA=0,
                                        shrinkB=0, color="#555555", lw=0.9, zorder=1, gid=f"edge {source} -> {target}"))
     for key, data in picture.nodes(data=True):
         item: PictureNode = data["node"]
