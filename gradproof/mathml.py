@@ -178,18 +178,41 @@ class ReportMathMLPrinter(MathMLPresentationPrinter):
 
     _print_Dummy = _print_Symbol
 
-    # --- long sums --------------------------------------------------------------------------------
+    # --- long sums ---------------------------------------------------------------------------------
     def _print_Add(self, expr: sp.Add, order: Any = None) -> Any:
-        whole = super()._print_Add(expr, order)
-        if not self.fold_width or _width(whole) <= self.fold_width:
-            return whole
-        return self._fold(whole)
+        node = super()._print_Add(expr, order)
+        node.setAttribute("data-sum", "1")  # a sum: the fold pass may lay it out in rows
+        return node
+
+    def doprint(self, expr: sp.Basic) -> str:
+        root = self._print(expr)
+        if self.fold_width:
+            line = self._node("mrow", root)  # the formula's own line, so that a sum at the top folds too
+            self._fold_tree(line)
+            root = line.firstChild
+        for node in [root, *root.getElementsByTagName("mrow")]:
+            if node.nodeType == node.ELEMENT_NODE and node.hasAttribute("data-sum"):
+                node.removeAttribute("data-sum")
+        return root.toxml().encode("ascii", "xmlcharrefreplace").decode()  # as SymPy's own doprint
+
+    def _fold_tree(self, node: Any) -> None:
+        """Fold the sums that stand on the formula's own line (in brackets, matrix cells, either side
+        of ``=``), never one in an exponent, a subscript, a root or a fraction, where rows would
+        be set at script size inside a tall stack."""
+        if node.nodeName not in _ON_THE_LINE:
+            return
+        for child in list(node.childNodes):
+            if child.nodeType != child.ELEMENT_NODE:
+                continue
+            self._fold_tree(child)  # inner sums first: a folded inner sum makes the outer one narrower
+            if child.hasAttribute("data-sum") and _width(child) > self.fold_width:
+                node.replaceChild(self._fold(child), child)
 
     def _fold(self, row: Any) -> Any:
         """A printed sum (``mrow`` of terms and ``+``/``-``) as a left-aligned table of rows, each
         at most ``fold_width`` wide, a row after the first starting with its sign."""
         terms: list[list[Any]] = [[]]
-        for child in row.childNodes:  # a term is a sign and what follows it
+        for child in list(row.childNodes):  # a term is a sign and what follows it
             if child.nodeName == "mo" and child.firstChild is not None and child.firstChild.data in ("+", "-", "−"):
                 terms.append([])
             terms[-1].append(child)
@@ -206,6 +229,10 @@ class ReportMathMLPrinter(MathMLPresentationPrinter):
             line = self._node("mrow", *([self._node("mspace", width="1em")] if number else []), *group)
             table.appendChild(self._node("mtr", self._node("mtd", line, columnalign="left")))
         return table
+
+
+# Elements a sum may sit in and still be on the formula's line (see ReportMathMLPrinter._fold_tree).
+_ON_THE_LINE = {"mrow", "mtable", "mtr", "mtd", "mstyle", "mpadded"}
 
 
 def _width(node: Any) -> float:
@@ -245,6 +272,9 @@ def width(markup: str) -> float:
     """
     from xml.dom.minidom import parseString
 
+    # SymPy writes HTML's named entities (&InvisibleTimes;, &ExponentialE;), which XML does not know
+    markup = re.sub(r"&(InvisibleTimes|ApplyFunction|InvisibleComma|it|af);", "", markup)
+    markup = re.sub(r"&[A-Za-z]+;", "x", markup)
     return _width(parseString(f"<math>{markup}</math>").documentElement)
 
 
@@ -258,5 +288,9 @@ def mathml(expr: sp.Basic, fold_width: int = 0) -> str:
     >>> "<mtable" in mathml(sp.Add(*x), fold_width=10), "<mtable" in mathml(sp.Add(*x))
     (True, False)
     """
-    markup = ReportMathMLPrinter(fold_width=fold_width).doprint(expr)
-    return re.sub(r"\s*\n\s*", "", markup)
+    markup = re.sub(r"\s*\n\s*", "", ReportMathMLPrinter(fold_width=fold_width).doprint(expr))
+    # SymPy writes 𝟘 and 𝟙 as "&#x1D7D8" with no closing ";"
+    markup = re.sub(r"&#x([0-9A-Fa-f]+)(?![0-9A-Fa-f;])", r"&#x\1;", markup)
+    # SymPy un-escapes its output: a bare < or > in a token is not well-formed (HTML guesses at it)
+    return re.sub(r"<(mo|mi|mn|mtext)([^>]*)>([<>])</\1>",
+                  lambda m: f"<{m[1]}{m[2]}>{'&lt;' if m[3] == '<' else '&gt;'}</{m[1]}>", markup)

@@ -19,25 +19,46 @@ import sympy as sp
 from .words import LANGUAGES, STATUS_WORDS, Words, translate
 
 __all__ = [
-    "LANGUAGES", "STATUS_WORDS", "Words", "build_report", "index_html", "index_markdown", "matrix_rows", "numeric_summary",
-    "report_html", "report_markdown", "sources_fingerprint", "translate",
+    "LANGUAGES", "STATUS_WORDS", "UI_PAGES", "Words", "build_report", "index_html", "index_markdown", "matrix_rows", "numeric_summary",
+    "report_html", "report_markdown", "graph_caption", "sources_fingerprint", "strongest", "tolerances", "translate",
 ]
 
 _ENTRYWISE_SHOWN_UP_TO = 300  # operations; larger entrywise forms are left to the JSON report
+# A sum wider than this (characters) is laid out a few terms per row; a formula still wider than
+# _PHONE_WIDTH after that is folded into a collapsible block, as a 390 px phone shows about that many.
+_FOLD_WIDTH = 30
+# Strings these pages add (helper zh translates them into gradproof/locale/*.toml's [ui]).
+UI_PAGES: dict[str, str] = {
+    "strongest_intro": "What holds for each target, and how",
+    "strongest_matrix": "for every size: the matrix form, by reverse mode over the graph of {models}",
+    "strongest_symbolic": "for every size, by the derivation (symbolic)",
+    "strongest_sizes": "entry by entry at the listed sizes",
+    "strongest_numeric": "checked numerically only",
+    "strongest_failed": "see the steps and checks below",
+    "proved": "proved",
+    "fold": "{what}: long, click to show",
+    "tolerance_once": "Tolerance for {dtype}: {tolerance}.",
+    "tolerance_marked": "Tolerance {mark}: {tolerance}.",
+    "graph_legend": "Model {model}: {colours}; named tensors with their shapes, each annotated with its adjoint.",
+    "colour_of": "{role} {colour}",
+    "role_parameter": "parameters", "role_input": "inputs with a gradient", "role_constant": "data without a gradient",
+    "role_value": "named intermediate tensors", "role_op": "operations",
+    "colour_blue": "blue", "colour_green": "green", "colour_grey": "grey", "colour_white": "white",
+    "colour_yellow": "yellow", "colour_red": "red", "colour_purple": "purple", "colour_orange": "orange",
+}
+_PHONE_WIDTH = 34
+_PAGE_WIDTH = 62  # a 52rem column, or A4 in print
 
 
 def _math(expr: sp.Basic) -> dict[str, str]:
-    """One formula as LaTeX (Markdown, TeX) and presentation MathML (HTML)."""
-    from sympy.printing.mathml import mathml
-
+    """One formula as LaTeX (Markdown, TeX) and presentation MathML (HTML), a long sum folded into
+    rows (gradproof/mathml.py: every class that reaches a report has a MathML rule of its own)."""
     from derive.atoms import to_sympy_functions
 
-    latex = sp.latex(expr)
-    try:
-        markup = mathml(to_sympy_functions(expr), printer="presentation")
-    except Exception:  # noqa: BLE001 - a class without a MathML rule: show its LaTeX source rather than nothing
-        markup = f"<mtext>{html.escape(latex)}</mtext>"
-    return {"latex": latex, "mathml": markup, "text": str(expr)}
+    from .mathml import mathml
+
+    return {"latex": sp.latex(expr), "mathml": mathml(to_sympy_functions(expr), fold_width=_FOLD_WIDTH),
+            "text": str(expr)}
 
 
 def _status(label: str, kind: str) -> dict[str, str]:
@@ -152,6 +173,76 @@ def _glance(doc: Mapping[str, Any], words: Words, pill: Callable[[str, str], str
     return f"{words.ui(counted)}: {steps}. {numbers}", words.ui("proof_note")
 
 
+def _ui(words: Words, key: str, **values: Any) -> str:
+    """A string of these pages (``UI_PAGES``), in ``words``' language where its locale has it."""
+    return words._get("ui", key, UI_PAGES[key]).format(**values)
+
+
+def _plain(name: str) -> str:
+    """A name as the graph and the derivation both might spell it: ``W_2``, ``W2`` and ``W^h`` alike."""
+    return "".join(c for c in name if c.isalnum()).lower()
+
+
+def _matrix_rows_for(result: Mapping[str, Any], matrix: Sequence[Mapping[str, Any]], entry: str) -> list[Mapping[str, Any]]:
+    """The graph route's rows that give ``result``'s gradient in matrix form: the same variable (a
+    head's copy ``W_Q1`` counts for ``W_Q^h``), a model named by the target's qualifier ("causal
+    mask" -> causal_attention) or else the entry's own model; none for a second derivative."""
+    target = result["target"]
+    if target.startswith(("d2", "d^2")) or "/d" in target and "2" in target.split("/d")[-1]:
+        return []  # a Hessian: the graph route gives first derivatives only
+    wrt = _plain(result["wrt"])
+    rows = [m for m in matrix if _plain(m["wrt"]) == wrt
+            or (_plain(m["wrt"]).startswith(wrt) and _plain(m["wrt"])[len(wrt):].isdigit() and "^" in target)]
+    if "(" in target:  # a qualified target: only a model its qualifier names
+        words = {_QUALIFIERS.get(w, w) for w in target[target.index("(") + 1:].rstrip(")").lower().split()}
+        return [m for m in rows if words & set(m["model"].lower().split("_"))]
+    # Only the entry's own model: another model's variable of the same name may be another tensor
+    # (the cnn model's W is its dense layer, the conv entry's W its kernel).
+    return [m for m in rows if m["model"] == entry]
+
+
+_QUALIFIERS = {"average": "avg", "causal": "causal", "max": "max"}  # a target's words -> model name parts
+
+
+def strongest(doc: Mapping[str, Any]) -> list[dict[str, str]]:
+    """For each target, the strongest result that holds and how: proved for every size (by the
+    derivation itself, or as the graph route's matrix form), else entrywise at the listed sizes,
+    else numeric, as ``{"target", "kind", "label", "how"}``; a failure anywhere is reported as the failure.
+
+    >>> doc = {"name": "e", "results": [{"target": "dV", "wrt": "V", "status": {"kind": "proved_sizes",
+    ...        "label": "proved n<=3"}}], "matrix_form": [{"model": "e", "target": "dV", "wrt": "V",
+    ...        "status": {"kind": "proved", "label": "proved"}}], "lang": "en"}
+    >>> strongest(doc)[0]["kind"], strongest(doc)[0]["how"]
+    ('proved', 'for every size: the matrix form, by reverse mode over the graph of e')
+    """
+    words = Words(doc.get("lang", "en"))
+    out = []
+    for r in doc["results"]:
+        kind, label = r["status"]["kind"], r["status"]["label"]
+        rows = [] if _is_expression(doc) else _matrix_rows_for(r, doc["matrix_form"], doc["name"])
+        if kind == "failed" or any(m["status"]["kind"] == "failed" for m in rows):
+            kind, label, how = "failed", words.status("failed"), _ui(words, "strongest_failed")
+        elif kind == "proved":  # the derivation's own proof for every size: as strong, and about this very claim
+            label, how = _ui(words, "proved"), _ui(words, "strongest_symbolic")
+        elif rows and all(m["status"]["kind"] == "proved" for m in rows):
+            kind, label = "proved", _ui(words, "proved")
+            how = _ui(words, "strongest_matrix", models=", ".join(dict.fromkeys(m["model"] for m in rows)))
+        elif kind == "proved_sizes":
+            how = _ui(words, "strongest_sizes")
+        else:
+            how = _ui(words, "strongest_numeric")
+        out.append({"target": r["target"], "kind": kind, "label": label, "how": how})
+    return out
+
+
+def _grouped(doc: Mapping[str, Any]) -> list[tuple[str, str, str, list[str]]]:
+    """The per-target results grouped by what holds and how: (kind, label, how, targets)."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for s in strongest(doc):
+        groups.setdefault((s["kind"], s["label"], s["how"]), []).append(s["target"])
+    return [(kind, label, how, targets) for (kind, label, how), targets in groups.items()]
+
+
 def _is_expression(doc: Mapping[str, Any]) -> bool:
     return doc.get("kind") == "expression"
 
@@ -173,7 +264,7 @@ def report_markdown(doc: Mapping[str, Any], svg_files: Sequence[str] = ()) -> st
     glance, note = _glance(doc, w, lambda kind, text: text)
     kind = "expression" if _is_expression(doc) else "entry"
     out = [f"# {doc['title']}", "", f"*{doc['section']}* · {w.ui(kind)} `{doc['name']}`", "", doc["question"], "",
-           f"> **{w.ui('at_a_glance')}.** {glance} *{note}*", "",
+           f"> **{w.ui('at_a_glance')}.** {glance} *{note}*", "", *_strongest_markdown(doc, w),
            f"## {w.ui('symbols')}", "",
            f"| {w.ui('symbol')} | {w.ui('shape')} | {w.ui('domain')} | {w.ui('meaning')} |", "|---|---|---|---|"]
     out += [f"| {_md_cell(x['name'])} | {' x '.join(x['shape']) or w.ui('scalar')} | {_md_cell(x['domain'])} | "
@@ -222,6 +313,14 @@ def report_markdown(doc: Mapping[str, Any], svg_files: Sequence[str] = ()) -> st
     return "\n".join(out)
 
 
+def _strongest_markdown(doc: Mapping[str, Any], w: Words) -> list[str]:
+    if _is_expression(doc) or not doc["results"]:
+        return []
+    return [f"{_ui(w, 'strongest_intro')}:", ""] + [
+        f"- {_badge({'kind': kind, 'label': label})} {how}: {', '.join(targets)}"
+        for kind, label, how, targets in _grouped(doc)] + [""]
+
+
 def _num(value: Any) -> str:
     return value if isinstance(value, str) else f"{value:.2g}"
 
@@ -231,15 +330,23 @@ _CSS = """
 body{font:16px/1.5 system-ui,-apple-system,"Segoe UI","Noto Sans CJK SC",sans-serif;max-width:52rem;margin:0 auto;padding:1rem;color:#1b1b1b}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px solid #ddd}
 .meta{color:#555}.glance{background:#f3f6fb;border-left:4px solid #2b6cb0;padding:.6rem .9rem;margin:1rem 0}
+.glance ul{margin:.3rem 0;padding-left:1.2rem}
 .badge{display:inline-block;padding:0 .45rem;border-radius:.6rem;font-size:.85rem;font-weight:600;white-space:nowrap}
 .proved{background:#d8f3dc;color:#1b4332}.proved_sizes{background:#e6f0d5;color:#3a5a17}
 .numeric{background:#fff3cd;color:#7a5b00}.failed,.FAILED{background:#f8d7da;color:#842029}
 .skipped{background:#eee;color:#555}.passed{background:#d8f3dc;color:#1b4332}
-math{font-size:1.05em}.display{overflow-x:auto;padding:.3rem 0}
+math{font-size:1.05em;font-family:"Latin Modern Math","STIX Two Math","Cambria Math",math}
+.display{overflow-x:auto;padding:.3rem 0;max-width:100%}
+details.long{margin:.3rem 0}.narrow{display:none}
+@media (max-width:40rem){.wide{display:none}.narrow{display:block}}details.long summary{cursor:pointer;color:#2b6cb0}
 .step{margin:1rem 0}.why{color:#444;font-style:italic}
+ol{padding-left:1.4rem}.mf{margin:.6rem 0;padding:.3rem 0;border-top:1px solid #eee}
 .table{overflow-x:auto}table{border-collapse:collapse;font-size:.85rem}td,th{border:1px solid #ddd;padding:.25rem .4rem;vertical-align:top}
-.graph svg{max-width:100%;height:auto}code,pre{background:#f6f6f6;padding:.1rem .3rem}
-@media print{body{max-width:none;font-size:11pt}.graph svg{max-height:60vh}h2{break-after:avoid}.step{break-inside:avoid}}
+td.num{white-space:nowrap;text-align:right;font-variant-numeric:tabular-nums}
+.graph svg{max-width:100%;height:auto}code,pre{background:#f6f6f6;padding:.1rem .3rem}pre{white-space:pre-wrap;overflow-wrap:anywhere}
+@media (max-width:30rem){body{padding:.6rem}math{font-size:.95em}table{font-size:.75rem}}
+@media print{body{max-width:none;font-size:11pt;padding:0}.graph svg{max-height:60vh}h2{break-after:avoid}
+.step,.mf{break-inside:avoid}.display,.table{overflow:visible}table{font-size:8.5pt}}
 """
 
 
@@ -247,9 +354,28 @@ def _h(text: Any) -> str:
     return html.escape(str(text))
 
 
-def _mathml(math: Mapping[str, str], display: bool = False) -> str:
+def _mathml(math: Mapping[str, str], display: bool = False, fold: str = "") -> str:
+    """A ``<math>`` element; ``display`` sets it on a line of its own. With ``fold`` (what it is, in
+    words) a display formula wider than a phone goes into a collapsible block under that summary:
+    Chromium does not break MathML lines, so a long one would run off a narrow page."""
     element = f'<math display="{"block" if display else "inline"}" alttext="{_h(math["latex"])}">{math["mathml"]}</math>'
-    return f'<div class="display">{element}</div>' if display else element
+    if not display:
+        return element
+    block = f'<div class="display">{element}</div>'
+    if not fold or not _too_wide(math):
+        return block
+    folded = f'<details class="long"><summary>{_h(fold)}</summary>{block}</details>'
+    if _too_wide(math, _PAGE_WIDTH):
+        return folded
+    # wide enough for a desktop or a printed page, not for a phone: CSS shows one of the two
+    return f'<div class="wide">{block}</div><div class="narrow">{folded}</div>'
+
+
+def _too_wide(math: Mapping[str, str], room: float = 0) -> bool:
+    """Whether a formula is wider than ``room`` characters (a phone's, unless told)."""
+    from .mathml import width
+
+    return width(math["mathml"]) > (room or _PHONE_WIDTH)
 
 
 def _pill(kind: str, label: str) -> str:
@@ -272,7 +398,8 @@ def report_html(doc: Mapping[str, Any]) -> str:
         f'<p class="meta">{_h(doc["section"])} · {_h(w.ui("expression" if _is_expression(doc) else "entry"))} '
         f'<code>{_h(doc["name"])}</code></p>',
         f"<p>{_h(doc['question'])}</p>",
-        f'<div class="glance"><strong>{_h(w.ui("at_a_glance"))}.</strong> {glance} <em>{_h(note)}</em></div>',
+        f'<div class="glance"><strong>{_h(w.ui("at_a_glance"))}.</strong> {_strongest_html(doc, w)}{glance} '
+        f"<em>{_h(note)}</em></div>",
         f"<h2>{_h(w.ui('symbols'))}</h2>", '<div class="table"><table><tr>'
         + "".join(f"<th>{_h(w.ui(c))}</th>" for c in ("symbol", "shape", "domain", "meaning")) + "</tr>",
     ]
@@ -282,51 +409,145 @@ def report_html(doc: Mapping[str, Any]) -> str:
     if doc["assumptions"]:
         parts.append(f"<p>{_h(w.ui('assumptions'))}: {_h('; '.join(doc['assumptions']))}.</p>")
     parts += [f"<h2>{_h(w.ui('forward'))}</h2>", f"<p>{_h(_forward_intro(doc, w))}</p>",
-              _mathml(doc["forward"]["math"], display=True)]
+              _mathml(doc["forward"]["math"], display=True, fold=_ui(w, "fold", what=w.ui("forward")))]
     if doc["graphs"]:
         parts.append(f"<h2>{_h(w.ui('graph'))}</h2>")
         parts += [f'<figure class="graph">{_strip_xml_header(g["svg"])}<figcaption>'
-                  f"{_h(w.ui('graph_caption', model=g['model']))}</figcaption></figure>" for g in doc["graphs"]]
+                  f"{_h(graph_caption(g['model'], g['svg'], w))}</figcaption></figure>" for g in doc["graphs"]]
     if not _is_expression(doc):
         parts.append(f"<h2>{_h(w.ui('derivation'))}</h2><ol>")
         parts += [f'<li class="step">{_h(step["claim"])} {_pill(step["status"]["kind"], step["status"]["label"])}'
-                  f'{_mathml(step["math"], display=True)}<div class="why">{_h(w.ui("why"))}: {_h(step["reason"])}</div></li>'
+                  f'{_mathml(step["math"], display=True, fold=_ui(w, "fold", what=w.ui("formula")))}'
+                  f'<div class="why">{_h(w.ui("why"))}: {_h(step["reason"])}</div></li>'
                   for step in doc["steps"]]
         parts.append("</ol>")
     parts.append(f"<h2>{_h(w.ui('results'))}</h2>")
     for r in doc["results"]:
-        parts.append(f"<h3>{_h(r['target'])} {_pill(r['status']['kind'], r['status']['label'])}</h3>")
-        if "local" in r:  # a forward's gradient: reverse mode's forms and what its status rests on
-            if r.get("claim"):
-                parts.append(f"<p>{_h(w.ui('claim'))}: {_mathml(r['claim']['math'])} "
-                             f"{_pill(r['claim']['status']['kind'], r['claim']['status']['label'])}</p>")
-            parts.append(f"<p>{_h(w.ui('local'))}:</p>{_mathml(r['local'], display=True)}")
-            if r["expanded"]:
-                parts.append(f"<p>{_h(w.ui('expanded'))}:</p>{_mathml(r['expanded'], display=True)}")
-            parts.append(f'<p class="why">{_h(w.ui("rests_on"))}: {_h(r["rests_on"])}</p>')
-            continue
-        parts.append(f"<p>{_h(w.ui('closed'))}: {_mathml(r['closed'])}</p>")
-        if r["index"]:
-            parts.append(f"<p>{_h(w.ui('index'))}: {_mathml(r['index'])}</p>")
-        sizes = _sizes_text(r["entrywise_sizes"])
-        parts.append(f"<p>{_h(w.ui('entrywise', sizes=sizes))}:</p>{_mathml(r['entrywise'], display=True)}"
-                     if r["entrywise"] else f"<p>{_h(w.ui('entrywise_long', sizes=sizes))}</p>")
+        parts += _result_html(r, w)
     if doc["matrix_form"]:
-        parts += [f"<h2>{_h(w.ui('matrix_form'))}</h2>", '<div class="table"><table><tr>'
-                  + "".join(f"<th>{_h(w.ui(c))}</th>" for c in ("model", "gradient", "formula", "status")) + "</tr>"]
-        parts += [f"<tr><td>{_h(m['model'])}</td><td>{_h(m['target'])}</td><td>{_mathml(m['local'])}</td>"
-                  f"<td>{_pill(m['status']['kind'], m['status']['label'])}</td></tr>" for m in doc["matrix_form"]]
-        parts.append("</table></div>")
-    columns = ("target", "route", "device", "dtype", "examples", "sizes", "max_abs", "max_rel", "tolerance", "result")
-    parts += [f"<h2>{_h(w.ui('checks'))}</h2>",
-              '<div class="table"><table><tr>' + "".join(f"<th>{_h(w.ui(c))}</th>" for c in columns) + "</tr>"]
-    parts += [f"<tr><td>{_h(c['target'])}</td><td>{_h(c['route'])}</td><td>{_h(c['device'])}</td><td>{_h(c['dtype'])}</td>"
-              f"<td>{c['examples']}</td><td>{_h(c['sizes'])}</td><td>{_h(_num(c['max_abs_error']))}</td>"
-              f"<td>{_h(_num(c['max_rel_error']))}</td><td>{_h(c['tolerance'])}</td>"
-              f"<td>{_pill(c['status'], c['status'])}</td></tr>" for c in doc["checks"]]
-    parts += ["</table></div>", f"<h2>{_h(w.ui('reproduce'))}</h2>",
-              "<pre>" + "\n".join(f"$ {_h(c)}" for c in doc["reproduce"]) + "</pre>"]
+        parts.append(f"<h2>{_h(w.ui('matrix_form'))}</h2>")
+        parts += [f'<div class="mf">{_h(m["model"])} · <strong>{_h(m["target"])}</strong> '
+                  f'{_pill(m["status"]["kind"], m["status"]["label"])}'
+                  f'{_mathml(m["local"], display=True, fold=_ui(w, "fold", what=w.ui("formula")))}</div>'
+                  for m in doc["matrix_form"]]
+    parts += [f"<h2>{_h(w.ui('checks'))}</h2>", *_checks_html(doc["checks"], w),
+              f"<h2>{_h(w.ui('reproduce'))}</h2>", "<pre>" + "\n".join(f"$ {_h(c)}" for c in doc["reproduce"]) + "</pre>"]
     return _page(doc.get("lang", "en"), doc["title"], parts)
+
+
+def _strongest_html(doc: Mapping[str, Any], w: Words) -> str:
+    """The per-target list of what holds and how, for the glance box ("" for a forward's report,
+    whose gradients' labels already are the graph route's)."""
+    if _is_expression(doc) or not doc["results"]:
+        return ""
+    items = "".join(f"<li>{_pill(kind, label)} {_h(how)}: <strong>{_h(', '.join(targets))}</strong></li>"
+                    for kind, label, how, targets in _grouped(doc))
+    return f"{_h(_ui(w, 'strongest_intro'))}:<ul>{items}</ul>"
+
+
+def _result_html(r: Mapping[str, Any], w: Words) -> list[str]:
+    parts = [f"<h3>{_h(r['target'])} {_pill(r['status']['kind'], r['status']['label'])}</h3>"]
+    fold = _ui(w, "fold", what=w.ui("formula"))
+    if "local" in r:  # a forward's gradient: reverse mode's forms and what its status rests on
+        if r.get("claim"):
+            parts.append(f"<p>{_h(w.ui('claim'))}: {_pill(r['claim']['status']['kind'], r['claim']['status']['label'])}</p>"
+                         + _mathml(r["claim"]["math"], display=True, fold=fold))
+        parts.append(f"<p>{_h(w.ui('local'))}:</p>{_mathml(r['local'], display=True, fold=fold)}")
+        if r["expanded"]:
+            parts.append(f"<p>{_h(w.ui('expanded'))}:</p>{_mathml(r['expanded'], display=True, fold=fold)}")
+        parts.append(f'<p class="why">{_h(w.ui("rests_on"))}: {_h(r["rests_on"])}</p>')
+        return parts
+    parts.append(f"<p>{_h(w.ui('closed'))}:</p>{_mathml(r['closed'], display=True, fold=fold)}")
+    if r["index"]:
+        parts.append(f"<p>{_h(w.ui('index'))}:</p>{_mathml(r['index'], display=True, fold=fold)}")
+    sizes = _sizes_text(r["entrywise_sizes"])
+    if r["entrywise"]:  # entry by entry at the smallest size: folded away where it is wider than the page
+        parts.append(f"<p>{_h(w.ui('entrywise', sizes=sizes))}:</p>"
+                     + _mathml(r["entrywise"], display=True, fold=_ui(w, "fold", what=w.ui("formula"))))
+    else:
+        parts.append(f"<p>{_h(w.ui('entrywise_long', sizes=sizes))}</p>")
+    return parts
+
+
+def tolerances(checks: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """The distinct tolerances of the checks, per dtype, in the order they first appear.
+
+    >>> tolerances([{"dtype": "float64", "tolerance": "a"}, {"dtype": "float32", "tolerance": "b"},
+    ...             {"dtype": "float64", "tolerance": "a"}])
+    {'float64': ['a'], 'float32': ['b']}
+    """
+    out: dict[str, list[str]] = {}
+    for c in checks:
+        known = out.setdefault(c["dtype"], [])
+        if c["tolerance"] not in known:
+            known.append(c["tolerance"])
+    return out
+
+
+def _checks_html(checks: Sequence[Mapping[str, Any]], w: Words) -> list[str]:
+    """The numeric checks as a compact table: each tolerance said once above it (a row names its
+    tolerance only where one dtype has several), numbers on one line."""
+    found = tolerances(checks)
+    single = all(len(t) == 1 for t in found.values())
+    marks = {(dtype, t): f"T{n}" for n, (dtype, t) in
+             enumerate(((d, t) for d, ts in found.items() for t in ts), 1)}
+    if single:
+        notes = [_ui(w, "tolerance_once", dtype=dtype, tolerance=ts[0]) for dtype, ts in found.items()]
+    else:
+        notes = [_ui(w, "tolerance_marked", mark=mark, tolerance=t) for (_, t), mark in marks.items()]
+    columns = ["target", "route", "dtype", "examples", "sizes", "max_abs", "max_rel", "result"]
+    columns += [] if single else ["tolerance"]
+    out = [f"<p>{_h(n)}</p>" for n in notes]
+    out.append('<div class="table"><table><tr>' + "".join(f"<th>{_h(w.ui(c))}</th>" for c in columns) + "</tr>")
+    for c in checks:
+        dtype = c["dtype"] if c["device"] == "cpu" else f"{c['dtype']} ({c['device']})"
+        cells = [f"<td>{_h(c['target'])}</td><td>{_h(c['route'])}</td><td>{_h(dtype)}</td>",
+                 f'<td class="num">{c["examples"]}</td><td>{_h(c["sizes"])}</td>',
+                 f'<td class="num">{_h(_num(c["max_abs_error"]))}</td><td class="num">{_h(_num(c["max_rel_error"]))}</td>',
+                 f"<td>{_pill(c['status'], c['status'])}</td>"]
+        cells += [] if single else [f"<td>{_h(marks[(c['dtype'], c['tolerance'])])}</td>"]
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</table></div>")
+    return out
+
+
+def graph_caption(model: str, svg: str, w: Words) -> str:
+    """The graph's caption: the colours the picture really uses (its fills, read from graphs/draw.py's
+    table of role colours) and what each stands for.
+
+    >>> svg = '<svg><path fill="#dbeafe"/><path fill="#dcfce7"/></svg>'
+    >>> graph_caption("m", svg, Words("en"))
+    'Model m: parameters blue, inputs with a gradient green; named tensors with their shapes, each annotated with its adjoint.'
+    """
+    shown = svg.lower()
+    colours = [_ui(w, "colour_of", role=_ui(w, f"role_{role}"), colour=_colour_word(fill, name, w))
+               for role, (fill, name) in _role_colours().items()
+               if f'"{fill.lower()}"' in shown and f"role_{role}" in UI_PAGES and role not in ("value", "op")]
+    return _ui(w, "graph_legend", model=model, colours=", ".join(colours) or "-")
+
+
+def _role_colours() -> dict[str, tuple[str, str]]:
+    """role -> (fill, colour name): graphs/draw.py's ROLE_COLOURS, or its older fill table."""
+    from graphs import draw
+
+    table = getattr(draw, "ROLE_COLOURS", None)
+    if table:
+        return {role: (value[0], value[1]) if isinstance(value, tuple) else (value, "") for role, value in table.items()}
+    return {role: (fill, "") for role, fill in getattr(draw, "_FILL", {}).items()}
+
+
+def _colour_word(fill: str, name: str, w: Words) -> str:
+    """A fill's colour in words: the table's own name, else the nearest of a few by hue."""
+    import colorsys
+
+    if not name:
+        r, g, b = (int(fill.lstrip("#")[k:k + 2], 16) / 255 for k in (0, 2, 4))
+        hue, light, saturation = colorsys.rgb_to_hls(r, g, b)
+        if saturation < 0.15 or light > 0.97:
+            name = "white" if light > 0.97 else "grey"
+        else:
+            name = ("red", "orange", "yellow", "green", "green", "blue", "blue", "purple", "red")[int(hue * 8.99)]
+    return _ui(w, f"colour_{name}") if f"colour_{name}" in UI_PAGES else name
 
 
 def _strip_xml_header(svg: str) -> str:
