@@ -24,8 +24,11 @@ from gradproof.report import build_report, report_html, report_markdown
 ALLOWED = frozenset({
     "pytorch", "sympy", "hypothesis", "autograd", "torch", "gradproof", "novikoff", "hebb", "transformer", "softmax",
     "sigmoid", "relu", "tanh", "atol", "rtol", "cpu", "cuda",
-    "alpha", "beta", "gamma", "delta", "epsilon", "eta", "mu", "sigma",
+    "alpha", "beta", "gamma", "delta", "epsilon", "eta", "mu", "sigma", "sin", "cos", "log", "exp",
 })
+_GREEK = ("alpha", "beta", "gamma", "delta", "epsilon", "eta", "mu", "sigma")
+# Terms a Chinese text writes as they are.
+ALLOWED_PHRASES = ("one-hot",)
 # A word: letters only, all lower case or capitalised ("The"); dL, Xhat, AND, d_k, float64 are notation.
 _WORD = re.compile(r"[a-z]{2,}|[A-Z][a-z]+")
 # A name right before "(" is a function of the notation: sum(...), softmax(z), corr(X[c], G[o]).
@@ -37,12 +40,14 @@ def english_runs(text: str) -> list[str]:
 
     >>> english_runs("梯度 dL/dz (general) 与 upstream gradient, row by row；max pooling 的 n <= 3")
     ['upstream gradient, row by row', 'max pooling']
-    >>> english_runs("已证明 n<=3, d_k<=3；PyTorch autograd 的数值核对：sum(G ⊙ O)，log p_i")
+    >>> english_runs("已证明 n<=3, d_k<=3；PyTorch autograd 的数值核对：sum(G ⊙ O)，log p_i；dbeta, dgamma")
     []
     """
+    for phrase in ALLOWED_PHRASES:
+        text = text.replace(phrase, " ")
     runs: list[list[str]] = [[]]
     for token in _TOKEN.findall(text):
-        if _WORD.fullmatch(token) and token.lower() not in ALLOWED:
+        if _WORD.fullmatch(token) and token.lower() not in ALLOWED and not _differential(token):
             runs[-1].append(token)
         elif token in {",", "-"} and runs[-1]:
             runs[-1].append(token)
@@ -50,6 +55,11 @@ def english_runs(text: str) -> list[str]:
             runs.append([])
     shown = [" ".join(run).replace(" ,", ",").replace(" - ", "-").rstrip(",- ") for run in runs]
     return [run for run in shown if len(_WORD.findall(run)) >= 2]
+
+
+def _differential(token: str) -> bool:
+    """dz, dw, dbeta, dgamma: a d before a one-letter or Greek name is the notation of a gradient."""
+    return token.startswith("d") and (len(token) == 2 or token[1:] in _GREEK)
 
 
 def html_prose(page: str) -> str:
@@ -122,3 +132,34 @@ def test_translated_fields_keep_their_english() -> None:
     assert check["status"] == "passed" and check["status_text"] == "通过" and check["note_en"] == doc["checks"][0]["note"]
     assert zh["symbols"][0]["meaning"] == "logits，即 softmax 之前的得分" and zh["assumptions_en"] == ["A"]
     assert translate(doc, "en")["targets"] == doc["targets"] and "targets_en" not in translate(doc, "en")
+
+
+def _fields(template: str) -> set[str]:
+    import string
+
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def test_zh_has_every_page_string_with_the_same_fields() -> None:
+    """Every UI string of the pages (words.UI_EN, report.UI_PAGES) has a zh text with the same ``{fields}``:
+    a missing key falls back to English, and a zh text naming a field the pages do not pass raises KeyError."""
+    import tomllib
+    from pathlib import Path
+
+    import gradproof.report as report
+    from gradproof.words import UI_EN
+
+    zh = tomllib.loads((Path(report.__file__).parent / "locale" / "zh.toml").read_text(encoding="utf-8"))["ui"]
+    english = {**UI_EN, **getattr(report, "UI_PAGES", {})}
+    assert sorted(set(english) - set(zh)) == []
+    assert {k: _fields(zh[k]) for k in english if _fields(zh[k]) != _fields(english[k])} == {}
+
+
+def test_generated_templates_name_only_fields_their_pattern_has() -> None:
+    """A [generated] template fills its fields from the English text's pattern (gradproof/words.py)."""
+    from gradproof.words import _GENERATED, Words
+
+    table = Words("zh").table["generated"]
+    assert set(table) == set(_GENERATED)
+    assert {name: _fields(t) for name, t in table.items() if not _fields(t) <= set(_GENERATED[name].groupindex)} == {}
+    assert Words("zh").detail("rule mul at (2, 3): differs by x") == "规则 mul 在 (2, 3) 处：differs by x"
