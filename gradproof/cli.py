@@ -767,6 +767,8 @@ def _cmd_graph(args: argparse.Namespace) -> int:
         fmt = format_for_path(args.output or "-", "json" if args.json else args.format)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    if fmt in ("png", "pdf") and (args.output == "-" or (args.output is None and args.json)):
+        raise UsageError(f"a {fmt.upper()} cannot go to the terminal; give -o FILE")
     forward = forward_from_args(args)
     if forward is None and args.name is None:
         raise UsageError("name a model or a catalog entry (see 'gradproof list'), or give a forward with --expr")
@@ -794,8 +796,6 @@ def _cmd_graph(args: argparse.Namespace) -> int:
         data = (json.dumps(envelope("graph", **json.loads(data)), indent=2, ensure_ascii=False) + "\n").encode()
     target = args.output or ("-" if args.json else f"{default_name}.{fmt}")
     if target == "-":
-        if fmt in ("png", "pdf"):
-            raise UsageError(f"a {fmt.upper()} cannot go to the terminal; give -o FILE")
         sys.stdout.write(data.decode())
     else:
         try:

@@ -199,3 +199,25 @@ def test_large_matrices_print_as_sympy_lays_them_out() -> None:
     fraction = sp.Matrix([[x / 2, 1], [2, y**2]])
     assert _pretty_matrix(fraction) is None
     assert _pretty(fraction) == sp.pretty(fraction, use_unicode=True, wrap_line=False)
+
+
+@pytest.mark.parametrize("columns", [100, 72])
+def test_derive_text_fits_the_terminal(columns: int, monkeypatch, capsys) -> None:
+    """attention's entrywise forms at n = 2 once printed lines of 1,874 characters: pictures wider
+    than the terminal are cut into bands, prose and formulas folded with an indent."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert main(["derive", "attention"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    assert any(len(line) > columns - 10 for line in lines)  # the width is used, not a narrower one
+    assert "Matrix form, every size" in "\n".join(lines)
+
+
+def test_long_formulas_fold_at_a_top_level_sign() -> None:
+    from gradproof.render import fold_line
+
+    line = "    dX = " + " + ".join(f"(a{i} - b{i})" for i in range(12))
+    folded = fold_line(line, 40)
+    assert all(len(part) <= 40 for part in folded) and len(folded) > 2
+    assert all(part.startswith("        + (") for part in folded[1:])  # each piece a whole term, indented
+    assert " ".join(part.strip() for part in folded) == line.strip()
