@@ -149,15 +149,16 @@ def derivation_latex(d: Any) -> str:
 
 # --- graphs: a Model, its Adjoints, a MatrixResult ------------------------------------------------
 def model_svg(model: Any, adjoints: bool = False) -> str:
-    """A graph model's picture as SVG text (graphs/draw.py: Graphviz when installed, else matplotlib).
+    """A graph model's picture as an ``<svg>`` element (graphs/draw.py: Graphviz when installed, else
+    matplotlib), without the XML prolog, so that it inlines in HTML as well as it displays on its own.
 
     >>> from graphs.models import model
-    >>> "<svg" in model_svg(model("perceptron"))
-    True
+    >>> model_svg(model("perceptron"))[:4]
+    '<svg'
     """
     from graphs.draw import render
 
-    return render(model, "svg", adjoints=adjoints).decode()
+    return _svg_element(render(model, "svg", adjoints=adjoints).decode())
 
 
 def _adjoint_rows(adjoints: Any) -> list[tuple[str, sp.Basic, sp.Basic]]:
@@ -352,7 +353,7 @@ class Graph:
         self._svg: str | None = None
 
     def svg(self) -> str:
-        """The picture as SVG text (drawn once)."""
+        """The picture as an ``<svg>`` element (drawn once)."""
         if self._svg is None:
             self._svg = model_svg(self.model, self.adjoints)
         return self._svg
@@ -375,7 +376,7 @@ class Graph:
         return target
 
     def _repr_svg_(self) -> str:
-        return _svg_element(self.svg())
+        return self.svg()
 
 
 class Report:
