@@ -13,7 +13,7 @@ import sympy as sp
 from ..atoms import Sqrt, matrix, scalar, vector
 from ..concrete import hadamard, total
 from ..indexcalc import index_diff
-from ..notation import Diag, RowSum, size
+from ..notation import Diag, Partial, RowSum, size
 from ..spec import Claim, IndexForm, Lazy, Topic, grad, grid, pair_claim
 from ..types import Sizes, SymbolSpec
 
@@ -33,8 +33,19 @@ def build(sizes: Sizes) -> dict:
     mean_g = [total(Ghat.row(i)) / d for i in range(n)]
     mean_gx = [total(hadamard(Ghat.row(i), Xhat.row(i))) / d for i in range(n)]
     dX = sp.Matrix(n, d, lambda i, j: (Ghat[i, j] - mean_g[i] - Xhat[i, j] * mean_gx[i]) / sigma[i])
+    grad_X = grad(L, X)
     return {
         "X": X, "G": G, "gamma": gamma, "beta": beta, "L": L, "forward": L, "Xhat": Xhat,
+        # The theorems (issue 19): invariance of the normalised rows, orthogonality of the gradient.
+        "shift": Lazy(lambda: (_normalised(X + scalar("c") * sp.ones(n, d), eps), _normalised(X, eps))),
+        "scale": Lazy(lambda: (_normalised(scalar("a", positive=True) * X + scalar("c") * sp.ones(n, d), eps,
+                                           scalar("a", positive=True)),
+                               _normalised(X, eps / scalar("a", positive=True) ** 2))),
+        "grad_ones": Lazy(lambda: (grad_X * sp.ones(d, 1), sp.zeros(n, 1))),
+        "grad_xhat": Lazy(lambda: (
+            _sqrt_squares(sp.Matrix([total(hadamard(grad_X.doit().row(i), Xhat.row(i))) for i in range(n)])),
+            sp.Matrix([eps / sigma[i].args[0] * total(hadamard(Ghat.row(i), Xhat.row(i))) / sigma[i] for i in range(n)]),
+        )),
         "row_means_of_Xhat": sp.Matrix([total(Xhat.row(i)) / d for i in range(n)]),
         "dX": Lazy(lambda: (grad(L, X), dX)),
         "dgamma": Lazy(lambda: (grad(L, gamma), sp.Matrix([total(hadamard(G.col(j), Xhat.col(j))) for j in range(d)]))),
@@ -42,16 +53,49 @@ def build(sizes: Sizes) -> dict:
     }
 
 
+def _normalised(X: sp.Matrix, eps: sp.Expr, scale: sp.Expr = sp.S.One) -> sp.Matrix:
+    """``(X_ij - mu_i) / sqrt(var_i + eps)`` with each variance expanded as a polynomial, so that equal
+    variances give the same square root; with ``scale = a > 0`` the root is written
+    ``a sqrt((var + eps) / a^2)`` (the rule sqrt(a^2 w) = a sqrt(w) for a > 0)."""
+    d = X.cols
+    rows = []
+    for i in range(X.rows):
+        mu = total(X.row(i)) / d
+        var = sp.expand(sp.Add(*[(x - mu) ** 2 for x in X.row(i)]) / d)
+        sigma = scale * Sqrt(sp.expand((var + eps) / scale**2))
+        rows.append(X.row(i).applyfunc(lambda x, mu=mu, sigma=sigma: (x - mu) / sigma))
+    return sp.Matrix.vstack(*rows)
+
+
+def _sqrt_squares(m: sp.Matrix) -> sp.Matrix:
+    """Every ``Sqrt(u)^k`` with ``|k| >= 2`` rewritten with ``Sqrt(u)^2 = u`` (the one fact about the
+    square root the zero test does not know; ``u > 0`` here, as it holds epsilon > 0)."""
+
+    def split(power: sp.Pow) -> sp.Expr:
+        k = int(power.exp)
+        whole, odd = divmod(abs(k), 2)
+        sign = 1 if k > 0 else -1
+        return (power.base.args[0] ** whole * power.base**odd) ** sign
+
+    def is_square(e: sp.Basic) -> bool:
+        return e.is_Pow and isinstance(e.base, Sqrt) and e.exp.is_Integer and abs(int(e.exp)) >= 2
+
+    return m.applyfunc(lambda entry: entry.replace(is_square, split))
+
+
 _n, _d = size("n"), size("d")
 _G, _Xhat, _Ghat = (sp.MatrixSymbol(name, _n, _d) for name in ("G", "Xhat", "Ghat"))
 _ones = sp.MatrixSymbol("1", _n, 1)
 _sigma = sp.MatrixSymbol("sigma", _n, 1)
 _GRID = grid(n=range(1, 4), d=range(1, 6))
+# Rows are normalised independently: the theorems are stated for one row, at every width up to 5.
+_ROW_GRID = grid(n=[1], d=range(1, 6))
 
 
 # One row at symbolic width d (rows are independent): x, g = Ghat's row, the same sigma.
 _i, _j, _k = (sp.Symbol(name, integer=True) for name in ("i", "j", "k"))
 _x, _g = sp.IndexedBase("x", real=True), sp.IndexedBase("ghat", real=True)
+_k2 = sp.Symbol("l", integer=True)
 _eps = sp.Symbol("epsilon", positive=True)
 _mu = sp.Sum(_x[_k], (_k, 1, _d)) / _d
 _row_sigma = Sqrt(sp.Sum((_x[_i] - _mu) ** 2, (_i, 1, _d)) / _d + _eps)
@@ -118,6 +162,50 @@ TOPIC = Topic(
                 _Ghat - RowSum(_Ghat) / _d - sp.HadamardProduct(_Xhat, RowSum(sp.HadamardProduct(_Ghat, _Xhat)) / _d)
             ),
             _ROW_INDEX,
+        ),
+        # The lecture's facts about layer norm besides its gradient (issue 19), one row at a time.
+        pair_claim(
+            "shift", key="shift_invariance",
+            statement="Xhat(X + c 1^T) = Xhat(X): shifting a row by a constant leaves its normalisation "
+            "unchanged, for every epsilon",
+            reason="the mean moves by c and the variance does not change (both expanded as polynomials in X)",
+            display=lambda: sp.Eq(sp.Function("LN")(sp.Symbol("x") + sp.Symbol("c")), sp.Function("LN")(sp.Symbol("x")),
+                                  evaluate=False),
+            sizes=_ROW_GRID,
+        ),
+        pair_claim(
+            "scale", key="scale_invariance",
+            statement="Xhat(a X + c 1^T; epsilon) = Xhat(X; epsilon / a^2) for a > 0: at epsilon = 0 a "
+            "row's normalisation is exactly invariant to shift and positive scale; with epsilon > 0, scaling "
+            "by a acts as epsilon -> epsilon / a^2, so the invariance is only approximate",
+            reason="mean a mu + c, variance a^2 var, and sqrt(a^2 var + epsilon) = a sqrt(var + epsilon / a^2) "
+            "for a > 0; the rest is a rational identity",
+            display=lambda: sp.Eq(sp.Function("LN_epsilon")(sp.Symbol("a") * sp.Symbol("x") + sp.Symbol("c")),
+                                  sp.Function("LN_epsilon/a^2")(sp.Symbol("x")), evaluate=False),
+            sizes=_ROW_GRID,
+        ),
+        pair_claim(
+            "grad_ones", key="grad_orthogonal_ones",
+            statement="sum_j dL/dX_ij = 0: each row of the gradient is orthogonal to 1 (for every gamma and "
+            "epsilon; with gamma = 1, Ghat = G)",
+            reason="the row of Xhat is unchanged when X_i shifts (the claim above), so the derivative along 1 is 0; "
+            "at symbolic d, summing the proved row form over j (sum_j Xhat_ij = 0)",
+            display=lambda: sp.Eq(sp.Sum(Partial("L", "X_ij"), (_j, 1, _d)), 0, evaluate=False),
+            sizes=_ROW_GRID,
+            index=IndexForm(derived=lambda: sp.Sum(_ROW_INDEX.claimed().xreplace({_j: _k2}), (_k2, 1, _d)),
+                            claimed=lambda: sp.S.Zero),
+        ),
+        pair_claim(
+            "grad_xhat", key="grad_orthogonal_xhat",
+            statement="sum_j dL/dX_ij Xhat_ij = (epsilon / sigma_i^2) sum_j Ghat_ij Xhat_ij / sigma_i: at "
+            "epsilon = 0 each row of the gradient is orthogonal to Xhat_i; with epsilon > 0 only nearly "
+            "(epsilon << var_i)",
+            reason="sum_j Xhat_ij = 0 and sum_j Xhat_ij^2 = d var_i / sigma_i^2 = d (1 - epsilon / sigma_i^2), "
+            "using sigma_i^2 = var_i + epsilon (sqrt(u)^2 = u, applied to the derived side)",
+            display=lambda: sp.Eq(sp.Sum(Partial("L", "X_ij") * sp.Symbol("Xhat_ij"), (_j, 1, _d)),
+                                  _eps / sp.Symbol("sigma_i") ** 3 * sp.Sum(sp.Symbol("Ghat_ij") * sp.Symbol("Xhat_ij"),
+                                                                          (_j, 1, _d)), evaluate=False),
+            sizes=_ROW_GRID,
         ),
     ),
 )
