@@ -34,7 +34,8 @@ from .types import Status, Step
 
 __all__ = [
     "Lemma", "LemmaProof", "Term", "Certificate", "Inequality", "prove_lemma", "check_certificate",
-    "counterexample", "prove_inequality", "expectation", "PHI", "ONE_MINUS_EXP",
+    "counterexample", "prove_inequality", "inequality_step", "expectation", "Expectation", "prove_expectation",
+    "expectation_step", "PHI", "ONE_MINUS_EXP",
 ]
 
 _DIGITS = 30
@@ -280,3 +281,50 @@ def expectation(polynomial: sp.Expr, variables: Sequence[sp.Symbol], moments: Ma
             value *= moments[power]
         total += value
     return sp.expand(total)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A theorem ``E[quantity] = claimed``: at each size in ``sizes`` by :func:`expectation` on the
+    polynomial, and at symbolic size by ``symbolic()`` (the reduction by linearity to the stated moments)."""
+
+    key: str
+    statement: str
+    reason: str
+    display: sp.Basic
+    value: Callable[[Mapping[str, int]], sp.Expr]
+    claimed: Callable[[Mapping[str, int] | None], sp.Expr]
+    sizes: tuple[Mapping[str, int], ...]
+    symbolic: Callable[[], sp.Expr] | None = None
+    rests_on: tuple[str, ...] = ()
+
+
+def prove_expectation(theorem: Expectation) -> Status:
+    """Compare the expectation with the claim at every size (exactly), then at symbolic size.
+
+    >>> from derive.topics.attention import SCORE_VARIANCE
+    >>> prove_expectation(SCORE_VARIANCE).label
+    'proved'
+    """
+    from .zero import rational_residual
+
+    done: list[Mapping[str, int]] = []
+    for sizes in theorem.sizes:
+        done.append(sizes)
+        value, claimed = theorem.value(sizes), theorem.claimed(sizes)
+        if rational_residual(value - claimed) != 0:
+            shown = ", ".join(f"{k}={v}" for k, v in sizes.items())
+            return Status("failed", tuple(done), f"at {shown}: the expectation is {value}, not {claimed}")
+    if theorem.symbolic is not None:
+        reduced = theorem.symbolic()
+        if rational_residual(reduced - theorem.claimed(None)) == 0:
+            return Status("proved", tuple(done), "by linearity at symbolic size; exactly at every listed size too")
+        return Status("proved_sizes", tuple(done), f"exactly at every listed size; at symbolic size it reduced to {reduced}")
+    return Status("proved_sizes", tuple(done), "exactly at every listed size")
+
+
+def expectation_step(theorem: Expectation) -> Step:
+    """The theorem as a derivation step of kind ``expectation``."""
+    status = prove_expectation(theorem)
+    return Step(theorem.statement, theorem.display, theorem.reason, status, theorem.key, kind="expectation",
+                proof=theorem.rests_on)

@@ -13,9 +13,11 @@ import sympy as sp
 
 from ..atoms import matrix
 from ..concrete import causal_mask, hadamard, row_sums, softmax_rows, total
-from ..notation import RowSum, size
+from ..indexcalc import collapse_deltas
+from ..notation import Partial, RowSum, size
 from ..spec import Claim, Lazy, Topic, grad, grid, pair_claim
-from ..types import Sizes, SymbolSpec
+from ..theorems import Expectation, expectation, expectation_step
+from ..types import Sizes, Step, SymbolSpec
 
 
 def _softmax_backward(A: sp.Matrix, dA: sp.Matrix) -> sp.Matrix:
@@ -64,7 +66,90 @@ def build(sizes: Sizes) -> dict:
     env.update(_attention("", Q, K, V, G, None))
     env.update(_attention("causal_", Q, K, V, G, causal_mask(n, n)))
     env["forward"] = env["L"]
+    env["equivariance"] = Lazy(lambda: _equivariance(n, d_k))
+    env["causal_block"] = Lazy(lambda: _causal_block(n, d_k))
     return env
+
+
+def self_attention(X: sp.Matrix, W_Q: sp.Matrix, W_K: sp.Matrix, W_V: sp.Matrix, mask: sp.Matrix | None = None) -> sp.Matrix:
+    """``softmax(X W_Q (X W_K)^T / sqrt(d_k)) X W_V``, row by row, without positional encoding."""
+    Q, K = X * W_Q, X * W_K
+    return softmax_rows(Q * K.T / sp.sqrt(W_Q.cols), mask) * (X * W_V)
+
+
+def _weights(d: int, d_k: int) -> tuple[sp.Matrix, ...]:
+    return tuple(matrix(name, d, d_k) for name in ("Wq", "Wk", "Wv"))
+
+
+def permutations(n: int) -> list[sp.Matrix]:
+    """The generators of all permutations of n rows: the swap of rows 1 and 2 and the cycle 1 -> 2 -> ... -> n.
+
+    >>> [p.tolist() for p in permutations(2)]
+    [[[0, 1], [1, 0]], [[0, 1], [1, 0]]]
+    """
+    if n == 1:
+        return [sp.eye(1)]
+    swap = sp.eye(n)
+    swap[0, 0], swap[0, 1], swap[1, 0], swap[1, 1] = 0, 1, 1, 0
+    cycle = sp.Matrix(n, n, lambda i, j: 1 if j == (i + 1) % n else 0)
+    return [swap, cycle]
+
+
+def _equivariance(n: int, d_k: int) -> tuple[sp.Matrix, sp.Matrix]:
+    X, weights = matrix("X", n, d_k), _weights(d_k, d_k)
+    Y = self_attention(X, *weights)
+    return (sp.Matrix.vstack(*[self_attention(P * X, *weights) for P in permutations(n)]),
+            sp.Matrix.vstack(*[P * Y for P in permutations(n)]))
+
+
+def _causal_block(n: int, d_k: int) -> tuple[sp.Matrix, sp.Matrix]:
+    """dY_ia / dX_jb for every j > i, under the causal mask: the block above the diagonal."""
+    X, weights = matrix("X", n, d_k), _weights(d_k, d_k)
+    Y = self_attention(X, *weights, mask=causal_mask(n, n))
+    entries = [sp.Derivative(Y[i, a], X[j, b]) for i in range(n) for j in range(i + 1, n)
+               for a in range(d_k) for b in range(d_k)]
+    return sp.Matrix(len(entries), 1, entries), sp.zeros(len(entries), 1)
+
+
+# E[S_12^2] for one score S = q . k / sqrt(d_k), q and k with independent entries of mean 0 and variance 1.
+_dk = size("d_k")
+
+
+def _score_second_moment(sizes: Sizes) -> sp.Expr:
+    d_k = sizes["d_k"]
+    q, k = sp.symbols(f"q1:{d_k + 1}", real=True), sp.symbols(f"k1:{d_k + 1}", real=True)
+    score = sp.Add(*[qi * ki for qi, ki in zip(q, k)]) / sp.sqrt(d_k)
+    return expectation(score**2, [*q, *k], {1: sp.S.Zero, 2: sp.S.One})
+
+
+def _score_second_moment_symbolic() -> sp.Expr:
+    """(1/d_k) sum_i sum_j E[q_i q_j] E[k_i k_j] with E[q_i q_j] = delta_ij: the sum over j collapses
+    (i lies in j's range 1..d_k), then E[k_i^2] = 1 and the sum over i counts d_k ones."""
+    i, j = sp.Symbol("i", integer=True), sp.Symbol("j", integer=True)
+    moment_k = sp.Function("E_kk")  # E[k_i k_j], kept abstract until the delta has collapsed
+    inner = collapse_deltas(sp.Sum(sp.KroneckerDelta(i, j) * moment_k(i, j), (j, 1, _dk)))
+    unit = inner.xreplace({moment_k(i, i): sp.S.One})
+    return sp.Sum(unit, (i, 1, _dk)).doit() / _dk
+
+
+SCORE_VARIANCE = Expectation(
+    key="score_variance",
+    statement="Var(S_ij) = 1 for S = Q K^T / sqrt(d_k) when q = Q_i and k = K_j have independent entries "
+    "of mean 0 and variance 1: the 1/sqrt(d_k) scaling keeps the scores' variance at 1 for every d_k",
+    reason="E[S_ij] = sum_a E[q_a] E[k_a] / sqrt(d_k) = 0, and by linearity E[S_ij^2] = (1/d_k) sum_a sum_b "
+    "E[q_a q_b] E[k_a k_b] = (1/d_k) sum_a E[k_a^2] = 1 with E[q_a q_b] = delta_ab",
+    display=sp.Eq(sp.Symbol("Var(S_ij)"), 1, evaluate=False),
+    value=_score_second_moment,
+    claimed=lambda sizes: sp.S.One,
+    sizes=tuple({"d_k": d} for d in range(1, 7)),
+    symbolic=_score_second_moment_symbolic,
+    rests_on=("stated moments: E[q_a] = E[k_a] = 0, E[q_a q_b] = E[k_a k_b] = delta_ab, q independent of k; "
+              "E[S] = 0, so Var(S) = E[S^2]",),
+)
+
+
+def _facts() -> list[Step]:
+    return [expectation_step(SCORE_VARIANCE)]
 
 
 _n, _d = size("n"), size("d_k")
@@ -124,5 +209,27 @@ TOPIC = Topic(
     size_limits={"n": (1, 4), "d_k": (1, 4)},
     build=build,
     claims=_claims("", "", "")
-    + _claims("causal_", " (causal mask)", "; with the causal mask, A and dS are 0 where masked"),
+    + _claims("causal_", " (causal mask)", "; with the causal mask, A and dS are 0 where masked")
+    + (
+        pair_claim(
+            "equivariance", key="permutation_equivariance",
+            statement="self-attention without positional encoding is permutation equivariant: "
+            "Attention(P X) = P Attention(X) for every permutation matrix P",
+            reason="(P X) W = P (X W) for Q, K and V, the scores become P S P^T, a row softmax commutes with "
+            "permuting rows and columns, and P^T P = I; checked for the swap and the cycle, which generate "
+            "every permutation (equivariance is kept under composition)",
+            display=lambda: sp.Eq(sp.Symbol("Attention(P X)"), sp.Symbol("P Attention(X)"), evaluate=False),
+            sizes=grid(n=range(1, 4), d_k=range(1, 3)),
+        ),
+        pair_claim(
+            "causal_block", key="causal_independence",
+            statement="with a causal mask, output i does not depend on inputs j > i: dY_i/dX_j = 0 for j > i "
+            "(the Jacobian's blocks above the diagonal are 0)",
+            reason="for j > i the mask removes key j from row i's softmax, and V's row j has weight A_ij = 0; "
+            "every entry of those blocks differentiated exactly",
+            display=lambda: sp.Eq(Partial("Y_i", "X_j"), 0, evaluate=False),
+            sizes=grid(n=range(2, 5), d_k=range(1, 3)),
+        ),
+    ),
+    facts=lambda: _facts(),
 )
