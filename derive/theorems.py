@@ -239,10 +239,19 @@ def prove_inequality(theorem: Inequality, seed: int = 0) -> Status:
     return Status("proved_sizes", tuple(done), "certificate at every listed size")
 
 
-def inequality_step(theorem: Inequality) -> Step:
-    """The theorem as a derivation step of kind ``inequality``, with what its proof rests on."""
-    status = prove_inequality(theorem)
-    proof = tuple(f"lemma: {prove_lemma(lemma).text}" for lemma in _lemmas(theorem)) + theorem.rests_on
+_STRENGTH = {"failed": 0, "numeric": 1, "proved_sizes": 2, "proved": 3}
+
+
+def inequality_step(theorem: Inequality, *parts: Inequality) -> Step:
+    """The theorem as a derivation step of kind ``inequality``, with what its proof rests on.
+
+    With ``parts``, the step claims them all (e.g. the bound for each kind of entry) and its status
+    is the weakest of theirs.
+    """
+    statuses = [prove_inequality(t) for t in (theorem, *parts)]
+    status = min(statuses, key=lambda s: _STRENGTH[s.kind])
+    lemmas = [lemma for t in (theorem, *parts) for lemma in _lemmas(t)]
+    proof = tuple(f"lemma: {prove_lemma(lemma).text}" for lemma in dict.fromkeys(lemmas)) + theorem.rests_on
     claim = theorem.statement + (f"; {theorem.equality}" if theorem.equality else "")
     return Step(claim, theorem.display, theorem.reason, status, theorem.key, kind="inequality", proof=proof)
 

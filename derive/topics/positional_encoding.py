@@ -10,11 +10,14 @@ Positions and shifts are real symbols, so integer positions are covered.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sympy as sp
 
 from ..notation import size
 from ..spec import Claim, IndexForm, Topic, grid, pair_claim
-from ..types import Sizes, SymbolSpec
+from ..theorems import Certificate, Inequality, Term, inequality_step
+from ..types import Sizes, Step, SymbolSpec
 
 _pos, _shift = sp.symbols("pos k", real=True)
 _omega = sp.Symbol("omega", positive=True)
@@ -61,8 +64,50 @@ _d = size("d_model")
 _i = sp.Symbol("i", integer=True)
 
 
+_half = size("half_d")  # d_model / 2: d_model is even
+_w = sp.IndexedBase("w", positive=True)
+
+
+def _pythagoras(residual: sp.Expr) -> sp.Expr:
+    """cos(x)^2 -> 1 - sin(x)^2 (the claim unit_circle), then sums of constants counted again."""
+    from ..indexcalc import canonical_sums, collapse_deltas
+
+    rewritten = residual.replace(
+        lambda e: e.is_Pow and isinstance(e.base, sp.cos) and e.exp == 2, lambda e: 1 - sp.sin(e.base.args[0]) ** 2
+    )
+    return canonical_sums(collapse_deltas(rewritten))
+
+
 def _pe_pair(position: sp.Expr) -> sp.Matrix:
     return sp.Matrix([sp.sin(position * _omega), sp.cos(position * _omega)])
+
+
+def _bound(entry: Callable[[sp.Expr], sp.Expr], partner: Callable[[sp.Expr], sp.Expr], name: str) -> Inequality:
+    """1 - PE(pos, k)^2 >= 0 for the entries of one kind (sin or cos) at a symbolic frequency w."""
+    angle = _pos * _omega
+    return Inequality(
+        key="entries_bounded",
+        statement="every entry of PE lies in [-1, 1]: 1 - PE(pos, k)^2 >= 0",
+        reason=f"1 - {name}^2 = (its partner)^2 >= 0 on the unit circle, at a symbolic frequency w, so for every "
+        "entry, position and d_model",
+        display=sp.LessThan(sp.Abs(sp.Symbol("PE(pos, k)")), 1, evaluate=False),
+        assumptions=lambda sizes: {},
+        certificate=lambda sizes: Certificate(1 - entry(angle) ** 2, (Term(partner(angle) ** 2),)),
+        points=lambda sizes, rng: [{_pos: sp.Rational(rng.randint(-500, 500), 7), _omega: sp.Rational(rng.randint(1, 100), 100)}
+                                   for _ in range(12)],
+        sizes=({"pair": 1},),
+        # The frequency and the position are symbols: this certificate is already the general one.
+        symbolic=lambda: Certificate(1 - entry(angle) ** 2, (Term(partner(angle) ** 2),)),
+        rests_on=("a square of a real number is >= 0; sin^2 + cos^2 = 1 (the zero test knows it)",),
+    )
+
+
+BOUND_SIN = _bound(sp.sin, sp.cos, "sin")
+BOUND_COS = _bound(sp.cos, sp.sin, "cos")
+
+
+def _facts() -> list[Step]:
+    return [inequality_step(BOUND_SIN, BOUND_COS)]
 
 
 TOPIC = Topic(
@@ -98,10 +143,16 @@ TOPIC = Topic(
         Claim(
             key="norm",
             statement="||PE(pos)||^2 = d_model / 2 at every position",
-            reason="the sum of d_model / 2 pairs, each of squared norm 1",
+            reason="the sum of d_model / 2 pairs, each of squared norm 1; at symbolic d_model, "
+            "sum_{i=0}^{d_model/2 - 1} (sin^2(pos w_i) + cos^2(pos w_i)) with cos^2 = 1 - sin^2 (unit_circle)",
             display=lambda: sp.Eq(sp.Symbol("||PE(pos)||^2"), _d / 2, evaluate=False),
             derived=lambda e: e["norm"],
             claimed=lambda e: sp.Matrix([sp.Rational(e["d_model"], 2)]),
+            index=IndexForm(
+                derived=lambda: sp.Sum(sp.sin(_pos * _w[_i]) ** 2 + sp.cos(_pos * _w[_i]) ** 2, (_i, 0, _half - 1)),
+                claimed=lambda: _half,
+                assume=_pythagoras,
+            ),
         ),
         pair_claim(
             "shift",
@@ -130,4 +181,5 @@ TOPIC = Topic(
             ),
         ),
     ),
+    facts=lambda: _facts(),
 )
