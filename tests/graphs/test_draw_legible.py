@@ -170,3 +170,16 @@ def test_roles_shown_match_the_fills_drawn(name: str) -> None:
 def test_svg_from_matplotlib_is_reproducible() -> None:
     first = render(model("bp"), "svg", engine="matplotlib")
     assert first == render(model("bp"), "svg", engine="matplotlib")
+
+
+def test_cli_graph_writes_a_pdf_for_a_pdf_name_and_refuses_an_unknown_one(tmp_path, capsys) -> None:
+    from gradproof.cli import main
+
+    target = tmp_path / "a.pdf"  # issue 18: this once wrote SVG into a.pdf and exited 0
+    assert main(["graph", "attention", "-o", str(target), "--engine", "matplotlib"]) == 0
+    assert target.read_bytes().startswith(b"%PDF-")
+    capsys.readouterr()
+    assert main(["graph", "attention", "-o", str(tmp_path / "a.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write a graph as .txt" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "a.txt").exists()
