@@ -78,6 +78,7 @@ class IndexProof:
     shapes: str  # "A: n x k, B: k x m"
     detail: str = ""
     entries: tuple[str, ...] = ()
+    assumes: tuple[str, ...] = ()  # what the index form takes as given (a 0/1 mask)
 
     @property
     def ok(self) -> bool:
@@ -211,6 +212,17 @@ _WRITERS: tuple[tuple[Any, Any], ...] = (
 )
 
 
+# What a formula's index form takes as given, by the classes in it: said with the proof.
+_ASSUMES: tuple[tuple[type, str], ...] = (
+    (Masked, "every mask entry is 0 or 1, and a masked entry (-inf) is a constant"),
+    (Indicator, "relu'(0) = 0, PyTorch's convention (Step is 1 for x > 0, else 0)"),
+)
+
+
+def _assumptions(*formulas: sp.Basic) -> tuple[str, ...]:
+    return tuple(text for kind, text in _ASSUMES if any(f.has(kind) or isinstance(f, kind) for f in formulas))
+
+
 def _shapes(rule: Rule) -> tuple[tuple[tuple[sp.Expr, sp.Expr], ...], dict[str, Any]]:
     """The rule's symbolic shapes (its row's ``symbolic``; every input ``n x m`` by default)."""
     shapes, params = rule.symbolic or (_DEFAULT_SHAPES * len(rule.args), {})
@@ -270,7 +282,7 @@ def prove_index(rule: Rule) -> IndexProof:
         g_symbol = sp.MatrixSymbol("G", *ans.shape)
     except NoIndexForm as error:
         return IndexProof(rule.name, "unavailable", text, str(error))
-    entries = []
+    entries, formulas = [], [ans]
     for argnum, symbol in enumerate(symbols):
         rows, cols = symbol.shape
         at = (a if rows != 1 else sp.S.Zero, b if cols != 1 else sp.S.Zero)
@@ -279,6 +291,7 @@ def prove_index(rule: Rule) -> IndexProof:
         where = f"{rule.name} w.r.t. {symbol.name} at {text}"
         try:
             formula = rule.vjp(argnum, ans, symbols, params, g_symbol)
+            formulas.append(formula)
             claimed = collapse_in_ranges(entry(formula, *at), ranges)
         except NoIndexForm as error:
             return IndexProof(rule.name, "unavailable", text, f"{where}: {error}")
@@ -289,7 +302,7 @@ def prove_index(rule: Rule) -> IndexProof:
             return IndexProof(rule.name, "failed", text, f"{where}: d{symbol.name}[{at[0]}, {at[1]}] - formula "
                               f"reduces to {_readable(residual)}, not 0")
         entries.append(f"d{symbol.name}[{at[0]}, {at[1]}] = {_readable(claimed)}")
-    return IndexProof(rule.name, "proved", text, entries=tuple(entries))
+    return IndexProof(rule.name, "proved", text, entries=tuple(entries), assumes=_assumptions(*formulas))
 
 
 @cache
@@ -316,7 +329,7 @@ def _table() -> tuple[dict[str, Any], ...]:
         proof = index_proof(name)
         if proof.ok:
             rows.append({"rule": name, "status": "proved", "sizes": "every", "method": "index form at symbolic sizes",
-                         "detail": f"{proof.shapes}; " + "; ".join(proof.entries)})
+                         "detail": "; ".join([proof.shapes, *proof.entries, *(f"assuming {a}" for a in proof.assumes)])})
             continue
         shaped = rule_proofs((name,))[name]
         reason = proof.detail if proof.kind == "unavailable" else f"index form did not reduce: {proof.detail}"
@@ -353,3 +366,20 @@ def every_size_rules() -> tuple[str, ...]:
     True
     """
     return tuple(row["rule"] for row in _table() if row["sizes"] == "every")
+
+
+def main() -> None:
+    """Print the table and the counts (``python -m graphs.prove_index``)."""
+    from .route import every_size_counts
+
+    for row in rule_proof_table():
+        sizes = "every size" if row["sizes"] == "every" else "shapes " + ", ".join(row["sizes"])
+        print(f"{row['rule']:<12} {row['status']:<8} {sizes}")
+    print(f"table proved in {table_seconds():.1f} s")
+    counts = every_size_counts()
+    print(f"rules proved at every size: {counts['rules_every_size']} of {counts['rules']}; "
+          f"model matrix forms resting only on them: {counts['models_every_size']} of {counts['models']}")
+
+
+if __name__ == "__main__":
+    main()
