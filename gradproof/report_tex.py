@@ -120,13 +120,143 @@ _ARROWS = (("<-", r"$\leftarrow$"), ("->", r"$\to$"), ("<=", r"$\le$"), (">=", r
 
 
 def prose(text: str) -> str:
-    """Text for LaTeX whose ASCII math is typeset as math and the rest escaped.
+    r"""Text for LaTeX whose ASCII math is typeset as math and the rest escaped.
+
+    A run of words that reads as a formula (``O = A V``, ``(T_k - O_k) O_k``) is set as one formula,
+    and so is a lone symbol (``V``, ``d_k``); ordinary words (and the article "a") stay text.
 
     >>> prose("quotient rule on e^{z_i} / sum_k e^{z_k}, 100%")
-    'quotient rule on $e^{z_{i}}$ / $\\\\sum_{k}$ $e^{z_{k}}$, 100\\\\%'
-    >>> prose("w <- w - eta dJ/dw, torch.nn.functional.layer_norm")
-    'w $\\\\leftarrow$ w - eta dJ/dw, torch.nn.functional.layer\\\\_norm'
+    'quotient rule on $e^{z_{i}} / \\sum_{k} e^{z_{k}}$, 100\\%'
+    >>> prose("O = A V is linear in V; w <- w - eta x, torch.nn.functional.layer_norm")
+    '$O = A V$ is linear in $V$; $w \\leftarrow w - \\eta x$, torch.nn.functional.layer\\_norm'
     """
+    pieces: list[str] = []
+    run: list[tuple[str, str, str]] = []  # (word's core, its math, its trailing punctuation)
+    depth = 0  # brackets open in the run: a comma inside them belongs to the formula
+    start = run_start = True  # whether the word (the run's first word) begins a sentence
+    for word in text.split(" "):
+        core, punctuation = _trailing(word)
+        math = _word_math(core)
+        if math is None:
+            pieces += _run(run, run_start)
+            run, depth = [], 0
+            pieces.append(_inline(word))
+        else:
+            run_start = start if not run else run_start
+            run.append((core, math, punctuation))
+            depth += sum(core.count(c) for c in "([") - sum(core.count(c) for c in ")]")
+            if punctuation and not (punctuation == "," and depth > 0):
+                pieces += _run(run, run_start)
+                run, depth = [], 0
+        start = word.endswith(".")
+    pieces += _run(run, run_start)
+    return " ".join(pieces)
+
+
+def _trailing(word: str) -> tuple[str, str]:
+    # Sentence punctuation after a word ends a formula; "..." is a word of its own (a formula's dots).
+    if word.endswith("...") or not word:
+        return word, ""
+    core = word.rstrip(",;:.")
+    return (core, word[len(core):]) if core else (word, "")
+
+
+def _run(run: list[tuple[str, str, str]], sentence_start: bool = False) -> list[str]:
+    """A run of formula-like words as one formula when it holds an operator or is one symbol,
+    else word by word; each word's trailing punctuation stays outside the formula, as text."""
+    tail: list[str] = []
+    while run and not any(ch.isalnum() for ch in run[-1][0]) and _opens(run[-1][0]):  # "(*" opens a remark
+        tail.insert(0, _inline(run[-1][0]) + escape(run[-1][2]))
+        run = run[:-1]
+    if not run:
+        return tail
+    operator = any(core in _OPERATORS or "=" in core for core, _, _ in run)
+    cores = "".join(core for core, _, _ in run)
+    tuple_ = any(b in cores for b in "([") and all(cores.count(o) == cores.count(c) for o, c in ("()", "[]"))  # (i, j)
+    if (len(run) >= 2 and (operator or tuple_)) or (len(run) == 1 and _symbol(run[0][0], sentence_start)):
+        # A comma inside a formula ("[[cos k w_i, sin k w_i], ...]") is a place the line may break.
+        words = [m + (escape(p) + (r"\allowbreak" if p == "," else "") if i < len(run) - 1 else "")
+                 for i, (_, m, p) in enumerate(run)]
+        inner, closing = " ".join(words), ""
+        balance = sum(core.count("(") - core.count(")") for core, _, _ in run)
+        while balance < 0 and inner.endswith(")"):  # "(or net_k)": the bracket opened in the text closes there
+            inner, closing, balance = inner[:-1], closing + ")", balance + 1
+        return ["$" + _SQRT.sub(r"\\sqrt{\1}", inner) + "$" + closing + escape(run[-1][2]), *tail]
+    plain = [not any(ch in core for ch in "()[]") and _symbol(core, sentence_start and i == 0) for i, (core, _, _) in enumerate(run)]
+    return [(f"${m}$" if plain[i] else _inline(core)) + escape(p)
+            for i, (core, m, p) in enumerate(run)] + tail
+
+
+def _opens(word: str) -> bool:
+    return sum(word.count(c) for c in "([") > sum(word.count(c) for c in ")]")
+
+
+def _symbol(word: str, sentence_start: bool) -> bool:
+    """Whether one word alone is a symbol: a letter (not the article), a name with scripts, a Greek
+    letter; a function's name alone ("the sum over k") is English."""
+    letters = word.strip("()[]")
+    if word == "a" or (word in ("A", "I") and sentence_start) or letters in _FUNCTIONS or letters in _NAMES:
+        return False
+    return any(ch.isalpha() for ch in word)
+
+
+_OPERATORS = {"=": "=", "+": "+", "-": "-", "*": "*", "/": "/", "<=": r"\le", ">=": r"\ge", "<": "<", ">": ">",
+              "<-": r"\leftarrow", "->": r"\to", "!=": r"\ne", ".": r"\cdot", "...": r"\dots", "|": "|"}
+_NAMES = {"sqrt", "softmax", "rowsum", "diag", "mean", "corr", "pad", "flip", "relu", "hardlim", "argmax", "KL", "conv", "PE"}
+_VARIABLES = {"pos", "net"}  # the lecture's multi-letter variables
+_PIECE = re.compile(rf"(?P<script>(?:[A-Za-z][A-Za-z0-9]*'?)?(?:{_SCRIPT})+)|(?P<name>[A-Za-z]+'?)|(?P<number>\d+)"
+                    r"|(?P<bracket>[()\[\],])|(?P<operator><=|>=|<-|->|!=|\.\.\.|[-+*/=<>|])")
+_SQRT = re.compile(r"\\operatorname\{sqrt\}\(([^()]*)\)")
+
+
+def _word_math(word: str) -> str | None:
+    """One word as math when every piece of it reads as math (a symbol, a number, an operator, a
+    bracket, a known function), else None: ordinary words stay text."""
+    if word in _OPERATORS:
+        return _OPERATORS[word]
+    if not word or any(ch in word for ch in "\\&%$#~\""):
+        return None
+    out, at = [], 0
+    for piece in _PIECE.finditer(word):
+        if piece.start() != at:
+            return None
+        at = piece.end()
+        kind, text = piece.lastgroup, piece.group()
+        if kind == "script":
+            math = _token_math(text)
+            if math is None:
+                return None
+            out.append(math)
+        elif kind == "name":
+            name = _name_math(text, word)
+            if name is None:
+                return None
+            out.append(name)
+        else:
+            out.append(_OPERATORS.get(text, text) if kind == "operator" else text)
+    if at != len(word) or not out:
+        return None
+    # A command followed by a letter would read as a longer command (\\le then i: \\lei).
+    return "".join(p + (" " if re.search(r"\\[A-Za-z]+$", p) and q[:1].isalpha() else "") for p, q in zip(out, [*out[1:], ""]))
+
+
+def _name_math(name: str, word: str) -> str | None:
+    letters = name.rstrip("'")
+    if len(letters) == 1 or letters in _GREEK or letters in _FUNCTIONS:
+        return _base_math(name)
+    if letters in _VARIABLES:
+        return r"\mathit{" + letters + "}" + name[len(letters):]
+    if letters in _NAMES:
+        return r"\operatorname{" + letters + "}" + name[len(letters):]
+    if letters[0] == "d" and len(letters) <= 5 and "/" in word:  # dE/dnet, dJ/dw: a derivative's parts
+        return _base_math(name)
+    if re.fullmatch(r"d[A-Z][a-z]?", letters):  # dA, dS: the lecture's names of adjoints
+        return r"\mathit{" + letters + "}"
+    return None
+
+
+def _inline(text: str) -> str:
+    """Text with each word that has sub- or superscripts set as math, the rest escaped."""
     out, at = [], 0
     for found in _TOKEN.finditer(text):
         math = _token_math(found.group())
@@ -317,6 +447,9 @@ def _unbrace(latex: str) -> str:
 
 # Characters of LaTeX: in the second, deeper form (used only where the first still overflows) a
 # longer fraction is written (N) / (D) so that N and D can break, a longer exponent exp(X).
+# SymPy's Subs(Derivative(f(u), u), u, X): d/du f(u) evaluated at u = X, which is f'(X).
+_EVALUATED = re.compile(r"\\left\. \\frac\{d\}\{d ([a-z])\} ([A-Za-z]+)\{?\\left\(\1 \\right\)\}? "
+                        r"\\right\|_\{\\substack\{ \1=(.*?) \}\}")
 _LONG_FRACTION = 120
 _LONG_EXPONENT = 40
 
@@ -402,6 +535,9 @@ def _display(latex: str) -> str:
 
 def _lines(latex: str, cells: list[list[str]] | None, deep: bool) -> str:
     """A formula's broken form: itself, or a matrix row by row (short cells) or entry by entry."""
+    if deep:  # SymPy's evaluation bar cannot break under its long subscript; f'(X) can
+        latex = _EVALUATED.sub(r"\2'\\left(\3\\right)", latex)
+        cells = None if cells is None else [[_EVALUATED.sub(r"\2'\\left(\3\\right)", c) for c in row] for row in cells]
     if cells is None:
         return r"\gpline{" + _breakable(latex, deep=deep) + "}"
     if max(len(c) for row in cells for c in row) <= _SHORT_CELL:  # many short cells: one line per row
