@@ -17,6 +17,7 @@ from ..atoms import scalar, vector
 from ..indexcalc import index_diff
 from ..notation import index, indexed, size
 from ..spec import Claim, IndexForm, Topic, grad, grid
+from ..theorems import Certificate, Inequality, Term, inequality_step
 from ..types import Sizes, Status, Step, SymbolSpec
 
 __all__ = ["TOPIC", "DATASETS", "train", "TraceRow", "Trace", "hardlim"]
@@ -165,7 +166,7 @@ def traces() -> dict[str, Trace]:
 
 
 def _facts() -> list[Step]:
-    steps = []
+    steps = [novikoff_step()]
     for name, trace in traces().items():
         if name in SEPARATORS:
             bound, gamma = novikoff_bound(name)
@@ -201,6 +202,115 @@ def _facts() -> list[Step]:
     return steps
 
 
+# Novikoff's theorem at a symbolic margin gamma and radius R (issue 19). Labels y = 2t - 1 in {-1, 1}; the
+# bias is folded in as x <- (x, 1). A separator w* with ||w*|| = 1 and y w*.x >= gamma > 0 for every
+# sample, ||x||^2 <= R^2, and w_0 = 0. On the k-th mistake (y w_{k-1}.x <= 0), w_k = w_{k-1} + y x.
+# Each inequality is stated in the dot products, with a nonnegative slack h per hypothesis; the vector
+# algebra they rest on is the claim norm_expansion (index form, every dimension).
+_gamma, _R, _k = sp.Symbol("gamma", positive=True), sp.Symbol("R", positive=True), sp.Symbol("k", positive=True)
+_a_prev, _a_now, _b_prev, _b_now = sp.symbols("a_{k-1} a_k b_{k-1} b_k", real=True)
+_s, _c, _r, _q = sp.symbols("s c r q", real=True)  # y x.w*, y w_{k-1}.x, ||x||^2, ||w*||^2
+_h = sp.symbols("h1:8", nonnegative=True)
+_NOVIKOFF_SETUP = (
+    "a_k = w_k.w*, b_k = ||w_k||^2; on a mistake on (x, y): w_k = w_{k-1} + y x, so a_k = a_{k-1} + y x.w* and "
+    "b_k = b_{k-1} + 2 y w_{k-1}.x + y^2 ||x||^2 with y^2 = 1 (claim norm_expansion)",
+    "base case: w_0 = 0 gives a_0 = 0 >= 0 gamma and b_0 = 0 <= 0 R^2; induction on the number of mistakes k",
+)
+
+
+def _rand(rng, low: int, high: int) -> sp.Rational:
+    return sp.Rational(rng.randint(low, high), 10)
+
+
+def _margin_points(sizes: Sizes, rng) -> list[dict]:
+    points = []
+    for _ in range(12):
+        gamma, k, h1, h2 = _rand(rng, 1, 20), rng.randint(1, 30), _rand(rng, 0, 20), _rand(rng, 0, 20)
+        a_prev, s = (k - 1) * gamma + h1, gamma + h2
+        points.append({_gamma: gamma, _k: k, _h[0]: h1, _h[1]: h2, _a_prev: a_prev, _s: s, _a_now: a_prev + s})
+    return points
+
+
+def _norm_points(sizes: Sizes, rng) -> list[dict]:
+    points = []
+    for _ in range(12):
+        R, k, h3, h4, h5 = _rand(rng, 1, 30), rng.randint(1, 30), _rand(rng, 0, 20), _rand(rng, 0, 20), _rand(rng, 0, 20)
+        b_prev, c, r = (k - 1) * R**2 - h3, -h4, R**2 - h5
+        points.append({_R: R, _k: k, _h[2]: h3, _h[3]: h4, _h[4]: h5, _b_prev: b_prev, _c: c, _r: r,
+                       _b_now: b_prev + 2 * c + r})
+    return points
+
+
+def _bound_points(sizes: Sizes, rng) -> list[dict]:
+    points = []
+    for _ in range(12):
+        gamma, k = _rand(rng, 1, 20), rng.randint(1, 30)
+        h1, h3, h6 = _rand(rng, 0, 10), _rand(rng, 0, 10), _rand(rng, 0, 10)
+        a = k * gamma + h1
+        b = a**2 + h6
+        # R from b_k = k R^2 - h3; R^2 is what the gap reads, so R = sqrt(R^2) exactly.
+        points.append({_gamma: gamma, _k: k, _h[0]: h1, _h[2]: h3, _h[5]: h6, _a_now: a, _b_now: b,
+                       _R: sp.sqrt((b + h3) / k)})
+    return points
+
+
+def _novikoff_theorem(key: str, statement: str, gap: sp.Expr, terms: tuple[Term, ...], assumptions: dict,
+                      multipliers: dict, points, reason: str) -> Inequality:
+    certificate = Certificate(gap, terms, multipliers)
+    return Inequality(
+        key=key, statement=statement, reason=reason,
+        display=sp.GreaterThan(gap, 0, evaluate=False),
+        assumptions=lambda sizes: assumptions, certificate=lambda sizes: certificate, points=points,
+        sizes=({},), symbolic=lambda: certificate, rests_on=_NOVIKOFF_SETUP,
+    )
+
+
+NOVIKOFF_MARGIN = _novikoff_theorem(
+    "novikoff_margin", "w_k.w* >= k gamma after k mistakes", _a_now - _k * _gamma,
+    (Term(_h[0]), Term(_h[1])),
+    {"update": _a_now - _a_prev - _s, "induction": _a_prev - (_k - 1) * _gamma - _h[0], "margin": _s - _gamma - _h[1]},
+    {"update": 1, "induction": 1, "margin": 1}, _margin_points,
+    "a_k - k gamma = (a_{k-1} - (k - 1) gamma) + (y x.w* - gamma): the induction hypothesis plus the margin",
+)
+NOVIKOFF_NORM = _novikoff_theorem(
+    "novikoff_norm", "||w_k||^2 <= k R^2 after k mistakes", _k * _R**2 - _b_now,
+    (Term(_h[2]), Term(_h[4]), Term(2 * _h[3])),
+    {"update": _b_now - _b_prev - 2 * _c - _r, "induction": (_k - 1) * _R**2 - _b_prev - _h[2],
+     "mistake": _c + _h[3], "radius": _R**2 - _r - _h[4]},
+    {"update": -1, "induction": 1, "mistake": -2, "radius": 1}, _norm_points,
+    "k R^2 - b_k = ((k - 1) R^2 - b_{k-1}) + (R^2 - ||x||^2) - 2 y w_{k-1}.x: the induction hypothesis, the "
+    "radius, and the mistake (y w_{k-1}.x <= 0)",
+)
+NOVIKOFF_CAUCHY_SCHWARZ = _novikoff_theorem(
+    "novikoff_cauchy_schwarz", "(w_k.w*)^2 <= ||w_k||^2 for ||w*|| = 1 (Cauchy-Schwarz)", _b_now - _a_now**2,
+    (Term(_h[6]),),
+    {"expansion": _h[6] - (_b_now - 2 * _a_now * _a_now + _a_now**2 * _q), "unit": _q - 1},
+    {"expansion": -1, "unit": -_a_now**2}, lambda sizes, rng: [],
+    "b_k - a_k^2 = ||w_k - a_k w*||^2 >= 0 (norm_expansion with t = -a_k, and ||w*||^2 = 1)",
+)
+NOVIKOFF_BOUND = _novikoff_theorem(
+    "novikoff", "Novikoff: the perceptron makes at most (R / gamma)^2 mistakes on data separable with margin gamma",
+    _R**2 / _gamma**2 - _k,
+    (Term(_h[2] / (_k * _gamma**2)), Term(_h[5] / (_k * _gamma**2)),
+     Term(_h[0] * (_h[0] + 2 * _k * _gamma) / (_k * _gamma**2))),
+    {"margin bound": _a_now - _k * _gamma - _h[0], "norm bound": _k * _R**2 - _b_now - _h[2],
+     "Cauchy-Schwarz": _b_now - _a_now**2 - _h[5]},
+    {"margin bound": (_a_now + _k * _gamma + _h[0]) / (_k * _gamma**2), "norm bound": 1 / (_k * _gamma**2),
+     "Cauchy-Schwarz": 1 / (_k * _gamma**2)}, _bound_points,
+    "(k gamma)^2 <= (w_k.w*)^2 <= ||w_k||^2 <= k R^2, so k <= R^2 / gamma^2: R^2/gamma^2 - k = "
+    "[(k R^2 - b_k) + (b_k - a_k^2) + (a_k - k gamma)(a_k + k gamma)] / (k gamma^2), each part >= 0",
+)
+NOVIKOFF_PARTS = (NOVIKOFF_MARGIN, NOVIKOFF_NORM, NOVIKOFF_CAUCHY_SCHWARZ)
+
+
+def novikoff_step() -> Step:
+    """Novikoff's theorem as one step: its status is the weakest of the bound and the three lemmas."""
+    step = inequality_step(NOVIKOFF_BOUND, *NOVIKOFF_PARTS)
+    proof = step.proof + tuple(f"{t.statement}: {t.reason}" for t in NOVIKOFF_PARTS)
+    return Step(step.claim, sp.LessThan(_k, _R**2 / _gamma**2, evaluate=False), step.reason, step.status,
+                step.key, kind="inequality", proof=proof)
+
+
 def build(sizes: Sizes) -> dict:
     n = sizes["n"]
     w, x = vector("w", n), vector("x", n)
@@ -212,6 +322,8 @@ def build(sizes: Sizes) -> dict:
     return {
         "w": w, "x": x, "b": bias, "t": t, "y": y, "eta": eta, "d": d, "J": criterion,
         "w_step": w - eta * grad(criterion, w), "b_step": bias - eta * grad(criterion, bias),
+        "expansion": (sp.Matrix([((w + _t_scalar * x).T * (w + _t_scalar * x))[0]]),
+                      sp.Matrix([(w.T * w)[0] + 2 * _t_scalar * (w.T * x)[0] + _t_scalar**2 * (x.T * x)[0]])),
         "forward": criterion,
     }
 
@@ -221,6 +333,7 @@ _i, _j = index("i"), index("j")
 _w, _x = indexed("w"), indexed("x")
 _b, _t, _y, _eta = sp.symbols("b t y eta", real=True)
 _J = (_y - _t) * (sp.Sum(_w[_i] * _x[_i], (_i, 1, _n)) + _b)
+_t_scalar = sp.Symbol("tau", real=True)
 
 
 # (key, what happened, t, y, sign of the change): the lecture's Hebb-style cases.
@@ -291,6 +404,21 @@ TOPIC = Topic(
             index=IndexForm(derived=lambda: _b - _eta * index_diff(_J, _b), claimed=lambda: _b + _eta * (_t - _y)),
         ),
         *(_hebb(*case) for case in _HEBB_CASES),
+        Claim(
+            key="norm_expansion",
+            statement="||u + tau v||^2 = ||u||^2 + 2 tau u.v + tau^2 ||v||^2 (the vector algebra of Novikoff's proof)",
+            reason="expand the square entry by entry and sum; at symbolic dimension n in index form",
+            display=lambda: sp.Eq(sp.Symbol("||u + tau v||^2"),
+                                  sp.Symbol("||u||^2") + 2 * _t_scalar * sp.Symbol("u.v") + _t_scalar**2 * sp.Symbol("||v||^2"),
+                                  evaluate=False),
+            derived=lambda e: e["expansion"][0],
+            claimed=lambda e: e["expansion"][1],
+            index=IndexForm(
+                derived=lambda: sp.Sum((_w[_i] + _t_scalar * _x[_i]) ** 2, (_i, 1, _n)),
+                claimed=lambda: sp.Sum(_w[_i] ** 2, (_i, 1, _n)) + 2 * _t_scalar * sp.Sum(_w[_i] * _x[_i], (_i, 1, _n))
+                + _t_scalar**2 * sp.Sum(_x[_i] ** 2, (_i, 1, _n)),
+            ),
+        ),
     ),
     tables=lambda: {"traces": {name: trace.to_json() for name, trace in traces().items()}},
     facts=_facts,
