@@ -280,7 +280,10 @@ ENTROPY_BOUND = Inequality(
 # log-sum-exp: LSE(z) = log sum_i e^{z_i}. LSE is symmetric in the z_i, so say z_1 = m is the largest
 # and write z_i = m - u_i with u_i >= 0; e^{z_i} = e^m e^{-u_i}, so LSE(z) = log(e^m s) with s = 1 + sum_{i>1} e^{-u_i}.
 _m = sp.Symbol("m", real=True)
-_n_value = sp.Symbol("n", positive=True)  # n as a positive number; the assumption n_value = n ties it to the size
+_n_value = sp.Symbol("N", positive=True)  # n as a positive number; the assumption N = n ties it to the size
+_u = sp.IndexedBase("u", nonnegative=True)
+_sigma = sp.Symbol("sigma", nonnegative=True)  # sum_{i>1} e^{-u_i}, a sum of positive terms
+_sum_e = sp.Sum(sp.exp(-_u[_i]), (_i, 2, _n))
 
 
 def _lse_parts(sizes: Sizes) -> tuple[list[sp.Symbol], sp.Expr, sp.Expr]:
@@ -290,7 +293,27 @@ def _lse_parts(sizes: Sizes) -> tuple[list[sp.Symbol], sp.Expr, sp.Expr]:
 
 
 def _lse_assumptions(sizes: Sizes | None) -> dict[str, sp.Expr]:
-    return {"n = size": _n_value - (sizes or {"n": _n})["n"]}
+    if sizes is None:
+        return {"n = size": _n_value - _n, "sigma = sum": _sigma - _sum_e}
+    return {"n = size": _n_value - sizes["n"]}
+
+
+def _lse_lower_symbolic() -> Certificate:
+    s = 1 + _sigma
+    return Certificate(
+        gap=sp.log(sp.exp(_m) * s) - _m,
+        terms=(Term(sp.S.One, PHI, 1 / s), Term(sp.exp(-_u[_i]) / s, limits=(_i, 2, _n))),
+        multipliers={"sigma = sum": 1 / s},
+    )
+
+
+def _lse_upper_symbolic() -> Certificate:
+    s = 1 + _sigma
+    return Certificate(
+        gap=_m + sp.log(_n_value) - sp.log(sp.exp(_m) * s),
+        terms=(Term(sp.S.One, PHI, s / _n_value), Term(1 / _n_value, ONE_MINUS_EXP, -_u[_i], (_i, 2, _n))),
+        multipliers={"n = size": 1 / _n_value, "sigma = sum": -1 / _n_value},
+    )
 
 
 def _lse_points(sizes: Sizes, rng) -> list[dict]:
@@ -319,6 +342,8 @@ def _lse_upper(sizes: Sizes) -> Certificate:
 _LSE_SIZES = tuple({"n": n} for n in range(1, 7))
 _LSE_SETUP = ("LSE is symmetric in its entries, so z_1 = m = max_i z_i without loss of generality; "
               "z_i = m - u_i with u_i >= 0, and e^{z_i} = e^m e^{-u_i} takes e^m out of the sum")
+_LSE_SYMBOLIC = ("at symbolic n, sigma = sum_{i=2}^{n} e^{-u_i} is >= 0 as a sum of positive terms (0 when n = 1), "
+                 "and s = 1 + sigma")
 
 LSE_LOWER = Inequality(
     key="lse_lower",
@@ -330,7 +355,8 @@ LSE_LOWER = Inequality(
     certificate=_lse_lower,
     points=_lse_points,
     sizes=_LSE_SIZES,
-    rests_on=(_LSE_SETUP,),
+    symbolic=_lse_lower_symbolic,
+    rests_on=(_LSE_SETUP, _LSE_SYMBOLIC),
     equality="equality only for n = 1 (for n >= 2, s > 1)",
 )
 
@@ -344,7 +370,8 @@ LSE_UPPER = Inequality(
     certificate=_lse_upper,
     points=_lse_points,
     sizes=_LSE_SIZES,
-    rests_on=(_LSE_SETUP,),
+    symbolic=_lse_upper_symbolic,
+    rests_on=(_LSE_SETUP, _LSE_SYMBOLIC),
     equality="equality if and only if every z_i equals the maximum (every u_i = 0)",
 )
 
