@@ -166,7 +166,7 @@ class Words:
         if self.lang == "en" or not text:
             return text
         parts = [self._get("details", part, "") or self._generated(part) for part in text.split("; ")]
-        return self._get("ui", "detail_separator", "; ").join(parts)
+        return self._sets(self._get("ui", "detail_separator", "; ").join(parts))
 
     def _generated(self, text: str) -> str:
         """Text a module writes from a template with numbers in it: matched, and rewritten from the
@@ -175,6 +175,10 @@ class Words:
             found = pattern.fullmatch(text)
             if found and name in self.table.get("generated", {}):
                 values = found.groupdict()
+                if "rule" in values:  # a rule with how it was proved, "max_pool (proved at shapes 2x2)": its own pattern
+                    values["rule"] = self._generated(values["rule"])
+                if "kind" in values:
+                    values["kind"] = self.term(values["kind"])
                 if "rules" in values:  # a list of the rule table's names, written as the language lists things
                     values["rules"] = self._get("ui", "list_separator", ", ").join(values["rules"].split(", "))
                 return self.table["generated"][name].format(**values)
@@ -194,7 +198,18 @@ _GENERATED: dict[str, re.Pattern[str]] = {
     # verify/check.py, Tolerance.describe
     "tolerance": re.compile(r"atol (?P<atol>\S+) x scale \+ rtol (?P<rtol>\S+) x \|autograd\| \+ (?P<spread>\S+) x "
                             r"autograd's own rounding"),
-    # graphs/route.py, model_status
+    # graphs/route.py, model_status (a text split at "; " first: these are its parts)
+    "route_every_size": re.compile(r"matrix form at every size: reverse mode \(chain rule\) over (?P<count>\d+) rules?, "
+                                   r"each proved at every size in index form \((?P<rules>[^)]*)\)"),
+    "corroborated": re.compile(r"corroborated by (?P<count>\d+) checks? of every adjoint against the exact derivative "
+                               r"at (?P<sizes>.+)"),
+    "checks_numeric": re.compile(r"(?P<count>\d+) checks? at (?P<sizes>.+) that agreed only numerically"),
+    "route_at_sizes": re.compile(r"matrix form proved entrywise at (?P<sizes>.+) only \((?P<count>\d+) checks? of every "
+                                 r"adjoint against the exact derivative\), not at every size: it rests on rules proved "
+                                 r"only at shapes: (?P<rule>.+)"),
+    "rests_on_shapes": re.compile(r"it rests on rules proved only at shapes: (?P<rule>.+)"),
+    "other_rules": re.compile(r"the other (?P<count>\d+) at every size in index form \((?P<rules>[^)]*)\)"),
+    "rule_at_shapes": re.compile(r"(?P<rule>\w+) \((?P<kind>\w+) at shapes (?P<shapes>.+)\)"),
     "rules_proven": re.compile(r"(?P<count>\d+) rules \((?P<rules>[^)]*)\) proven entrywise"),
     "adjoints_checked": re.compile(r"every adjoint checked entrywise against the exact derivative "
                                    r"\((?P<checks>\d+) checks at (?P<sizes>\d+) sizes?\)"),

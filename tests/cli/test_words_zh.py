@@ -88,7 +88,8 @@ def _english(doc: dict) -> list[str]:
 def test_catalog_report_in_zh_has_no_english_prose(name: str) -> None:
     doc = build_report(name, examples=1, dtypes=("float64",), lang="zh")
     assert doc["checks"] and doc["symbols"]  # the walk covers the numeric table and the symbols
-    assert _english(doc) == []
+    found = _english(doc)
+    assert not found, f"{len(found)} English runs on the zh page:\n" + "\n".join(found)
 
 
 def test_forward_report_in_zh_has_no_english_prose() -> None:
@@ -100,7 +101,8 @@ def test_forward_report_in_zh_has_no_english_prose() -> None:
     doc = build_expression_report(forward_of(item), examples=1, dtypes=("float64",), lang="zh",
                                   claims=claims_for_report(item))
     assert doc["checks"] and any(r.get("claim") for r in doc["results"])
-    assert _english(doc) == []
+    found = _english(doc)
+    assert not found, f"{len(found)} English runs on the zh page:\n" + "\n".join(found)
 
 
 def test_the_walk_finds_english_on_an_untranslated_page() -> None:
@@ -163,3 +165,15 @@ def test_generated_templates_name_only_fields_their_pattern_has() -> None:
     assert set(table) == set(_GENERATED)
     assert {name: _fields(t) for name, t in table.items() if not _fields(t) <= set(_GENERATED[name].groupindex)} == {}
     assert Words("zh").detail("rule mul at (2, 3): differs by x") == "规则 mul 在 (2, 3) 处：differs by x"
+
+
+def test_what_a_matrix_form_rests_on_reads_in_zh() -> None:
+    """graphs/route.py's status detail, split at "; " and each part read by its pattern, numbers kept."""
+    from gradproof.words import Words
+
+    english = ("matrix form at every size: reverse mode (chain rule) over 2 rules, each proved at every size in index "
+               "form (mul, sum); corroborated by 8 checks of every adjoint against the exact derivative at n<=2, d<=3")
+    assert Words("zh").detail(english) == (
+        "对任意尺寸成立的矩阵形式：在 2 条规则上做反向模式（链式法则），每条规则都以下标形式对任意尺寸证明（mul、sum）；"
+        "另有 8 次核对佐证：每个伴随都在 n<=2, d<=3 处与精确导数比较")
+    assert Words("en").detail(english) == english
