@@ -52,16 +52,19 @@ _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": 
             "}": r"\}", "|": r"\textbar{}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}"}
 
 
-def tex_problems(lang: str = "en") -> list[str]:
+def tex_problems(lang: str = "en", pdf: bool = True) -> list[str]:
     """What is missing to make a PDF report, one line per fix (empty when everything is there).
 
     Asks ``kpsewhich`` for every package of the template in one call, so it takes milliseconds and
     can run before any slow work. Lines name the Debian packages that provide what is missing.
+    ``pdf=False`` asks only what the LaTeX source needs (``--format tex``): a language it can set.
 
-    >>> tex_problems("xx")[-1]
-    'the PDF report is in English only (no xx); use --format html or md for --lang xx'
+    >>> tex_problems("xx", pdf=False)
+    ['the PDF report is in English only (no xx); use --format html or md for --lang xx']
     """
     problems = []
+    if not pdf:
+        return _language_problems(lang)
     if shutil.which(ENGINE[0]) is None:
         problems.append(f"{ENGINE[0]} is not installed (Debian: {ENGINE[1]})")
     missing = _missing_packages()
@@ -69,9 +72,13 @@ def tex_problems(lang: str = "en") -> list[str]:
         names = [f"{sty}.sty" for sty, _, pkg in PACKAGES if pkg == debian and sty in missing]
         if names:
             problems.append(f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} missing (Debian: {debian})")
-    if lang not in LANGUAGES:
-        problems.append(f"the PDF report is in English only (no {lang}); use --format html or md for --lang {lang}")
-    return problems
+    return problems + _language_problems(lang)
+
+
+def _language_problems(lang: str) -> list[str]:
+    if lang in LANGUAGES:
+        return []
+    return [f"the PDF report is in English only (no {lang}); use --format html or md for --lang {lang}"]
 
 
 def _missing_packages() -> set[str]:
@@ -600,9 +607,9 @@ def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
     >>> "Why $e^{z_{i}}$?" in tex, "report t -{}-{}format pdf" in tex
     (True, True)
     """
-    lang = doc.get("lang", "en")
-    if lang not in LANGUAGES:
-        raise ValueError(f"the PDF report is in English only (no {lang}); use --format html or md for --lang {lang}")
+    problems = _language_problems(doc.get("lang", "en"))
+    if problems:
+        raise ValueError(problems[0])
     s = doc["summary"]
     expression = doc.get("kind") == "expression"  # a forward's document: its gradients' labels stand for steps
     counted = "gradients" if expression else "steps"

@@ -25,6 +25,8 @@ def test_tex_problems_names_a_missing_package_and_its_debian_package(monkeypatch
     monkeypatch.setattr(report_tex.subprocess, "run", kpsewhich)
     assert tex_problems() == ["booktabs.sty is missing (Debian: texlive-latex-recommended)"]
     assert tex_problems("zh")[-1].startswith("the PDF report is in English only (no zh)")
+    assert tex_problems("zh", pdf=False) == [tex_problems("zh")[-1]]  # --format tex needs no TeX, only a language
+    assert tex_problems("en", pdf=False) == []
 
 
 def test_tex_problems_names_a_missing_engine(monkeypatch) -> None:
