@@ -165,8 +165,12 @@ class ReportMathMLPrinter(MathMLPresentationPrinter):
         accent = next((a for a in _ACCENTS if name.endswith(a) and len(name) > len(a)), None)
         if accent is None:
             return super()._print_Symbol(sym, style)
-        base = self._node("mover", super()._print_Symbol(sp.Symbol(name[: -len(accent)]), style),
+        stem = name[: -len(accent)]
+        adjoint = len(stem) > 1 and stem[0] == "d" and stem[1].isupper()  # dXhat, the adjoint of X̂: d X̂
+        base = self._node("mover", super()._print_Symbol(sp.Symbol(stem[1:] if adjoint else stem), style),
                           self._mo(_ACCENTS[accent], accent="true"), accent="true")
+        if adjoint:
+            base = self._node("mrow", self._node("mi", text="d", mathvariant="normal"), base)
         scripts = [self._node("mi", text=" ".join(s)) if s else None for s in (subs, supers)]
         if scripts[0] is not None and scripts[1] is not None:
             return self._node("msubsup", base, *scripts)

@@ -346,7 +346,7 @@ td.num{white-space:nowrap;text-align:right;font-variant-numeric:tabular-nums}
 .graph svg{max-width:100%;height:auto}code,pre{background:#f6f6f6;padding:.1rem .3rem}pre{white-space:pre-wrap;overflow-wrap:anywhere}
 @media (max-width:30rem){body{padding:.6rem}math{font-size:.95em}table{font-size:.75rem}}
 @media print{body{max-width:none;font-size:11pt;padding:0}.graph svg{max-height:60vh}h2{break-after:avoid}
-.step,.mf{break-inside:avoid}.display,.table{overflow:visible}table{font-size:8.5pt}}
+.step,.mf,.display{break-inside:avoid}.display,.table{overflow:visible}table{font-size:8.5pt}}
 """
 
 
