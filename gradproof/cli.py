@@ -64,7 +64,9 @@ def _parser() -> argparse.ArgumentParser:
         "exact SymPy derivations, labelled 'proved' (symbolic, all sizes), "
         "'proved n<=N' (entry by entry at the listed sizes), 'numeric' or 'failed'.",
         epilog="Examples: gradproof list; gradproof derive softmax_ce; "
-        "gradproof derive attention --sizes n=2,d_k=3 --json; gradproof graph attention --adjoints -o attention.svg",
+        "gradproof derive attention --sizes n=2,d_k=3 --json; gradproof graph attention --adjoints -o attention.svg. "
+        "With --json a command prints one object {\"schema\": \"gradproof/KIND\", \"version\": 1, ...}, described by "
+        "the JSON Schema schemas/KIND.json; its errors are gradproof/error objects on stdout, same exit status.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     listing = commands.add_parser("list", help="the catalog: every lecture topic and its targets")
