@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMATS", "ROLE_COLOURS", "dot_available", "format_for_path", "legend", "picture_graph", "render", "roles_shown",
-    "to_dot", "to_json",
+    "to_dot", "to_json", "wrap_formula",
 ]
 
 FORMATS = ("svg", "png", "pdf", "dot", "json")
@@ -63,7 +63,7 @@ _OP_SYMBOL = {
     "add": "+", "sub": "−", "neg": "−x", "mul": "⊙", "matmul": "@", "transpose": "transpose", "scale": "×c",
     "add_row": "+ row", "add_col": "+ col", "mul_row": "⊙ row", "mul_col": "⊙ col",
 }
-_WRAP = 46
+_WRAP = 34  # characters an adjoint line wraps at: densenet 641 -> 520 pt wide in Graphviz (9 px text on a phone)
 _CELL_PADDING = 2  # points above and below each label line in Graphviz: room for an underscore
 
 
@@ -115,6 +115,37 @@ def _op_text(data: dict) -> str:
     return text
 
 
+def wrap_formula(text: str, width: int) -> list[str]:
+    """A one-line formula as lines of at most ``width`` characters where a space allows, broken
+    where the formula reads best: outside brackets first, then before an operator, then late.
+
+    Plain word wrapping split ``1[X_0 W_1 > 0]`` into ``1[X_0 W_1 >`` and ``0]``.
+
+    >>> wrap_formula("dX_0 = dX_1[:, 0:d] + (dH_1 ⊙ 1[X_0 W_1 > 0]) W_1ᵀ", 34)
+    ['dX_0 = dX_1[:, 0:d]', '+ (dH_1 ⊙ 1[X_0 W_1 > 0]) W_1ᵀ']
+    >>> wrap_formula("dW_1 = X_0ᵀ (dH_1 ⊙ 1[X_0 W_1 > 0])", 34)
+    ['dW_1 = X_0ᵀ', '(dH_1 ⊙ 1[X_0 W_1 > 0])']
+    """
+    lines = []
+    while len(text) > width:
+        depth, best = 0, None
+        for i, char in enumerate(text):
+            depth += (char in "([") - (char in ")]")
+            if char == " " and width // 3 <= i <= width:  # not so early that the line is a stub
+                key = (depth, text[i + 1:i + 2] not in ("+", "-", "⊙", "−"), -i)
+                best = min(best or key, key)
+        if best is None:  # no space in reach: the last one before it, else the first one after it
+            cut = text.rfind(" ", 0, width + 1)
+            cut = cut if cut > 0 else text.find(" ", width)
+            if cut <= 0:
+                break
+        else:
+            cut = -best[2]
+        lines.append(text[:cut])
+        text = text[cut + 1:]
+    return [*lines, text]
+
+
 @dataclass(frozen=True)
 class PictureNode:
     key: str
@@ -144,7 +175,7 @@ def picture_graph(model: Model, adjoints: Adjoints | None = None) -> nx.DiGraph:
         if named:
             lines = [_shape_text(data["shape"])]
             if adjoints is not None and node in adjoints.local:
-                lines += textwrap.wrap(f"d{data['label']} = {formula_text(adjoints.local[node])}", _WRAP)
+                lines += wrap_formula(f"d{data['label']} = {formula_text(adjoints.local[node])}", _WRAP)
             picture.add_node(node, node=PictureNode(node, "tensor", data["label"], "\n".join(lines), data["role"]))
             if data["op"] != "input":
                 picture.add_edge(f"op:{node}", node)

@@ -7,6 +7,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from graphs.backprop import backprop
 from graphs.draw import (
@@ -19,6 +21,7 @@ from graphs.draw import (
     render,
     roles_shown,
     to_dot,
+    wrap_formula,
 )
 from graphs.models import model
 
@@ -183,3 +186,19 @@ def test_cli_graph_writes_a_pdf_for_a_pdf_name_and_refuses_an_unknown_one(tmp_pa
     err = capsys.readouterr().err
     assert "cannot write a graph as .txt" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "a.txt").exists()
+
+
+@given(st.lists(st.sampled_from(["dA", "W_1ᵀ", "+", "⊙", "(dH", "1[X", "> 0])", "rowsum(dA", "A)", "x" * 40]),
+                min_size=1, max_size=25), st.integers(min_value=8, max_value=60))
+def test_wrap_formula_keeps_every_character_and_the_width_where_a_space_allows(words: list[str], width: int) -> None:
+    text = " ".join(words)
+    lines = wrap_formula(text, width)
+    assert " ".join(lines) == text
+    for line in lines[:-1]:
+        assert len(line) <= width or " " not in line[: width + 1]
+
+
+def test_wrap_formula_breaks_outside_brackets_before_an_operator() -> None:
+    lines = wrap_formula("dX_1 = G[:, 0:d + g] + (dH_2 ⊙ 1[X_1 W_2 > 0]) W_2ᵀ", 34)
+    assert lines == ["dX_1 = G[:, 0:d + g]", "+ (dH_2 ⊙ 1[X_1 W_2 > 0]) W_2ᵀ"]
+    assert wrap_formula("dA = G Vᵀ", 34) == ["dA = G Vᵀ"]
