@@ -97,7 +97,7 @@ def model_rules(name: str) -> tuple[RuleBasis, ...]:
     """The rules a model's matrix form rests on, each with how it was proved (sorted by name).
 
     >>> [b.text() for b in model_rules("perceptron")][:2]
-    ['add_col (every size)', 'matmul (every size)']
+    ['add (every size)', 'matmul (every size)']
     """
     bases = []
     for op in sorted(set(build_model(name).ops)):
