@@ -137,6 +137,7 @@ def prose(text: str) -> str:
     >>> prose("O = A V is linear in V; w <- w - eta x, torch.nn.functional.layer_norm")
     '$O = A V$ is linear in $V$; $w \\leftarrow w - \\eta x$, torch.nn.functional.layer\\_norm'
     """
+    text = _TIMES.sub(r"\1 × ", text)  # "k x k": a size, not the variable x
     pieces: list[str] = []
     run: list[tuple[str, str, str]] = []  # (word's core, its math, its trailing punctuation)
     depth = 0  # brackets open in the run: a comma inside them belongs to the formula
@@ -208,7 +209,9 @@ def _symbol(word: str, sentence_start: bool) -> bool:
 
 
 _OPERATORS = {"=": "=", "+": "+", "-": "-", "*": "*", "/": "/", "<=": r"\le", ">=": r"\ge", "<": "<", ">": ">",
-              "<-": r"\leftarrow", "->": r"\to", "!=": r"\ne", ".": r"\cdot", "...": r"\dots", "|": "|"}
+              "<-": r"\leftarrow", "->": r"\to", "!=": r"\ne", ".": r"\cdot", "...": r"\dots", "|": "|",
+              "×": r"\times"}
+_TIMES = re.compile(r"\b(\w) x (?=\w)")
 _NAMES = {"sqrt", "softmax", "rowsum", "diag", "mean", "corr", "pad", "flip", "relu", "hardlim", "argmax", "KL", "conv", "PE"}
 _VARIABLES = {"pos", "net"}  # the lecture's multi-letter variables
 _PIECE = re.compile(rf"(?P<script>(?:[A-Za-z][A-Za-z0-9]*'?)?(?:{_SCRIPT})+)|(?P<name>[A-Za-z]+'?)|(?P<number>\d+)"
@@ -661,7 +664,7 @@ def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
         lines.append(f"{prose(c['target'])} & {escape(c['route'])} & {escape(c['dtype'])} & {c['examples']} & "
                      f"{escape(err[0])} & {escape(err[1])} & {escape(c['status'])}\\\\")
     tolerances = sorted({c["tolerance"] for c in doc["checks"] if c["tolerance"]})
-    lines += [r"\bottomrule\end{longtable}}", "Tolerances: " + prose("; ".join(tolerances)) + ".",
+    lines += [r"\bottomrule\end{longtable}}", "Tolerances: " + escape("; ".join(tolerances).replace(" x ", " × ")) + ".",
               r"\section*{Reproduce}", r"{\ttfamily\raggedright"]
     # Not verbatim: a forward's command may hold Unicode (⊙) that only escape() can set.
     # "-{}": T1 typewriter fonts join "--" into an en dash, which would not paste back into a shell.
