@@ -202,3 +202,11 @@ def test_wrap_formula_breaks_outside_brackets_before_an_operator() -> None:
     lines = wrap_formula("dX_1 = G[:, 0:d + g] + (dH_2 ⊙ 1[X_1 W_2 > 0]) W_2ᵀ", 34)
     assert lines == ["dX_1 = G[:, 0:d + g]", "+ (dH_2 ⊙ 1[X_1 W_2 > 0]) W_2ᵀ"]
     assert wrap_formula("dA = G Vᵀ", 34) == ["dA = G Vᵀ"]
+
+
+@needs_dot
+@pytest.mark.parametrize("name", ["densenet", "layernorm", "cnn", "bp"])
+def test_graphviz_picture_keeps_12pt_text_legible_on_a_phone(name: str) -> None:
+    svg = render(model(name), "svg", adjoints=True, engine="dot").decode()
+    width_pt = float(re.search(r'<svg width="([\d.]+)pt"', svg).group(1))
+    assert 12 * PHONE_PX / width_pt >= 9.0, width_pt  # densenet was 641 pt wide (7.3 px) with 46-character lines
