@@ -120,6 +120,7 @@ _SCRIPT = r"[_^](?:\{(?:[^{}]|\{[^{}]*\})*\}|\([^()]*\)|[A-Za-z0-9]+)"
 _TOKEN = re.compile(rf"(?<![\w.\\'])(?:[A-Za-z][A-Za-z0-9]*/)?[A-Za-z0-9]*'?(?:{_SCRIPT})+")
 _PART = re.compile(rf"([A-Za-z0-9]*'?)((?:{_SCRIPT})+)")
 _ONE_SCRIPT = re.compile(_SCRIPT)
+_CODE = re.compile(r"[a-z]{3,}_[a-z]{3,}")
 _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "eta", "theta", "lambda", "mu", "pi", "rho", "sigma",
           "tau", "phi", "omega"}
 _FUNCTIONS = {"sum": r"\sum", "sin": r"\sin", "cos": r"\cos", "log": r"\log", "exp": r"\exp", "max": r"\max"}
@@ -295,6 +296,8 @@ def _interleave(parts: list[str], sep: str) -> list[str]:
 def _token_math(token: str) -> str | None:
     # A token with characters TeX would read as commands is left to escape(); better plain than broken.
     if any(ch in token for ch in "\\&%$#~\""):
+        return None
+    if _CODE.fullmatch(token):  # row_mean, mul_col: a rule's or a function's name in code, not a symbol
         return None
     prefix, _, rest = token.rpartition("/") if "/" in token.split("_")[0].split("^")[0] else ("", "", token)
     part = _PART.fullmatch(rest)
@@ -586,6 +589,12 @@ def _status(label: str) -> str:
     return (r"\status{" if len(label) <= 40 else r"\longstatus{") + escape(label) + "}"
 
 
+def _shell(command: str) -> str:
+    """A command for the typewriter font that pastes back into a shell as typed: T1 fonts would
+    join "--" into an en dash and print "'" as a curly quote."""
+    return escape(command).replace("-", "-{}").replace("'", r"\textquotesingle{}")
+
+
 def _reproduce(commands: Sequence[str]) -> list[str]:
     # The document names the HTML report; this page is the PDF, so its own command says --format pdf.
     out = []
@@ -667,8 +676,7 @@ def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
     lines += [r"\bottomrule\end{longtable}}", "Tolerances: " + escape("; ".join(tolerances).replace(" x ", " × ")) + ".",
               r"\section*{Reproduce}", r"{\ttfamily\raggedright"]
     # Not verbatim: a forward's command may hold Unicode (⊙) that only escape() can set.
-    # "-{}": T1 typewriter fonts join "--" into an en dash, which would not paste back into a shell.
-    lines += [rf"\$ {escape(c).replace('-', '-{}')}\par" for c in _reproduce(doc["reproduce"])]
+    lines += [rf"\$ {_shell(c)}\par" for c in _reproduce(doc["reproduce"])]
     lines += ["}", r"\end{document}", ""]
     return "\n".join(lines)
 
