@@ -881,10 +881,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     _check_output_dir(out, [args.expr_name] if forward is not None else names, formats)
     from .expression_report import build_expression_report
     from .progress import Progress
-    from .report import build_report, index_html, index_markdown, sources_fingerprint
+    from .report import build_report, index_html, index_markdown
 
     docs: list[dict] = []
     files: list[dict[str, Any]] = []
+    pages: dict[str, dict[str, str | bytes]] = {}  # --all: the gallery, written at the end
     for name in names or [forward.name]:
         progress = Progress(f"report {name}")
         if forward is not None or name in FORWARD_NAMES:
@@ -899,19 +900,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
         else:
             doc = build_report(name, examples=args.examples, progress=progress, lang=args.lang)
         docs.append(doc)
-        try:
-            written = _write_report(out, doc, formats)
-        except OSError as error:  # checked writable at the start; a full disk can still stop it
-            raise UsageError(f"cannot write {error.filename or out}: {error.strerror or error}") from None
+        made = _report_files(doc, formats)
+        if args.all:
+            pages[doc["name"]] = made
+        else:
+            _write_files(out, made)
+        written = [*made, *([_compile_pdf(out, doc["name"])] if "pdf" in formats and not args.all else [])]
         files.append({"name": doc["name"], "ok": bool(doc["summary"]["ok"]), "files": written})
         print(f"{name}: {', '.join(written)}  [{'ok' if doc['summary']['ok'] else 'FAILED'}]", file=sys.stderr)
+    index: dict[str, str | bytes] = {}
     if len(docs) > 1:
         if "md" in formats:
-            (out / "index.md").write_text(index_markdown(docs))
+            index["index.md"] = index_markdown(docs)
         if "html" in formats:
-            (out / "index.html").write_text(index_html(docs))
-    if args.all:
-        (out / "SOURCES").write_text(sources_fingerprint() + "\n")
+            index["index.html"] = index_html(docs)
+    if args.all:  # every page built first, then all written: a failure midway leaves the old gallery whole
+        from .gallery import write_gallery
+
+        changed = _guarded(lambda: write_gallery(out, {**pages, "index": index}, {d["name"]: d for d in docs}))
+        for entry in files if "pdf" in formats else []:
+            entry["files"].append(_compile_pdf(out, entry["name"]))
+        print(f"wrote {len(changed)} files into {out}; the others were unchanged", file=sys.stderr)
+    else:
+        _write_files(out, index)
     ok = all(d["summary"]["ok"] for d in docs)
     if args.json:
         from .render import envelope
@@ -944,46 +955,63 @@ def _check_output_dir(out: Any, names: Sequence[str], formats: Sequence[str]) ->
                 raise UsageError(f"cannot write {path}: a directory of that name is in the way")
 
 
-def _write_report(out: Any, doc: dict, formats: list[str]) -> list[str]:
+def _report_files(doc: dict, formats: Sequence[str]) -> dict[str, str | bytes]:
+    """A report's files (name -> text or bytes) in the formats asked for, built in memory; a PDF is
+    compiled from the .tex once that is written (``_compile_pdf``)."""
     from .report import report_html, report_markdown
 
-    name, written = doc["name"], []
+    name, files = doc["name"], {}
     if "json" in formats:
         from .render import check_json, envelope
 
         body = {k: v for k, v in doc.items() if k not in ("schema", "version")}
         body["checks"] = [check_json(c) for c in doc.get("checks", [])]  # tolerances and sizes as data, as verify
-        document = envelope("report-document", **body)
-        (out / f"{name}.json").write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
-        written.append(f"{name}.json")
+        files[f"{name}.json"] = json.dumps(envelope("report-document", **body), indent=1, ensure_ascii=False) + "\n"
     if "md" in formats:
         svgs = [f"{name}.{g['model']}.svg" for g in doc["graphs"]]
-        for graph, svg in zip(doc["graphs"], svgs):
-            (out / svg).write_text(graph["svg"])
-        written += svgs
-        (out / f"{name}.md").write_text(report_markdown(doc, svgs))
-        written.append(f"{name}.md")
+        files.update({svg: graph["svg"] for graph, svg in zip(doc["graphs"], svgs)})
+        files[f"{name}.md"] = report_markdown(doc, svgs)
     if "html" in formats:
-        (out / f"{name}.html").write_text(report_html(doc))
-        written.append(f"{name}.html")
+        files[f"{name}.html"] = report_html(doc)
     if "tex" in formats or "pdf" in formats:
         from graphs.draw import render
         from graphs.models import model
 
-        from .report_tex import compile_pdf, report_tex
+        from .report_tex import report_tex
 
         pngs = [f"{name}.{g['model']}.png" for g in doc["graphs"]]
-        for graph, png in zip(doc["graphs"], pngs):
-            (out / png).write_bytes(render(model(graph["model"]), "png", adjoints=True))
-        tex = out / f"{name}.tex"
-        tex.write_text(report_tex(doc, pngs))
-        written += [*pngs, tex.name]
-        if "pdf" in formats:
-            try:
-                written.append(compile_pdf(tex).name)
-            except RuntimeError as error:
-                raise UsageError(str(error)) from None
-    return written
+        files.update({png: render(model(graph["model"]), "png", adjoints=True) for graph, png in zip(doc["graphs"], pngs)})
+        files[f"{name}.tex"] = report_tex(doc, pngs)
+    return files
+
+
+def _write_files(out: Any, files: dict[str, str | bytes]) -> None:
+    def write() -> None:
+        for file_name, data in files.items():
+            if isinstance(data, bytes):
+                (out / file_name).write_bytes(data)
+            else:
+                (out / file_name).write_text(data, encoding="utf-8")
+
+    _guarded(write)
+
+
+def _guarded(write: Any) -> Any:
+    """Run ``write``; an OSError (a full disk, a file that became a directory) is one line, exit 2.
+    The output directory was checked writable before any slow work; this is what remains."""
+    try:
+        return write()
+    except OSError as error:
+        raise UsageError(f"cannot write {error.filename or 'the report'}: {error.strerror or error}") from None
+
+
+def _compile_pdf(out: Any, name: str) -> str:
+    from .report_tex import compile_pdf
+
+    try:
+        return str(compile_pdf(out / f"{name}.tex").name)
+    except RuntimeError as error:
+        raise UsageError(str(error)) from None
 
 
 def _device(choice: str) -> str:

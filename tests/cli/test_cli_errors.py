@@ -161,3 +161,24 @@ def test_report_and_verify_leave_no_hypothesis_folder_in_the_working_directory(t
         assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in work.iterdir()) == ["out"]
     assert (tmp_path / "cache" / "gradproof" / "hypothesis").is_dir()  # where its cache went instead
+
+
+def test_report_all_writes_the_gallery_at_the_end_and_rewrites_nothing_unchanged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """--all builds every page, then writes them with the manifest (gradproof/gallery.py); run again
+    with nothing changed, it writes nothing (numeric digits that churn do not count)."""
+    import derive.catalog
+    import verify.forwards
+
+    monkeypatch.setattr(derive.catalog, "NAMES", ("perceptron", "information"))
+    monkeypatch.setattr(verify.forwards, "NAMES", ())
+    argv = ["report", "--all", "--examples", "2", "-o", str(tmp_path)]
+    assert main(argv) == 0
+    assert "wrote 11 files" in capsys.readouterr().err
+    manifest = json.loads((tmp_path / "gallery.json").read_text())
+    assert sorted(manifest) == ["information", "perceptron"]
+    assert {"index.md", "index.html", "information.html", "perceptron.md"} <= {p.name for p in tmp_path.iterdir()}
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert main(argv) == 0
+    assert "wrote 0 files" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
