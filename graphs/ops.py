@@ -250,10 +250,9 @@ _ROWS: tuple[Rule, ...] = (
          lambda t, x, k: _planes(t.nn.functional.avg_pool2d, x, k),
          _pool_examples(),
          "k x k average pooling, stride k", check=_pool,
-         shape_only="its gradient routes G[floor(p/k), floor(q/k)]: floor division has no index-form collapse here"),
+         symbolic=(((size("k") * size("h"), size("k") * size("w")),), {"k": size("k")})),
     Rule("flatten", ("X",), lambda x: Flatten(x), (lambda ans, x: lambda g: Unflatten(g, *x.shape),),
-         lambda t, x: x.flatten(-2).unsqueeze(-2), square_examples(1), "vec(X)^T: a map as one row",
-         shape_only="vec's index j maps to (floor(j/m), j mod m): floor division has no index-form collapse here"),
+         lambda t, x: x.flatten(-2).unsqueeze(-2), square_examples(1), "vec(X)^T: a map as one row"),
 )
 
 RULES: dict[str, Rule] = {r.name: r for r in _ROWS}

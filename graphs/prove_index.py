@@ -35,6 +35,7 @@ from derive.notation import RowSum, Softmax, size
 
 from .matrices import (
     Apply,
+    AvgPool,
     BroadcastCols,
     BroadcastRows,
     ColSums,
@@ -42,6 +43,7 @@ from .matrices import (
     Concat,
     Corr,
     Fill,
+    Flatten,
     FullConv,
     Indicator,
     LogSoftmax,
@@ -49,6 +51,8 @@ from .matrices import (
     Ones,
     RowSums,
     Total,
+    Unflatten,
+    Upsample,
 )
 from .ops import RULES
 from .rule import Rule
@@ -209,7 +213,30 @@ _WRITERS: tuple[tuple[Any, Any], ...] = (
     ((FullConv,), _full_conv),
     ((Concat,), _concat),
     ((Columns,), lambda e, i, j: entry(e.args[0], i, j + e.args[1])),
+    ((Upsample,), lambda e, p, q: entry(e.args[0], sp.floor(p / e.args[1]), sp.floor(q / e.args[1]))),
+    ((Unflatten,), lambda e, i, j: entry(e.args[0], 0, i * e.args[2] + j)),
 )
+
+
+def _tiled_loss(ans: sp.Basic) -> tuple[sp.Expr, str] | None:
+    """``sum_ij G[i, j] out[i, j]`` for an op whose output entries tile its input, summed over the
+    input's entries instead (each is in exactly one output entry), with the bijection it uses.
+
+    Average pooling: ``(i, a) -> i k + a`` maps ``[0, H) x [0, k)`` onto ``[0, kH)``, so
+    ``sum_i sum_a F(i, i k + a) = sum_p F(floor(p / k), p)``; ``vec``: ``(r, c) -> r m + c`` maps
+    ``[0, n) x [0, m)`` onto ``[0, nm)``.
+    """
+    p, q = _fresh("p"), _fresh("q")
+    if isinstance(ans, AvgPool):
+        x, k = ans.args
+        g = sp.IndexedBase("G")[sp.floor(p / k), sp.floor(q / k)]
+        loss = _total(_total(g * entry(x, p, q) / k**2, q, x.shape[1]), p, x.shape[0])
+        return loss, "the windows tile X: (i, a) -> i k + a is a bijection of [0, h) x [0, k) onto [0, kh)"
+    if isinstance(ans, Flatten):
+        x = ans.args[0]
+        loss = _total(_total(sp.IndexedBase("G")[0, p * x.shape[1] + q] * entry(x, p, q), q, x.shape[1]), p, x.shape[0])
+        return loss, "vec is a bijection: (r, c) -> r m + c maps [0, n) x [0, m) onto [0, nm)"
+    return None
 
 
 # What a formula's index form takes as given, by the classes in it: said with the proof.
@@ -278,7 +305,8 @@ def prove_index(rule: Rule) -> IndexProof:
     try:
         ans = rule.output(*symbols, **params)
         i, j, a, b = sp.symbols("i j a b", integer=True)
-        loss = _scalar_loss(entry(ans, i, j), *ans.shape, i, j)
+        tiled = _tiled_loss(ans)
+        loss = tiled[0] if tiled else _scalar_loss(entry(ans, i, j), *ans.shape, i, j)
         g_symbol = sp.MatrixSymbol("G", *ans.shape)
     except NoIndexForm as error:
         return IndexProof(rule.name, "unavailable", text, str(error))
@@ -302,7 +330,8 @@ def prove_index(rule: Rule) -> IndexProof:
             return IndexProof(rule.name, "failed", text, f"{where}: d{symbol.name}[{at[0]}, {at[1]}] - formula "
                               f"reduces to {_readable(residual)}, not 0")
         entries.append(f"d{symbol.name}[{at[0]}, {at[1]}] = {_readable(claimed)}")
-    return IndexProof(rule.name, "proved", text, entries=tuple(entries), assumes=_assumptions(*formulas))
+    assumes = _assumptions(*formulas) + ((tiled[1],) if tiled else ())
+    return IndexProof(rule.name, "proved", text, entries=tuple(entries), assumes=assumes)
 
 
 @cache

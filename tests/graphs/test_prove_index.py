@@ -20,10 +20,13 @@ from graphs.matrices import (
     Ones,
     RowSum,
     RowSums,
+    Unflatten,
+    Upsample,
     add,
     hadamard,
     matmul,
     neg,
+    scaled,
     transpose,
 )
 from graphs.ops import RULES
@@ -32,7 +35,7 @@ from graphs.route import every_size_counts, graph_results, model_rules, model_st
 
 # Rows whose forward has no index form at symbolic sizes, each proved at its example shapes only.
 # A new row must be proved in index form or be added here (with a reason in its row).
-SHAPE_ONLY = {"max_pool", "avg_pool", "flatten"}
+SHAPE_ONLY = {"max_pool"}
 
 
 @pytest.mark.parametrize("name", sorted(RULES))
@@ -54,6 +57,8 @@ ENTRIES = {
     "concat": ("X: n x p, Y: n x q", ["dX[a, b] = G[a, b]", "dY[a, b] = G[a, b + p]"]),
     "mean": ("X: n x m", ["dX[a, b] = G[0, 0]/(m*n)"]),
     "transpose": ("X: n x m", ["dX[a, b] = G[b, a]"]),
+    "avg_pool": ("X: h*k x k*w", ["dX[a, b] = G[floor(a/k), floor(b/k)]/k**2"]),
+    "flatten": ("X: n x m", ["dX[a, b] = G[0, a*m + b]"]),
 }
 
 
@@ -78,6 +83,8 @@ def test_the_mask_and_relu_proofs_state_what_they_assume() -> None:
     assert any("0 or 1" in a for a in index_proof("mask").assumes)
     assert any("relu'(0) = 0" in a for a in index_proof("relu").assumes)
     assert index_proof("matmul").assumes == ()
+    assert index_proof("avg_pool").assumes == ("the windows tile X: (i, a) -> i k + a is a bijection of [0, h) x [0, k) onto [0, kh)",)
+    assert "bijection" in index_proof("flatten").assumes[0]
 
 
 def _replace(name: str, argnum: int, wrong) -> object:
@@ -127,6 +134,11 @@ WRONG = {
     "conv kernel gradient as the input's": ("conv", 1, lambda ans, x, k: lambda g: FullConv(g, k), "the formula is h x w"),
     "mean without 1/(nm)": ("mean", 0, lambda ans, x: lambda g: RULES["sum"].vjps[0](ans, x)(g), "not 0"),
     "mask: the gradient through masked entries": ("mask", 0, lambda ans, x, mask: lambda g: g, "not 0"),
+    "avg pool without 1/k^2": ("avg_pool", 0, lambda ans, x, k: lambda g: Upsample(g, k), "not 0"),
+    "avg pool with 1/(2k), equal to 1/k^2 only at k = 2": (
+        "avg_pool", 0, lambda ans, x, k: lambda g: scaled(1 / (2 * k), Upsample(g, k)), "not 0"),
+    "flatten read column by column": (
+        "flatten", 0, lambda ans, x: lambda g: transpose(Unflatten(g, x.shape[1], x.shape[0])), "not 0"),
     "concat: Y's slice taken from the start": (
         "concat", 1, lambda ans, x, y: lambda g: RULES["concat"].vjps[0](ans, y, y)(g), "not 0"),
 }
@@ -193,7 +205,7 @@ def test_the_table_is_cached_once_per_process() -> None:
 
 def test_every_size_counts() -> None:
     assert every_size_counts() == {"rules": len(RULES), "rules_every_size": len(RULES) - len(SHAPE_ONLY),
-                                   "models": 17, "models_every_size": 14}
+                                   "models": 17, "models_every_size": 15}
 
 
 def test_a_model_on_index_proved_rules_is_proved_at_every_size_and_names_them() -> None:
@@ -212,8 +224,8 @@ def test_a_model_on_a_shape_only_rule_is_proved_only_at_its_checked_sizes() -> N
 
 def test_matrix_results_carry_their_rules() -> None:
     results = graph_results("pooling")
-    avg = next(r for r in results if r.model == "avg_pool")
-    assert [(b.rule, b.every_size) for b in avg.rules] == [("avg_pool", False)]
+    by_model = {r.model: [(b.rule, b.every_size) for b in r.rules] for r in results}
+    assert by_model == {"max_pool": [("max_pool", False)], "avg_pool": [("avg_pool", True)]}
     conv = next(r for r in graph_results("conv") if r.model == "conv_layer")
     assert [b.text() for b in conv.rules] == ["conv (every size)"]
     assert [b.text() for b in model_rules("ffn")] == ["add_row (every size)", "matmul (every size)", "relu (every size)"]
