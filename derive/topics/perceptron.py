@@ -224,8 +224,9 @@ def _rand(rng, low: int, high: int) -> sp.Rational:
 
 def _margin_points(sizes: Sizes, rng) -> list[dict]:
     points = []
-    for _ in range(12):
+    for tight in [True] * 3 + [False] * 12:  # every slack 0 first: where the bound is attained
         gamma, k, h1, h2 = _rand(rng, 1, 20), rng.randint(1, 30), _rand(rng, 0, 20), _rand(rng, 0, 20)
+        h1, h2 = (0, 0) if tight else (h1, h2)
         a_prev, s = (k - 1) * gamma + h1, gamma + h2
         points.append({_gamma: gamma, _k: k, _h[0]: h1, _h[1]: h2, _a_prev: a_prev, _s: s, _a_now: a_prev + s})
     return points
@@ -233,8 +234,9 @@ def _margin_points(sizes: Sizes, rng) -> list[dict]:
 
 def _norm_points(sizes: Sizes, rng) -> list[dict]:
     points = []
-    for _ in range(12):
+    for tight in [True] * 3 + [False] * 12:
         R, k, h3, h4, h5 = _rand(rng, 1, 30), rng.randint(1, 30), _rand(rng, 0, 20), _rand(rng, 0, 20), _rand(rng, 0, 20)
+        h3, h4, h5 = (0, 0, 0) if tight else (h3, h4, h5)
         b_prev, c, r = (k - 1) * R**2 - h3, -h4, R**2 - h5
         points.append({_R: R, _k: k, _h[2]: h3, _h[3]: h4, _h[4]: h5, _b_prev: b_prev, _c: c, _r: r,
                        _b_now: b_prev + 2 * c + r})
@@ -243,9 +245,9 @@ def _norm_points(sizes: Sizes, rng) -> list[dict]:
 
 def _bound_points(sizes: Sizes, rng) -> list[dict]:
     points = []
-    for _ in range(12):
+    for tight in [True] * 3 + [False] * 12:
         gamma, k = _rand(rng, 1, 20), rng.randint(1, 30)
-        h1, h3, h6 = _rand(rng, 0, 10), _rand(rng, 0, 10), _rand(rng, 0, 10)
+        h1, h3, h6 = (0, 0, 0) if tight else (_rand(rng, 0, 10), _rand(rng, 0, 10), _rand(rng, 0, 10))
         a = k * gamma + h1
         b = a**2 + h6
         # R from b_k = k R^2 - h3; R^2 is what the gap reads, so R = sqrt(R^2) exactly.

@@ -1,0 +1,221 @@
+"""The lecture's theorems (issue 19): each is proved with its stated label, and a wrong variant of each
+(sign flipped, a wrong constant, the wrong side of a permutation, a dropped hypothesis) is not."""
+
+import dataclasses
+
+import pytest
+import sympy as sp
+
+from derive import derive, topic
+from derive.spec import prove_claim
+from derive.theorems import (
+    ONE_MINUS_EXP,
+    PHI,
+    Certificate,
+    Lemma,
+    Term,
+    check_certificate,
+    expectation,
+    prove_expectation,
+    prove_inequality,
+    prove_lemma,
+)
+from derive.topics import attention, information, perceptron, positional_encoding
+
+# entry -> {step key: (kind, label)}: every theorem of the issue, with the label it must carry.
+THEOREMS = {
+    "information": {"gibbs": ("inequality", "proved"), "entropy_bound": ("inequality", "proved"),
+                    "lse_lower": ("inequality", "proved"), "lse_upper": ("inequality", "proved"),
+                    "kl_identity": ("identity", "proved")},
+    "softmax_ce": {"shift_invariance": ("identity", "proved"), "jacobian_rows_sum_zero": ("identity", "proved"),
+                   "grad_sums_to_zero": ("identity", "proved")},
+    "layernorm": {"shift_invariance": ("identity", "proved d<=5 (n=1)"),
+                  "scale_invariance": ("identity", "proved d<=5 (n=1)"),
+                  "grad_orthogonal_ones": ("identity", "proved"),
+                  "grad_orthogonal_xhat": ("identity", "proved d<=5 (n=1)")},
+    "attention": {"score_variance": ("expectation", "proved"),
+                  "permutation_equivariance": ("identity", "proved n<=3, d_k<=2"),
+                  "causal_independence": ("identity",
+                                          "proved (n, d_k) in {(2, 1), (2, 2), (3, 1), (3, 2), (4, 1), (4, 2)}")},
+    "positional_encoding": {"entries_bounded": ("inequality", "proved"), "norm": ("identity", "proved"),
+                            "relative_shift": ("identity", "proved")},
+    "perceptron": {"novikoff": ("inequality", "proved"), "norm_expansion": ("identity", "proved")},
+    "conv": {"conv_vs_corr": ("identity", None), "dX_is_convolution": ("identity", None)},
+}
+
+
+@pytest.mark.parametrize("name", list(THEOREMS))
+def test_every_theorem_is_a_step_with_its_kind_and_label(name: str, derivation_of) -> None:
+    steps = {step.key: step for step in derivation_of(name).steps}
+    for key, (kind, label) in THEOREMS[name].items():
+        assert key in steps, (name, key)
+        assert steps[key].kind == kind, (name, key, steps[key].kind)
+        assert steps[key].status.ok, (name, key, steps[key].status.detail)
+        if label is not None:
+            assert steps[key].status.label == label, (name, key, steps[key].status.label)
+        if kind != "identity":
+            assert steps[key].proof, (name, key)  # says what it rests on
+
+
+def test_the_lemmas_are_proved_with_their_equality_cases() -> None:
+    phi = prove_lemma(PHI)
+    assert phi.ok and phi.minimum == 0 and phi.zeros == (1,)
+    one_minus_exp = prove_lemma(ONE_MINUS_EXP)
+    assert one_minus_exp.ok and one_minus_exp.zeros == (0,)
+
+
+@pytest.mark.parametrize("lemma", [
+    Lemma("log t >= 0 for t > 0", PHI.variable, sp.log(PHI.variable), PHI.domain),  # false below t = 1
+    Lemma("1 + log t - t >= 0 for t > 0", PHI.variable, -PHI.function, PHI.domain),  # the sign flipped
+    Lemma("1 - e^u >= 0 for every u", ONE_MINUS_EXP.variable, ONE_MINUS_EXP.function, sp.Interval(-sp.oo, sp.oo)),
+    Lemma("t - 1 - log t >= 0.1 for t > 0", PHI.variable, PHI.function - sp.Rational(1, 10), PHI.domain),
+], ids=lambda lemma: lemma.name)
+def test_a_false_lemma_is_not_proved(lemma: Lemma) -> None:
+    assert not prove_lemma(lemma).ok
+
+
+def _replace_gap(theorem, transform):
+    def certificate(sizes):
+        c = theorem.certificate(sizes)
+        return dataclasses.replace(c, gap=transform(c.gap, sizes))
+
+    return dataclasses.replace(theorem, certificate=certificate, symbolic=None)
+
+
+WRONG_INEQUALITIES = {
+    "KL <= 0 (sign flipped)": (information.GIBBS, lambda gap, s: -gap),
+    "H(p) <= log n - 0.1": (information.ENTROPY_BOUND, lambda gap, s: gap - sp.Rational(1, 10)),
+    "H(p) >= log n (sign flipped)": (information.ENTROPY_BOUND, lambda gap, s: -gap),
+    "LSE <= max z (log n dropped)": (information.LSE_UPPER, lambda gap, s: gap - sp.log(s["n"])),
+    "LSE >= max z + log n": (information.LSE_LOWER, lambda gap, s: gap - sp.log(s["n"])),
+    "|PE| <= 1/2": (positional_encoding.BOUND_SIN, lambda gap, s: gap - sp.Rational(3, 4)),
+    "Novikoff with R / gamma": (perceptron.NOVIKOFF_BOUND,
+                                lambda gap, s: gap - (perceptron._R / perceptron._gamma) ** 2
+                                + perceptron._R / perceptron._gamma),
+    "w_k.w* >= (k + 1) gamma": (perceptron.NOVIKOFF_MARGIN, lambda gap, s: gap - perceptron._gamma),
+}
+
+
+@pytest.mark.parametrize("wrong", list(WRONG_INEQUALITIES))
+def test_a_wrong_inequality_fails_with_a_counterexample(wrong: str) -> None:
+    theorem, transform = WRONG_INEQUALITIES[wrong]
+    status = prove_inequality(_replace_gap(theorem, transform))
+    assert status.kind == "failed", (wrong, status.label, status.detail)
+    assert "counterexample" in status.detail and "< 0 at" in status.detail
+
+
+def test_a_wrong_certificate_proves_nothing_even_without_a_counterexample() -> None:
+    """The certificate is checked on its own: sampling alone never makes a theorem proved."""
+    c = information.GIBBS.certificate({"n": 2})
+    assumptions = information.GIBBS.assumptions({"n": 2})
+    assert check_certificate(c, assumptions, symbolic=False) is None
+    flipped = dataclasses.replace(c, gap=-c.gap)
+    assert "does not reduce" in check_certificate(flipped, assumptions, symbolic=False)
+    no_assumption = dataclasses.replace(c, multipliers={})  # sum p = sum q = 1 is needed
+    assert "does not reduce" in check_certificate(no_assumption, assumptions, symbolic=False)
+    p, q = sp.symbols("p_1 q_1", positive=True)
+    signless = Certificate(q - p, (Term(q - p),))  # an identity, but q - p has no sign
+    assert "not known to be >= 0" in check_certificate(signless, {}, symbolic=False)
+    outside = Certificate(1 - sp.exp(p), (Term(sp.S.One, ONE_MINUS_EXP, p),))  # p > 0 is outside u <= 0
+    assert "not known to lie" in check_certificate(outside, {}, symbolic=False)
+    invented = dataclasses.replace(c, multipliers={"q = p": sp.S.One})
+    assert "not stated" in check_certificate(invented, assumptions, symbolic=False)
+    # With the certificate broken and no counterexample at the points, the label is numeric, not proved.
+    unproved = dataclasses.replace(information.GIBBS, certificate=lambda s: dataclasses.replace(
+        information.GIBBS.certificate(s), multipliers={}), symbolic=None)
+    assert prove_inequality(unproved).kind == "numeric"
+
+
+def test_novikoff_without_the_mistake_hypothesis_is_not_proved() -> None:
+    """Drop y w_{k-1}.x <= 0 (the update happens only on a mistake): ||w_k||^2 <= k R^2 no longer follows."""
+    norm = perceptron.NOVIKOFF_NORM
+    base = norm.certificate({})
+    weakened = Certificate(base.gap, base.terms[:2], {k: v for k, v in base.multipliers.items() if k != "mistake"})
+    assert check_certificate(weakened, norm.assumptions({}), symbolic=True) is not None
+    assert prove_inequality(norm).kind == "proved"
+
+
+def test_score_variance_needs_the_square_root() -> None:
+    assert prove_expectation(attention.SCORE_VARIANCE).kind == "proved"
+    for scale in (lambda d: 1 / sp.Integer(d), lambda d: sp.S.One):  # 1/d_k, or no scaling at all
+        def second_moment(sizes, scale=scale):
+            d = sizes["d_k"]
+            q, k = sp.symbols(f"q1:{d + 1}", real=True), sp.symbols(f"k1:{d + 1}", real=True)
+            return expectation((scale(d) * sum(a * b for a, b in zip(q, k))) ** 2, [*q, *k], {1: 0, 2: 1})
+
+        status = prove_expectation(dataclasses.replace(attention.SCORE_VARIANCE, value=second_moment))
+        assert status.kind == "failed" and "d_k=2" in status.detail, status.detail
+
+
+def test_an_expectation_never_assumes_a_moment() -> None:
+    q = sp.Symbol("q", real=True)
+    with pytest.raises(KeyError, match="E\\[x\\^4\\]"):
+        expectation(q**4, [q], {1: 0, 2: 1})
+    assert expectation(q**4, [q], {1: 0, 2: 1, 4: 3}) == 3
+
+
+WRONG_IDENTITIES = {
+    "softmax(z + c) = softmax(z) + c": ("softmax_ce", "shift_invariance",
+                                        lambda e: e["shift"][1] + sp.Symbol("c", real=True) * sp.ones(len(e["z"]), 1)),
+    "Jacobian rows sum to 1": ("softmax_ce", "jacobian_rows_sum_zero", lambda e: sp.ones(len(e["z"]), 1)),
+    "sum_j dL/dz_j = 1": ("softmax_ce", "grad_sums_to_zero", lambda e: sp.ones(1, 1)),
+    "LN(aX + c; eps) = LN(X; eps): scale invariance claimed exact at eps > 0": (
+        "layernorm", "scale_invariance", lambda e: _ln_same_eps(e)),
+    "gradient exactly orthogonal to Xhat at eps > 0": ("layernorm", "grad_orthogonal_xhat",
+                                                       lambda e: sp.zeros(e["X"].rows, 1)),
+    "Attention(P X) = P^T Attention(X) (wrong side)": ("attention", "permutation_equivariance", None),
+    "Attention(P X) = Attention(X) (invariance)": ("attention", "permutation_equivariance", None),
+    "||PE||^2 = d_model": ("positional_encoding", "norm", lambda e: sp.Matrix([e["d_model"]])),
+}
+
+
+def _ln_same_eps(env):
+    from derive.topics.layernorm import _normalised
+
+    return _normalised(env["X"], sp.Symbol("epsilon", positive=True))
+
+
+def _equivariance_wrong(side: str):
+    from derive.atoms import matrix
+    from derive.topics.attention import _weights, permutations, self_attention
+
+    def claimed(env):
+        n, d = env["Q"].shape
+        X, weights = matrix("X", n, d), _weights(d, d)
+        Y = self_attention(X, *weights)
+        return sp.Matrix.vstack(*[(P.T * Y if side == "transpose" else Y) for P in permutations(n)])
+
+    return claimed
+
+
+@pytest.mark.parametrize("wrong", list(WRONG_IDENTITIES))
+def test_a_wrong_identity_fails(wrong: str) -> None:
+    name, key, claimed = WRONG_IDENTITIES[wrong]
+    sizes = None
+    if claimed is None:
+        claimed = _equivariance_wrong("transpose" if "P^T" in wrong else "none")
+        sizes = ({"n": 3, "d_k": 1},)  # the cycle of 3 is not its own inverse, so P^T differs from P
+    if name == "layernorm":
+        sizes = ({"n": 1, "d": 2},)
+    claim = next(c for c in topic(name).claims if c.key == key)
+    status = prove_claim(topic(name), dataclasses.replace(claim, claimed=claimed, index=None, sizes=sizes or claim.sizes))
+    assert status.kind == "failed", (wrong, status.label, status.detail)
+
+
+def test_without_the_causal_mask_the_future_matters() -> None:
+    """The same Jacobian block without the mask is not 0: the causal claim is about the mask."""
+    from derive.atoms import matrix
+    from derive.proof import compare_matrices
+    from derive.topics.attention import _weights, self_attention
+
+    X, weights = matrix("X", 2, 1), _weights(1, 1)
+    Y = self_attention(X, *weights)
+    block = sp.Matrix([sp.Derivative(Y[0, 0], X[1, 0])])
+    assert compare_matrices(block, sp.zeros(1, 1)).kind == "failed"
+
+
+def test_the_theorems_are_in_the_json_of_derive() -> None:
+    steps = {s.key: s for s in derive("information").steps}
+    assert steps["gibbs"].status.to_json()["label"] == "proved"
+    assert "p = q" in steps["gibbs"].claim  # the equality case is part of the statement
+    assert any("t - 1 - log t" in line or "t - log(t) - 1" in line for line in steps["gibbs"].proof)
