@@ -2,8 +2,9 @@
 
 Each VJP is curried as in HIPS autograd: ``lambda ans, *args, **params: lambda g: adjoint``,
 and reuses the forward output ``ans`` where the math allows (exp, sigmoid, tanh, softmax, sqrt,
-reciprocal). Every row is proven entrywise against the exact derivative by ``graphs.prove`` (a test
-walks the whole table). Torch forwards take the ``torch`` module first and accept any leading
+reciprocal). Every row is proven entrywise against the exact derivative by ``graphs.prove`` at its
+example shapes, and at symbolic shapes in index form by ``graphs.prove_index`` (its ``symbolic``
+shapes; a test walks the whole table). Torch forwards take the ``torch`` module first and accept any leading
 batch dimensions; a mask is a 0/1 tensor, a pooling window an int. The torch column is the op's
 only torch code: verify/graph_forward.py runs it for autograd, and verify/compile.py's generated
 gradients call it for every forward they need. An elementwise row (``_elementwise``) also carries
@@ -245,7 +246,7 @@ _ROWS: tuple[Rule, ...] = (
          lambda t, x, k: _planes(t.nn.functional.max_pool2d, x, k),
          _pool_examples() + ((((2, 3),), {"k": 1}),),
          "k x k max pooling, stride k; ties go to the first maximum", check=_pool,
-         shape_only="a maximum over a k x k window has no index form for a symbolic k (MaxOf takes a list of entries)"),
+         symbolic=(((size("k") * size("h"), size("k") * size("w")),), {"k": size("k")})),
     Rule("avg_pool", ("X",), lambda x, k: AvgPool(x, k), (lambda ans, x, k: lambda g: scaled(1 / sp.sympify(k) ** 2, Upsample(g, k)),),
          lambda t, x, k: _planes(t.nn.functional.avg_pool2d, x, k),
          _pool_examples(),

@@ -48,6 +48,8 @@ from .matrices import (
     Indicator,
     LogSoftmax,
     Masked,
+    MaxPool,
+    MaxUnpool,
     Ones,
     RowSums,
     Total,
@@ -58,7 +60,7 @@ from .ops import RULES
 from .rule import Rule
 
 __all__ = [
-    "IndexProof", "NoIndexForm", "MASKED", "entry", "index_proof", "prove_index", "rule_proof_table",
+    "FirstMax", "IndexProof", "NoIndexForm", "MASKED", "entry", "index_proof", "proof_row", "prove_index", "rule_proof_table",
     "every_size_rules", "table_seconds",
 ]
 
@@ -213,9 +215,26 @@ _WRITERS: tuple[tuple[Any, Any], ...] = (
     ((FullConv,), _full_conv),
     ((Concat,), _concat),
     ((Columns,), lambda e, i, j: entry(e.args[0], i, j + e.args[1])),
+    ((MaxUnpool,), lambda e, p, q: entry(e.args[0], sp.floor(p / e.args[2]), sp.floor(q / e.args[2]))
+     * _window_position(e.args[1], p, q, e.args[2])),
     ((Upsample,), lambda e, p, q: entry(e.args[0], sp.floor(p / e.args[1]), sp.floor(q / e.args[1]))),
     ((Unflatten,), lambda e, i, j: entry(e.args[0], 0, i * e.args[2] + j)),
 )
+
+
+class FirstMax(sp.Function):
+    """``FirstMax(X, i, j, a, b, k)``: 1 when entry ``(a, b)`` of the ``k x k`` window ``(i, j)`` of
+    ``X`` is its first maximum, else 0. Opaque, and locally constant in ``X`` (its derivative is 0
+    wherever the maximum is strict), as ``derive.atoms.IsMax`` is at concrete sizes."""
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return sp.S.Zero
+
+
+def _window_position(x: sp.Basic, p: sp.Expr, q: sp.Expr, k: sp.Expr) -> sp.Expr:
+    """``FirstMax`` of the window holding ``X[p, q]``, at ``X[p, q]``'s place in it."""
+    i, j = sp.floor(p / k), sp.floor(q / k)
+    return FirstMax(sp.Symbol(x.name), i, j, p - k * i, q - k * j, k)
 
 
 def _tiled_loss(ans: sp.Basic) -> tuple[sp.Expr, str] | None:
@@ -232,6 +251,13 @@ def _tiled_loss(ans: sp.Basic) -> tuple[sp.Expr, str] | None:
         g = sp.IndexedBase("G")[sp.floor(p / k), sp.floor(q / k)]
         loss = _total(_total(g * entry(x, p, q) / k**2, q, x.shape[1]), p, x.shape[0])
         return loss, "the windows tile X: (i, a) -> i k + a is a bijection of [0, h) x [0, k) onto [0, kh)"
+    if isinstance(ans, MaxPool):
+        # max over a window = sum over it of (first-maximum indicator) x entry, exactly.
+        x, k = ans.args
+        g = sp.IndexedBase("G")[sp.floor(p / k), sp.floor(q / k)]
+        loss = _total(_total(g * _window_position(x, p, q, k) * entry(x, p, q), q, x.shape[1]), p, x.shape[0])
+        return loss, ("the windows tile X, and a window's maximum is the sum of its entries times a first-maximum "
+                      "indicator that is constant wherever the maximum is strict (ties go to the first, as in PyTorch)")
     if isinstance(ans, Flatten):
         x = ans.args[0]
         loss = _total(_total(sp.IndexedBase("G")[0, p * x.shape[1] + q] * entry(x, p, q), q, x.shape[1]), p, x.shape[0])
@@ -340,33 +366,34 @@ def index_proof(name: str) -> IndexProof:
     return prove_index(RULES[name])
 
 
-@dataclass(frozen=True)
-class _Timing:
-    seconds: float
+_TIMING: list[float] = []  # seconds of the first table of this process
 
 
-_TIMING: list[_Timing] = []
+def proof_row(rule: Rule, proof: IndexProof | None = None) -> dict[str, Any]:
+    """One row of :func:`rule_proof_table`: the index-form proof when it holds, else the rule's
+    entrywise proofs at its example shapes (and why there is no index-form proof).
+
+    >>> proof_row(RULES["transpose"])["detail"]
+    'X: n x m; dX[a, b] = G[b, a]'
+    """
+    from .prove import prove_rule
+
+    proof = proof or prove_index(rule)
+    if proof.ok:
+        return {"rule": rule.name, "status": "proved", "sizes": "every", "method": "index form at symbolic sizes",
+                "detail": "; ".join([proof.shapes, *proof.entries, *(f"assuming {a}" for a in proof.assumes)])}
+    shaped = prove_rule(rule)
+    reason = proof.detail if proof.kind == "unavailable" else f"index form did not reduce: {proof.detail}"
+    return {"rule": rule.name, "status": shaped.kind, "sizes": list(shaped.shapes), "method": "entrywise at shapes",
+            "detail": reason if shaped.ok else f"{shaped.detail} ({reason})"}
 
 
 @cache
 def _table() -> tuple[dict[str, Any], ...]:
-    from .prove import rule_proofs
-
     start = time.perf_counter()
-    rows = []
-    for name in RULES:
-        proof = index_proof(name)
-        if proof.ok:
-            rows.append({"rule": name, "status": "proved", "sizes": "every", "method": "index form at symbolic sizes",
-                         "detail": "; ".join([proof.shapes, *proof.entries, *(f"assuming {a}" for a in proof.assumes)])})
-            continue
-        shaped = rule_proofs((name,))[name]
-        reason = proof.detail if proof.kind == "unavailable" else f"index form did not reduce: {proof.detail}"
-        detail = reason if shaped.ok else f"{shaped.detail} ({reason})"
-        rows.append({"rule": name, "status": shaped.kind, "sizes": list(shaped.shapes), "method": "entrywise at shapes",
-                     "detail": detail})
-    _TIMING.append(_Timing(time.perf_counter() - start))
-    return tuple(rows)
+    rows = tuple(proof_row(rule, index_proof(name)) for name, rule in RULES.items())
+    _TIMING.append(time.perf_counter() - start)
+    return rows
 
 
 def rule_proof_table() -> list[dict[str, Any]]:
@@ -385,7 +412,7 @@ def rule_proof_table() -> list[dict[str, Any]]:
 
 def table_seconds() -> float | None:
     """Seconds the first :func:`rule_proof_table` of this process took (None before it ran)."""
-    return _TIMING[0].seconds if _TIMING else None
+    return _TIMING[0] if _TIMING else None
 
 
 def every_size_rules() -> tuple[str, ...]:

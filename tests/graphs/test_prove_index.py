@@ -30,12 +30,12 @@ from graphs.matrices import (
     transpose,
 )
 from graphs.ops import RULES
-from graphs.prove_index import entry, index_proof, prove_index, rule_proof_table
+from graphs.prove_index import IndexProof, entry, index_proof, proof_row, prove_index, rule_proof_table
 from graphs.route import every_size_counts, graph_results, model_rules, model_status
 
 # Rows whose forward has no index form at symbolic sizes, each proved at its example shapes only.
-# A new row must be proved in index form or be added here (with a reason in its row).
-SHAPE_ONLY = {"max_pool"}
+# A new row must be proved in index form or be added here (with a reason in its row). None today.
+SHAPE_ONLY: set[str] = set()
 
 
 @pytest.mark.parametrize("name", sorted(RULES))
@@ -59,6 +59,8 @@ ENTRIES = {
     "transpose": ("X: n x m", ["dX[a, b] = G[b, a]"]),
     "avg_pool": ("X: h*k x k*w", ["dX[a, b] = G[floor(a/k), floor(b/k)]/k**2"]),
     "flatten": ("X: n x m", ["dX[a, b] = G[0, a*m + b]"]),
+    "max_pool": ("X: h*k x k*w", ["dX[a, b] = FirstMax(X, floor(a/k), floor(b/k), a - k*floor(a/k), b - k*floor(b/k), k)"
+                                  "*G[floor(a/k), floor(b/k)]"]),
 }
 
 
@@ -137,6 +139,9 @@ WRONG = {
     "avg pool without 1/k^2": ("avg_pool", 0, lambda ans, x, k: lambda g: Upsample(g, k), "not 0"),
     "avg pool with 1/(2k), equal to 1/k^2 only at k = 2": (
         "avg_pool", 0, lambda ans, x, k: lambda g: scaled(1 / (2 * k), Upsample(g, k)), "not 0"),
+    "max pool routed like average pooling": (
+        "max_pool", 0, lambda ans, x, k: lambda g: scaled(1 / k**2, Upsample(g, k)), "not 0"),
+    "max pool routed to every entry of the window": ("max_pool", 0, lambda ans, x, k: lambda g: Upsample(g, k), "not 0"),
     "flatten read column by column": (
         "flatten", 0, lambda ans, x: lambda g: transpose(Unflatten(g, x.shape[1], x.shape[0])), "not 0"),
     "concat: Y's slice taken from the start": (
@@ -188,12 +193,22 @@ def test_the_table_lists_every_rule_with_how_it_was_proved() -> None:
     for row in table:
         assert set(row) == {"rule", "status", "sizes", "method", "detail"}
         assert row["status"] == "proved", row
-        if row["rule"] in SHAPE_ONLY:
-            assert row["method"] == "entrywise at shapes" and row["detail"] == RULES[row["rule"]].shape_only
-            assert row["sizes"] == [s for s in row["sizes"] if "x" in s] and len(row["sizes"]) >= 3
-        else:
-            assert row["sizes"] == "every" and row["method"] == "index form at symbolic sizes"
-    assert next(r for r in table if r["rule"] == "max_pool")["sizes"][0] == "2x2 (k=2)"
+        assert (row["sizes"] == "every") is (row["rule"] not in SHAPE_ONLY)
+        assert row["method"] == ("entrywise at shapes" if row["rule"] in SHAPE_ONLY else "index form at symbolic sizes")
+    mask = next(r for r in table if r["rule"] == "mask")
+    assert mask["detail"].endswith("assuming every mask entry is 0 or 1, and a masked entry (-inf) is a constant")
+
+
+def test_a_shape_only_row_is_proved_at_its_shapes_and_says_why() -> None:
+    row = proof_row(dataclasses.replace(RULES["max_pool"], shape_only="no index form (a test)"))
+    assert row["status"] == "proved" and row["method"] == "entrywise at shapes"
+    assert row["sizes"][:2] == ["2x2 (k=2)", "4x6 (k=2)"] and row["detail"] == "no index form (a test)"
+
+
+def test_a_rule_that_fails_in_index_form_and_at_shapes_is_failed_with_both_reasons() -> None:
+    row = proof_row(_replace("tanh", 0, WRONG["tanh with its derivative's sign flipped"][2]))
+    assert row["status"] == "failed" and row["method"] == "entrywise at shapes"
+    assert "derived" in row["detail"] and "index form did not reduce" in row["detail"]
 
 
 def test_the_table_is_cached_once_per_process() -> None:
@@ -205,7 +220,7 @@ def test_the_table_is_cached_once_per_process() -> None:
 
 def test_every_size_counts() -> None:
     assert every_size_counts() == {"rules": len(RULES), "rules_every_size": len(RULES) - len(SHAPE_ONLY),
-                                   "models": 17, "models_every_size": 15}
+                                   "models": 17, "models_every_size": 17}
 
 
 def test_a_model_on_index_proved_rules_is_proved_at_every_size_and_names_them() -> None:
@@ -216,16 +231,21 @@ def test_a_model_on_index_proved_rules_is_proved_at_every_size_and_names_them() 
     assert "corroborated by 6 checks" in status.detail
 
 
-def test_a_model_on_a_shape_only_rule_is_proved_only_at_its_checked_sizes() -> None:
+def test_a_model_on_a_shape_only_rule_is_proved_only_at_its_checked_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import graphs.route as route
+
+    monkeypatch.setattr(route, "index_proof", lambda op: IndexProof(op, "unavailable", "", "a test") if op == "max_pool"
+                        else index_proof(op))
     status = model_status("max_pool")
     assert status.kind == "proved_sizes" and status.label == "proved (h, w) in {(2, 4), (4, 2)}"
     assert "not at every size" in status.detail and "max_pool (shapes 2x2 (k=2)" in status.detail
+    assert model_status("avg_pool").label == "proved"
 
 
 def test_matrix_results_carry_their_rules() -> None:
     results = graph_results("pooling")
     by_model = {r.model: [(b.rule, b.every_size) for b in r.rules] for r in results}
-    assert by_model == {"max_pool": [("max_pool", False)], "avg_pool": [("avg_pool", True)]}
+    assert by_model == {"max_pool": [("max_pool", True)], "avg_pool": [("avg_pool", True)]}
     conv = next(r for r in graph_results("conv") if r.model == "conv_layer")
     assert [b.text() for b in conv.rules] == ["conv (every size)"]
     assert [b.text() for b in model_rules("ffn")] == ["add_row (every size)", "matmul (every size)", "relu (every size)"]
