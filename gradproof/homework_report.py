@@ -60,8 +60,9 @@ def _input(name: object, value: object) -> str:
 
     if isinstance(value, list) and value and all(isinstance(r, list) and r and all(map(number, r)) for r in value):
         rows = "".join("<mtr>" + "".join(f"<mtd><mn>{_h(f'{x:g}')}</mn></mtd>" for x in r) + "</mtr>" for r in value)
-        return (f'{_h(name)} = <math display="inline"><mrow><mo>[</mo><mtable>{rows}</mtable><mo>]</mo></mrow>'
-                "</math>")
+        fence = '<mo fence="true" stretchy="true">{}</mo>'  # Chromium stretches a bracket only when told
+        return (f'{_h(name)} = <math display="inline"><mrow>{fence.format("[")}<mtable>{rows}</mtable>'
+                f'{fence.format("]")}</mrow></math>')
     if isinstance(value, list) and all(map(number, value)):
         return f"{_h(name)} = ({', '.join(_h(f'{x:g}') for x in value)})"
     return f"{_h(name)} = {_h(f'{value:g}' if number(value) else value)}"

@@ -304,11 +304,13 @@ def report_markdown(doc: Mapping[str, Any], svg_files: Sequence[str] = ()) -> st
         out += [f"| {m['model']} | {m['target']} | $ {_md_cell(m['local']['latex'])} $ | {m['status']['label']} |"
                 for m in doc["matrix_form"]]
         out.append("")
-    columns = ("target", "route", "device", "dtype", "examples", "sizes", "max_abs", "max_rel", "tolerance", "result")
-    out += [f"## {w.ui('checks')}", "", "| " + " | ".join(w.ui(c) for c in columns) + " |", "|---" * len(columns) + "|"]
+    columns = ("target", "route", "device", "dtype", "examples", "sizes", "max_abs", "max_rel", "result")
+    out += [f"## {w.ui('checks')}", ""]
+    out += [_ui(w, "tolerance_once", dtype=dtype, tolerance=" / ".join(ts)) for dtype, ts in tolerances(doc["checks"]).items()]
+    out += ["", "| " + " | ".join(w.ui(c) for c in columns) + " |", "|---" * len(columns) + "|"]
     out += [f"| {_md_cell(c['target'])} | {c['route']} | {c['device']} | {c['dtype']} | {c['examples']} | "
-            f"{_md_cell(c['sizes'])} | {_num(c['max_abs_error'])} | {_num(c['max_rel_error'])} | "
-            f"{_md_cell(c['tolerance'])} | {c['status']} |" for c in doc["checks"]]
+            f"{_md_cell(_text(c['sizes']))} | {_num(c['max_abs_error'])} | {_num(c['max_rel_error'])} | {c['status']} |"
+            for c in doc["checks"]]
     out += ["", f"## {w.ui('reproduce')}", "", "```console"] + [f"$ {c}" for c in doc["reproduce"]] + ["```", ""]
     return "\n".join(out)
 
@@ -322,7 +324,17 @@ def _strongest_markdown(doc: Mapping[str, Any], w: Words) -> list[str]:
 
 
 def _num(value: Any) -> str:
+    if value is None:  # a skipped check measured nothing
+        return "-"
     return value if isinstance(value, str) else f"{value:.2g}"
+
+
+def _text(value: Any) -> str:
+    """A check's tolerance or sizes as text, whether the record gives prose or data (``{"text": ...}``,
+    ``{"n": [1, 7]}``)."""
+    if isinstance(value, Mapping):
+        return str(value["text"]) if "text" in value else ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
 
 
 # --- HTML ----------------------------------------------------------------------------------------
@@ -478,9 +490,9 @@ def tolerances(checks: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
     """
     out: dict[str, list[str]] = {}
     for c in checks:
-        known = out.setdefault(c["dtype"], [])
-        if c["tolerance"] not in known:
-            known.append(c["tolerance"])
+        known, text = out.setdefault(c["dtype"], []), _text(c["tolerance"])
+        if text not in known:
+            known.append(text)
     return out
 
 
@@ -502,10 +514,10 @@ def _checks_html(checks: Sequence[Mapping[str, Any]], w: Words) -> list[str]:
     for c in checks:
         dtype = c["dtype"] if c["device"] == "cpu" else f"{c['dtype']} ({c['device']})"
         cells = [f"<td>{_h(c['target'])}</td><td>{_h(c['route'])}</td><td>{_h(dtype)}</td>",
-                 f'<td class="num">{c["examples"]}</td><td>{_h(c["sizes"])}</td>',
+                 f'<td class="num">{c["examples"]}</td><td>{_h(_text(c["sizes"]))}</td>',
                  f'<td class="num">{_h(_num(c["max_abs_error"]))}</td><td class="num">{_h(_num(c["max_rel_error"]))}</td>',
                  f"<td>{_pill(c['status'], c['status'])}</td>"]
-        cells += [] if single else [f"<td>{_h(marks[(c['dtype'], c['tolerance'])])}</td>"]
+        cells += [] if single else [f"<td>{_h(marks[(c['dtype'], _text(c['tolerance']))])}</td>"]
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</table></div>")
     return out
