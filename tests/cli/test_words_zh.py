@@ -177,3 +177,22 @@ def test_what_a_matrix_form_rests_on_reads_in_zh() -> None:
         "对任意尺寸成立的矩阵形式：在 2 条规则上做反向模式（链式法则），每条规则都以下标形式对任意尺寸证明（mul、sum）；"
         "另有 8 次核对佐证：每个伴随都在 n<=2, d<=3 处与精确导数比较")
     assert Words("en").detail(english) == english
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_catalog_text_reads_in_zh(name: str) -> None:
+    """Before any proof runs (seconds, not minutes): every text of the entry's topic, read through the
+    zh words, has no English prose: symbol meanings and domains, assumptions, claims, facts, targets."""
+    from derive.catalog import topic
+    from gradproof.words import Words
+
+    words, t = Words("zh"), topic(name)
+    texts = [words.symbol(name, s.name, s.meaning) for s in t.symbols] + [words.domain(s.domain) for s in t.symbols]
+    texts += [words.assumption(name, i, a) for i, a in enumerate(t.assumptions)]
+    texts += [words.claim(name, c.key, c.statement) for c in t.claims]
+    texts += [words.reason(name, c.key, c.reason) for c in t.claims]
+    texts += [words.target(c.target) for c in t.claims if c.target]
+    steps = t.facts() if t.facts else ()
+    texts += [words.claim(name, s.key, s.claim) for s in steps] + [words.reason(name, s.key, s.reason) for s in steps]
+    texts += [words.detail(s.status.detail) for s in steps]
+    assert {text: english_runs(text) for text in texts if english_runs(text)} == {}
