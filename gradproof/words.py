@@ -253,13 +253,25 @@ def _result(words: Words, result: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _check(words: Words, check: Mapping[str, Any]) -> dict[str, Any]:
-    """A numeric check's row: ``route`` and ``status`` stay machine words (a CSS class, a schema's enum);
-    what a reader sees of them is ``route_text`` and ``status_text``."""
+    """A numeric check's row: ``route``, ``status`` and ``sizes`` stay machine values (a CSS class, a
+    schema's enum, sizes that gradproof/render.py reads back as data); what a reader sees of them is
+    ``route_text``, ``status_text`` and ``sizes_text``. A tolerance given as data keeps its numbers."""
+    tolerance = check["tolerance"]
+    if isinstance(tolerance, Mapping):
+        shown = dict(tolerance, text=words.tolerance(tolerance["text"]), text_en=tolerance["text"])
+    else:
+        shown = words.tolerance(tolerance)
+    sizes = check["sizes"]
     return dict(check, target=words.target(check["target"]), target_en=check["target"],
-                tolerance=words.tolerance(check["tolerance"]), tolerance_en=check["tolerance"],
-                note=words.note(check.get("note", "")), note_en=check.get("note", ""),
-                sizes=words.sizes(check["sizes"]), sizes_en=check["sizes"],
+                tolerance=shown, tolerance_en=tolerance["text"] if isinstance(tolerance, Mapping) else tolerance,
+                note=words.note(check.get("note") or ""), note_en=check.get("note") or "",
+                sizes_text=words.sizes(sizes) if isinstance(sizes, str) else words.sizes(_sizes_text(sizes)),
                 route_text=words.term(check["route"]), status_text=words.term(check["status"]))
+
+
+def _sizes_text(sizes: Mapping[str, Any]) -> str:
+    """Sizes given as data (``{"n": [1, 5], "d": 3}``) as verify writes them (``n in [1, 5], d=3``)."""
+    return ", ".join(f"{k} in [{v[0]}, {v[1]}]" if isinstance(v, list | tuple) else f"{k}={v}" for k, v in sizes.items())
 
 
 def translate(doc: Mapping[str, Any], lang: str) -> dict[str, Any]:

@@ -130,7 +130,11 @@ def test_translated_fields_keep_their_english() -> None:
     assert step["claim"] == "当 sum_i y_i = 1 时，dL/dz = p - y" and step["claim_en"] == doc["steps"][0]["claim"]
     assert step["status"]["label"] == "已证明 n<=3, N<=3" and step["status"]["label_en"] == "proved n<=3, N<=3"
     assert zh["targets"] == ["dL/dz（一般形式）"] and zh["targets_en"] == doc["targets"]
-    assert check["sizes"] == "n ∈ [2, 8]" and check["route"] == "matrix" and check["route_text"] == "矩阵形式"
+    assert check["sizes"] == "n in [2, 8]" and check["sizes_text"] == "n ∈ [2, 8]"  # sizes stay data for render.py
+    assert check["route"] == "matrix" and check["route_text"] == "矩阵形式"
+    data = dict(doc["checks"][0], sizes={"n": [2, 8], "N": 3}, tolerance={"atol": 1e-10, "text": "t"})
+    shown = translate(dict(doc, checks=[data]), "zh")["checks"][0]
+    assert shown["sizes_text"] == "n ∈ [2, 8], N=3" and shown["tolerance"] == {"atol": 1e-10, "text": "t", "text_en": "t"}
     assert check["status"] == "passed" and check["status_text"] == "通过" and check["note_en"] == doc["checks"][0]["note"]
     assert zh["symbols"][0]["meaning"] == "logits，即 softmax 之前的得分" and zh["assumptions_en"] == ["A"]
     assert translate(doc, "en")["targets"] == doc["targets"] and "targets_en" not in translate(doc, "en")
