@@ -307,5 +307,6 @@ def translate(doc: Mapping[str, Any], lang: str) -> dict[str, Any]:
         out["results"] = [_result(words, r) for r in doc.get("results", [])]
         out["matrix_form"] = [dict(m, status=_status(words, m["status"])) for m in doc.get("matrix_form", [])]
         out["checks"] = [_check(words, c) for c in doc.get("checks", [])]
-    out["question"] = words.ui("question", title=out["title"], targets=", ".join(targets), section=out["section"])
+    listed = words._get("ui", "list_separator", ", ").join(targets)
+    out["question"] = words.ui("question", title=out["title"], targets=listed, section=out["section"])
     return out
