@@ -360,10 +360,19 @@ def prove_index(rule: Rule) -> IndexProof:
     return IndexProof(rule.name, "proved", text, entries=tuple(entries), assumes=assumes)
 
 
-@cache
 def index_proof(name: str) -> IndexProof:
-    """:func:`prove_index` of the table's row ``name``, once per process."""
-    return prove_index(RULES[name])
+    """:func:`prove_index` of the table's row ``name``, once per process and row: a row replaced in
+    ``RULES`` (a test's wrong rule) is proved afresh, never read from the cache of the old one."""
+    return _proof_of(RULES[name])
+
+
+_PROOFS: dict[int, tuple[Rule, IndexProof]] = {}  # by the row's identity (rows hold dicts: unhashable)
+
+
+def _proof_of(rule: Rule) -> IndexProof:
+    if id(rule) not in _PROOFS or _PROOFS[id(rule)][0] is not rule:
+        _PROOFS[id(rule)] = (rule, prove_index(rule))
+    return _PROOFS[id(rule)][1]
 
 
 _TIMING: list[float] = []  # seconds of the first table of this process
