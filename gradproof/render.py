@@ -280,7 +280,7 @@ def records_text(records: Sequence[Any]) -> str:
 SCHEMA_VERSION = 1
 
 
-def envelope(kind: str, **body: Any) -> dict[str, Any]:
+def envelope(kind: str, /, **body: Any) -> dict[str, Any]:
     """The one top-level object every ``--json`` output is: ``schema`` names its kind (a file in
     schemas/), ``version`` changes only when a field is renamed or removed.
 

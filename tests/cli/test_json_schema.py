@@ -172,3 +172,12 @@ def test_other_broken_documents_are_caught(broken: Any) -> None:
     kind = "derive" if not isinstance(broken, dict) else broken["schema"].removeprefix("gradproof/")
     with pytest.raises(jsonschema.ValidationError):
         validator(kind).validate(broken)
+
+
+def test_a_forward_report_as_json_is_a_report_document(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """An expression's report carries a field named 'kind': the envelope keeps it beside its own."""
+    summary = run_json(capsys, "report", *MSE, "--name", "mse", "--format", "json", "--examples", "2",
+                       "-o", str(tmp_path), "--json")
+    assert validate(summary) == "report" and summary["entries"][0]["files"] == ["mse.json"]
+    document = json.loads((tmp_path / "mse.json").read_text())
+    assert validate(document) == "report-document" and "kind" in document
