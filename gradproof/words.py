@@ -88,6 +88,14 @@ class Words:
     def title(self, name: str, default: str) -> str:
         return self._get("titles", name, default)
 
+    def model_title(self, model: str, default: str) -> str:
+        """A graph model's title (graphs/models.py), as its picture's caption or heading shows it.
+
+        >>> Words("zh").model_title("causal_attention", "Scaled dot-product attention with a causal mask")
+        '带因果掩码的缩放点积注意力'
+        """
+        return self._get("model_titles", model, default)
+
     def section(self, name: str, default: str) -> str:
         return self._get("sections", name, default)
 

@@ -200,3 +200,12 @@ def test_every_catalog_text_reads_in_zh(name: str) -> None:
     texts += [words.claim(name, s.key, s.claim) for s in steps] + [words.reason(name, s.key, s.reason) for s in steps]
     texts += [words.detail(s.status.detail) for s in steps]
     assert {text: english_runs(text) for text in texts if english_runs(text)} == {}
+
+
+def test_every_graph_model_has_a_zh_title() -> None:
+    """The pictures' headings: every catalog graph model's title has its Chinese, with no English prose."""
+    from gradproof.words import Words
+    from graphs.models import CATALOG_MODELS, model
+
+    titles = {name: Words("zh").model_title(name, model(name).title) for name in CATALOG_MODELS}
+    assert {name: t for name, t in titles.items() if t == model(name).title or english_runs(t)} == {}
