@@ -860,12 +860,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from derive.catalog import NAMES, topic
 
     formats = list(dict.fromkeys(args.format or ["md", "html"]))
-    if "pdf" in formats:  # milliseconds now, rather than a LaTeX error after the numeric checks
+    if "pdf" in formats or "tex" in formats:  # milliseconds now, rather than a LaTeX error after the numeric checks
         from .report_tex import tex_problems
 
-        problems = tex_problems(args.lang)
+        pdf = "pdf" in formats
+        problems = tex_problems(args.lang, pdf=pdf)
         if problems:
-            raise UsageError(f"--format pdf cannot be made here: {'; '.join(problems)} (or use --format tex)")
+            hint = " (or use --format tex)" if pdf and not tex_problems(args.lang, pdf=False) else ""
+            raise UsageError(f"--format {'pdf' if pdf else 'tex'} cannot be made here: {'; '.join(problems)}{hint}")
     if args.examples < 1:
         raise UsageError("--examples must be at least 1")
     from verify.forwards import NAMES as FORWARD_NAMES

@@ -120,7 +120,8 @@ def test_report_pdf_names_what_tex_lacks_before_any_work(monkeypatch: pytest.Mon
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     from gradproof import report_tex
 
-    monkeypatch.setattr(report_tex, "tex_problems", lambda lang="en": ["booktabs.sty is missing (Debian: texlive)"])
+    monkeypatch.setattr(report_tex, "tex_problems",
+                        lambda lang="en", pdf=True: ["booktabs.sty is missing (Debian: texlive)"] if pdf else [])
     started = time.monotonic()
     assert main(["report", "attention", "--format", "pdf", "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -182,3 +183,12 @@ def test_report_all_writes_the_gallery_at_the_end_and_rewrites_nothing_unchanged
     assert main(argv) == 0
     assert "wrote 0 files" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize("fmt", ["tex", "pdf"])
+def test_report_tex_in_a_language_tex_cannot_set_is_refused_before_any_work(fmt: str, tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    started = time.monotonic()
+    assert main(["report", "attention", "--format", fmt, "--lang", "zh", "-o", str(tmp_path), "--json"]) == 2
+    assert "English only" in json.loads(capsys.readouterr().out)["error"]
+    assert time.monotonic() - started < 5 and list(tmp_path.iterdir()) == []
