@@ -6,6 +6,10 @@ vector-Jacobian product ``sum_ij G_ij d out_ij / d x`` is taken exactly (route 1
 ``derive.spec.grad``, taken by the zero test on polynomials). The rule's matrix
 formula, expanded at the same sizes, must equal it exactly (``derive.proof.compare_matrices``:
 ``proved``, or ``failed`` with an entry and a point).
+
+These proofs hold at the example shapes only; graphs/prove_index.py proves the same rows at
+symbolic shapes (every size), and its table falls back on these for a row it cannot write in
+index form.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ proofs at the row's example shapes (graphs/prove.py); :func:`rule_proof_table` l
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -298,19 +297,15 @@ def _scalar_loss(out: sp.Expr, rows: sp.Expr, cols: sp.Expr, i: sp.Symbol, j: sp
     return sp.Sum(loss, *limits) if limits else loss
 
 
-def _readable(expr: sp.Expr) -> str:
-    """Bound indices named k, l, ... (SymPy's dummies print with a leading underscore)."""
+def _readable(expr: sp.Expr, sizes: set[str]) -> str:
+    """Bound indices named k, l, ... (SymPy's dummies print with a leading underscore), never a
+    size's name: ``A: n x k`` must not read as if ``k`` were also the index of a sum."""
     expr = canonical_sums(expr)
-    names = iter("klmnorstuvw")
+    names = iter([name for name in "klmnorstuvwxyz" if name not in sizes and name not in ("a", "b")])
     renames = {s: sp.Symbol(next(names, s.name), integer=True) for s in sorted(
         (s for s in expr.free_symbols | {lim[0] for e in sp.preorder_traversal(expr) if isinstance(e, sp.Sum) for lim in e.limits}
          if s.name.startswith("_bound")), key=lambda s: s.name)}
     return sp.sstr(expr.xreplace(renames))
-
-
-def _arguments(rule: Rule, shapes) -> Iterator[tuple[int, sp.MatrixSymbol]]:
-    for argnum, (name, shape) in enumerate(zip(rule.args, shapes)):
-        yield argnum, sp.MatrixSymbol(name, *shape)
 
 
 def prove_index(rule: Rule) -> IndexProof:
@@ -321,13 +316,14 @@ def prove_index(rule: Rule) -> IndexProof:
     >>> proof.kind, proof.shapes
     ('proved', 'A: n x k, B: k x m')
     >>> proof.entries[0]
-    'dA[a, b] = Sum(B[b, k]*G[a, k], (k, 0, m - 1))'
+    'dA[a, b] = Sum(B[b, l]*G[a, l], (l, 0, m - 1))'
     """
     if rule.shape_only:
         return IndexProof(rule.name, "unavailable", "", rule.shape_only)
     shapes, params = _shapes(rule)
     text = _shape_text(rule, shapes)
-    symbols = [symbol for _, symbol in _arguments(rule, shapes)]
+    symbols = [sp.MatrixSymbol(name, *shape) for name, shape in zip(rule.args, shapes)]
+    sizes = {s.name for shape in shapes for n in shape for s in sp.sympify(n).free_symbols}
     try:
         ans = rule.output(*symbols, **params)
         i, j, a, b = sp.symbols("i j a b", integer=True)
@@ -354,8 +350,8 @@ def prove_index(rule: Rule) -> IndexProof:
         residual = index_zero(derived - claimed)
         if residual != 0:
             return IndexProof(rule.name, "failed", text, f"{where}: d{symbol.name}[{at[0]}, {at[1]}] - formula "
-                              f"reduces to {_readable(residual)}, not 0")
-        entries.append(f"d{symbol.name}[{at[0]}, {at[1]}] = {_readable(claimed)}")
+                              f"reduces to {_readable(residual, sizes)}, not 0")
+        entries.append(f"d{symbol.name}[{at[0]}, {at[1]}] = {_readable(claimed, sizes)}")
     assumes = _assumptions(*formulas) + ((tiled[1],) if tiled else ())
     return IndexProof(rule.name, "proved", text, entries=tuple(entries), assumes=assumes)
 

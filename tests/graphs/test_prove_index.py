@@ -50,8 +50,8 @@ def test_every_rule_is_proved_in_index_form_or_listed_as_shape_only(name: str) -
 
 # The proved entries, read back: the lecture's index formulas, at symbolic sizes.
 ENTRIES = {
-    "matmul": ("A: n x k, B: k x m", ["dA[a, b] = Sum(B[b, k]*G[a, k], (k, 0, m - 1))",
-                                      "dB[a, b] = Sum(A[k, a]*G[k, b], (k, 0, n - 1))"]),
+    "matmul": ("A: n x k, B: k x m", ["dA[a, b] = Sum(B[b, l]*G[a, l], (l, 0, m - 1))",
+                                      "dB[a, b] = Sum(A[l, a]*G[l, b], (l, 0, n - 1))"]),
     "add_row": ("X: n x m, r: 1 x m", ["dX[a, b] = G[a, b]", "dr[0, b] = Sum(G[k, b], (k, 0, n - 1))"]),
     "add_col": ("X: n x m, c: n x 1", ["dX[a, b] = G[a, b]", "dc[a, 0] = Sum(G[a, k], (k, 0, m - 1))"]),
     "concat": ("X: n x p, Y: n x q", ["dX[a, b] = G[a, b]", "dY[a, b] = G[a, b + p]"]),
