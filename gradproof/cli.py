@@ -902,12 +902,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
         else:
             doc = build_report(name, examples=args.examples, progress=progress, lang=args.lang)
         docs.append(doc)
-        made = _report_files(doc, formats)
         if args.all:
-            pages[doc["name"]] = made
+            pages[doc["name"]] = _report_files(doc, formats)
+            written = list(pages[doc["name"]])
         else:
-            _write_files(out, made)
-        written = [*made, *([_compile_pdf(out, doc["name"])] if "pdf" in formats and not args.all else [])]
+            written = _write_report(out, doc, formats)
         files.append({"name": doc["name"], "ok": bool(doc["summary"]["ok"]), "files": written})
         print(f"{name}: {', '.join(written)}  [{'ok' if doc['summary']['ok'] else 'FAILED'}]", file=sys.stderr)
     index: dict[str, str | bytes] = {}
@@ -985,6 +984,14 @@ def _report_files(doc: dict, formats: Sequence[str]) -> dict[str, str | bytes]:
         files.update({png: render(model(graph["model"]), "png", adjoints=True) for graph, png in zip(doc["graphs"], pngs)})
         files[f"{name}.tex"] = report_tex(doc, pngs)
     return files
+
+
+def _write_report(out: Any, doc: dict, formats: list[str]) -> list[str]:
+    """Write one report's files into ``out`` (and compile its PDF); returns the file names
+    (gradproof/notebook.py's ``Report.save`` writes through this)."""
+    files = _report_files(doc, formats)
+    _write_files(out, files)
+    return [*files, *([_compile_pdf(out, doc["name"])] if "pdf" in formats else [])]
 
 
 def _write_files(out: Any, files: dict[str, str | bytes]) -> None:
