@@ -230,7 +230,8 @@ class ReportMathMLPrinter(MathMLPresentationPrinter):
             return row
         table = self._node("mtable", columnalign="left", rowspacing="0.3em")
         for number, group in enumerate(groups):
-            line = self._node("mrow", *([self._node("mspace", width="1em")] if number else []), *group)
+            line = self._node("mrow", *([self._node("mspace", width="1em")] if number else []), *group,
+                              displaystyle="true")  # a table cell would set its fractions small
             table.appendChild(self._node("mtr", self._node("mtd", line, columnalign="left")))
         return table
 
@@ -239,18 +240,25 @@ class ReportMathMLPrinter(MathMLPresentationPrinter):
 _ON_THE_LINE = {"mrow", "mtable", "mtr", "mtd", "mstyle", "mpadded"}
 
 
+def _chars(text: str) -> int:
+    """Characters a token shows: SymPy's text nodes hold entities as written (``&#x2211;``, one sign;
+    ``&InvisibleTimes;``, none)."""
+    text = re.sub(r"&(InvisibleTimes|ApplyFunction|InvisibleComma|it|af);", "", text)
+    return len(re.sub(r"&#?\w+;?", "x", text))
+
+
 def _width(node: Any) -> float:
     """The printed width of a MathML DOM node, in characters of the surrounding text (a rough
     estimate: scripts at 0.7, a fraction as wide as its wider part, a table its widest row)."""
     tag = node.nodeName
     if node.nodeType == node.TEXT_NODE:
-        return float(len(node.data))
+        return float(_chars(node.data))
     children = [c for c in node.childNodes]
     if tag in ("mi", "mn", "mtext"):
-        return float(sum(len(c.data) for c in children if c.nodeType == c.TEXT_NODE))
+        return float(sum(_chars(c.data) for c in children if c.nodeType == c.TEXT_NODE))
     if tag == "mo":
         text = "".join(c.data for c in children if c.nodeType == c.TEXT_NODE)
-        return len(text) + (1.0 if text in "+-−=<>≤≥∘⋅×" and text != "" else 0.2)
+        return _chars(text) + (1.0 if text in ("+", "-", "−", "=", "<", ">", "&lt;", "&gt;", "&#x2218;") else 0.2)
     if tag == "mspace":
         return 2.0
     if tag == "mfrac":
