@@ -276,7 +276,7 @@ def report_markdown(doc: Mapping[str, Any], svg_files: Sequence[str] = ()) -> st
     if svg_files:
         out += [f"## {w.ui('graph')}", ""]
         for graph, svg in zip(doc["graphs"], svg_files):
-            out += [f"![{graph['model']}]({svg})", "", w.ui("graph_caption", model=f"`{graph['model']}`"), ""]
+            out += [f"![{graph['model']}]({svg})", "", graph_caption(f"`{graph['model']}`", graph["svg"], w), ""]
     if not _is_expression(doc):
         out += [f"## {w.ui('derivation')}", ""]
     for number, step in enumerate(doc["steps"], 1):
@@ -306,8 +306,9 @@ def report_markdown(doc: Mapping[str, Any], svg_files: Sequence[str] = ()) -> st
         out.append("")
     columns = ("target", "route", "device", "dtype", "examples", "sizes", "max_abs", "max_rel", "result")
     out += [f"## {w.ui('checks')}", ""]
-    out += [_ui(w, "tolerance_once", dtype=dtype, tolerance=" / ".join(ts)) for dtype, ts in tolerances(doc["checks"]).items()]
-    out += ["", "| " + " | ".join(w.ui(c) for c in columns) + " |", "|---" * len(columns) + "|"]
+    for dtype, ts in tolerances(doc["checks"]).items():  # a paragraph each
+        out += [_ui(w, "tolerance_once", dtype=dtype, tolerance=" / ".join(ts)), ""]
+    out += ["| " + " | ".join(w.ui(c) for c in columns) + " |", "|---" * len(columns) + "|"]
     out += [f"| {_md_cell(c['target'])} | {c['route']} | {c['device']} | {c['dtype']} | {c['examples']} | "
             f"{_md_cell(_text(c['sizes']))} | {_num(c['max_abs_error'])} | {_num(c['max_rel_error'])} | {c['status']} |"
             for c in doc["checks"]]
