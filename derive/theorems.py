@@ -77,7 +77,7 @@ ONE_MINUS_EXP = Lemma("1 - e^u >= 0 for u <= 0", _u, 1 - sp.exp(_u), sp.Interval
 
 @cache
 def prove_lemma(lemma: Lemma) -> LemmaProof:
-    """A differentiable function on an interval takes its least value at a critical point inside,
+    """A continuously differentiable function on an interval takes its least value at a critical point inside,
     or at (or as a limit towards) an end. SymPy finds the critical points (``solveset`` of the
     derivative, which must be a finite set) and the values there; the lemma holds when none is negative.
 
@@ -87,8 +87,15 @@ def prove_lemma(lemma: Lemma) -> LemmaProof:
     >>> prove_lemma(Lemma("log t >= 0 for t > 0", _t, sp.log(_t), sp.Interval.open(0, sp.oo))).ok
     False
     """
+    from sympy.calculus.util import continuous_domain
+
     x, f, domain = lemma.variable, lemma.function, lemma.domain
     derivative = sp.diff(f, x)
+    # The argument needs f differentiable on the whole interval: a pole inside (2 - 1/u^2 on (-1, 1))
+    # would hide values below every critical value.
+    for g, what in ((f, "f"), (derivative, "f'")):
+        if continuous_domain(g, x, domain) != domain:
+            return LemmaProof(False, sp.nan, (), f"{what} = {g} is not continuous on all of {domain}")
     critical = sp.solveset(derivative, x, domain.interior)
     if critical.is_empty:
         critical = []

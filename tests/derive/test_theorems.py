@@ -69,6 +69,9 @@ def test_the_lemmas_are_proved_with_their_equality_cases() -> None:
     Lemma("1 + log t - t >= 0 for t > 0", PHI.variable, -PHI.function, PHI.domain),  # the sign flipped
     Lemma("1 - e^u >= 0 for every u", ONE_MINUS_EXP.variable, ONE_MINUS_EXP.function, sp.Interval(-sp.oo, sp.oo)),
     Lemma("t - 1 - log t >= 0.1 for t > 0", PHI.variable, PHI.function - sp.Rational(1, 10), PHI.domain),
+    # No critical point and both ends at 1, but a pole inside the interval: not proved.
+    Lemma("2 - 1/u^2 >= 0 on (-1, 1)", ONE_MINUS_EXP.variable, 2 - 1 / ONE_MINUS_EXP.variable**2,
+          sp.Interval.open(-1, 1)),
 ], ids=lambda lemma: lemma.name)
 def test_a_false_lemma_is_not_proved(lemma: Lemma) -> None:
     assert not prove_lemma(lemma).ok
