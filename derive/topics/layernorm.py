@@ -41,6 +41,8 @@ def build(sizes: Sizes) -> dict:
         "scale": Lazy(lambda: (_normalised(scalar("a", positive=True) * X + scalar("c") * sp.ones(n, d), eps,
                                            scalar("a", positive=True)),
                                _normalised(X, eps / scalar("a", positive=True) ** 2))),
+        "mean_transform": Lazy(lambda: _moments(X, d)[0]),
+        "variance_transform": Lazy(lambda: _moments(X, d)[1]),
         "grad_ones": Lazy(lambda: (grad_X * sp.ones(d, 1), sp.zeros(n, 1))),
         "grad_xhat": Lazy(lambda: (
             _sqrt_squares(sp.Matrix([total(hadamard(grad_X.doit().row(i), Xhat.row(i))) for i in range(n)])),
@@ -65,6 +67,22 @@ def _normalised(X: sp.Matrix, eps: sp.Expr, scale: sp.Expr = sp.S.One) -> sp.Mat
         sigma = scale * Sqrt(sp.expand((var + eps) / scale**2))
         rows.append(X.row(i).applyfunc(lambda x, mu=mu, sigma=sigma: (x - mu) / sigma))
     return sp.Matrix.vstack(*rows)
+
+
+def _moments(X: sp.Matrix, d: int) -> tuple[tuple[sp.Matrix, sp.Matrix], tuple[sp.Matrix, sp.Matrix]]:
+    """Each row's mean and variance of a X + c 1^T against a mu + c and a^2 var."""
+    a, c = scalar("a", positive=True), scalar("c")
+
+    def mean(row: sp.Matrix) -> sp.Expr:
+        return total(row) / d
+
+    def var(row: sp.Matrix) -> sp.Expr:
+        return sp.Add(*[(x - mean(row)) ** 2 for x in row]) / d
+
+    moved = [a * X.row(i) + c * sp.ones(1, d) for i in range(X.rows)]
+    rows = [X.row(i) for i in range(X.rows)]
+    return ((sp.Matrix([mean(r) for r in moved]), sp.Matrix([a * mean(r) + c for r in rows])),
+            (sp.Matrix([var(r) for r in moved]), sp.Matrix([a**2 * var(r) for r in rows])))
 
 
 def _sqrt_squares(m: sp.Matrix) -> sp.Matrix:
@@ -103,6 +121,22 @@ _row_sigma = Sqrt(sp.Sum((_x[_i] - _mu) ** 2, (_i, 1, _d)) / _d + _eps)
 
 def _xhat(a: sp.Symbol) -> sp.Expr:
     return (_x[a] - _mu) / _row_sigma
+
+
+_a, _c = sp.Symbol("a", positive=True), sp.Symbol("c", real=True)
+_var = sp.Sum((_x[_i] - _mu) ** 2, (_i, 1, _d)) / _d
+
+
+def _moved(a: sp.Symbol) -> sp.Expr:
+    return _a * _x[a] + _c
+
+
+_mu_moved = sp.Sum(_moved(_k), (_k, 1, _d)) / _d
+
+
+def _normalised_moved(scale: sp.Expr, eps: sp.Expr) -> sp.Expr:
+    """Entry j of the normalised row a x + c, its root rewritten by variance_transform and the sqrt rule."""
+    return (_moved(_j) - _mu_moved) / (scale * Sqrt(_var + eps))
 
 
 _ROW_INDEX = IndexForm(
@@ -165,24 +199,46 @@ TOPIC = Topic(
         ),
         # The lecture's facts about layer norm besides its gradient (issue 19), one row at a time.
         pair_claim(
+            "mean_transform", key="mean_transform",
+            statement="mu(a X + c 1^T) = a mu(X) + c for each row",
+            reason="the mean is linear, and the mean of the constant c is c",
+            display=lambda: sp.Eq(sp.Symbol("mu(a x + c)"), _a * sp.Symbol("mu(x)") + _c, evaluate=False),
+            sizes=_ROW_GRID,
+            index=IndexForm(derived=lambda: _mu_moved, claimed=lambda: _a * _mu + _c),
+        ),
+        pair_claim(
+            "variance_transform", key="variance_transform",
+            statement="var(a X + c 1^T) = a^2 var(X) for each row",
+            reason="a x_i + c - (a mu + c) = a (x_i - mu); square and average",
+            display=lambda: sp.Eq(sp.Symbol("var(a x + c)"), _a**2 * sp.Symbol("var(x)"), evaluate=False),
+            sizes=_ROW_GRID,
+            index=IndexForm(derived=lambda: sp.Sum((_moved(_i) - _mu_moved) ** 2, (_i, 1, _d)) / _d,
+                            claimed=lambda: _a**2 * _var),
+        ),
+        pair_claim(
             "shift", key="shift_invariance",
             statement="Xhat(X + c 1^T) = Xhat(X): shifting a row by a constant leaves its normalisation "
             "unchanged, for every epsilon",
-            reason="the mean moves by c and the variance does not change (both expanded as polynomials in X)",
+            reason="the mean moves by c and the variance does not change (mean_transform and variance_transform "
+            "with a = 1; entrywise, both expanded as polynomials in X)",
             display=lambda: sp.Eq(sp.Function("LN")(sp.Symbol("x") + sp.Symbol("c")), sp.Function("LN")(sp.Symbol("x")),
                                   evaluate=False),
             sizes=_ROW_GRID,
+            index=IndexForm(derived=lambda: _normalised_moved(1, _eps).xreplace({_a: 1}),
+                            claimed=lambda: (_x[_j] - _mu) / Sqrt(_var + _eps)),
         ),
         pair_claim(
             "scale", key="scale_invariance",
             statement="Xhat(a X + c 1^T; epsilon) = Xhat(X; epsilon / a^2) for a > 0: at epsilon = 0 a "
             "row's normalisation is exactly invariant to shift and positive scale; with epsilon > 0, scaling "
             "by a acts as epsilon -> epsilon / a^2, so the invariance is only approximate",
-            reason="mean a mu + c, variance a^2 var, and sqrt(a^2 var + epsilon) = a sqrt(var + epsilon / a^2) "
-            "for a > 0; the rest is a rational identity",
+            reason="mean a mu + c (mean_transform), variance a^2 var (variance_transform), and "
+            "sqrt(a^2 var + epsilon) = a sqrt(var + epsilon / a^2) for a > 0; the rest is a rational identity",
             display=lambda: sp.Eq(sp.Function("LN_epsilon")(sp.Symbol("a") * sp.Symbol("x") + sp.Symbol("c")),
                                   sp.Function("LN_epsilon/a^2")(sp.Symbol("x")), evaluate=False),
             sizes=_ROW_GRID,
+            index=IndexForm(derived=lambda: _normalised_moved(_a, _eps / _a**2),
+                            claimed=lambda: (_x[_j] - _mu) / Sqrt(_var + _eps / _a**2)),
         ),
         pair_claim(
             "grad_ones", key="grad_orthogonal_ones",

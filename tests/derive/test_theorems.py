@@ -29,8 +29,8 @@ THEOREMS = {
                     "kl_identity": ("identity", "proved")},
     "softmax_ce": {"shift_invariance": ("identity", "proved"), "jacobian_rows_sum_zero": ("identity", "proved"),
                    "grad_sums_to_zero": ("identity", "proved")},
-    "layernorm": {"shift_invariance": ("identity", "proved d<=5 (n=1)"),
-                  "scale_invariance": ("identity", "proved d<=5 (n=1)"),
+    "layernorm": {"shift_invariance": ("identity", "proved"), "scale_invariance": ("identity", "proved"),
+                  "mean_transform": ("identity", "proved"), "variance_transform": ("identity", "proved"),
                   "grad_orthogonal_ones": ("identity", "proved"),
                   "grad_orthogonal_xhat": ("identity", "proved d<=5 (n=1)")},
     "attention": {"score_variance": ("expectation", "proved"),
@@ -164,6 +164,8 @@ WRONG_IDENTITIES = {
     "sum_j dL/dz_j = 1": ("softmax_ce", "grad_sums_to_zero", lambda e: sp.ones(1, 1)),
     "LN(aX + c; eps) = LN(X; eps): scale invariance claimed exact at eps > 0": (
         "layernorm", "scale_invariance", lambda e: _ln_same_eps(e)),
+    "var(aX + c) = a var(X)": ("layernorm", "variance_transform", lambda e: e["variance_transform"][1] / sp.Symbol(
+        "a", positive=True)),
     "gradient exactly orthogonal to Xhat at eps > 0": ("layernorm", "grad_orthogonal_xhat",
                                                        lambda e: sp.zeros(e["X"].rows, 1)),
     "Attention(P X) = P^T Attention(X) (wrong side)": ("attention", "permutation_equivariance", None),
@@ -203,6 +205,17 @@ def test_a_wrong_identity_fails(wrong: str) -> None:
     claim = next(c for c in topic(name).claims if c.key == key)
     status = prove_claim(topic(name), dataclasses.replace(claim, claimed=claimed, index=None, sizes=sizes or claim.sizes))
     assert status.kind == "failed", (wrong, status.label, status.detail)
+
+
+def test_scale_invariance_at_symbolic_width_needs_the_right_epsilon() -> None:
+    """The index form of LN(a x + c; eps) = LN(x; eps / a^2) is not proved with eps left unchanged."""
+    from derive.proof import index_status
+    from derive.topics import layernorm as ln
+
+    claim = next(c for c in topic("layernorm").claims if c.key == "scale_invariance")
+    assert index_status(claim.index.derived(), claim.index.claimed(), None)
+    same_eps = (ln._x[ln._j] - ln._mu) / ln.Sqrt(ln._var + ln._eps)
+    assert not index_status(claim.index.derived(), same_eps, None)
 
 
 def test_without_the_causal_mask_the_future_matters() -> None:
