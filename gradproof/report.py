@@ -355,7 +355,7 @@ details.long{margin:.3rem 0}.narrow{display:none}
 .step{margin:1rem 0}.why{color:#444;font-style:italic}
 ol{padding-left:1.4rem}.mf{margin:.6rem 0;padding:.3rem 0;border-top:1px solid #eee}
 .table{overflow-x:auto}table{border-collapse:collapse;font-size:.85rem}td,th{border:1px solid #ddd;padding:.25rem .4rem;vertical-align:top}
-td.num{white-space:nowrap;text-align:right;font-variant-numeric:tabular-nums}
+table.checks{min-width:40rem}td.sizes{min-width:10rem}td.num{white-space:nowrap;text-align:right;font-variant-numeric:tabular-nums}
 .graph svg{max-width:100%;height:auto}code,pre{background:#f6f6f6;padding:.1rem .3rem}pre{white-space:pre-wrap;overflow-wrap:anywhere}
 @media (max-width:30rem){body{padding:.6rem}math{font-size:.95em}table{font-size:.75rem}}
 @media print{body{max-width:none;font-size:11pt;padding:0}.graph svg{max-height:60vh}h2{break-after:avoid}
@@ -511,11 +511,12 @@ def _checks_html(checks: Sequence[Mapping[str, Any]], w: Words) -> list[str]:
     columns = ["target", "route", "dtype", "examples", "sizes", "max_abs", "max_rel", "result"]
     columns += [] if single else ["tolerance"]
     out = [f"<p>{_h(n)}</p>" for n in notes]
-    out.append('<div class="table"><table><tr>' + "".join(f"<th>{_h(w.ui(c))}</th>" for c in columns) + "</tr>")
+    out.append('<div class="table"><table class="checks"><tr>' + "".join(f"<th>{_h(w.ui(c))}</th>" for c in columns)
+               + "</tr>")
     for c in checks:
         dtype = c["dtype"] if c["device"] == "cpu" else f"{c['dtype']} ({c['device']})"
         cells = [f"<td>{_h(c['target'])}</td><td>{_h(c['route'])}</td><td>{_h(dtype)}</td>",
-                 f'<td class="num">{c["examples"]}</td><td>{_h(_text(c["sizes"]))}</td>',
+                 f'<td class="num">{c["examples"]}</td><td class="sizes">{_h(_text(c["sizes"]))}</td>',
                  f'<td class="num">{_h(_num(c["max_abs_error"]))}</td><td class="num">{_h(_num(c["max_rel_error"]))}</td>',
                  f"<td>{_pill(c['status'], c['status'])}</td>"]
         cells += [] if single else [f"<td>{_h(marks[(c['dtype'], _text(c['tolerance']))])}</td>"]
