@@ -160,6 +160,13 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="on stdout, what was written (machine-readable); "
                         "errors as JSON")
     add_expression_options(report)
+    rules = commands.add_parser(
+        "rules", help="every VJP rule of the table with how it was proved",
+        description="List every VJP rule of graphs/ops.py with its proof: 'proved' at every size (the rule's index "
+        "form at symbolic sizes, with Kronecker deltas collapsed) or proved only entry by entry at listed shapes. "
+        "Exit 1 if a rule failed.",
+        epilog="Examples: gradproof rules; gradproof rules --json")
+    rules.add_argument("--json", action="store_true", help="machine-readable output (schemas/rules.json)")
     problems = commands.add_parser("problems", help="the homework problems students can be checked on",
                                    description="List the built-in homework problems: id, statement, the symbols an "
                                    "answer may use, assumptions.")
@@ -1066,6 +1073,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_report(args)
         if args.command == "problems":
             return _cmd_problems(args)
+        if args.command == "rules":
+            return _cmd_rules(args)
         if args.command == "check":
             return _cmd_check(args)
         if args.command == "grade":
@@ -1110,6 +1119,25 @@ def _hypothesis_storage_outside_cwd() -> None:
     if "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ:
         cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = str(cache / "gradproof" / "hypothesis")
+
+
+def _cmd_rules(args: argparse.Namespace) -> int:
+    from graphs.prove_index import rule_proof_table
+
+    from .render import envelope
+
+    rows = rule_proof_table()
+    ok = all(row["status"] != "failed" for row in rows)
+    if args.json:
+        _print_json(envelope("rules", ok=ok, rules=rows))
+    else:
+        width = max(len(row["rule"]) for row in rows)
+        for row in rows:
+            sizes = "every size" if row["sizes"] == "every" else "at shapes " + ", ".join(row["sizes"])
+            print(f"{row['rule']:<{width}}  {row['status']:<8} {sizes} ({row['method']})")
+        every = sum(row["sizes"] == "every" for row in rows)
+        print(f"{every} of {len(rows)} rules proved at every size")
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def _print_json(document: Any) -> None:

@@ -221,3 +221,15 @@ def test_long_formulas_fold_at_a_top_level_sign() -> None:
     assert all(len(part) <= 40 for part in folded) and len(folded) > 2
     assert all(part.startswith("        + (") for part in folded[1:])  # each piece a whole term, indented
     assert " ".join(part.strip() for part in folded) == line.strip()
+
+
+def test_rules_lists_every_rule_with_its_proof(capsys) -> None:
+    """`gradproof rules`: one line per row of the rule table, each proved at every size or at named shapes."""
+    from graphs.ops import RULES
+
+    assert main(["rules"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == len(RULES) + 1
+    assert {line.split()[0] for line in lines[:-1]} == set(RULES)
+    assert all(" proved " in line and ("every size" in line or "at shapes" in line) for line in lines[:-1])
+    assert lines[-1] == f"{sum('every size' in line for line in lines[:-1])} of {len(RULES)} rules proved at every size"

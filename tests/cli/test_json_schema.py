@@ -56,7 +56,7 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str, status: int = 0) ->
 def test_every_schema_is_valid_draft_2020_12_with_an_id_and_descriptions() -> None:
     schemas = _schemas()
     expected = {"defs", "list", "derive", "verify", "problems", "check", "check-layer", "graph", "error", "report",
-                "report-document"}
+                "report-document", "rules"}
     assert set(schemas) == expected
     for name, schema in schemas.items():
         Draft202012Validator.check_schema(schema)
@@ -80,6 +80,7 @@ def test_every_schema_is_valid_draft_2020_12_with_an_id_and_descriptions() -> No
     (["verify", "information:dKL/dq", "--examples", "2", "--json"], "verify"),
     (["verify", "softmax_ce:d2L/dz2", "--examples", "2", "--json"], "verify"),  # with skipped checks
     (["verify", *MSE, "--examples", "2", "--json"], "verify"),
+    (["rules", "--json"], "rules"),
 ])
 def test_each_command_prints_one_document_its_schema_accepts(argv: list[str], kind: str,
                                                              capsys: pytest.CaptureFixture[str]) -> None:

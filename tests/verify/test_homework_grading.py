@@ -156,12 +156,13 @@ def test_unreadable_answers_are_invalid(answer: str, words: str) -> None:
 def test_cli_check_and_problems(capsys) -> None:
     assert main(["check", "softmax_ce:grad_z", "p_i - y_i", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert set(doc) == {"problem", "verdict", "score", "feedback", "counterexample", "method"} and doc["verdict"] == "correct"
+    assert set(doc) == {"schema", "version", "problem", "verdict", "score", "feedback", "counterexample", "method"}
+    assert doc["schema"] == "gradproof/check" and doc["verdict"] == "correct"
     assert main(["check", "softmax_ce:grad_z", "y_i - p_i"]) == 0  # exit 0 whatever the verdict
     out = capsys.readouterr().out
     assert out.startswith("incorrect (0.5): sign error") and "counterexample: at" in out
     assert main(["problems", "--json"]) == 0
-    listed = json.loads(capsys.readouterr().out)
+    listed = json.loads(capsys.readouterr().out)["problems"]
     assert [p["id"] for p in listed] == list(PROBLEMS)
     from verify.homework.from_forward import ForwardProblem
 
