@@ -818,10 +818,9 @@ def _cmd_graph(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     if args.examples < 1:
         raise UsageError("--examples must be at least 1")
-    from verify.check import DTYPES, run_check
-    from verify.targets import targets_for
+    from verify.check import DTYPES
 
-    from .expressions import forward_from_args, forward_targets_for
+    from .expressions import check_named, forward_from_args
     from .progress import Progress
     from .render import fit_text, records_json, records_text
 
@@ -843,17 +842,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         else:
             print(fit_text(records_text(records)))
         return EXIT_FAILED if any(r.passed is False for r in records) else EXIT_OK
-    catalog, forwards = forward_targets_for(tuple(args.names))
-    try:
-        targets = targets_for(catalog) if catalog or not forwards else []
-    except KeyError as error:
-        raise UsageError(str(error.args[0])) from None
-    routes = ("entrywise", "matrix") if args.route == "both" else (args.route,)
     options = {"device": device, "dtype": DTYPES[args.dtype], "examples": args.examples, "size": args.size,
                "seed": args.seed}
-    records = run_check(targets, routes, progress=Progress("verify"), **options) if targets else []
-    if forwards and "matrix" in routes:  # an entry written as a forward has the graph route only
-        records += run_check(forwards, ("matrix",), progress=Progress("verify forwards"), **options)
+    try:
+        records = check_named(args.names, args.route, progress=Progress, **options)
+    except KeyError as error:
+        raise UsageError(str(error.args[0])) from None
     if args.json:
         _print_json(records_json(records))
     else:

@@ -209,3 +209,28 @@ def forward_targets_for(names: Sequence[str]) -> tuple[tuple[str, ...], list[Any
             raise ExpressionError(f"{head} has no claim {claim!r}; its claims are {known}")
         targets += found
     return tuple(catalog), targets
+
+
+def check_named(names: Sequence[str], route: str = "both", progress: Any = None, **options: Any) -> list[Any]:
+    """``verify NAMES``: the records of every named target (all when ``names`` is empty) on ``route``
+    (``entrywise``, ``matrix`` or ``both``); an entry written as a forward has the matrix route only.
+    ``options`` go to ``verify.check.run_check`` (device, dtype, examples, size, seed). An unknown
+    name raises KeyError with its message.
+
+    >>> records = check_named(["information:dKL/dq"], "matrix", examples=2)
+    >>> [(r.target, r.route, r.passed) for r in records]
+    [('dKL/dq', 'matrix', True)]
+    """
+    from verify.check import run_check
+    from verify.targets import targets_for
+
+    if route not in ("entrywise", "matrix", "both"):
+        raise ValueError(f"route {route!r}: use entrywise, matrix or both")
+    catalog, forwards = forward_targets_for(tuple(names))
+    targets = targets_for(catalog) if catalog or not forwards else []
+    routes = ("entrywise", "matrix") if route == "both" else (route,)
+    records = run_check(targets, routes, progress=progress and progress("verify"), **options) if targets else []
+    if forwards and "matrix" in routes:
+        records += run_check(forwards, ("matrix",), progress=progress and progress("verify forwards"), **options)
+    return records
+

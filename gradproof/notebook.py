@@ -458,22 +458,13 @@ def verify(*names: str, examples: int = 20, dtype: str = "float64", route: str =
     >>> checks.ok, {r.status for r in checks} <= {"passed", "skipped"}
     (True, True)
     """
-    from verify.check import DTYPES, run_check
-    from verify.targets import targets_for
+    from verify.check import DTYPES
 
-    from .expressions import forward_targets_for
+    from .expressions import check_named
 
     if examples < 1:
         raise ValueError("examples must be at least 1")
-    if route not in ("entrywise", "matrix", "both"):
-        raise ValueError(f"route {route!r}: use entrywise, matrix or both")
-    catalog, forwards = forward_targets_for(tuple(names))
-    routes: tuple[Any, ...] = ("entrywise", "matrix") if route == "both" else (route,)
-    options = {"device": device, "dtype": DTYPES[dtype], "examples": examples, "size": size, "seed": seed}
-    targets = targets_for(catalog) if catalog or not forwards else []
-    records = run_check(targets, routes, **options) if targets else []
-    if forwards and "matrix" in routes:  # an entry written as a forward has the graph route only
-        records += run_check(forwards, ("matrix",), **options)
+    records = check_named(names, route, device=device, dtype=DTYPES[dtype], examples=examples, size=size, seed=seed)
     return Checks(records)
 
 
