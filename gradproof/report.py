@@ -353,13 +353,13 @@ math{font-size:1.05em;font-family:"Latin Modern Math","STIX Two Math","Cambria M
 details.long{margin:.3rem 0}.narrow{display:none}
 @media (max-width:40rem){.wide{display:none}.narrow{display:block}}details.long summary{cursor:pointer;color:#2b6cb0}
 .step{margin:1rem 0}.why{color:#444;font-style:italic}
-ol{padding-left:1.4rem}.mf{margin:.6rem 0;padding:.3rem 0;border-top:1px solid #eee}
+ol{padding-left:1.4rem}table.mf{width:100%}
 .table{overflow-x:auto}table{border-collapse:collapse;font-size:.85rem}td,th{border:1px solid #ddd;padding:.25rem .4rem;vertical-align:top}
 table.checks{min-width:40rem}td.sizes{min-width:10rem}td.num{white-space:nowrap;text-align:right;font-variant-numeric:tabular-nums}
 .graph svg{max-width:100%;height:auto}code,pre{background:#f6f6f6;padding:.1rem .3rem}pre{white-space:pre-wrap;overflow-wrap:anywhere}
 @media (max-width:30rem){body{padding:.6rem}math{font-size:.95em}table{font-size:.75rem}}
 @media print{body{max-width:none;font-size:11pt;padding:0}.graph svg{max-height:60vh}h2{break-after:avoid}
-.step,.mf,.display{break-inside:avoid}.display,.table{overflow:visible}table{font-size:8.5pt}}
+.step,.display,tr{break-inside:avoid}.display,.table{overflow:visible}table{font-size:8.5pt}}
 """
 
 
@@ -438,11 +438,14 @@ def report_html(doc: Mapping[str, Any]) -> str:
     for r in doc["results"]:
         parts += _result_html(r, w)
     if doc["matrix_form"]:
-        parts.append(f"<h2>{_h(w.ui('matrix_form'))}</h2>")
-        parts += [f'<div class="mf">{_h(m["model"])} · <strong>{_h(m["target"])}</strong> '
-                  f'{_pill(m["status"]["kind"], m["status"]["label"])}'
-                  f'{_mathml(m["local"], display=True, fold=_ui(w, "fold", what=w.ui("formula")))}</div>'
-                  for m in doc["matrix_form"]]
+        # a table of what each row is, each formula on a row of its own: as wide as the page, not a column
+        parts += [f"<h2>{_h(w.ui('matrix_form'))}</h2>", '<div class="table"><table class="mf"><tr>'
+                  + "".join(f"<th>{_h(w.ui(c))}</th>" for c in ("model", "gradient", "status")) + "</tr>"]
+        parts += [f"<tr><td>{_h(m['model'])}</td><td>{_h(m['target'])}</td>"
+                  f"<td>{_pill(m['status']['kind'], m['status']['label'])}</td></tr>"
+                  f'<tr><td colspan="3">{_mathml(m["local"], display=True, fold=_ui(w, "fold", what=w.ui("formula")))}'
+                  "</td></tr>" for m in doc["matrix_form"]]
+        parts.append("</table></div>")
     parts += [f"<h2>{_h(w.ui('checks'))}</h2>", *_checks_html(doc["checks"], w),
               f"<h2>{_h(w.ui('reproduce'))}</h2>", "<pre>" + "\n".join(f"$ {_h(c)}" for c in doc["reproduce"]) + "</pre>"]
     return _page(doc.get("lang", "en"), doc["title"], parts)
