@@ -28,6 +28,8 @@ def _step_json(step: Step) -> dict[str, Any]:
         "reason": step.reason,
         "status": step.status.label,
         "status_detail": step.status.to_json(),
+        "kind": step.kind,
+        "proof": list(step.proof),
     }
 
 
@@ -182,6 +184,7 @@ def derivation_text(derivation: Derivation) -> str:
     for number, step in enumerate(derivation.steps, start=1):
         out.append(f"  {number:>2}. [{step.status.label:<{width}}] {step.claim}")
         out.append(f"      because {step.reason}")
+        out.extend(f"      rests on: {fact}" for fact in step.proof)
         if step.status.kind == "failed":
             out.append(f"      FAILED: {step.status.detail}")
     traces = derivation.tables.get("traces", {})
@@ -381,11 +384,18 @@ def _depths(text: str) -> list[int]:
 
 
 def _break_at(text: str, limit: int, start: int) -> int:
-    """Where to cut ``text`` to keep ``limit`` columns: before a top-level + or -, else at a space,
-    else at ``limit`` itself (a hard wrap)."""
+    """Where to cut ``text`` to keep ``limit`` columns: before a top-level + or - in the second half
+    of the line, else at the last space (prose such as "log n - H(p) is ..." is not cut at its
+    minus early), else at ``limit`` itself (a hard wrap).
+
+    >>> text = "because KL = H(p,q) - H(p) and H(p) is constant in q"
+    >>> text[:_break_at(text, 40, 0)]
+    'because KL = H(p,q) - H(p) and H(p) is'
+    """
     depths = _depths(text)
     spaces = [i for i in range(start + 1, min(limit, len(text) - 1) + 1) if text[i] == " "]
-    operators = [i for i in spaces if depths[i] == 0 and text[i + 1] in "+-−" and i + 2 < len(text)
+    half = start + (limit - start) // 2
+    operators = [i for i in spaces if i >= half and depths[i] == 0 and text[i + 1] in "+-−" and i + 2 < len(text)
                  and text[i + 2] == " "]
     return (operators or spaces or [limit])[-1]
 
