@@ -883,28 +883,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.output)
     _check_output_dir(out, [args.expr_name] if forward is not None else names, formats)
     from .expression_report import build_expression_report
+    from .gallery import build_entry_report
     from .progress import Progress
-    from .report import build_report, index_html, index_markdown
+    from .report import index_html, index_markdown, report_files
 
     docs: list[dict] = []
     files: list[dict[str, Any]] = []
     pages: dict[str, dict[str, str | bytes]] = {}  # --all: the gallery, written at the end
     for name in names or [forward.name]:
         progress = Progress(f"report {name}")
-        if forward is not None or name in FORWARD_NAMES:
-            from verify.forwards import claims_for_report, entry, forward_of
-
-            shown = forward if forward is not None else forward_of(entry(name))
-            claims = claims_for_report(entry(name)) if forward is None else None
-            doc = build_expression_report(shown, examples=args.examples, lang=args.lang, progress=progress,
-                                          claims=claims)
-            if forward is not None:
-                doc = {**doc, "name": args.expr_name}  # the files' name; the model keeps its own
+        if forward is not None:
+            doc = {**build_expression_report(forward, examples=args.examples, lang=args.lang, progress=progress),
+                   "name": args.expr_name}  # the files' name; the model keeps its own
         else:
-            doc = build_report(name, examples=args.examples, progress=progress, lang=args.lang)
+            doc = build_entry_report(name, examples=args.examples, lang=args.lang, progress=progress)
         docs.append(doc)
         if args.all:
-            pages[doc["name"]] = _report_files(doc, formats)
+            pages[doc["name"]] = report_files(doc, formats)
             written = list(pages[doc["name"]])
         else:
             written = _write_report(out, doc, formats)
@@ -924,7 +919,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             entry["files"].append(_compile_pdf(out, entry["name"]))
         print(f"wrote {len(changed)} files into {out}; the others were unchanged", file=sys.stderr)
     else:
-        _write_files(out, index)
+        _guarded(lambda: [(out / file_name).write_text(text, encoding="utf-8") for file_name, text in index.items()])
     ok = all(d["summary"]["ok"] for d in docs)
     if args.json:
         from .render import envelope
@@ -957,53 +952,13 @@ def _check_output_dir(out: Any, names: Sequence[str], formats: Sequence[str]) ->
                 raise UsageError(f"cannot write {path}: a directory of that name is in the way")
 
 
-def _report_files(doc: dict, formats: Sequence[str]) -> dict[str, str | bytes]:
-    """A report's files (name -> text or bytes) in the formats asked for, built in memory; a PDF is
-    compiled from the .tex once that is written (``_compile_pdf``)."""
-    from .report import report_html, report_markdown
-
-    name, files = doc["name"], {}
-    if "json" in formats:
-        from .render import check_json, envelope
-
-        body = {k: v for k, v in doc.items() if k not in ("schema", "version")}
-        body["checks"] = [check_json(c) for c in doc.get("checks", [])]  # tolerances and sizes as data, as verify
-        files[f"{name}.json"] = json.dumps(envelope("report-document", **body), indent=1, ensure_ascii=False) + "\n"
-    if "md" in formats:
-        svgs = [f"{name}.{g['model']}.svg" for g in doc["graphs"]]
-        files.update({svg: graph["svg"] for graph, svg in zip(doc["graphs"], svgs)})
-        files[f"{name}.md"] = report_markdown(doc, svgs)
-    if "html" in formats:
-        files[f"{name}.html"] = report_html(doc)
-    if "tex" in formats or "pdf" in formats:
-        from graphs.draw import render
-        from graphs.models import model
-
-        from .report_tex import report_tex
-
-        pngs = [f"{name}.{g['model']}.png" for g in doc["graphs"]]
-        files.update({png: render(model(graph["model"]), "png", adjoints=True) for graph, png in zip(doc["graphs"], pngs)})
-        files[f"{name}.tex"] = report_tex(doc, pngs)
-    return files
-
-
 def _write_report(out: Any, doc: dict, formats: list[str]) -> list[str]:
-    """Write one report's files into ``out`` (and compile its PDF); returns the file names
-    (gradproof/notebook.py's ``Report.save`` writes through this)."""
-    files = _report_files(doc, formats)
-    _write_files(out, files)
-    return [*files, *([_compile_pdf(out, doc["name"])] if "pdf" in formats else [])]
+    from .report import write_report
 
-
-def _write_files(out: Any, files: dict[str, str | bytes]) -> None:
-    def write() -> None:
-        for file_name, data in files.items():
-            if isinstance(data, bytes):
-                (out / file_name).write_bytes(data)
-            else:
-                (out / file_name).write_text(data, encoding="utf-8")
-
-    _guarded(write)
+    try:
+        return _guarded(lambda: write_report(out, doc, formats))
+    except RuntimeError as error:  # TeX failed: its first error, one line
+        raise UsageError(str(error)) from None
 
 
 def _guarded(write: Any) -> Any:

@@ -407,11 +407,11 @@ class Report:
 
     def save(self, folder: str | Path = ".", formats: Sequence[str] = ("md", "html")) -> list[Path]:
         """Write the report into ``folder`` in ``formats`` (md, html, json, tex, pdf); the paths written."""
-        from .cli import _write_report
+        from .report import write_report
 
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
-        return [out / name for name in _write_report(out, self.doc, list(formats))]
+        return [out / name for name in write_report(out, self.doc, list(formats))]
 
     def _repr_html_(self) -> str:
         # The page has its own stylesheet: an iframe keeps it from restyling the notebook around it.

@@ -20,7 +20,7 @@ from .words import LANGUAGES, STATUS_WORDS, Words, translate
 
 __all__ = [
     "LANGUAGES", "STATUS_WORDS", "UI_PAGES", "Words", "build_report", "index_html", "index_markdown", "matrix_rows", "numeric_summary",
-    "report_html", "report_markdown", "graph_caption", "sources_fingerprint", "strongest", "tolerances", "translate",
+    "report_html", "report_markdown", "graph_caption", "report_files", "strongest", "tolerances", "translate", "write_report",
 ]
 
 _ENTRYWISE_SHOWN_UP_TO = 300  # operations; larger entrywise forms are left to the JSON report
@@ -602,22 +602,54 @@ def index_html(docs: Sequence[Mapping[str, Any]]) -> str:
 
 
 # --- staleness of the committed gallery ----------------------------------------------------------
-_SOURCES = ("derive", "graphs", "verify")
+def report_files(doc: Mapping[str, Any], formats: Sequence[str]) -> dict[str, str | bytes]:
+    """A report's files (name -> text or bytes) in the formats asked for, built in memory; a PDF is
+    compiled from the .tex once that is written (``write_report``).
 
-
-def sources_fingerprint(root: Any = None) -> str:
-    """A hash of every source file a report is made from (derive/, graphs/, verify/, this writer).
-
-    The gallery stores it; a test recomputes it, so a gallery older than the code fails CI.
+    >>> sorted(report_files(build_report("information", examples=2, dtypes=()), ["md", "json"]))[:2]
+    ['information.entropy.svg', 'information.json']
     """
-    import hashlib
+    import json
+
+    name, files = doc["name"], {}
+    if "json" in formats:
+        from .render import check_json, envelope
+
+        body = {k: v for k, v in doc.items() if k not in ("schema", "version")}
+        body["checks"] = [check_json(c) for c in doc.get("checks", [])]  # tolerances and sizes as data, as verify
+        files[f"{name}.json"] = json.dumps(envelope("report-document", **body), indent=1, ensure_ascii=False) + "\n"
+    if "md" in formats:
+        svgs = [f"{name}.{g['model']}.svg" for g in doc["graphs"]]
+        files.update({svg: graph["svg"] for graph, svg in zip(doc["graphs"], svgs)})
+        files[f"{name}.md"] = report_markdown(doc, svgs)
+    if "html" in formats:
+        files[f"{name}.html"] = report_html(doc)
+    if "tex" in formats or "pdf" in formats:
+        from graphs.draw import render
+        from graphs.models import model
+
+        from .report_tex import report_tex
+
+        pngs = [f"{name}.{g['model']}.png" for g in doc["graphs"]]
+        files.update({png: render(model(graph["model"]), "png", adjoints=True) for graph, png in zip(doc["graphs"], pngs)})
+        files[f"{name}.tex"] = report_tex(doc, pngs)
+    return files
+
+
+def write_report(out: Any, doc: Mapping[str, Any], formats: Sequence[str]) -> list[str]:
+    """Write one report's files into the folder ``out`` (and compile its PDF: RuntimeError with TeX's
+    first error if that fails); returns the file names. ``gradproof report`` and the notebook's
+    ``Report.save`` write through this."""
     from pathlib import Path
 
-    base = Path(root) if root else Path(__file__).resolve().parents[1]
-    # verify/homework/ grades answers and feeds no report: it is left out.
-    files = sorted(p for folder in _SOURCES for p in (base / folder).rglob("*.py") if "homework" not in p.parts)
-    files += [base / "gradproof" / "report.py", *sorted((base / "gradproof" / "locale").glob("*.toml"))]
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(str(path.relative_to(base)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+    from .report_tex import compile_pdf
+
+    folder = Path(out)
+    files = report_files(doc, formats)
+    for file_name, data in files.items():
+        if isinstance(data, bytes):
+            (folder / file_name).write_bytes(data)
+        else:
+            (folder / file_name).write_text(data, encoding="utf-8")
+    return [*files, *([compile_pdf(folder / f"{doc['name']}.tex").name] if "pdf" in formats else [])]
+
