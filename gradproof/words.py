@@ -106,6 +106,10 @@ class Words:
         """A derivation step's claim (``[claims]``, keyed ``entry.step``)."""
         return self._get("claims", f"{name}.{key}", default)
 
+    def proof(self, name: str, key: str, index: int, default: str) -> str:
+        """One fact a theorem's proof rests on (``Step.proof``; ``[proofs]``, keyed ``entry.step.index``)."""
+        return self._get("proofs", f"{name}.{key}.{index}", default)
+
     def symbol(self, name: str, symbol: str, default: str) -> str:
         """What a symbol of an entry means (``[symbols]``, keyed ``entry.symbol``)."""
         return self._get("symbols", f"{name}.{symbol}", default)
@@ -247,6 +251,9 @@ def _step(words: Words, name: str, step: Mapping[str, Any]) -> dict[str, Any]:
         out.update(claim=words.claim(name, step["key"], step["claim"]), claim_en=step["claim"],
                    status=_status(words, step["status"]), detail=words.detail(step.get("detail", "")),
                    detail_en=step.get("detail", ""))
+        if step.get("proof"):  # a theorem's facts, where the document carries them
+            out.update(proof=[words.proof(name, step["key"], i, fact) for i, fact in enumerate(step["proof"])],
+                       proof_en=list(step["proof"]))
     return out
 
 

@@ -23,7 +23,7 @@ from gradproof.report import build_report, report_html, report_markdown
 # (the symbol table lists "alpha, beta").
 ALLOWED = frozenset({
     "pytorch", "sympy", "hypothesis", "autograd", "torch", "gradproof", "novikoff", "hebb", "transformer", "softmax",
-    "sigmoid", "relu", "tanh", "atol", "rtol", "cpu", "cuda",
+    "sigmoid", "relu", "tanh", "atol", "rtol", "cpu", "cuda", "cauchy", "schwarz", "gibbs",
     "alpha", "beta", "gamma", "delta", "epsilon", "eta", "mu", "sigma", "sin", "cos", "log", "exp",
 })
 _GREEK = ("alpha", "beta", "gamma", "delta", "epsilon", "eta", "mu", "sigma")
@@ -199,6 +199,7 @@ def test_every_catalog_text_reads_in_zh(name: str) -> None:
     steps = t.facts() if t.facts else ()
     texts += [words.claim(name, s.key, s.claim) for s in steps] + [words.reason(name, s.key, s.reason) for s in steps]
     texts += [words.detail(s.status.detail) for s in steps]
+    texts += [words.proof(name, s.key, i, fact) for s in steps for i, fact in enumerate(getattr(s, "proof", ()))]
     assert {text: english_runs(text) for text in texts if english_runs(text)} == {}
 
 
