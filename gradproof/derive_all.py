@@ -31,13 +31,15 @@ def render_entry(
     progress: Progress | None = None,
 ) -> Rendered:
     """Derive one entry (claims in ``proved`` and models in ``statuses`` are not proved again),
-    add its matrix-form results, and render both.
+    lift the claims the graph route proves at every size (graphs/lift.py), add its matrix-form
+    results, and render both.
 
     >>> blocks, failed = render_entry("perceptron", as_json=False)
     >>> failed, "dL/dw" in blocks[0] or "dw" in blocks[0]
     (False, True)
     """
     from derive.catalog import derive
+    from graphs.lift import lift
     from graphs.route import graph_results
 
     from .render import (
@@ -47,7 +49,8 @@ def render_entry(
         matrix_results_text,
     )
 
-    derivation = derive(name, sizes or None, progress=progress, proved=proved)
+    # derive/ proves entrywise and never imports graphs/: the lift to every size is applied here.
+    derivation = lift(derive(name, sizes or None, progress=progress, proved=proved))
     matrix = graph_results(name, statuses)
     failed = not derivation.ok or any(r.status.kind == "failed" for r in matrix)
     if as_json:

@@ -166,6 +166,13 @@ def _trace_text(trace: dict[str, Any]) -> list[str]:
     return out
 
 
+def _lifted(status: Any) -> bool:
+    """A step proved at every size through the graph route: its detail says how (graphs/lift.py)."""
+    from graphs.lift import is_lifted
+
+    return is_lifted(status)
+
+
 def derivation_text(derivation: Derivation) -> str:
     """Readable math for a terminal: steps with their status, then each result in three notations."""
     sizes = ", ".join(f"{k}={v}" for k, v in derivation.forward_sizes.items())
@@ -185,6 +192,8 @@ def derivation_text(derivation: Derivation) -> str:
         out.append(f"  {number:>2}. [{step.status.label:<{width}}] {step.claim}")
         out.append(f"      because {step.reason}")
         out.extend(f"      rests on: {fact}" for fact in step.proof)
+        if _lifted(step.status):
+            out.append(f"      {step.status.detail}")
         if step.status.kind == "failed":
             out.append(f"      FAILED: {step.status.detail}")
     traces = derivation.tables.get("traces", {})

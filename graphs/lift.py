@@ -42,7 +42,10 @@ from .models import models_for_entry
 from .prove_index import entry
 from .route import model_rules
 
-__all__ = ["Lift", "every_size_step_counts", "lift", "lift_claims"]
+__all__ = ["LIFTED", "Lift", "every_size_step_counts", "is_lifted", "lift", "lift_claims"]
+
+# How a lifted status's detail begins (printers show it; is_lifted tells it apart).
+LIFTED = "proved at every size: "
 
 
 @dataclass(frozen=True)
@@ -225,7 +228,7 @@ def _lift_one(result: Result, results: tuple[Result, ...], entry_name: str) -> L
         assumed = f", assuming {_FACTS[form.model][0]}" if form.model in _FACTS else ""
         rules = ", ".join(b.rule for b in bases)
         return Lift(result.key, True, (
-            f"at every size: the graph route's {form.target} of model {form.model} is reverse mode (chain rule) over "
+            f"the graph route's {form.target} of model {form.model} is reverse mode (chain rule) over "
             f"{len(bases)} rules, each proved at every size in index form ({rules}); the claim's closed form "
             f"(intermediates replaced by their own closed forms) equals {shown} entry by entry in index form at "
             f"symbolic sizes{assumed}"), form.model, form.target)
@@ -254,7 +257,16 @@ _CACHE: dict[tuple, dict[str, Lift]] = {}
 
 def _lifted(status: Status, how: Lift) -> Status:
     corroboration = f"; corroborated entrywise: {status.label}" + (f" ({status.detail})" if status.detail else "")
-    return Status("proved", status.sizes, f"proved {how.detail}{corroboration}")
+    return Status("proved", status.sizes, f"{LIFTED}{how.detail}{corroboration}")
+
+
+def is_lifted(status: Status) -> bool:
+    """Whether a status is one :func:`lift` gave (proved at every size through the graph route).
+
+    >>> is_lifted(Status("proved", (), LIFTED + "...")), is_lifted(Status("proved"))
+    (True, False)
+    """
+    return status.kind == "proved" and status.detail.startswith(LIFTED)
 
 
 def lift(derivation: Derivation) -> Derivation:
