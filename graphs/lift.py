@@ -143,8 +143,9 @@ def _expanded(result: Result, results: tuple[Result, ...]) -> sp.Basic:
 
 def _renaming(claim: sp.Basic, form: sp.Basic) -> dict[sp.Basic, sp.Basic] | None:
     """The claim's matrix symbols and sizes onto the model's, by name and shape: ``h`` onto
-    ``d_ff`` where ``R: n x h`` is the model's ``R: n x d_ff``. None when the shapes conflict or a
-    matrix of the claim is not in the model."""
+    ``d_ff`` where ``R: n x h`` is the model's ``R: n x d_ff``. None when the shapes conflict, a
+    matrix of the claim is not in the model, or the model would fix a size or tie two (a size onto
+    ``2 d_k`` or two sizes onto one): an equality there holds only at those sizes, not at every size."""
     theirs = {s.name: s for s in form.atoms(sp.MatrixSymbol)}
     sizes: dict[sp.Symbol, sp.Expr] = {}
     for mine in claim.atoms(sp.MatrixSymbol):
@@ -155,11 +156,11 @@ def _renaming(claim: sp.Basic, form: sp.Basic) -> dict[sp.Basic, sp.Basic] | Non
             return None
         for a, b in zip(mine.shape, other.shape):
             if isinstance(a, sp.Symbol):
-                if sizes.setdefault(a, b) != b:
+                if not isinstance(b, sp.Symbol) or sizes.setdefault(a, b) != b:
                     return None
             elif a != b:
                 return None
-    return dict(sizes)
+    return dict(sizes) if len(set(sizes.values())) == len(sizes) else None
 
 
 def _compare(claim: sp.Basic, form: _Form) -> tuple[bool, str]:

@@ -105,6 +105,19 @@ def test_claims_without_a_graph_counterpart_keep_their_labels() -> None:
     assert lift(d) is d
 
 
+def test_a_size_the_model_fixes_is_not_every_size() -> None:
+    # The model has 2 heads: C is n x 2 d_k there. A claim with C: n x h matches it only at h = 2 d_k.
+    d = derive("multihead_attention")
+    n, h = size("n"), size("h")
+    C, G_ = sp.MatrixSymbol("C", n, h), sp.MatrixSymbol("G", n, size("d_model"))
+    how = lift_claims(_with_closed(d, "grad_WO", C.T * G_))["grad_WO"]
+    assert not how.proved and "not all in model multihead_attention with matching shapes" in how.detail
+    # two sizes of the claim onto one of the model (A: n x m onto the model's n x n) are refused too
+    a = derive("attention")
+    wide = sp.MatrixSymbol("A", n, size("m")).T * G
+    assert "matching shapes" in lift_claims(_with_closed(a, "grad_V", wide))["grad_V"].detail
+
+
 def test_a_model_on_a_rule_not_proved_at_every_size_lifts_nothing(monkeypatch: pytest.MonkeyPatch,
                                                                   attention: Derivation) -> None:
     import graphs.route as route
