@@ -30,6 +30,7 @@ _FOLD_WIDTH = 30
 # Strings these pages add (helper zh translates them into gradproof/locale/*.toml's [ui]).
 UI_PAGES: dict[str, str] = {
     "strongest_intro": "What holds for each target, and how",
+    "how": "How it holds at every size",
     "strongest_matrix": "for every size: the matrix form, by reverse mode over the graph of {models}",
     "strongest_symbolic": "for every size, by the derivation (symbolic)",
     "strongest_sizes": "entry by entry at the listed sizes",
@@ -94,7 +95,7 @@ def build_report(name: str, examples: int = 20, dtypes: Sequence[str] = ("float6
     """
     from derive.catalog import derive
     from graphs.draw import render
-    from graphs.lift import lift
+    from graphs.lift import is_lifted, lift
     from graphs.models import model, models_for_entry
     from graphs.route import graph_results
     from verify.check import DTYPES, run_check
@@ -106,7 +107,8 @@ def build_report(name: str, examples: int = 20, dtypes: Sequence[str] = ("float6
     d = lift(derive(name))  # claims the graph route proves at every size say so (graphs/lift.py)
     steps = [
         {"key": s.key, "claim": s.claim, "math": _math(s.expr), "reason": s.reason,
-         "status": _status(s.status.label, s.status.kind), "detail": s.status.detail}
+         "status": _status(s.status.label, s.status.kind), "detail": s.status.detail, "kind": s.kind,
+         "proof": list(s.proof), "how": s.status.detail if is_lifted(s.status) else ""}
         for s in d.steps
     ]
     results = []
@@ -172,6 +174,13 @@ def _glance(doc: Mapping[str, Any], words: Words, pill: Callable[[str, str], str
     numbers = words.ui("numeric_summary", passed=checks["passed"], failed=checks["failed"],
                        without=checks["without_formula"])
     return f"{words.ui(counted)}: {steps}. {numbers}", words.ui("proof_note")
+
+
+def _step_basis_html(step: Mapping[str, Any], w: Words) -> str:
+    """What a theorem's proof rests on, and how a step lifted by the graph route holds at every size."""
+    facts = "".join(f"<li>{_h(fact)}</li>" for fact in step.get("proof", ()))
+    out = f'<div class="why">{_h(w.ui("rests_on"))}:<ul>{facts}</ul></div>' if facts else ""
+    return out + (f'<div class="why">{_h(_ui(w, "how"))}: {_h(step["how"])}</div>' if step.get("how") else "")
 
 
 def _ui(words: Words, key: str, **values: Any) -> str:
@@ -283,6 +292,8 @@ def report_markdown(doc: Mapping[str, Any], svg_files: Sequence[str] = ()) -> st
     for number, step in enumerate(doc["steps"], 1):
         out += [f"{number}. {step['claim']} — {_badge(step['status'])}", "",
                 f"   $$ {step['math']['latex']} $$", "", f"   *{w.ui('why')}:* {step['reason']}", ""]
+        out += [f"   *{w.ui('rests_on')}:* {fact}" + "  " for fact in step.get("proof", ())]
+        out += [f"   *{_ui(w, 'how')}:* {step['how']}", ""] if step.get("how") else [""] if step.get("proof") else []
     out += [f"## {w.ui('results')}", ""]
     for r in doc["results"]:
         if "local" in r:  # a forward's gradient: reverse mode's forms and what its status rests on
@@ -432,7 +443,7 @@ def report_html(doc: Mapping[str, Any]) -> str:
         parts.append(f"<h2>{_h(w.ui('derivation'))}</h2><ol>")
         parts += [f'<li class="step">{_h(step["claim"])} {_pill(step["status"]["kind"], step["status"]["label"])}'
                   f'{_mathml(step["math"], display=True, fold=_ui(w, "fold", what=w.ui("formula")))}'
-                  f'<div class="why">{_h(w.ui("why"))}: {_h(step["reason"])}</div></li>'
+                  f'<div class="why">{_h(w.ui("why"))}: {_h(step["reason"])}</div>{_step_basis_html(step, w)}</li>'
                   for step in doc["steps"]]
         parts.append("</ol>")
     parts.append(f"<h2>{_h(w.ui('results'))}</h2>")
