@@ -191,6 +191,13 @@ class Words:
                     values["rule"] = self._generated(values["rule"])
                 if "kind" in values:
                     values["kind"] = self.term(values["kind"])
+                for key in ("shown", "assumed"):  # a phrase graphs/lift.py fills in: [details] has it
+                    if values.get(key):
+                        values[key] = self._get("details", values[key], values[key])
+                if name.startswith("corroborated_entrywise"):
+                    label = values["label"]
+                    values["label"] = self.label(label, "proved_sizes" if label.startswith("proved ") else label)
+                    values["detail"] = self.detail(values.get("detail") or "")
                 if "rules" in values:  # a list of the rule table's names, written as the language lists things
                     values["rules"] = self._get("ui", "list_separator", ", ").join(values["rules"].split(", "))
                 return self.table["generated"][name].format(**values)
@@ -227,6 +234,18 @@ _GENERATED: dict[str, re.Pattern[str]] = {
                                    r"\((?P<checks>\d+) checks at (?P<sizes>\d+) sizes?\)"),
     "rule_failed": re.compile(r"rule (?P<rule>\S+) at (?P<shapes>.+?): (?P<detail>.+)"),
     "model_failed": re.compile(r"model check at (?P<sizes>.+?): (?P<detail>.+)"),
+    # graphs/lift.py: a claim the graph route proves at every size (a text split at "; " first)
+    "lifted_route": re.compile(r"proved at every size: the graph route's (?P<target>\S+) of model (?P<model>\S+) is "
+                               r"reverse mode \(chain rule\) over (?P<count>\d+) rules?, each proved at every size "
+                               r"in index form \((?P<rules>[^)]*)\)"),
+    "lifted_claim_assuming": re.compile(r"the claim's closed form \(intermediates replaced by their own closed forms\) "
+                                        r"equals (?P<shown>.+?) entry by entry in index form at symbolic sizes, "
+                                        r"assuming (?P<assumed>.+)"),
+    "lifted_claim": re.compile(r"the claim's closed form \(intermediates replaced by their own closed forms\) equals "
+                               r"(?P<shown>.+?) entry by entry in index form at symbolic sizes"),
+    "corroborated_entrywise_because": re.compile(r"corroborated entrywise: (?P<label>proved [^(]*?|numeric) "
+                                                 r"\((?P<detail>.+)\)"),
+    "corroborated_entrywise": re.compile(r"corroborated entrywise: (?P<label>.+)"),
     # verify/expression_check.py
     "unreached": re.compile(r"(?P<input>\S+) does not reach (?P<loss>\S+): its gradient is 0"),
     # derive/proof.py
@@ -251,6 +270,8 @@ def _step(words: Words, name: str, step: Mapping[str, Any]) -> dict[str, Any]:
         out.update(claim=words.claim(name, step["key"], step["claim"]), claim_en=step["claim"],
                    status=_status(words, step["status"]), detail=words.detail(step.get("detail", "")),
                    detail_en=step.get("detail", ""))
+        if step.get("how"):  # how a lifted claim holds at every size (graphs/lift.py)
+            out.update(how=words.detail(step["how"]), how_en=step["how"])
         if step.get("proof"):  # a theorem's facts, where the document carries them
             out.update(proof=[words.proof(name, step["key"], i, fact) for i, fact in enumerate(step["proof"])],
                        proof_en=list(step["proof"]))

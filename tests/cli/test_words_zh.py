@@ -210,3 +210,17 @@ def test_every_graph_model_has_a_zh_title() -> None:
 
     titles = {name: Words("zh").model_title(name, model(name).title) for name in CATALOG_MODELS}
     assert {name: t for name, t in titles.items() if t == model(name).title or english_runs(t)} == {}
+
+
+def test_how_a_lifted_claim_holds_reads_in_zh() -> None:
+    """graphs/lift.py's detail of a claim proved at every size through the graph route, with the
+    entrywise label it keeps as corroboration."""
+    from gradproof.words import Words
+
+    english = ("proved at every size: the graph route's dW_2 of model ffn is reverse mode (chain rule) over 3 rules, "
+               "each proved at every size in index form (add_row, matmul, relu); the claim's closed form (intermediates "
+               "replaced by their own closed forms) equals it entry by entry in index form at symbolic sizes; "
+               "corroborated entrywise: proved n<=3, d<=3 (entrywise at every listed size)")
+    zh = Words("zh").detail(english)
+    assert zh.startswith("对任意尺寸已证明：模型 ffn 的计算图路线给出的 dW_2 是在 3 条规则上做反向模式（链式法则）")
+    assert zh.endswith("逐元素佐证：已证明 n<=3, d<=3（在所列每个尺寸上逐元素成立）") and english_runs(zh) == []
