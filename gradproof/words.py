@@ -279,7 +279,7 @@ def _step(words: Words, name: str, step: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _result(words: Words, result: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(result, target=words.target(result["target"]), target_en=result["target"],
+    out = dict(result, target_text=words.target(result["target"]),
                status=_status(words, result["status"]))
     if "rests_on" in result:
         out.update(rests_on=words.detail(result["rests_on"]), rests_on_en=result["rests_on"])
@@ -298,7 +298,7 @@ def _check(words: Words, check: Mapping[str, Any]) -> dict[str, Any]:
     else:
         shown = words.tolerance(tolerance)
     sizes = check["sizes"]
-    return dict(check, target=words.target(check["target"]), target_en=check["target"],
+    return dict(check, target_text=words.target(check["target"]),
                 tolerance=shown, tolerance_en=tolerance["text"] if isinstance(tolerance, Mapping) else tolerance,
                 note=words.note(check.get("note") or ""), note_en=check.get("note") or "",
                 sizes_text=words.sizes(sizes) if isinstance(sizes, str) else words.sizes(_sizes_text(sizes)),
@@ -313,15 +313,17 @@ def _sizes_text(sizes: Mapping[str, Any]) -> str:
 def translate(doc: Mapping[str, Any], lang: str) -> dict[str, Any]:
     """The document in ``lang``: titles, section, question, reasons, and (for another language than
     English) step claims, symbol meanings and domains, assumptions, status badges and what they rest
-    on, result names, and the numeric checks' routes, outcomes, sizes, tolerances and notes. Every
-    translated field keeps its English alongside (``reason_en``, ``meaning_en``, ``assumptions_en``, ...).
+    on, result names, and the numeric checks' routes, outcomes, sizes, tolerances and notes. Prose is
+    translated in place with its English alongside (``reason_en``, ``meaning_en``, ``assumptions_en``,
+    ...); values that are also keys or data (a target's name, a route, a check's status and sizes) stay
+    as they are, and their reading is a ``*_text`` field (``target_text``, ``route_text``, ...).
 
     >>> translate({"name": "bp", "title": "t", "section": "s", "steps": [], "targets": ["dE"]}, "zh")["section"]
     '2. BP 网络'
     >>> doc = {"name": "pooling", "title": "t", "section": "s", "steps": [], "targets": ["dX (max pooling)"],
     ...        "symbols": [{"name": "X", "shape": [], "domain": "real", "meaning": "input feature map"}]}
     >>> zh = translate(doc, "zh")
-    >>> zh["targets"], zh["symbols"][0]["meaning"], zh["symbols"][0]["meaning_en"]
+    >>> zh["targets_text"], zh["symbols"][0]["meaning"], zh["symbols"][0]["meaning_en"]
     (['dX（最大池化）'], '输入特征图', 'input feature map')
     """
     words = Words(lang)
@@ -334,7 +336,7 @@ def translate(doc: Mapping[str, Any], lang: str) -> dict[str, Any]:
     targets = list(doc["targets"])
     if lang != "en":
         targets = [words.target(t) for t in doc["targets"]]
-        out.update(targets=targets, targets_en=list(doc["targets"]))
+        out["targets_text"] = targets
         if "symbols" in doc:
             out["symbols"] = _symbols(words, name, doc["symbols"])
         if "assumptions" in doc:

@@ -129,7 +129,7 @@ def test_translated_fields_keep_their_english() -> None:
     step, check = zh["steps"][0], zh["checks"][0]
     assert step["claim"] == "当 sum_i y_i = 1 时，dL/dz = p - y" and step["claim_en"] == doc["steps"][0]["claim"]
     assert step["status"]["label"] == "已证明 n<=3, N<=3" and step["status"]["label_en"] == "proved n<=3, N<=3"
-    assert zh["targets"] == ["dL/dz（一般形式）"] and zh["targets_en"] == doc["targets"]
+    assert zh["targets_text"] == ["dL/dz（一般形式）"] and zh["targets"] == doc["targets"]  # names stay keys
     assert check["sizes"] == "n in [2, 8]" and check["sizes_text"] == "n ∈ [2, 8]"  # sizes stay data for render.py
     assert check["route"] == "matrix" and check["route_text"] == "矩阵形式"
     data = dict(doc["checks"][0], sizes={"n": [2, 8], "N": 3}, tolerance={"atol": 1e-10, "text": "t"})
@@ -137,7 +137,7 @@ def test_translated_fields_keep_their_english() -> None:
     assert shown["sizes_text"] == "n ∈ [2, 8], N=3" and shown["tolerance"] == {"atol": 1e-10, "text": "t", "text_en": "t"}
     assert check["status"] == "passed" and check["status_text"] == "通过" and check["note_en"] == doc["checks"][0]["note"]
     assert zh["symbols"][0]["meaning"] == "logits，即 softmax 之前的得分" and zh["assumptions_en"] == ["A"]
-    assert translate(doc, "en")["targets"] == doc["targets"] and "targets_en" not in translate(doc, "en")
+    assert translate(doc, "en")["targets"] == doc["targets"] and "targets_text" not in translate(doc, "en")
 
 
 def _fields(template: str) -> set[str]:
