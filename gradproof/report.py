@@ -241,7 +241,7 @@ def strongest(doc: Mapping[str, Any]) -> list[dict[str, str]]:
             how = _ui(words, "strongest_sizes")
         else:
             how = _ui(words, "strongest_numeric")
-        out.append({"target": r["target"], "kind": kind, "label": label, "how": how})
+        out.append({"target": r.get("target_text", r["target"]), "kind": kind, "label": label, "how": how})
     return out
 
 
@@ -297,14 +297,14 @@ def report_markdown(doc: Mapping[str, Any], svg_files: Sequence[str] = ()) -> st
     out += [f"## {w.ui('results')}", ""]
     for r in doc["results"]:
         if "local" in r:  # a forward's gradient: reverse mode's forms and what its status rests on
-            out += [f"### {r['target']} — {_badge(r['status'])}", ""]
+            out += [f"### {r.get('target_text', r['target'])} — {_badge(r['status'])}", ""]
             if r.get("claim"):
                 out += [f"{w.ui('claim')}: $ {r['claim']['math']['latex']} $ — {_badge(r['claim']['status'])}", ""]
             out += [f"{w.ui('local')}:", "", f"$$ {r['local']['latex']} $$", ""]
             out += [f"{w.ui('expanded')}:", "", f"$$ {r['expanded']['latex']} $$", ""] if r["expanded"] else []
             out += [f"*{w.ui('rests_on')}:* {r['rests_on']}", ""]
             continue
-        out += [f"### {r['target']} — {_badge(r['status'])}", "", f"{w.ui('closed')}: $ {r['closed']['latex']} $", ""]
+        out += [f"### {r.get('target_text', r['target'])} — {_badge(r['status'])}", "", f"{w.ui('closed')}: $ {r['closed']['latex']} $", ""]
         if r["index"]:
             out += [f"{w.ui('index')}: $ {r['index']['latex']} $", ""]
         sizes = _sizes_text(r["entrywise_sizes"])
@@ -321,8 +321,8 @@ def report_markdown(doc: Mapping[str, Any], svg_files: Sequence[str] = ()) -> st
     for dtype, ts in tolerances(doc["checks"]).items():  # a paragraph each
         out += [_ui(w, "tolerance_once", dtype=dtype, tolerance=" / ".join(ts)), ""]
     out += ["| " + " | ".join(w.ui(c) for c in columns) + " |", "|---" * len(columns) + "|"]
-    out += [f"| {_md_cell(c['target'])} | {c['route']} | {c['device']} | {c['dtype']} | {c['examples']} | "
-            f"{_md_cell(_text(c['sizes']))} | {_num(c['max_abs_error'])} | {_num(c['max_rel_error'])} | {c['status']} |"
+    out += [f"| {_md_cell(c.get('target_text', c['target']))} | {c.get('route_text', c['route'])} | {c['device']} | {c['dtype']} | {c['examples']} | "
+            f"{_md_cell(c.get('sizes_text') or _text(c['sizes']))} | {_num(c['max_abs_error'])} | {_num(c['max_rel_error'])} | {c.get('status_text', c['status'])} |"
             for c in doc["checks"]]
     out += ["", f"## {w.ui('reproduce')}", "", "```console"] + [f"$ {c}" for c in doc["reproduce"]] + ["```", ""]
     return "\n".join(out)
@@ -474,7 +474,7 @@ def _strongest_html(doc: Mapping[str, Any], w: Words) -> str:
 
 
 def _result_html(r: Mapping[str, Any], w: Words) -> list[str]:
-    parts = [f"<h3>{_h(r['target'])} {_pill(r['status']['kind'], r['status']['label'])}</h3>"]
+    parts = [f"<h3>{_h(r.get('target_text', r['target']))} {_pill(r['status']['kind'], r['status']['label'])}</h3>"]
     fold = _ui(w, "fold", what=w.ui("formula"))
     if "local" in r:  # a forward's gradient: reverse mode's forms and what its status rests on
         if r.get("claim"):
@@ -530,10 +530,10 @@ def _checks_html(checks: Sequence[Mapping[str, Any]], w: Words) -> list[str]:
                + "</tr>")
     for c in checks:
         dtype = c["dtype"] if c["device"] == "cpu" else f"{c['dtype']} ({c['device']})"
-        cells = [f"<td>{_h(c['target'])}</td><td>{_h(c['route'])}</td><td>{_h(dtype)}</td>",
-                 f'<td class="num">{c["examples"]}</td><td class="sizes">{_h(_text(c["sizes"]))}</td>',
+        cells = [f"<td>{_h(c.get('target_text', c['target']))}</td><td>{_h(c.get('route_text', c['route']))}</td><td>{_h(dtype)}</td>",
+                 f'<td class="num">{c["examples"]}</td><td class="sizes">{_h(c.get("sizes_text") or _text(c["sizes"]))}</td>',
                  f'<td class="num">{_h(_num(c["max_abs_error"]))}</td><td class="num">{_h(_num(c["max_rel_error"]))}</td>',
-                 f"<td>{_pill(c['status'], c['status'])}</td>"]
+                 f"<td>{_pill(c['status'], c.get('status_text', c['status']))}</td>"]
         cells += [] if single else [f"<td>{_h(marks[(c['dtype'], _text(c['tolerance']))])}</td>"]
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</table></div>")
@@ -593,8 +593,9 @@ def index_markdown(docs: Sequence[Mapping[str, Any]]) -> str:
     for d in docs:
         steps = ", ".join(f"{n} {w.status(k)}" for k, n in d["summary"]["steps"].items())
         checks = d["summary"]["numeric_checks"]
-        out.append(f"| {d['title']} | {_md_cell(d['section'])} | {steps} | {checks['passed']} passed, "
-                   f"{checks['failed']} failed | [md]({d['name']}.md) · [html]({d['name']}.html) |")
+        counted = w.ui("checks_count", passed=checks["passed"], failed=checks["failed"])
+        out.append(f"| {d['title']} | {_md_cell(d['section'])} | {steps} | {counted} | "
+                   f"[md]({d['name']}.md) · [html]({d['name']}.html) |")
     return "\n".join(out) + "\n"
 
 
@@ -607,13 +608,13 @@ def index_html(docs: Sequence[Mapping[str, Any]]) -> str:
         steps = " ".join(_pill(k, f"{n} {w.status(k)}") for k, n in d["summary"]["steps"].items())
         checks = d["summary"]["numeric_checks"]
         rows.append(f'<tr><td><a href="{_h(d["name"])}.html">{_h(d["title"])}</a></td><td>{_h(d["section"])}</td>'
-                    f"<td>{steps}</td><td>{checks['passed']} passed, {checks['failed']} failed</td></tr>")
+                    f"<td>{steps}</td><td>{_h(w.ui('checks_count', passed=checks['passed'], failed=checks['failed']))}</td></tr>")
     head = "".join(f"<th>{_h(w.ui(c))}</th>" for c in ("entry", "section", "steps", "checks"))
     return _page(lang, w.ui("gallery"), [f"<h1>{_h(w.ui('gallery'))}</h1><p>{_h(w.ui('gallery_intro'))}</p>",
                                          f'<div class="table"><table><tr>{head}</tr>', *rows, "</table></div>"])
 
 
-# --- staleness of the committed gallery ----------------------------------------------------------
+# --- files ---------------------------------------------------------------------------------------
 def report_files(doc: Mapping[str, Any], formats: Sequence[str]) -> dict[str, str | bytes]:
     """A report's files (name -> text or bytes) in the formats asked for, built in memory; a PDF is
     compiled from the .tex once that is written (``write_report``).
