@@ -174,7 +174,10 @@ def test_a_real_browser_renders_math_and_graph(tmp_path) -> None:
     # Element sizes: a copy of the page with a measuring script (the report itself has none).
     probe = tmp_path / "probe.html"
     measure = (
-        "<script>const m=[...document.querySelectorAll('math')].map(e=>e.getBoundingClientRect());"
+        "<script>document.querySelectorAll('details').forEach(d=>{d.open=true});"  # folded formulas, opened
+        # a formula shown only at another width (the phone's folded copy) is display:none here
+        "const shown=e=>{for(let a=e;a;a=a.parentElement){if(getComputedStyle(a).display==='none')return false}return true};"
+        "const m=[...document.querySelectorAll('math')].filter(shown).map(e=>e.getBoundingClientRect());"
         "const g=[...document.querySelectorAll('figure svg')].map(e=>e.getBoundingClientRect());"
         "document.body.setAttribute('data-measure',JSON.stringify({math:m.length,"
         "sized:m.filter(r=>r.width>4&&r.height>4).length,graphs:g.map(r=>[Math.round(r.width),Math.round(r.height)])}));"
