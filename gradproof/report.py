@@ -33,6 +33,7 @@ UI_PAGES: dict[str, str] = {
     "how": "How it holds at every size",
     "strongest_matrix": "for every size: the matrix form, by reverse mode over the graph of {models}",
     "strongest_symbolic": "for every size, by the derivation (symbolic)",
+    "strongest_lifted": "for every size: the graph route's matrix form, proved equal to the claim in index form",
     "strongest_sizes": "entry by entry at the listed sizes",
     "strongest_numeric": "checked numerically only",
     "strongest_failed": "see the steps and checks below",
@@ -120,6 +121,7 @@ def build_report(name: str, examples: int = 20, dtypes: Sequence[str] = ("float6
             "index": _math(r.index) if r.index is not None else None,
             "entrywise": _math(r.entrywise) if small else None,
             "entrywise_sizes": dict(r.entrywise_sizes),
+            "lifted": is_lifted(r.status),
         })
     if progress:
         progress(1, stages, "graph route")
@@ -232,8 +234,8 @@ def strongest(doc: Mapping[str, Any]) -> list[dict[str, str]]:
         rows = [] if _is_expression(doc) else _matrix_rows_for(r, doc["matrix_form"], doc["name"])
         if kind == "failed" or any(m["status"]["kind"] == "failed" for m in rows):
             kind, label, how = "failed", words.status("failed"), _ui(words, "strongest_failed")
-        elif kind == "proved":  # the derivation's own proof for every size: as strong, and about this very claim
-            label, how = _ui(words, "proved"), _ui(words, "strongest_symbolic")
+        elif kind == "proved":  # a proof for every size about this very claim: the derivation's, or the lift's
+            label, how = _ui(words, "proved"), _ui(words, "strongest_lifted" if r.get("lifted") else "strongest_symbolic")
         elif rows and all(m["status"]["kind"] == "proved" for m in rows):
             kind, label = "proved", _ui(words, "proved")
             how = _ui(words, "strongest_matrix", models=", ".join(dict.fromkeys(m["model"] for m in rows)))

@@ -606,6 +606,16 @@ def _reproduce(commands: Sequence[str]) -> list[str]:
     return out
 
 
+def _glance_groups(doc: Mapping[str, Any]) -> list[tuple[dict[str, str], list[str]]]:
+    """The HTML page's "at a glance" (report.strongest): targets grouped by what holds and how."""
+    from .report import strongest
+
+    groups: dict[tuple[str, str], tuple[dict[str, str], list[str]]] = {}
+    for row in strongest(doc):
+        groups.setdefault((row["label"], row["how"]), (row, []))[1].append(row["target"])
+    return list(groups.values())
+
+
 def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
     """The report as a LaTeX article; ``graphics`` are PNG files of the graphs, one per model.
 
@@ -634,7 +644,10 @@ def report_tex(doc: Mapping[str, Any], graphics: Sequence[str] = ()) -> str:
         r"\begin{document}\maketitle",
         prose(doc["question"]),
         "",
-        r"\fbox{\parbox{0.95\linewidth}{\textbf{At a glance.} " + counted.capitalize() + ": "
+        r"\fbox{\parbox{0.95\linewidth}{\textbf{At a glance.} What holds for each target, and how:"
+        + "".join(rf"\\ \textbullet\ \textbf{{{escape(g['label'])}}} {prose(g['how'])}: {prose(', '.join(targets))}"
+                  for g, targets in _glance_groups(doc))
+        + r"\\ " + counted.capitalize() + ": "
         + ", ".join(f"{n} {escape(k.replace('_', ' '))}" for k, n in s[counted].items())
         + f". Numeric checks against PyTorch autograd: {s['numeric_checks']['passed']} passed, "
         f"{s['numeric_checks']['failed']} failed. \\emph{{Proved}} means SymPy reduced the difference to exactly 0; "

@@ -242,3 +242,15 @@ def test_chinese_report(doc: dict) -> None:
     assert '<html lang="zh-CN">' in page and "逐步推导" in page and "与 PyTorch autograd 的数值核对" in page
     assert text.startswith("# 熵、交叉熵与 KL 散度") and "*理由:* 代入 I(x_i) = -log p_i" in text
     assert zh["steps"][0]["reason_en"] == doc["steps"][0]["reason"]
+
+
+def test_at_a_glance_says_how_each_target_holds_at_every_size() -> None:
+    """Attention's claims are proved at every size by the graph route's lift; the glance says so, and
+    a target proved only entrywise stays at its listed sizes."""
+    from gradproof.report import UI_PAGES, strongest
+
+    glance = {row["target"]: row for row in strongest(build_report("attention", examples=1, dtypes=()))}
+    assert glance["dQ"]["kind"] == "proved" and glance["dQ"]["how"] == UI_PAGES["strongest_lifted"]
+    conv = {row["target"]: row for row in strongest(build_report("conv", examples=1, dtypes=()))}
+    assert {row["kind"] for row in conv.values()} >= {"proved_sizes"}
+

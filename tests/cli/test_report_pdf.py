@@ -92,6 +92,8 @@ def test_pdf_page_one_is_typeset_and_reads_back(tmp_path) -> None:
     # the title and the question (pdftotext puts a space after an italic H: "dH /dp")
     assert doc["title"] in text and "derive dH/dp, dKL/dq" in text.replace(" /", "/")
     assert "--format pdf" in text and "--format html" not in text  # Reproduce names this format
+    flat = " ".join(text.split())
+    assert "What holds for each target, and how: • proved for every size" in flat  # the strongest result, per target
     assert "\\" not in text and "?" not in text.replace("dH/dp?", "")  # no raw TeX, nothing unsettable
 
     subprocess.run(["pdftoppm", "-r", "40", "-gray", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
