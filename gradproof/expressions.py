@@ -227,7 +227,7 @@ def check_named(names: Sequence[str], route: str = "both", progress: Any = None,
     if route not in ("entrywise", "matrix", "both"):
         raise ValueError(f"route {route!r}: use entrywise, matrix or both")
     catalog, forwards = forward_targets_for(tuple(names))
-    targets = targets_for(catalog) if catalog or not forwards else []
+    targets = targets_for(catalog) if catalog or not names else []  # no names: the whole catalog
     routes = ("entrywise", "matrix") if route == "both" else (route,)
     records = run_check(targets, routes, progress=progress and progress("verify"), **options) if targets else []
     if forwards and "matrix" in routes:

@@ -89,3 +89,20 @@ def test_verify_help_explains_the_options() -> None:
                          timeout=60).stdout
     for words in ("--device", "--dtype", "--examples", "--size", "--json", "autograd", "Exit status 1"):
         assert words in out
+
+
+def test_verify_without_names_checks_the_whole_catalog_and_the_forwards(monkeypatch) -> None:
+    """`gradproof verify` (no names) is every catalog target and every entry written as a forward."""
+    import verify.check
+    from gradproof.expressions import check_named
+    from verify.forwards import NAMES as FORWARD_NAMES
+    from verify.targets import TARGETS
+
+    checked: list = []
+    monkeypatch.setattr(verify.check, "run_check", lambda targets, routes, **_: checked.extend(targets) or [])
+    check_named((), "both")
+    assert {t.entry for t in checked} == {t.entry for t in TARGETS} | set(FORWARD_NAMES)
+    assert len([t for t in checked if t in TARGETS]) == len(TARGETS)
+    checked.clear()
+    check_named(("rmsnorm",), "both")
+    assert checked and not [t for t in checked if t in TARGETS]
