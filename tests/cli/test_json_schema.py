@@ -19,6 +19,7 @@ from referencing import Registry, Resource
 from gradproof.cli import main
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+ROOT = Path(__file__).resolve().parents[2]
 LAYERS = Path(__file__).parents[1] / "verify" / "layers"
 AFFINE = ["affine", "--shape", "x=N,D", "--shape", "w=D,M", "--shape", "b=M", "--size", "N=1:3,D=1:3,M=1:3",
           "--examples", "4"]
@@ -73,6 +74,7 @@ def test_every_schema_is_valid_draft_2020_12_with_an_id_and_descriptions() -> No
     (["derive", *MSE, "--json"], "derive"),
     (["problems", "--json"], "problems"),
     (["problems", "--reveal", "--json"], "problems"),
+    (["problems", "--set", str(ROOT / "examples" / "problems.toml"), "--json"], "problems"),  # the file's own ids
     (["check", "softmax_ce:grad_z", "p_i - y_i", "--json"], "check"),
     (["check", "softmax_ce:grad_z", "y_i - p_i", "--json"], "check"),
     (["check-layer", str(LAYERS / "right_layers.py"), *AFFINE, "--json"], "check-layer"),
