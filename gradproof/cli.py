@@ -487,15 +487,15 @@ def _warn(warnings: list[str], most: int = 20) -> None:
         print(f"gradproof: warning: and {len(warnings) - most} more warnings like these", file=sys.stderr)
 
 
-def _fail(message: str, as_json: bool = False, command: str | None = None) -> int:
-    """One line on stderr, or under ``--json`` a ``gradproof/error`` object on stdout; exit status 2."""
+def _fail(message: str, as_json: bool = False, command: str | None = None, status: int = 2) -> int:
+    """One line on stderr, or under ``--json`` a ``gradproof/error`` object on stdout; exit ``status``."""
     if as_json:
         from .render import error_json
 
-        _print_json(error_json(" ".join(message.split()), EXIT_USAGE, command))
+        _print_json(error_json(" ".join(message.split()), status, command))
     else:
         print(f"gradproof: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+    return status
 
 
 def _resolve(module: Any, dotted: str, error: type[Exception]) -> Any:
@@ -1044,8 +1044,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(error, GradproofError):
             return _fail(str(error), as_json, args.command)
         raise
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # Ctrl-C: a script reading --json still gets one object saying so
+        return _fail("interrupted", as_json, args.command, status=130) if as_json else 130
 
 
 def _wants_json(tokens: list[str]) -> bool:

@@ -192,3 +192,17 @@ def test_report_tex_in_a_language_tex_cannot_set_is_refused_before_any_work(fmt:
     assert main(["report", "attention", "--format", fmt, "--lang", "zh", "-o", str(tmp_path), "--json"]) == 2
     assert "English only" in json.loads(capsys.readouterr().out)["error"]
     assert time.monotonic() - started < 5 and list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_under_json_is_an_error_object_with_status_130(monkeypatch, capsys) -> None:
+    import gradproof.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_cmd_list", interrupted)
+    assert main(["list", "--json"]) == 130
+    document = json.loads(capsys.readouterr().out)
+    assert document["schema"] == "gradproof/error" and document["exit_status"] == 130
+    assert document["error"] == "interrupted" and document["command"] == "list"
+    assert main(["list"]) == 130 and capsys.readouterr().out == ""
