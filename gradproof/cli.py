@@ -4,9 +4,10 @@ so that ``gradproof --help`` answers at once."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .expressions import add_expression_options
@@ -515,6 +516,23 @@ def _resolve(module: Any, dotted: str, error: type[Exception]) -> Any:
     return value
 
 
+@contextlib.contextmanager
+def _user_code(path: str, error: type[Exception]) -> Iterator[None]:
+    """Run a user's layer file: its prints go to stderr (stdout carries our verdict, and --json's one
+    document), it sees ``sys.argv`` as if it ran alone (an ``argparse`` at import reads no options of
+    ours), and its ``sys.exit`` is an error rather than our exit status."""
+    saved = sys.argv
+    sys.argv = [path]
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    except SystemExit as stop:
+        raise error(f"{path}: the layer file called sys.exit({stop.code!r}); a layer file to check must not exit") \
+            from None
+    finally:
+        sys.argv = saved
+
+
 def _load_layer_file(path: str, load_module: Any, error: type[Exception]) -> Any:
     """Import the layer file as a module of its folder, so that its relative imports work (cs231n's
     layer_utils.py: ``from .layers import *``): the folder becomes a package under a private name (its
@@ -599,7 +617,8 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
         params = parse_params(args.param)
         if args.examples < 1:
             raise LayerFileError(f"--examples wants a positive number; got {args.examples}")
-        module = _load_layer_file(args.file, load_module, LayerFileError)
+        with _user_code(args.file, LayerFileError):
+            module = _load_layer_file(args.file, load_module, LayerFileError)
         if args.forward or args.backward:
             forward = _resolve(module, args.forward or f"{args.name}_forward", LayerFileError)
             backward = None if args.loss else _resolve(module, args.backward or f"{args.name}_backward",
@@ -623,11 +642,14 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
         return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
     try:
-        report = check_layer(forward, backward, shapes, params=params, sizes=sizes, domains=domains,
-                             examples=args.examples, wrt=split(args.wrt),
-                             outputs=[int(o) if o.lstrip('-').isdigit() else o for o in split(args.outputs) or []] or None,
-                             dtype=np.dtype(args.dtype), subgradients=args.subgradients, seed=args.seed,
-                             tensors=args.torch)
+        with _user_code(args.file, LayerFileError):
+            report = check_layer(forward, backward, shapes, params=params, sizes=sizes, domains=domains,
+                                 examples=args.examples, wrt=split(args.wrt),
+                                 outputs=[int(o) if o.lstrip('-').isdigit() else o for o in split(args.outputs) or []]
+                                 or None, dtype=np.dtype(args.dtype), subgradients=args.subgradients, seed=args.seed,
+                                 tensors=args.torch)
+    except LayerFileError as error:
+        raise UsageError(str(error)) from None
     except GradientMismatch as failure:
         verdicts = failure.verdicts or {failure.output_name or "out": f"FAILED ({failure.phase})"}
         if args.json:

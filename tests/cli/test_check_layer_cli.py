@@ -113,3 +113,24 @@ def test_the_readme_example_fails_as_shown(tmp_path, monkeypatch) -> None:
     exec(compile(right, "README.md", "exec"), namespace)  # noqa: S102
     namespace["test_affine"]()
     assert np.load(caught.value.saved)["b"].shape == (3,)
+
+
+@pytest.mark.parametrize(("prelude", "passed"), [
+    ('print("loading my layers")\n', True),                     # chatter at import and in the forward
+    ("import argparse\nargparse.ArgumentParser().parse_args()\n", True),  # a script's own options at import
+    ("import sys\nsys.exit(0)\n", False),                        # an exit at import is an error, not a pass
+])
+def test_a_layer_files_own_prints_and_exits_do_not_spoil_the_json(tmp_path, capsys, prelude: str, passed: bool) -> None:
+
+
+    layer = tmp_path / "layer.py"
+    layer.write_text(prelude + "def affine_forward(x, w, b):\n    print('forward')\n    return x @ w + b, (x, w)\n\n"
+                     "def affine_backward(d, cache):\n    x, w = cache\n    return d @ w.T, x.T @ d, d.sum(0)\n")
+    status = main(["check-layer", str(layer), "affine", "--shape", "x=N,D", "--shape", "w=D,M", "--shape", "b=M",
+                   "--size", "N=1:3,D=1:3,M=1:3", "--examples", "3", "--json"])
+    out, err = capsys.readouterr()
+    document = json.loads(out)  # stdout is the one document, whatever the file printed
+    if passed:
+        assert status == 0 and document["passed"] is True and "forward" in err
+    else:
+        assert status == 2 and "sys.exit(0)" in document["error"]
