@@ -219,6 +219,8 @@ def _parser() -> argparse.ArgumentParser:
                        "index.html) to DIR: each answer typeset, its verdict, feedback and counterexample")
     grade.add_argument("--reveal", action="store_true", help="add each problem's reference answer to the feedback of answers "
                        "that are not correct, in the exports and pages only (the store keeps the feedback as graded)")
+    grade.add_argument("--json", action="store_true", help="on stdout, what was graded and written (schemas/grade.json); "
+                       "errors as JSON")
     grade.add_argument("--drop-missing", action="store_true", help="remove from the store and the exports (results.csv, "
                        "Gradescope folders, --report pages) the answers that SUBMISSIONS no longer holds; without it "
                        "they are kept, with a warning that counts them")
@@ -303,18 +305,18 @@ def _cmd_problems(args: argparse.Namespace) -> int:
         return EXIT_OK
     rules = sorted({d["star_rule"] for d in docs if "star_rule" in d})
     for d in docs:
-        print(f"{d['id']:<28} {d['statement']}")
-        print(f"{'':<28} symbols: {', '.join(f'{k} ({v})' for k, v in d['symbols'].items())}")
+        _say(f"{d['id']:<28} {d['statement']}")
+        _say(f"{'':<28} symbols: {', '.join(f'{k} ({v})' for k, v in d['symbols'].items())}")
         if d.get("context"):
-            print(f"{'':<28} also from its forward: {', '.join(f'{k} ({v})' for k, v in d['context'].items())}")
+            _say(f"{'':<28} also from its forward: {', '.join(f'{k} ({v})' for k, v in d['context'].items())}")
         if len(rules) > 1 and d.get("star_rule"):
-            print(f"{'':<28} {d['star_rule']}")
+            _say(f"{'':<28} {d['star_rule']}")
         if d.get("key"):
-            print(f"{'':<28} key: {d['key']}")
+            _say(f"{'':<28} key: {d['key']}")
         if d.get("answer") and d.get("answer") != d.get("key"):
-            print(f"{'':<28} answer: {d['answer']}")
+            _say(f"{'':<28} answer: {d['answer']}")
     if len(rules) == 1:
-        print(f"\nIn every problem, {rules[0]}.")
+        _say(f"\nIn every problem, {rules[0]}.")
     return EXIT_OK
 
 
@@ -396,17 +398,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
         _print_json(envelope("check", **result.to_json()))
         return EXIT_OK
-    print(f"{result.verdict} ({result.score:g}): {result.feedback}")
+    _say(f"{result.verdict} ({result.score:g}): {result.feedback}")
     if result.counterexample:
         c = result.counterexample
         if "row" in c:  # a numeric exercise's table
-            print(f"  row {c['row']} ({c['label']}): expected {c['expected']}, yours {c['yours'] or 'nothing'}")
+            _say(f"  row {c['row']} ({c['label']}): expected {c['expected']}, yours {c['yours'] or 'nothing'}")
         else:
             from verify.homework.feedback import inputs_text
 
             inputs = inputs_text(c["inputs"])
             entry = f" (entry {c['entry']})" if c.get("entry") else ""
-            print(f"  counterexample: at {inputs}: expected {c['expected']:g}, yours {c['yours']:g}{entry}")
+            _say(f"  counterexample: at {inputs}: expected {c['expected']:g}, yours {c['yours']:g}{entry}")
     return EXIT_OK
 
 
@@ -425,6 +427,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     from verify.homework.worker import DEFAULT_WORKERS
 
     from .progress import Progress
+    from .render import envelope
 
     seconds = time_limit(args.time_limit)
     _load_problem_set(args.problems)
@@ -442,6 +445,9 @@ def _cmd_grade(args: argparse.Namespace) -> int:
             _warn(warnings)
             print(f"wrote {out / 'results.json'}: score {document['score']:g} of {len(document['tests'])}",
                   file=sys.stderr)
+            if args.json:
+                _print_json(envelope("grade", single=True, results=str(out / "results.json"),
+                                     score=document["score"], tests=len(document["tests"]), warnings=warnings))
             return EXIT_OK
         rows = read_submissions(Path(args.submissions), warnings)
         with Gradebook(out) as book:
@@ -469,14 +475,17 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         if damaged(error):  # the store itself is damaged: running again would fail the same way
             raise UsageError(str(not_a_store(out / "grades.sqlite", str(error)))) from None
         where = getattr(error, "filename", None) or out
-        print(f"gradproof: error: cannot write {where}: {getattr(error, 'strerror', None) or error}; "
-              "what was graded is kept, run again to resume", file=sys.stderr)
-        return EXIT_FAILED
+        return _fail(f"cannot write {where}: {getattr(error, 'strerror', None) or error}; what was graded is kept, "
+                     "run again to resume", args.json, "grade", status=EXIT_FAILED)
     counts = {v: sum(g.verdict == v for g in graded) for v in ("correct", "incorrect", "invalid")}
     whole = {v: sum(r["verdict"] == v for r in exported) for v in ("correct", "incorrect", "invalid")}
     now = f"; of those graded now: {', '.join(f'{n} {v}' for v, n in counts.items())}" if graded else ""
     print(f"{plan.summary()}{now}; the class now: {', '.join(f'{n} {v}' for v, n in whole.items())}, "
           f"{len(exported)} answers in {out / 'results.csv'}", file=sys.stderr)
+    if args.json:
+        _print_json(envelope("grade", single=False, results=str(out / "results.csv"), store=str(out / "grades.sqlite"),
+                             summary=plan.summary(), graded_now=counts, whole_class=whole, answers=len(exported),
+                             report=str(args.report) if args.report else None, warnings=warnings + plan.warnings))
     return EXIT_OK
 
 
@@ -659,9 +668,9 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
                                  yours=failure.yours, reference=failure.reference, allowed=failure.tolerance,
                                  sizes=failure.sizes, seed=failure.seed, saved=failure.saved, message=str(failure)))
         else:
-            print(f"{args.name} ({args.file}): FAILED")
+            _say(f"{args.name} ({args.file}): FAILED")
             for name, verdict in verdicts.items():
-                print(f"  output {name}: {verdict}")
+                _say(f"  output {name}: {verdict}")
             print(str(failure))
         return EXIT_FAILED
     except LayerArgumentError as error:  # check_layer's own argument checks; a bug of ours is no 'bad input'
@@ -678,13 +687,13 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
                              reference=report.reference, tolerance=tolerance, max_abs_error=report.max_abs_error,
                              max_rel_error=report.max_rel_error, sizes_seen=report.sizes_seen, notes=report.notes))
         return EXIT_OK
-    print(f"{args.name} ({args.file}): passed on {report.examples} examples at {len(report.sizes_seen)} shapes")
+    _say(f"{args.name} ({args.file}): passed on {report.examples} examples at {len(report.sizes_seen)} shapes")
     for name in report.outputs:
-        print(f"  output {name}: passed (gradients of {', '.join(report.inputs)})")
-    print(f"  reference: {report.reference}")
-    print(f"  tolerance: {report.tolerance}; largest error {report.max_abs_error:.2g}")
+        _say(f"  output {name}: passed (gradients of {', '.join(report.inputs)})")
+    _say(f"  reference: {report.reference}")
+    _say(f"  tolerance: {report.tolerance}; largest error {report.max_abs_error:.2g}")
     for note in report.notes:
-        print(f"  note: {note}")
+        _say(f"  note: {note}")
     return EXIT_OK
 
 
@@ -700,9 +709,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
         _print_json(envelope("list", entries=rows))
         return EXIT_OK
     for row in rows:
-        print(f"{row['name']:<22} {row['title']}")
-        print(f"{'':<22} section {row['section']}")
-        print(f"{'':<22} targets: {', '.join(row['targets']) or '(identities only)'}")
+        _say(f"{row['name']:<22} {row['title']}")
+        _say(f"{'':<22} section {row['section']}")
+        _say(f"{'':<22} targets: {', '.join(row['targets']) or '(identities only)'}")
     return EXIT_OK
 
 
@@ -1109,6 +1118,13 @@ def _cmd_rules(args: argparse.Namespace) -> int:
         every = sum(row["sizes"] == "every" for row in rows)
         print(f"{every} of {len(rows)} rules proved at every size")
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _say(line: str) -> None:
+    """A line of text output, folded to the terminal's width (COLUMNS, else the terminal, else 100)."""
+    from .render import fit_text
+
+    print(fit_text(line))
 
 
 def _print_json(document: Any) -> None:

@@ -213,6 +213,17 @@ def test_derive_text_fits_the_terminal(columns: int, monkeypatch, capsys) -> Non
     assert "Matrix form, every size" in "\n".join(lines)
 
 
+@pytest.mark.parametrize("argv", [
+    ["problems"], ["list"], ["check", "attention:grad_V", "A G"], ["check", "softmax_ce:grad_z", "y_i - p_i"],
+])
+def test_every_commands_text_fits_80_columns(argv: list[str], monkeypatch, capsys) -> None:
+    """problems printed lines of 634 characters, check's counterexample 191, list 143."""
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and max(len(line) for line in lines) <= 80
+
+
 def test_long_formulas_fold_at_a_top_level_sign() -> None:
     from gradproof.render import fold_line
 

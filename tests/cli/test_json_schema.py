@@ -57,7 +57,7 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str, status: int = 0) ->
 def test_every_schema_is_valid_draft_2020_12_with_an_id_and_descriptions() -> None:
     schemas = _schemas()
     expected = {"defs", "list", "derive", "verify", "problems", "check", "check-layer", "graph", "error", "report",
-                "report-document", "rules"}
+                "report-document", "rules", "grade"}
     assert set(schemas) == expected
     for name, schema in schemas.items():
         Draft202012Validator.check_schema(schema)
@@ -87,6 +87,18 @@ def test_every_schema_is_valid_draft_2020_12_with_an_id_and_descriptions() -> No
 def test_each_command_prints_one_document_its_schema_accepts(argv: list[str], kind: str,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     assert validate(run_json(capsys, *argv)) == kind
+
+
+def test_grading_a_class_and_one_student_as_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    problems, answers = ROOT / "examples" / "problems.toml", ROOT / "examples" / "answers.csv"
+    document = run_json(capsys, "grade", str(problems), str(answers), "-o", str(tmp_path / "class"), "--workers", "1",
+                        "--json")
+    assert validate(document) == "grade" and document["whole_class"] == {"correct": 3, "incorrect": 2, "invalid": 1}
+    assert Path(document["results"]).is_file() and document["answers"] == 6
+    single = tmp_path / "ann.csv"
+    single.write_text("problem,answer\nhw3.softmax_grad,p_i - y_i\n", encoding="utf-8")
+    document = run_json(capsys, "grade", str(problems), "--single", str(single), "-o", str(tmp_path / "ann"), "--json")
+    assert validate(document) == "grade" and document["single"] is True and document["score"] == 1
 
 
 def test_a_failing_layer_check_is_valid_too(capsys: pytest.CaptureFixture[str], tmp_path: Path,
