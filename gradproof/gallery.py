@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MANIFEST", "build_entry_report", "gallery_content", "same_but_float_digits", "stale_entries",
+__all__ = ["MANIFEST", "build_entry_report", "gallery_content", "page_content", "same_but_float_digits", "stale_entries",
            "write_gallery"]
 
 MANIFEST = "gallery.json"
@@ -41,6 +41,14 @@ def gallery_content(doc: Any) -> Any:
     if isinstance(doc, list | tuple):
         return [gallery_content(value) for value in doc]
     return doc
+
+
+def page_content(doc: Mapping[str, Any]) -> Any:
+    """What a page says: ``gallery_content``, plus its "at a glance" lines (the strongest result per
+    target, in the page's words), so a changed verdict or wording on the page is a changed page."""
+    from .report import strongest
+
+    return gallery_content({**doc, "glance": strongest(doc)})
 
 
 def same_but_float_digits(old: str, new: str) -> bool:
@@ -84,7 +92,7 @@ def stale_entries(folder: Path, names: Sequence[str]) -> dict[str, str]:
         if name not in stored:
             stale[name] = "not in the gallery"
             continue
-        now = json.loads(json.dumps(gallery_content(build_entry_report(name, dtypes=())), ensure_ascii=False))
+        now = json.loads(json.dumps(page_content(build_entry_report(name, dtypes=())), ensure_ascii=False))
         if now != stored[name]:
             stale[name] = _first_difference(stored[name], now)
     return stale
@@ -112,16 +120,16 @@ def write_gallery(folder: Path, pages: Mapping[str, Mapping[str, str | bytes]],
 
     >>> import tempfile
     >>> d = Path(tempfile.mkdtemp())
-    >>> write_gallery(d, {"a": {"a.md": "err 1e-07"}}, {"a": {"x": 1}})
+    >>> doc = {"name": "a", "results": [], "matrix_form": []}
+    >>> write_gallery(d, {"a": {"a.md": "err 1e-07"}}, {"a": doc})
     ['a.md', 'gallery.json']
-    >>> write_gallery(d, {"a": {"a.md": "err 2e-07"}}, {"a": {"x": 1}})
+    >>> write_gallery(d, {"a": {"a.md": "err 2e-07"}}, {"a": doc})
     []
     """
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / MANIFEST
     old = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
-    manifest = json.loads(json.dumps({name: gallery_content(content) for name, content in contents.items()},
-                                     ensure_ascii=False))
+    manifest = json.loads(json.dumps({name: page_content(doc) for name, doc in contents.items()}, ensure_ascii=False))
     written = []
     for name, files in pages.items():
         unchanged = old.get(name) == manifest.get(name)

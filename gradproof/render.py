@@ -20,6 +20,13 @@ def _latex(expr: sp.Basic) -> str:
     return sp.latex(expr)
 
 
+def _lifted(status: Any) -> bool:
+    """Whether a step's proof for every size is the graph route's (graphs/lift.py), not its own."""
+    from graphs.lift import is_lifted
+
+    return is_lifted(status)
+
+
 def _step_json(step: Step) -> dict[str, Any]:
     return {
         "key": step.key,
@@ -30,6 +37,7 @@ def _step_json(step: Step) -> dict[str, Any]:
         "status_detail": step.status.to_json(),
         "kind": step.kind,
         "proof": list(step.proof),
+        "lifted": _lifted(step.status),
     }
 
 

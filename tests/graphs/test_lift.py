@@ -145,3 +145,14 @@ def test_counts_rise() -> None:
     assert entries["information"]["after"] == entries["information"]["before"]
     assert counts["after"] == sum(e["after"] for e in entries.values()) > counts["before"]
     assert counts["steps"] == sum(e["steps"] for e in entries.values())
+
+
+def test_derive_json_marks_lifted_steps() -> None:
+    """A script tells a claim proved at every size by the graph route from one proved by its own derivation."""
+    from derive.catalog import derive
+    from gradproof.render import derivation_json
+    from graphs.lift import lift
+
+    steps = {s["key"]: s for s in derivation_json(lift(derive("attention")))["steps"]}
+    assert steps["grad_Q"]["lifted"] is True and steps["grad_Q"]["status"] == "proved"
+    assert steps["permutation_equivariance"]["lifted"] is False
