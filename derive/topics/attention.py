@@ -13,10 +13,9 @@ import sympy as sp
 
 from ..atoms import matrix
 from ..concrete import causal_mask, hadamard, row_sums, softmax_rows, total
-from ..indexcalc import collapse_deltas
 from ..notation import Partial, RowSum, size
 from ..spec import Claim, Lazy, Topic, grad, grid, pair_claim
-from ..theorems import Expectation, expectation, expectation_step
+from ..theorems import Expectation, expectation, expectation_step, index_expectation, square_of_sum
 from ..types import Sizes, Step, SymbolSpec
 
 
@@ -115,21 +114,32 @@ def _causal_block(n: int, d_k: int) -> tuple[sp.Matrix, sp.Matrix]:
 _dk = size("d_k")
 
 
+_q_entry, _k_entry = sp.IndexedBase("q", real=True), sp.IndexedBase("k", real=True)
+_a, _b = sp.Symbol("a", integer=True), sp.Symbol("b", integer=True)
+
+
+def _score(d_k: sp.Expr) -> sp.Expr:
+    """The score's definition: S = q . k / sqrt(d_k) = sum_a q_a k_a / sqrt(d_k), at a number or a symbol d_k."""
+    return sp.Sum(_q_entry[_a] * _k_entry[_a], (_a, 1, d_k)) / sp.sqrt(d_k)
+
+
+# The stated moments: E[x_a] = 0 and E[x_a x_b] = delta_ab for x = q and for x = k, q independent of k.
+_UNIT_MOMENTS = {1: lambda a: sp.S.Zero, 2: sp.KroneckerDelta}
+
+
 def _score_second_moment(sizes: Sizes) -> sp.Expr:
+    """E[S^2] at d_k = sizes["d_k"]: the definition's sum written out, then E of the polynomial exactly."""
     d_k = sizes["d_k"]
-    q, k = sp.symbols(f"q1:{d_k + 1}", real=True), sp.symbols(f"k1:{d_k + 1}", real=True)
-    score = sp.Add(*[qi * ki for qi, ki in zip(q, k)]) / sp.sqrt(d_k)
-    return expectation(score**2, [*q, *k], {1: sp.S.Zero, 2: sp.S.One})
+    score = _score(sp.Integer(d_k)).doit()
+    entries = [_q_entry[a] for a in range(1, d_k + 1)] + [_k_entry[a] for a in range(1, d_k + 1)]
+    return expectation(score**2, entries, {1: sp.S.Zero, 2: sp.S.One})
 
 
 def _score_second_moment_symbolic() -> sp.Expr:
-    """(1/d_k) sum_i sum_j E[q_i q_j] E[k_i k_j] with E[q_i q_j] = delta_ij: the sum over j collapses
-    (i lies in j's range 1..d_k), then E[k_i^2] = 1 and the sum over i counts d_k ones."""
-    i, j = sp.Symbol("i", integer=True), sp.Symbol("j", integer=True)
-    moment_k = sp.Function("E_kk")  # E[k_i k_j], kept abstract until the delta has collapsed
-    inner = collapse_deltas(sp.Sum(sp.KroneckerDelta(i, j) * moment_k(i, j), (j, 1, _dk)))
-    unit = inner.xreplace({moment_k(i, i): sp.S.One})
-    return sp.Sum(unit, (i, 1, _dk)).doit() / _dk
+    """E[S^2] at symbolic d_k from the definition: S^2 = (1/d_k) sum_a sum_b q_a k_a q_b k_b (square_of_sum), then
+    by linearity and independence E[q_a q_b k_a k_b] = E[q_a q_b] E[k_a k_b] = delta_ab^2, the sum over b
+    collapses and the sum over a counts d_k ones (index_expectation)."""
+    return index_expectation(square_of_sum(_score(_dk), _b), {_q_entry: _UNIT_MOMENTS, _k_entry: _UNIT_MOMENTS})
 
 
 SCORE_VARIANCE = Expectation(

@@ -233,7 +233,8 @@ GIBBS = Inequality(
     statement="Gibbs' inequality: D_KL(p||q) >= 0 for distributions p, q",
     reason="with t_i = q_i / p_i and sum_i p_i = sum_i q_i = 1, D_KL(p||q) = sum_i p_i (t_i - 1 - log t_i), "
     "a sum of p_i > 0 times t - 1 - log t >= 0 (the lemma, proved by the sign of its derivative)",
-    display=sp.GreaterThan(sp.Symbol("D_KL(p||q)"), 0, evaluate=False),
+    sides=lambda sizes: (_KL, sp.S.Zero) if sizes is None else (_kl(*map(sp.Matrix, _pq(sizes))), sp.S.Zero),
+    names={"D_KL(p||q)": _KL},
     assumptions=_sums_are_one,
     certificate=_gibbs,
     points=_pq_points,
@@ -245,6 +246,7 @@ GIBBS = Inequality(
     rests_on=("p_i > 0, q_i > 0 and sum_i p_i = sum_i q_i = 1 (stated)",),
     equality="D_KL(p||q) = 0 if and only if p = q: every weight p_i is > 0 and t - 1 - log t = 0 only at t = 1, "
     "so every q_i / p_i = 1",
+    equality_case=lambda sizes: dict(zip(*reversed(_pq(sizes)))),  # q_i = p_i
 )
 
 
@@ -263,7 +265,10 @@ ENTROPY_BOUND = Inequality(
     statement="H(p) <= log n for a distribution p on n outcomes",
     reason="log n - H(p) = D_KL(p||u) with u_i = 1/n: sum_i p_i (t_i - 1 - log t_i) with t_i = 1 / (n p_i), "
     "after sum_i p_i = 1; each term is p_i > 0 times t - 1 - log t >= 0",
-    display=sp.LessThan(sp.Symbol("H(p)"), sp.log(_n), evaluate=False),
+    sides=lambda sizes: (sp.log(_n), _H) if sizes is None else (
+        sp.log(sizes["n"]), _entropy(sp.Matrix(_pq(sizes)[0]))),
+    names={"H(p)": _H},
+    relation="<=",
     assumptions=_sums_are_one,
     certificate=_entropy_bound,
     points=_pq_points,
@@ -274,6 +279,7 @@ ENTROPY_BOUND = Inequality(
     ),
     rests_on=("p_i > 0 and sum_i p_i = 1 (stated)",),
     equality="H(p) = log n if and only if p is uniform (every 1 / (n p_i) = 1)",
+    equality_case=lambda sizes: dict.fromkeys(_pq(sizes)[0], sp.Rational(1, sizes["n"])),
 )
 
 
@@ -339,6 +345,22 @@ def _lse_upper(sizes: Sizes) -> Certificate:
     )
 
 
+def _lse_sides(sizes: Sizes | None) -> tuple[sp.Expr, sp.Expr]:
+    """(LSE(z), max_i z_i) from their definitions, at z_1 = m and z_i = m - u_i (u_i >= 0)."""
+    if sizes is None:
+        return sp.log(sp.exp(_m) + sp.Sum(sp.exp(_m - _u[_i]), (_i, 2, _n))), _m
+    u, _, _ = _lse_parts(sizes)
+    z = [_m, *(_m - ui for ui in u)]
+    return sp.log(sp.Add(*[sp.exp(zi) for zi in z])), sp.Max(*z)
+
+
+def _lse_abbreviations(sizes: Sizes | None) -> dict[sp.Symbol, sp.Expr]:
+    if sizes is None:
+        return {_n_value: _n, _sigma: _sum_e}
+    return {_n_value: sp.Integer(sizes["n"])}
+
+
+_LSE_NAMES = {"LSE(z)": _lse_sides(None)[0], "max_i z_i": _m}
 _LSE_SIZES = tuple({"n": n} for n in range(1, 7))
 _LSE_SETUP = ("LSE is symmetric in its entries, so z_1 = m = max_i z_i without loss of generality; "
               "z_i = m - u_i with u_i >= 0, and e^{z_i} = e^m e^{-u_i} takes e^m out of the sum")
@@ -350,7 +372,10 @@ LSE_LOWER = Inequality(
     statement="max_i z_i <= LSE(z) = log sum_i e^{z_i}",
     reason="LSE(z) - m = log s with s = 1 + sum_{i>1} e^{-u_i} >= 1: log s = (1/s - 1 - log(1/s)) + "
     "sum_{i>1} e^{-u_i} / s, a lemma term and positive terms",
-    display=sp.LessThan(sp.Symbol("max_i z_i"), sp.Symbol("LSE(z)"), evaluate=False),
+    sides=_lse_sides,
+    names=_LSE_NAMES,
+    relation="<=",
+    abbreviations=_lse_abbreviations,
     assumptions=_lse_assumptions,
     certificate=_lse_lower,
     points=_lse_points,
@@ -358,6 +383,7 @@ LSE_LOWER = Inequality(
     symbolic=_lse_lower_symbolic,
     rests_on=(_LSE_SETUP, _LSE_SYMBOLIC),
     equality="equality only for n = 1 (for n >= 2, s > 1)",
+    equality_case=lambda sizes: {} if sizes["n"] == 1 else None,
 )
 
 LSE_UPPER = Inequality(
@@ -365,7 +391,11 @@ LSE_UPPER = Inequality(
     statement="LSE(z) <= max_i z_i + log n",
     reason="m + log n - LSE(z) = -log(s/n) = (s/n - 1 - log(s/n)) + sum_{i>1} (1/n)(1 - e^{-u_i}), "
     "lemma terms with s/n > 0 and -u_i <= 0",
-    display=sp.LessThan(sp.Symbol("LSE(z)"), sp.Symbol("max_i z_i") + sp.log(_n), evaluate=False),
+    sides=lambda sizes: ((_m + sp.log(_n), _lse_sides(None)[0]) if sizes is None else
+                         (_lse_sides(sizes)[1] + sp.log(sizes["n"]), _lse_sides(sizes)[0])),
+    names=_LSE_NAMES,
+    relation="<=",
+    abbreviations=_lse_abbreviations,
     assumptions=_lse_assumptions,
     certificate=_lse_upper,
     points=_lse_points,
@@ -373,6 +403,7 @@ LSE_UPPER = Inequality(
     symbolic=_lse_upper_symbolic,
     rests_on=(_LSE_SETUP, _LSE_SYMBOLIC),
     equality="equality if and only if every z_i equals the maximum (every u_i = 0)",
+    equality_case=lambda sizes: dict.fromkeys(_lse_parts(sizes)[0], sp.S.Zero),
 )
 
 THEOREMS = (GIBBS, ENTROPY_BOUND, LSE_LOWER, LSE_UPPER)

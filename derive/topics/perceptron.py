@@ -256,26 +256,30 @@ def _bound_points(sizes: Sizes, rng) -> list[dict]:
     return points
 
 
-def _novikoff_theorem(key: str, statement: str, gap: sp.Expr, terms: tuple[Term, ...], assumptions: dict,
-                      multipliers: dict, points, reason: str) -> Inequality:
-    certificate = Certificate(gap, terms, multipliers)
+_NOVIKOFF_NAMES = {"w_k.w*": _a_now, "||w_k||^2": _b_now}
+
+
+def _novikoff_theorem(key: str, statement: str, sides: tuple[sp.Expr, sp.Expr], terms: tuple[Term, ...],
+                      assumptions: dict, multipliers: dict, points, reason: str, relation: str = "<=") -> Inequality:
+    """``sides`` = (greater, lesser); the certificate's gap is their difference (checked by prove_inequality)."""
+    certificate = Certificate(sides[0] - sides[1], terms, multipliers)
     return Inequality(
         key=key, statement=statement, reason=reason,
-        display=sp.GreaterThan(gap, 0, evaluate=False),
+        sides=lambda sizes: sides, relation=relation, names=_NOVIKOFF_NAMES,
         assumptions=lambda sizes: assumptions, certificate=lambda sizes: certificate, points=points,
         sizes=({},), symbolic=lambda: certificate, rests_on=_NOVIKOFF_SETUP,
     )
 
 
 NOVIKOFF_MARGIN = _novikoff_theorem(
-    "novikoff_margin", "w_k.w* >= k gamma after k mistakes", _a_now - _k * _gamma,
+    "novikoff_margin", "w_k.w* >= k gamma after k mistakes", (_a_now, _k * _gamma),
     (Term(_h[0]), Term(_h[1])),
     {"update": _a_now - _a_prev - _s, "induction": _a_prev - (_k - 1) * _gamma - _h[0], "margin": _s - _gamma - _h[1]},
     {"update": 1, "induction": 1, "margin": 1}, _margin_points,
-    "a_k - k gamma = (a_{k-1} - (k - 1) gamma) + (y x.w* - gamma): the induction hypothesis plus the margin",
+    "a_k - k gamma = (a_{k-1} - (k - 1) gamma) + (y x.w* - gamma): the induction hypothesis plus the margin", ">=",
 )
 NOVIKOFF_NORM = _novikoff_theorem(
-    "novikoff_norm", "||w_k||^2 <= k R^2 after k mistakes", _k * _R**2 - _b_now,
+    "novikoff_norm", "||w_k||^2 <= k R^2 after k mistakes", (_k * _R**2, _b_now),
     (Term(_h[2]), Term(_h[4]), Term(2 * _h[3])),
     {"update": _b_now - _b_prev - 2 * _c - _r, "induction": (_k - 1) * _R**2 - _b_prev - _h[2],
      "mistake": _c + _h[3], "radius": _R**2 - _r - _h[4]},
@@ -284,7 +288,7 @@ NOVIKOFF_NORM = _novikoff_theorem(
     "radius, and the mistake (y w_{k-1}.x <= 0)",
 )
 NOVIKOFF_CAUCHY_SCHWARZ = _novikoff_theorem(
-    "novikoff_cauchy_schwarz", "(w_k.w*)^2 <= ||w_k||^2 for ||w*|| = 1 (Cauchy-Schwarz)", _b_now - _a_now**2,
+    "novikoff_cauchy_schwarz", "(w_k.w*)^2 <= ||w_k||^2 for ||w*|| = 1 (Cauchy-Schwarz)", (_b_now, _a_now**2),
     (Term(_h[6]),),
     {"expansion": _h[6] - (_b_now - 2 * _a_now * _a_now + _a_now**2 * _q), "unit": _q - 1},
     {"expansion": -1, "unit": -_a_now**2}, lambda sizes, rng: [],
@@ -292,7 +296,7 @@ NOVIKOFF_CAUCHY_SCHWARZ = _novikoff_theorem(
 )
 NOVIKOFF_BOUND = _novikoff_theorem(
     "novikoff", "Novikoff: the perceptron makes at most (R / gamma)^2 mistakes on data separable with margin gamma",
-    _R**2 / _gamma**2 - _k,
+    (_R**2 / _gamma**2, _k),
     (Term(_h[2] / (_k * _gamma**2)), Term(_h[5] / (_k * _gamma**2)),
      Term(_h[0] * (_h[0] + 2 * _k * _gamma) / (_k * _gamma**2))),
     {"margin bound": _a_now - _k * _gamma - _h[0], "norm bound": _k * _R**2 - _b_now - _h[2],
@@ -309,7 +313,7 @@ def novikoff_step() -> Step:
     """Novikoff's theorem as one step: its status is the weakest of the bound and the three lemmas."""
     step = inequality_step(NOVIKOFF_BOUND, *NOVIKOFF_PARTS)
     proof = step.proof + tuple(f"{t.statement}: {t.reason}" for t in NOVIKOFF_PARTS)
-    return Step(step.claim, sp.LessThan(_k, _R**2 / _gamma**2, evaluate=False), step.reason, step.status,
+    return Step(step.claim, step.expr, step.reason, step.status,
                 step.key, kind="inequality", proof=proof)
 
 

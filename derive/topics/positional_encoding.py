@@ -90,7 +90,9 @@ def _bound(entry: Callable[[sp.Expr], sp.Expr], partner: Callable[[sp.Expr], sp.
         statement="every entry of PE lies in [-1, 1]: 1 - PE(pos, k)^2 >= 0",
         reason=f"1 - {name}^2 = (its partner)^2 >= 0 on the unit circle, at a symbolic frequency w, so for every "
         "entry, position and d_model",
-        display=sp.LessThan(sp.Abs(sp.Symbol("PE(pos, k)")), 1, evaluate=False),
+        sides=lambda sizes: (sp.S.One, entry(angle) ** 2),
+        relation="<=",
+        names={f"PE(pos, {'2i' if name == 'sin' else '2i+1'})": entry(angle)},
         assumptions=lambda sizes: {},
         certificate=lambda sizes: Certificate(1 - entry(angle) ** 2, (Term(partner(angle) ** 2),)),
         points=lambda sizes, rng: [{_pos: sp.Rational(rng.randint(-500, 500), 7), _omega: sp.Rational(rng.randint(1, 100), 100)}

@@ -78,11 +78,17 @@ def test_a_false_lemma_is_not_proved(lemma: Lemma) -> None:
 
 
 def _replace_gap(theorem, transform):
+    """The wrong claim: greater - lesser becomes transform(greater - lesser) at every listed size, and the
+    certificate's gap with it (so the claim and the gap agree, and only the search can catch it)."""
     def certificate(sizes):
         c = theorem.certificate(sizes)
         return dataclasses.replace(c, gap=transform(c.gap, sizes))
 
-    return dataclasses.replace(theorem, certificate=certificate, symbolic=None)
+    def sides(sizes):
+        greater, lesser = theorem.sides(sizes)
+        return (greater, lesser) if sizes is None else (lesser + transform(greater - lesser, sizes), lesser)
+
+    return dataclasses.replace(theorem, certificate=certificate, sides=sides, symbolic=None)
 
 
 WRONG_INEQUALITIES = {
@@ -105,6 +111,94 @@ def test_a_wrong_inequality_fails_with_a_counterexample(wrong: str) -> None:
     status = prove_inequality(_replace_gap(theorem, transform))
     assert status.kind == "failed", (wrong, status.label, status.detail)
     assert "counterexample" in status.detail and "< 0 at" in status.detail
+
+
+def test_the_reviewers_wrong_displayed_constant_is_not_proved() -> None:
+    """A wrong constant in the claim the user sees (D_KL >= 1) is no longer labelled proved."""
+    from derive.theorems import inequality_step
+
+    wrong = dataclasses.replace(information.GIBBS, statement="D_KL >= 1",
+                                display=sp.GreaterThan(sp.Symbol("D_KL(p||q)"), 1, evaluate=False))
+    status = inequality_step(wrong).status
+    assert status.kind == "failed" and "not the claim the sides state" in status.detail, status.detail
+
+
+def test_a_wrong_constant_in_the_sides_fails_against_the_certificate() -> None:
+    """The sides say D_KL >= 1 (and so does the display made from them); the certificate proves D_KL >= 0."""
+    from derive.theorems import shown
+
+    kl = information._KL
+    wrong = dataclasses.replace(information.GIBBS, sides=lambda sizes: (
+        kl if sizes is None else information.GIBBS.sides(sizes)[0], sp.S.One))
+    assert str(shown(wrong)) == "D_KL(p||q) >= 1"
+    status = prove_inequality(wrong)
+    assert status.kind == "failed", status.detail
+
+
+@pytest.mark.parametrize("theorem", [information.GIBBS, information.ENTROPY_BOUND, information.LSE_UPPER,
+                                     perceptron.NOVIKOFF_BOUND, positional_encoding.BOUND_SIN],
+                         ids=lambda t: t.key)
+def test_a_certificate_for_another_gap_fails(theorem) -> None:
+    """The certificate's gap changed by a constant (the sides right): the gap is not greater - lesser."""
+    def certificate(sizes):
+        c = theorem.certificate(sizes)
+        return dataclasses.replace(c, gap=c.gap - sp.Rational(1, 10))
+
+    status = prove_inequality(dataclasses.replace(theorem, certificate=certificate))
+    assert status.kind == "failed" and "is not greater - lesser" in status.detail, status.detail
+    assert prove_inequality(theorem).kind == "proved"
+
+
+def test_every_inequality_shows_the_claim_of_its_sides() -> None:
+    from derive.theorems import shown
+
+    assert str(shown(information.GIBBS)) == "D_KL(p||q) >= 0"
+    assert str(shown(information.ENTROPY_BOUND)) == "H(p) <= log(n)"
+    assert str(shown(information.LSE_LOWER)) == "max_i z_i <= LSE(z)"
+    assert str(shown(information.LSE_UPPER)) == "LSE(z) <= max_i z_i + log(n)"
+    assert str(shown(perceptron.NOVIKOFF_BOUND)) == "k <= R**2/gamma**2"
+
+
+WRONG_EQUALITY = {
+    "KL = 0 iff q = 2 p": (information.GIBBS, lambda s: {q: 2 * p for p, q in zip(*information._pq(s))}),
+    "H = log n iff p_i = 1/(n+1)": (information.ENTROPY_BOUND,
+                                    lambda s: dict.fromkeys(information._pq(s)[0], sp.Rational(1, s["n"] + 1))),
+    "KL = 0 iff p_1 = q_1 only": (information.GIBBS, lambda s: {information._pq(s)[1][0]: information._pq(s)[0][0]}
+                                  if s["n"] > 1 else {}),
+    "max z = LSE always": (information.LSE_LOWER, lambda s: {}),
+    "LSE = max z + log n never": (information.LSE_UPPER, lambda s: None),
+}
+
+
+@pytest.mark.parametrize("wrong", list(WRONG_EQUALITY))
+def test_a_wrong_equality_case_fails(wrong: str) -> None:
+    theorem, case = WRONG_EQUALITY[wrong]
+    status = prove_inequality(dataclasses.replace(theorem, equality_case=case))
+    assert status.kind == "failed" and "equality case" in status.detail, (wrong, status.detail)
+
+
+def test_an_equality_clause_without_data_is_shown_as_not_proved() -> None:
+    from derive.theorems import inequality_step
+
+    step = inequality_step(dataclasses.replace(information.GIBBS, equality_case=None))
+    assert step.status.label == "proved"
+    assert "not proved: D_KL(p||q) = 0 if and only if p = q" in step.claim
+    checked = inequality_step(information.GIBBS)
+    assert "not proved" not in checked.claim and "equality case checked" in checked.claim
+
+
+def test_score_variance_at_symbolic_size_comes_from_the_definition() -> None:
+    """The symbolic reduction starts from S = sum_a q_a k_a / sqrt(d_k): scale it by 1/d_k and it is not 1."""
+    from derive.theorems import index_expectation, square_of_sum
+
+    d, b = attention._dk, attention._b
+    assert attention._score_second_moment_symbolic() == 1
+    moments = {attention._q_entry: attention._UNIT_MOMENTS, attention._k_entry: attention._UNIT_MOMENTS}
+    wrong = attention._score(d) * sp.sqrt(d) / d
+    assert sp.simplify(index_expectation(square_of_sum(wrong, b), moments) - 1 / d) == 0
+    status = prove_expectation(dataclasses.replace(attention.SCORE_VARIANCE, symbolic=lambda: index_expectation(
+        square_of_sum(wrong, b), moments)))
+    assert status.kind == "proved_sizes", status.detail
 
 
 def test_a_wrong_certificate_proves_nothing_even_without_a_counterexample() -> None:
