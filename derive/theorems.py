@@ -116,9 +116,24 @@ def prove_lemma(lemma: Lemma) -> LemmaProof:
     zeros = tuple(point for point, value, attained in candidates if attained and value == 0)
     shown = ", ".join(f"f({point}) = {value}" if attained else f"f -> {value} at {point}"
                       for point, value, attained in candidates)
-    text = (f"f = {f}, f' = {derivative} vanishes on {domain} only at {sorted(critical, key=str) or 'no point'}; "
+    points = ", ".join(f"{x} = {c}" for c in sorted(critical, key=str)) or "no point"
+    text = (f"f = {f}, f' = {derivative} vanishes on {interval_text(domain)} only at {points}; "
             f"{shown}; so f >= {minimum} there")
     return LemmaProof(ok, minimum, zeros, text)
+
+
+def interval_text(domain: sp.Interval) -> str:
+    """An interval as a lecture writes it.
+
+    >>> interval_text(sp.Interval.open(0, sp.oo)), interval_text(sp.Interval(-sp.oo, 0))
+    ('(0, ∞)', '(-∞, 0]')
+    """
+    def end(value: sp.Expr) -> str:
+        return "∞" if value is sp.oo else "-∞" if value is -sp.oo else str(value)
+
+    left = "(" if domain.left_open or domain.start.is_infinite else "["
+    right = ")" if domain.right_open or domain.end.is_infinite else "]"
+    return f"{left}{end(domain.start)}, {end(domain.end)}{right}"
 
 
 @dataclass(frozen=True)
