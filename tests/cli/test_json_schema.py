@@ -54,6 +54,20 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str, status: int = 0) ->
     return document
 
 
+@pytest.fixture(autouse=True)
+def _problem_files_unregistered_after() -> Any:
+    """`problems --set` and `grade FILE.toml` register a file's problems in this process; other tests (and
+    doctests listing ids) must not see them."""
+    from verify.homework.problem_file import CHECKED
+    from verify.homework.problems import PROBLEMS
+
+    before, checked = set(dict.keys(PROBLEMS)), set(CHECKED)
+    yield
+    for pid in set(dict.keys(PROBLEMS)) - before:
+        dict.__delitem__(PROBLEMS, pid)
+    CHECKED.intersection_update(checked)
+
+
 def test_every_schema_is_valid_draft_2020_12_with_an_id_and_descriptions() -> None:
     schemas = _schemas()
     expected = {"defs", "list", "derive", "verify", "problems", "check", "check-layer", "graph", "error", "report",

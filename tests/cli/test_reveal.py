@@ -15,7 +15,8 @@ from verify.homework.problems import problem
 KEY = problem("information:grad_q").answer
 
 
-def test_check_shows_the_key_only_with_reveal(capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_shows_the_key_only_with_reveal(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "500")  # one line per message: this test reads what is said, not how it folds
     assert KEY and main(["check", "information:grad_q", "p_i/q_i"]) == 0
     hidden = capsys.readouterr().out
     assert hidden.startswith("incorrect") and KEY not in hidden and "the gradient:" not in hidden
