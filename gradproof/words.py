@@ -229,9 +229,6 @@ _GENERATED: dict[str, re.Pattern[str]] = {
     "rests_on_shapes": re.compile(r"it rests on rules proved only at shapes: (?P<rule>.+)"),
     "other_rules": re.compile(r"the other (?P<count>\d+) at every size in index form \((?P<rules>[^)]*)\)"),
     "rule_at_shapes": re.compile(r"(?P<rule>\w+) \((?P<kind>\w+) at shapes (?P<shapes>.+)\)"),
-    "rules_proven": re.compile(r"(?P<count>\d+) rules \((?P<rules>[^)]*)\) proven entrywise"),
-    "adjoints_checked": re.compile(r"every adjoint checked entrywise against the exact derivative "
-                                   r"\((?P<checks>\d+) checks at (?P<sizes>\d+) sizes?\)"),
     "rule_failed": re.compile(r"rule (?P<rule>\S+) at (?P<shapes>.+?): (?P<detail>.+)"),
     "model_failed": re.compile(r"model check at (?P<sizes>.+?): (?P<detail>.+)"),
     # graphs/lift.py: a claim the graph route proves at every size (a text split at "; " first)
