@@ -29,3 +29,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text output folds at the terminal's width, and a folded line depends on how long the
+    checkout's path is (CI's clone failed 'passed on 8 examples' after a longer path pushed the
+    words onto two lines). Tests read what is said; the tests of folding set COLUMNS themselves."""
+    monkeypatch.setenv("COLUMNS", "1000")
