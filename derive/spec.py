@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import sympy as sp
@@ -203,6 +204,22 @@ class Topic:
         return merged
 
 
+@cache
+def _proved_facts(facts: Callable[[], Sequence[Step]]) -> tuple[Step, ...]:
+    return tuple(facts())
+
+
+def fact_steps(topic: Topic) -> tuple[Step, ...]:
+    """A topic's facts (its theorems, its exact checks on data), proved once per process: ``derive
+    information:gibbs`` finds the key among them, then derives the entry without proving them again.
+
+    >>> from derive.catalog import topic
+    >>> [s.key for s in fact_steps(topic("attention"))], fact_steps(topic("ffn"))
+    (['score_variance'], ())
+    """
+    return _proved_facts(topic.facts) if topic.facts else ()
+
+
 class EnvCache:
     """Builds each size once and keeps it: several claims (and tests) share the same entries."""
 
@@ -290,8 +307,7 @@ def derive_topic(
                     key=claim.key,
                 )
             )
-    if topic.facts:
-        steps.extend(topic.facts())
+    steps.extend(fact_steps(topic))
     if progress:
         progress(len(topic.claims), len(topic.claims), "done")
     env = envs(shown)

@@ -784,10 +784,14 @@ def _entry_of(name: str, topic: Any) -> str:
     gradproof.cli.UsageError: softmax_ce has no claim 'grad_y'; its claims are softmax_ce:softmax_jacobian, \
 softmax_ce:grad_z_general, softmax_ce:grad_z, ...
     """
+    from derive.spec import fact_steps
+
     entry, colon, claim = name.strip().partition(":")
     if not colon and "." in entry:
         entry, _, claim = entry.partition(".")
     claims = [c.key for c in topic(entry).claims]  # an unknown entry: UnknownEntryError, naming close matches
+    if claim and claim not in claims:  # a theorem's key (information:gibbs) names a fact of the entry
+        claims += [s.key for s in fact_steps(topic(entry)) if s.key not in claims]
     if claim and claim not in claims:
         raise UsageError(f"{entry} has no claim {claim!r}; its claims are {', '.join(f'{entry}:{c}' for c in claims)}")
     return entry

@@ -135,6 +135,19 @@ def _score_second_moment(sizes: Sizes) -> sp.Expr:
     return expectation(score**2, entries, {1: sp.S.Zero, 2: sp.S.One})
 
 
+def unit_variance_scale(sizes: Sizes) -> sp.Expr:
+    """The c with Var(q . k / c) = 1: sqrt(E[(q . k)^2]) for the unscaled dot product, E taken exactly from the
+    stated moments (E[q . k] = 0), as SCORE_VARIANCE's value is. A homework problem's key (why 1/sqrt(d_k)).
+
+    >>> unit_variance_scale({"d_k": 4})
+    2
+    """
+    d_k = sizes["d_k"]
+    dot = sum(_q_entry[a] * _k_entry[a] for a in range(1, d_k + 1))
+    entries = [_q_entry[a] for a in range(1, d_k + 1)] + [_k_entry[a] for a in range(1, d_k + 1)]
+    return sp.sqrt(expectation(sp.expand(dot**2), entries, {1: sp.S.Zero, 2: sp.S.One}))
+
+
 def _score_second_moment_symbolic() -> sp.Expr:
     """E[S^2] at symbolic d_k from the definition: S^2 = (1/d_k) sum_a sum_b q_a k_a q_b k_b (square_of_sum), then
     by linearity and independence E[q_a q_b k_a k_b] = E[q_a q_b] E[k_a k_b] = delta_ab^2, the sum over b

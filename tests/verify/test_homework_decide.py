@@ -158,6 +158,10 @@ THREE_WAYS = {
     "pooling:grad_max": ["g ismax(x_i, x_1, x_2, x_3, x_4)", "ismax(x_i, x_4, x_3, x_2, x_1) * g",
                          "(g + g) ismax(x_i, x_1, x_2, x_3, x_4) / 2"],
     "information:grad_entropy": ["-(log(p_i) + 1)", "-1 - log(p_i)", "log(1/p_i) - 1"],
+    "positional_encoding:norm": ["d_model / 2", "(d_model + d_model) / 4", "d_model - d_model / 2"],
+    "information:entropy_bound": ["log(n)", "-log(1/n)", "log(n^2) / 2"],
+    "perceptron:novikoff": ["(R/gamma)^2", "R^2 / gamma^2", "(R gamma)^2 / gamma^4"],
+    "attention:score_variance": ["sqrt(d_k)", "d_k / sqrt(d_k)", "sqrt(4 d_k) / 2"],
 }
 
 

@@ -27,7 +27,7 @@ RIGHT = {
     "attention:grad_A": ["G V^T", r"G V^\top", "G @ transpose(V)"],
     "attention:grad_S": [r"A \odot (dA - rowsum(dA \odot A))", "A .* (dA - rowsum(dA .* A))",
                          "hadamard(A, dA) - hadamard(A, rowsum(hadamard(dA, A)))"],
-    "attention:grad_Q": ["dS K / sqrt(d_k)", r"\frac{1}{\sqrt{d_k}} dS K", "d_k^{-1/2} dS @ K"],
+    "attention:grad_Q": ["dS K / sqrt(d_k)", r"\frac{1}{\sqrt{d_k}} dS K", "d_k^{-1/2} dS @ K", r"\frac{dS K}{\sqrt{d_{k}}}"],
     "attention:grad_K": ["dS^T Q / sqrt(d_k)", r"\frac{dS^\top Q}{\sqrt{d_k}}", "transpose(dS) Q / sqrt(d_k)"],
     "bp:delta_hidden": ["H_j (1 - H_j) sum_k delta_k w_kj", r"H_j(1-H_j)\sum_{k=1}^{K} w_{kj} \delta_k",
                         "sum_k w_kj delta_k H_j (1 - H_j)"],
@@ -37,13 +37,39 @@ RIGHT = {
         "(gamma_i g_i - (1/d) sum_j gamma_j g_j - xhat_i (1/d) sum_j gamma_j g_j xhat_j) / sigma",
         r"\frac{1}{\sigma}\left(\gamma_i g_i - \frac{1}{d}\sum_j \gamma_j g_j - xhat_i \frac{1}{d} \sum_j \gamma_j g_j xhat_j\right)",
         "(d gamma_i g_i - sum_j gamma_j g_j - xhat_i sum_j gamma_j g_j xhat_j) / (d sigma)"],
-    "ffn:grad_W1": ["X^T ((G W_2^T) .* S)", r"X^\top \left( G W_2^\top \odot S \right)", "transpose(X) @ hadamard(S, G @ W_2.T)"],
+    "ffn:grad_W1": ["X^T ((G W_2^T) .* S)", r"X^\top \left( G W_2^\top \odot S \right)", "transpose(X) @ hadamard(S, G @ W_2.T)",
+                    r"X^\top ((G W_{2}^\top) \odot S)"],
     "pooling:grad_max": ["g ismax(x_i, x_1, x_2, x_3, x_4)", r"g \cdot \operatorname{ismax}(x_i, x_1, x_2, x_3, x_4)",
                          "ismax(x_i, x_4, x_3, x_2, x_1) * g"],
     "conv:grad_W": ["sum_i sum_j G_ij X_{i+u-1,j+v-1}", r"\sum_{i} \sum_{j} G_{ij} X_{i+u-1, j+v-1}",
                     "sum_j sum_i X_{i+u-1,j+v-1} G_{i,j}"],
+    # the lecture's theorems asked as questions (issue 19)
+    "positional_encoding:norm": ["d_model / 2", r"\frac{d_{model}}{2}", "0.5 d_model", r"\frac{d_{\mathrm{model}}}{2}"],
+    "information:entropy_bound": ["log(n)", r"\ln n", "-log(1/n)"],
+    "perceptron:novikoff": ["(R/gamma)^2", r"\frac{R^2}{\gamma^2}", "R^2 gamma^-2"],
+    "attention:score_variance": ["sqrt(d_k)", r"\sqrt{d_k}", "d_k^(1/2)", r"\sqrt{d_{k}}"],
 }
 WRONG = [
+    ("positional_encoding:norm", "d_model", "2 times the squared norm", CREDIT["factor"]),
+    ("positional_encoding:norm", "1", "one (sin, cos) pair", CREDIT["mistake"]),
+    ("positional_encoding:norm", "d_model / 4", "1/2 times the squared norm", CREDIT["factor"]),
+    # right at d_model = 4 only: a size's power off, said as such
+    ("positional_encoding:norm", "d_model^2 / 8", "d_model/4 times the squared norm", CREDIT["factor"]),
+    ("positional_encoding:norm", "d_model^2 / 8 + 1 - d_model / 4", "differs from the squared norm", 0.0),
+    ("information:entropy_bound", "n", "a logarithm of n", CREDIT["mistake"]),
+    ("information:entropy_bound", "log(2)", "coin", CREDIT["mistake"]),
+    ("information:entropy_bound", "-log(n)", "minus the bound", CREDIT["sign"]),
+    ("information:entropy_bound", "2 log(n)", "2 times the bound", CREDIT["factor"]),
+    ("perceptron:novikoff", "R/gamma", "squared", CREDIT["mistake"]),
+    ("perceptron:novikoff", "(gamma/R)^2", "upside down", CREDIT["mistake"]),
+    ("perceptron:novikoff", "R^2/gamma", "gamma is squared too", CREDIT["mistake"]),
+    ("perceptron:novikoff", "R^2/gamma^3", "differs from the bound", 0.0),
+    ("attention:score_variance", "d_k", "missing a factor 1/sqrt(d_k): the answer is sqrt(d_k) times the scale",
+     CREDIT["factor"]),
+    ("attention:score_variance", "1", "differs from the scale", 0.0),  # a bare number is never told the key's factor
+    ("information:entropy_bound", "-0.5", "differs from the bound", 0.0),
+    ("attention:score_variance", "2 sqrt(d_k)", "2 times the scale", CREDIT["factor"]),
+    ("attention:score_variance", "d_k^2", "differs from the scale", 0.0),
     ("softmax_ce:grad_z", "y_i - p_i", "sign error", CREDIT["sign"]),
     ("softmax_ce:grad_z", "2 (p_i - y_i)", "constant factor", CREDIT["factor"]),
     ("softmax_ce:grad_z", "p_i", "label term is missing", CREDIT["mistake"]),
@@ -147,6 +173,7 @@ def test_a_counterexample_respects_the_assumptions() -> None:
 @pytest.mark.parametrize(("answer", "words"), [
     ("p_i - y_j", "not summed over"), ("q_i", "unknown symbol"), ("__import__('os')", "cannot read"),
     ("9^9^9", "exponent"), ("p_i / 0", "undefined"),
+    ("sum_k z_1 + y_k", "the index k is not summed over"),  # k both bound and free: never renamed to i
 ])
 def test_unreadable_answers_are_invalid(answer: str, words: str) -> None:
     g = grade("softmax_ce:grad_z", answer)
@@ -232,3 +259,25 @@ def test_the_exact_route_is_bounded_by_the_size_of_the_common_denominator() -> N
 def test_layer_norms_sigma_before_a_bracket_is_the_symbol() -> None:
     answer = "1/sigma (gamma_i g_i - (1/d) sum_j gamma_j g_j - xhat_i (1/d) sum_j gamma_j g_j xhat_j)"
     assert grade("layernorm:grad_X", answer).verdict == "correct"
+
+
+def test_a_theorem_problems_key_is_the_proved_theorem() -> None:
+    """The keys of the theorem questions come from derive: the bound side of H(p) <= log n and of Novikoff's
+    theorem, and the scale whose square is E[(q . k)^2]; a wrong theorem would give a wrong key."""
+    import sympy as sp
+
+    from derive.topics.attention import unit_variance_scale
+    from derive.topics.information import ENTROPY_BOUND
+    from verify.homework.problems import _setting
+
+    assert [_setting("information:entropy_bound", m)[2][0] for m in range(3)] == [sp.log(2), sp.log(3), sp.log(5)]
+    assert ENTROPY_BOUND.sides({"n": 4})[0] == sp.log(4)
+    assert [unit_variance_scale({"d_k": d}) for d in (1, 4, 9)] == [1, 2, 3]
+    r, gamma = (sp.Symbol(name, positive=True) for name in ("R", "gamma"))
+    assert _setting("perceptron:novikoff", 0)[2][0] == r**2 / gamma**2
+
+
+def test_a_theorem_problem_offers_no_unrelated_forward() -> None:
+    """Novikoff's question is in R and gamma: the perceptron's net input d is no symbol of it."""
+    g = grade("perceptron:novikoff", "w")
+    assert g.verdict == "invalid" and "this problem uses R, gamma" in g.feedback

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from derive.catalog import NAMES, topic
+from derive.spec import fact_steps
 from gradproof.cli import main
 from verify.homework import batch
 from verify.homework.exercises import EXERCISES
@@ -26,7 +27,9 @@ DOTTED = {pid.replace(":", ".", 1): pid for pid in PROBLEMS} | _FORMER
 def test_a_built_in_problem_is_named_by_its_catalog_claim() -> None:
     for pid, p in BUILT_IN.items():
         assert pid == p.id == f"{p.entry}:{p.claim}"
-        assert p.entry in NAMES and p.claim in [c.key for c in topic(p.entry).claims], pid
+        # a claim of the entry, or one of its theorems (information:entropy_bound asks for H(p)'s bound)
+        keys = [c.key for c in topic(p.entry).claims] + [s.key for s in fact_steps(topic(p.entry))]
+        assert p.entry in NAMES and p.claim in keys, pid
     for pid, exercise in EXERCISES.items():  # the tables have no claim, but the same shape of id
         assert pid == exercise.id and pid.split(":")[0] in NAMES
 
@@ -64,6 +67,8 @@ def test_verify_selects_a_target_by_the_problems_id() -> None:
     from verify.targets import targets_for
 
     for pid, p in BUILT_IN.items():
+        if not any(c.key == p.claim and c.target for c in topic(p.entry).claims):
+            continue  # a theorem's problem (a bound, a norm): no gradient for verify to check numerically
         chosen = targets_for((pid,))
         assert [t.claim for t in chosen] == [p.claim] and chosen == targets_for((pid.replace(":", ".", 1),)), pid
     with pytest.raises(KeyError, match="softmax_ce has targets softmax_ce:grad_z_general, softmax_ce:grad_z"):
@@ -73,6 +78,9 @@ def test_verify_selects_a_target_by_the_problems_id() -> None:
 def test_derive_takes_an_entry_claim_for_its_entry(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["derive", "perceptron.update_w", "perceptron:update_b", "--json"]) == 0
     assert [e["name"] for e in json.loads(capsys.readouterr().out)["entries"]] == ["perceptron"]  # one entry, derived once
+    assert main(["derive", "information:entropy_bound", "--json"]) == 0  # a theorem's problem id derives its entry
+    steps = json.loads(capsys.readouterr().out)["entries"][0]["steps"]
+    assert any(step["key"] == "entropy_bound" for step in steps)
     assert main(["derive", "perceptron:nope"]) == 2
     assert "perceptron has no claim 'nope'; its claims are perceptron:update_w" in capsys.readouterr().err
 

@@ -22,7 +22,7 @@ __all__ = ["Values", "asked", "entry_words", "factor_words", "inputs_text", "sha
            "without_examples"]
 
 
-def asked(statement: str, index: str) -> str:
+def asked(statement: str, index: str, noun: str = "gradient") -> str:
     """What the problem asks for, as its statement names it (``dL/dV``), for a sentence about its shape.
 
     >>> asked("O = A V with upstream gradient G. Give dL/dV.", "")
@@ -33,7 +33,7 @@ def asked(statement: str, index: str) -> str:
     found = re.search(r"Give (d[A-Za-z_]+/d[A-Za-z_0-9]+)", statement)
     if found and not index:
         return found.group(1)
-    return f"the gradient over {' and '.join(index.split())}" if index else "the gradient"
+    return f"the {noun} over {' and '.join(index.split())}" if index else f"the {noun}"
 
 
 def shape_words(answer: tuple[int, int], key: tuple[int, int], what: str, sizes: Mapping[str, Any]) -> str:
@@ -47,7 +47,7 @@ def shape_words(answer: tuple[int, int], key: tuple[int, int], what: str, sizes:
     return f"the answer is {answer[0]} x {answer[1]}, but {what} is {key[0]} x {key[1]}" + (f" ({at})" if at else "")
 
 
-def factor_words(factor: sp.Expr) -> str:
+def factor_words(factor: sp.Expr, noun: str = "gradient") -> str:
     """An answer that is ``factor`` times the gradient, said as a teacher would: a size's power the
     answer lacks (``missing a factor 1/sqrt(d_k)``), one it has too many of, or a plain number.
 
@@ -57,7 +57,7 @@ def factor_words(factor: sp.Expr) -> str:
     >>> factor_words(1 / d), factor_words(3 * d)
     ('an extra factor 1/d: the answer is 1/d times the gradient', 'off by a factor 3*d: the answer is 3*d times the gradient')
     """
-    times = f"the answer is {sp.sstr(factor)} times the gradient"
+    times = f"the answer is {sp.sstr(factor)} times the {noun}"
     if factor.is_number:
         return f"off by a constant factor {sp.sstr(factor)}: {times}"
     coefficient, rest = factor.as_coeff_Mul()

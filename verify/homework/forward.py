@@ -151,7 +151,7 @@ FORWARD: dict[str, Forward] = {
     "information:grad_z": Forward({"q": Use("indexed", "q_z", meaning="q_i = softmax(z)_i"),
                                    "z": Use("indexed", "z", meaning="logit z_i")},
                                   applications={("softmax", "z"): "q"}),
-    "perceptron": Forward({"d": Use("scalar", "d", meaning="net input d = w . x + b")}),
+    "perceptron": Forward({"d": Use("scalar", "d", meaning="net input d = w . x + b")}, claims=("update_w", "update_b")),
     "bp:delta_output_sigmoid": Forward({"net": Use("indexed", _net("netk", "O"), meaning="net input net_k of output k")},
                                        activation="sigma"),
     "bp:delta_output_linear": Forward({"net": Use("indexed", _net("netk", "O"), meaning="net input net_k = O_k")},

@@ -450,6 +450,8 @@ class Vocabulary:
         >>> words = Vocabulary(indexed={"T": 1, "O": 1}, indices={"k": "n", "i": "n"})
         >>> words.lookup("delta_{ik}")
         KroneckerDelta(i, k)
+        >>> Vocabulary(scalars={"d_k": sp.Integer(3)}).lookup("d_{k}")
+        3
         >>> words.lookup("t_k")
         Traceback (most recent call last):
         ...
@@ -459,6 +461,9 @@ class Vocabulary:
         name = name.removesuffix(_SHADOW) if name.endswith(_SHADOW) and name[: -len(_SHADOW)] in scalars | matrices else name
         if self._defined and name.partition("_")[0] in self._defined:
             return self._definition(name)
+        braced = re.fullmatch(r"([A-Za-z]+)_\{([A-Za-z0-9]+)\}", name)
+        if braced and f"{braced[1]}_{braced[2]}" in scalars | matrices:  # d_{k}, W_{2}, d_{model}: LaTeX's braces
+            name = f"{braced[1]}_{braced[2]}"
         if name in matrices:  # W_2: a declared matrix whose name has a subscript
             return matrices[name]
         base, _, subscript = name.partition("_")

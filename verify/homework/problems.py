@@ -46,6 +46,10 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 from derive.atoms import matrix, scalar, sigmoid, vector
 from derive.catalog import topic
 from derive.spec import EnvCache
+from derive.theorems import Inequality
+from derive.topics.attention import unit_variance_scale
+from derive.topics.information import ENTROPY_BOUND
+from derive.topics.perceptron import NOVIKOFF_BOUND
 
 from .decide import Decision, OutOfTime, canonical, decide, gap
 from .feedback import (
@@ -101,6 +105,7 @@ class Problem:
     # a matrix answer may also be given entry by entry in these letters (row, column), its matrices
     # then indexed like dS_ik (``dV_ij = sum_k A_ki G_kj``); ``indices`` gives each letter's range
     entries: str = ""
+    noun: str = "gradient"  # what the key is, in feedback ("differs from the bound"): a theorem's problem asks no gradient
 
     def forward(self) -> dict[str, Use]:
         """The quantities a student may write beside the listed symbols: the entry's forward
@@ -179,6 +184,20 @@ def _row_sigma(env: Mapping[str, Any], sizes: Mapping[str, int]) -> sp.Expr:
     x = list(env["X"].row(0))
     mu = sp.Add(*x) / len(x)
     return sp.sqrt(sp.Add(*[(v - mu) ** 2 for v in x]) / len(x) + scalar("epsilon", positive=True))
+
+
+def _bound(theorem: Inequality) -> Callable[[sp.Matrix, Mapping[str, Any], Mapping[str, int]], sp.Matrix]:
+    """The key of a problem that asks for a theorem's bound: the greater side of ``lesser <= greater``, at the
+    problem's sizes, as derive proves it (``H(p) <= log n`` asks for log n)."""
+    def key(_: sp.Matrix, env: Mapping[str, Any], sizes: Mapping[str, int]) -> sp.Matrix:
+        return sp.Matrix([theorem.sides(sizes)[0]])
+    return key
+
+
+def _bound_symbol(theorem: Inequality, name: str) -> Callable[[Mapping[str, Any], Mapping[str, int]], sp.Expr]:
+    """A symbol of a theorem's bound by its name (Novikoff's R and gamma), as the key holds it."""
+    symbol = next(s for s in theorem.sides({})[0].free_symbols if s.name == name)
+    return lambda env, sizes: symbol
 
 
 def _lecture(entry: str, claim: str, *asked: Any, **options: Any) -> Problem:
@@ -339,6 +358,39 @@ _BUILT_IN: dict[str, Problem] = {p.id: p for p in (
             "H(p) = -sum_i p_i log p_i with p_i > 0. Give dH/dp_i.",
             {"p": Use("indexed", "p", meaning="p_i > 0")}, ({"n": 2}, {"n": 3}), index="i", indices={"i": "n", "j": "n"},
             mistakes={"-log(p_i)": "the product rule's second term, -1, is missing"}),
+    # The lecture's theorems, asked as questions (issue 19): each key is the proved theorem's side or value.
+    _lecture("positional_encoding", "norm",
+            "Sinusoidal positional encoding with d_model even: PE(pos, 2i) = sin(pos / 10000^(2i/d_model)) and "
+            "PE(pos, 2i+1) = cos(pos / 10000^(2i/d_model)). Give ||PE(pos)||^2 = sum_j PE(pos, j)^2.",
+            {"d_model": Use("size", "d_model", meaning="model width (even)")},
+            ({"half_d": 1, "d_model": 2}, {"half_d": 2, "d_model": 4}, {"half_d": 3, "d_model": 6}),
+            mistakes={"1": "that is one (sin, cos) pair's sin^2 + cos^2; PE has more than one pair"},
+            noun="squared norm"),
+    _lecture("information", "entropy_bound",
+            "H(p) = -sum_i p_i log p_i (natural log) for a probability vector p on n outcomes. Give the largest "
+            "value H(p) can take.",
+            {"n": Use("size", "n", meaning="number of outcomes")}, ({"n": 2}, {"n": 3}, {"n": 5}),
+            mistakes={"1": "the largest entropy grows with n: at the uniform p_i = 1/n, H = -sum_i (1/n) log(1/n)",
+                      "n": "at the uniform p_i = 1/n, H = -sum_i (1/n) log(1/n): a logarithm of n, not n",
+                      "log(2)": "that is the largest entropy of a coin (n = 2); the uniform p on n outcomes reaches "
+                      "more"},
+            key_from=_bound(ENTROPY_BOUND), noun="bound"),
+    _lecture("perceptron", "novikoff",
+            "Labels y = +-1 (bias folded into x), ||x|| <= R for every sample, and a unit vector w* with "
+            "y w*.x >= gamma > 0 for every sample. Starting from w = 0, the perceptron adds y x on each mistake. "
+            "Give Novikoff's bound on the number of mistakes it can make.",
+            {"R": Use("scalar", _bound_symbol(NOVIKOFF_BOUND, "R"), meaning="radius: ||x|| <= R"),
+             "gamma": Use("scalar", _bound_symbol(NOVIKOFF_BOUND, "gamma"), meaning="margin gamma > 0")},
+            ({"n": 2},),
+            mistakes={"R/gamma": "the bound is squared: (k gamma)^2 <= (w_k.w*)^2 <= ||w_k||^2 <= k R^2",
+                      "(gamma/R)^2": "upside down: a wider margin gamma means fewer mistakes",
+                      "R^2/gamma": "w_k.w* >= k gamma, squared, gives (k gamma)^2: gamma is squared too"},
+            key_from=_bound(NOVIKOFF_BOUND), noun="bound"),
+    _lecture("attention", "score_variance",
+            "q and k in R^{d_k} have independent entries of mean 0 and variance 1. By what number must the score "
+            "q . k be divided so that its variance is 1?",
+            {"d_k": Use("size", "d_k", meaning="key width")}, ({"n": 1, "d_k": 2}, {"n": 1, "d_k": 3}, {"n": 1, "d_k": 4}),
+            key_from=lambda key, env, sizes: sp.Matrix([unit_variance_scale(sizes)]), noun="scale"),
 )}
 
 
@@ -354,6 +406,8 @@ _ANSWERS = {
     "layernorm:grad_X": "(gamma_i g_i - (1/d) sum_j gamma_j g_j - xhat_i (1/d) sum_j gamma_j g_j xhat_j) / sigma",
     "ffn:grad_W1": "X^T ((G W_2^T) ⊙ S)", "conv:grad_W": "sum_i sum_j G_ij X_{i+u-1,j+v-1}",
     "pooling:grad_max": "g ismax(x_i, x_1, x_2, x_3, x_4)", "information:grad_entropy": "-log(p_i) - 1",
+    "positional_encoding:norm": "d_model / 2", "information:entropy_bound": "log(n)",
+    "perceptron:novikoff": "(R/gamma)^2", "attention:score_variance": "sqrt(d_k)",
 }
 # The lecture's deltas are minus the gradient: minus the key is the gradient itself, named so.
 _SIGNS = {"bp:delta_output_sigmoid": "you gave dE/dnet_k; delta_k = -dE/dnet_k",
@@ -712,7 +766,9 @@ def _written_out(p: Problem, answer: sp.Basic, sizes: Mapping[str, int], values:
     unbound = sorted({s.name for s in answer.free_symbols if s.name in p.indices or (
         s.is_Symbol and s.is_integer and s.name not in sizes and len(s.name) == 1)} - set(free))
     used = {s.name for s in answer.free_symbols}
-    if len(free) == 1 and len(unbound) == 1 and free[0] not in used and \
+    # a letter a sum binds is not the free index renamed (sum_k z_1 + y_k): renaming it would rename the sum's too
+    summed_letters = {str(limit[0]) for summed in answer.atoms(sp.Sum) for limit in summed.limits}
+    if len(free) == 1 and len(unbound) == 1 and free[0] not in used and unbound[0] not in summed_letters and \
             p.indices.get(unbound[0], p.indices[free[0]]) == p.indices[free[0]]:
         # dL/dz_j = p_j - y_j: the free index under another letter of its range is the same gradient
         answer = answer.xreplace({sp.Symbol(unbound[0], integer=True, positive=True):
@@ -866,7 +922,7 @@ def revealed(problem_id: str, feedback: str) -> str:
     """
     p = PROBLEMS.get(_known(problem_id))
     key = getattr(p, "answer", "") if isinstance(p, Problem) else ""
-    return f"{feedback}; the gradient: {key}" if key else feedback
+    return f"{feedback}; the {p.noun}: {key}" if key else feedback
 
 
 def _star_matters(p: Problem, text: str) -> bool:
@@ -946,14 +1002,14 @@ def _grade(problem_id: str, text: str, points: int, seed: int, deadline: float, 
             # BP's sizes are named like its symbols (H, O)
             shown = ({letter: f"1..{sizes[p.indices[letter]]}" for letter in p.index.split()} if p.index
                      else dict(sizes))
-            return Grade(problem_id, "incorrect", 0.0, shape_words(student.shape, key.shape, asked(p.statement, p.index),
+            return Grade(problem_id, "incorrect", 0.0, shape_words(student.shape, key.shape, asked(p.statement, p.index, p.noun),
                                                                    shown), method="shape")
         decision = _decided(student, key, context)
         if decision.verdict == "equal":
             proved += 1
             continue
         if decision.verdict == "different" and decision.point is None:
-            return Grade(problem_id, "incorrect", 0.0, f"differs from the gradient: {decision.reason}",
+            return Grade(problem_id, "incorrect", 0.0, f"differs from the {p.noun}: {decision.reason}",
                          method="symbolic")
         if decision.verdict == "different":
             return _diagnose(p, text, student, key, _shown(decision), number, context)
@@ -962,9 +1018,9 @@ def _grade(problem_id: str, text: str, points: int, seed: int, deadline: float, 
             return _diagnose(p, text, student, key, counter, number, context)
     at_sizes = f"each of {len(p.sizes)} sizes" if len(p.sizes) > 1 else "its size"
     if proved == len(p.sizes):
-        return Grade(problem_id, "correct", 1.0, f"correct: equal to the derived gradient, proved exactly at {at_sizes}",
+        return Grade(problem_id, "correct", 1.0, f"correct: equal to the derived {p.noun}, proved exactly at {at_sizes}",
                      method="symbolic")
-    return Grade(problem_id, "correct", 1.0, "correct: agrees with the derived gradient at "
+    return Grade(problem_id, "correct", 1.0, f"correct: agrees with the derived {p.noun} at "
                  f"{points} or more random points at {at_sizes}, near and far and either side of the answer's "
                  "comparisons; not proved exactly" + (f" ({proved} of the sizes proved)" if proved else ""),
                  method="numeric")
@@ -1121,16 +1177,18 @@ def _diagnose(p: Problem, text: str, student: sp.Matrix, key: sp.Matrix, counter
             way = None if found is None else "numeric" if "numeric" in (way, found) else "symbolic"
         return way
 
-    sign = f"sign error: {p.sign}" if p.sign else "sign error: the answer is minus the gradient"
-    way = everywhere(lambda m, k: -k)
+    sign = f"sign error: {p.sign}" if p.sign else f"sign error: the answer is minus the {p.noun}"
+    # a bare number (1, -2.5) told "minus the bound" or "1/sqrt(d_k) times the scale" would be told the key
+    bare = re.fullmatch(r"[-+*/^().\d\s]+", text) is not None
+    way = None if bare else everywhere(lambda m, k: -k)
     if way is not None:
         return credited("sign", sign, way)
     yours, expected = values if values is not None else (counter["yours"], counter["expected"])
-    if abs(expected) > 1e-30:
+    if abs(expected) > 1e-30 and not bare:
         for factor, at in _factors(p, complex(yours / expected), number, exact=values is not None):
             way = everywhere(lambda m, k, at=at: k * at(m))
             if way is not None:
-                return credited("factor", factor_words(factor), way)
+                return credited("factor", factor_words(factor, p.noun), way)
     for wrong, _ in _derived(p.id, number)[1]:
         way = everywhere(lambda m, k, wrong=wrong: dict(_derived(p.id, m)[1]).get(wrong))
         if way is not None:
@@ -1141,7 +1199,7 @@ def _diagnose(p: Problem, text: str, student: sp.Matrix, key: sp.Matrix, counter
             return credited(kind, words, way)
     hidden = (" (the same to the digits shown: the difference is a tiny term, proved not zero)"
               if f"{shown['expected']:g}" == f"{shown['yours']:g}" else "")
-    return Grade(p.id, "incorrect", 0.0, f"differs from the gradient: at the inputs shown, {where} "
+    return Grade(p.id, "incorrect", 0.0, f"differs from the {p.noun}: at the inputs shown, {where} "
                  f"should be {shown['expected']:g}, the answer gives {shown['yours']:g}{hidden}", shown,
                  "symbolic" if proved else "numeric")
 
@@ -1188,7 +1246,11 @@ def _setting(problem_id: str, number: int) -> tuple[dict[str, Any], Vocabulary, 
         t = topic(p.entry)
         # a problem may name sizes of its own (pooling's m = k^2 entries) beside the topic's
         env = EnvCache(t.build)(t.check_sizes({k: v for k, v in sizes.items() if k in t.default_sizes}))
-        key = sp.Matrix(next(c for c in t.claims if c.key == p.claim).claimed(env))
+        claim = next((c for c in t.claims if c.key == p.claim), None)
+        if claim is None and p.key_from is None:
+            raise ProblemError(f"{p.id}: {p.entry} has no claim {p.claim!r}, and the problem gives no key_from")
+        # a problem on a theorem (an inequality's bound, a moment) has no claim: key_from takes its key from it
+        key = sp.Matrix(claim.claimed(env)) if claim is not None else sp.zeros(0, 0)
     else:  # a problem written from a forward (from_forward.py): no catalog claim; key_from derives the key
         env, key = {}, sp.zeros(0, 0)
     if p.key_from is not None:
