@@ -139,6 +139,23 @@ def _normalised_moved(scale: sp.Expr, eps: sp.Expr) -> sp.Expr:
     return (_moved(_j) - _mu_moved) / (scale * Sqrt(_var + eps))
 
 
+_s = sp.Symbol("sigma", positive=True)
+
+
+def _in_sigma(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with the row's sigma = sqrt(var + epsilon) written as a positive symbol and epsilon as
+    sigma^2 - var: a change of variables (each epsilon > 0 has its sigma > 0), after which an identity
+    that rests on sigma^2 = var + epsilon is a rational identity in x, ghat and sigma.
+
+    >>> _in_sigma(_row_sigma**2 - _var - _eps)
+    0
+    """
+    out = expr.xreplace({_row_sigma: _s}).xreplace({_eps: _s**2 - _var})
+    if out.atoms(Sqrt):  # another root than the row's sigma: the change of variables would not cover it
+        raise ValueError(f"a square root other than the row's sigma in {out}")
+    return out
+
+
 _ROW_INDEX = IndexForm(
     derived=lambda: index_diff(sp.Sum(_g[_i] * _xhat(_i), (_i, 1, _d)), _x[_j]),
     claimed=lambda: (
@@ -257,11 +274,17 @@ TOPIC = Topic(
             "epsilon = 0 each row of the gradient is orthogonal to Xhat_i; with epsilon > 0 only nearly "
             "(epsilon << var_i)",
             reason="sum_j Xhat_ij = 0 and sum_j Xhat_ij^2 = d var_i / sigma_i^2 = d (1 - epsilon / sigma_i^2), "
-            "using sigma_i^2 = var_i + epsilon (sqrt(u)^2 = u, applied to the derived side)",
+            "using sigma_i^2 = var_i + epsilon (sqrt(u)^2 = u, applied to the derived side); at symbolic d, "
+            "the proved row form times Xhat summed, with epsilon written sigma^2 - var (each epsilon > 0 is that, "
+            "for sigma = sqrt(var + epsilon) > 0), so that both sides are rational in x, Ghat and sigma",
             display=lambda: sp.Eq(sp.Sum(Partial("L", "X_ij") * sp.Symbol("Xhat_ij"), (_j, 1, _d)),
                                   _eps / sp.Symbol("sigma_i") ** 3 * sp.Sum(sp.Symbol("Ghat_ij") * sp.Symbol("Xhat_ij"),
                                                                           (_j, 1, _d)), evaluate=False),
             sizes=_ROW_GRID,
+            index=IndexForm(
+                derived=lambda: _in_sigma(sp.Sum(_ROW_INDEX.claimed().xreplace({_j: _k2}) * _xhat(_k2), (_k2, 1, _d))),
+                claimed=lambda: _in_sigma(_eps / _row_sigma**3 * sp.Sum(_g[_k2] * _xhat(_k2), (_k2, 1, _d))),
+            ),
         ),
     ),
 )

@@ -312,6 +312,19 @@ def test_scale_invariance_at_symbolic_width_needs_the_right_epsilon() -> None:
     assert not index_status(claim.index.derived(), same_eps, None)
 
 
+def test_orthogonality_to_xhat_at_symbolic_width_needs_epsilon() -> None:
+    """sum_j dX_j Xhat_j = (eps / sigma^3) sum_j Ghat_j Xhat_j is proved at every width; exact orthogonality
+    (the claim with eps = 0) and the claim without the 1/sigma^3 are not."""
+    from derive.proof import index_status
+    from derive.topics import layernorm as ln
+
+    claim = next(c for c in topic("layernorm").claims if c.key == "grad_orthogonal_xhat")
+    assert index_status(claim.index.derived(), claim.index.claimed(), None)
+    sums = sp.Sum(ln._g[ln._k2] * ln._xhat(ln._k2), (ln._k2, 1, ln._d))
+    for wrong in (sp.S.Zero, ln._eps * sums, ln._eps / ln._row_sigma**2 * sums):
+        assert not index_status(claim.index.derived(), ln._in_sigma(wrong), None), wrong
+
+
 def test_without_the_causal_mask_the_future_matters() -> None:
     """The same Jacobian block without the mask is not 0: the causal claim is about the mask."""
     from derive.atoms import matrix
