@@ -13,8 +13,9 @@ import sympy as sp
 
 from ..atoms import matrix
 from ..concrete import causal_mask, hadamard, row_sums, softmax_rows, total
+from ..indexcalc import collapse_in_ranges, index_diff
 from ..notation import Partial, RowSum, size
-from ..spec import Claim, Lazy, Topic, grad, grid, pair_claim
+from ..spec import Claim, IndexForm, Lazy, Topic, grad, grid, pair_claim
 from ..theorems import Expectation, expectation, expectation_step, index_expectation, square_of_sum
 from ..types import Sizes, Step, SymbolSpec
 
@@ -194,6 +195,36 @@ _FORMS = {
 
 _GRID = grid(n=range(1, 4), d_k=range(1, 4))
 
+# Causal self-attention in index form, at symbolic n and d_k (issue 19): X is n x d_k, each weight d_k x d_k,
+# as self_attention builds it. The mask is the range of the sums: row i attends to keys k = 1..i only.
+_x, _Wq, _Wk, _Wv = (sp.IndexedBase(name, real=True) for name in ("X", "Wq", "Wk", "Wv"))
+_row, _col, _later = (sp.Symbol(name, integer=True, positive=True) for name in ("i", "a", "e"))
+_gap = sp.Symbol("m", integer=True, positive=True)  # the input row i + m, m >= 1: a later position
+_key, _other, _b, _c, _c2, _c3 = (sp.Symbol(name, integer=True) for name in ("k", "l", "b", "c", "c'", "c''"))
+
+
+def _projection(weight: sp.IndexedBase, position: sp.Expr, column: sp.Expr, dummy: sp.Symbol) -> sp.Expr:
+    """(X W)_{position, column} = sum_c X_{position, c} W_{c, column}."""
+    return sp.Sum(_x[position, dummy] * weight[dummy, column], (dummy, 1, _d))
+
+
+def _causal_score(query: sp.Expr, key: sp.Expr) -> sp.Expr:
+    return sp.Sum(_projection(_Wq, query, _b, _c) * _projection(_Wk, key, _b, _c2), (_b, 1, _d)) / sp.sqrt(_d)
+
+
+def causal_output_entry() -> sp.Expr:
+    """Y_ia = sum_{k<=i} e^{S_ik} V_ka / sum_{l<=i} e^{S_il}, V = X W_V: one entry of causal self-attention at
+    symbolic sizes (tests compare it with self_attention's entries at concrete sizes)."""
+    weights = sp.Sum(sp.exp(_causal_score(_row, _key)) * _projection(_Wv, _key, _col, _c3), (_key, 1, _row))
+    return weights / sp.Sum(sp.exp(_causal_score(_row, _other)), (_other, 1, _row))
+
+
+_CAUSAL_INDEPENDENCE = IndexForm(
+    # d Y_ia / d X_{i+m, e}: every Kronecker delta pairs the later row i + m with i or with a key k <= i
+    derived=lambda: collapse_in_ranges(index_diff(causal_output_entry(), _x[_row + _gap, _later]), {}),
+    claimed=lambda: sp.S.Zero,
+)
+
 
 def _claims(prefix: str, label: str, note: str) -> tuple[Claim, ...]:
     return tuple(
@@ -249,9 +280,12 @@ TOPIC = Topic(
             statement="with a causal mask, output i does not depend on inputs j > i: dY_i/dX_j = 0 for j > i "
             "(the Jacobian's blocks above the diagonal are 0)",
             reason="for j > i the mask removes key j from row i's softmax, and V's row j has weight A_ij = 0; "
-            "every entry of those blocks differentiated exactly",
+            "every entry of those blocks differentiated exactly; at symbolic n and d_k, Y_ia = sum_{k<=i} "
+            "e^{S_ik} V_ka / sum_{l<=i} e^{S_il} in index form differentiated by X_{i+m,e} with m >= 1: each "
+            "Kronecker delta pairs i + m with i or with a key k <= i, so every term is 0",
             display=lambda: sp.Eq(Partial("Y_i", "X_j"), 0, evaluate=False),
             sizes=grid(n=range(2, 5), d_k=range(1, 3)),
+            index=_CAUSAL_INDEPENDENCE,
         ),
     ),
     facts=lambda: _facts(),

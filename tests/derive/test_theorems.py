@@ -325,6 +325,42 @@ def test_orthogonality_to_xhat_at_symbolic_width_needs_epsilon() -> None:
         assert not index_status(claim.index.derived(), ln._in_sigma(wrong), None), wrong
 
 
+def test_causal_attention_in_index_form_is_self_attention_with_the_mask() -> None:
+    """The index form that proves causal independence at every size is the same function as the entrywise
+    builder's masked self-attention: equal entry by entry at n = 3, d_k = 2 (every output entry)."""
+    from derive.concrete import causal_mask
+    from derive.proof import compare_matrices
+    from derive.topics import attention as at
+
+    n, d_k = 3, 2
+    X, weights = at.matrix("X", n, d_k), at._weights(d_k, d_k)
+    built = at.self_attention(X, *weights, mask=causal_mask(n, n))
+    entries = {at._x[r + 1, c + 1]: X[r, c] for r in range(n) for c in range(d_k)}
+    for base, w in zip((at._Wq, at._Wk, at._Wv), weights, strict=True):
+        entries |= {base[r + 1, c + 1]: w[r, c] for r in range(d_k) for c in range(d_k)}
+    index = sp.Matrix(n, d_k, lambda i, a: at.causal_output_entry().subs(
+        {at._d: d_k, at._row: i + 1, at._col: a + 1}).doit().xreplace(entries))
+    assert compare_matrices(index, built).kind == "proved"
+
+
+def test_causal_independence_at_symbolic_size_rests_on_the_mask() -> None:
+    """Without the mask (every row attends to all n keys) the same derivative is not proved 0, and a row
+    j <= i (m = 0) matters: the index-form proof is about the mask and the later rows."""
+    from derive.indexcalc import collapse_in_ranges, index_diff
+    from derive.proof import index_status
+    from derive.topics import attention as at
+
+    claim = next(c for c in topic("attention").claims if c.key == "causal_independence")
+    assert index_status(claim.index.derived(), claim.index.claimed(), None)
+    unmasked = at.causal_output_entry().replace(
+        lambda e: isinstance(e, sp.Sum) and e.limits[0][2] == at._row,
+        lambda e: sp.Sum(e.function, (e.limits[0][0], 1, at._n)))
+    later = at._x[at._row + at._gap, at._later]
+    assert not index_status(collapse_in_ranges(index_diff(unmasked, later), {}), sp.S.Zero, None)
+    same_row = at._x[at._row, at._later]
+    assert not index_status(collapse_in_ranges(index_diff(at.causal_output_entry(), same_row), {}), sp.S.Zero, None)
+
+
 def test_without_the_causal_mask_the_future_matters() -> None:
     """The same Jacobian block without the mask is not 0: the causal claim is about the mask."""
     from derive.atoms import matrix
