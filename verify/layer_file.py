@@ -9,7 +9,9 @@ The file is the user's own code, run on their machine: it is imported as a modul
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import inspect
 import json
 import re
 import sys
@@ -18,8 +20,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["LayerFileError", "find_pair", "load_module", "parse_domains", "parse_params", "parse_shapes",
-           "parse_size_ranges"]
+__all__ = ["LayerFileError", "StatefulLayerError", "find_pair", "load_module", "parse_domains", "parse_params",
+           "parse_shapes", "parse_size_ranges", "stateful_pair"]
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -179,3 +181,149 @@ def parse_params(items: Sequence[str]) -> tuple[Any, ...]:
             raise LayerFileError(f"--param wants a JSON value like '{{\"stride\": 1, \"pad\": 0}}' or 0.1; got {item!r} "
                                  f"({error.msg})") from None
     return tuple(out)
+
+
+# --- class layers that keep their state on self --------------------------------------------------------
+# Where hand-written frameworks keep a layer's parameters and their gradients (cs231n-style nets, numpy-ml,
+# d2l's from-scratch chapters): a dict on the instance, or attributes (self.W and self.dW).
+PARAM_DICTS = ("params", "parameters", "weights")
+GRAD_DICTS = ("grads", "gradients", "grad")
+
+
+class StatefulLayerError(LookupError):
+    """A class layer whose state ``check_layer`` cannot set or read; the message says where it looked."""
+
+
+def _method_parts(method: Callable[..., Any]) -> tuple[Any, str, list[inspect.Parameter]] | None:
+    """``(owner, method name, parameters after self)`` for a method written ``def forward(self, ...)``: the owner
+    is the instance of a bound method, else the class its ``__qualname__`` names in its module; None otherwise."""
+    function = getattr(method, "__func__", method)
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if not parameters or parameters[0].name != "self":
+        return None  # a function or a @staticmethod: the (out, cache) convention as it is
+    if inspect.ismethod(method):
+        return method.__self__, function.__name__, parameters[1:]
+    path = getattr(function, "__qualname__", "").split(".")
+    if len(path) < 2 or "<locals>" in path:
+        return None
+    owner: Any = getattr(function, "__globals__", {}).get(path[0])
+    for part in path[1:-1]:
+        owner = getattr(owner, part, None)
+    return (owner, path[-1], parameters[1:]) if isinstance(owner, type) else None
+
+
+def stateful_pair(forward: Callable[..., Any], backward: Callable[..., Any] | None, names: Sequence[str],
+                  ) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+    """For a class layer written ``forward(self, x) -> out`` and ``backward(self, dout) -> dx`` (its
+    parameters in ``self.params`` or attributes, their gradients in ``self.grads`` or ``self.dW``): a
+    ``forward(*arrays) -> (out, layer)`` and ``backward(dout, layer) -> {name: gradient}`` pair in the
+    (out, cache) convention, or None for any other pair. The arrays named in ``names`` that are not
+    parameters of the forward method are set on a fresh instance (``Class()``, or a copy of a bound
+    method's instance) before each forward; everything after the arrays goes to the forward method.
+
+    >>> import numpy as np
+    >>> class Scale:
+    ...     def __init__(self):
+    ...         self.params, self.grads = {"w": np.ones(2)}, {}
+    ...     def forward(self, x):
+    ...         self.x = x
+    ...         return x * self.params["w"]
+    ...     def backward(self, dout):
+    ...         self.grads["w"] = dout * self.x
+    ...         return dout * self.params["w"]
+    >>> fwd, bwd = stateful_pair(Scale().forward, Scale().backward, ["x", "w"])
+    >>> out, layer = fwd(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    >>> out.tolist(), {k: v.tolist() for k, v in bwd(np.ones(2), layer).items()}
+    ([3.0, 8.0], {'x': [3.0, 4.0], 'w': [1.0, 2.0]})
+    """
+    if backward is None:
+        return None
+    front, back = _method_parts(forward), _method_parts(backward)
+    if front is None or back is None or front[0] is not back[0] and not (
+            not isinstance(front[0], type) and not isinstance(back[0], type) and type(front[0]) is type(back[0])):
+        return None
+    owner, forward_name, parameters = front
+    _, backward_name, back_parameters = back
+    ups = [p for p in back_parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+    if not ups:
+        return None
+    positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                and p.default is p.empty]
+    inputs = [n for n in names if n in positional] or list(names[:len(required)])
+    state = [n for n in names if n not in inputs]
+    cls = owner if isinstance(owner, type) else type(owner)
+    title = cls.__name__
+
+    def fresh() -> Any:
+        if not isinstance(owner, type):
+            return copy.deepcopy(owner)
+        try:
+            return owner()
+        except TypeError as error:
+            raise StatefulLayerError(f"{title}() raised TypeError: {error}; a class layer is built with no arguments: "
+                                     f"give {title}.__init__ defaults, or check an instance's methods from Python "
+                                     f"(check_layer(layer.forward, layer.backward, ...))") from None
+
+    def put(layer: Any, name: str, value: Any) -> None:
+        for holder in PARAM_DICTS:
+            found = getattr(layer, holder, None)
+            if isinstance(found, dict) and name in found:
+                found[name] = value
+                return
+        if name in vars(layer) if hasattr(layer, "__dict__") else hasattr(layer, name):
+            setattr(layer, name, value)
+            return
+        raise StatefulLayerError(f"{title} has no parameter {name!r}: looked for self.{name} and self.params[{name!r}] "
+                                 f"({', '.join(f'self.{h}' for h in PARAM_DICTS)}); the arrays of shapes= are the "
+                                 f"forward's arguments ({', '.join(positional) or 'none'}) and then the layer's "
+                                 "parameters, by their names")
+
+    def take(layer: Any, name: str) -> Any:
+        keys = (name, f"d{name}", f"d_{name}", f"grad_{name}", f"{name}_grad")
+        for holder in GRAD_DICTS:
+            found = getattr(layer, holder, None)
+            if isinstance(found, dict):
+                for key in keys:
+                    if key in found:
+                        return found[key]
+        for key in keys[1:]:
+            if hasattr(layer, key):
+                return getattr(layer, key)
+        raise StatefulLayerError(f"{title}.{backward_name} left no gradient for {name!r}: looked in self.grads[{name!r}] "
+                                 f"(and {', '.join(f'self.{h}' for h in GRAD_DICTS[1:])}, keys d{name}, grad_{name}) "
+                                 f"and at self.d{name}, self.grad_{name}")
+
+    def stateful_forward(*args: Any) -> tuple[Any, ...]:
+        layer = fresh()
+        given = dict(zip(names, args))
+        for name in state:
+            put(layer, name, given[name])
+        result = getattr(layer, forward_name)(*[given[n] for n in inputs], *args[len(names):])
+        outputs = list(result) if len(ups) > 1 and isinstance(result, (tuple, list)) else [result]
+        return (*outputs, layer)
+
+    def stateful_backward(*args: Any) -> dict[str, Any]:
+        *douts, layer = args
+        back_result = getattr(layer, backward_name)(*douts)
+        grads: dict[str, Any] = {}
+        if len(inputs) == 1:
+            grads[inputs[0]] = back_result
+        elif inputs:
+            grads.update(zip(inputs, back_result if isinstance(back_result, (tuple, list)) else [back_result]))
+        for name in state:
+            grads[name] = take(layer, name)
+        return grads
+
+    for wrapper, method in ((stateful_forward, forward), (stateful_backward, backward)):
+        function = getattr(method, "__func__", method)
+        wrapper.__name__ = function.__name__
+        wrapper.__qualname__ = function.__qualname__
+        wrapper.__wrapped__ = function  # type: ignore[attr-defined]
+    probe = fresh()  # a class that cannot be built, or lacks a parameter, says so before any example is drawn
+    for name in state:
+        put(probe, name, None)
+    return stateful_forward, stateful_backward

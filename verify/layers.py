@@ -31,6 +31,8 @@ with the inputs saved to an ``.npz`` file and a call that checks them again.
 from __future__ import annotations
 
 import copy
+import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -52,6 +54,7 @@ from .failure import (
     save_inputs,
     show_inputs,
 )
+from .layer_file import StatefulLayerError, stateful_pair
 from .numeric_grad import entry_phi, numeric_gradient, one_sided
 from .strategies import (
     SCALES,
@@ -161,6 +164,35 @@ def _same_random_numbers() -> Iterator[None]:
         np.random.set_state(state)
 
 
+def _folders(*functions: Any) -> list[str]:
+    """The folders of the files that define ``functions`` (a bound or static method's too)."""
+    found: list[str] = []
+    for function in functions:
+        function = getattr(function, "__func__", function)
+        function = getattr(function, "__wrapped__", function)  # a class layer's adapter: the file of the class
+        file = getattr(function, "__globals__", {}).get("__file__")
+        if isinstance(file, str) and file:
+            folder = os.path.dirname(os.path.abspath(file))
+            if folder not in found:
+                found.append(folder)
+    return found
+
+
+@contextmanager
+def _beside_your_files(spec: _Spec) -> Iterator[None]:
+    """Your layer file's folder on ``sys.path`` while your code runs, as when it runs as a script: an import
+    inside a function (``from layers import batchnorm_forward`` in a spatial batchnorm) finds its sibling
+    files. Only folders not already there are added, and they are taken out again afterwards."""
+    added = [f for f in _folders(spec.forward, spec.backward, spec.reference) if f not in sys.path]
+    sys.path[:0] = added
+    try:
+        yield
+    finally:
+        for folder in added:
+            if folder in sys.path:
+                sys.path.remove(folder)
+
+
 def _copies(arrays: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     return [np.array(a, copy=True) for a in arrays.values()]
 
@@ -187,6 +219,11 @@ class _OutOfTime(BaseException):
     once (no shrinking, no more draws) instead of calling it a failure."""
 
 
+# Names a Python 2 layer file uses (cs231n's 2016 assignments): what Python 3 calls them.
+PYTHON2 = {"xrange": "range", "unicode": "str", "basestring": "str", "long": "int", "raw_input": "input",
+           "iteritems": "items()", "itervalues": "values()", "iterkeys": "keys()", "has_key": "`key in d`"}
+
+
 def _raised(spec: _Spec, phase: str, what: str, error: BaseException, arrays: Mapping[str, np.ndarray],
             params: Sequence[Any], context: dict[str, Any]) -> GradientMismatch:
     message = str(error) or "(no message)"
@@ -194,14 +231,22 @@ def _raised(spec: _Spec, phase: str, what: str, error: BaseException, arrays: Ma
             f"phase: {phase}; input shapes {_shapes_text(arrays)}; params {_params_text(params)}")
     floats = [n for n, a in arrays.items() if np.asarray(a).dtype.kind == "f"]
     if isinstance(error, IndexError) and "arrays used as indices must be of integer" in message:
+        first = floats[0] if floats else "y"
         text += (f"\nhint: an input used as indices is drawn as floats ({', '.join(floats)}); declare it as labels, "
-                 "e.g. domains={'y': labels('V')} (integers below the size V), or 'index'")
+                 f"e.g. domains={{'{first}': labels('V')}} (integers below the size V), or 'index' (gradproof "
+                 f"check-layer: --domain {first}=labels:V)")
     elif phase == "forward" and not spec.tensors and isinstance(error, (TypeError, AttributeError)) and (
             "torch" in getattr(spec.forward, "__globals__", {})
             or any(t in message for t in ("'int' object is not callable", "'numpy.ndarray' object has no attribute",
                                           "keepdim"))):
         text += ("\nhint: check_layer gives your code NumPy arrays; a layer written for torch tensors (x.size(), "
                  "tensor methods) gets tensors with tensors=True (gradproof check-layer --torch)")
+    elif isinstance(error, NameError) and getattr(error, "name", None) in PYTHON2:
+        text += (f"\nhint: {error.name} is Python 2 (your file runs under Python 3): write "
+                 f"{PYTHON2[error.name]} instead")
+    elif isinstance(error, AttributeError) and getattr(error, "name", None) in PYTHON2:
+        text += (f"\nhint: .{error.name}() is Python 2 (your file runs under Python 3): write "
+                 f".{PYTHON2[error.name]} instead")
     elif isinstance(error, TypeError) and "'invert'" in message:
         text += ("\nhint: a mask used as ~mask must be boolean; declare it domains={'mask': 'mask_rows'} (at least "
                  "one True per row along the last axis) or 'bool'")
@@ -216,7 +261,7 @@ def _call_forward(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequenc
                   context: dict[str, Any], phase: str = "forward") -> Any:
     __tracebackhide__ = True
     try:
-        with np.errstate(all="ignore"), _same_random_numbers():
+        with np.errstate(all="ignore"), _same_random_numbers(), _beside_your_files(spec):
             return spec.forward(*_given(spec, _copies(arrays)), *_fresh(params))
     except Exception as error:
         what = "your forward" if phase == "forward" else "your forward (run by the numerical reference)"
@@ -290,15 +335,19 @@ def _check_finite_outputs(spec: _Spec, outputs: list[np.ndarray], names: list[st
                 inputs=dict(arrays), **context)
 
 
-def _mask_hint(spec: _Spec, arrays: Mapping[str, np.ndarray]) -> str:
-    """A boolean mask with a row all False (a fully masked softmax row) is the usual cause of a NaN output."""
+def _mask_hint(spec: _Spec, arrays: Mapping[str, np.ndarray], mismatch: bool = False) -> str:
+    """A boolean mask with a row all False (a fully masked softmax row) is the usual cause of a NaN output. After
+    a mismatch it is one cause among others: shrinking makes every mask all False, a padded sequence's loss mask
+    included, where the row is in the layer's domain and the hint must not send the user away from a real bug."""
     empty = [n for n, a in arrays.items() if spec.domains.get(n) == "bool" and np.ndim(a) >= 1
              and (~np.asarray(a).any(axis=-1)).any()]
     if not empty:
         return ""
     return (f"\nhint: the boolean mask {empty[0]!r} has a row that is all False; if a fully masked row is outside "
             f"your layer's domain (s[~mask] = -inf, or a backward that ignores the mask), declare "
-            f"domains={{{empty[0]!r}: 'mask_rows'}} (at least one True per row)")
+            f"domains={{{empty[0]!r}: 'mask_rows'}} (at least one True per row)"
+            + ("; if it is inside (a loss mask over padded time steps), your gradient differs there: check how your "
+               "backward uses the mask" if mismatch else ""))
 
 
 _SKIP = object()  # an input the loss function returns no gradient for
@@ -376,8 +425,11 @@ def _grad_list(spec: _Spec, grads: Any, arrays: Mapping[str, np.ndarray], contex
             if a.size == int(np.prod(shape)) and tuple(d for d in a.shape if d != 1) == tuple(d for d in shape if d != 1):
                 a = a.reshape(shape)
             else:
+                turned = " (its transpose: a transposed product, x.T @ dout for dout.T @ x?)" \
+                    if len(shape) == 2 and a.shape == shape[::-1] else ""
                 raise GradientMismatch(f"{spec.name}: the gradient of input {name!r} has shape {a.shape}; {name} has "
-                                       f"shape {shape}", phase="backward", input=name, inputs=dict(arrays), **context)
+                                       f"shape {shape}{turned}", phase="backward", input=name, inputs=dict(arrays),
+                                       **context)
         out[name] = a
     return out
 
@@ -502,7 +554,7 @@ def _run_backward(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequenc
                     for n, a in arrays.items()}
     copies = _copies(given_arrays)
     try:
-        with np.errstate(all="ignore"), _same_random_numbers():
+        with np.errstate(all="ignore"), _same_random_numbers(), _beside_your_files(spec):
             result = spec.forward(*_given(spec, copies), *_fresh(params))
     except Exception as error:
         raise _raised(spec, "forward", "your forward", error, given_arrays, params, context) from error
@@ -514,7 +566,7 @@ def _run_backward(spec: _Spec, arrays: Mapping[str, np.ndarray], params: Sequenc
     sent = [d.copy() for d in douts]
     _check_arity(spec, len(sent), given_arrays, context)
     try:
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), _beside_your_files(spec):
             grads = spec.backward(*_given(spec, sent), rest)  # type: ignore[misc]
     except Exception as error:
         raise _raised(spec, "backward", "your backward", error, given_arrays, params, context) from error
@@ -707,7 +759,7 @@ def _one_example(spec: _Spec, arrays: dict[str, np.ndarray], params: Sequence[An
         text = _mismatch_text(spec, k, names, name, shape, info, reference_kind)
         if len(names) > 1:
             text += "\nverdict per output: " + "; ".join(f"{n}: {v}" for n, v in verdicts.items())
-        text += _mask_hint(spec, arrays)
+        text += _mask_hint(spec, arrays, mismatch=True)
         raise GradientMismatch(text, output=k, output_name=names[k], input=name, entry=entry_index(info["flat"], shape),
                                yours=info["yours"], reference=info["reference"], tolerance=info["allowed"],
                                inputs=dict(arrays), verdicts=verdicts, **context)
@@ -793,6 +845,12 @@ def _arrays_for(spec: _Spec, example: _Example) -> dict[str, np.ndarray]:
         t = make_any(spec.domains[name], resolve_shape(spec.shapes[name], example.sizes), g, torch.float64,
                      scale=example.scale, drawn=example.sizes)
         a = t.numpy()
+        domain = spec.domains[name]
+        if (isinstance(domain, Labels) or domain == "index") and a.size >= 2 and example.seed % 2 == 0:
+            # A repeated index is the case where `dW[x] += dout` loses a term that np.add.at keeps: every
+            # other example (the first, simplest one too) has one, which distinct random ids rarely give.
+            a = a.copy()
+            a.reshape(-1)[-1] = a.reshape(-1)[0]
         out[name] = a.astype(spec.dtype) if a.dtype.kind == "f" else a
     return out
 
@@ -825,6 +883,12 @@ def _build_spec(forward: Callable[..., Any], backward: Callable[..., Any] | None
     if not isinstance(shapes, Mapping) or not shapes:
         raise ValueError("shapes must be a dict of input name -> shape, like {'x': ('N', 'D'), 'w': ('D', 'M')}")
     names = list(shapes)
+    try:  # a class layer keeping its state on self (forward(self, x), backward(self, dout)): the (out, cache) pair
+        pair = stateful_pair(forward, backward, names)
+    except StatefulLayerError as error:
+        raise ValueError(str(error)) from None
+    if pair is not None:
+        forward, backward = pair
     domains = dict(domains or {})
     unknown = sorted(set(domains) - set(names))
     if unknown:
@@ -990,7 +1054,41 @@ def _arguments(forward: Any, backward: Any, shapes: Any, params: Any, sizes: Any
                        ranges)
     given_arrays = _validate_given(inputs, spec.names) if inputs is not None else None
     spec.tensors = bool(tensors)
+    _check_forward_arguments(spec, len(params))
     return spec, params, ranges, given_arrays
+
+
+def _check_forward_arguments(spec: _Spec, count: int) -> None:
+    """A forward that cannot take the arrays of ``shapes=`` and the ``params=`` after them (a batchnorm run
+    without its bn_param) is a bad argument, said before any of your code runs, never a failed gradient."""
+    import inspect
+
+    try:
+        signature = inspect.signature(spec.forward, follow_wrapped=False)  # a class layer's adapter takes *args
+    except (TypeError, ValueError):  # a builtin or a C function: calling it tells
+        return
+    arrays = len(spec.names)
+    try:
+        signature.bind(*([None] * (arrays + count)))
+        return
+    except TypeError:
+        pass
+    positional = [p for p in signature.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p.name for p in positional if p.default is p.empty]
+    called = f"{getattr(spec.forward, '__qualname__', spec.name)}{signature}"
+    if len(required) > arrays + count:
+        missing = required[arrays + count:]
+        example = "'{\"mode\": \"train\"}'" if any(m.endswith("_param") for m in missing) else "0.1"
+        raise LayerArgumentError(
+            f"{spec.name}: your forward {called} also needs {', '.join(missing)} after the {arrays} array(s) of shapes= "
+            f"({', '.join(spec.names)})" + (f" and the {count} param(s) given" if count else "")
+            + f"; give {'it' if len(missing) == 1 else 'them'} with params=(...) (gradproof check-layer: --param JSON "
+            f"once per argument, e.g. --param {example}), or add {'it' if len(missing) == 1 else 'them'} to shapes= "
+            "if an array")
+    raise LayerArgumentError(
+        f"{spec.name}: your forward {called} takes {len(positional)} positional argument(s); shapes= gives "
+        f"{arrays} array(s) ({', '.join(spec.names)}) and params= {count} more; give the forward's arrays in order, "
+        "then its other arguments")
 
 
 def _run(spec: _Spec, params: tuple[Any, ...], ranges: dict[str, tuple[int, int]],
@@ -1088,7 +1186,7 @@ def _run(spec: _Spec, params: tuple[Any, ...], ranges: dict[str, tuple[int, int]
                             f"out after {time.perf_counter() - started:.3g} s (budget=None checks them all)")
     for note in report.notes:
         if "in place" in note and "dout" not in note:
-            warnings.warn(f"{spec.name}: {note}", InPlaceChange, stacklevel=2)
+            warnings.warn(f"{spec.name}: {note}", InPlaceChange, stacklevel=3)  # at the call of check_layer
     if not report.outputs:
         report.outputs = ["loss"] if spec.loss else ["out"]
     return report

@@ -1,0 +1,310 @@
+"""gradproof check-layer on layer files written the way public repositories write them (tests/verify/layers/public/):
+cs231n assignments, class layers with self.params/self.grads, numpy-ml, float32, einsum, stride tricks, in-place
+code, sibling imports. Each right layer passes as a user would run it; each with a realistic bug fails and says where."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from gradproof.cli import main
+from verify.failure import GradientMismatch
+from verify.layers import InPlaceChange, LayerArgumentError, check_layer
+
+PUBLIC = Path(__file__).resolve().parents[1] / "verify" / "layers" / "public"
+FAST = ["--examples", "5"]
+
+AFFINE = ["--shape", "x=N,D1,D2", "--shape", "w=D1*D2,M", "--shape", "b=M", "--size", "N=1:3,D1=1:2,D2=1:2,M=1:3"]
+BATCHNORM = ["--shape", "x=N,D", "--shape", "gamma=D", "--shape", "beta=D", "--size", "N=2:4,D=1:3", "--param",
+             '{"mode": "train"}']
+CONV = ["--shape", "x=N,C,H,W", "--shape", "w=F,C,3,3", "--shape", "b=F", "--size", "N=1:2,C=1:2,H=4:5,W=4:5,F=1:2",
+        "--param", '{"stride": 1, "pad": 1}']
+STRIDED = ["--forward", "conv_forward_strides", "--backward", "conv_backward_strides", "--shape", "x=N,C,H,W",
+           "--shape", "w=F,C,3,3", "--shape", "b=F", "--size", "N=1:2,C=1:2,H=5,W=7,F=1:2", "--param",
+           '{"stride": 2, "pad": 1}']
+POOL = ["--shape", "x=N,C,H,W", "--size", "N=1:2,C=1:2,H=4,W=4", "--param",
+        '{"pool_height": 2, "pool_width": 2, "stride": 2}']
+RNN = ["--shape", "x=N,T,D", "--shape", "h0=N,H", "--shape", "Wx=D,H", "--shape", "Wh=H,H", "--shape", "b=H", "--size",
+       "N=1:3,T=1:3,D=1:3,H=1:3"]
+EMBED = ["--shape", "x=N,T", "--shape", "W=V,D", "--domain", "x=labels:V", "--size", "N=1:3,T=1:3,V=2:5,D=1:3"]
+TEMPORAL_LOSS = ["--loss", "--shape", "x=N,T,V", "--shape", "y=N,T", "--shape", "mask=N,T", "--domain", "y=labels:V",
+                 "--domain", "mask=bool", "--size", "N=1:3,T=1:3,V=2:4"]
+LSTM = ["--shape", "x=N,D", "--shape", "prev_h=N,H", "--shape", "prev_c=N,H", "--shape", "Wx=D,4*H", "--shape",
+        "Wh=H,4*H", "--shape", "b=4*H", "--size", "N=1:3,D=1:3,H=1:3", "--outputs", "next_h,next_c"]
+SVM = ["--loss", "--shape", "W=D,C", "--shape", "X=N,D", "--shape", "y=N", "--domain", "y=labels:C", "--param", "0.1",
+       "--size", "N=1:5,D=1:4,C=2:5"]
+NET = ["--loss", "--shape", "X=N,D", "--shape", "y=N", "--shape", "W1=D,H", "--shape", "b1=H", "--shape", "W2=H,C",
+       "--shape", "b2=C", "--domain", "y=labels:C", "--param", "0.05", "--size", "N=1:4,D=1:3,H=1:3,C=2:4"]
+XD = ["--shape", "x=N,D", "--size", "N=1:3,D=1:3"]
+XWB = ["--shape", "x=N,D", "--shape", "W=D,M", "--shape", "b=M", "--size", "N=1:3,D=1:3,M=1:3"]
+LN = ["--shape", "X=N,D", "--shape", "scaler=D", "--shape", "intercept=D", "--size", "N=1:3,D=2:4"]
+ATTENTION = ["--shape", "Q=B,T,D", "--shape", "K=B,S,D", "--shape", "V=B,S,D", "--size", "B=1:2,T=1:3,S=1:3,D=1:3"]
+GROUPNORM = ["--shape", "x=N,C,H,W", "--shape", "gamma=1,C,1,1", "--shape", "beta=1,C,1,1", "--size",
+             "N=1:2,C=4,H=1:2,W=2:3", "--param", "2", "--param", "{}"]
+
+# (file, layer, arguments, the line with a realistic bug, the bug, the input whose gradient it breaks)
+CASES = [
+    ("cs231n_layers.py", "affine", AFFINE, "dw = x.reshape(N, -1).T.dot(dout)", "dw = x.reshape(N, -1).T.dot(dout) / N",
+     "w"),
+    ("cs231n_layers.py", "dropout", ["--shape", "x=N,D", "--size", "N=1:3,D=1:4", "--param",
+                                     '{"p": 0.5, "mode": "train", "seed": 123}'],
+     "dx = dout * mask", "dx = dout * (mask > 0)", "x"),
+    ("cs231n_layers.py", "batchnorm", BATCHNORM, "N * dx_hat - np.sum(dx_hat, axis=0) - x_hat", "N * dx_hat - x_hat",
+     "x"),
+    ("cs231n_layers.py", "softmax_loss", ["--loss", "--shape", "x=N,C", "--shape", "y=N", "--domain", "y=labels:C",
+                                          "--size", "N=1:4,C=2:5"], "dx /= N", "pass", "x"),
+    ("cs231n_layers.py", "svm_loss", ["--loss", "--shape", "x=N,C", "--shape", "y=N", "--domain", "y=labels:C",
+                                      "--size", "N=1:4,C=2:5"],
+     "dx[np.arange(N), y] -= num_pos", "dx[np.arange(N), y] -= 1", "x"),
+    ("cs231n_conv.py", "conv", CONV, "db = np.sum(dout, axis=(0, 2, 3))", "db = np.sum(dout, axis=(0, 2, 3)) / x.shape[0]",
+     "b"),
+    ("cs231n_conv.py", "max_pool", POOL, "i * stride + idx[0], j * stride + idx[1]]", "i * stride + idx[1], j * stride + idx[0]]",
+     "x"),
+    ("cs231n_conv.py", "spatial_batchnorm", ["--shape", "x=N,C,H,W", "--shape", "gamma=C", "--shape", "beta=C", "--size",
+                                             "N=1:2,C=1:3,H=1:3,W=2:3", "--param", '{"mode": "train"}'],
+     "dx = dx.reshape(N, H, W, C).transpose(0, 3, 1, 2)", "dx = dx.reshape(N, C, H, W)", "x"),
+    ("cs231n_rnn.py", "rnn", RNN, "dh[:, t, :] + dprev_h", "dh[:, t, :]", "x"),
+    ("cs231n_rnn.py", "word_embedding", EMBED, "np.add.at(dW, x, dout)", "dW[x] += dout", "W"),
+    ("cs231n_rnn.py", "temporal_softmax_loss", TEMPORAL_LOSS, "dx_flat *= mask_flat[:, None]", "pass", "x"),
+    ("numpy_ml_style.py", "layernorm", LN, "dIntercept = dLdy.sum(axis=0)", "dIntercept = dLdy.mean(axis=0)", "intercept"),
+    ("numpy_ml_style.py", "elu", ["--shape", "z=N,D", "--size", "N=1:3,D=1:3", "--param", "0.5"],
+     "alpha * np.exp(z))", "np.exp(z))", "z"),
+    ("float32_layers.py", "dense", XWB, "x.T @ dout", "x.T @ dout / len(x)", "W"),
+    ("einsum_attention.py", "attention", ATTENTION, "dS /= np.sqrt(d)", "dS /= d", "Q"),
+    ("strided_conv.py", "conv", STRIDED, "dx = dxp[:, :, pad:xp.shape[2] - pad, pad:xp.shape[3] - pad]",
+     "dx = dxp[:, :, :xp.shape[2] - 2 * pad, :xp.shape[3] - 2 * pad]", "x"),
+    ("strided_conv.py", "avg_pool", ["--shape", "x=N,C,H,W", "--size", "N=1:2,C=1:2,H=2:5,W=2:5", "--param",
+                                     '{"size": 2}'], "/ (k * k)", "/ k", "x"),
+    ("lstm_layers.py", "lstm_step", LSTM, "df = dc * prev_c", "df = dnext_c * prev_c", "x"),
+    ("linear_classifier.py", "svm_loss_naive", SVM, "dW += 2 * reg * W", "dW += reg * W", "W"),
+    ("linear_classifier.py", "two_layer_net_loss", NET, "dh[h <= 0] = 0", "pass", "W1"),
+    ("inplace_layers.py", "scale_shift", ["--shape", "x=N,D", "--shape", "gamma=D", "--shape", "beta=D", "--size",
+                                          "N=1:3,D=1:3"], "dout *= gamma", "dout *= 1.0", "x"),
+    ("groupnorm.py", "spatial_groupnorm", GROUPNORM, "- dxhat.sum(axis=(2, 3, 4), keepdims=True)", "", "x"),
+    ("class_layers.py", "Sigmoid", XD, "dout * out * (1.0 - out)", "dout * out", "x"),
+    ("class_layers.py", "Linear", XWB, 'self.grads["b"] = grad.sum(axis=0)', 'self.grads["b"] = grad.mean(axis=0)', "b"),
+    ("class_layers.py", "ReLU", ["--shape", "x=N,D", "--size", "N=1:3,D=3"], "return grad * self.mask", "return grad",
+     "x"),
+    ("class_layers.py", "Dense", ["--shape", "X=N,D", "--shape", "W=D,M", "--shape", "b=1,M", "--size", "N=1:3,D=1:3,M=1:3"],
+     "self.dW = self.X.T.dot(dY)", "self.dW = self.X.T.dot(dY) / m", "W"),
+    ("class_layers.py", "Embedding", ["--shape", "idx=N,T", "--shape", "W=V,D", "--domain", "idx=labels:V", "--size",
+                                      "N=1:3,T=1:3,V=2:4,D=1:3"],
+     'np.add.at(self.grads["W"], self.idx, dout)', 'self.grads["W"][self.idx] += dout', "W"),
+    ("class_layers.py", "LayerNorm1D", LN, 'self.gradients["intercept"] = dLdy.sum(axis=0)',
+     'self.gradients["intercept"] = dLdy.mean(axis=0)', "intercept"),
+]
+IDS = [f"{file.removesuffix('.py')}-{name}" for file, name, *_ in CASES]
+
+
+@pytest.fixture
+def public(tmp_path: Path) -> Path:
+    """A copy of the public layer files (a bug is written into the copy, never into the originals)."""
+    folder = tmp_path / "public"
+    shutil.copytree(PUBLIC, folder, ignore=shutil.ignore_patterns("__pycache__", "conftest.py"))
+    return folder
+
+
+@pytest.mark.parametrize(("file", "name", "args", "line", "bug", "input_name"), CASES, ids=IDS)
+def test_a_right_layer_passes(public: Path, capsys, file, name, args, line, bug, input_name) -> None:
+    code = main(["check-layer", str(public / file), name, *args, *FAST])
+    out = capsys.readouterr()
+    assert code == 0, out.out + out.err
+    assert "passed on 5 examples" in out.out
+
+
+@pytest.mark.parametrize(("file", "name", "args", "line", "bug", "input_name"), CASES, ids=IDS)
+def test_a_layer_with_a_realistic_bug_fails_and_says_where(public: Path, capsys, file, name, args, line, bug,
+                                                          input_name) -> None:
+    source = (public / file).read_text()
+    assert line in source, f"{file} no longer has the line the bug replaces: {line}"
+    (public / file).write_text(source.replace(line, bug))
+    code = main(["check-layer", str(public / file), name, *args, *FAST])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert f"the gradient of input {input_name!r}" in out, out
+    assert "Traceback" not in out
+
+
+# --- findings, each with the test that failed before its fix ---------------------------------------------------
+def test_an_import_of_a_sibling_file_inside_a_function_finds_it(public: Path, capsys) -> None:
+    """spatial_batchnorm_forward runs `from cs231n_layers import batchnorm_forward` when called: the file's
+    folder was on sys.path only while the file loaded, so it raised ModuleNotFoundError."""
+    before = list(sys.path)
+    code = main(["check-layer", str(public / "cs231n_conv.py"), "spatial_batchnorm", "--shape", "x=N,C,H,W",
+                 "--shape", "gamma=C", "--shape", "beta=C", "--size", "N=1:2,C=1:3,H=1:2,W=2:3", "--param",
+                 '{"mode": "train"}', *FAST])
+    out = capsys.readouterr()
+    assert code == 0, out.out + out.err
+    assert sys.path == before  # the folder was taken out again
+
+
+def test_a_class_layer_with_state_on_self_is_checked_with_its_parameters(public: Path, capsys) -> None:
+    """class Linear: forward(self, x) -> out, backward(self, grad) -> dx, self.params/self.grads: it raised
+    'Linear.forward() missing 1 required positional argument'."""
+    code = main(["check-layer", str(public / "class_layers.py"), "Linear", *XWB, *FAST])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "gradients of x, W, b" in out
+
+
+def test_a_class_layers_parameter_it_does_not_have_is_bad_input(public: Path, capsys) -> None:
+    code = main(["check-layer", str(public / "class_layers.py"), "Linear", "--shape", "x=N,D", "--shape", "V=D,M",
+                 "--size", "N=1:3,D=3,M=2", *FAST])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Linear has no parameter 'V'" in err and "self.params['V']" in err
+
+
+def test_a_class_layer_whose_constructor_needs_arguments_is_bad_input(tmp_path: Path, capsys) -> None:
+    (tmp_path / "layers.py").write_text(
+        "import numpy as np\n"
+        "class Scale:\n"
+        "    def __init__(self, n):\n"
+        "        self.params, self.grads = {'w': np.ones(n)}, {}\n"
+        "    def forward(self, x):\n"
+        "        self.x = x\n"
+        "        return x * self.params['w']\n"
+        "    def backward(self, dout):\n"
+        "        self.grads['w'] = (dout * self.x).sum(0)\n"
+        "        return dout * self.params['w']\n")
+    code = main(["check-layer", str(tmp_path / "layers.py"), "Scale", "--shape", "x=N,D", "--shape", "w=D",
+                 "--size", "N=1:2,D=1:2", *FAST])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Scale() raised TypeError" in err and "defaults" in err
+
+
+def test_a_class_layer_that_stores_no_gradient_says_where_it_looked(tmp_path: Path, capsys) -> None:
+    (tmp_path / "layers.py").write_text(
+        "import numpy as np\n"
+        "class Scale:\n"
+        "    def __init__(self):\n"
+        "        self.w = np.ones(2)\n"
+        "    def forward(self, x):\n"
+        "        self.x = x\n"
+        "        return x * self.w\n"
+        "    def backward(self, dout):\n"
+        "        return dout * self.w\n")
+    code = main(["check-layer", str(tmp_path / "layers.py"), "Scale", "--shape", "x=N,D", "--shape", "w=D",
+                 "--size", "N=1:2,D=1:2", *FAST])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "Scale.backward left no gradient for 'w'" in out and "self.dw" in out
+
+
+def test_a_bound_class_layer_is_checked_through_the_api() -> None:
+    sys.path.insert(0, str(PUBLIC))
+    try:
+        from class_layers import Linear
+    finally:
+        sys.path.remove(str(PUBLIC))
+    layer = Linear(3, 2)
+    report = check_layer(layer.forward, layer.backward, {"x": ("N", 3), "W": (3, 2), "b": (2,)}, sizes={"N": (1, 3)},
+                         examples=4)
+    assert report.inputs == ["x", "W", "b"]
+    assert layer.cache is None and layer.grads == {}  # the instance itself is never run: copies of it are
+
+    class Wrong(Linear):
+        def backward(self, grad):
+            dx = super().backward(grad)
+            self.grads["W"] = self.grads["W"] * 2
+            return dx
+
+    wrong = Wrong(3, 2)
+    with pytest.raises(GradientMismatch, match="input 'W'"):
+        check_layer(wrong.forward, wrong.backward, {"x": ("N", 3), "W": (3, 2), "b": (2,)}, sizes={"N": (1, 3)},
+                    examples=4, save=False)
+
+
+def test_a_forgotten_param_is_bad_input_naming_it(public: Path, capsys) -> None:
+    """dropout without --param: it was a FAILED verdict (exit 1) with a TypeError from the user's forward."""
+    code = main(["check-layer", str(public / "cs231n_layers.py"), "dropout", "--shape", "x=N,D", "--size", "N=1:3,D=1:4",
+                 *FAST])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "also needs dropout_param" in err and "--param" in err
+
+
+def test_too_many_arrays_and_params_is_bad_input() -> None:
+    def affine_forward(x, w):
+        return x @ w, (x, w)
+
+    def affine_backward(dout, cache):
+        x, w = cache
+        return dout @ w.T, x.T @ dout
+
+    with pytest.raises(LayerArgumentError, match="takes 2 positional argument"):
+        check_layer(affine_forward, affine_backward, {"x": (2, 3), "w": (3, 2)}, params=(0.1,))
+
+
+def test_python_2_names_get_a_hint(tmp_path: Path, capsys) -> None:
+    (tmp_path / "old.py").write_text(
+        "import numpy as np\n"
+        "def relu_forward(x):\n"
+        "    return np.maximum(0, x), x\n"
+        "def relu_backward(dout, cache):\n"
+        "    dx = np.array(dout)\n"
+        "    for i in xrange(dx.shape[0]):\n"
+        "        dx[i][cache[i] <= 0] = 0\n"
+        "    return dx\n")
+    code = main(["check-layer", str(tmp_path / "old.py"), "relu", *XD, *FAST])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "hint: xrange is Python 2" in out and "write range instead" in out
+
+
+def test_a_transposed_gradient_is_named_so(public: Path, capsys) -> None:
+    file = public / "class_layers.py"
+    file.write_text(file.read_text().replace('self.grads["W"] = x.T @ grad', 'self.grads["W"] = grad.T @ x'))
+    code = main(["check-layer", str(file), "Linear", "--shape", "x=N,D", "--shape", "W=D,M", "--shape", "b=M",
+                 "--size", "N=1:3,D=2,M=3", *FAST])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "has shape (3, 2); W has shape (2, 3) (its transpose" in out
+
+
+def test_indices_drawn_as_floats_hint_at_the_command_line_option(public: Path, capsys) -> None:
+    code = main(["check-layer", str(public / "cs231n_rnn.py"), "word_embedding", "--shape", "x=N,T", "--shape", "W=V,D",
+                 "--size", "N=1:3,T=1:3,V=2:5,D=1:3", *FAST])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "--domain x=labels:V" in out
+
+
+def test_a_loss_mask_bug_is_not_blamed_on_the_domain_alone(public: Path, capsys) -> None:
+    """A backward that ignores a padded sequence's loss mask: shrinking leaves the mask all False, and the hint
+    said only that such a row might be outside the domain."""
+    file = public / "cs231n_rnn.py"
+    file.write_text(file.read_text().replace("dx_flat *= mask_flat[:, None]", "pass"))
+    code = main(["check-layer", str(file), "temporal_softmax_loss", *TEMPORAL_LOSS, *FAST])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "check how your backward uses the mask" in out
+
+
+def test_an_in_place_warning_points_at_the_callers_line() -> None:
+    def center_forward(x):
+        x -= x.mean(axis=0)
+        return x.copy(), None
+
+    def center_backward(dout, cache):
+        return dout - dout.mean(axis=0)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_layer(center_forward, center_backward, {"x": ("N", 2)}, sizes={"N": (2, 3)}, examples=5)
+    found = [w for w in caught if issubclass(w.category, InPlaceChange)]
+    assert found and all(w.filename == __file__ for w in found), [(w.filename, str(w.message)) for w in found]
+
+
+def test_the_float32_dense_layer_passes_in_float32_too(public: Path, capsys) -> None:
+    code = main(["check-layer", str(public / "float32_layers.py"), "dense", *XWB, "--dtype", "float32", *FAST])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "float32 rounding" in out
