@@ -30,7 +30,8 @@ import sympy as sp
 
 from .zero import rational_residual
 
-__all__ = ["Between", "collapse_deltas", "collapse_in_ranges", "canonical_sums", "index_zero", "index_diff"]
+__all__ = ["Between", "collapse_deltas", "collapse_in_ranges", "canonical_sums", "index_zero", "index_diff",
+           "sum_over_permutation"]
 
 
 def index_diff(expr: sp.Expr, entry: sp.Indexed | sp.Symbol) -> sp.Expr:
@@ -54,6 +55,34 @@ def index_diff(expr: sp.Expr, entry: sp.Indexed | sp.Symbol) -> sp.Expr:
         names = ", ".join(sorted(str(s) for s in clash))
         raise GradproofError(f"cannot differentiate against {entry}: {names} is also a summation index")
     return sp.diff(expr, entry)
+
+
+def sum_over_permutation(expr: sp.Expr, permutation: sp.FunctionClass, lower: sp.Expr, upper: sp.Expr) -> sp.Expr:
+    """Each sum over the whole range ``lower..upper`` whose index k appears only as ``permutation(k)``, summed
+    over k instead: a permutation of the range only reorders the terms of such a sum (the lemma an
+    equivariance proof rests on). A sum over another range, or with k also outside ``permutation(k)``, is
+    left as it is.
+
+    >>> import sympy as sp
+    >>> n, k, i = sp.Symbol("n", integer=True, positive=True), sp.Symbol("k", integer=True), sp.Symbol("i", integer=True)
+    >>> x, pi = sp.IndexedBase("x"), sp.Function("pi")
+    >>> sum_over_permutation(sp.Sum(x[pi(k)] ** 2, (k, 1, n)), pi, 1, n)
+    Sum(x[k]**2, (k, 1, n))
+    >>> sum_over_permutation(sp.Sum(x[pi(k)] * k, (k, 1, n)), pi, 1, n)  # k outside pi(k): not a reordering
+    Sum(k*x[pi(k)], (k, 1, n))
+    >>> sum_over_permutation(sp.Sum(x[pi(k)], (k, 1, i)), pi, 1, n)  # not the whole range
+    Sum(x[pi(k)], (k, 1, i))
+    """
+    def reordered(e: sp.Basic) -> bool:
+        if not isinstance(e, sp.Sum) or len(e.limits) != 1:
+            return False
+        index, low, high = e.limits[0]
+        if (low, high) != (lower, upper) or not e.function.has(permutation(index)):
+            return False
+        return index not in e.function.xreplace({permutation(index): sp.Dummy()}).free_symbols
+
+    return expr.replace(reordered, lambda e: sp.Sum(e.function.xreplace({permutation(e.limits[0][0]): e.limits[0][0]}),
+                                                    e.limits[0]))
 
 
 def _bound_symbols(expr: sp.Basic) -> set[sp.Symbol]:

@@ -9,11 +9,13 @@ business of the matrix route (graphs/) and the numeric route (verify/).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sympy as sp
 
 from ..atoms import matrix
 from ..concrete import causal_mask, hadamard, row_sums, softmax_rows, total
-from ..indexcalc import collapse_in_ranges, index_diff
+from ..indexcalc import collapse_in_ranges, index_diff, sum_over_permutation
 from ..notation import Partial, RowSum, size
 from ..spec import Claim, IndexForm, Lazy, Topic, grad, grid, pair_claim
 from ..theorems import Expectation, expectation, expectation_step, index_expectation, square_of_sum
@@ -195,30 +197,40 @@ _FORMS = {
 
 _GRID = grid(n=range(1, 4), d_k=range(1, 4))
 
-# Causal self-attention in index form, at symbolic n and d_k (issue 19): X is n x d_k, each weight d_k x d_k,
-# as self_attention builds it. The mask is the range of the sums: row i attends to keys k = 1..i only.
+# Self-attention in index form, at symbolic n and d_k (issue 19): X is n x d_k, each weight d_k x d_k, as
+# self_attention builds it. A causal mask is the range of the sums: row i attends to keys k = 1..i only.
 _x, _Wq, _Wk, _Wv = (sp.IndexedBase(name, real=True) for name in ("X", "Wq", "Wk", "Wv"))
 _row, _col, _later = (sp.Symbol(name, integer=True, positive=True) for name in ("i", "a", "e"))
 _gap = sp.Symbol("m", integer=True, positive=True)  # the input row i + m, m >= 1: a later position
 _key, _other, _b, _c, _c2, _c3 = (sp.Symbol(name, integer=True) for name in ("k", "l", "b", "c", "c'", "c''"))
+_pi = sp.Function("pi")  # a permutation of the positions 1..n: (P X)_{r,c} = X_{pi(r),c}
 
 
-def _projection(weight: sp.IndexedBase, position: sp.Expr, column: sp.Expr, dummy: sp.Symbol) -> sp.Expr:
-    """(X W)_{position, column} = sum_c X_{position, c} W_{c, column}."""
-    return sp.Sum(_x[position, dummy] * weight[dummy, column], (dummy, 1, _d))
+def _index_output(row: sp.Expr, last_key: sp.Expr, position: Callable[[sp.Expr], sp.Expr] = lambda r: r) -> sp.Expr:
+    """Y_{row,a} = sum_{k<=last_key} e^{S_{row,k}} V_ka / sum_{l<=last_key} e^{S_{row,l}} with V = X W_V, for the
+    input whose row r is X's row ``position(r)`` (a permuted X)."""
+    def projected(weight: sp.IndexedBase, r: sp.Expr, column: sp.Expr, dummy: sp.Symbol) -> sp.Expr:
+        return sp.Sum(_x[position(r), dummy] * weight[dummy, column], (dummy, 1, _d))
 
+    def score(query: sp.Expr, key: sp.Expr) -> sp.Expr:
+        return sp.Sum(projected(_Wq, query, _b, _c) * projected(_Wk, key, _b, _c2), (_b, 1, _d)) / sp.sqrt(_d)
 
-def _causal_score(query: sp.Expr, key: sp.Expr) -> sp.Expr:
-    return sp.Sum(_projection(_Wq, query, _b, _c) * _projection(_Wk, key, _b, _c2), (_b, 1, _d)) / sp.sqrt(_d)
+    weights = sp.Sum(sp.exp(score(row, _key)) * projected(_Wv, _key, _col, _c3), (_key, 1, last_key))
+    return weights / sp.Sum(sp.exp(score(row, _other)), (_other, 1, last_key))
 
 
 def causal_output_entry() -> sp.Expr:
-    """Y_ia = sum_{k<=i} e^{S_ik} V_ka / sum_{l<=i} e^{S_il}, V = X W_V: one entry of causal self-attention at
-    symbolic sizes (tests compare it with self_attention's entries at concrete sizes)."""
-    weights = sp.Sum(sp.exp(_causal_score(_row, _key)) * _projection(_Wv, _key, _col, _c3), (_key, 1, _row))
-    return weights / sp.Sum(sp.exp(_causal_score(_row, _other)), (_other, 1, _row))
+    """Y_ia = sum_{k<=i} e^{S_ik} V_ka / sum_{l<=i} e^{S_il}: one entry of causal self-attention at symbolic
+    sizes (tests compare it with self_attention's entries at concrete sizes)."""
+    return _index_output(_row, _row)
 
 
+_EQUIVARIANCE = IndexForm(
+    # Attention(P X)_{ia}, its sums over every key renamed k -> pi(k) (a permutation of 1..n), against
+    # (P Attention(X))_{ia} = Attention(X)_{pi(i), a}
+    derived=lambda: sum_over_permutation(_index_output(_row, _n, _pi), _pi, 1, _n),
+    claimed=lambda: _index_output(_pi(_row), _n),
+)
 _CAUSAL_INDEPENDENCE = IndexForm(
     # d Y_ia / d X_{i+m, e}: every Kronecker delta pairs the later row i + m with i or with a key k <= i
     derived=lambda: collapse_in_ranges(index_diff(causal_output_entry(), _x[_row + _gap, _later]), {}),
@@ -271,9 +283,12 @@ TOPIC = Topic(
             "Attention(P X) = P Attention(X) for every permutation matrix P",
             reason="(P X) W = P (X W) for Q, K and V, the scores become P S P^T, a row softmax commutes with "
             "permuting rows and columns, and P^T P = I; checked for the swap and the cycle, which generate "
-            "every permutation (equivariance is kept under composition)",
+            "every permutation (equivariance is kept under composition); at symbolic n and d_k, Attention(P X)_ia "
+            "in index form, with (P X)_rc = X_{pi(r), c}, equals Attention(X)_{pi(i), a} once each sum over all n "
+            "keys is taken in the order k -> pi(k) (a permutation of 1..n leaves a sum over 1..n unchanged)",
             display=lambda: sp.Eq(sp.Symbol("Attention(P X)"), sp.Symbol("P Attention(X)"), evaluate=False),
             sizes=grid(n=range(1, 4), d_k=range(1, 3)),
+            index=_EQUIVARIANCE,
         ),
         pair_claim(
             "causal_block", key="causal_independence",

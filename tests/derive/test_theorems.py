@@ -361,6 +361,44 @@ def test_causal_independence_at_symbolic_size_rests_on_the_mask() -> None:
     assert not index_status(collapse_in_ranges(index_diff(at.causal_output_entry(), same_row), {}), sp.S.Zero, None)
 
 
+def test_equivariance_at_symbolic_size_rests_on_reordering_a_whole_sum() -> None:
+    """Attention(P X)_ia = Attention(X)_{pi(i), a} is proved at every n and d_k; not without the output's
+    permutation (P^T P X), and not without the lemma that reorders the sums over all n keys."""
+    from derive.indexcalc import sum_over_permutation
+    from derive.proof import index_status
+    from derive.topics import attention as at
+
+    claim = next(c for c in topic("attention").claims if c.key == "permutation_equivariance")
+    assert index_status(claim.index.derived(), claim.index.claimed(), None)
+    permuted = at._index_output(at._row, at._n, at._pi)
+    assert not index_status(claim.index.derived(), at._index_output(at._row, at._n), None)
+    assert not index_status(permuted, claim.index.claimed(), None)
+    causal = at._index_output(at._row, at._row, at._pi)  # a mask is not permutation equivariant
+    assert not index_status(sum_over_permutation(causal, at._pi, 1, at._n), at._index_output(at._pi(at._row), at._pi(at._row)), None)
+
+
+def test_attention_of_a_permuted_input_in_index_form_is_the_builders() -> None:
+    """The index form with (P X)_rc = X_{pi(r), c} is self_attention(P X) at n = 3, d_k = 2, pi the cycle."""
+    from derive.proof import compare_matrices
+    from derive.topics import attention as at
+
+    n, d_k, cycle = 3, 2, {1: 2, 2: 3, 3: 1}
+    X, weights = at.matrix("X", n, d_k), at._weights(d_k, d_k)
+    P = sp.Matrix(n, n, lambda r, c: 1 if cycle[r + 1] == c + 1 else 0)
+    built = at.self_attention(P * X, *weights)
+    entries = {at._x[r + 1, c + 1]: X[r, c] for r in range(n) for c in range(d_k)}
+    for base, w in zip((at._Wq, at._Wk, at._Wv), weights, strict=True):
+        entries |= {base[r + 1, c + 1]: w[r, c] for r in range(d_k) for c in range(d_k)}
+    pi = sp.Lambda(sp.Symbol("r"), sp.Piecewise(*[(v, sp.Eq(sp.Symbol("r"), k)) for k, v in cycle.items()]))
+
+    def entry(i: int, a: int) -> sp.Expr:
+        form = at._index_output(at._row, at._n, at._pi).subs({at._n: n, at._d: d_k, at._row: i, at._col: a})
+        return form.doit().replace(at._pi, pi).xreplace(entries)
+
+    index = sp.Matrix(n, d_k, lambda i, a: entry(i + 1, a + 1))
+    assert compare_matrices(index, built).kind == "proved"
+
+
 def test_without_the_causal_mask_the_future_matters() -> None:
     """The same Jacobian block without the mask is not 0: the causal claim is about the mask."""
     from derive.atoms import matrix
