@@ -190,6 +190,10 @@ PARAM_DICTS = ("params", "parameters", "weights")
 GRAD_DICTS = ("grads", "gradients", "grad")
 
 
+# What a class layer's adapter takes: any arguments (the layer's own methods check theirs).
+ANY_ARGUMENTS = inspect.Signature([inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL)])
+
+
 class StatefulLayerError(LookupError):
     """A class layer whose state ``check_layer`` cannot set or read; the message says where it looked."""
 
@@ -213,6 +217,21 @@ def _method_parts(method: Callable[..., Any]) -> tuple[Any, str, list[inspect.Pa
     for part in path[1:-1]:
         owner = getattr(owner, part, None)
     return (owner, path[-1], parameters[1:]) if isinstance(owner, type) else None
+
+
+def _on_fresh(fresh: Callable[[], Any], method: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``method`` called on a fresh instance each time, named as the method (messages and snippets say
+    ``Affine.forward``); ``__wrapped__`` keeps its signature and file."""
+
+    def call(*args: Any) -> Any:
+        return getattr(fresh(), name)(*args)
+
+    function = getattr(method, "__func__", method)
+    call.__name__, call.__qualname__ = function.__name__, function.__qualname__
+    call.__wrapped__ = function  # type: ignore[attr-defined]
+    signature = inspect.signature(function)
+    call.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])  # type: ignore[attr-defined]
+    return call
 
 
 def stateful_pair(forward: Callable[..., Any], backward: Callable[..., Any] | None, names: Sequence[str],
@@ -250,11 +269,6 @@ def stateful_pair(forward: Callable[..., Any], backward: Callable[..., Any] | No
     ups = [p for p in back_parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
     if not ups:
         return None
-    positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    required = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-                and p.default is p.empty]
-    inputs = [n for n in names if n in positional] or list(names[:len(required)])
-    state = [n for n in names if n not in inputs]
     cls = owner if isinstance(owner, type) else type(owner)
     title = cls.__name__
 
@@ -267,6 +281,15 @@ def stateful_pair(forward: Callable[..., Any], backward: Callable[..., Any] | No
             raise StatefulLayerError(f"{title}() raised TypeError: {error}; a class layer is built with no arguments: "
                                      f"give {title}.__init__ defaults, or check an instance's methods from Python "
                                      f"(check_layer(layer.forward, layer.backward, ...))") from None
+
+    if ups[-1].name.endswith("cache"):  # methods in the (out, cache) convention: each runs on a fresh instance
+        fresh()
+        return _on_fresh(fresh, forward, forward_name), _on_fresh(fresh, backward, backward_name)
+    positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                and p.default is p.empty]
+    inputs = [n for n in names if n in positional] or list(names[:len(required)])
+    state = [n for n in names if n not in inputs]
 
     def put(layer: Any, name: str, value: Any) -> None:
         for holder in PARAM_DICTS:
@@ -323,6 +346,7 @@ def stateful_pair(forward: Callable[..., Any], backward: Callable[..., Any] | No
         wrapper.__name__ = function.__name__
         wrapper.__qualname__ = function.__qualname__
         wrapper.__wrapped__ = function  # type: ignore[attr-defined]
+        wrapper.__signature__ = ANY_ARGUMENTS  # type: ignore[attr-defined]
     probe = fresh()  # a class that cannot be built, or lacks a parameter, says so before any example is drawn
     for name in state:
         put(probe, name, None)

@@ -1076,6 +1076,13 @@ def _check_forward_arguments(spec: _Spec, count: int) -> None:
     positional = [p for p in signature.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     required = [p.name for p in positional if p.default is p.empty]
     called = f"{getattr(spec.forward, '__qualname__', spec.name)}{signature}"
+    keywords = [p.name for p in signature.parameters.values() if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+    if keywords and len(required) <= arrays + count:
+        raise LayerArgumentError(
+            f"{spec.name}: your forward {called} needs the keyword-only argument(s) {', '.join(keywords)}, and params= "
+            "(--param) are passed by position: give them defaults, or a forward that passes them "
+            f"(def {spec.name}_checked(x, ...): return {getattr(spec.forward, '__name__', 'forward')}(x, ..., "
+            f"{keywords[0]}=...))")
     if len(required) > arrays + count:
         missing = required[arrays + count:]
         example = "'{\"mode\": \"train\"}'" if any(m.endswith("_param") for m in missing) else "0.1"

@@ -98,6 +98,8 @@ CASES = [
      'np.add.at(self.grads["W"], self.idx, dout)', 'self.grads["W"][self.idx] += dout', "W"),
     ("class_layers.py", "LayerNorm1D", LN, 'self.gradients["intercept"] = dLdy.sum(axis=0)',
      'self.gradients["intercept"] = dLdy.mean(axis=0)', "intercept"),
+    ("class_layers.py", "AffineLayer", XWB, "return dout @ w.T, x.T @ dout, dout.sum(0)",
+     "return dout @ w.T, x.T @ dout, dout.sum(1)", "b"),
 ]
 IDS = [f"{file.removesuffix('.py')}-{name}" for file, name, *_ in CASES]
 
@@ -308,3 +310,23 @@ def test_the_float32_dense_layer_passes_in_float32_too(public: Path, capsys) -> 
     out = capsys.readouterr().out
     assert code == 0, out
     assert "float32 rounding" in out
+
+
+def test_a_keyword_only_argument_is_bad_input_saying_params_go_by_position() -> None:
+    def scale_forward(x, *, alpha):
+        return alpha * x, alpha
+
+    def scale_backward(dout, cache):
+        return dout * cache
+
+    with pytest.raises(LayerArgumentError, match="keyword-only argument.* alpha"):
+        check_layer(scale_forward, scale_backward, {"x": (2, 3)})
+
+
+def test_methods_in_the_out_cache_convention_that_take_self(public: Path, capsys) -> None:
+    """class AffineLayer: forward(self, x, w, b) -> (out, cache), backward(self, dout, cache): it was called
+    unbound (x taken for self)."""
+    code = main(["check-layer", str(public / "class_layers.py"), "AffineLayer", *XWB, *FAST])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "gradients of x, W, b" in out

@@ -111,3 +111,15 @@ class LayerNorm1D:
         self.gradients["scaler"] = (dLdy * Xn).sum(axis=0)
         self.gradients["intercept"] = dLdy.sum(axis=0)
         return (D * dXn - dXn.sum(axis=1, keepdims=True) - Xn * (dXn * Xn).sum(axis=1, keepdims=True)) / (D * std)
+
+
+class AffineLayer:
+    """Methods in the (out, cache) convention that take self and never use it."""
+
+    def forward(self, x, w, b):
+        out = x @ w + b
+        return out, (x, w)
+
+    def backward(self, dout, cache):
+        x, w = cache
+        return dout @ w.T, x.T @ dout, dout.sum(0)
