@@ -214,6 +214,10 @@ def _shapes_text(arrays: Mapping[str, np.ndarray]) -> str:
     return ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in arrays.items())
 
 
+class _Refused(Exception):
+    """The first, simplest example was refused by your forward's own assert (outside Hypothesis, no reject())."""
+
+
 class _OutOfTime(BaseException):
     """Raised inside the Hypothesis run once the time budget is spent: a BaseException, so Hypothesis stops at
     once (no shrinking, no more draws) instead of calling it a failure."""
@@ -919,7 +923,9 @@ def _build_spec(forward: Callable[..., Any], backward: Callable[..., Any] | None
     name = getattr(forward, "__name__", "layer")
     if backward is not None:
         back = getattr(backward, "__name__", "<lambda>")
-        name = back.replace("_backward", "") if back.isidentifier() else name.replace("_forward", "")
+        # conv_backward_naive, batchnorm_backward_alt: the layer the user named (conv, batchnorm), not conv_naive
+        name = back.split("_backward")[0] if back.isidentifier() and "_backward" in back[1:] else \
+            back if back.isidentifier() else name.replace("_forward", "")
         qualified = getattr(backward, "__qualname__", "")
         if back == "backward" and qualified.endswith(".backward") and "<" not in qualified:
             name = qualified.removesuffix(".backward")  # llm.c's LayerNorm.backward: LayerNorm
@@ -1098,6 +1104,19 @@ def _check_forward_arguments(spec: _Spec, count: int) -> None:
         "then its other arguments")
 
 
+def _refused_text(spec: _Spec, refused: list[tuple[dict[str, int], tuple[Any, ...], str]], every: bool) -> str:
+    """What your forward's own asserts refused: the first refusal's message, sizes and params."""
+    sizes, params, message = refused[0]
+    where = ", ".join(f"{k}={v}" for k, v in sizes.items()) or "the given shapes"
+    shown = f" and params {_params_text(params)}" if params else ""
+    if every:
+        return (f"{spec.name}: your forward refused every example drawn with its own assert ({message}, at sizes "
+                f"{where}{shown}); choose sizes it accepts (fixed ones with --size NAME=VALUE, or sizes= and where= from "
+                "Python)")
+    return (f"{len(refused)} drawn example(s) set aside: your forward refused them with its own assert ({message}, "
+            f"at sizes {where}{shown})")
+
+
 def _run(spec: _Spec, params: tuple[Any, ...], ranges: dict[str, tuple[int, int]],
          given_arrays: dict[str, np.ndarray] | None, examples: int, where: Callable[..., bool] | None,
          seed: int | None, save: bool, budget: float | None) -> LayerReport:
@@ -1117,6 +1136,7 @@ def _run(spec: _Spec, params: tuple[Any, ...], ranges: dict[str, tuple[int, int]
     started = time.perf_counter()
     failing: list[_Example] = []
     out_of_time: list[_Example] = []
+    refused: list[tuple[dict[str, int], tuple[Any, ...], str]] = []
 
     def example(ex: _Example) -> None:
         if failing and budget is not None and ex != failing[-1] and time.perf_counter() - started > 2 * budget:
@@ -1132,6 +1152,13 @@ def _run(spec: _Spec, params: tuple[Any, ...], ranges: dict[str, tuple[int, int]
         try:
             _one_example(spec, arrays, ex.params, ex.seed, ex.sizes, report, diagnose=False)
         except GradientMismatch as error:
+            if error.phase == "forward" and isinstance(error.__cause__, AssertionError):
+                # Your forward's own assert (cs231n's conv: 'width does not work') says these sizes are outside its
+                # domain: the example is set aside, and the notes say so; a check that none passes is bad input.
+                refused.append((dict(ex.sizes), ex.params, f"AssertionError: {error.__cause__}".rstrip(": ")))
+                if ex is pilot:
+                    raise _Refused from None
+                reject()
             error.params = ex.params  # type: ignore[attr-defined]
             failure[:] = [error]
             failing[:] = [ex]
@@ -1160,9 +1187,11 @@ def _run(spec: _Spec, params: tuple[Any, ...], ranges: dict[str, tuple[int, int]
         except GradientMismatch:
             last = failure[-1]
             raise failed(last) from last.__cause__
+        except _Refused:
+            pilot = None  # refused by your forward's assert: Hypothesis draws them all, untimed
         took = time.perf_counter() - began
-        count = examples - 1
-        if budget is not None and took * count > budget:
+        count = examples - 1 if pilot is not None else examples
+        if pilot is not None and budget is not None and took * count > budget:
             count = max(min(count, 4), int(budget / max(took, 1e-9)))
             report.notes.append(f"checked {count + 1} of {examples} examples: one took {took:.2g} s and the budget is "
                                 f"{budget:g} s (budget=None checks them all)")
@@ -1180,6 +1209,8 @@ def _run(spec: _Spec, params: tuple[Any, ...], ranges: dict[str, tuple[int, int]
         except _OutOfTime:
             pass  # the note below says how many were checked
         except Unsatisfiable:
+            if refused:
+                raise LayerArgumentError(_refused_text(spec, refused, every=True)) from None
             raise LayerArgumentError("no example satisfies where= at these sizes and params; widen sizes= or "
                                          "relax where=") from None
         except Exception:
@@ -1187,6 +1218,10 @@ def _run(spec: _Spec, params: tuple[Any, ...], ranges: dict[str, tuple[int, int]
                 raise
             last = failure[-1]
             raise failed(last) from last.__cause__
+    if refused and report.examples == 0:
+        raise LayerArgumentError(_refused_text(spec, refused, every=True))
+    if refused:
+        report.notes.append(_refused_text(spec, refused, every=False))
     if out_of_time:
         report.notes = [n for n in report.notes if not n.startswith("checked ")]
         report.notes.append(f"checked {report.examples} of {examples} examples: the time budget of {budget:g} s ran "

@@ -330,3 +330,34 @@ def test_methods_in_the_out_cache_convention_that_take_self(public: Path, capsys
     out = capsys.readouterr().out
     assert code == 0, out
     assert "gradients of x, W, b" in out
+
+
+ASSERTING = ["--shape", "x=N,C,H,W", "--shape", "w=F,C,3,3", "--shape", "b=F", "--param", '{"stride": 2, "pad": 1}']
+
+
+def test_sizes_a_forward_refuses_with_its_own_assert_are_set_aside(public: Path, capsys) -> None:
+    """cs231n's conv asserts 'width does not work' where the stride does not fit: the first such example was a
+    FAILED verdict (exit 1), as if the gradient were wrong."""
+    code = main(["check-layer", str(public / "conv_with_asserts.py"), "conv", *ASSERTING, "--size",
+                 "N=1:2,C=1:2,H=4:7,W=4:7,F=1:2", *FAST])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "set aside: your forward refused them with its own assert" in out
+    assert "height does not work" in out or "width does not work" in out
+
+
+def test_a_forward_that_refuses_every_size_is_bad_input(public: Path, capsys) -> None:
+    code = main(["check-layer", str(public / "conv_with_asserts.py"), "conv", *ASSERTING, "--size",
+                 "N=1:2,C=1:2,H=4,W=4:7,F=1:2", *FAST])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "refused every example drawn with its own assert (AssertionError: height does not work" in err
+
+
+def test_a_bug_is_still_found_among_refused_sizes(public: Path, capsys) -> None:
+    file = public / "conv_with_asserts.py"
+    file.write_text(file.read_text().replace("dout.sum(axis=(0, 2, 3))", "dout.sum(axis=(0, 2, 3)) / 2"))
+    code = main(["check-layer", str(file), "conv", *ASSERTING, "--size", "N=1:2,C=1:2,H=4:7,W=4:7,F=1:2", *FAST])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "conv: output 'out': the gradient of input 'b'" in out  # named conv, as asked, not conv_naive
