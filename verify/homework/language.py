@@ -134,8 +134,8 @@ from lark.visitors import Transformer_NonRecursive
 from sympy.logic.boolalg import BooleanFunction
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
-__all__ = ["LIMITS", "AtExtremum", "InvalidAnswer", "Limits", "MaxOver", "MinOver", "Vocabulary", "claims", "normalise",
-           "parse", "star_matters"]
+__all__ = ["LIMITS", "AtExtremum", "InvalidAnswer", "Limits", "MaxOver", "MinOver", "Vocabulary", "claims", "normal_text",
+           "normalise", "parse", "star_matters"]
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ _REPLACEMENTS = [
     (r"\left.", ""), (r"\right.", ""), (r"\left", ""), (r"\right", ""), (r"\{", "{"), (r"\}", "}"),
     (r"\,", " "), (r"\;", " "), (r"\:", " "), (r"\!", ""), (r"\qquad", " "), (r"\quad", " "), (r"\ ", " "),
     # \cdot and \times are products in mathematics whatever the * rule (Vocabulary.star): the grammar's @
-    (r"\cdot", "@"), (r"\times", "@"), (r"\odot", "⊙"), (r"\circ", "⊙"), (r"\star", "⋆"), (r"\ast", "*"), ("**", "^"),
+    (r"\cdot", "@"), (r"\times", "@"), (r"\odot", "⊙"), (r"\circ", "⊙"), (r"\star", "⋆"), (r"\otimes", "⊗"), (r"\ast", "*"), ("**", "^"),
     (r"^{\top}", "ᵀ"), (r"^\top", "ᵀ"), (r"^{T}", "ᵀ"), (r"^{\mathsf{T}}", "ᵀ"), (r"\top", "ᵀ"),
     (r"\exp", "exp"), (r"\log", "log"), (r"\ln", "ln"), (r"\tanh", "tanh"), (r"\max", "max"), (r"\min", "min"),
     (r"\dfrac", r"\frac"), (r"\tfrac", r"\frac"),
@@ -187,7 +187,7 @@ _REPLACEMENTS = [
     ("√", r"\sqrt "), ("∑", r"\sum"), ("Σ", r"\sum"), (r"\nolimits", ""), (r"\limits", ""), (r"\displaystyle", ""),
     (r"\lvert", "|"), (r"\rvert", "|"), (r"\vert", "|"), (r"\intercal", "ᵀ"), ("⊤", "ᵀ"),
     (r"^{\prime}", "'"), (r"^\prime", "'"), ("′", "'"), ("²", "^2"), ("³", "^3"),
-    ("½", "(1/2)"), ("≥", ">="), ("≤", "<="), ("≠", "!="), ("∧", " and "), ("∀", " forall "), ("∂", " partial "), ("∇", "nabla"), ("∈", r"\in "),
+    ("½", "(1/2)"), (r"\oslash", "/"), ("⊘", "/"), ("≥", ">="), ("≤", "<="), ("≠", "!="), ("∧", " and "), ("∀", " forall "), ("∂", " partial "), ("∇", "nabla"), ("∈", r"\in "),
 ]
 # Relations and connectives, each a whole command (\le is not the start of \left: those went above).
 _COMMANDS = [
@@ -209,12 +209,17 @@ _COMBINING = {"\u0302": "hat", "\u0304": "bar", "\u0305": "bar", "\u0303": "tild
 # x_1[...] or 21[...] (a 1 that belongs to a name or a number).
 # A bold I is a symbol (the inputs I_i of BP), only a blackboard I is an indicator.
 _INDICATOR = re.compile(r"(?:\\mathbb\s*(?:\{\s*[1I]\s*\}|\s+[1I])|\\(?:mathbf|boldsymbol|bm)\s*(?:\{\s*1\s*\}|\s+1)|𝟙"
-                        r"|(?<![\w.])1(?=\s*(?:\[|\\\{)))\s*_?\s*(?=\[|\\\{|\{|\()")
+                        r"|(?<![\w.])1(?=\s*(?:\[|\\\{)))\s*_?\s*(?=\[|\\\{|\{|\(|\\left\s*[\[(]|\\left\s*\\\{)")
 _SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉ᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ", "0123456789ijklmnoprstuvx"))
 _SUBSCRIPTED = re.compile(r"([A-Za-z][\u0302-\u0305]?)([" + "".join(_SUBSCRIPTS) + "]+)")
 # A primed index letter in a subscript (p_{j'}) keeps its prime; the builder reads it as a fresh index.
 # A whole-answer wrapper: $...$, $$...$$, \[...\], \(...\).
 _DELIMITERS = (("$$", "$$"), ("$", "$"), (r"\[", r"\]"), (r"\(", r"\)"))
+# Quotes and code marks around a whole answer: “...”, "...", `...`, ```...``` (Markdown, a chat's reply).
+_QUOTES = (("```", "```"), ("`", "`"), ("“", "”"), ('"', '"'), ("„", "“"), ("«", "»"))
+# Spaces other than the plain one: no-break and thin spaces (PDFs, MathJax copies). Zero-width ones stay
+# refused: inside a name (p\u200b_i) they would hide what is written.
+_SPACES = dict.fromkeys("\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000", " ")
 # A transpose however the superscript is spelt: A^{\mathsf T}, A^{ \top }, A^\intercal, A^\mathrm{T}.
 _SUPER_T = re.compile(r"\^\s*(?:\{\s*(?:\\top|\\intercal|\\math(?:sf|rm|bf)\s*(?:\{\s*T\s*\}|\s+T)|T|ᵀ)\s*\}"
                       r"|\\top(?![A-Za-z])|\\intercal(?![A-Za-z])|\\math(?:sf|rm|bf)\s*(?:\{\s*T\s*\}|\s+T(?![A-Za-z0-9_])))")
@@ -245,7 +250,8 @@ _READ_COMMANDS = (r"\frac", r"\sqrt", r"\cases")
 _SPELLED = {"maximum": "max", "minimum": "min", "ReLU": "relu", "Relu": "relu", "RELU": "relu", "Softmax": "softmax",
             "Sigmoid": "sigmoid", "Tanh": "tanh", "Exp": "exp", "Log": "log"}
 _LIBRARY = re.compile(r"(?<![A-Za-z0-9_.])(?:(?:np|numpy|torch|math|jnp|F|nn\.functional)\.)?"
-                      r"(exp|log|sqrt|tanh|sigmoid|softmax|relu|abs|maximum|minimum|ReLU|Relu|RELU|Softmax|Sigmoid|Tanh|Exp|Log)"
+                      r"(exp|log2|log10|log|sqrt|tanh|sigmoid|softmax|relu|abs|maximum|minimum|ReLU|Relu|RELU|Softmax|Sigmoid|Tanh|Exp|Log"
+                      r"|sum|mean|dot|matmul|mm|outer)"
                       r"(?=\s*'?\s*\()")
 
 
@@ -273,7 +279,8 @@ def normalise(text: str) -> str:
     """
     if len(text) > LIMITS["characters"]:
         raise InvalidAnswer(f"the answer is {len(text)} characters long; the limit is {LIMITS['characters']}")
-    out = _unwrapped(text.strip())
+    out = _unwrapped(text.translate(_SPACE_TABLE).strip())
+    out = _respelled(out)
     out = "".join(unicodedata.normalize("NFD", ch) if "\u00c0" <= ch <= "\u024f" else ch for ch in out)  # ŷ: y + hat
     out = "".join(unicodedata.normalize("NFKC", ch) if "\U0001d400" <= ch <= "\U0001d7ff" and ch != "𝟙" else ch
                   for ch in out)  # 𝐱, 𝑾: mathematical bold and italic letters are the letters
@@ -305,6 +312,7 @@ def normalise(text: str) -> str:
         out = out.replace(old, new)
     for old, new in _COMMANDS:
         out = re.sub(re.escape(old) + r"(?![A-Za-z])", new, out)
+    out = re.sub(r"\^\s*(?:ᵀ|\{\s*ᵀ\s*\})", "ᵀ", out)  # A^⊤: the superscript mark and the sign both written
     out = re.sub(r"(?<![A-Za-z])for\s+(?:all|every|each)(?![A-Za-z])", " forall ", out)
     out = out.replace("𝟙{", "𝟙{")
     for letter, name in _UNICODE_GREEK.items():
@@ -322,17 +330,72 @@ def normalise(text: str) -> str:
     if unknown:
         raise InvalidAnswer(f"cannot read {unknown[0]!r} here; write the answer with + - * / ^, \\frac{{a}}{{b}}, "
                             "\\sqrt{a}, \\sum_k and named functions")
-    bad = sorted({ch for ch in out if not (32 <= ord(ch) < 127 or ch in "ᵀ⊙⋆←𝟙\n\t")})
+    bad = sorted({ch for ch in out if not (32 <= ord(ch) < 127 or ch in "ᵀ⊙⋆⊗←𝟙\n\t")})
     if bad:
         shown = ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in bad[:3])
         raise InvalidAnswer(f"unexpected character {shown}; use plain letters, digits and + - * / ^ ( )")
     return out
 
 
+_SPACE_TABLE = str.maketrans(_SPACES)
+# Public spellings, each respelt as one the rest of normalise reads (pattern, replacement), in order.
+_RESPELLINGS = [
+    (re.compile(r"\{\s*\\(?:rm|bf|it|sf|tt|cal)\s+([^{}]*)\}"), r"{\1}"),  # d_{\rm model}: plain TeX's font switch
+    (re.compile(r"(?<![A-Za-z0-9_\\])([A-Za-z]+)_(hat|bar|tilde)(?![A-Za-z0-9])"), r"\1\2"),  # y_hat, x_bar: code's ŷ, x̄
+    (re.compile(r"\\frac\s*(\d)\s*([A-Za-z]|\\[A-Za-z]+)"), r"\\frac{\1}{\2}"),  # \frac1d, \frac1\sigma: one token each
+    (re.compile(r"\\sqrt\s*\{\s*([A-Za-z]+)\s*\}\s*_\s*(\{[^{}]*\}|[A-Za-z0-9])"), r"\\sqrt{\1_\2}"),  # \sqrt{d}_k
+    # W^\top_2, x^2_i: LaTeX takes a superscript and a subscript in either order (W_2^\top, x_i^2)
+    (re.compile(r"([A-Za-z]+)\s*\^\s*(\\top(?![A-Za-z])|\\intercal(?![A-Za-z])|\{\s*(?:\\top|T|\d+)\s*\}|T|\d)\s*_\s*"
+                r"(\{[^{}]*\}|[A-Za-z0-9])"), r"\1_\3^\2"),
+    (re.compile(r"\\log\s*_\s*(?:\{\s*e\s*\}|e(?![A-Za-z0-9]))"), r"\\ln "),  # \log_e: the natural log
+    (re.compile(r"(?<![A-Za-z0-9_])\\?log\s*_\s*(?:\{\s*(2|10)\s*\}|(2)(?![0-9])|(10))"), r"log\1\2\3 "),  # log_2: np.log2
+    (re.compile(r"_\s*\{\s*\(([^(){}]+)\)\s*\(([^(){}]+)\)\s*\}"), r"_{\1,\2}"),  # X_{(i+u-1)(j+v-1)}
+    (re.compile(r"(?:\\Delta(?![A-Za-z])|Δ)\s*([a-z][A-Za-z]*)"), r"Delta\1"),  # \Delta w_{kj}: one quantity, a change
+    # A.mT, A.t(), A.transpose(), A.transpose(-2, -1): NumPy's and torch's transposes
+    (re.compile(r"\.(?:mT(?![A-Za-z0-9_])|t\(\s*\)|transpose\(\s*(?:-2\s*,\s*-1|-1\s*,\s*-2|0\s*,\s*1|1\s*,\s*0)?\s*\))"), "ᵀ"),
+    (re.compile(r"\^\s*T(?=[A-Z]|d[A-Z])"), "ᵀ "),  # A^TG: LaTeX's superscript is one letter, A^T G
+    (re.compile(r"(\\mathbb\s*\{\s*[1I]\s*\}|\\mathbf\s*\{\s*1\s*\}|𝟙)\s*_\s*\{\s*\\\{(.*?)\\\}\s*\}"), r"\1\\{\2\\}"),
+    (re.compile(r"\\?(?<![A-Za-z])(max|min)\s*\\\{((?:[^{}]|\{[^{}]*\})*?)\\\}"), r"\1(\2)"),  # \max\{x_1, x_2\}: a set's max
+]
+# A trailing range of the free index, as notes write it: ", i = 1, \dots, n", "(1 \le i \le n)", "\text{ for } i = 1, ..., n".
+_SEPARATOR = r"(?:\s|\\[,;:!]|\\q?quad(?![A-Za-z])|~)*"
+_RANGE_CLAUSE = re.compile(
+    _SEPARATOR + r",?" + _SEPARATOR + r"(?:\\(?:text|mbox|mathrm)\s*\{\s*(?:for|for all|for each|for every)\s*\}|for(?:\s+(?:all|each|every))?|"
+    r"\\forall)?\s*(\()?\s*(?:([a-z])\s*=\s*[01]\s*,\s*(?:\\[lc]?dots|\.\.\.|…)\s*,|[01]\s*(?:\\leq?|<=|≤)\s*([a-z])\s*(?:\\leq?|<=|≤))"
+    r"\s*[A-Za-z0-9_{}]+(?:\s*[-+]\s*\d+)?\s*(?(1)\))\s*[.,]?$")
+
+
+def _respelled(text: str) -> str:
+    """Spellings seen in public answers, respelt as the ones normalise reads: each says the same thing
+    (a font switch, LaTeX's one-token arguments, a code name for a decoration, NumPy's transposes).
+
+    >>> _respelled(r"d_{\\rm model}/2 + y_hat + \\frac1d + W^\\top_2 + \\sqrt{d}_k")
+    'd_{model}/2 + yhat + \\\\frac{1}{d} + W_2^\\\\top + \\\\sqrt{d_k}'
+    >>> _respelled(r"p_i - y_i, \\quad i = 1, \\dots, n")
+    'p_i - y_i forall i'
+    """
+    for pattern, replacement in _RESPELLINGS:
+        text = pattern.sub(replacement, text)
+    if re.search(r"\\begin\s*\{\s*(?:[dr]?cases|array)", text):  # x_j, \\ 0, & \text{otherwise.}: a sentence's commas
+        text = re.sub(r"[,.;]\s*(?=\\\\|\\end\s*\{)", "", text)
+        text = re.sub(r"(otherwise|else)\s*[.,;]", r"\1", text)
+    ranged = _RANGE_CLAUSE.search(text)
+    if ranged and ranged.start() > 0:
+        text = f"{text[:ranged.start()].rstrip().rstrip(',')} forall {ranged.group(2) or ranged.group(3)}"
+    return text
+
+
 def _unwrapped(text: str) -> str:
     """The answer without a wrapper around all of it ($...$, $$...$$, \\[...\\], \\(...\\)) or a full
     stop after it: typesetting, not mathematics."""
     text = re.sub(r"^(?:answer|solution|result|ans)\s*[:=]\s*", "", text, flags=re.IGNORECASE)  # "Answer: ..."
+    text = re.sub(r"\s*(?:\\[,;: ]\s*)*\\(?:text|mathrm)\s*\{\s*[.,]\s*\}$", "", text)  # x_i \text{.}: a full stop, typeset
+    # a sentence's full stop after the maths ($...$.), and quotes or code marks around it ("...", `...`)
+    text = text[:-1].rstrip() if text.endswith(("$.", "$,", r"\].", r"\),")) else text
+    for opening, closing in _QUOTES:
+        if text.startswith(opening) and text.endswith(closing) and len(text) > len(opening) + len(closing):
+            text = text[len(opening):len(text) - len(closing)].strip()
+            break
     for opening, closing in _DELIMITERS:
         if text.startswith(opening) and text.endswith(closing) and len(text) >= len(opening) + len(closing):
             text = text[len(opening):len(text) - len(closing)].strip()
@@ -718,6 +781,7 @@ _FUNCTIONS = {
     "identity": lambda x: x,  # a linear unit's activation (Vocabulary.activation = "identity"): f(x) = x, f'(x) = 1
     "exp": sp.exp, "log": sp.log, "ln": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "sigmoid": _sigmoid,
     "sigma": _sigmoid, "relu": lambda x: sp.Max(0, x),
+    "log2": lambda x: sp.log(x) / sp.log(2), "log10": lambda x: sp.log(x) / sp.log(10),  # np.log2, \log_2
 }
 
 
@@ -1135,6 +1199,9 @@ class _Build(Transformer_NonRecursive):
                                 f"({right.shape[0]} x {right.shape[1]} in {left.shape[0]} x {left.shape[1]})")
         return CrossCorrelation(left, right)
 
+    def outer(self, items: list) -> sp.Basic:  # delta ⊗ H: delta H^T
+        return _numpy_product("outer", [items[0], items[2]])
+
     def hadamard(self, items: list) -> sp.Basic:
         left, right = items[0], items[2]
         if not (_is_matrix(left) and _is_matrix(right)):
@@ -1162,7 +1229,10 @@ class _Build(Transformer_NonRecursive):
             raise InvalidAnswer("only a matrix or vector has a transpose")
         return items[0].T
 
-    def prime(self, items: list) -> sp.Basic:  # parse() has checked that a matrix symbol is primed
+    def prime(self, items: list) -> sp.Basic:  # parse() has checked that a primed name is a matrix symbol
+        if not _is_matrix(items[0]):  # (T_k - O_k)': no matrix, so the prime would be a derivative
+            raise InvalidAnswer("a ' after a function of numbers reads as a derivative, which answers do not use: "
+                                "write the derivative itself; a prime is a transpose only of a matrix, as in A' B")
         return self.transpose(items)
 
     def abs(self, items: list) -> sp.Basic:
@@ -1181,11 +1251,28 @@ class _Build(Transformer_NonRecursive):
     def arguments(self, items: list) -> list:
         return items
 
+    def option(self, items: list[Token]) -> _Option:  # axis=1, keepdims=True: read by sum and mean only
+        word, _, value = str(items[0]).replace(" ", "").partition("=")
+        return _Option(word, value)
+
+    def method(self, items: list) -> sp.Basic:
+        """``A.dot(B)``, ``(G * R).sum(axis=0)``, ``M.mean(1)``: NumPy's method, as its function of the receiver."""
+        receiver, word, args = items[0], str(items[1]).lstrip("."), items[2] if len(items) > 2 else []
+        return self.call([Token("FUNC", word), [receiver, *args]])
+
     def call1(self, items: list) -> sp.Basic:
         return self.call([items[0], [items[1]]])
 
     def call(self, items: list) -> sp.Basic:
         function, args = str(items[0]), items[1]
+        options = [a for a in args if isinstance(a, _Option)]
+        args = [a for a in args if not isinstance(a, _Option)]
+        if function in ("sum", "mean"):
+            return _numpy_sum(function, args, options)
+        if options:
+            raise InvalidAnswer(f"{function} takes no {options[0].word}=; axis= and keepdims= are read in sum and mean")
+        if function in ("dot", "matmul", "mm", "outer"):
+            return _numpy_product(function, args)
         if function == "f":  # f(x): the problem's activation; or a declared f times (x), as before f was read
             if self.words.activation:
                 function = self.words.activation
@@ -1203,9 +1290,6 @@ class _Build(Transformer_NonRecursive):
             return _FUNCTIONS[function](args[0])
         if function in ("max", "min") and len(args) == 1 and str(getattr(args[0], "name", "")) in dict(self.words.vectors):
             return self._over_vector(function, args[0])
-        if function == "mean" and len(args) == 1 and _is_vector(args[0]):  # mean(gamma ⊙ g): a number
-            vector = args[0] if args[0].shape[1] == 1 else args[0].T
-            return (sp.OneMatrix(1, vector.shape[0]) * vector)[0, 0] / vector.shape[0]
         if function in ("max", "min", "ismax"):
             if not 2 <= len(args) <= 16 or any(_is_matrix(a) for a in args):
                 raise InvalidAnswer(f"{function} takes 2 to 16 scalar arguments, as in max(0, x) or ismax(a, b, c)")
@@ -1235,6 +1319,74 @@ class _Build(Transformer_NonRecursive):
         if function == "softmax" and len(args) == 1 and _is_matrix(args[0]):
             return _softmax(args[0])
         raise InvalidAnswer(f"{function}(...) is not available in this problem")
+
+
+@dataclass(frozen=True)
+class _Option:
+    """NumPy's ``axis=1`` or ``keepdims=True`` in a call, while it is built."""
+
+    word: str
+    value: str
+
+
+def _numpy_sum(function: str, args: list, options: list[_Option]) -> sp.Basic:
+    """``sum(x)``, ``np.sum(M, axis=1, keepdims=True)``, ``mean(x)``, ``M.mean(0)`` as NumPy reads them: of a
+    vector, the number; of a matrix along an axis with keepdims, the column of row sums (axis 1) or the row of
+    column sums (axis 0). Without keepdims NumPy's result is one-dimensional, and NumPy broadcasts it as a
+    row (``dA - dA.sum(axis=1)`` subtracts row sums along each row, a classic slip): a row here too. The
+    mean divides by the length summed.
+
+    >>> M = sp.MatrixSymbol("M", 2, 3)
+    >>> [_numpy_sum("sum", [M], [_Option("axis", a), _Option("keepdims", k)]).shape for a, k in (("1", "True"), ("1", "False"))]
+    [(2, 1), (1, 2)]
+    >>> _numpy_sum("mean", [M, sp.Integer(0)], []).shape
+    (1, 3)
+    """
+    axis = next((o.value for o in options if o.word == "axis"), None)
+    keep = next((o.value for o in options if o.word == "keepdims"), "False") == "True"
+    if len(args) == 2 and getattr(args[1], "is_Integer", False) and axis is None:  # np.sum(M, 1): axis by position
+        args, axis = args[:1], str(args[1])
+    if len(args) != 1:
+        raise InvalidAnswer(f"{function} takes one argument (and NumPy's axis=, keepdims=); got {len(args)}")
+    (x,) = args
+    if not _is_matrix(x):
+        raise InvalidAnswer(f"{function}(...) of a number: write the sum over an index, as in \\sum_k a_k")
+    rows, cols = x.shape
+    if axis is None and _is_vector(x):  # the entries of a vector, a number
+        length = rows if cols == 1 else cols
+        total = (sp.OneMatrix(1, rows) * x if cols == 1 else x * sp.OneMatrix(cols, 1))[0, 0]
+        return total if function == "sum" else total / length
+    if axis is None:
+        raise InvalidAnswer(f"{function} of a matrix: say which axis, as in {function}(M, axis=1) or rowsum(M)")
+    if axis not in ("0", "1", "-1", "-2"):
+        raise InvalidAnswer(f"axis={axis}: a matrix has axes 0 and 1 (or -2 and -1)")
+    if axis in ("1", "-1"):  # along each row: one number per row, a column
+        total = x * sp.OneMatrix(cols, 1)
+        total = total if function == "sum" else total / cols
+    else:  # along each column: one number per column, a row
+        total = sp.OneMatrix(1, rows) * x
+        total = total if function == "sum" else total / rows
+    return total if keep or total.shape[0] == 1 else total.T
+
+
+def _numpy_product(function: str, args: list) -> sp.Basic:
+    """``np.dot(A, B)``, ``np.matmul``, ``torch.mm``: the matrix product (of two vectors of one shape, dot's
+    inner product); ``np.outer(a, b)``: a b^T."""
+    if len(args) != 2:
+        raise InvalidAnswer(f"{function} takes two arguments; got {len(args)}")
+    left, right = args
+    if function == "outer" and not (_is_vector(left) and _is_vector(right)):
+        raise InvalidAnswer("the outer product takes two vectors, as in a ⊗ b = a b^T")
+    if not (_is_matrix(left) and _is_matrix(right)):
+        return _checked(lambda: left * right, left, right, "times")
+    if function == "outer":
+        if not (_is_vector(left) and _is_vector(right)):
+            raise InvalidAnswer("outer takes two vectors, as in outer(a, b) = a b^T")
+        column = (lambda v: v if v.shape[1] == 1 else v.T)
+        return column(left) * column(right).T
+    if function == "dot" and _side_by_side(left, right):  # np.dot(w, x) of two vectors: a number
+        return (left.T * right)[0, 0] if left.shape[1] == 1 else (left * right.T)[0, 0]
+    return _checked(lambda: left * right, left, right, "times")
 
 
 _SUM_TOKEN = re.compile(r"sum_(?:([a-z]'?)|\{([a-z]'?)(?:=([^{}]*)|!=([a-z]'?))?\})(?:\^\{([^{}]*)\})?")
@@ -1332,7 +1484,8 @@ _FUNCTION_WORDS = ("exp", "log", "ln", "tanh", "sigma", "sqrt")
 _SHADOW = "Declared"  # a suffix no function word has: sigma -> sigmaDeclared when a problem declares sigma
 
 
-_CAPITALS_RUN = re.compile(r"(?<![A-Za-z0-9_\\])([A-Z]{2,4})((?:ᵀ|'|\^(?:\d|\{[^{}]*\}))*)(?![A-Za-z0-9_({'^])")
+_CAPITALS_RUN = re.compile(r"(?<![A-Za-z0-9_\\])([A-Z]{2,4})(_(?:\{[A-Za-z0-9]+\}|[A-Za-z0-9]+))?((?:ᵀ|'|\^(?:\d|\{[^{}]*\}))*)"
+                           r"(?![A-Za-z0-9_({'^])")
 
 
 def split_products(normal: str, names: set[str], known: set[str] = frozenset()) -> str:
@@ -1345,9 +1498,17 @@ def split_products(normal: str, names: set[str], known: set[str] = frozenset()) 
     '(G Vᵀ) + (X W) + QK'
     >>> split_products("XW", {"X", "W"}, known={"XW"})
     'XW'
+    >>> split_products("GW_{2}ᵀ", {"G"}, known={"G", "W_2"})
+    '(G W_{2}ᵀ)'
     """
     def split(match: re.Match[str]) -> str:
-        run, postfix = match.group(1), match.group(2)
+        run, subscript, postfix = match.group(1), match.group(2) or "", match.group(3)
+        if subscript:  # GW_2: the last letter's subscript makes a matrix's name (W_2), the others one letter each
+            last, bare = run[-1] + subscript, subscript.replace("{", "").replace("}", "")
+            if run + bare in known or run[-1] + bare not in known or \
+                    not all(letter in names for letter in run[:-1]):
+                return match.group(0)
+            return "(" + " ".join(run[:-1]) + " " + last + postfix + ")"
         if run in names or run in known or not all(letter in names for letter in run):
             return match.group(0)
         return "(" + " ".join(run) + postfix + ")"
@@ -1379,7 +1540,7 @@ class _Size:
 # Nodes of one group flatten into one SymPy node (a + (b - c) is one Add, a/(b c) one Mul); a
 # minus sign joins either, and a function's arguments sit directly in its call.
 _GROUP = {"add": "+", "sub": "+", "augmented": "+", "mul": "*", "div": "*", "juxtapose": "*", "matmul": "*", "hadamard": "*",
-          "xcorr": "xcorr",
+          "xcorr": "xcorr", "outer": "*",
           "arguments": "call", "call": "call", "call1": "call"}
 _BIG = 10**9  # estimates are capped here: every limit is far below, and the arithmetic stays small
 
@@ -1611,15 +1772,37 @@ def numpy_words(text: str, words: Vocabulary) -> Vocabulary:
 
     >>> numpy_words("X.T @ (G * S)", Vocabulary()).star, numpy_words("X^T (G * S)", Vocabulary()).star
     ('elementwise', 'product')
+    >>> numpy_words("np.sum(G * R, axis=0)", Vocabulary()).star
+    'elementwise'
     """
-    if "@" in text and "*" in text.replace("**", "") and words.star == "product":
+    code = "@" in text or _NUMPY_CODE.search(text) is not None
+    if code and "*" in text.replace("**", "") and words.star == "product":
         return replace(words, star="elementwise")
     return words
 
 
+# NumPy or torch code however it shows itself: a library's prefix, a reduction's method or keyword
+# (np.sum(G * R, axis=0), (dA * A).sum(-1)); its * is the elementwise product as @'s is.
+_NUMPY_CODE = re.compile(r"(?<![A-Za-z0-9_])(?:np|numpy|torch|jnp)\.[a-z]|\.(?:sum|mean|dot)\s*\(|\baxis\s*=|\bkeepdims\b")
+
+
+def normal_text(text: str, words: Vocabulary) -> str:
+    """The text the grammar reads for ``text`` in a problem with ``words``: ``normalise``, and the
+    readings that depend on what the problem names (its symbols named like functions; ``\\Sigma_k`` as a
+    sum where Sigma names nothing; a loss's own name on a left-hand side).
+
+    >>> normal_text(r"p_i \\Sigma_k y_k", Vocabulary(indexed={"p": 1, "y": 1}, indices={"i": "n", "k": "n"}))
+    'p_i sum_{k} y_k'
+    """
+    declared = {*dict(words.scalars), *dict(words.matrices), *dict(words.indexed), *dict(words.vectors)}
+    if "Sigma" not in declared:  # \Sigma_k y_k: the capital sigma as the sum sign, where it names nothing else
+        text = re.sub(r"\\Sigma(?=\s*(?:\\limits)?\s*_)", r"\\sum", text)
+    return _own_names(_shadow(normalise(text), words), declared)
+
+
 def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
     words = replace(numpy_words(text, words), _capitals={})
-    normal = _shadow(normalise(text), words)
+    normal = normal_text(text, words)
     matrices = set(dict(words.matrices))
     normal = split_products(normal, {name for name in matrices if len(name) == 1},
                             matrices | set(dict(words.scalars)) | set(dict(words.vectors)))
@@ -1729,8 +1912,38 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
     return result, builder
 
 
+# The loss's own name on a left-hand side, with its arguments: \frac{\partial D_{KL}(p \| q)}{\partial q_i},
+# \frac{\partial}{\partial q_i} KL(p\|q), \frac{\partial H(p)}{\partial p_i}, \nabla_z KL(p\|q). Only the variable is read.
+_LOSS = r"([A-Za-z]+)(?:_\{[A-Za-z0-9, ]*\}|_[A-Za-z0-9]+)?\s*(?:\((?:[^()=]|\([^()=]*\))*\))?"
+_LOSS_LHS = re.compile(r"^(-?\s*)(?:\\frac\{\s*partial\s*" + _LOSS + r"\s*\}\{(\s*partial[^{}=]*)\}"
+                       r"|\\frac\{\s*partial\s*\}\{(\s*partial[^{}=]*)\}\s*" + _LOSS +
+                       r"|(nabla_(?:\{[^{}=]*\}|[A-Za-z]+))\s*" + _LOSS + r")\s*(?==)")
+
+
+def _own_names(normal: str, declared: set[str]) -> str:
+    """The answer with a loss named on its left-hand side written as ``L`` where that name is the
+    answer's own (not a symbol of the problem), and a value's ``^{old}`` dropped where ``old`` names
+    nothing: the left-hand side is read for its variable only, and w^{old} is the current w.
+
+    >>> _own_names(r"\\frac{ partial D_{KL}(p ‖ q)}{ partial q_i} = -p_i/q_i", {"p", "q"})
+    '\\\\frac{ partial L}{ partial q_i} = -p_i/q_i'
+    >>> _own_names(r"\\frac{ partial H_j}{ partial net_j} = H_j", {"H"})
+    '\\\\frac{ partial H_j}{ partial net_j} = H_j'
+    """
+    found = _LOSS_LHS.search(normal)
+    if found:
+        name = found.group(2) or found.group(5) or found.group(7)
+        if name not in declared and name.partition("_")[0] not in declared:
+            variable = found.group(3) or found.group(4)
+            lhs = rf"\frac{{ partial L}}{{{variable}}}" if variable else f"{found.group(6)} L"
+            normal = found.group(1) + lhs + " " + normal[found.end():]
+    if "old" not in declared:
+        normal = re.sub(r"\^\s*\{\s*\(?\s*old\s*\)?\s*\}", "", normal)
+    return normal
+
+
 # nabla_{W_1}, nabla_W, nabla_theta: a subscript is braced, one letter, or a Greek letter's name (\nabla_\theta)
-_DERIVATIVE = re.compile(r"d[A-Za-z]*/d([A-Za-z]+(?:_\{?[A-Za-z0-9]+\}?)?)|nabla_(?:\{([A-Za-z]+(?:_[A-Za-z0-9]+)?)\}|"
+_DERIVATIVE = re.compile(r"d[A-Za-z]*/d([A-Za-z]+(?:_\{?[A-Za-z0-9,]+\}?)?)|nabla_(?:\{([A-Za-z]+(?:_[A-Za-z0-9]+)?)\}|"
                          r"(" + "|".join(sorted(_GREEK, key=len, reverse=True)) + r"|[A-Za-z]))\S*"
                          r"|d([A-Z][A-Za-z]*(?:_\{?[A-Za-z0-9]+\}?)?)")
 
@@ -1747,6 +1960,7 @@ def named(member: str) -> tuple[int, str]:
     """
     text = re.sub(r"_\{([A-Za-z0-9,]+)\}", r"_\1", re.sub(r"\s+", "", member).replace("partial", "d"))  # net_{k}: net_k
     text = re.sub(r"\^\{?[(\[][^()\[\]{}]*[)\]]\}?", "", text)  # delta_k^{(2)}, W^{[l]}: a layer's label, not a power
+    text = re.sub(r"\^\{?(?:new|next|updated)\}?$|'$", "", text)  # w_i^{new} = ..., w_i' = ...: the new value's name
     sign = 1
     while text[:1] in ("-", "+"):
         sign, text = (-sign if text[0] == "-" else sign), text[1:]
@@ -1756,7 +1970,7 @@ def named(member: str) -> tuple[int, str]:
     if found:
         variable = next(g for g in found.groups() if g)
         # an index letter says which entry, not which quantity (z_i, net_k, W_uv); W_1 is its own name
-        return sign, "d/d" + re.sub(r"_\{?([a-z]+)\}?$", "", re.sub(r"_\{?([A-Za-z0-9]+)\}?$", r"_\1", variable))
+        return sign, "d/d" + re.sub(r"_\{?([a-z]+(?:,[a-z]+)*)\}?$", "", re.sub(r"_\{?([A-Za-z0-9,]+)\}?$", r"_\1", variable))
     plain = re.fullmatch(r"([A-Za-z]+)(?:_\{?[A-Za-z0-9,]+\}?)?(?:\(t\+1\)|\^\{?\(t\+1\)\}?)?", text)
     return sign, plain.group(1) if plain else ""
 
@@ -1972,6 +2186,8 @@ def _check_prime(primed: Tree | Token, words: Vocabulary, shown: str) -> None:
     """``A'`` is a transpose when ``A`` is a matrix symbol; on anything else a prime means a derivative
     (``f'(net_j)``, ``O_k'``), which the language does not read: refused, saying so."""
     name = str(primed.children[0]) if isinstance(primed, Tree) and primed.data == "name" else None
+    if isinstance(primed, Tree) and primed.data in ("call", "method"):
+        return  # colsum(G .* R)': MATLAB's transpose of a function's value, if a matrix (the builder checks)
     try:
         matrix = name is not None and _is_matrix(words.lookup(name))
     except InvalidAnswer:

@@ -50,7 +50,7 @@ from .language import (
     Vocabulary,
     _depth,
     _parser,
-    _shadow,
+    normal_text,
     normalise,
     numpy_words,
 )
@@ -362,7 +362,7 @@ def _arguments(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
 # How a function's name is written: LaTeX's own operators, sigma as the letter; others by
 # \operatorname where the normaliser reads that back (see _function).
 _FUNCTION_LATEX = {"exp": r"\exp", "log": r"\log", "ln": r"\ln", "tanh": r"\tanh", "max": r"\max", "min": r"\min",
-                   "sigma": r"\sigma", "f": "f"}
+                   "sigma": r"\sigma", "f": "f", "log2": r"\log_2", "log10": r"\log_{10}"}
 
 
 @cache
@@ -385,6 +385,22 @@ def _call(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
     latex, mathml = _function(word)
     return Printed(latex + r"\left(" + args.latex + r"\right)",
                    _row(mathml, "<mo>&#x2061;</mo>", "<mo>(</mo>", _row(args.mathml), "<mo>)</mo>"))
+
+
+def _method(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """NumPy's ``A.dot(B)``, ``M.sum(axis=1)``: the function of the receiver, as language.py reads it."""
+    word = _token(node, 1).lstrip(".")
+    receiver, *rest = kids
+    args = [receiver, *rest]
+    latex, mathml = _function(word)
+    return Printed(latex + r"\left(" + ", ".join(a.latex for a in args) + r"\right)",
+                   _row(mathml, "<mo>&#x2061;</mo>", "<mo>(</mo>", '<mo separator="true">,</mo>'.join(a.mathml for a in args),
+                        "<mo>)</mo>"))
+
+
+def _option(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
+    """``axis=1``, ``keepdims=True`` in a call, as written."""
+    return _text(re.sub(r"\s+", "", _token(node)))
 
 
 def _call1(node: Tree, kids: list[Printed], ctx: _Context) -> Printed:
@@ -667,6 +683,7 @@ RULES: Mapping[str, _Printer] = {
     "matmul": _matmul,
     "hadamard": _infix(r"\odot", "<mo>⊙</mo>", PRODUCT, SIGNED, PRODUCT),
     "xcorr": _infix(r"\star", "<mo>⋆</mo>", PRODUCT, SIGNED, PRODUCT),
+    "outer": _infix(r"\otimes", "<mo>⊗</mo>", PRODUCT, SIGNED, PRODUCT),
     "juxtapose": _juxtapose,
     "neg": _neg,
     "sum_over": _sum_over,
@@ -700,14 +717,16 @@ RULES: Mapping[str, _Printer] = {
     "definition": _chain,
     "ternary": _ternary,
     "frac_entry": _frac_entry,
+    "method": _method,
+    "option": _option,
 }
 # Rules whose own syntax puts one pair of brackets around each sub-tree: f(x)'s and 1[x > 0]'s are
 # not the student's extra brackets.
-_OWN_BRACKETS = {"call": 1, "call_entry": 1, "call_power": 1, "derivative": 1, "indicator": 1, "entry_of": 1}
+_OWN_BRACKETS = {"method": 1, "call": 1, "call_entry": 1, "call_power": 1, "derivative": 1, "indicator": 1, "entry_of": 1}
 
 
 # Rules that hold their sub-trees inside their own brackets: a \max_j in there is not bare.
-_ENCLOSING = {"abs", "call", "call_entry", "call_power", "derivative", "indicator", "cases", "entry_of", "sqrt"}
+_ENCLOSING = {"abs", "method", "call", "call_entry", "call_power", "derivative", "indicator", "cases", "entry_of", "sqrt"}
 
 
 # --- the walk -----------------------------------------------------------------------------------
@@ -786,7 +805,7 @@ def _print_node(node: Tree, done: Mapping[int, Printed], ctx: _Context, outer: t
 
 
 def _printed(text: str, words: Vocabulary) -> Printed:
-    normal = _shadow(normalise(text), words)
+    normal = normal_text(text, words)
     if not normal:
         raise InvalidAnswer("the answer is empty")
     if _depth(normal) > LIMITS.depth:
