@@ -43,6 +43,9 @@ def load_module(path: str) -> ModuleType:
         raise LayerFileError(f"{path}: no such file")
     if file.suffix != ".py":
         raise LayerFileError(f"{path}: a layer file is a Python file ending in .py")
+    text = file.read_text(errors="replace")
+    if any(line.lstrip().startswith("from .") for line in text.splitlines()):
+        return _load_in_package(path, file.resolve())
     spec = importlib.util.spec_from_file_location(f"_gradproof_layer_{abs(hash(str(file.resolve())))}", file)
     if spec is None or spec.loader is None:
         raise LayerFileError(f"{path}: cannot be imported")
@@ -58,6 +61,51 @@ def load_module(path: str) -> ModuleType:
         if sys.path and sys.path[0] == folder:
             sys.path.pop(0)
     return module
+
+
+def _load_in_package(path: str, file: Path) -> ModuleType:
+    """A file with relative imports, imported as a module of its package: the package is the topmost folder of
+    ``__init__.py`` files above it (cs231n/classifiers/fc_net.py's ``from ..layers import *`` reaches
+    cs231n/layers.py), or the file's own folder when it has none, under a private name, so an installed package
+    of the same name is never shadowed. That top folder's parent and the file's folder are on ``sys.path`` while
+    it loads (``import layers`` beside ``from .layers import *``)."""
+    import hashlib
+    import importlib
+    import importlib.machinery
+    import types
+
+    top = file.parent
+    while (top / "__init__.py").is_file() and (top.parent / "__init__.py").is_file() and top.parent != top:
+        top = top.parent
+    root = "_gradproof_pkg_" + hashlib.sha1(str(top).encode()).hexdigest()[:12]
+    dotted = ".".join([root, *file.parent.relative_to(top).parts, file.stem])
+    added = [p for p in (str(file.parent), str(top.parent)) if p not in sys.path]
+    sys.path[:0] = added
+    try:
+        if root not in sys.modules:
+            init = top / "__init__.py"
+            spec = importlib.util.spec_from_file_location(root, init, submodule_search_locations=[str(top)]) \
+                if init.is_file() else None
+            if spec is not None and spec.loader is not None:
+                package = importlib.util.module_from_spec(spec)
+                sys.modules[root] = package
+                spec.loader.exec_module(package)
+            else:  # a folder without __init__.py: a bare package of it
+                package = types.ModuleType(root)
+                package.__path__, package.__package__ = [str(top)], root
+                package.__spec__ = importlib.machinery.ModuleSpec(root, None, is_package=True)
+                package.__spec__.submodule_search_locations = [str(top)]
+                sys.modules[root] = package
+        sys.modules.pop(dotted, None)  # the file as it is now, not as an earlier load left it
+        return importlib.import_module(dotted)
+    except Exception as error:  # noqa: BLE001 - whatever the file raises is reported as one line
+        sys.modules.pop(dotted, None)
+        first = str(error).splitlines()[0] if str(error) else ""
+        raise LayerFileError(f"{path}: importing it raised {type(error).__name__}: {first}") from None
+    finally:
+        for entry in added:
+            if entry in sys.path:
+                sys.path.remove(entry)
 
 
 def find_pair(module: ModuleType, name: str, loss: bool) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
@@ -235,13 +283,15 @@ def _on_fresh(fresh: Callable[[], Any], method: Callable[..., Any], name: str) -
 
 
 def stateful_pair(forward: Callable[..., Any], backward: Callable[..., Any] | None, names: Sequence[str],
-                  ) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+                  ) -> tuple[Callable[..., Any], Callable[..., Any] | None] | None:
     """For a class layer written ``forward(self, x) -> out`` and ``backward(self, dout) -> dx`` (its
     parameters in ``self.params`` or attributes, their gradients in ``self.grads`` or ``self.dW``): a
     ``forward(*arrays) -> (out, layer)`` and ``backward(dout, layer) -> {name: gradient}`` pair in the
     (out, cache) convention, or None for any other pair. The arrays named in ``names`` that are not
     parameters of the forward method are set on a fresh instance (``Class()``, or a copy of a bound
     method's instance) before each forward; everything after the arrays goes to the forward method.
+    With ``backward`` None, ``forward`` is a ``loss, grads = self.loss(X, y)`` method (cs231n's
+    ``TwoLayerNet.loss``): the same, its grads returned as they are.
 
     >>> import numpy as np
     >>> class Scale:
@@ -258,16 +308,15 @@ def stateful_pair(forward: Callable[..., Any], backward: Callable[..., Any] | No
     >>> out.tolist(), {k: v.tolist() for k, v in bwd(np.ones(2), layer).items()}
     ([3.0, 8.0], {'x': [3.0, 4.0], 'w': [1.0, 2.0]})
     """
-    if backward is None:
-        return None
-    front, back = _method_parts(forward), _method_parts(backward)
-    if front is None or back is None or front[0] is not back[0] and not (
-            not isinstance(front[0], type) and not isinstance(back[0], type) and type(front[0]) is type(back[0])):
+    front = _method_parts(forward)
+    back = _method_parts(backward) if backward is not None else None
+    if front is None or backward is not None and (back is None or front[0] is not back[0] and not (
+            not isinstance(front[0], type) and not isinstance(back[0], type) and type(front[0]) is type(back[0]))):
         return None
     owner, forward_name, parameters = front
-    _, backward_name, back_parameters = back
+    backward_name, back_parameters = (back[1], back[2]) if back is not None else ("", [])
     ups = [p for p in back_parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
-    if not ups:
+    if backward is not None and not ups:
         return None
     cls = owner if isinstance(owner, type) else type(owner)
     title = cls.__name__
@@ -282,7 +331,7 @@ def stateful_pair(forward: Callable[..., Any], backward: Callable[..., Any] | No
                                      f"give {title}.__init__ defaults, or check an instance's methods from Python "
                                      f"(check_layer(layer.forward, layer.backward, ...))") from None
 
-    if ups[-1].name.endswith("cache"):  # methods in the (out, cache) convention: each runs on a fresh instance
+    if ups and ups[-1].name.endswith("cache"):  # methods in the (out, cache) convention: each runs on a fresh instance
         fresh()
         return _on_fresh(fresh, forward, forward_name), _on_fresh(fresh, backward, backward_name)
     positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -341,13 +390,23 @@ def stateful_pair(forward: Callable[..., Any], backward: Callable[..., Any] | No
             grads[name] = take(layer, name)
         return grads
 
-    for wrapper, method in ((stateful_forward, forward), (stateful_backward, backward)):
+    def stateful_loss(*args: Any) -> Any:
+        layer = fresh()
+        given = dict(zip(names, args))
+        for name in state:
+            put(layer, name, given[name])
+        return getattr(layer, forward_name)(*[given[n] for n in inputs], *args[len(names):])
+
+    for wrapper, method in ((stateful_forward, forward), (stateful_backward, backward), (stateful_loss, forward)):
+        if method is None:
+            continue
         function = getattr(method, "__func__", method)
-        wrapper.__name__ = function.__name__
-        wrapper.__qualname__ = function.__qualname__
+        wrapper.__name__, wrapper.__qualname__ = function.__name__, function.__qualname__
         wrapper.__wrapped__ = function  # type: ignore[attr-defined]
         wrapper.__signature__ = ANY_ARGUMENTS  # type: ignore[attr-defined]
     probe = fresh()  # a class that cannot be built, or lacks a parameter, says so before any example is drawn
     for name in state:
         put(probe, name, None)
+    if backward is None:
+        return stateful_loss, None
     return stateful_forward, stateful_backward

@@ -361,3 +361,33 @@ def test_a_bug_is_still_found_among_refused_sizes(public: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert code == 1, out
     assert "conv: output 'out': the gradient of input 'b'" in out  # named conv, as asked, not conv_naive
+
+
+NET_METHOD = ["--loss", "--forward", "TwoLayerNet.loss", "--shape", "X=N,D", "--shape", "y=N", "--shape", "W1=D,H",
+              "--shape", "b1=H", "--shape", "W2=H,C", "--shape", "b2=C", "--domain", "y=labels:C", "--size",
+              "N=1:4,D=1:3,H=1:3,C=2:4"]
+
+
+def test_a_loss_method_with_its_parameters_in_self_params(public: Path, capsys) -> None:
+    """cs231n's TwoLayerNet.loss(self, X, y): it was called unbound (X taken for self)."""
+    code = main(["check-layer", str(public / "two_layer_net.py"), "TwoLayerNet", *NET_METHOD, *FAST])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "gradients of W1, b1, W2, b2" in out
+    file = public / "two_layer_net.py"
+    file.write_text(file.read_text().replace("affine_backward(da * (h > 0), cache1)", "affine_backward(da, cache1)"))
+    code = main(["check-layer", str(file), "TwoLayerNet", *NET_METHOD, *FAST])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "the gradient of input 'W1'" in out or "the gradient of input 'b1'" in out
+
+
+def test_a_file_two_packages_deep_with_relative_imports_loads() -> None:
+    """cs231n/classifiers/fc_net.py does `from ..layers import *`: load_module imports it within its package."""
+    from verify.layer_file import load_module
+
+    module = load_module(str(PUBLIC / "cs231n" / "classifiers" / "fc_net.py"))
+    report = check_layer(module.TwoLayerNet.loss, None, {"X": ("N", "D"), "y": ("N",), "W1": ("D", "H"), "b1": ("H",),
+                                                         "W2": ("H", "C"), "b2": ("C",)},
+                         domains={"y": "index"}, sizes={"N": (1, 3), "D": (1, 3), "H": (1, 3), "C": 10}, examples=4)
+    assert report.inputs == ["W1", "b1", "W2", "b2"]
