@@ -193,11 +193,13 @@ TOPIC = Topic(
         Claim(
             key="rows_centred",
             statement="each row of Xhat has mean 0",
-            reason="sum_j (X_ij - mu_i) = 0 by the definition of mu_i",
+            reason="sum_j (X_ij - mu_i) = 0 by the definition of mu_i; at symbolic d, (1/d) sum_j (x_j - mu) / sigma "
+            "for one row (rows are independent)",
             display=lambda: sp.Eq(RowSum(_Xhat) / _d, sp.ZeroMatrix(_n, _d), evaluate=False),
             derived=lambda e: e["row_means_of_Xhat"],
             claimed=lambda e: sp.zeros(e["X"].rows, 1),
             sizes=_GRID,
+            index=IndexForm(derived=lambda: sp.Sum(_xhat(_j), (_j, 1, _d)) / _d, claimed=lambda: sp.S.Zero),
         ),
         _claim("dbeta", "dbeta", "beta", "dL/dbeta = sum over rows of G", "Y is beta plus terms free of beta",
                lambda: _G.T * _ones),

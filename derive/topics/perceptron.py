@@ -355,10 +355,16 @@ def _hebb(key: str, case: str, t: int, y: int, sign: int) -> Claim:
     return Claim(
         key=key,
         statement=f"eta = 1, {case} (t = {t}, y = {y}): {change}",
-        reason="the general rule with eta = 1 and these t, y: the Hebb-style rule of the lecture",
+        reason="the general rule with eta = 1 and these t, y: the Hebb-style rule of the lecture; at symbolic n, "
+        "the index form's gradient step w_j - eta dJ/dw_j and b - eta dJ/db with the same values",
         display=lambda: sp.Eq(sp.Symbol("w'"), sp.Symbol("w") + sign * sp.Symbol("x"), evaluate=False),
         derived=lambda e: sp.Matrix.vstack(e["w_step"], e["b_step"]).subs({e["eta"]: 1, e["t"]: t, e["y"]: y}),
         claimed=lambda e: sp.Matrix.vstack(e["w"] + sign * e["x"], e["b"] + sp.Matrix([sign])),
+        index=IndexForm(
+            derived=lambda: sp.Matrix([_w[_j] - _eta * index_diff(_J, _w[_j]), _b - _eta * index_diff(_J, _b)]).subs(
+                {_eta: 1, _t: t, _y: y}),
+            claimed=lambda: sp.Matrix([_w[_j] + sign * _x[_j], _b + sign]),
+        ),
     )
 
 

@@ -63,6 +63,26 @@ def _jacobian(i: sp.Symbol, j: sp.Symbol) -> sp.Expr:
     return _p(i) * sp.KroneckerDelta(i, j) - _p(i) * _p(j)
 
 
+# The batch: N rows of logits Z_s and labels Y_s, L the mean of the per-row losses.
+_N, _l = size("N"), index("l")
+_row, _s = index("r"), index("s")
+_Z, _Y = sp.IndexedBase("Z", real=True), sp.IndexedBase("Y", real=True)
+
+
+def _batch_p(row: sp.Expr, col: sp.Expr) -> sp.Expr:
+    return sp.exp(_Z[row, col]) / sp.Sum(sp.exp(_Z[row, _k]), (_k, 1, _n))
+
+
+def _batch_loss() -> sp.Expr:
+    return -sp.Sum(sp.Sum(_Y[_s, _i] * sp.log(_batch_p(_s, _i)), (_i, 1, _n)), (_s, 1, _N)) / _N
+
+
+def _rows_of_y_sum_to_one(residual: sp.Expr) -> sp.Expr:
+    from ..indexcalc import canonical_sums
+
+    return residual.xreplace({canonical_sums(sp.Sum(_Y[_row, _i], (_i, 1, _n))): sp.S.One})
+
+
 def _vec(name: str) -> sp.MatrixSymbol:
     return sp.MatrixSymbol(name, _n, 1)
 
@@ -138,7 +158,7 @@ TOPIC = Topic(
             wrt="Z",
             statement="for L = -(1/N) sum_s sum_i Y_si log P_si: dL/dZ = (P - Y) / N",
             reason="the loss is a mean of per-sample losses, each depends on its own row only; "
-            "every row of Y sums to 1 (substituted)",
+            "every row of Y sums to 1 (substituted); at symbolic n and N, dL/dZ_rj in index form",
             display=lambda: sp.Eq(
                 Partial("L", "Z"),
                 (sp.MatrixSymbol("P", size("N"), _n) - sp.MatrixSymbol("Y", size("N"), _n)) / size("N"),
@@ -147,6 +167,11 @@ TOPIC = Topic(
             derived=lambda e: grad(e["L_batch"], e["Z"]),
             claimed=lambda e: (e["P"] - e["Y1"]) / e["Z"].rows,
             sizes=grid(n=range(1, 4), N=range(1, 4)),
+            index=IndexForm(
+                derived=lambda: index_diff(_batch_loss(), _Z[_row, _j]),
+                claimed=lambda: (_batch_p(_row, _j) - _Y[_row, _j]) / _N,
+                assume=_rows_of_y_sum_to_one,
+            ),
         ),
         Claim(
             key="hessian",
@@ -154,11 +179,16 @@ TOPIC = Topic(
             wrt="z",
             statement="d2L/dz dz^T = diag(p) - p p^T, when sum_i y_i = 1",
             reason="differentiate p - y once more: the softmax Jacobian; in general it is "
-            "(sum_i y_i)(diag(p) - p p^T)",
+            "(sum_i y_i)(diag(p) - p p^T); at symbolic n, d2L/dz_j dz_l in index form with sum_i y_i = 1 substituted",
             display=lambda: sp.Eq(Partial("L", "z", 2), Diag(_vec("p")) - _vec("p") * _vec("p").T, evaluate=False),
             derived=lambda e: sp.hessian(e["L1"], list(e["z"])),
             claimed=lambda e: sp.diag(*e["p"]) - e["p"] * e["p"].T,
             sizes=grid(n=range(1, 5), N=[1]),
+            index=IndexForm(
+                derived=lambda: index_diff(index_diff(_loss_index(), _z[_j]), _z[_l]),
+                claimed=lambda: _p(_j) * sp.KroneckerDelta(_j, _l) - _p(_j) * _p(_l),
+                assume=_sum_y_is_one,
+            ),
         ),
         # The lecture's facts about softmax besides its gradient (issue 19).
         pair_claim(

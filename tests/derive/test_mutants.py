@@ -82,6 +82,17 @@ def test_index_form_mutants_are_not_proved(name: str, claim: Claim) -> None:
         assert not index_status(index.derived(), wrong, index.assume), (name, claim.key)
 
 
+ASSUMING = [(n, c) for n, c in INDEX_CLAIMS if c.index.assume is not None]
+
+
+@pytest.mark.parametrize("name, claim", ASSUMING, ids=[f"{n}:{c.key}" for n, c in ASSUMING])
+def test_a_stated_assumption_is_needed_where_it_is_used(name: str, claim: Claim) -> None:
+    """An index form that substitutes an assumption (sum y = 1, sin^2 + cos^2 = 1) is not proved without
+    it: the assumption its reason states is one the proof rests on, not decoration."""
+    index = claim.index
+    assert not index_status(index.derived(), index.claimed(), None), (name, claim.key)
+
+
 # Lecture-style mistakes: (entry, claim key, what is wrong, the wrong closed form from the env).
 LECTURE_MISTAKES = [
     ("softmax_ce", "grad_z", "y - p instead of p - y", lambda e: e["y1"] - e["p"]),
