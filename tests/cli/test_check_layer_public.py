@@ -391,3 +391,21 @@ def test_a_file_two_packages_deep_with_relative_imports_loads() -> None:
                                                          "W2": ("H", "C"), "b2": ("C",)},
                          domains={"y": "index"}, sizes={"N": (1, 3), "D": (1, 3), "H": (1, 3), "C": 10}, examples=4)
     assert report.inputs == ["W1", "b1", "W2", "b2"]
+
+
+def test_a_run_over_its_budget_says_how_long_it_really_took() -> None:
+    """A naive conv at H, W up to 16: the first, smallest example took 13 s, the run 249 s, and the note said only
+    'one took 13 s and the budget is 60 s'."""
+    import time
+
+    def slow_forward(x):
+        time.sleep(2e-4 * x.size ** 2)  # naive loops: larger sizes take longer per call
+        return 2.0 * x, None
+
+    def slow_backward(dout, cache):
+        return 2.0 * dout
+
+    report = check_layer(slow_forward, slow_backward, {"x": ("N",)}, sizes={"N": (1, 12)}, budget=0.02)
+    assert report.examples == 5
+    note = next(n for n in report.notes if n.startswith("checked "))
+    assert "over the budget of 0.02 s" in note and "the first, smallest one took" in note, report.notes
