@@ -401,7 +401,7 @@ def _grad_list(spec: _Spec, grads: Any, arrays: Mapping[str, np.ndarray], contex
         while len(values) > len(spec.wrt) and len(values) > len(spec.names) and values[-1] is None:
             values.pop()  # `return dx, dw, db, None`: no gradient for a trailing param
         if len(values) != len(spec.wrt):
-            if len(values) == len(spec.names) and not spec.wrt_given:
+            if len(values) == len(spec.names):  # one per input, in order (dpred, None): keep those of wrt
                 values = [v for n, v in zip(spec.names, values) if n in spec.wrt]
             elif spec.loss and len(values) < len(spec.wrt) and not spec.wrt_given:
                 targets = _by_shape(spec.wrt, values, arrays)  # loss, dW: the inputs with the gradients' shapes
@@ -764,6 +764,12 @@ def _one_example(spec: _Spec, arrays: dict[str, np.ndarray], params: Sequence[An
         if len(names) > 1:
             text += "\nverdict per output: " + "; ".join(f"{n}: {v}" for n, v in verdicts.items())
         text += _mask_hint(spec, arrays, mismatch=True)
+        if f"the gradient of {name} was None; taken as 0" in report.notes:
+            # cs231n's template starts from `dx, dw, db = None, None, None`: an unwritten gradient fails, and
+            # a deliberate None (a target that needs none) is left out with wrt=.
+            rest = [n for n in spec.wrt if n != name]
+            text += (f"\nyour backward returned None for {name!r}, taken as 0; if {name} needs no gradient (a target, "
+                     f"a constant), leave it out: wrt={rest!r} (gradproof check-layer --wrt {','.join(rest)})")
         raise GradientMismatch(text, output=k, output_name=names[k], input=name, entry=entry_index(info["flat"], shape),
                                yours=info["yours"], reference=info["reference"], tolerance=info["allowed"],
                                inputs=dict(arrays), verdicts=verdicts, **context)

@@ -409,3 +409,33 @@ def test_a_run_over_its_budget_says_how_long_it_really_took() -> None:
     assert report.examples == 5
     note = next(n for n in report.notes if n.startswith("checked "))
     assert "over the budget of 0.02 s" in note and "the first, smallest one took" in note, report.notes
+
+
+MSE = ["--shape", "pred=N,D", "--shape", "target=N,D", "--size", "N=1:4,D=1:3"]
+
+
+def test_a_none_gradient_for_a_target_fails_saying_how_to_leave_it_out(public: Path, capsys) -> None:
+    """mse_backward returns (dpred, None): it failed with 'yours 0' and the note that None was taken as 0 was not
+    shown with the failure."""
+    code = main(["check-layer", str(public / "losses_naive.py"), "mse", *MSE, *FAST])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "your backward returned None for 'target', taken as 0" in out and "--wrt pred" in out
+
+
+def test_wrt_leaves_out_an_input_whose_gradient_is_none(public: Path, capsys) -> None:
+    """With --wrt pred, (dpred, None) was refused: 'returned 2 gradient(s); the inputs to differentiate are pred'."""
+    code = main(["check-layer", str(public / "losses_naive.py"), "mse", *MSE, "--wrt", "pred", *FAST])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    file = public / "losses_naive.py"
+    file.write_text(file.read_text().replace("return dout * 2 * diff / diff.size, None", "return dout * diff / diff.size, None"))
+    code = main(["check-layer", str(file), "mse", *MSE, "--wrt", "pred", *FAST])
+    assert code == 1
+    assert "the gradient of input 'pred'" in capsys.readouterr().out
+
+
+def test_a_softmax_loss_without_the_max_shift_passes_at_drawn_scales(public: Path, capsys) -> None:
+    code = main(["check-layer", str(public / "losses_naive.py"), "softmax_loss_naive", *SVM, *FAST])
+    out = capsys.readouterr().out
+    assert code == 0, out
