@@ -122,16 +122,29 @@ def find_pair(module: ModuleType, name: str, loss: bool) -> tuple[Callable[..., 
         fn = getattr(module, name, None)
         if not callable(fn):
             raise LayerFileError(f"the file has no function {name} (with --loss, NAME is the loss function itself)")
+        if isinstance(fn, type):  # cs231n's TwoLayerNet: its loss(self, X, y) method, never the class called
+            if callable(getattr(fn, "loss", None)):
+                return fn.loss, None
+            methods = sorted(n for n, v in vars(fn).items() if callable(v) and not n.startswith("__"))
+            raise LayerFileError(f"{name} is a class with no loss method (its methods: {', '.join(methods) or 'none'}); "
+                                 f"name the one that returns `loss, grads` with --forward {name}.METHOD")
         return fn, None
     pairs = [(f"{name}_forward{s}", f"{name}_backward{s}") for s in ("", "_naive", "_fast")]
     for fwd, bwd in pairs:
         forward, backward = getattr(module, fwd, None), getattr(module, bwd, None)
         if callable(forward) and callable(backward):
             return forward, backward
+    target = getattr(module, name, None)
+    if isinstance(target, type) and callable(getattr(target, "backward", None)) and "__call__" in vars(target):
+        return target.__call__, target.backward  # class Linear: __call__(self, x) and backward(self, grad)
     functions = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
                        and n.endswith(("_forward", "_backward", "_naive")))
     hint = f"; its layers: {', '.join(functions)}" if functions else ""
-    if callable(getattr(module, name, None)):
+    if isinstance(target, type):
+        methods = sorted(n for n, v in vars(target).items() if callable(v) and not n.startswith("__"))
+        hint += (f"; {name} is a class with the methods {', '.join(methods) or '(none)'}: name its forward and backward "
+                 f"(--forward {name}.METHOD --backward {name}.METHOD)")
+    elif callable(target):
         hint += f"; {name} itself is a function: for `loss, grad = {name}(...)` add --loss"
     raise LayerFileError(f"the file has no pair {name}_forward/{name}_backward{hint}")
 
@@ -308,6 +321,8 @@ def stateful_pair(forward: Callable[..., Any], backward: Callable[..., Any] | No
     >>> out.tolist(), {k: v.tolist() for k, v in bwd(np.ones(2), layer).items()}
     ([3.0, 8.0], {'x': [3.0, 4.0], 'w': [1.0, 2.0]})
     """
+    if callable(forward) and not inspect.isroutine(forward) and not isinstance(forward, type):
+        forward = forward.__call__  # the layer instance itself (--forward layer): its __call__
     front = _method_parts(forward)
     back = _method_parts(backward) if backward is not None else None
     if front is None or backward is not None and (back is None or front[0] is not back[0] and not (

@@ -439,3 +439,36 @@ def test_a_softmax_loss_without_the_max_shift_passes_at_drawn_scales(public: Pat
     code = main(["check-layer", str(public / "losses_naive.py"), "softmax_loss_naive", *SVM, *FAST])
     out = capsys.readouterr().out
     assert code == 0, out
+
+
+def test_a_class_layer_called_through_dunder_call(public: Path, capsys) -> None:
+    """class Linear with __call__(self, x) and backward(self, grad): NAME Linear said 'Linear itself is a function:
+    add --loss'."""
+    code = main(["check-layer", str(public / "callable_layers.py"), "Linear", *XWB, *FAST])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    file = public / "callable_layers.py"
+    file.write_text(file.read_text().replace("self.db = grad.sum(0)", "self.db = grad.mean(0)"))
+    code = main(["check-layer", str(file), "Linear", *XWB, *FAST])
+    assert code == 1
+    assert "the gradient of input 'b'" in capsys.readouterr().out
+
+
+def test_a_module_level_instance_as_the_forward(public: Path, capsys) -> None:
+    """--forward layer (the instance, callable) --backward layer.backward: it was called with x, W and b."""
+    code = main(["check-layer", str(public / "callable_layers.py"), "layer", "--forward", "layer", "--backward",
+                 "layer.backward", "--shape", "x=N,3", "--shape", "W=3,2", "--shape", "b=2", "--size", "N=1:3", *FAST])
+    out = capsys.readouterr().out
+    assert code == 0, out
+
+
+def test_loss_with_a_class_name_checks_its_loss_method(public: Path, capsys) -> None:
+    """--loss TwoLayerNet called the class itself (TwoLayerNet(X, y, W1, ...)), a TypeError from its __init__."""
+    args = [a for a in NET_METHOD if a not in ("--forward", "TwoLayerNet.loss")]
+    code = main(["check-layer", str(public / "two_layer_net.py"), "TwoLayerNet", *args, *FAST])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    code = main(["check-layer", str(public / "class_layers.py"), "Dense", "--loss", "--shape", "X=N,D", "--size",
+                 "N=1:3,D=2", *FAST])
+    assert code == 2
+    assert "Dense is a class with no loss method (its methods: backward, forward)" in capsys.readouterr().err
