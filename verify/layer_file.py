@@ -55,12 +55,28 @@ def load_module(path: str) -> ModuleType:
     try:
         spec.loader.exec_module(module)
     except Exception as error:  # noqa: BLE001 - whatever the file raises is reported as one line
-        first = str(error).splitlines()[0] if str(error) else ""
-        raise LayerFileError(f"{path}: importing it raised {type(error).__name__}: {first}") from None
+        raise LayerFileError(_import_failed(path, error)) from None
     finally:
         if sys.path and sys.path[0] == folder:
             sys.path.pop(0)
     return module
+
+
+def _import_failed(path: str, error: Exception) -> str:
+    """One line for a layer file that failed to import, with what to do for the usual causes.
+
+    >>> _import_failed("layers.py", ModuleNotFoundError("No module named 'seaborn'", name="seaborn"))
+    "layers.py: importing it raised ModuleNotFoundError: No module named 'seaborn'; the file imports seaborn, which is \
+not installed here: install it, or import it inside the function that uses it (plots, data loading); if it is \
+a file of your own, put it beside the layer file"
+    """
+    first = str(error).splitlines()[0] if str(error) else ""
+    text = f"{path}: importing it raised {type(error).__name__}: {first}"
+    missing = getattr(error, "name", None)
+    if isinstance(error, ModuleNotFoundError) and missing and "." not in missing:
+        text += (f"; the file imports {missing}, which is not installed here: install it, or import it inside the "
+                 "function that uses it (plots, data loading); if it is a file of your own, put it beside the layer file")
+    return text
 
 
 def _load_in_package(path: str, file: Path) -> ModuleType:
@@ -100,8 +116,7 @@ def _load_in_package(path: str, file: Path) -> ModuleType:
         return importlib.import_module(dotted)
     except Exception as error:  # noqa: BLE001 - whatever the file raises is reported as one line
         sys.modules.pop(dotted, None)
-        first = str(error).splitlines()[0] if str(error) else ""
-        raise LayerFileError(f"{path}: importing it raised {type(error).__name__}: {first}") from None
+        raise LayerFileError(_import_failed(path, error)) from None
     finally:
         for entry in added:
             if entry in sys.path:

@@ -251,6 +251,10 @@ def _raised(spec: _Spec, phase: str, what: str, error: BaseException, arrays: Ma
     elif isinstance(error, AttributeError) and getattr(error, "name", None) in PYTHON2:
         text += (f"\nhint: .{error.name}() is Python 2 (your file runs under Python 3): write "
                  f".{PYTHON2[error.name]} instead")
+    elif isinstance(error, TypeError) and ("'float' object cannot be interpreted as an integer" in message
+                                           or "slice indices must be integers" in message):
+        text += ("\nhint: a size computed with / is a float in Python 3 (Python 2's / on integers floored): write // "
+                 "for an output size, e.g. H_out = 1 + (H + 2 * pad - HH) // stride")
     elif isinstance(error, TypeError) and "'invert'" in message:
         text += ("\nhint: a mask used as ~mask must be boolean; declare it domains={'mask': 'mask_rows'} (at least "
                  "one True per row along the last axis) or 'bool'")

@@ -472,3 +472,30 @@ def test_loss_with_a_class_name_checks_its_loss_method(public: Path, capsys) -> 
                  "N=1:3,D=2", *FAST])
     assert code == 2
     assert "Dense is a class with no loss method (its methods: backward, forward)" in capsys.readouterr().err
+
+
+def test_python_2_integer_division_in_a_size_gets_a_hint(tmp_path: Path, capsys) -> None:
+    (tmp_path / "pool.py").write_text(
+        "import numpy as np\n"
+        "def max_pool_forward_naive(x, pool_param):\n"
+        "    N, C, H, W = x.shape\n"
+        "    s = pool_param['stride']\n"
+        "    H_out = 1 + (H - 2) / s\n"
+        "    return np.zeros((N, C, H_out, H_out)), x\n"
+        "def max_pool_backward_naive(dout, cache):\n"
+        "    return np.zeros_like(cache)\n")
+    code = main(["check-layer", str(tmp_path / "pool.py"), "max_pool", "--shape", "x=N,C,4,4", "--size", "N=1:2,C=1:2",
+                 "--param", '{"stride": 2}', *FAST])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "a size computed with / is a float in Python 3" in out
+
+
+def test_a_plotting_import_that_is_not_installed_says_what_to_do(tmp_path: Path, capsys) -> None:
+    (tmp_path / "layers.py").write_text("import numpy as np\nimport no_such_plotting_lib as plt\n"
+                                        "def relu_forward(x):\n    return np.maximum(x, 0), x\n"
+                                        "def relu_backward(d, x):\n    return d * (x > 0)\n")
+    code = main(["check-layer", str(tmp_path / "layers.py"), "relu", "--shape", "x=3"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "the file imports no_such_plotting_lib, which is not installed here" in err
