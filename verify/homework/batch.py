@@ -16,6 +16,12 @@ A results.csv without a store beside it (written by a version without a store, o
 with grades.sqlite deleted since) is imported into the store once: its rows are kept, those in
 today's file are regraded ("imported"), since what they were graded against is unknown. Which
 escaping its cells use is told from the file (``_results_format``).
+
+While a ``Gradebook`` is open, SIGTERM and SIGHUP (``kill``, a closed terminal, a scheduler's time
+limit) raise ``Interrupted``, a ``KeyboardInterrupt``, as Ctrl-C does: what is being committed is
+rolled back, the exports are rebuilt from what was committed, and the caller says so and exits
+128 + the signal's number. Without it the process died at once, leaving exports of an older run.
+An OUTDIR that cannot be used at all (a file, a read-only disk) is ``OutdirError``: nothing graded.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
@@ -32,6 +40,7 @@ from typing import Self
 from .exports import (
     FIELDS,
     atomic_write,
+    check_outputs,
     folder,
     gradescope_results,
     read_results,
@@ -40,7 +49,7 @@ from .exports import (
     write_exports,
 )
 from .problems import PROBLEMS, Grade, canonical_id, revealed
-from .store import STORE_NAME, GradeStore, OutdirLock, Stored, answer_hash, fingerprint
+from .store import STORE_NAME, GradeStore, OutdirError, OutdirLock, Stored, answer_hash, fingerprint
 from .submissions import (
     MAX_ANSWER,
     Submission,
@@ -53,8 +62,37 @@ from .submissions import (
 )
 from .worker import DEFAULT_SECONDS, DEFAULT_WORKERS, BoundedGrader, BoundedPool
 
-__all__ = ["FIELDS", "Gradebook", "Plan", "Submission", "SubmissionError", "folder", "grade_class", "grade_single",
-           "gradescope_results", "read_results", "read_submissions", "spreadsheet_safe", "unescape"]
+__all__ = ["FIELDS", "Gradebook", "Interrupted", "OutdirError", "Plan", "Submission", "SubmissionError", "folder",
+           "grade_class", "grade_single", "gradescope_results", "read_results", "read_submissions", "spreadsheet_safe",
+           "unescape"]
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived while a class was graded; handled as Ctrl-C is (``signum`` says which)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+_STOPS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _raise_interrupted(signum: int, _frame: object) -> None:
+    raise Interrupted(signum)
+
+
+def _stop_signals_interrupt(stack: ExitStack) -> None:
+    """Make SIGTERM and SIGHUP raise ``Interrupted`` until ``stack`` closes (main thread only:
+    Python handles signals there; elsewhere the default, dying at once, stays)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for stop in _STOPS:
+        before = signal.getsignal(stop)
+        if before is signal.SIG_IGN:  # nohup: the user asked for this signal to be ignored
+            continue
+        signal.signal(stop, _raise_interrupted)
+        stack.callback(signal.signal, stop, before)
 
 # why an answer is graded: never graded, its text changed, its problem changed, imported from a
 # results.csv (what it was graded against is unknown)
@@ -114,12 +152,15 @@ class Gradebook:
         self.imported = 0  # rows imported from results.csv by this run
 
     def __enter__(self) -> Self:
-        self.out.mkdir(parents=True, exist_ok=True)
+        _usable(self.out)
         with ExitStack() as stack:
+            _stop_signals_interrupt(stack)
             stack.enter_context(OutdirLock(self.out))
+            check_outputs(self.out, header=False)  # a folder where results.csv goes, before it is read
             fresh = not (self.out / STORE_NAME).exists()
             # a results.csv that is not ours is refused before a store is made beside it
             legacy = _legacy_rows(self.out) if fresh else None
+            check_outputs(self.out)  # also beside a store: the class's own CSV saved as OUTDIR/results.csv
             self.store = stack.enter_context(GradeStore(self.out / STORE_NAME))
             self._import(legacy, fresh)
             self._stack = stack.pop_all()
@@ -248,6 +289,35 @@ class Gradebook:
             rows = [dict(r, feedback=revealed(str(r["problem"]), str(r["feedback"]))) for r in rows]
         write_exports(rows, self.out)
         return rows
+
+
+def _usable(out: Path) -> None:
+    """Make OUTDIR, or ``OutdirError`` (one line, nothing graded) when it cannot be: a file is in
+    the way (``-o class.csv``), the disk is read-only, a parent is not a folder. A full disk here is
+    an ``OSError`` as it is later: running again with space helps.
+
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "class.csv"
+    >>> _ = f.write_text("student,problem,answer")
+    >>> _usable(f)
+    Traceback (most recent call last):
+    ...
+    verify.homework.store.OutdirError: -o .../class.csv is a file, not a folder; nothing graded: choose a folder for the results
+    """
+    import errno
+
+    if out.exists() and not out.is_dir():
+        raise OutdirError(f"-o {out} is a file, not a folder; nothing graded: choose a folder for the results")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".lock"
+        probe.touch(exist_ok=True)  # the lock's file: a read-only OUTDIR is found here, before anything else
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise
+        raise OutdirError(f"cannot use -o {out}: {error.strerror or error}"
+                          f"{f' ({error.filename})' if error.filename and str(error.filename) != str(out) else ''}; "
+                          "nothing graded: choose another folder") from None
 
 
 def _in_order(graded: Iterator[tuple[int, Grade, float]], finished: dict[int, Grade]) -> Iterator[tuple[int, Grade]]:

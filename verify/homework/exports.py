@@ -11,6 +11,10 @@ cells that already start with one, so that ``read_results`` can take exactly one
 breaks CSV readers) is written ``'\\`` + the text with ``\\`` doubled and the character as
 ``\\xNN``, which ``read_results`` undoes as well (``spreadsheet_safe``).
 
+Only files of ours are replaced: a ``results.csv`` in OUTDIR that is not a results file (the
+class's own CSV saved there, say) or a folder where a file goes stops the run before anything is
+graded, and again before anything is written (``check_outputs``), leaving it as it is.
+
 Folder (and page) names: a name made of lower-case letters, digits, ``_`` and ``-`` that does not
 start with ``student-`` and is not a reserved word (``index``, Windows device names) is used as it
 is; every other name becomes ``student-SLUG-HASH`` with 20 hex digits of the SHA-256 of the exact
@@ -21,6 +25,7 @@ names never share a folder, also on a case-insensitive file system (all are lowe
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
@@ -32,8 +37,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-__all__ = ["FIELDS", "atomic_write", "atomic_write_many", "control_characters", "folder", "gradescope_results", "read_results", "results_csv", "spreadsheet_safe",
-           "unescape", "write_exports"]
+__all__ = ["FIELDS", "atomic_write", "atomic_write_many", "check_outputs", "control_characters", "folder",
+           "gradescope_results", "read_results", "results_csv", "spreadsheet_safe", "unescape", "write_exports"]
 
 # answer and counterexample (JSON) feed the per-student HTML pages (gradproof grade --report)
 FIELDS = ["student", "problem", "verdict", "score", "feedback", "method", "answer", "counterexample"]
@@ -192,6 +197,8 @@ def atomic_write_many(items: Iterable[tuple[Path, bytes]], batch: int = 256) -> 
     400 files took 1.7 s one by one here), and only then renamed into place."""
     pending = []
     for path, data in items:
+        if path.is_dir():  # else the error would name the temporary file
+            raise IsADirectoryError(errno.EISDIR, "a folder is where this file goes; move it away", str(path))
         try:
             if path.read_bytes() == data:
                 _temporary(path).unlink(missing_ok=True)  # left by a killed run
@@ -245,10 +252,54 @@ def by_student(rows: Iterable[Mapping[str, object]]) -> dict[str, list[Mapping[s
     return grouped
 
 
+# every results.csv gradproof grade has written, this version's and older layouts, has these columns
+_RESULTS_COLUMNS = frozenset({"student", "problem", "verdict", "score"})
+
+
+def check_outputs(out: Path, header: bool = True) -> None:
+    """``OutdirError`` when an export would replace what is not ours: a ``results.csv`` that is not
+    a results file (its header lacks student, problem, verdict, score; an empty or torn one is ours),
+    or a folder where ``results.csv`` or ``gradescope/students.csv`` goes, or a file where the
+    ``gradescope`` folder goes. ``header=False`` checks only what is a folder and what a file.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "results.csv").write_text("student,problem,answer\\nann,information:grad_q,p_i\\n")
+    >>> check_outputs(d)
+    Traceback (most recent call last):
+    ...
+    verify.homework.store.OutdirError: .../results.csv is not a results file of gradproof grade (its header is student, problem, answer): left as it is, nothing graded; move it away or choose another -o
+    """
+    from .store import OutdirError
+
+    results, root = out / "results.csv", out / "gradescope"
+    for path, kind in ((results, "file"), (root / "students.csv", "file"), (root, "folder")):
+        if path.is_dir() if kind == "file" else path.exists() and not path.is_dir():
+            raise OutdirError(f"{path} is a {'folder' if kind == 'file' else 'file'} where gradproof grade writes its "
+                              f"{kind}: left as it is, nothing graded; move it away or choose another -o")
+    if not header:
+        return
+    try:
+        with results.open("rb") as handle:
+            head = handle.read(4096)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as error:
+        raise OutdirError(f"cannot read {results}: {error.strerror or error}; nothing graded") from None
+    line = head.decode("utf-8-sig", errors="replace").splitlines()[0] if head.strip() else ""
+    header = next(csv.reader([line]), []) if line else []
+    if line and not _RESULTS_COLUMNS <= {c.strip() for c in header}:
+        shown = ", ".join(c.strip() for c in header)[:200]
+        raise OutdirError(f"{results} is not a results file of gradproof grade (its header is {shown}): left as it is, "
+                          "nothing graded; move it away or choose another -o")
+
+
 def write_exports(rows: Sequence[Mapping[str, object]], out: Path) -> None:
     """``out/results.csv``, ``out/gradescope/FOLDER/results.json`` per student and
     ``out/gradescope/students.csv`` (folder, student), each replaced atomically; a folder left from
-    an earlier layout that holds nothing but a results.json of ours is removed."""
+    an earlier layout that holds nothing but a results.json of ours is removed. A file that is not
+    ours where one of these goes stops it before anything is written (``check_outputs``)."""
+    check_outputs(out)
     root = out / "gradescope"
     root.mkdir(exist_ok=True)
     students = by_student(rows)

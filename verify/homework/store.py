@@ -27,7 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple, Self
 
-__all__ = ["STORE_NAME", "BusyError", "GradeStore", "OutdirLock", "StoreError", "Stored", "answer_hash", "damaged",
+__all__ = ["STORE_NAME", "BusyError", "GradeStore", "OutdirError", "OutdirLock", "StoreError", "Stored", "answer_hash", "damaged",
            "fingerprint"]
 
 STORE_NAME = "grades.sqlite"
@@ -41,6 +41,11 @@ class BusyError(RuntimeError):
 class StoreError(ValueError):
     """OUTDIR/grades.sqlite is not a gradproof grade store, or it is damaged: running again cannot
     help; the message (one line) says what to do."""
+
+
+class OutdirError(StoreError):
+    """OUTDIR cannot be used (a file is in its place, it is on a read-only disk): nothing was graded;
+    running again cannot help until the user chooses another -o."""
 
 
 _NOT_A_STORE = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB

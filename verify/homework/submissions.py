@@ -57,19 +57,71 @@ def _where(row: int, number: int) -> str:
     return f"row {row}" if row else f"answer {number + 1}"
 
 
-def _records(path: Path, need: str) -> tuple[list[tuple[int, list[str]]], list[str]]:
-    """The non-blank rows of a CSV (each with its row number, header = 1) and the header's names
-    without surrounding spaces; ``SubmissionError`` for a file that cannot be read or is empty."""
+MAX_FILE = 256 * 2**20  # bytes; a class's CSV is far smaller (100,000 answers of 1 KB are 100 MB)
+_DELIMITERS = (",", ";", "\t")  # comma first; ; and tab as spreadsheets in many locales save "CSV" and "Unicode text"
+
+
+def _text(path: Path) -> str:
+    """The file's text: UTF-8 with or without a byte-order mark, or UTF-16 with one (a spreadsheet's
+    "Unicode text"); ``SubmissionError`` for anything else, saying where and what to do. At most
+    ``MAX_FILE`` bytes are read, so that a device or a pipe that never ends (``/dev/zero``) is refused."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE + 1)
     except OSError as error:
         raise SubmissionError(f"cannot read {path}: {error.strerror or error}") from None
+    if len(data) > MAX_FILE:
+        raise SubmissionError(f"cannot read {path}: it is over {MAX_FILE // 2**20} MiB; a class's CSV is far smaller")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as error:
+            raise SubmissionError(f"cannot read {path}: broken UTF-16 text (byte {error.start}); save it as CSV UTF-8") from None
+    head = data[:200]
+    if head.count(b"\x00") * 3 >= len(head) > 0:  # NULs are valid UTF-8, but a third of the bytes: UTF-16
+        raise SubmissionError(f"cannot read {path}: UTF-16 text without a byte-order mark, or not text at all; "
+                              "save it as CSV UTF-8")
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise SubmissionError(f"cannot read {path}: not UTF-8 text (byte {error.start}); save it as CSV UTF-8") from None
+        line = data[:error.start].count(b"\n") + 1
+        raise SubmissionError(f"cannot read {path}: not UTF-8 text (byte {error.start}) on line {line}; "
+                              "save it as CSV UTF-8") from None
+
+
+def _first_names(text: str, delimiter: str) -> list[str]:
+    """The first non-blank row's cells, read with ``delimiter``, folded; [] when it cannot be read."""
+    try:
+        for cells in csv.reader(io.StringIO(text[:65_536], newline=""), delimiter=delimiter):
+            if any(c.strip() for c in cells):
+                return [c.strip().casefold() for c in cells]
+    except csv.Error:
+        pass
+    return []
+
+
+def _delimiter(text: str, wanted: set[str]) -> str:
+    """The comma, unless the header holds none of ``wanted`` read with commas but does with ; or tab.
+
+    >>> _delimiter("student;problem;answer\\nann;p;x, y", {"student"}), _delimiter("a;b,student", {"student"})
+    (';', ',')
+    """
+    for delimiter in _DELIMITERS:
+        if wanted & set(_first_names(text, delimiter)):
+            return delimiter
+    return ","
+
+
+def _records(path: Path, need: str, wanted: set[str]) -> tuple[list[tuple[int, list[str]]], list[str]]:
+    """The non-blank rows of a CSV (each with its row number, header = 1) and the header's names
+    without surrounding spaces; ``SubmissionError`` for a file that cannot be read or is empty.
+    The delimiter is the comma, or ; or tab where only that reads a header holding ``wanted``."""
+    text = _text(path)
+    delimiter = _delimiter(text, wanted)
     records: list[tuple[int, list[str]]] = []
     old = csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a long answer is a row's problem, not the file's
     try:
-        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
         while True:
             try:
                 cells = next(reader)
@@ -146,12 +198,17 @@ Submission(student='bob', problem='softmax_ce:grad_z', answer='', row=3)]
     from .problems import PROBLEMS
 
     warnings = warnings if warnings is not None else []
-    records, names = _records(path, "a 'student' column")
+    records, names = _records(path, "a 'student' column", {"student"})
     header_row, header = records[0]
     folded = [n.casefold() for n in names]
     if "student" not in folded:
         raise SubmissionError(f"{path} needs a 'student' column; it has {', '.join(repr(n) for n in names) or 'none'}")
     long = {"problem", "answer"} <= set(folded)
+    half = {"problem", "answer"} & set(folded)
+    if half and not long:  # not a wide file with a problem called 'answer': a long one missing a column
+        lacking = ({"problem", "answer"} - half).pop()
+        raise SubmissionError(f"{path} has the column {half.pop()!r} but no column {lacking!r}; a long CSV needs "
+                              "student, problem and answer (a wide one: student, then one column per problem id)")
     if long:
         columns = {key: folded.index(key) for key in ("student", "problem", "answer")}
         twice = [key for key in columns if folded.count(key) > 1]
@@ -174,6 +231,8 @@ Submission(student='bob', problem='softmax_ce:grad_z', answer='', row=3)]
                                   "keep one")
     rows = _fitting(records[1:], len(header), warnings)
     _unnamed_columns(names, rows, warnings)
+    if long:
+        _unread_columns(names, set(columns.values()), rows, warnings)
     out: list[Submission] = []
     for row, cells in rows:
         student = cells[columns["student"]]
@@ -185,9 +244,24 @@ Submission(student='bob', problem='softmax_ce:grad_z', answer='', row=3)]
             out.append(Submission(student, _canonical(cells[columns["problem"]]), cells[columns["answer"]], row))
         else:
             out.extend(Submission(student, pid, cells[index], row) for index, pid in wide.items() if pid)
+    if not out:  # graded, it would export nothing, and --drop-missing would empty the store
+        raise SubmissionError(f"{path} holds no answers ({'only a header' if len(records) == 1 else 'every row was skipped'}"
+                              f"{': ' + warnings[0] if warnings and len(records) > 1 else ''}); nothing graded")
     check_problems(out, PROBLEMS)
     _too_long(out, warnings)
     return out
+
+
+def _unread_columns(names: list[str], used: set[int], rows: list[tuple[int, list[str]]], warnings: list[str]) -> None:
+    """A warning for each named column of a long file besides student, problem and answer that holds
+    something: it is not read (an answer typed into a 'notes' column would otherwise vanish unseen)."""
+    for index, name in enumerate(names):
+        if index in used or not name:
+            continue
+        filled = sum(1 for _, cells in rows if cells[index].strip())
+        if filled:
+            warnings.append(f"column {index + 1} ({_column_name(index)}) {name!r} is not read: a long CSV's answers are "
+                            f"in its 'answer' column ({filled} {'cell' if filled == 1 else 'cells'} not graded)")
 
 
 def read_single(path: Path, warnings: list[str] | None = None) -> list[Submission]:
@@ -206,7 +280,7 @@ def read_single(path: Path, warnings: list[str] | None = None) -> list[Submissio
     from .problems import PROBLEMS
 
     warnings = warnings if warnings is not None else []
-    records, names = _records(path, "'problem' and 'answer' columns")
+    records, names = _records(path, "'problem' and 'answer' columns", {"problem", "answer"})
     folded = [n.casefold() for n in names]
     if not {"problem", "answer"} <= set(folded):
         raise SubmissionError(f"{path} needs 'problem' and 'answer' columns; it has "

@@ -9,7 +9,13 @@ as many answers as stay within the limit.
 Workers die with the process that started them: each closes the parent's ends of every pipe it
 inherited (its own and its siblings', which used to keep each other's pipes open, so that no
 worker saw end-of-file when the parent was killed), and on Linux asks the kernel for SIGKILL when
-its parent dies (``PR_SET_PDEATHSIG``).
+its parent dies (``PR_SET_PDEATHSIG``). Stop signals (Ctrl-C's SIGINT, SIGTERM, SIGHUP) are the
+parent's to handle: a worker ignores them, so that a signal sent to the whole process group stops
+the run instead of killing the workers under answers that would then be graded "worker stopped".
+
+The time limit counts only time the grader could run: when this process was stopped (Ctrl-Z,
+``kill -STOP``, a suspended machine) and resumed, the time it stood still is not charged to the
+answers being graded, which would otherwise be stored ``invalid`` (too slow) for good.
 """
 
 from __future__ import annotations
@@ -36,13 +42,18 @@ DEFAULT_WORKERS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sch
 # the parent's ends of the workers' pipes; a forked worker closes every one it inherited
 _PARENT_ENDS: weakref.WeakSet[Connection] = weakref.WeakSet()
 _PR_SET_PDEATHSIG = 1
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# a wait that returns this much later than asked means this process was stopped (or the machine
+# slept): the excess is not charged to the answers being graded
+_STALL = 1.0
 
 
 def _die_with_parent(parent: int) -> None:
     """In a worker: SIGKILL when the parent dies (Linux), and none of the parent's pipe ends kept."""
     for end in list(_PARENT_ENDS):
         end.close()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes the workers
+    for stop in _STOP_SIGNALS:  # Ctrl-C, SIGTERM to the group: the parent's to handle; it closes the workers
+        signal.signal(stop, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -64,10 +75,26 @@ def _serve(connection: Connection, parent: int | None = None) -> None:
             return
         problem_id, answer = request
         try:
-            connection.send(grade(problem_id, answer).to_json())
+            document = grade(problem_id, answer).to_json()
         except Exception as error:  # noqa: BLE001 - a bug is reported for this answer, and the worker goes on
-            connection.send(Grade(problem_id, "invalid", 0.0, f"the grader failed on this answer: "
-                                  f"{type(error).__name__}", method="error").to_json())
+            document = Grade(problem_id, "invalid", 0.0, f"the grader failed on this answer: {type(error).__name__}",
+                             method="error").to_json()
+        try:
+            connection.send(document)
+        except OSError:  # the parent is gone (killed): nothing to report to, and no traceback on its terminal
+            return
+
+
+def _charged(asked: float, took: float) -> float:
+    """The seconds of a wait charged to the answers being graded: what it took, unless it took
+    ``_STALL`` longer than asked. Then this process was stopped (the workers with it, as Ctrl-Z
+    stops the whole group) or the machine slept, for an unknown part of the wait: none of it is
+    charged, so an answer gets at most one wait more than its limit, never a wrong ``timeout``.
+
+    >>> _charged(2.0, 0.5), _charged(2.0, 2.01), _charged(2.0, 60.0)
+    (0.5, 2.01, 0.0)
+    """
+    return took if took <= asked + _STALL else 0.0
 
 
 class BoundedGrader:
@@ -95,8 +122,13 @@ class BoundedGrader:
 
     def __call__(self, problem_id: str, answer: str) -> Grade:
         self.send(problem_id, answer)
-        if self.connection.poll(self.seconds):
-            return self.receive(problem_id)
+        spent = 0.0
+        while spent < self.seconds:
+            asked = self.seconds - spent
+            start = time.monotonic()
+            if self.connection.poll(asked):
+                return self.receive(problem_id)
+            spent += _charged(asked, time.monotonic() - start)
         return self.give_up(problem_id)
 
     @property
@@ -165,30 +197,36 @@ class BoundedPool:
 
     def grade(self, tasks: Iterable[tuple[Any, str, str]]) -> Iterator[tuple[Any, Grade, float]]:
         pending = iter(tasks)
-        busy: dict[int, tuple[Any, str, float]] = {}  # grader index -> (tag, problem, start)
+        busy: dict[int, list[Any]] = {}  # grader index -> [tag, problem, seconds charged so far]
+        last = time.monotonic()  # until when time has been charged
         while True:
             for index, grader in enumerate(self.graders):
                 if index not in busy:
                     task = next(pending, None)
                     if task is not None:
                         grader.send(task[1], task[2])
-                        busy[index] = (task[0], task[1], time.monotonic())
+                        busy[index] = [task[0], task[1], last - time.monotonic()]  # charged from now on
             if not busy:
                 return
-            deadline = min(start for _, _, start in busy.values()) + self.seconds
-            ready = wait([self.graders[i].connection for i in busy], timeout=max(0.0, deadline - time.monotonic()))
+            asked = max(0.0, self.seconds - max(spent for _, _, spent in busy.values()))
+            start = time.monotonic()
+            ready = wait([self.graders[i].connection for i in busy], timeout=asked)
             now = time.monotonic()
+            # the time outside the wait (the caller storing a result) is charged as it is
+            charged = max(0.0, start - last) + _charged(asked, now - start)
+            last = now
             for index in list(busy):
-                tag, problem_id, start = busy[index]
+                busy[index][2] += charged
+                tag, problem_id, spent = busy[index]
                 grader = self.graders[index]
                 if grader.connection in ready:
                     result = grader.receive(problem_id)
-                elif now - start >= self.seconds:
+                elif spent >= self.seconds:
                     result = grader.give_up(problem_id)
                 else:
                     continue
                 del busy[index]
-                yield tag, result, now - start
+                yield tag, result, spent
 
     def close(self) -> None:
         for grader in self.graders:
