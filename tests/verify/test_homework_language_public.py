@@ -27,6 +27,15 @@ RIGHT = [
     ("attention:grad_V", "`A.T @ G`"),
     # a typeset full stop at the end of a display (lecture notes)
     ("perceptron:update_w", r"w_i + \eta (t - y) x_i \text{.}"),
+    # a chat's reply: the final answer boxed, labelled in Markdown bold, said in a sentence, coloured
+    ("softmax_ce:grad_z", r"\boxed{p_i - y_i}"),
+    ("softmax_ce:grad_z", r"\boxed{\frac{\partial L}{\partial z_i} = p_i - y_i}"),
+    ("bp:delta_output_sigmoid", r"$\boxed{\delta_k = (T_k - O_k) O_k (1 - O_k)}$"),
+    ("softmax_ce:grad_z", "**Answer:** $p_i - y_i$"),
+    ("softmax_ce:grad_z", "The gradient is $p_i - y_i$."),
+    ("softmax_ce:grad_z", r"\color{blue}{p_i - y_i}"),
+    # the last line of a derivation, its = kept
+    ("softmax_ce:grad_z", "= p_i - y_i"),
     # the free index's range said again after the formula (lecture notes, textbooks)
     ("softmax_ce:grad_z", r"p_i-y_i \qquad (i = 1, \dots, n)"),
     ("softmax_ce:grad_z", r"\frac{\partial L}{\partial z_i} = p_i - y_i \text{ for } i = 1, \ldots, n"),
@@ -68,6 +77,14 @@ RIGHT = [
     ("perceptron:update_w", r"w_i' = w_i + \eta(t-y)x_i"),
     ("bp:update_w_output", r"w_{kj}^{new} = w_{kj}^{old} + \alpha \delta_k H_j"),
     ("bp:update_w_hidden", r"w_{ji}^{\text{new}} = w_{ji} + \alpha\delta_j I_i"),
+    ("perceptron:update_w", r"w_i^{+} = w_i + \eta (t - y) x_i"),
+    ("perceptron:update_w", r"w_i^* = w_i + \eta (t - y) x_i"),
+    ("perceptron:update_w", r"w_i^{(k+1)} = w_i^{(k)} + \eta (t - y) x_i"),
+    ("perceptron:update_w", r"w_i \mathrel{+}= \eta (t - y) x_i"),
+    # the derivative as an operator, \partial_z L and \nabla_S L, and \ell for the loss (lecture notes)
+    ("softmax_ce:grad_z", r"\partial_{z_i} L = p_i - y_i"),
+    ("softmax_ce:grad_z", r"\frac{\partial \ell}{\partial z_i} = p_i - y_i"),
+    ("attention:grad_Q", r"\nabla_Q L = \frac{1}{\sqrt{d_k}} (\nabla_S L) K"),
     # the loss named with a subscript or with its arguments (information theory posts)
     ("information:grad_q", r"\frac{\partial D_{KL}}{\partial q_i} = -\frac{p_i}{q_i}"),
     ("information:grad_q", r"\frac{\partial}{\partial q_i} KL(p\|q) = -\frac{p_i}{q_i}"),
@@ -120,6 +137,14 @@ RIGHT = [
 
 WRONG = [
     # the same wrappers and framing around wrong mathematics
+    ("softmax_ce:grad_z", r"\boxed{y_i - p_i}"),
+    ("softmax_ce:grad_z", "**Answer:** $p_i + y_i$"),
+    ("softmax_ce:grad_z", "The gradient is $y_i - p_i$."),
+    ("softmax_ce:grad_z", "The gradient is not $p_i - y_i$."),  # prose is read only as a lead-in, never past it
+    ("softmax_ce:grad_z", "= y_i - p_i"),
+    ("softmax_ce:grad_z", r"\partial_{z_i} L = y_i - p_i"),
+    ("perceptron:update_w", r"w_i^{(k+1)} = w_i^{(k)} + \eta (y - t) x_i"),
+    ("attention:grad_Q", r"\nabla_Q L = \frac{1}{\sqrt{d_k}} (\nabla_S L)^T K"),
     ("softmax_ce:grad_z", "$y_i-p_i$."),
     ("softmax_ce:grad_z", "\u201cp_i + y_i\u201d"),
     ("softmax_ce:grad_z", r"p_i \qquad (i = 1, \dots, n)"),

@@ -193,7 +193,7 @@ _REPLACEMENTS = [
 _COMMANDS = [
     (r"\geqslant", ">="), (r"\geq", ">="), (r"\ge", ">="), (r"\gt", ">"), (r"\leqslant", "<="), (r"\leq", "<="),
     (r"\le", "<="), (r"\lt", "<"), (r"\neq", "!="), (r"\ne", "!="), (r"\land", " and "), (r"\wedge", " and "),
-    (r"\partial", " partial "), (r"\nabla", "nabla"), (r"\forall", " forall "),
+    (r"\partial", " partial "), (r"\nabla", "nabla"), (r"\forall", " forall "), (r"\ell", " ell "),
 ]
 # \big( \Bigl[ \biggr): sizes of brackets, not brackets of their own.
 _SIZED = re.compile(r"\\[Bb]ig{1,2}[lrm]?(?![A-Za-z])")
@@ -341,6 +341,7 @@ _SPACE_TABLE = str.maketrans(_SPACES)
 # Public spellings, each respelt as one the rest of normalise reads (pattern, replacement), in order.
 _RESPELLINGS = [
     (re.compile(r"\{\s*\\(?:rm|bf|it|sf|tt|cal)\s+([^{}]*)\}"), r"{\1}"),  # d_{\rm model}: plain TeX's font switch
+    (re.compile(r"\\mathrel\s*\{\s*([+-])\s*\}\s*="), r"\1="),  # w \mathrel{+}= ...: the augmented assignment, typeset
     (re.compile(r"(?<![A-Za-z0-9_\\])([A-Za-z]+)_(hat|bar|tilde)(?![A-Za-z0-9])"), r"\1\2"),  # y_hat, x_bar: code's ŷ, x̄
     (re.compile(r"\\frac\s*(\d)\s*([A-Za-z]|\\[A-Za-z]+)"), r"\\frac{\1}{\2}"),  # \frac1d, \frac1\sigma: one token each
     (re.compile(r"\\sqrt\s*\{\s*([A-Za-z]+)\s*\}\s*_\s*(\{[^{}]*\}|[A-Za-z0-9])"), r"\\sqrt{\1_\2}"),  # \sqrt{d}_k
@@ -358,11 +359,12 @@ _RESPELLINGS = [
     (re.compile(r"\\?(?<![A-Za-z])(max|min)\s*\\\{((?:[^{}]|\{[^{}]*\})*?)\\\}"), r"\1(\2)"),  # \max\{x_1, x_2\}: a set's max
 ]
 # A trailing range of the free index, as notes write it: ", i = 1, \dots, n", "(1 \le i \le n)", "\text{ for } i = 1, ..., n".
-_SEPARATOR = r"(?:\s|\\[,;:!]|\\q?quad(?![A-Za-z])|~)*"
+# (Possessive quantifiers throughout: a long run of spaces must not be tried every way it can be split.)
+_SEPARATOR = r"(?:\s|\\[,;:!]|\\q?quad(?![A-Za-z])|~|,)*+"
 _RANGE_CLAUSE = re.compile(
-    _SEPARATOR + r",?" + _SEPARATOR + r"(?:\\(?:text|mbox|mathrm)\s*\{\s*(?:for|for all|for each|for every)\s*\}|for(?:\s+(?:all|each|every))?|"
-    r"\\forall)?\s*(\()?\s*(?:([a-z])\s*=\s*[01]\s*,\s*(?:\\[lc]?dots|\.\.\.|…)\s*,|[01]\s*(?:\\leq?|<=|≤)\s*([a-z])\s*(?:\\leq?|<=|≤))"
-    r"\s*[A-Za-z0-9_{}]+(?:\s*[-+]\s*\d+)?\s*(?(1)\))\s*[.,]?$")
+    r"(?<![\s,~])" + _SEPARATOR + r"(?:\\(?:text|mbox|mathrm)\s*+\{\s*+(?:for|for all|for each|for every)\s*+\}|for(?:\s++(?:all|each|every))?|"
+    r"\\forall)?\s*+(\()?\s*+(?:([a-z])\s*+=\s*+[01]\s*+,\s*+(?:\\[lc]?dots|\.\.\.|…)\s*+,|[01]\s*+(?:\\leq?|<=|≤)\s*+([a-z])\s*+"
+    r"(?:\\leq?|<=|≤))\s*+[A-Za-z0-9_{}]++(?:\s*+[-+]\s*+\d+)?\s*+(?(1)\))\s*+[.,]?$")
 
 
 def _respelled(text: str) -> str:
@@ -388,7 +390,10 @@ def _respelled(text: str) -> str:
 def _unwrapped(text: str) -> str:
     """The answer without a wrapper around all of it ($...$, $$...$$, \\[...\\], \\(...\\)) or a full
     stop after it: typesetting, not mathematics."""
-    text = re.sub(r"^(?:answer|solution|result|ans)\s*[:=]\s*", "", text, flags=re.IGNORECASE)  # "Answer: ..."
+    # "Answer: ...", "**Final answer:** ...", "The gradient is $...$." (a chat's reply, Markdown)
+    text = re.sub(r"^\**\s*(?:final\s+)?(?:answer|solution|result|ans)\s*\**\s*[:=]\s*\**\s*", "", text, flags=re.IGNORECASE)
+    text = re.sub(r"^(?:so|thus|therefore|hence|the\s+(?:final\s+)?(?:answer|gradient|derivative|result|update|bound)\s+is)"
+                  r"\s*[:,]?\s*(?=\$)", "", text, flags=re.IGNORECASE)
     text = re.sub(r"\s*(?:\\[,;: ]\s*)*\\(?:text|mathrm)\s*\{\s*[.,]\s*\}$", "", text)  # x_i \text{.}: a full stop, typeset
     # a sentence's full stop after the maths ($...$.), and quotes or code marks around it ("...", `...`)
     text = text[:-1].rstrip() if text.endswith(("$.", "$,", r"\].", r"\),")) else text
@@ -400,8 +405,37 @@ def _unwrapped(text: str) -> str:
         if text.startswith(opening) and text.endswith(closing) and len(text) >= len(opening) + len(closing):
             text = text[len(opening):len(text) - len(closing)].strip()
             break
+    text = _unboxed(text)
+    text = re.sub(r"^=\s*(?=\S)", "", text)  # "= p_i - y_i": the last line of a derivation
     full_stop = text.endswith((".", ",")) and not text.endswith(("..", r"\right."))
     return text[:-1].rstrip() if full_stop else text
+
+
+_BOX = re.compile(r"\\(?:boxed|fbox|textcolor\s*\{[A-Za-z]*\}|color\s*\{[A-Za-z]*\})\s*\{|\\color\s*\{[A-Za-z]*\}")
+
+
+def _unboxed(text: str) -> str:
+    """``\\boxed{...}`` (a chat's final answer), ``\\color{red}{...}``, ``\\textcolor{red}{...}`` as what they
+    hold: presentation, not mathematics (a brace group is kept, so grouping is unchanged).
+
+    >>> _unboxed(r"\\boxed{\\frac{a}{b}} + {\\color{red} c}")
+    '{\\\\frac{a}{b}} + { c}'
+    """
+    for _ in range(8):  # a few inside one another
+        found = _BOX.search(text)
+        if found is None:
+            return text
+        if not found.group(0).endswith("{"):  # {\color{red} c}: the switch alone goes
+            text = text[:found.start()] + text[found.end():]
+            continue
+        depth, end = 1, found.end()
+        while end < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[end], 0) if text[end - 1] != "\\" else 0
+            end += 1
+        if found.start() == 0 and depth == 0 and not text[end:].strip(" .,"):  # the whole answer boxed
+            return text[found.end():end - 1].strip() + text[end:]
+        text = text[:found.start()] + "{" + text[found.end():]
+    return text
 
 
 def _spaced(match: re.Match[str], word: str) -> str:
@@ -1920,6 +1954,10 @@ _LOSS_LHS = re.compile(r"^(-?\s*)(?:\\frac\{\s*partial\s*" + _LOSS + r"\s*\}\{(\
                        r"|(nabla_(?:\{[^{}=]*\}|[A-Za-z]+))\s*" + _LOSS + r")\s*(?==)")
 
 
+# \partial_{z_i} L = ...: the derivative as an operator with its variable below
+_PARTIAL_LHS = re.compile(r"^(-?\s*)partial\s*_\s*(\{[^{}=]*\}|[A-Za-z]+(?:_[A-Za-z0-9]+)?)\s*" + _LOSS + r"\s*(?==)")
+
+
 def _own_names(normal: str, declared: set[str]) -> str:
     """The answer with a loss named on its left-hand side written as ``L`` where that name is the
     answer's own (not a symbol of the problem), and a value's ``^{old}`` dropped where ``old`` names
@@ -1930,6 +1968,9 @@ def _own_names(normal: str, declared: set[str]) -> str:
     >>> _own_names(r"\\frac{ partial H_j}{ partial net_j} = H_j", {"H"})
     '\\\\frac{ partial H_j}{ partial net_j} = H_j'
     """
+    normal = _PARTIAL_LHS.sub(lambda m: rf"{m.group(1)}\frac{{ partial L}}{{ partial {m.group(2).strip('{}')}}} ", normal)
+    # w_i^{+} = ..., w_i^* = ...: the new value's name on a left-hand side
+    normal = re.sub(r"^([^=]*?)\^\s*(?:\{\s*[+*]\s*\}|[+*])\s*(?=(?::=|←|<-|=(?!=)))", r"\1 ", normal, count=1)
     found = _LOSS_LHS.search(normal)
     if found:
         name = found.group(2) or found.group(5) or found.group(7)
@@ -1939,7 +1980,9 @@ def _own_names(normal: str, declared: set[str]) -> str:
             normal = found.group(1) + lhs + " " + normal[found.end():]
     if "old" not in declared:
         normal = re.sub(r"\^\s*\{\s*\(?\s*old\s*\)?\s*\}", "", normal)
-    return normal
+    # \nabla_S L in an answer, where the problem names that gradient dS: the name dS (as dL/dS is)
+    return re.sub(r"(?<![A-Za-z0-9_])nabla_\{?([A-Z][A-Za-z0-9]*)\}?\s*(?:L|ell|E|J)(?![A-Za-z0-9_(])",
+                  lambda m: f"d{m.group(1)}" if f"d{m.group(1)}" in declared else m.group(0), normal)
 
 
 # nabla_{W_1}, nabla_W, nabla_theta: a subscript is braced, one letter, or a Greek letter's name (\nabla_\theta)
@@ -2109,9 +2152,12 @@ def _at_step(node: Tree, text: str, words: Vocabulary, superscript: bool = False
     value, where the problem has no symbol t; where it has one (a target t) it could be w_kj times (or
     to the power) t, and is refused."""
     left, right = node.children
+    step = ("t", "k", "n", "s", "tau") if superscript else ("t",)  # w^{(k)}: a step's label, the iteration's letter
     if not (isinstance(left, Tree) and left.data == "name" and isinstance(right, Tree) and right.data == "name"
-            and str(right.children[0]) == "t"):
+            and str(right.children[0]) in step and (str(right.children[0]) == "t"
+                                                    or str(right.children[0]) not in dict(words.indices))):
         return False
+    letter = str(right.children[0])
     start, end = getattr(right.meta, "start_pos", None), getattr(right.meta, "end_pos", None)
     if start is None or end is None:
         return False
@@ -2122,11 +2168,11 @@ def _at_step(node: Tree, text: str, words: Vocabulary, superscript: bool = False
     elif getattr(left.meta, "end_pos", None) != start - 1 or not (text[start - 1] == "(" and text[end:end + 1] == ")"):
         return False
     try:
-        words.lookup("t")
+        words.lookup(letter)
     except InvalidAnswer:
         return True
-    raise InvalidAnswer(f"{left.children[0]}(t) reads two ways: {left.children[0]} at step t, or {left.children[0]} "
-                        f"times t; write {left.children[0]} for the current value, or * for the product")
+    raise InvalidAnswer(f"{left.children[0]}({letter}) reads two ways: {left.children[0]} at step {letter}, or "
+                        f"{left.children[0]} times {letter}; write {left.children[0]} for the current value, or * for the product")
 
 
 def _labelled(node: Tree, text: str) -> bool:
