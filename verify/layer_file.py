@@ -412,6 +412,10 @@ def stateful_pair(forward: Callable[..., Any], backward: Callable[..., Any] | No
         *douts, layer = args
         back_result = getattr(layer, backward_name)(*douts)
         grads: dict[str, Any] = {}
+        if state and isinstance(back_result, (tuple, list)) and len(back_result) == len(names):
+            return dict(zip(names, back_result))  # `return dx, dW, db`: every gradient returned, none kept on self
+        if state and isinstance(back_result, dict):
+            return back_result  # {"x": dx, "W": dW}: matched by name as a function's dict is
         if len(inputs) == 1:
             grads[inputs[0]] = back_result
         elif inputs:

@@ -98,6 +98,8 @@ CASES = [
      'np.add.at(self.grads["W"], self.idx, dout)', 'self.grads["W"][self.idx] += dout', "W"),
     ("class_layers.py", "LayerNorm1D", LN, 'self.gradients["intercept"] = dLdy.sum(axis=0)',
      'self.gradients["intercept"] = dLdy.mean(axis=0)', "intercept"),
+    ("class_layers.py", "FullyConnected", XWB, "self.x.T @ dout, dout.sum(axis=0)", "self.x.T @ dout, dout.sum(axis=1)",
+     "b"),
     ("class_layers.py", "AffineLayer", XWB, "return dout @ w.T, x.T @ dout, dout.sum(0)",
      "return dout @ w.T, x.T @ dout, dout.sum(1)", "b"),
 ]
