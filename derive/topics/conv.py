@@ -14,8 +14,9 @@ import sympy as sp
 
 from ..atoms import matrix, vector
 from ..concrete import hadamard, total
+from ..indexcalc import collapse_in_ranges, index_diff
 from ..notation import size
-from ..spec import Claim, Lazy, Topic, grad, grid, pair_claim
+from ..spec import Claim, IndexForm, Lazy, Topic, grad, grid, pair_claim
 from ..types import Sizes, SymbolSpec
 
 
@@ -117,10 +118,36 @@ def _fn(name: str):
     return sp.Function(name)
 
 
-def _claim(key: str, env_key: str, target: str | None, wrt: str, statement: str, reason: str, display) -> Claim:
+def _claim(key: str, env_key: str, target: str | None, wrt: str, statement: str, reason: str, display,
+           index: IndexForm | None = None) -> Claim:
     return pair_claim(
-        env_key, key=key, target=target, wrt=wrt, statement=statement, reason=reason, display=display, sizes=_GRID
+        env_key, key=key, target=target, wrt=wrt, statement=statement, reason=reason, display=display, sizes=_GRID,
+        index=index,
     )
+
+
+# The layer in index form at symbolic sizes (0-based, as correlate indexes): L = sum_{o,i,j} G[o,i,j] Y[o,i,j],
+# Y[o,i,j] = b[o] + sum_{c,a,b} W[o,c,a,b] X[c,i+a,j+b]. A gradient entry's own indices (O, C, A, B) run over
+# their stated ranges, which is what lets a Kronecker delta inside a sum collapse.
+_sizes = {name: size(name) for name in ("c_in", "c_out", "oh", "ow", "kh", "kw")}
+_wo, _wc, _wa, _wb = (sp.Symbol(name, integer=True, nonnegative=True) for name in ("O", "C", "A", "B"))
+_Wi, _bi = sp.IndexedBase("W", real=True), sp.IndexedBase("b", real=True)
+_RANGES = {_wo: (0, _sizes["c_out"] - 1), _wc: (0, _sizes["c_in"] - 1), _wa: (0, _sizes["kh"] - 1),
+           _wb: (0, _sizes["kw"] - 1)}
+
+
+def _index_outputs(term: sp.Expr) -> sp.Expr:
+    return sp.Sum(term, (_i, 0, _sizes["oh"] - 1), (_j, 0, _sizes["ow"] - 1))
+
+
+def _index_loss() -> sp.Expr:
+    kernel = sp.Sum(_Wi[_o, _c, _a, _b] * _Xi[_c, _i + _a, _j + _b],
+                    (_c, 0, _sizes["c_in"] - 1), (_a, 0, _sizes["kh"] - 1), (_b, 0, _sizes["kw"] - 1))
+    return sp.Sum(_index_outputs(_Gi[_o, _i, _j] * (_bi[_o] + kernel)), (_o, 0, _sizes["c_out"] - 1))
+
+
+def _index_gradient(entry: sp.Indexed) -> sp.Expr:
+    return collapse_in_ranges(index_diff(_index_loss(), entry), _RANGES)
 
 
 _X, _G, _K = sp.Symbol("X_c"), sp.Symbol("G_o"), sp.Symbol("W_oc")
@@ -153,8 +180,11 @@ TOPIC = Topic(
                "substitute tau = t - a in sum_tau X[tau] K[t - tau]; the zero padding supplies the terms "
                "outside X", lambda: sp.Eq(_fn("conv")(_X, _K), _fn("corr")(_fn("pad")(_X), _fn("flip")(_K)), evaluate=False)),
         _claim("grad_W", "dW", "dW", "W", "dL/dW[o, c] = corr(X[c], G[o]): the input correlated with the upstream gradient",
-               "dY[o][i, j]/dW[o, c][a, b] = X[c][i + a, j + b]",
-               lambda: sp.Eq(_dW[_o, _c, _a, _b], _over_outputs(_Gi[_o, _i, _j] * _Xi[_c, _i + _a, _j + _b]), evaluate=False)),
+               "dY[o][i, j]/dW[o, c][a, b] = X[c][i + a, j + b]; at symbolic sizes, dL/dW[O, C, A, B] in index form, "
+               "the delta of each kernel index collapsed within its range",
+               lambda: sp.Eq(_dW[_o, _c, _a, _b], _over_outputs(_Gi[_o, _i, _j] * _Xi[_c, _i + _a, _j + _b]), evaluate=False),
+               IndexForm(derived=lambda: _index_gradient(_Wi[_wo, _wc, _wa, _wb]),
+                         claimed=lambda: _index_outputs(_Xi[_wc, _wa + _i, _wb + _j] * _Gi[_wo, _i, _j]))),
         _claim("grad_X", "dX", "dX", "X", "dL/dX[c] = sum_o corr(pad(G[o], k - 1), flip(W[o, c]))",
                "each X[c][p, q] meets W[o, c][a, b] in output (p - a, q - b); zero padding drops the outputs that do not exist",
                lambda: sp.Eq(sp.Symbol("dX_c"), sp.Sum(_fn("corr")(_fn("pad")(_G), _fn("flip")(_K)), (sp.Symbol("o"), 1, sp.Symbol("c_out"))), evaluate=False)),
@@ -162,7 +192,9 @@ TOPIC = Topic(
                "upstream gradient with the kernel (correlation with the flipped kernel)",
                "the previous identity applied to G[o] and W[o, c]",
                lambda: sp.Eq(sp.Symbol("dX_c"), sp.Sum(_fn("conv")(_G, _K), (sp.Symbol("o"), 1, sp.Symbol("c_out"))), evaluate=False)),
-        _claim("grad_b", "db", "db", "b", "dL/db[o] = sum of G[o]", "b[o] is added to every entry of Y[o]",
-               lambda: sp.Eq(_db[_o], _over_outputs(_Gi[_o, _i, _j]), evaluate=False)),
+        _claim("grad_b", "db", "db", "b", "dL/db[o] = sum of G[o]", "b[o] is added to every entry of Y[o]; at "
+               "symbolic sizes, dL/db[O] in index form",
+               lambda: sp.Eq(_db[_o], _over_outputs(_Gi[_o, _i, _j]), evaluate=False),
+               IndexForm(derived=lambda: _index_gradient(_bi[_wo]), claimed=lambda: _index_outputs(_Gi[_wo, _i, _j]))),
     ),
 )

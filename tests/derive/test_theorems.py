@@ -399,6 +399,19 @@ def test_attention_of_a_permuted_input_in_index_form_is_the_builders() -> None:
     assert compare_matrices(index, built).kind == "proved"
 
 
+def test_conv_kernel_gradient_at_symbolic_size_is_not_the_swapped_correlation() -> None:
+    """dL/dW[O, C, A, B] = sum_ij X[C, A + i, B + j] G[O, i, j] at every size; with A and B swapped, or the
+    upstream gradient of another channel, it is not proved."""
+    from derive.proof import index_status
+    from derive.topics import conv as cv
+
+    claim = next(c for c in topic("conv").claims if c.key == "grad_W")
+    assert index_status(claim.index.derived(), claim.index.claimed(), None)
+    for wrong in (cv._index_outputs(cv._Xi[cv._wc, cv._wb + cv._i, cv._wa + cv._j] * cv._Gi[cv._wo, cv._i, cv._j]),
+                  cv._index_outputs(cv._Xi[cv._wc, cv._wa + cv._i, cv._wb + cv._j] * cv._Gi[cv._wc, cv._i, cv._j])):
+        assert not index_status(claim.index.derived(), wrong, None)
+
+
 def test_without_the_causal_mask_the_future_matters() -> None:
     """The same Jacobian block without the mask is not 0: the causal claim is about the mask."""
     from derive.atoms import matrix
