@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import sys
 import time
 import warnings
@@ -1041,7 +1042,11 @@ def check_layer(
     except LayerArgumentError:
         raise
     except (ValueError, TypeError, KeyError) as error:  # our own argument checks, before any of your code runs
-        raise LayerArgumentError(str(error).strip("'\"") if isinstance(error, KeyError) else str(error)) from None
+        text = str(error).strip("'\"") if isinstance(error, KeyError) else str(error)
+        missing = re.search(r"names the size '([A-Za-z_][A-Za-z0-9_]*)', which sizes= does not give", text)
+        if missing:  # the same advice for the command line, where sizes= is --size
+            text += f" (gradproof check-layer: --size {missing.group(1)}=1:4)"
+        raise LayerArgumentError(text) from None
     return _run(spec, params, ranges, given_arrays, examples, where, seed, save, budget)
 
 

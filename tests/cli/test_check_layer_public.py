@@ -501,3 +501,12 @@ def test_a_plotting_import_that_is_not_installed_says_what_to_do(tmp_path: Path,
     err = capsys.readouterr().err
     assert code == 2
     assert "the file imports no_such_plotting_lib, which is not installed here" in err
+
+
+def test_a_size_without_a_range_is_told_in_command_line_terms(public: Path, capsys) -> None:
+    """Run as a user first would, without --size: the advice was Python's sizes={'N': (1, 4)} only."""
+    code = main(["check-layer", str(public / "cs231n_layers.py"), "affine", "--shape", "x=N,D", "--shape", "w=D,M",
+                 "--shape", "b=M"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--size N=1:4" in err
