@@ -229,6 +229,18 @@ PYTHON2 = {"xrange": "range", "unicode": "str", "basestring": "str", "long": "in
            "iteritems": "items()", "itervalues": "values()", "iterkeys": "keys()", "has_key": "`key in d`"}
 
 
+def _takes_self(spec: _Spec, phase: str) -> bool:
+    """Whether the function of ``phase`` is a method's plain function (its first parameter ``self``)."""
+    import inspect
+
+    function = spec.backward if phase == "backward" else spec.forward
+    try:
+        first = next(iter(inspect.signature(function).parameters), None)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return first == "self" and not inspect.ismethod(function)
+
+
 def _raised(spec: _Spec, phase: str, what: str, error: BaseException, arrays: Mapping[str, np.ndarray],
             params: Sequence[Any], context: dict[str, Any]) -> GradientMismatch:
     message = str(error) or "(no message)"
@@ -252,6 +264,9 @@ def _raised(spec: _Spec, phase: str, what: str, error: BaseException, arrays: Ma
     elif isinstance(error, AttributeError) and getattr(error, "name", None) in PYTHON2:
         text += (f"\nhint: .{error.name}() is Python 2 (your file runs under Python 3): write "
                  f".{PYTHON2[error.name]} instead")
+    elif isinstance(error, TypeError) and "required positional argument" in message and _takes_self(spec, phase):
+        text += ("\nhint: your forward and backward are methods taking self, given here without an instance: pass an "
+                 "instance's methods (layer = Linear(); check_layer(layer.forward, layer.backward, ...))")
     elif isinstance(error, TypeError) and ("'float' object cannot be interpreted as an integer" in message
                                            or "slice indices must be integers" in message):
         text += ("\nhint: a size computed with / is a float in Python 3 (Python 2's / on integers floored): write // "
@@ -1097,6 +1112,11 @@ def _check_forward_arguments(spec: _Spec, count: int) -> None:
     positional = [p for p in signature.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     required = [p.name for p in positional if p.default is p.empty]
     called = f"{getattr(spec.forward, '__qualname__', spec.name)}{signature}"
+    if required[:1] == ["self"] and _takes_self(spec, "forward"):
+        raise LayerArgumentError(
+            f"{spec.name}: your forward {called} is a method taking self, given without an instance (a class defined "
+            "inside a function cannot be built from its name): pass an instance's methods (layer = Linear(); "
+            "check_layer(layer.forward, layer.backward, ...))")
     keywords = [p.name for p in signature.parameters.values() if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
     if keywords and len(required) <= arrays + count:
         raise LayerArgumentError(

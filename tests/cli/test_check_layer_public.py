@@ -510,3 +510,17 @@ def test_a_size_without_a_range_is_told_in_command_line_terms(public: Path, caps
     err = capsys.readouterr().err
     assert code == 2
     assert "--size N=1:4" in err
+
+
+def test_methods_of_a_local_class_given_without_an_instance_get_a_hint() -> None:
+    class Double:  # defined in a function: its class cannot be found from the method's module to build one
+        def forward(self, x):
+            return 2 * x
+
+        def backward(self, dout):
+            return 2 * dout
+
+    with pytest.raises(LayerArgumentError, match="without an instance .* pass an instance's methods"):
+        check_layer(Double.forward, Double.backward, {"x": (2,)}, save=False)
+    layer = Double()
+    check_layer(layer.forward, layer.backward, {"x": (2,)}, examples=2)
