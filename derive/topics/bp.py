@@ -15,7 +15,7 @@ import sympy as sp
 
 from ..atoms import matrix, scalar, sigmoid, vector
 from ..concrete import hadamard
-from ..indexcalc import index_diff
+from ..indexcalc import collapse_in_ranges, index_diff
 from ..notation import index, indexed, size
 from ..spec import Claim, IndexForm, Lazy, Topic, grad, grid
 from ..types import Sizes, SymbolSpec
@@ -112,6 +112,10 @@ def _O_of_hidden(k: sp.Symbol) -> sp.Expr:
     return _sig(sp.Sum(_w[k, _j] * _sig(_net[_j]), (_j, 1, _nH)) + _b[k])
 
 
+def _linear_O_of_hidden(k: sp.Symbol) -> sp.Expr:
+    return sp.Sum(_w[k, _j] * _sig(_net[_j]), (_j, 1, _nH)) + _b[k]
+
+
 def _delta_k_of_hidden(k: sp.Symbol) -> sp.Expr:
     O = _O_of_hidden(k)
     return (_T[k] - O) * O * (1 - O)
@@ -124,15 +128,61 @@ _i = index("i")
 _nI = size("n_I")
 
 
+# The whole network in index form at symbolic widths, any activation f: net_j = sum_i wh_ji I_i + bh_j,
+# H_j = f(net_j), net_k = sum_j wo_kj H_j + bo_k, O_k = f(net_k), E = 1/2 sum_k (T_k - O_k)^2. A weight's own
+# indices (K, J, II) run over their stated ranges, which lets a Kronecker delta inside a sum collapse.
+_wh, _bh, _wo, _bo = (indexed(name) for name in ("wh", "bh", "wo", "bo"))
+_K, _J, _II = (sp.Symbol(name, integer=True, positive=True) for name in ("K", "J", "II"))
+_f_named = sp.Function("fprime")
+
+
+def _net_hidden(j: sp.Expr) -> sp.Expr:
+    return sp.Sum(_wh[j, _i] * _I[_i], (_i, 1, _nI)) + _bh[j]
+
+
+def _net_output(k: sp.Expr) -> sp.Expr:
+    return sp.Sum(_wo[k, _j] * _f(_net_hidden(_j)), (_j, 1, _nH)) + _bo[k]
+
+
+def _delta_output(k: sp.Expr) -> sp.Expr:
+    return (_T[k] - _f(_net_output(k))) * _f_prime(_net_output(k))
+
+
+def _delta_hidden(j: sp.Expr) -> sp.Expr:
+    return _f_prime(_net_hidden(j)) * sp.Sum(_wo[_k, j] * _delta_output(_k), (_k, 1, _nO))
+
+
+def _with_f_prime_named(expr: sp.Expr) -> sp.Expr:
+    """Every f' SymPy writes (Subs of a Derivative, or a Derivative at an entry) as one function f'(x), so the
+    two spellings of the same derivative compare equal."""
+    expr = expr.replace(lambda e: isinstance(e, sp.Subs) and isinstance(e.expr, sp.Derivative) and e.expr.expr.func == _f,
+                        lambda e: _f_named(e.point[0]))
+    return expr.replace(lambda e: isinstance(e, sp.Derivative) and len(e.variables) == 1
+                        and e.expr == _f(e.variables[0]), lambda e: _f_named(e.variables[0]))
+
+
+def _step_index(weight: sp.Indexed, rate: sp.Symbol, change: sp.Expr) -> IndexForm:
+    """weight - rate dE/dweight against weight + rate change, in index form."""
+    error = sp.Rational(1, 2) * sp.Sum((_T[_k] - _f(_net_output(_k))) ** 2, (_k, 1, _nO))
+    ranges = {_K: (1, _nO), _J: (1, _nH), _II: (1, _nI)}
+    return IndexForm(
+        derived=lambda: _with_f_prime_named(weight - rate * collapse_in_ranges(index_diff(error, weight), ranges)),
+        claimed=lambda: _with_f_prime_named(weight + rate * change),
+    )
+
+
 def _update(key: str, target: str, statement: str, lhs: str, rhs: sp.Expr, wrt: str,
-            derived: Callable[[dict], sp.Matrix], claimed: Callable[[dict], sp.Matrix], reason: str) -> Claim:
+            derived: Callable[[dict], sp.Matrix], claimed: Callable[[dict], sp.Matrix], reason: str,
+            index: IndexForm) -> Claim:
     return Claim(
         key=key, target=target, wrt=wrt, statement=statement,
         reason=reason + "; proved for any differentiable activation f (an undefined SymPy function) "
-        "with delta = -dE/dnet, so it holds with the sigmoid deltas of the steps above",
+        "with delta = -dE/dnet, so it holds with the sigmoid deltas of the steps above; at symbolic widths in "
+        "index form",
         display=lambda: sp.Eq(sp.Symbol(lhs), rhs, evaluate=False),
         derived=derived, claimed=claimed,
         sizes=grid(I=range(1, 4), H=range(1, 4), O=range(1, 4), H2=[1]),
+        index=index,
     )
 
 
@@ -206,12 +256,17 @@ TOPIC = Topic(
         Claim(
             key="delta_hidden_linear",
             statement="the same hidden delta with linear outputs, delta_k = T_k - O_k",
-            reason="only delta_k changes; the sum over k is the same",
+            reason="only delta_k changes; the sum over k is the same; at symbolic widths in index form",
             display=lambda: sp.Eq(
                 _delta[_j], _H[_j] * (1 - _H[_j]) * sp.Sum(_delta[_k] * _w[_k, _j], (_k, 1, _nO)), evaluate=False
             ),
             derived=lambda e: e["delta_j_linear_derived"],
             claimed=lambda e: e["delta_j_linear_claimed"],
+            index=IndexForm(
+                derived=lambda: -index_diff(_out_error(_linear_O_of_hidden), _net[_m]),
+                claimed=lambda: _sig(_net[_m]) * (1 - _sig(_net[_m]))
+                * sp.Sum((_T[_k] - _linear_O_of_hidden(_k)) * _w[_k, _m], (_k, 1, _nO)),
+            ),
         ),
         _update(
             "update_w_output", "w_kj(t+1)", "w_kj - alpha dE/dw_kj = w_kj + alpha delta_k H_j",
@@ -219,6 +274,7 @@ TOPIC = Topic(
             lambda e: e["Wo"] - e["alpha"] * grad(e["E"], e["Wo"]),
             lambda e: e["Wo"] + e["alpha"] * e["delta_k"] * e["H"].T,
             "dE/dw_kj = dE/dnet_k * dnet_k/dw_kj = -delta_k H_j; one gradient step with rate alpha",
+            _step_index(_wo[_K, _J], _alpha, _delta_output(_K) * _f(_net_hidden(_J))),
         ),
         _update(
             "update_w_hidden", "w_ji(t+1)", "w_ji - alpha dE/dw_ji = w_ji + alpha delta_j I_i",
@@ -226,6 +282,7 @@ TOPIC = Topic(
             lambda e: e["Wh"] - e["alpha"] * grad(e["E"], e["Wh"]),
             lambda e: e["Wh"] + e["alpha"] * e["delta_j"] * e["I"].T,
             "dE/dw_ji = -delta_j I_i",
+            _step_index(_wh[_J, _II], _alpha, _delta_hidden(_J) * _I[_II]),
         ),
         _update(
             "update_b_output", "b_k(t+1)", "b_k - beta dE/db_k = b_k + beta delta_k",
@@ -233,6 +290,7 @@ TOPIC = Topic(
             lambda e: e["bo"] - e["beta"] * grad(e["E"], e["bo"]),
             lambda e: e["bo"] + e["beta"] * e["delta_k"],
             "dnet_k/db_k = 1, so dE/db_k = -delta_k",
+            _step_index(_bo[_K], _beta, _delta_output(_K)),
         ),
         _update(
             "update_b_hidden", "b_j(t+1)", "b_j - beta dE/db_j = b_j + beta delta_j",
@@ -240,6 +298,7 @@ TOPIC = Topic(
             lambda e: e["bh"] - e["beta"] * grad(e["E"], e["bh"]),
             lambda e: e["bh"] + e["beta"] * e["delta_j"],
             "dnet_j/db_j = 1, so dE/db_j = -delta_j",
+            _step_index(_bh[_J], _beta, _delta_hidden(_J)),
         ),
         Claim(
             key="recursion",

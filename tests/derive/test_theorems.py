@@ -412,6 +412,25 @@ def test_conv_kernel_gradient_at_symbolic_size_is_not_the_swapped_correlation() 
         assert not index_status(claim.index.derived(), wrong, None)
 
 
+def test_backprop_updates_at_symbolic_widths_are_not_the_lecture_mistakes() -> None:
+    """The update rules are proved at every width for any activation f; the input of another unit, the
+    wrong sign, or the output delta in the hidden rule are not."""
+    from derive.proof import index_status
+    from derive.topics import bp
+
+    claims = {c.key: c for c in topic("bp").claims}
+    hidden, output = claims["update_w_hidden"].index, claims["update_w_output"].index
+    assert index_status(hidden.derived(), hidden.claimed(), None)
+    assert index_status(output.derived(), output.claimed(), None)
+    wrong = {
+        "I_j for I_i": bp._wh[bp._J, bp._II] + bp._alpha * bp._delta_hidden(bp._J) * bp._I[bp._J],
+        "delta_k for delta_j": bp._wh[bp._J, bp._II] + bp._alpha * bp._delta_output(bp._J) * bp._I[bp._II],
+        "minus the step": bp._wh[bp._J, bp._II] - bp._alpha * bp._delta_hidden(bp._J) * bp._I[bp._II],
+    }
+    for what, claimed in wrong.items():
+        assert not index_status(hidden.derived(), bp._with_f_prime_named(claimed), None), what
+
+
 def test_without_the_causal_mask_the_future_matters() -> None:
     """The same Jacobian block without the mask is not 0: the causal claim is about the mask."""
     from derive.atoms import matrix
