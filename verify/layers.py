@@ -425,6 +425,15 @@ def _grad_list(spec: _Spec, grads: Any, arrays: Mapping[str, np.ndarray], contex
                 values = [v for n, v in zip(spec.names, values) if n in spec.wrt]
             elif spec.loss and len(values) < len(spec.wrt) and not spec.wrt_given:
                 targets = _by_shape(spec.wrt, values, arrays)  # loss, dW: the inputs with the gradients' shapes
+                for target, value in zip(targets, values):
+                    others = [n for n in spec.wrt if n not in targets and np.shape(arrays[n]) == np.shape(value)]
+                    if others:  # cross_entropy(y, y_pred) returning d/dy_pred: the shape alone cannot tell
+                        note = (f"matched by shape: the gradient your function returned is taken as that of {target!r}, "
+                                "the first input of its shape; if it is the gradient of "
+                                f"{' or '.join(map(repr, others))}, say so with wrt={[others[0]]!r} (gradproof check-layer "
+                                f"--wrt {others[0]})")
+                        if note not in notes:
+                            notes.append(note)
                 values = [values[targets.index(n)] if n in targets else _SKIP for n in spec.wrt]
             else:
                 raise GradientMismatch(
@@ -784,6 +793,8 @@ def _one_example(spec: _Spec, arrays: dict[str, np.ndarray], params: Sequence[An
         if len(names) > 1:
             text += "\nverdict per output: " + "; ".join(f"{n}: {v}" for n, v in verdicts.items())
         text += _mask_hint(spec, arrays, mismatch=True)
+        text += "".join(f"\n{note}" for note in report.notes if note.startswith(f"matched by shape: the gradient your "
+                                                                            f"function returned is taken as that of {name!r}"))
         if f"the gradient of {name} was None; taken as 0" in report.notes:
             # cs231n's template starts from `dx, dw, db = None, None, None`: an unwritten gradient fails, and
             # a deliberate None (a target that needs none) is left out with wrt=.

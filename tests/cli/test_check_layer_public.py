@@ -524,3 +524,17 @@ def test_methods_of_a_local_class_given_without_an_instance_get_a_hint() -> None
         check_layer(Double.forward, Double.backward, {"x": (2,)}, save=False)
     layer = Double()
     check_layer(layer.forward, layer.backward, {"x": (2,)}, examples=2)
+
+
+CE = ["--loss", "--shape", "y=N,C", "--shape", "y_pred=N,C", "--domain", "y_pred=positive", "--size", "N=1:3,C=2:4"]
+
+
+def test_a_loss_whose_target_comes_first_is_told_to_name_its_gradient(public: Path, capsys) -> None:
+    """cross_entropy(y, y_pred) returns d/dy_pred: matched by shape to y, it failed as 'the gradient of y' with no
+    word of the guess."""
+    code = main(["check-layer", str(public / "numpy_ml_losses.py"), "cross_entropy", *CE, *FAST])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "taken as that of 'y', the first input of its shape" in out and "--wrt y_pred" in out
+    code = main(["check-layer", str(public / "numpy_ml_losses.py"), "cross_entropy", *CE, "--wrt", "y_pred", *FAST])
+    assert code == 0, capsys.readouterr().out
