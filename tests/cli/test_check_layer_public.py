@@ -538,3 +538,16 @@ def test_a_loss_whose_target_comes_first_is_told_to_name_its_gradient(public: Pa
     assert "taken as that of 'y', the first input of its shape" in out and "--wrt y_pred" in out
     code = main(["check-layer", str(public / "numpy_ml_losses.py"), "cross_entropy", *CE, "--wrt", "y_pred", *FAST])
     assert code == 0, capsys.readouterr().out
+
+
+def test_load_module_takes_a_folder_without_init_as_the_package_of_a_relative_import(tmp_path: Path) -> None:
+    from verify.layer_file import LayerFileError, load_module
+
+    (tmp_path / "layers.py").write_text("def double_forward(x):\n    return 2 * x, None\n"
+                                        "def double_backward(dout, cache):\n    return 2 * dout\n")
+    (tmp_path / "layer_utils.py").write_text("from .layers import double_forward, double_backward\n")
+    module = load_module(str(tmp_path / "layer_utils.py"))
+    check_layer(module.double_forward, module.double_backward, {"x": (3,)}, examples=2)
+    (tmp_path / "broken.py").write_text("from .no_such_sibling import f\n")
+    with pytest.raises(LayerFileError, match="broken.py: importing it raised ModuleNotFoundError"):
+        load_module(str(tmp_path / "broken.py"))
