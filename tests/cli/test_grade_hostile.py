@@ -145,6 +145,21 @@ def test_a_folder_where_a_file_goes_is_named(tmp_path: Path, capsys: pytest.Capt
     assert ".tmp" not in err
 
 
+def test_a_gone_students_folder_with_a_killed_exports_temporary_file_is_removed(tmp_path: Path) -> None:
+    """kill -9 while exporting leaves gradescope/FOLDER/.results.json.tmp; once that student left
+    the class, the folder stayed for good (it held a file other than results.json)."""
+    from verify.homework.exports import write_exports
+
+    def row(student: str) -> dict[str, object]:
+        return dict(student=student, problem=Q, verdict="correct", score=1.0, feedback="ok", method="symbolic",
+                    answer="-p_i/q_i", counterexample="")
+
+    write_exports([row("ann"), row("bob")], tmp_path)
+    (tmp_path / "gradescope" / "bob" / ".results.json.tmp").write_bytes(b'{"score": 1.0, "te')
+    write_exports([row("ann")], tmp_path)
+    assert sorted(p.name for p in (tmp_path / "gradescope").iterdir()) == ["ann", "students.csv"]
+
+
 # 3. signals and stops
 
 def test_a_worker_outlives_a_stop_signal_sent_to_the_group() -> None:

@@ -297,7 +297,8 @@ def check_outputs(out: Path, header: bool = True) -> None:
 def write_exports(rows: Sequence[Mapping[str, object]], out: Path) -> None:
     """``out/results.csv``, ``out/gradescope/FOLDER/results.json`` per student and
     ``out/gradescope/students.csv`` (folder, student), each replaced atomically; a folder left from
-    an earlier layout that holds nothing but a results.json of ours is removed. A file that is not
+    an earlier layout that holds nothing but a results.json of ours (and its temporary file, which a
+    run killed while exporting leaves) is removed. A file that is not
     ours where one of these goes stops it before anything is written (``check_outputs``)."""
     check_outputs(out)
     root = out / "gradescope"
@@ -316,9 +317,11 @@ def write_exports(rows: Sequence[Mapping[str, object]], out: Path) -> None:
     files.append((root / "students.csv", mapping.getvalue().encode("utf-8")))
     atomic_write_many(files)
     expected = set(folders.values())
+    ours = {"results.json", _temporary(Path("results.json")).name}  # the second: left by a run killed mid-export
     for stale in root.iterdir():
-        if stale.is_dir() and stale.name not in expected and {p.name for p in stale.iterdir()} <= {"results.json"}:
-            (stale / "results.json").unlink(missing_ok=True)
+        if stale.is_dir() and stale.name not in expected and {p.name for p in stale.iterdir()} <= ours:
+            for name in ours:
+                (stale / name).unlink(missing_ok=True)
             stale.rmdir()
     sync_folder(root)
     sync_folder(out)
