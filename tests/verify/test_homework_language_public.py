@@ -156,6 +156,11 @@ WRONG = [
     ("conv:grad_W", r"\frac{\partial L}{\partial W_{u,v}} = \sum_{i}\sum_{j} G_{i,j}\,X_{i+u,\,j+v}"),
     ("conv:grad_W", r"\sum_{i}\sum_{j} G_{ij} \cdot X_{(j+u-1)(i+v-1)}"),
     ("bp:update_w_output", r"w_{kj}(t+1) = w_{kj}(t) + \Delta w_{kj}, \text{ where } \Delta w_{kj} = \alpha \delta_k"),
+    # a chain that names the asked quantity with the other sign on the way (a lecture's delta = -dE/dnet)
+    ("bp:delta_output_sigmoid", r"\delta_k = +\frac{\partial E}{\partial \mathrm{net}_k} = (T_k - O_k) O_k (1 - O_k)"),
+    ("bp:delta_hidden", r"\delta_j = \frac{\partial E}{\partial net_j} = H_j(1-H_j)\sum_k \delta_k w_{kj}"),
+    # a function's derivative on the left is no loss's: d softmax(z)/dz_i is not dL/dz_i
+    ("softmax_ce:grad_z", r"\frac{\partial\, \mathrm{softmax}(z)}{\partial z_i} = p_i - y_i"),
     # LaTeX respellings around wrong mathematics
     ("layernorm:grad_X", r"\frac{1}{\sigma}\Bigl(\gamma_i g_i - \frac1d\sum_{j=1}^d \gamma_j g_j\Bigr)"),
     ("attention:grad_V", r"A^TG^T"),

@@ -1974,7 +1974,8 @@ def _own_names(normal: str, declared: set[str]) -> str:
     found = _LOSS_LHS.search(normal)
     if found:
         name = found.group(2) or found.group(5) or found.group(7)
-        if name not in declared and name.partition("_")[0] not in declared:
+        function = name in _FUNCTION_WORDS or name in ("softmax", "sigmoid", "relu", "f", "partial", "nabla")
+        if not function and name not in declared and name.partition("_")[0] not in declared:  # softmax(z) is no loss
             variable = found.group(3) or found.group(4)
             lhs = rf"\frac{{ partial L}}{{{variable}}}" if variable else f"{found.group(6)} L"
             normal = found.group(1) + lhs + " " + normal[found.end():]
@@ -2069,6 +2070,11 @@ def _framing(members: list[str], words: Vocabulary) -> bool:
             and base(form) in declared:  # W for the matrix of the w_kj asked for is the same quantity
         raise InvalidAnswer(f"the left-hand side {lhs.strip()} is {form}, a quantity of this problem; the problem asks "
                             f"for {next(iter(asks)).replace('d/d', 'the derivative by ')}")
+    for member in members[1:]:  # delta_k = +dE/dnet_k = ...: a step naming the asked quantity with the other sign
+        step_sign, step_form = named(member.replace(_SHADOW, ""))
+        if form in asks and step_form in asks and step_sign * asks[step_form] != sign * asks[form]:
+            raise InvalidAnswer(f"the chain says {lhs.strip()} = {member.strip()}, which differ in sign here; write the "
+                                "steps that hold, or the answer alone")
     return bool(form) and sign * asks.get(form, 1) < 0
 
 
