@@ -307,6 +307,21 @@ def _sizes_text(sizes: Mapping[str, Any]) -> str:
     return ", ".join(f"{k} in [{v[0]}, {v[1]}]" if isinstance(v, list | tuple) else f"{k}={v}" for k, v in sizes.items())
 
 
+def _graph(words: Words, graph: Mapping[str, Any]) -> dict[str, Any]:
+    """A graph's picture drawn again with its title in ``words``' language (the document's SVG was drawn
+    with the model's English title); the same picture where the language has no title for it."""
+    from dataclasses import replace
+
+    from graphs.draw import render
+    from graphs.models import model
+
+    built = model(graph["model"])
+    title = words.model_title(graph["model"], built.title)
+    if title == built.title:
+        return dict(graph)
+    return dict(graph, svg=render(replace(built, title=title), "svg", adjoints=True).decode(), title_en=built.title)
+
+
 def translate(doc: Mapping[str, Any], lang: str) -> dict[str, Any]:
     """The document in ``lang``: titles, section, question, reasons, and (for another language than
     English) step claims, symbol meanings and domains, assumptions, status badges and what they rest
@@ -342,6 +357,7 @@ def translate(doc: Mapping[str, Any], lang: str) -> dict[str, Any]:
         out["results"] = [_result(words, r) for r in doc.get("results", [])]
         out["matrix_form"] = [dict(m, status=_status(words, m["status"])) for m in doc.get("matrix_form", [])]
         out["checks"] = [_check(words, c) for c in doc.get("checks", [])]
+        out["graphs"] = [_graph(words, g) for g in doc.get("graphs", [])]
     listed = words._get("ui", "list_separator", ", ").join(targets)
     out["question"] = words.ui("question", title=out["title"], targets=listed, section=out["section"])
     return out

@@ -212,6 +212,22 @@ def test_every_graph_model_has_a_zh_title() -> None:
     assert {name: t for name, t in titles.items() if t == model(name).title or english_runs(t)} == {}
 
 
+def test_a_zh_pages_pictures_carry_the_zh_title() -> None:
+    """The graph picture inside a zh page was drawn with the model's English title; it is drawn again with
+    the Chinese one (the English kept beside it as title_en)."""
+    from gradproof.words import Words, translate
+    from graphs.draw import render
+    from graphs.models import model
+
+    built = model("attention")
+    doc = {"name": "attention", "title": "t", "section": "s", "steps": [], "targets": [],
+           "graphs": [{"model": "attention", "svg": render(built, "svg", adjoints=True).decode()}]}
+    graph = translate(doc, "zh")["graphs"][0]
+    assert Words("zh").model_title("attention", built.title) in graph["svg"]
+    assert built.title not in graph["svg"] and graph["title_en"] == built.title
+    assert translate(doc, "en")["graphs"][0]["svg"] == doc["graphs"][0]["svg"]
+
+
 def test_how_a_lifted_claim_holds_reads_in_zh() -> None:
     """graphs/lift.py's detail of a claim proved at every size through the graph route, with the
     entrywise label it keeps as corroboration."""
