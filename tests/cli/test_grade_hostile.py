@@ -90,6 +90,20 @@ def test_an_unread_column_of_a_long_file_is_named(tmp_path: Path) -> None:
                         "(1 cell not graded)"]
 
 
+def test_huge_cells_make_short_messages_and_huge_names_are_skipped(tmp_path: Path) -> None:
+    """A 1 MB problem id or header cell made a one-line error 1 MB long; a 1 MB student name was
+    graded, and results.csv (cells cut at 32,000 characters) could not tell two such students apart."""
+    with pytest.raises(SubmissionError) as error:
+        _read(tmp_path, b"student,problem,answer\nann," + b"q" * 1_000_000 + b",p_i\n")
+    assert len(str(error.value)) < 400 and "(1000000 characters) (row 2)" in str(error.value)
+    with pytest.raises(SubmissionError) as error:
+        _read(tmp_path, b"student," + b"x" * 200_000 + b"\nann,p_i\n")
+    assert len(str(error.value)) < 400
+    rows, warnings = _read(tmp_path, f"student,problem,answer\n{'a' * 1_000_001},{Q},p_i\nbob,{Q},p_i\n".encode())
+    assert rows == [("bob", Q, "p_i")]
+    assert warnings == ["row 2: the student name is 1000001 characters long (the limit is 1000); row skipped"]
+
+
 def test_a_file_that_never_ends_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """/dev/zero or a pipe that never closes was read until memory ran out."""
     monkeypatch.setattr(submissions, "MAX_FILE", 1000)

@@ -5,8 +5,8 @@ column per problem id). Read as spreadsheets write them: UTF-8 with or without a
 CRLF or LF, quoted cells with new lines in them, header names in any case and with spaces around
 them. Rows are numbered as a spreadsheet shows them: the header is row 1.
 
-- A row with more or fewer cells than the header, or without a student name, is skipped with a
-  warning naming the row (its cells cannot be matched to columns safely: an unquoted comma in an
+- A row with more or fewer cells than the header, without a student name, or with one over
+  ``MAX_NAME`` characters, is skipped with a warning naming the row (its cells cannot be matched to columns safely: an unquoted comma in an
   answer makes a long row).
 - Student names are kept exactly as typed (``ann`` and ``ann `` are two students); problem ids and
   header names are compared without surrounding spaces.
@@ -36,10 +36,11 @@ from typing import NamedTuple
 
 from .exports import control_characters
 
-__all__ = ["MAX_ANSWER", "Submission", "SubmissionError", "canonical", "check_problems", "last_wins", "read_single",
+__all__ = ["MAX_ANSWER", "MAX_NAME", "Submission", "SubmissionError", "canonical", "check_problems", "last_wins", "read_single",
            "read_submissions"]
 
 MAX_ANSWER = 20_000  # characters; far beyond any real answer (the grammar reads 2,000, tables 20,000)
+MAX_NAME = 1_000  # characters of a student's name; a longer one is a pasted answer or an attack, not a name
 
 
 class SubmissionError(ValueError):
@@ -51,6 +52,22 @@ class Submission(NamedTuple):
     problem: str
     answer: str
     row: int = 0  # the row in the submissions file (header = 1); 0 when the answer did not come from a file
+
+
+def _shown(text: str, most: int = 60) -> str:
+    """A cell as a message shows it: its repr, cut after ``most`` characters (a 1 MB header cell or
+    problem id made a one-line error 1 MB long).
+
+    >>> _shown("ann"), _shown("x" * 100, 5)
+    ("'ann'", "'xxxxx'... (100 characters)")
+    """
+    return repr(text) if len(text) <= most else f"{text[:most]!r}... ({len(text)} characters)"
+
+
+def _names(names: list[str], most: int = 10) -> str:
+    """A header's names for a message, each cut, at most ``most`` of them."""
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return (", ".join(_shown(n) for n in names[:most]) + more) or "none"
 
 
 def _where(row: int, number: int) -> str:
@@ -178,7 +195,7 @@ def _control_warning(student: str, row: int, warnings: list[str]) -> None:
     controls = control_characters(student)
     if controls:
         codes = ", ".join(f"U+{ord(c):04X}" for c in controls)
-        warnings.append(f"row {row}: the student name {student!r} holds control characters ({codes}); kept exactly, "
+        warnings.append(f"row {row}: the student name {_shown(student)} holds control characters ({codes}); kept exactly, "
                         "written escaped ('\\xNN) in results.csv")
 
 
@@ -202,7 +219,7 @@ Submission(student='bob', problem='softmax_ce:grad_z', answer='', row=3)]
     header_row, header = records[0]
     folded = [n.casefold() for n in names]
     if "student" not in folded:
-        raise SubmissionError(f"{path} needs a 'student' column; it has {', '.join(repr(n) for n in names) or 'none'}")
+        raise SubmissionError(f"{path} needs a 'student' column; it has {_names(names)}")
     long = {"problem", "answer"} <= set(folded)
     half = {"problem", "answer"} & set(folded)
     if half and not long:  # not a wide file with a problem called 'answer': a long one missing a column
@@ -227,7 +244,7 @@ Submission(student='bob', problem='softmax_ce:grad_z', answer='', row=3)]
         same = [(i, j) for i, j in itertools.combinations(wide, 2) if wide[i] == wide[j]]
         if same:  # KL.grad_q and information:grad_q: which of the two cells is the answer cannot be told
             i, j = same[0]
-            raise SubmissionError(f"{path}: the columns {names[i]!r} and {names[j]!r} are the same problem, {wide[i]}; "
+            raise SubmissionError(f"{path}: the columns {_shown(names[i])} and {_shown(names[j])} are the same problem, {wide[i]}; "
                                   "keep one")
     rows = _fitting(records[1:], len(header), warnings)
     _unnamed_columns(names, rows, warnings)
@@ -238,6 +255,10 @@ Submission(student='bob', problem='softmax_ce:grad_z', answer='', row=3)]
         student = cells[columns["student"]]
         if not student.strip():
             warnings.append(f"row {row}: no student name; row skipped")
+            continue
+        if len(student) > MAX_NAME:  # no spreadsheet cell holds it whole: results.csv would cut it, merging students
+            warnings.append(f"row {row}: the student name is {len(student)} characters long (the limit is {MAX_NAME}); "
+                            "row skipped")
             continue
         _control_warning(student, row, warnings)
         if long:
@@ -260,7 +281,7 @@ def _unread_columns(names: list[str], used: set[int], rows: list[tuple[int, list
             continue
         filled = sum(1 for _, cells in rows if cells[index].strip())
         if filled:
-            warnings.append(f"column {index + 1} ({_column_name(index)}) {name!r} is not read: a long CSV's answers are "
+            warnings.append(f"column {index + 1} ({_column_name(index)}) {_shown(name)} is not read: a long CSV's answers are "
                             f"in its 'answer' column ({filled} {'cell' if filled == 1 else 'cells'} not graded)")
 
 
@@ -284,7 +305,7 @@ def read_single(path: Path, warnings: list[str] | None = None) -> list[Submissio
     folded = [n.casefold() for n in names]
     if not {"problem", "answer"} <= set(folded):
         raise SubmissionError(f"{path} needs 'problem' and 'answer' columns; it has "
-                              f"{', '.join(repr(n) for n in names) or 'none'}")
+                              f"{_names(names)}")
     twice = [key for key in ("problem", "answer") if folded.count(key) > 1]
     if twice:
         raise SubmissionError(f"{path}: the column {twice[0]!r} appears twice in the header")
@@ -349,10 +370,10 @@ def _unknown_message(unknown: Mapping[str, list[int]], advice: str = "see 'gradp
     parts, guesses = [], []
     for pid, rows in list(unknown.items())[:10]:
         shown = ", ".join(str(r) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
-        parts.append(f"{pid!r} ({kind if len(rows) == 1 else kind + 's'} {shown})")
+        parts.append(f"{_shown(pid)} ({kind if len(rows) == 1 else kind + 's'} {shown})")
         near = similar_ids(pid)
         if near:
-            guesses.append(f"{' or '.join(near)} for {pid!r}")
+            guesses.append(f"{' or '.join(near)} for {_shown(pid)}")
     more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
     guessed = f"; did you mean {', '.join(guesses)}?" if guesses else ""
     return f"unknown problem ids, nothing graded: {', '.join(parts)}{more}{guessed}; {advice}"
@@ -392,7 +413,7 @@ def last_wins(rows: Iterable[Submission], warnings: list[str]) -> list[Submissio
             where = ", ".join(_where(s.row, n).split(" ", 1)[1] for n, s in copies)
             kind = "rows" if copies[-1][1].row else "answers"
             last = _where(copies[-1][1].row, copies[-1][0])
-            who = f"student {student!r}, " if student else ""
+            who = f"student {_shown(student)}, " if student else ""
             warnings.append(f"{who}problem {problem}: {kind} {where}; the last ({last}) is graded")
         kept.append(copies[-1])
     return [s for _, s in sorted(kept, key=lambda ns: ns[0])]
