@@ -9,6 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -551,3 +552,34 @@ def test_load_module_takes_a_folder_without_init_as_the_package_of_a_relative_im
     (tmp_path / "broken.py").write_text("from .no_such_sibling import f\n")
     with pytest.raises(LayerFileError, match="broken.py: importing it raised ModuleNotFoundError"):
         load_module(str(tmp_path / "broken.py"))
+
+
+class Counted:
+    """A class layer that counts its constructions and draws its weight from np.random, as TwoLayerNet does."""
+
+    built = 0
+
+    def __init__(self):
+        Counted.built += 1
+        self.params = {"w": np.random.randn(2)}
+        self.grads = {}
+
+    def forward(self, x):
+        self.x = x
+        return x * self.params["w"]
+
+    def backward(self, dout):
+        self.grads["w"] = (dout * self.x).sum(axis=0)
+        return dout * self.params["w"]
+
+
+def test_a_class_layer_is_built_once_and_leaves_the_callers_random_numbers_alone() -> None:
+    """Built for every forward call, cs231n's TwoLayerNet() (3072 x 100 random weights, 13 ms) took 11 s for 5
+    examples."""
+    Counted.built = 0
+    np.random.seed(7)
+    expected = np.random.rand()
+    np.random.seed(7)
+    check_layer(Counted.forward, Counted.backward, {"x": ("N", 2), "w": (2,)}, sizes={"N": (1, 3)}, examples=4)
+    assert Counted.built == 1
+    assert np.random.rand() == expected
