@@ -1040,6 +1040,12 @@ def check_layer(
     out later on. Bad arguments raise ``LayerArgumentError`` (a ValueError, TypeError and KeyError).
     ``tensors=True`` gives your forward and backward torch tensors (sharing the arrays' memory) instead
     of NumPy arrays, for a layer written in torch (llm.c's ``LayerNorm.forward``); they may return either.
+    A class layer's methods (``Linear.forward``/``Linear.backward``, or an instance's) that keep their state on
+    ``self`` are checked too: the arrays of ``shapes`` that the forward method does not take are set as the
+    layer's parameters (``self.params[name]`` or ``self.name``), and their gradients read back from
+    ``self.grads`` or ``self.d<name>`` (see ``verify.layer_file.stateful_pair``); so is a ``loss(self, X, y)``
+    method returning ``loss, grads`` (cs231n's ``TwoLayerNet.loss``). Sizes your forward refuses with its own
+    ``assert`` are set aside, and the notes say how many.
 
     >>> def affine_forward(x, w, b):
     ...     return x @ w + b, (x, w)
