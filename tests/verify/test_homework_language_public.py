@@ -133,6 +133,8 @@ RIGHT = [
     ("bp:update_w_hidden", "W + alpha * np.outer(delta, I)"),
     # MATLAB's transpose of a function's value
     ("attention:grad_V", "softmax(Q * K' / sqrt(d_k))' * G"),
+    ("information:grad_q", "np.divide(-p, q)"),
+    ("information:grad_q", "np.multiply(-p, 1/q)"),
 ]
 
 WRONG = [
@@ -183,6 +185,10 @@ WRONG = [
     ("layernorm:grad_X", "(gamma*g - np.mean(gamma*g) - xhat*np.mean(gamma*g)) / sigma"),
     ("bp:update_w_output", "W - alpha * np.outer(delta, H)"),
     ("attention:grad_V", "softmax(Q * K' / sqrt(d_k)) * G"),
+    ("information:grad_q", "np.divide(p, q)"),
+    # a remark after the answer is not read past (it may change the meaning): refused, never credited
+    ("information:entropy_bound", r"\log n \text{ (in bits)}"),
+    ("perceptron:novikoff", r"\frac{R^2}{\gamma^2} \text{ (up to a constant)}"),
 ]
 
 
@@ -274,6 +280,12 @@ def test_the_loss_name_on_a_left_hand_side_is_not_taken_for_a_problem_symbol() -
     with pytest.raises(InvalidAnswer, match="left-hand side"):
         parse(r"\frac{\partial H(p)}{\partial H_i} = p_i", Vocabulary(indexed={"p": 1, "H": 1}, indices={"i": "n"},
                                                                       asks={"d/dp": 1}))
+
+
+@pytest.mark.parametrize("text", [r"\frac{R^2}{\gamma^2} \text{ mistakes}", r"\sqrt{d_k} \quad \text{(the standard deviation)}"])
+def test_a_remark_after_the_answer_is_refused_saying_so(text: str) -> None:
+    with pytest.raises(InvalidAnswer, match="remark"):
+        normalise(text)
 
 
 def test_sigma_is_a_sum_sign_only_where_the_problem_has_no_sigma() -> None:

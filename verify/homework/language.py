@@ -251,7 +251,7 @@ _SPELLED = {"maximum": "max", "minimum": "min", "ReLU": "relu", "Relu": "relu", 
             "Sigmoid": "sigmoid", "Tanh": "tanh", "Exp": "exp", "Log": "log"}
 _LIBRARY = re.compile(r"(?<![A-Za-z0-9_.])(?:(?:np|numpy|torch|math|jnp|F|nn\.functional)\.)?"
                       r"(exp|log2|log10|log|sqrt|tanh|sigmoid|softmax|relu|abs|maximum|minimum|ReLU|Relu|RELU|Softmax|Sigmoid|Tanh|Exp|Log"
-                      r"|sum|mean|dot|matmul|mm|outer)"
+                      r"|sum|mean|dot|matmul|mm|outer|multiply|divide)"
                       r"(?=\s*'?\s*\()")
 
 
@@ -407,10 +407,18 @@ def _unwrapped(text: str) -> str:
             break
     text = _unboxed(text)
     text = re.sub(r"^=\s*(?=\S)", "", text)  # "= p_i - y_i": the last line of a derivation
+    remark = _REMARK.search(text)
+    if remark and re.search(r"[A-Za-z]{2,}", remark.group(1)) and not re.match(  # \text{ mistakes}, \text{(natural log)}
+            r"\s*(?:for|forall|otherwise|else|where|with|if|when)(?![A-Za-z])", remark.group(1)):  # words the language reads
+        raise InvalidAnswer(f"the remark {remark.group(1).strip()[:30]!r} after the answer is not read (a remark can change "
+                            "what the answer means): write the answer alone")
     full_stop = text.endswith((".", ",")) and not text.endswith(("..", r"\right."))
     return text[:-1].rstrip() if full_stop else text
 
 
+# Words in \text{...} at the very end, after the maths: a remark, not a quantity (a space or bracket in it)
+_REMARK = re.compile(r"(?<=\S)(?:\s|\\q?quad(?![A-Za-z])|\\[,;: ])*\\(?:text|mbox|textrm|textit)\s*"
+                     r"\{((?=[^{}]*[ (])[^{}]*)\}\s*$")
 _BOX = re.compile(r"\\(?:boxed|fbox|textcolor\s*\{[A-Za-z]*\}|color\s*\{[A-Za-z]*\})\s*\{|\\color\s*\{[A-Za-z]*\}")
 
 
@@ -1307,6 +1315,8 @@ class _Build(Transformer_NonRecursive):
             raise InvalidAnswer(f"{function} takes no {options[0].word}=; axis= and keepdims= are read in sum and mean")
         if function in ("dot", "matmul", "mm", "outer"):
             return _numpy_product(function, args)
+        if function in ("multiply", "divide") and len(args) == 2:  # np.multiply, np.divide: entry by entry
+            return self.hadamard([args[0], None, args[1]]) if function == "multiply" else self.div(args)
         if function == "f":  # f(x): the problem's activation; or a declared f times (x), as before f was read
             if self.words.activation:
                 function = self.words.activation
