@@ -101,6 +101,8 @@ CASES = [
      'self.gradients["intercept"] = dLdy.mean(axis=0)', "intercept"),
     ("class_layers.py", "FullyConnected", XWB, "self.x.T @ dout, dout.sum(axis=0)", "self.x.T @ dout, dout.sum(axis=1)",
      "b"),
+    ("lstm_class.py", "LSTMCell", LSTM, "lstm_step_backward(dh, dc, self.cache)",
+     "lstm_step_backward(dh, np.zeros_like(dc), self.cache)", "x"),
     ("class_layers.py", "AffineLayer", XWB, "return dout @ w.T, x.T @ dout, dout.sum(0)",
      "return dout @ w.T, x.T @ dout, dout.sum(1)", "b"),
 ]
