@@ -187,6 +187,43 @@ def test_a_worker_outlives_a_stop_signal_sent_to_the_group() -> None:
     assert (result.verdict, result.method) == ("correct", "symbolic"), result.feedback
 
 
+def _kill_worker_then(real: object, pool: worker.BoundedPool) -> object:
+    """A ``wait`` that first SIGKILLs the busy worker (the OOM killer, ``kill -9 PID``), once."""
+    done = []
+
+    def wait(connections: list, timeout: float | None = None) -> list:
+        if not done:
+            done.append(pool.graders[0]._process.pid)
+            os.kill(done[0], signal.SIGKILL)
+            pool.graders[0]._process.join(5)
+        return real(connections, timeout)  # type: ignore[operator]
+
+    return wait
+
+
+def test_an_answer_whose_worker_was_killed_is_graded_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker killed under an answer made it invalid ("the grader's worker stopped"), and the
+    store kept that on every later run; a kill is not a verdict: the answer gets a fresh worker."""
+    with worker.BoundedPool(seconds=60, workers=1) as pool:
+        monkeypatch.setattr(worker, "wait", _kill_worker_then(worker.wait, pool))
+        results = [(tag, g.verdict, g.method) for tag, g, _ in pool.grade([(0, Q, "-p_i/q_i"), (1, Q, "p_i")])]
+    assert results == [(0, "correct", "symbolic"), (1, "incorrect", "symbolic")]
+    with worker.BoundedGrader(seconds=60) as grader:
+        grader(Q, "p_i")
+        real_poll = type(grader.connection).poll
+        killed = []
+
+        def poll(self: object, timeout: float = 0.0) -> bool:
+            if not killed:
+                killed.append(os.kill(grader._process.pid, signal.SIGKILL))
+                grader._process.join(5)
+            return real_poll(self, timeout)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(type(grader.connection), "poll", poll)
+        result = grader(Q, "-p_i/q_i")
+    assert (result.verdict, result.method) == ("correct", "symbolic"), result.feedback
+
+
 def test_a_worker_whose_parent_left_exits_quietly() -> None:
     """A worker answering a killed parent raised BrokenPipeError twice and printed a traceback."""
     parent, child = Pipe()

@@ -46,6 +46,9 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # a wait that returns this much later than asked means this process was stopped (or the machine
 # slept): the excess is not charged to the answers being graded
 _STALL = 1.0
+# an answer whose worker died under it (killed from outside, the OOM killer) is graded once more in
+# a fresh worker before it is called invalid: a kill is not a verdict, and the store would keep it
+_RETRIES = 1
 
 
 def _die_with_parent(parent: int) -> None:
@@ -121,15 +124,21 @@ class BoundedGrader:
         return parent
 
     def __call__(self, problem_id: str, answer: str) -> Grade:
-        self.send(problem_id, answer)
-        spent = 0.0
-        while spent < self.seconds:
-            asked = self.seconds - spent
-            start = time.monotonic()
-            if self.connection.poll(asked):
-                return self.receive(problem_id)
-            spent += _charged(asked, time.monotonic() - start)
-        return self.give_up(problem_id)
+        for attempt in range(1 + _RETRIES):
+            self.send(problem_id, answer)
+            spent = 0.0
+            while spent < self.seconds:
+                asked = self.seconds - spent
+                start = time.monotonic()
+                if self.connection.poll(asked):
+                    result = self.receive(problem_id)
+                    if result.method == "error" and self._connection is None and attempt < _RETRIES:
+                        break  # the worker died under it: once more in a fresh one
+                    return result
+                spent += _charged(asked, time.monotonic() - start)
+            else:
+                return self.give_up(problem_id)
+        raise AssertionError("unreachable: the last attempt returns")
 
     @property
     def connection(self) -> Connection:
@@ -197,7 +206,7 @@ class BoundedPool:
 
     def grade(self, tasks: Iterable[tuple[Any, str, str]]) -> Iterator[tuple[Any, Grade, float]]:
         pending = iter(tasks)
-        busy: dict[int, list[Any]] = {}  # grader index -> [tag, problem, seconds charged so far]
+        busy: dict[int, list[Any]] = {}  # grader index -> [tag, problem, seconds charged, task, retries]
         last = time.monotonic()  # until when time has been charged
         while True:
             for index, grader in enumerate(self.graders):
@@ -205,10 +214,11 @@ class BoundedPool:
                     task = next(pending, None)
                     if task is not None:
                         grader.send(task[1], task[2])
-                        busy[index] = [task[0], task[1], last - time.monotonic()]  # charged from now on
+                        # charged from now on; the task kept for a retry if the worker dies under it
+                        busy[index] = [task[0], task[1], last - time.monotonic(), task, 0]
             if not busy:
                 return
-            asked = max(0.0, self.seconds - max(spent for _, _, spent in busy.values()))
+            asked = max(0.0, self.seconds - max(state[2] for state in busy.values()))
             start = time.monotonic()
             ready = wait([self.graders[i].connection for i in busy], timeout=asked)
             now = time.monotonic()
@@ -217,10 +227,14 @@ class BoundedPool:
             last = now
             for index in list(busy):
                 busy[index][2] += charged
-                tag, problem_id, spent = busy[index]
+                tag, problem_id, spent, task, tries = busy[index]
                 grader = self.graders[index]
                 if grader.connection in ready:
                     result = grader.receive(problem_id)
+                    if result.method == "error" and grader._connection is None and tries < _RETRIES:
+                        grader.send(task[1], task[2])  # the worker died under it: once more in a fresh one
+                        busy[index] = [tag, problem_id, 0.0, task, tries + 1]
+                        continue
                 elif spent >= self.seconds:
                     result = grader.give_up(problem_id)
                 else:
