@@ -224,6 +224,29 @@ def test_an_answer_whose_worker_was_killed_is_graded_again(monkeypatch: pytest.M
     assert (result.verdict, result.method) == ("correct", "symbolic"), result.feedback
 
 
+def test_an_answer_the_grader_stopped_on_is_graded_again_next_run(tmp_path: Path) -> None:
+    """An answer stored as "the grader's worker stopped" was kept by every later run."""
+    from verify.homework.batch import Gradebook
+    from verify.homework.problems import Grade, grade
+
+    def dying(problem: str, answer: str) -> Grade:
+        if answer == "-p_i/q_i":
+            return Grade(problem, "invalid", 0.0, "the grader's worker stopped on this answer", method="error")
+        return grade(problem, answer)
+
+    rows = [("ann", Q, "-p_i/q_i"), ("bob", Q, "p_i")]
+    with Gradebook(tmp_path) as book:
+        plan = book.plan(rows)
+        assert [g.verdict for _, g in book.grade(plan, grader=dying)] == ["invalid", "incorrect"]
+    with Gradebook(tmp_path) as book:
+        plan = book.plan(rows)
+        assert [(s.student, why) for s, why in plan.todo] == [("ann", "stopped")] and plan.kept == 1
+        assert [(student, g.verdict) for student, g in book.grade(plan, grader=grade)] == [("ann", "correct")]
+        assert plan.summary().endswith("1 regraded (the grader stopped on them before), 1 kept")
+    with Gradebook(tmp_path) as book:
+        assert book.plan(rows).kept == 2
+
+
 def test_a_worker_whose_parent_left_exits_quietly() -> None:
     """A worker answering a killed parent raised BrokenPipeError twice and printed a traceback."""
     parent, child = Pipe()

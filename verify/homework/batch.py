@@ -95,8 +95,9 @@ def _stop_signals_interrupt(stack: ExitStack) -> None:
         stack.callback(signal.signal, stop, before)
 
 # why an answer is graded: never graded, its text changed, its problem changed, imported from a
-# results.csv (what it was graded against is unknown)
-REASONS = ("new", "answer", "problem", "imported")
+# results.csv (what it was graded against is unknown), the grader stopped on it last time (its
+# worker killed twice, or an error in the grader: not a verdict on the answer)
+REASONS = ("new", "answer", "problem", "imported", "stopped")
 
 
 @dataclass
@@ -115,12 +116,14 @@ class Plan:
 
     def summary(self) -> str:
         """``graded 3 new, 1 regraded (answer changed), 0 regraded (problem changed), 5 kept``; answers
-        imported from a results.csv are counted apart, when there are any:
+        imported from a results.csv, and those the grader stopped on in an earlier run, are counted
+        apart, when there are any:
         ``..., 0 regraded (problem changed), 7 regraded (imported from results.csv), 0 kept``"""
-        imported = self.count("imported")
+        imported, stopped = self.count("imported"), self.count("stopped")
         return (f"graded {self.count('new')} new, {self.count('answer')} regraded (answer changed), "
                 f"{self.count('problem')} regraded (problem changed), "
                 + (f"{imported} regraded (imported from results.csv), " if imported else "")
+                + (f"{stopped} regraded (the grader stopped on them before), " if stopped else "")
                 + f"{self.kept} kept")
 
 
@@ -215,6 +218,7 @@ class Gradebook:
                 plan.notes.append(f"the store holds {count} that this file does not ({shown}{more}); they stay in "
                                   "the exports; --drop-missing removes them")
         prints = {p: fingerprint(PROBLEMS[p]) for p in {s.problem for s in answers}}
+        stopped = self.store.stopped()
         for s in answers:
             before = known.get((s.student, s.problem))
             if before is None:
@@ -225,6 +229,8 @@ class Gradebook:
                 plan.todo.append((s, "answer"))
             elif before[1] != prints[s.problem]:
                 plan.todo.append((s, "problem"))
+            elif (s.student, s.problem) in stopped:  # a killed worker or a grader bug is no verdict: try again
+                plan.todo.append((s, "stopped"))
             else:
                 plan.kept += 1
         self._seqs = {(s.student, s.problem): n for n, s in enumerate(answers)}

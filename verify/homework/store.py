@@ -318,6 +318,11 @@ class GradeStore:
         return {(s, p): (h, f) for s, p, h, f in
                 self.db.execute("SELECT student, problem, answer_sha256, fingerprint FROM grades")}
 
+    def stopped(self) -> set[tuple[str, str]]:
+        """(student, problem) of the answers the grader stopped on (method ``error``: the worker died
+        twice under it, or the grader raised), which are no verdict on the answer."""
+        return set(self.db.execute("SELECT student, problem FROM grades WHERE method = 'error'").fetchall())
+
     def pairs(self) -> list[tuple[str, str]]:
         """(student, problem) of every stored answer, in export order."""
         return self.db.execute("SELECT student, problem FROM grades ORDER BY seq, student, problem").fetchall()

@@ -13,6 +13,9 @@ its parent dies (``PR_SET_PDEATHSIG``). Stop signals (Ctrl-C's SIGINT, SIGTERM, 
 parent's to handle: a worker ignores them, so that a signal sent to the whole process group stops
 the run instead of killing the workers under answers that would then be graded "worker stopped".
 
+A worker that dies under an answer (the OOM killer, ``kill -9`` of its process) is replaced and the
+answer graded once more; only a second death makes it ``invalid``, "the grader's worker stopped".
+
 The time limit counts only time the grader could run: when this process was stopped (Ctrl-Z,
 ``kill -STOP``, a suspended machine) and resumed, the time it stood still is not charged to the
 answers being graded, which would otherwise be stored ``invalid`` (too slow) for good.
