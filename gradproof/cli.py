@@ -542,69 +542,23 @@ def _user_code(path: str, error: type[Exception]) -> Iterator[None]:
         sys.argv = saved
 
 
-def _load_layer_file(path: str, load_module: Any, error: type[Exception]) -> Any:
-    """Import the layer file as a module of its folder, so that its relative imports work (cs231n's
-    layer_utils.py: ``from .layers import *``): the folder becomes a package under a private name (its
-    __init__.py run first, if it has one), with the folder and its parent on sys.path while it loads
-    (``import layers``, ``from cs231n.layers import ...``). A file without relative imports loads as before."""
-    import hashlib
-    import importlib.util
+def _load_layer_file(path: str, load_module: Any) -> Any:
+    """Import the layer file: ``load_module`` imports a file with relative imports within its package
+    (cs231n's ``from .layers import *``, ``from ..layers import *``); a package's file without them loads with
+    the package's parent on sys.path as well (``from cs231n.layers import ...``)."""
     from pathlib import Path
 
     file = Path(path)
     text = file.read_text(errors="replace") if file.is_file() and file.suffix == ".py" else ""
     folder = file.resolve().parent
-    if not any(line.lstrip().startswith("from .") for line in text.splitlines()):
-        if not (folder / "__init__.py").is_file():
-            return load_module(path)
-        sys.path.insert(0, str(folder.parent))  # a package's file: `from cs231n.layers import *` works
-        try:
-            return load_module(path)
-        finally:
-            if str(folder.parent) in sys.path:
-                sys.path.remove(str(folder.parent))
-    package = "_gradproof_pkg_" + hashlib.sha1(str(folder).encode()).hexdigest()[:12]
-    added = [str(folder), str(folder.parent)]
-    sys.path[:0] = added
+    if any(line.lstrip().startswith("from .") for line in text.splitlines()) or not (folder / "__init__.py").is_file():
+        return load_module(path)
+    sys.path.insert(0, str(folder.parent))
     try:
-        if package not in sys.modules:
-            import importlib.machinery
-            import types
-
-            init = folder / "__init__.py"
-            spec = importlib.util.spec_from_file_location(package, init, submodule_search_locations=[str(folder)]) \
-                if init.is_file() else None
-            if spec is not None and spec.loader is not None:
-                pkg = importlib.util.module_from_spec(spec)
-                sys.modules[package] = pkg
-                try:
-                    spec.loader.exec_module(pkg)
-                except Exception:  # noqa: BLE001 - a package __init__ that fails here: the folder alone then
-                    sys.modules.pop(package, None)
-                    spec = None
-            if spec is None:  # a folder without __init__.py (or one that fails): a bare package of it
-                bare = importlib.machinery.ModuleSpec(package, None, is_package=True)
-                bare.submodule_search_locations = [str(folder)]
-                pkg = types.ModuleType(package)
-                pkg.__spec__, pkg.__path__, pkg.__package__ = bare, [str(folder)], package
-                sys.modules[package] = pkg
-        name = f"{package}.{file.stem}"
-        spec = importlib.util.spec_from_file_location(name, file)
-        if spec is None or spec.loader is None:
-            raise error(f"{path}: cannot be imported")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as failure:  # noqa: BLE001 - whatever the file raises is reported as one line
-            sys.modules.pop(name, None)
-            first = str(failure).splitlines()[0] if str(failure) else ""
-            raise error(f"{path}: importing it raised {type(failure).__name__}: {first}") from None
-        return module
+        return load_module(path)
     finally:
-        for entry in added:
-            if entry in sys.path:
-                sys.path.remove(entry)
+        if str(folder.parent) in sys.path:
+            sys.path.remove(str(folder.parent))
 
 
 def _cmd_check_layer(args: argparse.Namespace) -> int:
@@ -627,7 +581,7 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
         if args.examples < 1:
             raise LayerFileError(f"--examples wants a positive number; got {args.examples}")
         with _user_code(args.file, LayerFileError):
-            module = _load_layer_file(args.file, load_module, LayerFileError)
+            module = _load_layer_file(args.file, load_module)
         if args.forward or args.backward:
             forward = _resolve(module, args.forward or f"{args.name}_forward", LayerFileError)
             backward = None if args.loss else _resolve(module, args.backward or f"{args.name}_backward",
@@ -640,10 +594,12 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
                 forward, backward = find_pair(module, args.name, args.loss)
     except LayerFileError as error:
         raise UsageError(str(error)) from None
+    import warnings
+
     import numpy as np
 
     from verify.failure import GradientMismatch
-    from verify.layers import LayerArgumentError, check_layer
+    from verify.layers import InPlaceChange, LayerArgumentError, check_layer
 
     from .render import envelope
 
@@ -651,7 +607,8 @@ def _cmd_check_layer(args: argparse.Namespace) -> int:
         return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
     try:
-        with _user_code(args.file, LayerFileError):
+        with _user_code(args.file, LayerFileError), warnings.catch_warnings():
+            warnings.simplefilter("ignore", InPlaceChange)  # the report's note says it; no raw warning line too
             report = check_layer(forward, backward, shapes, params=params, sizes=sizes, domains=domains,
                                  examples=args.examples, wrt=split(args.wrt),
                                  outputs=[int(o) if o.lstrip('-').isdigit() else o for o in split(args.outputs) or []]

@@ -585,3 +585,21 @@ def test_a_class_layer_is_built_once_and_leaves_the_callers_random_numbers_alone
     check_layer(Counted.forward, Counted.backward, {"x": ("N", 2), "w": (2,)}, sizes={"N": (1, 3)}, examples=4)
     assert Counted.built == 1
     assert np.random.rand() == expected
+
+
+def test_the_cli_checks_a_file_two_packages_deep(capsys) -> None:
+    """`check-layer cs231n/classifiers/fc_net.py TwoLayerNet --loss ...` failed with 'attempted relative import
+    beyond top-level package': the CLI loaded it with the file's folder as the package."""
+    code = main(["check-layer", str(PUBLIC / "cs231n" / "classifiers" / "fc_net.py"), "TwoLayerNet", *NET_METHOD, *FAST])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "passed" in out
+
+
+def test_an_in_place_change_is_said_once_in_the_report(capsys) -> None:
+    """The report's note names an in-place change; no raw Python warning line follows it on stderr."""
+    code = main(["check-layer", str(PUBLIC / "inplace_layers.py"), "scale_shift", "--shape", "x=N,D", "--shape",
+                 "gamma=D", "--shape", "beta=D", "--size", "N=1:3,D=1:3", *FAST])
+    captured = capsys.readouterr()
+    assert "InPlaceChange" not in captured.err and "warnings.warn" not in captured.err
+    assert code in (0, 1) and "in place" in (captured.out + captured.err).lower()
