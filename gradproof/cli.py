@@ -469,6 +469,13 @@ def _cmd_grade(args: argparse.Namespace) -> int:
                             (Path(args.report) / f"{folder(student)}.html").unlink(missing_ok=True)
         if args.report:
             print(f"wrote {len(pages) - 1} student pages and {pages[-1]}", file=sys.stderr)
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM/SIGHUP (batch.Interrupted); the exports were rebuilt above
+        import signal
+
+        signum = getattr(stop, "signum", signal.SIGINT)
+        return _fail(f"interrupted ({signal.Signals(signum).name}); every answer graded so far is kept in "
+                     f"{out / 'grades.sqlite'} and the exports; run the same command again to resume",
+                     args.json, "grade", status=128 + signum)
     except (SubmissionError, BusyError, StoreError) as error:
         raise UsageError(str(error)) from None
     except (OSError, sqlite3.Error) as error:  # a full disk, a file-size limit: the store keeps what was committed

@@ -155,8 +155,9 @@ def _delta_hidden(j: sp.Expr) -> sp.Expr:
 def _with_f_prime_named(expr: sp.Expr) -> sp.Expr:
     """Every f' SymPy writes (Subs of a Derivative, or a Derivative at an entry) as one function f'(x), so the
     two spellings of the same derivative compare equal."""
-    expr = expr.replace(lambda e: isinstance(e, sp.Subs) and isinstance(e.expr, sp.Derivative) and e.expr.expr.func == _f,
-                        lambda e: _f_named(e.point[0]))
+    expr = expr.replace(lambda e: isinstance(e, sp.Subs) and isinstance(e.expr, sp.Derivative) and len(e.variables) == 1
+                        and e.expr.variable_count == ((e.variables[0], 1),) and e.expr.expr == _f(e.variables[0]),
+                        lambda e: _f_named(e.point[0]))  # the first derivative only: f'' keeps its own spelling
     return expr.replace(lambda e: isinstance(e, sp.Derivative) and len(e.variables) == 1
                         and e.expr == _f(e.variables[0]), lambda e: _f_named(e.variables[0]))
 

@@ -427,6 +427,12 @@ def test_backprop_updates_at_symbolic_widths_are_not_the_lecture_mistakes() -> N
         "delta_k for delta_j": bp._wh[bp._J, bp._II] + bp._alpha * bp._delta_output(bp._J) * bp._I[bp._II],
         "minus the step": bp._wh[bp._J, bp._II] - bp._alpha * bp._delta_hidden(bp._J) * bp._I[bp._II],
     }
+    u = sp.Dummy("u")
+    for order in (2, 3):  # f'' (or f''') where f' belongs: naming f' must not make them one
+        higher = sp.diff(bp._f(u), u, order).subs(u, bp._net_output(bp._K))
+        typo = bp._wo[bp._K, bp._J] + bp._alpha * (bp._T[bp._K] - bp._f(bp._net_output(bp._K))) * higher \
+            * bp._f(bp._net_hidden(bp._J))
+        assert not index_status(output.derived(), bp._with_f_prime_named(typo), None), order
     for what, claimed in wrong.items():
         assert not index_status(hidden.derived(), bp._with_f_prime_named(claimed), None), what
 
