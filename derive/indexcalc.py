@@ -72,13 +72,16 @@ def sum_over_permutation(expr: sp.Expr, permutation: sp.FunctionClass, lower: sp
     Sum(k*x[pi(k)], (k, 1, n))
     >>> sum_over_permutation(sp.Sum(x[pi(k)], (k, 1, i)), pi, 1, n)  # not the whole range
     Sum(x[pi(k)], (k, 1, i))
+    >>> inner = sp.Sum(x[pi(k)], (k, 1, i))  # binds k again, over 1..i: no reordering of it
+    >>> sum_over_permutation(sp.Sum(x[pi(k)] * inner, (k, 1, n)), pi, 1, n) == sp.Sum(x[pi(k)] * inner, (k, 1, n))
+    True
     """
     def reordered(e: sp.Basic) -> bool:
         if not isinstance(e, sp.Sum) or len(e.limits) != 1:
             return False
         index, low, high = e.limits[0]
-        if (low, high) != (lower, upper) or not e.function.has(permutation(index)):
-            return False
+        if (low, high) != (lower, upper) or not e.function.has(permutation(index)) or index in _bound_symbols(e.function):
+            return False  # an inner sum binding the same letter: renaming would reach into it
         return index not in e.function.xreplace({permutation(index): sp.Dummy()}).free_symbols
 
     return expr.replace(reordered, lambda e: sp.Sum(e.function.xreplace({permutation(e.limits[0][0]): e.limits[0][0]}),
