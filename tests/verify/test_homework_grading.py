@@ -67,6 +67,9 @@ WRONG = [
     ("attention:score_variance", "d_k", "missing a factor 1/sqrt(d_k): the answer is sqrt(d_k) times the scale",
      CREDIT["factor"]),
     ("attention:score_variance", "1", "differs from the scale", 0.0),  # a bare number is never told the key's factor
+    ("attention:score_variance", r"\boxed{1}", "differs from the scale", 0.0),  # nor one in a wrapper or a label
+    ("attention:score_variance", "c = exp(0)", "differs from the scale", 0.0),
+    ("positional_encoding:norm", "||PE||^2 = 3", "differs from the squared norm", 0.0),
     ("information:entropy_bound", "-0.5", "differs from the bound", 0.0),
     ("attention:score_variance", "2 sqrt(d_k)", "2 times the scale", CREDIT["factor"]),
     ("attention:score_variance", "d_k^2", "differs from the scale", 0.0),
@@ -281,3 +284,13 @@ def test_a_theorem_problem_offers_no_unrelated_forward() -> None:
     """Novikoff's question is in R and gamma: the perceptron's net input d is no symbol of it."""
     g = grade("perceptron:novikoff", "w")
     assert g.verdict == "invalid" and "this problem uses R, gamma" in g.feedback
+
+
+@pytest.mark.parametrize(("problem", "answer", "meant"), [
+    ("attention:score_variance", "sqrt(d)", "d_k"), ("positional_encoding:norm", "d/2", "d_model"),
+    ("attention:grad_Q", "dS K / sqrt(d)", "d_k"),
+])
+def test_d_for_a_named_size_is_not_taken_for_a_derivative(problem: str, answer: str, meant: str) -> None:
+    """'d' alone where the problem names d_k or d_model: it was told to write what the derivative equals."""
+    g = grade(problem, answer)
+    assert g.verdict == "invalid" and f"did you mean {meant}?" in g.feedback and "derivative" not in g.feedback

@@ -629,6 +629,9 @@ class Vocabulary:
         """The message for a name the problem does not declare, with the known symbol it most likely
         means: the same letters in another case (t_k for T_k), or with or without a decoration (x_i for
         xhat_i)."""
+        sized = [known for known in dict(self.scalars) if name == "d" and known.startswith("d_")]
+        if sized:  # d for d_k or d_model: a size the problem names in full, not a derivative
+            return f"unknown symbol 'd'; did you mean {sized[0]}? This problem uses {self.known()}"
         if name.split("_")[0] in ("partial", "nabla", "d"):
             return (f"cannot read {name!r}: write what the derivative equals (an expression in this problem's symbols), "
                     "optionally after 'dL/dx =', not the derivative itself")

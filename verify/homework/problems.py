@@ -1178,8 +1178,9 @@ def _diagnose(p: Problem, text: str, student: sp.Matrix, key: sp.Matrix, counter
         return way
 
     sign = f"sign error: {p.sign}" if p.sign else f"sign error: the answer is minus the {p.noun}"
-    # a bare number (1, -2.5) told "minus the bound" or "1/sqrt(d_k) times the scale" would be told the key
-    bare = re.fullmatch(r"[-+*/^().\d\s]+", text) is not None
+    # one number at every size (1, \boxed{1}, c = 1, exp(0)) told "minus the bound" or "1/sqrt(d_k) times the
+    # scale" would be told the key
+    bare = _one_number(p, text, student, number, context.star)
     way = None if bare else everywhere(lambda m, k: -k)
     if way is not None:
         return credited("sign", sign, way)
@@ -1202,6 +1203,28 @@ def _diagnose(p: Problem, text: str, student: sp.Matrix, key: sp.Matrix, counter
     return Grade(p.id, "incorrect", 0.0, f"differs from the {p.noun}: at the inputs shown, {where} "
                  f"should be {shown['expected']:g}, the answer gives {shown['yours']:g}{hidden}", shown,
                  "symbolic" if proved else "numeric")
+
+
+def _one_number(p: Problem, text: str, student: sp.Matrix, number: int, star: str | None) -> bool:
+    """Whether the answer is one and the same number at every size of the problem, whatever it is written as
+    (``1``, ``\\boxed{1}``, ``c = 1``, ``exp(0)``); ``-log(n)`` is not, as it changes with n.
+
+    >>> _one_number(problem("attention:score_variance"), "exp(0)", sp.Matrix([[1]]), 0, None)
+    True
+    >>> _one_number(problem("information:entropy_bound"), "-log(n)", sp.Matrix([[-sp.log(2)]]), 0, None)
+    False
+    """
+    entries: set[sp.Expr] = set()
+    for m in range(len(p.sizes)):
+        try:
+            written = student if m == number else _written_out(p, parse(text, _words(p.id, m, star)), p.sizes[m],
+                                                                  _setting(p.id, m)[0])
+        except (InvalidAnswer, *_REFUSALS):
+            return False
+        if written.free_symbols:
+            return False
+        entries |= set(written)
+    return len(entries) == 1
 
 
 # Derived once per problem setting. Keyed by the setting itself (held here, so its id stays its own):
