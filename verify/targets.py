@@ -521,9 +521,22 @@ def targets_for(names: tuple[str, ...] = ()) -> list[Target]:
             near = close_matches(entry)
             hint = (f"; {entry} has targets {', '.join(f'{entry}:{k}' for k in known)}" if known
                     else f"; did you mean {', '.join(near)}?" if near else "; see 'gradproof list'")
+            if known and _a_statement_of(entry, target):  # a theorem or identity: no gradient to run numerically
+                hint = (f": {entry}:{target} is a statement, not a gradient, so there is nothing to check against "
+                        f"autograd; 'gradproof derive {entry}' proves it"
+                        + hint)
             raise KeyError(f"no catalog target {name!r}{hint}")
         chosen += [t for t in found if t not in chosen]
     return chosen
+
+
+def _a_statement_of(entry: str, key: str) -> bool:
+    """Whether ``key`` is one of the entry's claims without a numeric target, or one of its theorems."""
+    from derive.catalog import topic
+    from derive.spec import fact_steps
+
+    t = topic(entry)
+    return any(c.key == key and not c.target for c in t.claims) or any(s.key == key for s in fact_steps(t))
 
 
 def _split(name: str) -> tuple[str, str]:

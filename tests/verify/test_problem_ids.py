@@ -73,6 +73,9 @@ def test_verify_selects_a_target_by_the_problems_id() -> None:
         assert [t.claim for t in chosen] == [p.claim] and chosen == targets_for((pid.replace(":", ".", 1),)), pid
     with pytest.raises(KeyError, match="softmax_ce has targets softmax_ce:grad_z_general, softmax_ce:grad_z"):
         targets_for(("softmax_ce:grad_y",))
+    for theorem in ("information:entropy_bound", "positional_encoding:norm"):  # problems' ids, no gradient to run
+        with pytest.raises(KeyError, match="is a statement, not a gradient.*'gradproof derive"):
+            targets_for((theorem,))
 
 
 def test_derive_takes_an_entry_claim_for_its_entry(capsys: pytest.CaptureFixture[str]) -> None:
