@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from derive.topics.perceptron import DATASETS, hardlim
 from gradproof.cli import main
 from verify.homework.exercises import EXERCISES, _key, read_rows
+from verify.homework.language import InvalidAnswer
 from verify.homework.problems import grade
 
 
@@ -101,3 +102,19 @@ def test_cli_check_and_problems_list_the_exercises(capsys: pytest.CaptureFixture
     assert "row 2 (delta_j): expected 1/32, -1/64, yours nothing" in out
     assert main(["problems"]) == 0
     assert "perceptron:table_and" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("text", "rows"), [
+    (r"\frac{1}{8}", [(Fraction(1, 8),)]), ("$1/8$", [(Fraction(1, 8),)]), ("delta_k = 1/8", [(Fraction(1, 8),)]),
+    (r"$\frac{1}{8}$; $-\tfrac{3}{4}$", [(Fraction(1, 8),), (Fraction(-3, 4),)]),
+    ("w_{kj}(t+1) = 1, -1/2", [(Fraction(1), Fraction(-1, 2))]),
+])
+def test_numbers_as_pages_write_them_are_read(text: str, rows: list[tuple[Fraction, ...]]) -> None:
+    """$1/8$, \\frac{1}{8} and 'delta_k = 1/8' were refused: only 'label: numbers' was read."""
+    assert read_rows(text) == rows
+
+
+@pytest.mark.parametrize("text", ["x == 2", "a = 1 = 2", r"\frac{1}{x}"])
+def test_what_is_not_a_labelled_row_of_numbers_is_still_refused(text: str) -> None:
+    with pytest.raises(InvalidAnswer, match="cannot read"):
+        read_rows(text)

@@ -42,6 +42,17 @@ class Exercise:
                 "symbols": {"rows": "one row per line (or ';'), numbers as integers, decimals or fractions"}}
 
 
+def _plain_numbers(text: str) -> str:
+    """Numbers as a page shows them, written plainly: $...$ dropped, \\frac{a}{b} and \\tfrac{a}{b} as a/b,
+    a Unicode minus as -.
+
+    >>> _plain_numbers(r"$\\frac{1}{8}$, $-\\tfrac{3}{4}$")
+    '1/8, -3/4'
+    """
+    text = text.replace("−", "-").replace("$", "")
+    return re.sub(r"\\[dt]?frac\{\s*(-?[0-9.]+)\s*\}\{\s*([0-9.]+)\s*\}", r"\1/\2", text)
+
+
 def read_rows(text: str) -> list[tuple[Fraction, ...]]:
     """Rows of exact numbers; anything else is ``InvalidAnswer`` (never evaluated).
 
@@ -50,14 +61,16 @@ def read_rows(text: str) -> list[tuple[Fraction, ...]]:
     """
     if len(text) > 20_000:
         raise InvalidAnswer(f"the answer is {len(text)} characters long; the limit is 20000")
-    lines = [line.strip() for line in re.split(r"[;\n]", text.replace("−", "-")) if line.strip()]
+    lines = [line.strip() for line in re.split(r"[;\n]", _plain_numbers(text)) if line.strip()]
     if not lines:
         raise InvalidAnswer("the answer is empty")
     if len(lines) > _MAX_ROWS:
         raise InvalidAnswer(f"the answer has {len(lines)} rows; the limit is {_MAX_ROWS}")
     rows = []
     for number, line in enumerate(lines, start=1):
-        body = line.split(":", 1)[1] if ":" in line else line
+        # a label before the numbers: "w: 1, 2", or "delta_k = 1/8" as notes write it
+        labelled = re.match(r"^[A-Za-z][A-Za-z0-9_{}\\^()'+ ]*(?::|=(?!=))", line)
+        body = line[labelled.end():] if labelled else line
         items = [item for item in re.split(r"[,\s]+", body.strip("()[] ")) if item]
         for item in items:
             if not _NUMBER.fullmatch(item):
