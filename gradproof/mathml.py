@@ -133,6 +133,10 @@ class ReportMathMLPrinter(MathMLPresentationPrinter):
                                    self._node("mtd", case, columnalign="left")))
         return self._fenced("{", self._node("mtable", *rows), "")
 
+    def _print_KroneckerDelta(self, expr: sp.KroneckerDelta) -> Any:
+        """δ with its two indices as a subscript, as the LaTeX's ``\\delta_{i j}``."""
+        return self._node("msub", self._node("mi", text="δ"), self._node("mrow", *(self._print(a) for a in expr.args)))
+
     def _print_Indexed(self, expr: sp.Indexed) -> Any:
         indices = self._node("mrow")
         for number, index in enumerate(expr.indices):

@@ -133,7 +133,7 @@ _nI = size("n_I")
 # indices (K, J, II) run over their stated ranges, which lets a Kronecker delta inside a sum collapse.
 _wh, _bh, _wo, _bo = (indexed(name) for name in ("wh", "bh", "wo", "bo"))
 _K, _J, _II = (sp.Symbol(name, integer=True, positive=True) for name in ("K", "J", "II"))
-_f_named = sp.Function("fprime")
+_f_named = sp.Function("f'")
 
 
 def _net_hidden(j: sp.Expr) -> sp.Expr:

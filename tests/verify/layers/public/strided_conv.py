@@ -3,7 +3,6 @@
 import matplotlib  # noqa: F401 - training scripts import plotting at the top
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
-from scipy.special import logsumexp  # noqa: F401
 
 
 def _windows(x, HH, WW, stride):
