@@ -310,3 +310,31 @@ def test_new_spellings_typeset_and_read_back_the_same(text: str) -> None:
     latex = typeset(text, words)
     assert r"\text{" not in latex.replace(r"\text{axis=1}", "").replace(r"\text{keepdims=True}", ""), latex
     assert parse(latex, words) == parse(text, words)
+
+
+# Found by review: readings added for public answers that credited false statements.
+@pytest.mark.parametrize(("problem", "answer"), [
+    ("bp:delta_output_sigmoid", r"-\partial_{net_k} O_k = (T_k - O_k) O_k (1 - O_k)"),  # dO_k/dnet_k is not delta_k
+    ("information:grad_q", r"\partial_{q_i} p_i = -p_i/q_i"),  # dp_i/dq_i = 0
+    ("attention:grad_K", r"\partial_K Q = dS^T Q / \sqrt{d_k}"),
+    ("attention:grad_V", r"\partial_V O = A^T G"),
+    ("attention:grad_K", r"dK' = dS^T Q / \sqrt{d_k}"),  # a gradient's prime reads as its transpose
+    ("attention:grad_V", r"dV' = A^T G"),
+    ("bp:update_w_output", r"w_kj^{old} = w_kj + alpha delta_k H_j"),  # says the current weight is the update
+    ("softmax_ce:grad_z", r"p_i - y_i, \quad k = 1, \dots, n"),  # the range of another letter
+    ("softmax_ce:grad_z", r"p_i - y_i, 1 \le i \le 2"),  # not the whole range
+    ("softmax_ce:grad_z", r"p_i - y_i forall k"),
+])
+def test_a_false_statement_in_a_public_spelling_is_never_credited(problem: str, answer: str) -> None:
+    assert grade(problem, answer).verdict != "correct"
+
+
+@pytest.mark.parametrize(("problem", "answer"), [
+    ("softmax_ce:grad_z", r"\partial_{z_i} L = p_i - y_i"), ("information:grad_q", r"\partial_{q_i} KL = -p_i/q_i"),
+    ("perceptron:update_w", r"w_i' = w_i - eta (y - t) x_i"),
+    ("bp:update_w_output", r"w_kj^{new} = w_kj^{old} + alpha delta_k H_j"),
+    ("softmax_ce:grad_z", r"p_i - y_i, \quad i = 1, \dots, n"),
+])
+def test_the_same_spellings_stated_truly_are_still_credited(problem: str, answer: str) -> None:
+    g = grade(problem, answer)
+    assert g.verdict == "correct", g.feedback

@@ -364,7 +364,7 @@ _SEPARATOR = r"(?:\s|\\[,;:!]|\\q?quad(?![A-Za-z])|~|,)*+"
 _RANGE_CLAUSE = re.compile(
     r"(?<![\s,~])" + _SEPARATOR + r"(?:\\(?:text|mbox|mathrm)\s*+\{\s*+(?:for|for all|for each|for every)\s*+\}|for(?:\s++(?:all|each|every))?|"
     r"\\forall)?\s*+(\()?\s*+(?:([a-z])\s*+=\s*+[01]\s*+,\s*+(?:\\[lc]?dots|\.\.\.|…)\s*+,|[01]\s*+(?:\\leq?|<=|≤)\s*+([a-z])\s*+"
-    r"(?:\\leq?|<=|≤))\s*+[A-Za-z0-9_{}]++(?:\s*+[-+]\s*+\d+)?\s*+(?(1)\))\s*+[.,]?$")
+    r"(?:\\leq?|<=|≤))\s*+[A-Za-z][A-Za-z0-9_{}]*+(?:\s*+[-+]\s*+\d+)?\s*+(?(1)\))\s*+[.,]?$")
 
 
 def _respelled(text: str) -> str:
@@ -1873,8 +1873,10 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
         tree, *definitions = tree.children
         if len(definitions) > LIMITS.definitions:
             raise InvalidAnswer(f"the where clause defines {len(definitions)} names; the limit is {LIMITS.definitions}")
+    for_each = ""
     if tree.data == "for_each":  # p_i - y_i for all i: the index is free anyway
         tree, index = tree.children
+        for_each = str(index)
         if str(index) not in dict(words.indices):
             raise InvalidAnswer(f"'for all {index}' at the end needs an index; indices here: {', '.join(dict(words.indices))}")
     negated, lhs_letters, steps = False, set(), []
@@ -1932,6 +1934,9 @@ def _parse(text: str, words: Vocabulary) -> tuple[sp.Basic, _Build]:
     if _is_matrix(result) and free:  # p - y_i: the whole vector p with the entry y_i
         raise InvalidAnswer(f"the answer mixes whole vectors or matrices with entries indexed by {', '.join(sorted(free))}: "
                             "write it whole (a - b) or entry by entry (a_i - b_i)")
+    if for_each and for_each not in free:  # p_i - y_i, k = 1, ..., n: the range is of another letter
+        raise InvalidAnswer(f"'for all {for_each}' at the end names an index the answer does not leave free"
+                            + (f" (it uses {', '.join(sorted(free))})" if free else ""))
     if lhs_letters and free and free != lhs_letters:  # dL/dz_j = p_i - y_i says nothing true
         raise InvalidAnswer(f"the left-hand side is indexed by {', '.join(sorted(lhs_letters))}, the answer by "
                             f"{', '.join(sorted(free))}: write the same letters on both sides")
@@ -1981,7 +1986,13 @@ def _own_names(normal: str, declared: set[str]) -> str:
     >>> _own_names(r"\\frac{ partial H_j}{ partial net_j} = H_j", {"H"})
     '\\\\frac{ partial H_j}{ partial net_j} = H_j'
     """
-    normal = _PARTIAL_LHS.sub(lambda m: rf"{m.group(1)}\frac{{ partial L}}{{ partial {m.group(2).strip('{}')}}} ", normal)
+    def partial_lhs(found: re.Match[str]) -> str:
+        name = found.group(3)
+        if name in declared or name.partition("_")[0] in declared or name in _FUNCTION_WORDS or name in ("f", "d"):
+            return found.group(0)  # a quantity of the problem differentiated (\partial_{net_k} O_k) is no loss
+        return rf"{found.group(1)}\frac{{ partial L}}{{ partial {found.group(2).strip('{}')}}} "
+
+    normal = _PARTIAL_LHS.sub(partial_lhs, normal)
     # w_i^{+} = ..., w_i^* = ...: the new value's name on a left-hand side
     normal = re.sub(r"^([^=]*?)\^\s*(?:\{\s*[+*]\s*\}|[+*])\s*(?=(?::=|←|<-|=(?!=)))", r"\1 ", normal, count=1)
     found = _LOSS_LHS.search(normal)
@@ -1992,8 +2003,10 @@ def _own_names(normal: str, declared: set[str]) -> str:
             variable = found.group(3) or found.group(4)
             lhs = rf"\frac{{ partial L}}{{{variable}}}" if variable else f"{found.group(6)} L"
             normal = found.group(1) + lhs + " " + normal[found.end():]
-    if "old" not in declared:
-        normal = re.sub(r"\^\s*\{\s*\(?\s*old\s*\)?\s*\}", "", normal)
+    if "old" not in declared:  # on the right-hand side only: w^{old} = w + ... says the current w is the update
+        sides = re.match(r"^([^=]*?(?:=(?!=)|←|<-))(.*)$", normal, flags=re.S)
+        lhs, rhs = (sides.group(1), sides.group(2)) if sides else ("", normal)
+        normal = lhs + re.sub(r"\^\s*\{\s*\(?\s*old\s*\)?\s*\}", "", rhs)
     # \nabla_S L in an answer, where the problem names that gradient dS: the name dS (as dL/dS is)
     return re.sub(r"(?<![A-Za-z0-9_])nabla_\{?([A-Z][A-Za-z0-9]*)\}?\s*(?:L|ell|E|J)(?![A-Za-z0-9_(])",
                   lambda m: f"d{m.group(1)}" if f"d{m.group(1)}" in declared else m.group(0), normal)
@@ -2017,7 +2030,10 @@ def named(member: str) -> tuple[int, str]:
     """
     text = re.sub(r"_\{([A-Za-z0-9,]+)\}", r"_\1", re.sub(r"\s+", "", member).replace("partial", "d"))  # net_{k}: net_k
     text = re.sub(r"\^\{?[(\[][^()\[\]{}]*[)\]]\}?", "", text)  # delta_k^{(2)}, W^{[l]}: a layer's label, not a power
-    text = re.sub(r"\^\{?(?:new|next|updated)\}?$|'$", "", text)  # w_i^{new} = ..., w_i' = ...: the new value's name
+    renamed = re.sub(r"\^\{?(?:new|next|updated)\}?$|'$", "", text)  # w_i^{new} = ..., w_i' = ...: the new value's name
+    if renamed != text and _DERIVATIVE.fullmatch(renamed.lstrip("-+")):
+        return 1, ""  # dK' = ...: a gradient's transpose, or a name this reading cannot tell; not the new value
+    text = renamed
     sign = 1
     while text[:1] in ("-", "+"):
         sign, text = (-sign if text[0] == "-" else sign), text[1:]
