@@ -438,6 +438,14 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     if args.single and args.drop_missing:
         raise UsageError("--drop-missing applies to a class's SUBMISSIONS, not to --single")
     out = Path(args.output)
+    given = Path(args.single or args.submissions).resolve()
+    # the exports replace what is there: the class's own file must not be among it (gradescope/ is rewritten
+    # whole; --report DIR writes its .html pages)
+    written = [out / "gradescope"] + ([Path(args.report)] if args.report and given.suffix.lower() == ".html" else [])
+    for folder_written in written:
+        if given.is_relative_to(folder_written.resolve()):
+            raise UsageError(f"{args.single or args.submissions} is inside {folder_written}, which this run rewrites; "
+                             "move the class's file out of it, or choose another -o or --report")
     warnings: list[str] = []
     try:
         if args.single:

@@ -311,3 +311,24 @@ def test_sigterm_stops_like_ctrl_c_and_resumes(tmp_path: Path) -> None:
     final = {r["student"]: r["verdict"] for r in read_results(out / "results.csv")}
     assert len(final) == 300 and all(final[s] == v for s, v in kept.items())
     assert [final[f"s{n:03d}"] for n in range(4)] == ["correct", "incorrect", "incorrect", "correct"]
+
+
+@pytest.mark.parametrize("where", ["gradescope/students.csv", "pages/ann.html"])
+def test_the_class_file_inside_what_the_run_rewrites_is_refused(tmp_path: Path, where: str) -> None:
+    """A class file at OUTDIR/gradescope/students.csv was replaced by the folder index, and one named like a
+    student's page inside --report DIR by that page: refused before anything is graded, the file untouched."""
+    out = tmp_path / "out"
+    given = (out if where.startswith("gradescope") else tmp_path) / where
+    given.parent.mkdir(parents=True)
+    given.write_text(f"student,problem,answer\nann,{Q},-p_i/q_i\n")
+    before = given.read_bytes()
+    code = main(["grade", "lecture", str(given), "-o", str(out), "--report", str(tmp_path / "pages")])
+    assert code == 2 and given.read_bytes() == before and not (out / "grades.sqlite").exists()
+
+
+def test_a_class_file_beside_the_report_pages_is_graded(tmp_path: Path) -> None:
+    """--report . with the class's CSV in the same folder: the pages do not touch a .csv."""
+    given = tmp_path / "class.csv"
+    given.write_text(f"student,problem,answer\nann,{Q},-p_i/q_i\n")
+    assert main(["grade", "lecture", str(given), "-o", str(tmp_path / "out"), "--report", str(tmp_path)]) == 0
+    assert given.read_text().startswith("student,problem,answer")
